@@ -1,0 +1,38 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed-stamp
+SUDO    := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_HOME ?= $(CURDIR)/.prefect
+export DO_NOT_TRACK := 1
+
+.PHONY: setup ffmpeg demo test lint bench clean
+
+setup: $(STAMP) ffmpeg
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+ffmpeg:
+	@if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then \
+		echo "installing Debian's ffmpeg package"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg; \
+	fi
+
+demo: setup
+	$(VENV)/bin/vodflow demo
+
+test: setup
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q -rs
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf .prefect data .pytest_cache

@@ -1,0 +1,59 @@
+"""Errors that end a job, each naming the step that failed and why."""
+
+from __future__ import annotations
+
+
+class StepError(Exception):
+    """A pipeline step failed; `step`, `code` and `message` go into the job document's `error`.
+
+    `transient` marks faults worth retrying (network, 429, 5xx, storage unavailable).
+    Messages must never contain secrets or host paths.
+    """
+
+    def __init__(self, step: str, code: str, message: str, *, transient: bool = False) -> None:
+        super().__init__(f"{step}: {message}")
+        self.step = step
+        self.code = code
+        self.message = message
+        self.transient = transient
+
+    def as_document_error(self) -> dict[str, str]:
+        return {"step": self.step, "code": self.code, "message": self.message}
+
+
+class SpecError(StepError):
+    """The job spec is invalid; `field` names the offending field (wire name, e.g. `presets[0].format`)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__("validate", "invalid_spec", f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class ServiceError(Exception):
+    """An HTTP call to a service failed: names the service, the call and the object id, never a secret."""
+
+    def __init__(
+        self,
+        service: str,
+        call: str,
+        message: str,
+        *,
+        object_id: str | None = None,
+        status_code: int | None = None,
+        transient: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        target = f" {object_id}" if object_id else ""
+        status = f" (HTTP {status_code})" if status_code else ""
+        super().__init__(f"{service} {call}{target} failed{status}: {message}")
+        self.service = service
+        self.call = call
+        self.object_id = object_id
+        self.status_code = status_code
+        self.transient = transient
+        self.retry_after = retry_after
+
+    @property
+    def not_found(self) -> bool:
+        return self.status_code == 404

@@ -1,0 +1,234 @@
+"""The job spec (what a run is given) and the job document (what it returns), in the VideoSDK shape.
+
+Wire names are camelCase (pydantic aliases); see `../shared/contracts/job.md`.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from vodflow.errors import SpecError
+
+RESOLUTIONS = ("240", "360", "480", "720", "1080", "4k")
+SHORT_EDGE = {"240": 240, "360": 360, "480": 480, "720": 720, "1080": 1080, "4k": 2160}
+JobStatus = Literal["queued", "processing", "completed", "failed"]
+
+_TIMESTAMP = re.compile(r"^(\d{2,}):([0-5]\d):([0-5]\d(?:\.\d{1,6})?)$")
+
+
+def new_id() -> str:
+    """A 24-hex id, the shape VideoSDK uses for jobs, presets and files."""
+    return secrets.token_hex(12)
+
+
+def iso_now() -> str:
+    """Now as ISO-8601 UTC with milliseconds and `Z` (`2021-03-18T08:39:55.069Z`)."""
+    now = datetime.now(UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+def timestamp_seconds(timestamp: str) -> float:
+    """Seconds from an `HH:MM:SS[.fff]` timestamp; ValueError when malformed or negative."""
+    match = _TIMESTAMP.match(timestamp.strip())
+    if not match:
+        raise ValueError(f"malformed timestamp {timestamp!r}: expected HH:MM:SS with optional fraction")
+    hours, minutes, seconds = match.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def _normalise_resolution(value: Any) -> Any:
+    """Tolerate `"4K"`, `360` and `"360p"` on input; store the canonical lower-case name."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, str):
+        value = value.strip().lower().removesuffix("p")
+    return value
+
+
+Resolution = Annotated[Literal["240", "360", "480", "720", "1080", "4k"], BeforeValidator(_normalise_resolution)]
+VideoFormat = Literal["hls", "mp4"]
+ImageFormat = Literal["jpg", "webp"]
+ImageFilter = Literal["none", "blur"]
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    def wire(self) -> dict[str, Any]:
+        """The camelCase JSON form, without unset optional fields."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class Preset(_Wire):
+    """One output family: an HLS ladder or a set of MP4 renditions."""
+
+    resolutions: list[Resolution] = Field(min_length=1, description="Short edges to produce.")
+    format: VideoFormat = Field(description="`hls` (one ladder with a master playlist) or `mp4`.")
+    id: str | None = Field(default=None, description="Assigned by vodflow.")
+
+    @field_validator("resolutions")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+
+class ThumbnailSpec(_Wire):
+    """Frames taken at one timestamp, in every resolution x format x filter."""
+
+    timestamp: str = Field(description="`HH:MM:SS` with optional fraction, e.g. `00:00:03.5`.")
+    resolutions: list[Resolution] = Field(min_length=1)
+    formats: list[ImageFormat] = Field(default=["jpg"], min_length=1)
+    filters: list[ImageFilter] = Field(default=["none"], min_length=1)
+    id: str | None = None
+
+    @field_validator("timestamp")
+    @classmethod
+    def _valid_timestamp(cls, value: str) -> str:
+        timestamp_seconds(value)
+        return value.strip()
+
+    @property
+    def seconds(self) -> float:
+        return timestamp_seconds(self.timestamp)
+
+
+class JobSpec(_Wire):
+    """What a run is given: a source, presets, optional thumbnails and webhook."""
+
+    video_id: str | None = Field(default=None, alias="videoId", description="Object in the ingest prefix.")
+    video_url: str | None = Field(
+        default=None, alias="videoUrl", description="http(s)://, s3://bucket/key, file:// or a local path."
+    )
+    presets: list[Preset] = Field(min_length=1)
+    thumbnails: list[ThumbnailSpec] = Field(default_factory=list)
+    webhook_url: str | None = Field(default=None, alias="webhookUrl")
+    user_data: dict[str, Any] | None = Field(default=None, alias="userData")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> JobSpec:
+        if not (self.video_id or self.video_url):
+            raise ValueError("one of videoId or videoUrl is required")
+        if self.video_id and self.video_url:
+            raise ValueError("give videoId or videoUrl, not both")
+        return self
+
+
+class Resolution2D(BaseModel):
+    width: int
+    height: int
+
+
+class FileMeta(BaseModel):
+    resolution: Resolution2D
+    format: str
+    duration: float
+
+
+class FileEntry(_Wire):
+    """One published output, as listed in the job document."""
+
+    id: str
+    job_id: str = Field(alias="jobId")
+    type: Literal["video", "x-tar", "image"]
+    file_path: str = Field(alias="filePath")
+    file_url: str = Field(alias="fileUrl")
+    size: int
+    meta: FileMeta | None = None
+    created_at: str = Field(alias="createdAt")
+    updated_at: str = Field(alias="updatedAt")
+
+
+class Skipped(_Wire):
+    format: str
+    resolution: str
+    reason: str
+
+
+class JobErrorInfo(_Wire):
+    step: str
+    code: str
+    message: str
+
+
+class JobDocument(JobSpec):
+    """What a run returns and publishes: the spec with ids, status, dates, files and any error."""
+
+    id: str
+    status: JobStatus = "queued"
+    created_at: str = Field(alias="createdAt")
+    updated_at: str = Field(alias="updatedAt")
+    started_at: str | None = Field(default=None, alias="startedAt")
+    finished_at: str | None = Field(default=None, alias="finishedAt")
+    files: list[FileEntry] = Field(default_factory=list)
+    skipped: list[Skipped] = Field(default_factory=list)
+    error: JobErrorInfo | None = None
+
+    @classmethod
+    def from_spec(cls, spec: JobSpec, job_id: str | None = None) -> JobDocument:
+        """A queued document for `spec`, with ids on the job, presets and thumbnails."""
+        now = iso_now()
+        data = spec.model_dump(by_alias=False)
+        for preset in data["presets"]:
+            preset["id"] = preset["id"] or new_id()
+        for thumb in data["thumbnails"]:
+            thumb["id"] = thumb["id"] or new_id()
+        return cls(**data, id=job_id or new_id(), created_at=now, updated_at=now)
+
+    def moved_to(self, status: JobStatus, **changes: Any) -> JobDocument:
+        """A copy in `status`, with its dates updated."""
+        now = iso_now()
+        changes.setdefault("updated_at", now)
+        if status == "processing" and not self.started_at:
+            changes["started_at"] = now
+        if status in ("completed", "failed"):
+            changes["finished_at"] = now
+        return self.model_copy(update={"status": status, **changes})
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif isinstance(part, str) and not part.startswith(("literal[", "function-")):
+            path += f".{part}" if path else part
+    return path or "spec"
+
+
+def _reason(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    given = error.get("input")
+    if kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        return f"unknown value {given!r}; allowed: {expected}"
+    if kind == "too_short":
+        return "must not be empty"
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "unknown field"
+    return error["msg"].removeprefix("Value error, ")
+
+
+def parse_spec(data: Any) -> JobSpec:
+    """Validate a job spec; raises SpecError naming the first bad field and the reason."""
+    if isinstance(data, JobSpec):
+        data = data.model_dump(by_alias=True)
+    try:
+        return JobSpec.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise SpecError(_field_path(first["loc"]), _reason(first)) from None
