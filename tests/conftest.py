@@ -18,3 +18,37 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory):
+    """Small generated sources: landscape with audio, portrait without, odd-sized, rotated."""
+    from tests.media import make_clip, make_rotated
+
+    root = tmp_path_factory.mktemp("clips")
+    landscape = make_clip(root / "landscape.mp4", 854, 480, seconds=3)
+    return {
+        "landscape": landscape,
+        "portrait": make_clip(root / "portrait.mp4", 360, 640, seconds=3, audio=False),
+        "odd": make_clip(root / "odd.mp4", 641, 361, seconds=2),
+        "rotated": make_rotated(landscape, root / "rotated.mp4", 90),
+    }
+
+
+@pytest.fixture(scope="session")
+def bad_sources(tmp_path_factory, clips):
+    """Files that are not playable videos."""
+    import subprocess
+
+    root = tmp_path_factory.mktemp("bad")
+    (root / "empty.mp4").write_bytes(b"")
+    (root / "text.mp4").write_text("this is not a video\n" * 50)
+    (root / "garbage.mp4").write_bytes(bytes(range(256)) * 64)
+    data = clips["landscape"].read_bytes()
+    (root / "truncated.mp4").write_bytes(data[: len(data) // 3])
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc2=size=320x240:duration=1", "-frames:v", "1", "-f", "image2", "-c:v", "png",
+                    str(root / "image.mp4")], check=True)
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "sine=duration=2", "-c:a", "aac", str(root / "audio-only.mp4")], check=True)
+    return root

@@ -43,6 +43,8 @@ class ServiceError(Exception):
         status_code: int | None = None,
         transient: bool = False,
         retry_after: float | None = None,
+        code: str | None = None,
+        not_found: bool | None = None,
     ) -> None:
         target = f" {object_id}" if object_id else ""
         status = f" (HTTP {status_code})" if status_code else ""
@@ -53,7 +55,19 @@ class ServiceError(Exception):
         self.status_code = status_code
         self.transient = transient
         self.retry_after = retry_after
+        self.code = code
+        self._not_found = not_found
 
     @property
     def not_found(self) -> bool:
-        return self.status_code == 404
+        """The object does not exist: HTTP 404, or the service's own "does not exist" answer."""
+        return self._not_found if self._not_found is not None else self.status_code == 404
+
+
+class JobFailed(Exception):
+    """Raised by the pipeline flow after a job ended `failed`; carries the final job document."""
+
+    def __init__(self, document: dict) -> None:
+        error = document.get("error") or {}
+        super().__init__(f"job {document.get('id')} failed at {error.get('step')}: {error.get('message')}")
+        self.document = document

@@ -24,6 +24,7 @@ from vodflow.errors import SpecError
 
 RESOLUTIONS = ("240", "360", "480", "720", "1080", "4k")
 SHORT_EDGE = {"240": 240, "360": 360, "480": 480, "720": 720, "1080": 1080, "4k": 2160}
+SOURCE_SCHEMES = ("", "http", "https", "s3", "file")
 JobStatus = Literal["queued", "processing", "completed", "failed"]
 
 _TIMESTAMP = re.compile(r"^(\d{2,}):([0-5]\d):([0-5]\d(?:\.\d{1,6})?)$")
@@ -116,6 +117,26 @@ class JobSpec(_Wire):
     thumbnails: list[ThumbnailSpec] = Field(default_factory=list)
     webhook_url: str | None = Field(default=None, alias="webhookUrl")
     user_data: dict[str, Any] | None = Field(default=None, alias="userData")
+
+    @field_validator("video_url")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        value = value.strip()
+        scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+        if scheme not in SOURCE_SCHEMES:
+            raise ValueError(f"unsupported scheme {scheme!r}; use http(s)://, s3://, file:// or a local path")
+        if not value.split("://", 1)[-1]:
+            raise ValueError("is empty")
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_webhook(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip().lower().startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.strip() if value else None
 
     @model_validator(mode="after")
     def _one_source(self) -> JobSpec:

@@ -1,0 +1,35 @@
+"""Encode: every HLS ladder and MP4 of a job from one ffmpeg process (the source is decoded once)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NONE
+
+from vodflow.ffmpeg_graphs import build_encode_command
+from vodflow.ffmpeg_run import encode_timeout, run_ffmpeg
+from vodflow.plan import OutputPlan
+from vodflow.retry import task_retry_options
+from tasks.ingest import Source
+
+
+def x264_preset() -> str:
+    """The x264 speed/quality trade-off (`VODFLOW_X264_PRESET`, default `veryfast`)."""
+    return os.environ.get("VODFLOW_X264_PRESET", "veryfast")
+
+
+def encode_renditions(source: Source, plan: OutputPlan, workdir: Path, preset: str | None = None) -> None:
+    """Write the plan's HLS folders and MP4 files under `workdir`; StepError(encode) on failure."""
+    command = build_encode_command(
+        source.path, plan, workdir, has_audio=source.info.has_audio, x264_preset=preset or x264_preset()
+    )
+    run_ffmpeg(
+        command, step="encode", workdir=workdir, timeout=encode_timeout(source.info.duration), source=source.path
+    )
+
+
+@task(name="encode", cache_policy=NONE, **task_retry_options())
+def encode(source: Source, plan: OutputPlan, workdir: Path, preset: str | None = None) -> None:
+    encode_renditions(source, plan, workdir, preset)

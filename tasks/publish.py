@@ -1,0 +1,111 @@
+"""Publish: measure every output, upload it to storage, and describe it as a job-document file entry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NONE
+
+from vodflow.ffmpeg_graphs import hls_dir, mp4_path, thumbnail_path, variant_name
+from vodflow.jobspec import FileEntry, FileMeta, JobDocument, Resolution2D, iso_now
+from vodflow.plan import OutputPlan
+from vodflow.probe import run_ffprobe
+from vodflow.retry import task_retry_options
+from vodflow.storage import IMAGES_PREFIX, VIDEOS_PREFIX, Storage
+
+CONTENT_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".ts": "video/mp2t",
+    ".mp4": "video/mp4",
+    ".jpg": "image/jpeg",
+    ".webp": "image/webp",
+}
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One local file and the key it is published under."""
+
+    path: Path
+    key: str
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    """A file entry and the uploads that make it; the entry's main object is uploaded last."""
+
+    entry: FileEntry
+    uploads: tuple[Upload, ...]
+
+
+def measure_video(path: Path, format_name: str | None = None) -> FileMeta:
+    """Resolution, container and duration of an encoded output, measured with ffprobe."""
+    report = run_ffprobe(path)
+    video = next(s for s in report["streams"] if s.get("codec_type") == "video")
+    return FileMeta(
+        resolution=Resolution2D(width=int(video["width"]), height=int(video["height"])),
+        format=format_name or report["format"]["format_name"],
+        duration=round(float(report["format"].get("duration") or video.get("duration") or 0), 3),
+    )
+
+
+def _entry(doc: JobDocument, file_id: str, kind: str, key: str, url_key: str, size: int, storage: Storage,
+           meta: FileMeta | None = None) -> FileEntry:
+    now = iso_now()
+    return FileEntry(
+        id=file_id, job_id=doc.id, type=kind, file_path=key, file_url=storage.url_for(url_key), size=size,
+        meta=meta, created_at=now, updated_at=now,
+    )
+
+
+def plan_files(doc: JobDocument, plan: OutputPlan, workdir: Path, storage: Storage) -> list[PlannedFile]:
+    """Measure the outputs under `workdir` and map each to its key and file entry (nothing uploaded)."""
+    files = []
+    for out in plan.hls:
+        folder = hls_dir(workdir, out)
+        prefix = f"{VIDEOS_PREFIX}{out.file_id}"
+        segments = sorted(p for p in folder.rglob("*") if p.is_file() and p != folder / "index.m3u8")
+        uploads = [Upload(p, f"{prefix}/{p.relative_to(folder).as_posix()}") for p in segments]
+        uploads.append(Upload(folder / "index.m3u8", f"{prefix}/index.m3u8"))
+        largest = max(out.renditions, key=lambda r: r.width * r.height)
+        meta = measure_video(folder / variant_name(largest) / "index.m3u8", format_name="hls")
+        size = sum(u.path.stat().st_size for u in uploads)
+        entry = _entry(doc, out.file_id, "x-tar", prefix, f"{prefix}/index.m3u8", size, storage, meta)
+        files.append(PlannedFile(entry, tuple(uploads)))
+    for out in plan.mp4:
+        path = mp4_path(workdir, out)
+        key = f"{VIDEOS_PREFIX}{out.file_id}.mp4"
+        entry = _entry(doc, out.file_id, "video", key, key, path.stat().st_size, storage, measure_video(path))
+        files.append(PlannedFile(entry, (Upload(path, key),)))
+    for out in plan.thumbnails:
+        path = thumbnail_path(workdir, out)
+        key = f"{IMAGES_PREFIX}{out.file_id}.{out.format}"
+        entry = _entry(doc, out.file_id, "image", key, key, path.stat().st_size, storage)
+        files.append(PlannedFile(entry, (Upload(path, key),)))
+    return files
+
+
+def upload_files(files: list[PlannedFile], storage: Storage) -> list[FileEntry]:
+    """Upload every file; on failure remove what this call uploaded so nothing half-published remains."""
+    done: list[str] = []
+    try:
+        for planned in files:
+            for upload in planned.uploads:
+                storage.upload_file(upload.path, upload.key, CONTENT_TYPES.get(upload.path.suffix))
+                done.append(upload.key)
+    except BaseException:
+        storage.delete_keys(done)
+        raise
+    return [planned.entry for planned in files]
+
+
+def publish_outputs(doc: JobDocument, plan: OutputPlan, workdir: Path, storage: Storage) -> list[FileEntry]:
+    """Measure and upload the job's outputs; the entries returned are complete in storage."""
+    return upload_files(plan_files(doc, plan, workdir, storage), storage)
+
+
+@task(name="publish", cache_policy=NONE, **task_retry_options())
+def publish(doc: JobDocument, plan: OutputPlan, workdir: Path, storage: Storage) -> list[FileEntry]:
+    return publish_outputs(doc, plan, workdir, storage)

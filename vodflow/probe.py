@@ -1,0 +1,107 @@
+"""Probing a source with ffprobe, and reading what the pipeline needs from its report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vodflow.errors import StepError
+
+IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "webp_pipe", "gif", "bmp_pipe", "tiff_pipe", "apng"}
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What the pipeline needs to know of a source. `width`/`height` are as displayed (rotation applied)."""
+
+    duration: float
+    width: int
+    height: int
+    rotation: int
+    has_audio: bool
+    video_codec: str
+    format_name: str
+    frame_rate: float
+
+
+def run_ffprobe(path: Path, timeout: float = 60.0) -> dict[str, Any]:
+    """ffprobe's JSON report of `path`; StepError(ingest, not_a_video) when ffprobe cannot read it."""
+    if path.stat().st_size == 0:
+        raise StepError("ingest", "empty_source", "source is empty (0 bytes)")
+    cmd = ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        reason = _last_line(result.stderr.replace(str(path), "source"))
+        raise StepError("ingest", "not_a_video", f"source is not a playable video: {reason}")
+    return json.loads(result.stdout or "{}")
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "unreadable file"
+
+
+def _rotation(stream: dict[str, Any]) -> int:
+    rotate = stream.get("tags", {}).get("rotate")
+    if rotate is None:
+        for side in stream.get("side_data_list", []):
+            if "rotation" in side:
+                rotate = side["rotation"]
+    return int(float(rotate or 0)) % 360
+
+
+def _fraction(value: str | None) -> float:
+    if not value or value in ("0/0", "0:1", "N/A"):
+        return 0.0
+    num, _, den = value.replace(":", "/").partition("/")
+    try:
+        return float(num) / float(den or 1) if float(den or 1) else 0.0
+    except ValueError:
+        return 0.0
+
+
+def parse_probe(report: dict[str, Any]) -> SourceInfo:
+    """Read a ffprobe report; StepError(ingest, ...) when it does not describe a playable video."""
+    fmt = report.get("format", {})
+    streams = report.get("streams", [])
+    videos = [
+        s
+        for s in streams
+        if s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")
+    ]
+    if not videos:
+        raise StepError("ingest", "no_video_stream", "source has no video stream")
+    video = videos[0]
+    format_name = fmt.get("format_name", "")
+    if format_name in IMAGE_FORMATS:
+        raise StepError("ingest", "not_a_video", f"source is a still image ({format_name}), not a video")
+    duration = float(fmt.get("duration") or video.get("duration") or 0)
+    if duration <= 0:
+        raise StepError("ingest", "not_a_video", "source has no duration (not a playable video)")
+    width, height = int(video.get("width") or 0), int(video.get("height") or 0)
+    if width <= 0 or height <= 0:
+        raise StepError("ingest", "not_a_video", "source video stream has no picture size")
+    sar = _fraction(video.get("sample_aspect_ratio"))
+    if sar and abs(sar - 1) > 0.01:
+        width = int(round(width * sar))
+    rotation = _rotation(video)
+    if rotation in (90, 270):
+        width, height = height, width
+    return SourceInfo(
+        duration=duration,
+        width=width,
+        height=height,
+        rotation=rotation,
+        has_audio=any(s.get("codec_type") == "audio" for s in streams),
+        video_codec=video.get("codec_name", ""),
+        format_name=format_name,
+        frame_rate=_fraction(video.get("avg_frame_rate")) or _fraction(video.get("r_frame_rate")),
+    )
+
+
+def probe_source(path: Path) -> SourceInfo:
+    """Probe `path` and describe it; StepError when it is not a playable video."""
+    return parse_probe(run_ffprobe(path))
