@@ -14,6 +14,7 @@ from tasks.encode import encode
 from tasks.ingest import ingest
 from tasks.publish import publish
 from tasks.thumbnail import thumbnail
+from vodflow.concurrency import job_slot
 from vodflow.errors import JobFailed, StepError
 from vodflow.jobspec import JobDocument, JobSpec, new_id, parse_spec
 from vodflow.jobstore import load_job, save_job
@@ -107,24 +108,25 @@ def encode_video(
     logger = get_run_logger()
     spec = parse_spec(spec)
     storage = get_storage(storage_block)
-    doc = JobDocument.from_spec(spec, job_id_for_run(job_id))
-    save_job(storage, doc)
-    doc = doc.moved_to("processing")
-    save_job(storage, doc)
-    logger.info("job %s processing", doc.id)
-    try:
-        if encoder != "local":
-            raise StepError("encode", "unsupported_encoder", f"encoder: {encoder!r} is not available")
-        doc = run_steps(doc, storage, x264_preset)
-    except StepError as exc:
-        logger.error("job %s failed: %s", doc.id, exc)
-        doc = doc.moved_to("failed", error=exc.as_document_error())
-    except Exception as exc:
-        logger.exception("job %s failed unexpectedly", doc.id)
-        error = {"step": "run", "code": "internal_error", "message": f"unexpected {type(exc).__name__}"}
-        doc = doc.moved_to("failed", error=error)
-    finish(doc, storage, logger)
-    if doc.status == "failed":
-        raise JobFailed(doc.wire())
-    logger.info("job %s completed with %d file(s)", doc.id, len(doc.files))
-    return doc.wire()
+    with job_slot(job_id):  # runs given the same job_id never overlap (vodflow.concurrency)
+        doc = JobDocument.from_spec(spec, job_id_for_run(job_id))
+        save_job(storage, doc)
+        doc = doc.moved_to("processing")
+        save_job(storage, doc)
+        logger.info("job %s processing", doc.id)
+        try:
+            if encoder != "local":
+                raise StepError("encode", "unsupported_encoder", f"encoder: {encoder!r} is not available")
+            doc = run_steps(doc, storage, x264_preset)
+        except StepError as exc:
+            logger.error("job %s failed: %s", doc.id, exc)
+            doc = doc.moved_to("failed", error=exc.as_document_error())
+        except Exception as exc:
+            logger.exception("job %s failed unexpectedly", doc.id)
+            error = {"step": "run", "code": "internal_error", "message": f"unexpected {type(exc).__name__}"}
+            doc = doc.moved_to("failed", error=error)
+        finish(doc, storage, logger)
+        if doc.status == "failed":
+            raise JobFailed(doc.wire())
+        logger.info("job %s completed with %d file(s)", doc.id, len(doc.files))
+        return doc.wire()

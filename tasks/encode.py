@@ -8,6 +8,7 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NONE
 
+from vodflow.concurrency import ffmpeg_slot
 from vodflow.ffmpeg_graphs import build_encode_command
 from vodflow.ffmpeg_run import encode_timeout, run_ffmpeg
 from vodflow.plan import OutputPlan
@@ -25,9 +26,9 @@ def encode_renditions(source: Source, plan: OutputPlan, workdir: Path, preset: s
     command = build_encode_command(
         source.path, plan, workdir, has_audio=source.info.has_audio, x264_preset=preset or x264_preset()
     )
-    run_ffmpeg(
-        command, step="encode", workdir=workdir, timeout=encode_timeout(source.info.duration), source=source.path
-    )
+    timeout = encode_timeout(source.info.duration)
+    with ffmpeg_slot():
+        run_ffmpeg(command, step="encode", workdir=workdir, timeout=timeout, source=source.path)
 
 
 @task(name="encode", cache_policy=NONE, **task_retry_options())

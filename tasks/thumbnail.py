@@ -8,6 +8,7 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NONE
 
+from vodflow.concurrency import ffmpeg_slot
 from vodflow.errors import StepError
 from vodflow.ffmpeg_graphs import build_thumbnail_command, thumbnail_path
 from vodflow.ffmpeg_run import run_ffmpeg
@@ -22,7 +23,8 @@ def make_thumbnails(source: Source, plan: OutputPlan, workdir: Path) -> None:
     for seconds, group in groupby(by_time, key=lambda out: out.seconds):
         outputs = list(group)
         command = build_thumbnail_command(source.path, outputs, workdir)
-        run_ffmpeg(command, step="thumbnail", workdir=workdir, timeout=120.0, source=source.path)
+        with ffmpeg_slot():
+            run_ffmpeg(command, step="thumbnail", workdir=workdir, timeout=120.0, source=source.path)
         missing = [out for out in outputs if not thumbnail_path(workdir, out).is_file()]
         if missing:
             raise StepError("thumbnail", "no_frame", f"no frame could be taken at {seconds:.3f} s")

@@ -52,3 +52,12 @@ def bad_sources(tmp_path_factory, clips):
     subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
                     "sine=duration=2", "-c:a", "aac", str(root / "audio-only.mp4")], check=True)
     return root
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A real S3 server (SeaweedFS) on loopback ports, started once per session, on demand."""
+    from tests.s3server import run_seaweedfs
+
+    with run_seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server

@@ -89,7 +89,10 @@ class Preset(_Wire):
 class ThumbnailSpec(_Wire):
     """Frames taken at one timestamp, in every resolution x format x filter."""
 
-    timestamp: str = Field(description="`HH:MM:SS` with optional fraction, e.g. `00:00:03.5`.")
+    timestamp: str = Field(
+        description="`HH:MM:SS` with optional fraction, e.g. `00:00:03.5`.",
+        json_schema_extra={"pattern": _TIMESTAMP.pattern, "examples": ["00:00:03", "00:01:30.5"]},
+    )
     resolutions: list[Resolution] = Field(min_length=1)
     formats: list[ImageFormat] = Field(default=["jpg"], min_length=1)
     filters: list[ImageFilter] = Field(default=["none"], min_length=1)
@@ -216,7 +219,7 @@ class JobDocument(JobSpec):
             changes["started_at"] = now
         if status in ("completed", "failed"):
             changes["finished_at"] = now
-        return self.model_copy(update={"status": status, **changes})
+        return type(self).model_validate({**dict(self), "status": status, **changes})
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:

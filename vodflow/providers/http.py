@@ -169,7 +169,9 @@ class ServiceClient:
         try:
             response = self._http.send(http_request)
         except httpx.TimeoutException as exc:
-            raise self._transient(request, f"no answer within {self._timeout:g}s ({type(exc).__name__})") from exc
+            raise self._transient(
+                request, f"no answer within {self._timeout:g}s ({type(exc).__name__})"
+            ) from exc
         except httpx.TransportError as exc:
             raise self._transient(request, f"connection failed ({type(exc).__name__})") from exc
         if response.status_code >= 400:
@@ -206,7 +208,9 @@ class ServiceClient:
         return error
 
 
-def collect_pages(fetch_page: Callable[[int], tuple[Sequence[Any], bool]], first: int, limit: int = 1000) -> list:
+def collect_pages(
+    fetch_page: Callable[[int], tuple[Sequence[Any], bool]], first: int, limit: int = 1000
+) -> list:
     """Items of every page from `first` on; `fetch_page(n)` returns (items, more pages follow)."""
     items: list[Any] = []
     page = first

@@ -1,0 +1,143 @@
+"""Concurrency limits on the Prefect server: ffmpeg slots per host, and one run at a time per job.
+
+- `ffmpeg_slot()` wraps every ffmpeg process in a slot of the global concurrency limit
+  `vodflow-ffmpeg-<hostname>`, so however many workers and runs share a host, at most that many
+  ffmpeg processes run there. The limit is created on first use with `VODFLOW_FFMPEG_SLOTS` slots
+  (default 1: x264 already uses every core); change it with `prefect gcl update`. `VODFLOW_FFMPEG_SLOTS=0`
+  turns the slot off.
+- `job_slot(job_id)` holds the one slot of `vodflow-job-<job id>` for a whole run, so two runs given
+  the same job id (say an upload announced twice) never overlap: the second waits. The limit is removed
+  when the run lets go of it and nobody else holds it. A run without a job id is a job of its own.
+
+Both are no-ops outside a Prefect flow or task run (plain function calls in tests and scripts), and
+never fail a run because the API could not be reached: the run then goes on without the slot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import socket
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.concurrency.sync import concurrency
+from prefect.context import FlowRunContext, TaskRunContext
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.logging import get_run_logger
+
+FFMPEG_LIMIT_PREFIX = "vodflow-ffmpeg-"
+JOB_LIMIT_PREFIX = "vodflow-job-"
+FFMPEG_SLOTS_ENV = "VODFLOW_FFMPEG_SLOTS"
+LEASE_SECONDS = 60.0  # the server's minimum: a crashed holder frees its slot within a minute
+
+logger = logging.getLogger("vodflow.concurrency")
+_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def _safe_name(value: str) -> str:
+    """`value` made a valid limit name (no `/`, `%`, ...); names that had to change get a short hash."""
+    cleaned = _SAFE.sub("-", value)[:80]
+    if cleaned == value:
+        return value
+    return f"{cleaned}-{hashlib.sha256(value.encode()).hexdigest()[:8]}"
+
+
+def ffmpeg_limit_name(host: str | None = None) -> str:
+    """`vodflow-ffmpeg-<hostname>`: the limit shared by every run on one host."""
+    return FFMPEG_LIMIT_PREFIX + _safe_name((host or socket.gethostname()).lower())
+
+
+def job_limit_name(job_id: str) -> str:
+    """`vodflow-job-<job id>`: the limit that keeps runs of one job apart."""
+    return JOB_LIMIT_PREFIX + _safe_name(job_id)
+
+
+def ffmpeg_slots() -> int:
+    """Slots for a new per-host ffmpeg limit (`VODFLOW_FFMPEG_SLOTS`, default 1; 0 turns the slot off)."""
+    return max(0, int(os.environ.get(FFMPEG_SLOTS_ENV, "1")))
+
+
+def in_prefect_run() -> bool:
+    """True inside a flow or task run: only there is a shared limit meaningful."""
+    return FlowRunContext.get() is not None or TaskRunContext.get() is not None
+
+
+def ensure_limit(name: str, limit: int) -> None:
+    """Create the global concurrency limit `name` with `limit` slots unless it exists (it is left as is)."""
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            try:
+                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=limit))
+            except ObjectAlreadyExists:
+                pass
+
+
+@contextmanager
+def ffmpeg_slot() -> Iterator[None]:
+    """Hold one slot of this host's ffmpeg limit while the block runs (see the module docstring)."""
+    slots = ffmpeg_slots()
+    if not slots or not in_prefect_run():
+        yield
+        return
+    name = ffmpeg_limit_name()
+    with ExitStack() as stack:
+        try:
+            ensure_limit(name, slots)
+            stack.enter_context(concurrency(name, occupy=1, lease_duration=LEASE_SECONDS))
+        except Exception as exc:  # no API, no permission: run without the slot rather than fail the job
+            _run_logger().warning("running ffmpeg without the %s slot: %s", name, exc)
+        yield
+
+
+@contextmanager
+def job_slot(job_id: str | None) -> Iterator[None]:
+    """Hold the single slot of `vodflow-job-<job_id>` while the block runs; waits while another run has it.
+
+    No-op for `job_id` None (a run whose job id comes from its flow run id shares it with nobody).
+    """
+    if not job_id or not in_prefect_run():
+        yield
+        return
+    name = job_limit_name(job_id)
+    with ExitStack() as stack:
+        stack.callback(_delete_if_idle, name)  # registered first, so it runs after the slot is released
+        try:
+            for attempt in range(3):
+                ensure_limit(name, 1)
+                try:
+                    slot = concurrency(name, occupy=1, lease_duration=LEASE_SECONDS, strict=True)
+                    stack.enter_context(slot)
+                    break
+                except Exception:
+                    # the previous holder removed the limit while this run waited: create it again
+                    if attempt == 2:
+                        raise
+        except Exception as exc:
+            _run_logger().warning("running job %s without the %s slot: %s", job_id, name, exc)
+        yield
+
+
+def _delete_if_idle(name: str) -> None:
+    """Remove a per-job limit nobody holds; errors are only logged (a stale limit is harmless)."""
+    try:
+        with get_client(sync_client=True) as client:
+            if client.read_global_concurrency_limit_by_name(name).active_slots == 0:
+                client.delete_global_concurrency_limit_by_name(name)
+    except ObjectNotFound:
+        pass
+    except Exception as exc:
+        logger.debug("could not remove %s: %s", name, exc)
+
+
+def _run_logger() -> logging.Logger | logging.LoggerAdapter:
+    try:
+        return get_run_logger()
+    except Exception:
+        return logger

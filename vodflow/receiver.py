@@ -1,0 +1,136 @@
+"""HTTP receiver for S3/MinIO bucket notifications: authenticate, map, emit `vodflow.video.uploaded`.
+
+`POST /minio` (alias `/s3`) takes the JSON that MinIO's webhook target posts (the S3 event structure)
+with `Authorization: Bearer <token>`; every `ObjectCreated` record becomes one Prefect event, anything
+else is ignored. The answer is 200 only once the Prefect server has the events, else 503 so MinIO (with a
+`queue_dir`) delivers again. `HEAD` on the same path answers 200: MinIO probes it to see the target is up.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from vodflow.events import prefect_event, uploads_from_notification
+
+TOKEN_ENV = "VODFLOW_RECEIVER_TOKEN"
+INGEST_BUCKET_ENV = "VODFLOW_RECEIVER_INGEST_BUCKET"
+MAX_BODY_BYTES = 1 << 20
+
+Sender = Callable[[list[dict[str, Any]]], Awaitable[None]]
+logger = logging.getLogger("vodflow.receiver")
+
+
+def load_token(token_block: str | None = None) -> str:
+    """The shared token: from a Prefect `Secret` block when named, else `VODFLOW_RECEIVER_TOKEN`.
+
+    ValueError when neither gives a non-empty token (the receiver never runs open).
+    """
+    if token_block:
+        from prefect.blocks.system import Secret
+
+        token = str(Secret.load(token_block).get())
+    else:
+        token = os.environ.get(TOKEN_ENV, "")
+    if not token.strip():
+        raise ValueError(f"no receiver token: set {TOKEN_ENV} or name a Secret block")
+    return token.strip()
+
+
+def is_authorized(header: str | None, token: str) -> bool:
+    """True when `header` is `Bearer <token>` (compared in constant time)."""
+    scheme, _, given = (header or "").strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+def create_app(token: str, send: Sender | None = None, ingest_bucket: str | None = None) -> Starlette:
+    """The ASGI app; `send` posts events (default: the Prefect API), `ingest_bucket` is the pipeline's bucket.
+
+    Objects under `ingest/` in `ingest_bucket` (or in any bucket when it is None) are announced with a
+    `video_id`, others with an `s3://` `video_url`.
+    """
+    if not token:
+        raise ValueError("the receiver needs a token")
+    if send is None:
+        from vodflow.announce import send_events
+
+        send = send_events
+
+    def unauthorized() -> Response:
+        headers = {"WWW-Authenticate": "Bearer"}
+        return JSONResponse({"error": "unauthorized"}, status_code=401, headers=headers)
+
+    async def notification(request: Request) -> Response:
+        if not is_authorized(request.headers.get("authorization"), token):
+            return unauthorized()
+        if request.method == "HEAD":
+            return Response(status_code=200)
+        if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
+            return JSONResponse({"error": "body too large"}, status_code=413)
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return JSONResponse({"error": "body too large"}, status_code=413)
+        try:
+            uploads = uploads_from_notification(json.loads(body or b"null"))
+        except ValueError as exc:  # includes JSONDecodeError
+            return JSONResponse({"error": f"not an S3 event notification: {exc}"}, status_code=400)
+        events = [prefect_event(upload, ingest_bucket) for upload in uploads]
+        try:
+            if events:
+                await send(events)
+        except Exception as exc:
+            logger.error("could not emit %d event(s): %s", len(events), type(exc).__name__)
+            return JSONResponse({"error": "could not reach the Prefect server"}, status_code=503)
+        for upload in uploads:
+            logger.info("announced %s/%s", upload.bucket, upload.key)
+        return JSONResponse({"emitted": len(events), "keys": [u.key for u in uploads]})
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    methods = ["POST", "HEAD"]
+    return Starlette(
+        routes=[
+            Route("/minio", notification, methods=methods),
+            Route("/s3", notification, methods=methods),
+            Route("/healthz", health, methods=["GET"]),
+        ]
+    )
+
+
+def serve(host: str, port: int, token: str, ingest_bucket: str | None = None) -> None:
+    """Run the receiver with uvicorn until interrupted; NoPrefectServer without PREFECT_API_URL."""
+    import uvicorn
+
+    from vodflow.announce import require_api_url
+
+    require_api_url()
+    uvicorn.run(create_app(token, ingest_bucket=ingest_bucket), host=host, port=port, log_level="info")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m vodflow.receiver`: the same as `vodflow receiver`."""
+    import argparse
+
+    from vodflow.cli_receiver import add_receiver_parser
+
+    parser = argparse.ArgumentParser(prog="python -m vodflow.receiver")
+    add_receiver_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["receiver", *(argv if argv is not None else sys.argv[1:])])
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
