@@ -36,3 +36,6 @@ lint: setup
 
 clean:
 	rm -rf .prefect data .pytest_cache
+
+bench: setup
+	$(PY) bench/run.py

@@ -72,7 +72,7 @@ def _report(outcomes: list[dict[str, str]], key: str, title: str) -> list[dict[s
     summary = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) or "nothing to do"
     create_table_artifact(
         key=key,
-        table=outcomes or [outcome("-", "-", "deleted", "nothing to do")],
+        table=outcomes or [{"service": "-", "id": "-", "outcome": "-", "detail": "nothing to do"}],
         description=f"{title}: {summary}",
     )
     if counts.get("failed"):

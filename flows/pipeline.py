@@ -1,4 +1,4 @@
-"""The pipeline flow: ingest -> encode -> thumbnail -> publish -> cleanup, with the job document kept current."""
+"""The pipeline flow: ingest -> encode -> thumbnail -> publish -> cleanup, keeping the job document current."""
 
 from __future__ import annotations
 
@@ -74,7 +74,9 @@ def finish(doc: JobDocument, storage: Storage, logger: logging.Logger | logging.
         if report.delivered:
             logger.info("webhook delivered to %s after %d attempt(s)", report.url, len(report.attempts))
         else:
-            logger.warning("webhook to %s not delivered after %d attempt(s)", report.url, len(report.attempts))
+            logger.warning(
+                "webhook to %s not delivered after %d attempt(s)", report.url, len(report.attempts)
+            )
 
 
 def _mark_interrupted(flow: Any, run: Any, state: Any) -> None:
@@ -93,7 +95,12 @@ def _mark_interrupted(flow: Any, run: Any, state: Any) -> None:
         save_job(storage, doc.moved_to("failed", error=error))
 
 
-@flow(name="vodflow-encode", log_prints=True, on_cancellation=[_mark_interrupted], on_crashed=[_mark_interrupted])
+@flow(
+    name="vodflow-encode",
+    log_prints=True,
+    on_cancellation=[_mark_interrupted],
+    on_crashed=[_mark_interrupted],
+)
 def encode_video(
     spec: JobSpec,
     job_id: str | None = None,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
-import os
 from pathlib import Path
 
 from prefect import task

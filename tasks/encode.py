@@ -8,12 +8,13 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NONE
 
+from tasks.ingest import Source
+from tasks.progress import ArtifactProgress
 from vodflow.concurrency import ffmpeg_slot
 from vodflow.ffmpeg_graphs import build_encode_command
 from vodflow.ffmpeg_run import encode_timeout, run_ffmpeg
 from vodflow.plan import OutputPlan
 from vodflow.retry import task_retry_options
-from tasks.ingest import Source
 
 
 def x264_preset() -> str:
@@ -28,7 +29,14 @@ def encode_renditions(source: Source, plan: OutputPlan, workdir: Path, preset: s
     )
     timeout = encode_timeout(source.info.duration)
     with ffmpeg_slot():
-        run_ffmpeg(command, step="encode", workdir=workdir, timeout=timeout, source=source.path)
+        run_ffmpeg(
+            command,
+            step="encode",
+            workdir=workdir,
+            timeout=timeout,
+            source=source.path,
+            on_progress=ArtifactProgress(source.info.duration, "encode"),
+        )
 
 
 @task(name="encode", cache_policy=NONE, **task_retry_options())

@@ -47,7 +47,10 @@ def download_http(url: str, dest: Path, *, timeout: float = 30.0, max_redirects:
         raise StepError("ingest", "too_many_redirects", f"videoUrl: {shown} redirects too often") from None
     except httpx.TransportError as exc:
         raise StepError(
-            "ingest", "source_unreachable", f"videoUrl: {shown} unreachable ({type(exc).__name__})", transient=True
+            "ingest",
+            "source_unreachable",
+            f"videoUrl: {shown} unreachable ({type(exc).__name__})",
+            transient=True,
         ) from None
 
 
@@ -66,7 +69,9 @@ def fetch_source(spec: JobSpec, workdir: Path, storage: Storage) -> Path:
         key = validate_key(f"{INGEST_PREFIX}{spec.video_id}")
         candidates = [key] if storage.exists(key) else storage.list_keys(f"{key}.")
         if not candidates:
-            raise StepError("ingest", "source_not_found", f"videoId: no object {spec.video_id!r} in {INGEST_PREFIX}")
+            raise StepError(
+                "ingest", "source_not_found", f"videoId: no object {spec.video_id!r} in {INGEST_PREFIX}"
+            )
         storage.download_file(candidates[0], dest)
         return dest
     url = spec.video_url or ""
@@ -76,14 +81,18 @@ def fetch_source(spec: JobSpec, workdir: Path, storage: Storage) -> Path:
         return dest
     if scheme == "s3":
         if not isinstance(storage, S3Storage):
-            raise SpecError("videoUrl", "s3:// sources need S3 storage (VODFLOW_STORAGE=s3 or a storage block)")
+            raise SpecError(
+                "videoUrl", "s3:// sources need S3 storage (VODFLOW_STORAGE=s3 or a storage block)"
+            )
         bucket, _, key = url[5:].partition("/")
         if not bucket or not key:
             raise SpecError("videoUrl", "expected s3://bucket/key")
         try:
             storage.download_object(bucket, key, dest)
         except ObjectNotFound:
-            raise StepError("ingest", "source_not_found", f"videoUrl: no object s3://{bucket}/{key}") from None
+            raise StepError(
+                "ingest", "source_not_found", f"videoUrl: no object s3://{bucket}/{key}"
+            ) from None
         return dest
     return local_source_path(url)
 

@@ -51,12 +51,27 @@ def measure_video(path: Path, format_name: str | None = None) -> FileMeta:
     )
 
 
-def _entry(doc: JobDocument, file_id: str, kind: str, key: str, url_key: str, size: int, storage: Storage,
-           meta: FileMeta | None = None) -> FileEntry:
+def _entry(
+    doc: JobDocument,
+    file_id: str,
+    kind: str,
+    key: str,
+    url_key: str,
+    size: int,
+    storage: Storage,
+    meta: FileMeta | None = None,
+) -> FileEntry:
     now = iso_now()
     return FileEntry(
-        id=file_id, job_id=doc.id, type=kind, file_path=key, file_url=storage.url_for(url_key), size=size,
-        meta=meta, created_at=now, updated_at=now,
+        id=file_id,
+        job_id=doc.id,
+        type=kind,
+        file_path=key,
+        file_url=storage.url_for(url_key),
+        size=size,
+        meta=meta,
+        created_at=now,
+        updated_at=now,
     )
 
 

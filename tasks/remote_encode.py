@@ -110,7 +110,7 @@ def _file_entry(data: dict[str, Any]) -> FileEntry | None:
 
 def remote_error(code: str | None, message: str | None, default_code: str) -> JobErrorInfo:
     return JobErrorInfo(
-        step="encode", code=code or default_code, message=message or "the remote encoder failed"
+        step="encode", code=str(code or default_code), message=str(message or "the remote encoder failed")
     )
 
 

@@ -8,13 +8,13 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NONE
 
+from tasks.ingest import Source
 from vodflow.concurrency import ffmpeg_slot
 from vodflow.errors import StepError
 from vodflow.ffmpeg_graphs import build_thumbnail_command, thumbnail_path
 from vodflow.ffmpeg_run import run_ffmpeg
 from vodflow.plan import OutputPlan
 from vodflow.retry import task_retry_options
-from tasks.ingest import Source
 
 
 def make_thumbnails(source: Source, plan: OutputPlan, workdir: Path) -> None:

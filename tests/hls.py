@@ -30,4 +30,6 @@ def parse_master(text: str) -> list[Variant]:
 
 
 def segment_durations(text: str) -> list[float]:
-    return [float(line.split(":")[1].rstrip(",")) for line in text.splitlines() if line.startswith("#EXTINF:")]
+    return [
+        float(line.split(":")[1].rstrip(",")) for line in text.splitlines() if line.startswith("#EXTINF:")
+    ]

@@ -61,7 +61,12 @@ def _handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             recorder.requests.append(
-                {"method": "POST", "path": self.path, "headers": dict(self.headers), "json": json.loads(body or b"null")}
+                {
+                    "method": "POST",
+                    "path": self.path,
+                    "headers": dict(self.headers),
+                    "json": json.loads(body or b"null"),
+                }
             )
             status = self._planned_status()
             self._answer(status or 200, b"ok")

@@ -1,7 +1,7 @@
 """A real S3 server for tests: SeaweedFS (`weed server` with filer and S3 gateway) on loopback ports.
 
-Every port weed opens is chosen free and passed explicitly (gRPC ones too), its Unix sockets live in the
-work directory, telemetry is off and volumes are small and not preallocated.
+Every port weed opens is chosen free and passed explicitly (gRPC ones too); logs go to one file in the
+work directory, telemetry is off, volumes are small (64 MB, one per bucket) and not preallocated.
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ class S3Server:
     log: Path
 
     def client(self) -> minio.Minio:
-        return minio.Minio(self.endpoint, access_key=self.access_key, secret_key=self.secret_key, secure=False)
+        return minio.Minio(
+            self.endpoint, access_key=self.access_key, secret_key=self.secret_key, secure=False
+        )
 
     def log_tail(self, chars: int = 4000) -> str:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
@@ -90,7 +92,14 @@ def weed_command(workdir: Path, ports: dict[str, int], config: Path) -> list[str
         "volume.preStopSeconds": 0,
         **ports,
     }
-    return [weed_binary(), "server", *(f"-{name}={value}" for name, value in flags.items())]
+    return [weed_binary(), "-logtostderr", "server", *(f"-{name}={value}" for name, value in flags.items())]
+
+
+def remove_grpc_sockets(ports: dict[str, int]) -> None:
+    """weed binds a Unix socket per gRPC port at a fixed place in /tmp and leaves it when killed."""
+    for flag, port in ports.items():
+        if flag.endswith(".port.grpc"):
+            Path(f"/tmp/seaweedfs-{flag.split('.')[0]}-grpc-{port}.sock").unlink(missing_ok=True)
 
 
 def wait_until_ready(server: S3Server, process: subprocess.Popen, timeout: float) -> None:
@@ -98,7 +107,11 @@ def wait_until_ready(server: S3Server, process: subprocess.Popen, timeout: float
     # minio's default client retries refused connections for seconds; poll with a client that does not.
     quick = urllib3.PoolManager(timeout=urllib3.Timeout(connect=1, read=5), retries=urllib3.Retry(total=0))
     client = minio.Minio(
-        server.endpoint, access_key=server.access_key, secret_key=server.secret_key, secure=False, http_client=quick
+        server.endpoint,
+        access_key=server.access_key,
+        secret_key=server.secret_key,
+        secure=False,
+        http_client=quick,
     )
     deadline = time.monotonic() + timeout
     while True:
@@ -109,7 +122,9 @@ def wait_until_ready(server: S3Server, process: subprocess.Popen, timeout: float
             return
         except Exception as exc:  # not up yet: refused, 5xx, or IAM not loaded
             if time.monotonic() > deadline:
-                raise RuntimeError(f"SeaweedFS S3 not ready in {timeout:.0f} s ({exc!r}):\n{server.log_tail()}")
+                raise RuntimeError(
+                    f"SeaweedFS S3 not ready in {timeout:.0f} s ({exc!r}):\n{server.log_tail()}"
+                ) from exc
         time.sleep(0.1)
 
 
@@ -119,8 +134,11 @@ def run_seaweedfs(workdir: Path, timeout: float = 60.0) -> Iterator[S3Server]:
     (workdir / "data").mkdir(parents=True, exist_ok=True)
     access_key, secret_key = "vodflow" + secrets.token_hex(6), secrets.token_urlsafe(24)
     config = workdir / "identities.json"
-    identity = {"name": "admin", "credentials": [{"accessKey": access_key, "secretKey": secret_key}]}
-    identity["actions"] = ["Admin", "Read", "Write", "List", "Tagging"]
+    identity = {
+        "name": "admin",
+        "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+    }
     config.write_text(json.dumps({"identities": [identity]}))
     ports = dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS)), strict=True))
     server = S3Server(f"127.0.0.1:{ports['s3.port']}", access_key, secret_key, workdir / "weed.log")
@@ -141,3 +159,4 @@ def run_seaweedfs(workdir: Path, timeout: float = 60.0) -> Iterator[S3Server]:
     finally:
         # weed does not always exit on SIGTERM; its data is scratch, so a short grace is enough.
         stop_group(process, grace=1.0)
+        remove_grpc_sockets(ports)

@@ -17,7 +17,9 @@ def _print_json(document: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def run_job(spec_data: Any, storage_block: str | None = None, encoder: str = "local") -> tuple[dict[str, Any], int]:
+def run_job(
+    spec_data: Any, storage_block: str | None = None, encoder: str = "local"
+) -> tuple[dict[str, Any], int]:
     """Run the pipeline flow on a spec; (final job document, exit code 0 completed / 1 failed)."""
     from flows.pipeline import encode_video
     from vodflow.jobspec import JobDocument, iso_now, new_id, parse_spec
@@ -34,8 +36,11 @@ def run_job(spec_data: Any, storage_block: str | None = None, encoder: str = "lo
     try:
         doc: JobDocument = load_job(get_storage(storage_block), job_id)
     except StepError:
-        return {"id": job_id, "status": "failed", "error": {"step": "run", "code": "crashed",
-                                                             "message": state.message or state.name}}, 1
+        return {
+            "id": job_id,
+            "status": "failed",
+            "error": {"step": "run", "code": "crashed", "message": state.message or state.name},
+        }, 1
     return doc.wire(), 0 if doc.status == "completed" else 1
 
 

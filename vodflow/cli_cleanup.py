@@ -26,13 +26,14 @@ def add_cleanup_parser(subparsers: Any) -> None:
         command = commands.add_parser(service, help=help_text)
         command.add_argument("ids", nargs="+", metavar=metavar)
         command.add_argument("--block", help=f"name of a {service} credentials block (default: environment)")
-        command.add_argument(
-            "--wait",
-            type=float,
-            default=60.0,
-            metavar="SECONDS",
-            help="how long to wait for a running job or task to end (default 60)",
-        )
+        if service != "videodb":  # VideoDB cancels a processing download itself
+            command.add_argument(
+                "--wait",
+                type=float,
+                default=60.0,
+                metavar="SECONDS",
+                help="how long to wait for a running job or task to end (default 60)",
+            )
         command.set_defaults(func=cmd_cleanup, service=service)
     sweep = commands.add_parser("sweep", help="delete finished records older than DAYS on every service")
     sweep.add_argument("--older-than", type=float, required=True, metavar="DAYS", dest="older_than")
@@ -53,7 +54,8 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
 
     ids = {f"{'mpc_task' if args.service == 'mpc' else args.service}_ids": list(args.ids)}
     block = {f"{args.service}_block": args.block}
-    state = cleanup_remote(**ids, **block, wait_running_seconds=args.wait, return_state=True)
+    wait = getattr(args, "wait", 0.0)
+    state = cleanup_remote(**ids, **block, wait_running_seconds=wait, return_state=True)
     return print_outcomes(state)
 
 

@@ -14,13 +14,25 @@ DEMO_JOB: dict[str, Any] = {
         {"resolutions": ["360"], "format": "mp4"},
     ],
     "thumbnails": [
-        {"timestamp": "00:00:03", "resolutions": ["360"], "formats": ["jpg", "webp"], "filters": ["none", "blur"]}
+        {
+            "timestamp": "00:00:03",
+            "resolutions": ["360"],
+            "formats": ["jpg", "webp"],
+            "filters": ["none", "blur"],
+        }
     ],
 }
 
 
-def build_sample_command(dest: Path, *, width: int = 1920, height: int = 1080, seconds: float = 20,
-                         fps: int = 30, audio: bool = True) -> list[str]:
+def build_sample_command(
+    dest: Path,
+    *,
+    width: int = 1920,
+    height: int = 1080,
+    seconds: float = 20,
+    fps: int = 30,
+    audio: bool = True,
+) -> list[str]:
     """ffmpeg command for a test clip from lavfi's `testsrc2` (and a `sine` tone when `audio`)."""
     video = ffmpeg.input(f"testsrc2=size={width}x{height}:rate={fps}:duration={seconds}", f="lavfi")
     streams = [video]

@@ -2,8 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
 
-class StepError(Exception):
+
+def _restore(cls: type[Exception], args: tuple[Any, ...], state: dict[str, Any]) -> Exception:
+    """Rebuild a pickled error without calling its `__init__` (whose signature differs from `args`)."""
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
+
+class _Picklable(Exception):
+    """Errors with keyword-rich constructors that still survive pickling (Prefect persists failed states)."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_restore, (type(self), self.args, dict(self.__dict__)))
+
+
+class StepError(_Picklable):
     """A pipeline step failed; `step`, `code` and `message` go into the job document's `error`.
 
     `transient` marks faults worth retrying (network, 429, 5xx, storage unavailable).
@@ -30,7 +47,7 @@ class SpecError(StepError):
         self.reason = reason
 
 
-class ServiceError(Exception):
+class ServiceError(_Picklable):
     """An HTTP call to a service failed: names the service, the call and the object id, never a secret."""
 
     def __init__(

@@ -126,7 +126,9 @@ def build_thumbnail_command(source: Path, outputs: list[ThumbnailOutput], workdi
     seconds = {out.seconds for out in outputs}
     if len(seconds) != 1:
         raise ValueError("a thumbnail command covers exactly one timestamp")
-    frame = ffmpeg.input(str(source), ss=f"{seconds.pop():.3f}").video.filter_multi_output("split", len(outputs))
+    frame = ffmpeg.input(str(source), ss=f"{seconds.pop():.3f}").video.filter_multi_output(
+        "split", len(outputs)
+    )
     images = []
     for i, out in enumerate(outputs):
         picture = frame[i].filter("scale", out.width, out.height).filter("setsar", 1)

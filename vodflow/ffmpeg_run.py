@@ -1,13 +1,32 @@
-"""Running ffmpeg: bounded in time, killed with its run, errors reported without host paths."""
+"""Running ffmpeg: bounded in time, killed with its run, progress reported, errors without host paths."""
 
 from __future__ import annotations
 
 import signal
 import subprocess
 import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from vodflow.errors import StepError
+
+PROGRESS_ARGS = ("-progress", "pipe:1", "-nostats")
+
+
+@dataclass
+class Progress:
+    """The latest of ffmpeg's `-progress` reports: output time written so far and encoding speed."""
+
+    out_seconds: float = 0.0
+    speed: float = 0.0
+    done: bool = False
+
+
+ProgressCallback = Callable[[Progress], None]
 
 
 def encode_timeout(duration: float, *, factor: float = 20.0, floor: float = 300.0) -> float:
@@ -24,24 +43,76 @@ def describe_failure(stderr: str, workdir: Path, source: Path | None = None) -> 
     return "; ".join(lines[-3:])[:500] or "ffmpeg exited without a message"
 
 
+def parse_progress_line(line: str, progress: Progress) -> None:
+    """Fold one `key=value` line of ffmpeg's `-progress` output into `progress`."""
+    key, _, value = line.strip().partition("=")
+    if key == "out_time_us" and value.isdigit():
+        progress.out_seconds = int(value) / 1e6
+    elif key == "speed" and value.endswith("x"):
+        try:
+            progress.speed = float(value[:-1])
+        except ValueError:
+            pass
+    elif key == "progress" and value == "end":
+        progress.done = True
+
+
+def _read_progress(stream: IO[str], progress: Progress) -> None:
+    for line in stream:
+        parse_progress_line(line, progress)
+
+
 def run_ffmpeg(
-    args: list[str], *, step: str, workdir: Path, timeout: float, source: Path | None = None
+    args: list[str],
+    *,
+    step: str,
+    workdir: Path,
+    timeout: float,
+    source: Path | None = None,
+    on_progress: ProgressCallback | None = None,
+    progress_interval: float = 2.0,
 ) -> None:
     """Run an ffmpeg command; StepError(step, "ffmpeg_failed" | "ffmpeg_timeout") when it fails.
 
-    The process is killed if the caller is interrupted (cancellation, timeout) so no ffmpeg outlives its run.
+    `on_progress` is called from this thread every `progress_interval` seconds while ffmpeg runs. The process
+    is killed if the caller is interrupted (cancellation, timeout), so no ffmpeg outlives its run.
     """
+    progress = Progress()
+    command = [args[0], *PROGRESS_ARGS, *args[1:]] if on_progress else list(args)
+    deadline = time.monotonic() + timeout
     with tempfile.TemporaryFile(mode="w+", dir=workdir) as errors:
-        process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors)
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if on_progress else subprocess.DEVNULL,
+            stderr=errors,
+            text=True,
+        )
+        reader = None
+        if on_progress and process.stdout:
+            reader = threading.Thread(target=_read_progress, args=(process.stdout, progress), daemon=True)
+            reader.start()
         try:
-            returncode = process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise StepError(step, "ffmpeg_timeout", f"ffmpeg did not finish within {timeout:.0f} s") from None
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise StepError(step, "ffmpeg_timeout", f"ffmpeg did not finish within {timeout:.0f} s")
+                try:
+                    returncode = process.wait(timeout=min(progress_interval, remaining))
+                    break
+                except subprocess.TimeoutExpired:
+                    if on_progress:
+                        on_progress(progress)
         finally:
             if process.poll() is None:
                 process.send_signal(signal.SIGKILL)
                 process.wait()
+            if reader:
+                reader.join(timeout=5)
         if returncode != 0:
             errors.seek(0)
             message = describe_failure(errors.read()[-20000:], workdir, source)
             raise StepError(step, "ffmpeg_failed", f"ffmpeg failed: {message}")
+        if on_progress:
+            progress.done = True
+            on_progress(progress)

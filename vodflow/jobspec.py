@@ -59,7 +59,9 @@ def _normalise_resolution(value: Any) -> Any:
     return value
 
 
-Resolution = Annotated[Literal["240", "360", "480", "720", "1080", "4k"], BeforeValidator(_normalise_resolution)]
+Resolution = Annotated[
+    Literal["240", "360", "480", "720", "1080", "4k"], BeforeValidator(_normalise_resolution)
+]
 VideoFormat = Literal["hls", "mp4"]
 ImageFormat = Literal["jpg", "webp"]
 ImageFilter = Literal["none", "blur"]

@@ -94,7 +94,8 @@ def plan_outputs(doc: JobDocument, source: SourceInfo) -> OutputPlan:
         raise StepError(
             "validate",
             "nothing_to_encode",
-            f"presets: every resolution is larger than the {source.width}x{source.height} source (no upscaling)",
+            f"presets: every resolution is larger than the {source.width}x{source.height} source "
+            "(no upscaling)",
         )
     for index, thumb in enumerate(doc.thumbnails):
         if thumb.seconds >= source.duration:

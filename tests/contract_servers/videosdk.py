@@ -28,7 +28,9 @@ def _iso(when: datetime) -> str:
 class VideoSDKServer(ContractServer):
     service = "videosdk"
 
-    def __init__(self, api_key: str = "vsdk-api-key-0001", secret: str = "vsdk-secret-s3cr3t-value") -> None:
+    def __init__(
+        self, api_key: str = "vsdk-api-key-0001", secret: str = "vsdk-secret-0123456789abcdef0123456789"
+    ) -> None:
         super().__init__()
         self.api_key = api_key
         self.secret = secret

@@ -42,16 +42,27 @@ def test_completed_job_publishes_measured_outputs_and_notifies(tmp_path, clips, 
     with serve(tmp_path) as hooks:
         spec = {
             "videoUrl": str(clips["landscape"]),
-            "presets": [{"format": "hls", "resolutions": ["240", "360", "720"]}, {"format": "mp4", "resolutions": ["360"]}],
-            "thumbnails": [{"timestamp": "00:00:01", "resolutions": ["240"], "formats": ["jpg", "webp"],
-                            "filters": ["none", "blur"]}],
+            "presets": [
+                {"format": "hls", "resolutions": ["240", "360", "720"]},
+                {"format": "mp4", "resolutions": ["360"]},
+            ],
+            "thumbnails": [
+                {
+                    "timestamp": "00:00:01",
+                    "resolutions": ["240"],
+                    "formats": ["jpg", "webp"],
+                    "filters": ["none", "blur"],
+                }
+            ],
             "webhookUrl": hooks.url("/hook"),
         }
         doc = encode_video(spec, job_id="a" * 24)
 
     assert doc["status"] == "completed" and doc["id"] == "a" * 24
     assert doc["startedAt"] <= doc["finishedAt"]
-    assert doc["skipped"] == [{"format": "hls", "resolution": "720", "reason": "source is 854x480; 720 would upscale it"}]
+    assert doc["skipped"] == [
+        {"format": "hls", "resolution": "720", "reason": "source is 854x480; 720 would upscale it"}
+    ]
     by_type = {}
     for entry in doc["files"]:
         by_type.setdefault(entry["type"], []).append(entry)
@@ -84,15 +95,20 @@ def test_completed_job_publishes_measured_outputs_and_notifies(tmp_path, clips, 
 
 def test_missing_url_fails_the_job_with_the_step_and_reason(tmp_path, clips, storage):
     with serve(tmp_path) as server:
-        spec = {"videoUrl": server.url("/nope.mp4"), "presets": [{"format": "mp4", "resolutions": ["240"]}],
-                "webhookUrl": server.url("/hook")}
+        spec = {
+            "videoUrl": server.url("/nope.mp4"),
+            "presets": [{"format": "mp4", "resolutions": ["240"]}],
+            "webhookUrl": server.url("/hook"),
+        }
         with pytest.raises(JobFailed) as caught:
             encode_video(spec, job_id="b" * 24)
     doc = caught.value.document
     assert doc["status"] == "failed" and doc["finishedAt"]
     assert doc["error"]["step"] == "ingest" and doc["error"]["code"] == "source_not_found"
     assert "404" in doc["error"]["message"]
-    assert [r["path"] for r in server.requests if r["method"] == "GET"] == ["/nope.mp4"], "a 404 is not retried"
+    assert [r["path"] for r in server.requests if r["method"] == "GET"] == ["/nope.mp4"], (
+        "a 404 is not retried"
+    )
     assert server.requests[-1]["json"]["status"] == "failed"
     assert load_job(storage, doc["id"]).status == "failed"
     assert published_keys(storage) == []
@@ -104,7 +120,9 @@ def test_http_source_is_streamed_and_5xx_retried(tmp_path, clips, storage):
     (tmp_path / "www" / "clip.mp4").write_bytes(clips["landscape"].read_bytes())
     with serve(tmp_path / "www") as server:
         server.plan("/clip.mp4", 503)
-        doc = encode_video({"videoUrl": server.url("/clip.mp4"), "presets": [{"format": "mp4", "resolutions": ["240"]}]})
+        doc = encode_video(
+            {"videoUrl": server.url("/clip.mp4"), "presets": [{"format": "mp4", "resolutions": ["240"]}]}
+        )
     assert doc["status"] == "completed"
     assert [r["path"] for r in server.requests] == ["/clip.mp4", "/clip.mp4"]
 
@@ -112,7 +130,12 @@ def test_http_source_is_streamed_and_5xx_retried(tmp_path, clips, storage):
 @pytest.mark.parametrize(
     ("spec_extra", "source", "step", "code"),
     [
-        ({"thumbnails": [{"timestamp": "00:01:00", "resolutions": ["240"]}]}, "landscape", "validate", "invalid_spec"),
+        (
+            {"thumbnails": [{"timestamp": "00:01:00", "resolutions": ["240"]}]},
+            "landscape",
+            "validate",
+            "invalid_spec",
+        ),
         ({}, "text", "ingest", "not_a_video"),
         ({}, "empty", "ingest", "empty_source"),
     ],
@@ -139,15 +162,22 @@ def test_cli_encode_prints_the_document(tmp_path, clips, storage, capsys):
     from vodflow.cli import main
 
     spec_path = tmp_path / "spec.json"
-    spec_path.write_text(json.dumps({"videoUrl": str(clips["odd"]), "presets": [{"format": "mp4", "resolutions": ["240"]}]}))
+    spec_path.write_text(
+        json.dumps({"videoUrl": str(clips["odd"]), "presets": [{"format": "mp4", "resolutions": ["240"]}]})
+    )
     assert main(["encode", str(spec_path)]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["status"] == "completed"
     assert main(["job", "get", doc["id"]]) == 0
     assert json.loads(capsys.readouterr().out) == doc
 
-    spec_path.write_text(json.dumps({"videoUrl": str(clips["odd"]), "presets": [{"format": "mkv", "resolutions": ["240"]}]}))
+    spec_path.write_text(
+        json.dumps({"videoUrl": str(clips["odd"]), "presets": [{"format": "mkv", "resolutions": ["240"]}]})
+    )
     assert main(["encode", str(spec_path)]) == 1
     failed = json.loads(capsys.readouterr().out)
-    assert failed["error"] == {"step": "validate", "code": "invalid_spec",
-                               "message": "presets[0].format: unknown value 'mkv'; allowed: 'hls' or 'mp4'"}
+    assert failed["error"] == {
+        "step": "validate",
+        "code": "invalid_spec",
+        "message": "presets[0].format: unknown value 'mkv'; allowed: 'hls' or 'mp4'",
+    }

@@ -32,11 +32,13 @@ def test_s3_source_and_outputs(s3_server, s3_env, clips):
         client.make_bucket("uploads")
     client.fput_object("uploads", "raw/clip.mp4", str(clips["landscape"]))
 
-    doc = encode_video({
-        "videoUrl": "s3://uploads/raw/clip.mp4",
-        "presets": [{"format": "hls", "resolutions": ["240", "360"]}],
-        "thumbnails": [{"timestamp": "00:00:02", "resolutions": ["240"], "formats": ["webp"]}],
-    })
+    doc = encode_video(
+        {
+            "videoUrl": "s3://uploads/raw/clip.mp4",
+            "presets": [{"format": "hls", "resolutions": ["240", "360"]}],
+            "thumbnails": [{"timestamp": "00:00:02", "resolutions": ["240"], "formats": ["webp"]}],
+        }
+    )
     assert doc["status"] == "completed"
     ladder = next(f for f in doc["files"] if f["type"] == "x-tar")
     assert ladder["fileUrl"].startswith(f"http://{s3_server.endpoint}/")
@@ -51,14 +53,21 @@ def test_s3_source_and_outputs(s3_server, s3_env, clips):
 
 def test_missing_s3_object_fails_at_ingest(s3_env, clips):
     with pytest.raises(JobFailed) as caught:
-        encode_video({"videoUrl": "s3://uploads/raw/missing.mp4", "presets": [{"format": "mp4", "resolutions": ["240"]}]})
+        encode_video(
+            {
+                "videoUrl": "s3://uploads/raw/missing.mp4",
+                "presets": [{"format": "mp4", "resolutions": ["240"]}],
+            }
+        )
     assert caught.value.document["error"]["step"] == "ingest"
     assert caught.value.document["error"]["code"] == "source_not_found"
     assert s3_env.list_keys("files/") == []
 
 
 def test_public_urls_download(s3_server, s3_env, clips):
-    doc = encode_video({"videoUrl": str(clips["odd"]), "presets": [{"format": "mp4", "resolutions": ["240"]}]})
+    doc = encode_video(
+        {"videoUrl": str(clips["odd"]), "presets": [{"format": "mp4", "resolutions": ["240"]}]}
+    )
     entry = doc["files"][0]
     # SeaweedFS serves objects to anonymous readers only with a policy; read with the client instead.
     assert len(s3_env.read_bytes(entry["filePath"])) == entry["size"]

@@ -4,7 +4,13 @@ import pytest
 
 from tests.hls import parse_master, segment_durations
 from tests.media import ffprobe_streams
-from vodflow.ffmpeg_graphs import build_encode_command, build_thumbnail_command, hls_dir, mp4_path, thumbnail_path
+from vodflow.ffmpeg_graphs import (
+    build_encode_command,
+    build_thumbnail_command,
+    hls_dir,
+    mp4_path,
+    thumbnail_path,
+)
 from vodflow.ffmpeg_run import run_ffmpeg
 from vodflow.jobspec import JobDocument, parse_spec
 from vodflow.plan import plan_outputs
@@ -12,7 +18,9 @@ from vodflow.probe import probe_source
 
 
 def plan_for(path, presets, thumbnails=()):
-    doc = JobDocument.from_spec(parse_spec({"videoUrl": str(path), "presets": presets, "thumbnails": list(thumbnails)}))
+    doc = JobDocument.from_spec(
+        parse_spec({"videoUrl": str(path), "presets": presets, "thumbnails": list(thumbnails)})
+    )
     info = probe_source(path)
     return plan_outputs(doc, info), info
 
@@ -20,7 +28,10 @@ def plan_for(path, presets, thumbnails=()):
 def test_one_process_decodes_once_for_every_rendition(tmp_path, clips):
     plan, info = plan_for(
         clips["landscape"],
-        [{"format": "hls", "resolutions": ["240", "360", "480"]}, {"format": "mp4", "resolutions": ["360", "240"]}],
+        [
+            {"format": "hls", "resolutions": ["240", "360", "480"]},
+            {"format": "mp4", "resolutions": ["360", "240"]},
+        ],
     )
     command = build_encode_command(clips["landscape"], plan, tmp_path, has_audio=True)
     assert command[0] == "ffmpeg" and command.count("-i") == 1
@@ -30,8 +41,16 @@ def test_one_process_decodes_once_for_every_rendition(tmp_path, clips):
 
 def test_hls_ladder_and_mp4_outputs_are_playable(tmp_path, clips):
     src = clips["landscape"]
-    plan, info = plan_for(src, [{"format": "hls", "resolutions": ["240", "360", "480"]}, {"format": "mp4", "resolutions": ["360"]}])
-    run_ffmpeg(build_encode_command(src, plan, tmp_path, has_audio=True), step="encode", workdir=tmp_path, timeout=300)
+    plan, info = plan_for(
+        src,
+        [{"format": "hls", "resolutions": ["240", "360", "480"]}, {"format": "mp4", "resolutions": ["360"]}],
+    )
+    run_ffmpeg(
+        build_encode_command(src, plan, tmp_path, has_audio=True),
+        step="encode",
+        workdir=tmp_path,
+        timeout=300,
+    )
 
     folder = hls_dir(tmp_path, plan.hls[0])
     variants = parse_master((folder / "index.m3u8").read_text())
@@ -57,14 +76,35 @@ def test_hls_ladder_and_mp4_outputs_are_playable(tmp_path, clips):
 def test_keyframes_are_aligned_every_two_seconds(tmp_path, clips):
     src = clips["landscape"]
     plan, _ = plan_for(src, [{"format": "mp4", "resolutions": ["240", "360"]}])
-    run_ffmpeg(build_encode_command(src, plan, tmp_path, has_audio=True), step="encode", workdir=tmp_path, timeout=300)
+    run_ffmpeg(
+        build_encode_command(src, plan, tmp_path, has_audio=True),
+        step="encode",
+        workdir=tmp_path,
+        timeout=300,
+    )
     import subprocess
 
     def keyframe_times(path):
         out = subprocess.run(
-            ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,flags",
-             "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=True).stdout
-        return [round(float(t), 2) for t, flags in (line.split(",")[:2] for line in out.split()) if "K" in flags]
+            [
+                "ffprobe",
+                "-v",
+                "error",
+                "-select_streams",
+                "v:0",
+                "-show_entries",
+                "packet=pts_time,flags",
+                "-of",
+                "csv=p=0",
+                str(path),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return [
+            round(float(t), 2) for t, flags in (line.split(",")[:2] for line in out.split()) if "K" in flags
+        ]
 
     times = [keyframe_times(mp4_path(tmp_path, out)) for out in plan.mp4]
     assert times[0] == times[1]
@@ -75,7 +115,12 @@ def test_portrait_source_without_audio(tmp_path, clips):
     src = clips["portrait"]
     plan, info = plan_for(src, [{"format": "hls", "resolutions": ["240", "360", "480"]}])
     assert [s.resolution for s in plan.skipped] == ["480"]
-    run_ffmpeg(build_encode_command(src, plan, tmp_path, has_audio=False), step="encode", workdir=tmp_path, timeout=300)
+    run_ffmpeg(
+        build_encode_command(src, plan, tmp_path, has_audio=False),
+        step="encode",
+        workdir=tmp_path,
+        timeout=300,
+    )
     variants = parse_master((hls_dir(tmp_path, plan.hls[0]) / "index.m3u8").read_text())
     assert [v.resolution for v in variants] == [(240, 426), (360, 640)]
     assert all("mp4a" not in v.codecs for v in variants)
@@ -85,8 +130,17 @@ def test_rotated_and_odd_sources_come_out_upright_and_even(tmp_path, clips):
     for name, expected in (("rotated", (240, 428)), ("odd", (426, 240))):
         src = clips[name]
         plan, info = plan_for(src, [{"format": "mp4", "resolutions": ["240"]}])
-        run_ffmpeg(build_encode_command(src, plan, tmp_path, has_audio=True), step="encode", workdir=tmp_path, timeout=300)
-        video = next(s for s in ffprobe_streams(mp4_path(tmp_path, plan.mp4[0]))["streams"] if s["codec_type"] == "video")
+        run_ffmpeg(
+            build_encode_command(src, plan, tmp_path, has_audio=True),
+            step="encode",
+            workdir=tmp_path,
+            timeout=300,
+        )
+        video = next(
+            s
+            for s in ffprobe_streams(mp4_path(tmp_path, plan.mp4[0]))["streams"]
+            if s["codec_type"] == "video"
+        )
         assert (video["width"], video["height"]) == expected
         rotation = [d.get("rotation", 0) for d in video.get("side_data_list", [])]
         assert not any(rotation), "the picture is turned, not flagged"
@@ -97,9 +151,21 @@ def test_thumbnails_in_every_format_and_filter(tmp_path, clips):
     plan, _ = plan_for(
         src,
         [{"format": "mp4", "resolutions": ["240"]}],
-        [{"timestamp": "00:00:01.5", "resolutions": ["240", "360"], "formats": ["jpg", "webp"], "filters": ["none", "blur"]}],
+        [
+            {
+                "timestamp": "00:00:01.5",
+                "resolutions": ["240", "360"],
+                "formats": ["jpg", "webp"],
+                "filters": ["none", "blur"],
+            }
+        ],
     )
-    run_ffmpeg(build_thumbnail_command(src, plan.thumbnails, tmp_path), step="thumbnail", workdir=tmp_path, timeout=60)
+    run_ffmpeg(
+        build_thumbnail_command(src, plan.thumbnails, tmp_path),
+        step="thumbnail",
+        workdir=tmp_path,
+        timeout=60,
+    )
     sizes = {}
     for out in plan.thumbnails:
         report = ffprobe_streams(thumbnail_path(tmp_path, out))
@@ -116,7 +182,56 @@ def test_ffmpeg_failure_is_reported_without_host_paths(tmp_path, bad_sources):
 
     src = bad_sources / "garbage.mp4"
     with pytest.raises(StepError) as caught:
-        run_ffmpeg(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(src), str(tmp_path / "x.mp4")],
-                   step="encode", workdir=tmp_path, timeout=30, source=src)
+        run_ffmpeg(
+            ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(src), str(tmp_path / "x.mp4")],
+            step="encode",
+            workdir=tmp_path,
+            timeout=30,
+            source=src,
+        )
     assert caught.value.code == "ffmpeg_failed"
     assert str(tmp_path) not in caught.value.message and str(src) not in caught.value.message
+
+
+def test_progress_is_reported_while_encoding(tmp_path, clips):
+    src = clips["landscape"]
+    plan, info = plan_for(src, [{"format": "mp4", "resolutions": ["240"]}])
+    reports = []
+    run_ffmpeg(
+        build_encode_command(src, plan, tmp_path, has_audio=True),
+        step="encode",
+        workdir=tmp_path,
+        timeout=300,
+        on_progress=lambda p: reports.append((p.out_seconds, p.done)),
+        progress_interval=0.05,
+    )
+    assert reports[-1][1] is True
+    assert reports[-1][0] == pytest.approx(info.duration, abs=0.2)
+    seconds = [s for s, _ in reports]
+    assert seconds == sorted(seconds)
+
+
+def test_stuck_ffmpeg_is_killed_at_the_deadline(tmp_path):
+    import subprocess
+
+    from vodflow.errors import StepError
+
+    command = [
+        "ffmpeg",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-re",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=duration=60",
+        "-f",
+        "null",
+        "-",
+    ]
+    with pytest.raises(StepError) as caught:
+        run_ffmpeg(command, step="encode", workdir=tmp_path, timeout=1.0)
+    assert caught.value.code == "ffmpeg_timeout"
+    leftovers = subprocess.run(["pgrep", "-f", "testsrc2=duration=60"], capture_output=True, text=True).stdout
+    assert leftovers.strip() == ""

@@ -14,17 +14,37 @@ def spec_with(**changes):
     ("data", "field", "reason"),
     [
         (spec_with(presets=[]), "presets", "must not be empty"),
-        (spec_with(presets=[{"resolutions": ["999"], "format": "hls"}]), "presets[0].resolutions[0]", "'999'"),
+        (
+            spec_with(presets=[{"resolutions": ["999"], "format": "hls"}]),
+            "presets[0].resolutions[0]",
+            "'999'",
+        ),
         (spec_with(presets=[{"resolutions": ["360"], "format": "avi"}]), "presets[0].format", "'avi'"),
-        (spec_with(presets=[{"resolutions": [], "format": "mp4"}]), "presets[0].resolutions", "must not be empty"),
-        (spec_with(thumbnails=[{"timestamp": "-00:00:01", "resolutions": ["360"]}]), "thumbnails[0].timestamp",
-         "malformed"),
-        (spec_with(thumbnails=[{"timestamp": "00:61:00", "resolutions": ["360"]}]), "thumbnails[0].timestamp",
-         "malformed"),
-        (spec_with(thumbnails=[{"timestamp": "00:00:01", "resolutions": ["360"], "formats": ["png"]}]),
-         "thumbnails[0].formats[0]", "'png'"),
-        (spec_with(thumbnails=[{"timestamp": "00:00:01", "resolutions": ["360"], "filters": ["sepia"]}]),
-         "thumbnails[0].filters[0]", "'sepia'"),
+        (
+            spec_with(presets=[{"resolutions": [], "format": "mp4"}]),
+            "presets[0].resolutions",
+            "must not be empty",
+        ),
+        (
+            spec_with(thumbnails=[{"timestamp": "-00:00:01", "resolutions": ["360"]}]),
+            "thumbnails[0].timestamp",
+            "malformed",
+        ),
+        (
+            spec_with(thumbnails=[{"timestamp": "00:61:00", "resolutions": ["360"]}]),
+            "thumbnails[0].timestamp",
+            "malformed",
+        ),
+        (
+            spec_with(thumbnails=[{"timestamp": "00:00:01", "resolutions": ["360"], "formats": ["png"]}]),
+            "thumbnails[0].formats[0]",
+            "'png'",
+        ),
+        (
+            spec_with(thumbnails=[{"timestamp": "00:00:01", "resolutions": ["360"], "filters": ["sepia"]}]),
+            "thumbnails[0].filters[0]",
+            "'sepia'",
+        ),
         ({"presets": GOOD["presets"]}, "spec", "one of videoId or videoUrl is required"),
         (spec_with(videoUrl="ftp://host/x.mp4"), "videoUrl", "unsupported scheme 'ftp'"),
         (spec_with(webhookUrl="mailto:a@b"), "webhookUrl", "http"),
@@ -58,10 +78,16 @@ def test_timestamp_seconds():
 
 
 def test_document_gets_ids_dates_and_wire_names():
-    doc = JobDocument.from_spec(parse_spec(spec_with(thumbnails=[{"timestamp": "00:00:01", "resolutions": ["360"]}])))
+    doc = JobDocument.from_spec(
+        parse_spec(spec_with(thumbnails=[{"timestamp": "00:00:01", "resolutions": ["360"]}]))
+    )
     wire = doc.wire()
     assert wire["status"] == "queued"
-    assert len(wire["id"]) == 24 and len(wire["presets"][0]["id"]) == 24 and len(wire["thumbnails"][0]["id"]) == 24
+    assert (
+        len(wire["id"]) == 24
+        and len(wire["presets"][0]["id"]) == 24
+        and len(wire["thumbnails"][0]["id"]) == 24
+    )
     assert wire["videoUrl"] == GOOD["videoUrl"]
     assert wire["createdAt"].endswith("Z") and len(wire["createdAt"]) == len("2021-03-18T08:39:55.069Z")
     done = doc.moved_to("processing").moved_to("completed")

@@ -113,3 +113,8 @@ def test_a_named_block_wins_over_the_environment(prefect_harness, clean_env):
     assert videodb.resolve_credentials().base_url == "http://127.0.0.1:1"
     with pytest.raises(ValueError):
         videodb.resolve_credentials("no-such-block")
+
+
+def test_blocks_register_with_prefect(prefect_harness):
+    for block in (VideoSDKCredentials, HuaweiMpcCredentials, VideoDBCredentials):
+        block.register_type_and_schema()

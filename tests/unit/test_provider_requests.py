@@ -335,3 +335,14 @@ def test_sender_sends_the_exact_json_body():
     assert seen == [
         json.dumps({"name": "ü", "n": [1, 2]}, separators=(",", ":"), ensure_ascii=False).encode()
     ]
+
+
+def test_errors_survive_pickling():
+    import pickle
+
+    from flows.cleanup import CleanupFailed
+
+    error = pickle.loads(pickle.dumps(ServiceError("mpc", "cancel task", "no", object_id="7", code="MPC.10212")))
+    assert (str(error), error.code, error.not_found) == ("mpc cancel task 7 failed: no", "MPC.10212", False)
+    outcomes = [{"service": "videodb", "id": "d", "outcome": "failed", "detail": "x"}]
+    assert pickle.loads(pickle.dumps(CleanupFailed(outcomes))).outcomes == outcomes

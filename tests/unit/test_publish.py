@@ -32,8 +32,16 @@ def planned(tmp_path: Path, name: str, parts: int) -> PlannedFile:
         path.write_bytes(b"x" * 10)
         uploads.append(Upload(path, f"files/videos/{name}/seg{i}.ts"))
     now = iso_now()
-    entry = FileEntry(id=name, job_id="j", type="x-tar", file_path=f"files/videos/{name}", file_url="u", size=10 * parts,
-                      created_at=now, updated_at=now)
+    entry = FileEntry(
+        id=name,
+        job_id="j",
+        type="x-tar",
+        file_path=f"files/videos/{name}",
+        file_url="u",
+        size=10 * parts,
+        created_at=now,
+        updated_at=now,
+    )
     return PlannedFile(entry, tuple(uploads))
 
 

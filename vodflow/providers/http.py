@@ -188,7 +188,7 @@ class ServiceClient:
 
     def _transient(self, request: ApiRequest, message: str, **kwargs: Any) -> ServiceError:
         error = self._error(request, message, transient=True, **kwargs)
-        log.warning("%s (will retry while attempts remain)", error)
+        log.warning("%s (transient: retried while attempts remain)", error)
         return error
 
     def _status_error(self, request: ApiRequest, response: httpx.Response) -> ServiceError:
@@ -204,7 +204,7 @@ class ServiceClient:
             not_found=detail.not_found,
         )
         if transient:
-            log.warning("%s (will retry while attempts remain)", error)
+            log.warning("%s (transient: retried while attempts remain)", error)
         return error
 
 

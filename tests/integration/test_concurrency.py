@@ -1,0 +1,81 @@
+"""Concurrency limits against a Prefect API: per-host ffmpeg slots and one run at a time per job."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.exceptions import ObjectNotFound
+
+from vodflow.concurrency import ffmpeg_limit_name, ffmpeg_slot, job_limit_name, job_slot
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
+
+
+def active_slots(name: str) -> int | None:
+    with get_client(sync_client=True) as client:
+        try:
+            return client.read_global_concurrency_limit_by_name(name).active_slots
+        except ObjectNotFound:
+            return None
+
+
+@flow
+def hold_ffmpeg_slot() -> int | None:
+    with ffmpeg_slot():
+        return active_slots(ffmpeg_limit_name())
+
+
+@flow
+def hold_job_slot(job_id: str, seconds: float) -> tuple[int | None, float, float]:
+    """(active slots of the job's limit while held, when the slot was held from, to)."""
+    with job_slot(job_id):
+        start = time.monotonic()
+        slots = active_slots(job_limit_name(job_id))
+        time.sleep(seconds)
+        return slots, start, time.monotonic()
+
+
+def test_ffmpeg_runs_hold_a_slot_of_the_host_limit(monkeypatch):
+    monkeypatch.setenv("VODFLOW_FFMPEG_SLOTS", "2")
+    assert hold_ffmpeg_slot() == 1
+    with get_client(sync_client=True) as client:
+        limit = client.read_global_concurrency_limit_by_name(ffmpeg_limit_name())
+    assert limit.limit == 2 and limit.active_slots == 0  # created on first use, released after
+
+
+def test_slots_are_no_ops_outside_runs_and_when_turned_off(monkeypatch):
+    with job_slot("outside-a-run"):
+        pass
+    assert active_slots(job_limit_name("outside-a-run")) is None
+    monkeypatch.setenv("VODFLOW_FFMPEG_SLOTS", "0")
+
+    @flow
+    def without_slot() -> None:
+        with ffmpeg_slot():
+            pass
+
+    without_slot()
+
+
+def test_runs_of_one_job_never_overlap_and_the_limit_goes_away():
+    results: list[tuple[int | None, float, float]] = []
+    runs = [threading.Thread(target=lambda: results.append(hold_job_slot("job-x", 1.5))) for _ in range(2)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(120)
+    first, second = sorted(results, key=lambda r: r[1])
+    assert first[0] == second[0] == 1
+    assert second[1] >= first[2]  # the second run held the slot only after the first let go
+    assert active_slots(job_limit_name("job-x")) is None
+
+
+def test_limit_names_are_valid_prefect_names():
+    assert ffmpeg_limit_name("Encoder-01.example.com") == "vodflow-ffmpeg-encoder-01.example.com"
+    assert job_limit_name("a" * 24) == "vodflow-job-" + "a" * 24
+    odd = job_limit_name("team/x%y")
+    assert "/" not in odd and "%" not in odd and odd != job_limit_name("team-x-y")

@@ -1,0 +1,206 @@
+"""prefect.yaml against a real `prefect server start`, a process work pool and two workers.
+
+One server for the module: `prefect deploy --all` from the repository's prefect.yaml, two workers
+polling the pool, the receiver in front. Then: a run created the way the UI creates it completes; bad
+parameters are refused by the server's schema; a MinIO upload notification through the receiver starts
+a run that completes; the schedules are there. Everything started here is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.prefect_server import BIN, PrefectServer, free_port, wait_for_http
+from tests.s3_events import minio_notification
+from vodflow.concurrency import ffmpeg_limit_name, job_limit_name
+from vodflow.demo import make_sample
+from vodflow.events import job_id_for_object
+from vodflow.storage import LocalStorage
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+POOL = "vodflow"
+TOKEN = "integration-token"
+BUCKET = "uploads"
+FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+SPEC = {
+    "presets": [{"format": "hls", "resolutions": ["240", "360"]}, {"format": "mp4", "resolutions": ["240"]}],
+    "thumbnails": [{"timestamp": "00:00:01", "resolutions": ["240"], "formats": ["jpg"], "filters": ["none"]}],
+}
+
+
+@dataclass
+class Stack:
+    server: PrefectServer
+    api: httpx.Client
+    receiver_url: str
+    storage: LocalStorage
+    clip: Path
+
+    def deployment(self, name: str) -> dict[str, Any]:
+        return self.api.get(f"/deployments/name/{name}").raise_for_status().json()
+
+    def wait_for_run(self, run_id: str, timeout: float = 150) -> dict[str, Any]:
+        """The flow run once it is in a final state; fails with the workers' logs if it never gets there."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run = self.api.get(f"/flow_runs/{run_id}").raise_for_status().json()
+            if run["state_type"] in FINAL:
+                return run
+            time.sleep(1)
+        pytest.fail(f"flow run {run_id} not finished after {timeout:.0f} s\n{self.logs()}")
+
+    def runs_of(self, deployment_id: str) -> list[dict[str, Any]]:
+        body = {"flow_runs": {"deployment_id": {"any_": [deployment_id]}}}
+        return self.api.post("/flow_runs/filter", json=body).raise_for_status().json()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {n}\n{self.server.log_tail(n)}" for n in ("worker-w1", "worker-w2", "receiver"))
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("deployments")
+    clip = make_sample(root / "clip.mp4", width=640, height=360, seconds=2)
+    env = {
+        "VODFLOW_STORAGE": "local",
+        "VODFLOW_DATA_DIR": str(root / "data"),
+        "VODFLOW_TMP_DIR": str(root / "tmp"),
+        "VODFLOW_PROJECT_DIR": str(REPO),
+        "VODFLOW_TASK_RETRY_DELAY": "0.2",
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+    }
+    with PrefectServer(root / "prefect-home", root / "logs", env) as server:
+        server.cli("work-pool", "create", POOL, "--type", "process")
+        server.cli("--no-prompt", "deploy", "--all", cwd=REPO)
+        workers = [server.start_worker(POOL, name, cwd=root) for name in ("w1", "w2")]
+        port = free_port()
+        receiver = server.start(
+            "receiver",
+            [str(BIN / "python"), "-m", "vodflow.receiver", "--port", str(port), "--ingest-bucket", BUCKET],
+            env={**server.env, "VODFLOW_RECEIVER_TOKEN": TOKEN},
+        )
+        receiver_url = f"http://127.0.0.1:{port}"
+        wait_for_http(f"{receiver_url}/healthz", timeout=60, process=receiver)
+        with httpx.Client(base_url=server.api_url, timeout=30) as api:
+            stack = Stack(server, api, receiver_url, LocalStorage(root / "data"), clip)
+            _wait_for_workers(stack, [w.pid for w in workers])
+            yield stack
+
+
+def _wait_for_workers(stack: Stack, pids: list[int], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        workers = stack.api.post(f"/work_pools/{POOL}/workers/filter", json={}).raise_for_status().json()
+        if sum(w["status"] == "ONLINE" for w in workers) >= 2:
+            return
+        time.sleep(0.5)
+    pytest.fail(f"workers {pids} did not come online\n{stack.logs()}")
+
+
+def test_deployments_schedules_and_typed_form(stack):
+    encode = stack.deployment("vodflow-encode/encode")
+    assert encode["work_pool_name"] == POOL and encode["enforce_parameter_schema"] is True
+    assert encode["parameters"]["spec"]["presets"][0]["format"] == "hls"  # the form's defaults
+    definitions = encode["parameter_openapi_schema"]["definitions"]
+    assert definitions["Preset"]["properties"]["format"]["enum"] == ["hls", "mp4"]
+    assert "4k" in definitions["Preset"]["properties"]["resolutions"]["items"]["enum"]
+    thumb = definitions["ThumbnailSpec"]["properties"]
+    assert thumb["formats"]["items"]["enum"] == ["jpg", "webp"]
+    assert thumb["filters"]["items"]["enum"] == ["none", "blur"]
+    assert thumb["timestamp"]["pattern"]
+
+    sweep = stack.deployment("vodflow-sweep-remote/nightly")
+    [schedule] = sweep["schedules"]
+    assert schedule["schedule"]["cron"] == "0 3 * * *" and schedule["active"] is True
+    assert sweep["global_concurrency_limit"]["limit"] == 1
+    assert sweep["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
+    [poll] = stack.deployment("vodflow-sensor/poll-ingest")["schedules"]
+    assert poll["schedule"]["interval"] == 60 and poll["active"] is False
+
+    on_upload = stack.deployment("vodflow-encode/on-upload")
+    body = {"automations": {}}
+    automations = stack.api.post("/automations/filter", json=body).raise_for_status().json()
+    [trigger] = [a for a in automations if a["name"] == "vodflow-encode-on-upload"]
+    assert trigger["trigger"]["expect"] == ["vodflow.video.uploaded"]
+    assert trigger["actions"][0]["deployment_id"] == on_upload["id"]
+
+
+def test_ui_run_with_parameters_completes(stack):
+    deployment = stack.deployment("vodflow-encode/encode")
+    spec = {**SPEC, "videoUrl": str(stack.clip)}
+    run = stack.api.post(
+        f"/deployments/{deployment['id']}/create_flow_run", json={"parameters": {"spec": spec}}
+    ).raise_for_status().json()
+    run = stack.wait_for_run(run["id"])
+    assert run["state_type"] == "COMPLETED", stack.logs()
+
+    job_id = run["id"].replace("-", "")[:24]
+    doc = stack.storage.read_bytes(f"jobs/{job_id}.json")
+    assert b'"status": "completed"' in doc
+    assert any(k.endswith("index.m3u8") for k in stack.storage.list_keys("files/videos/"))
+    limit = stack.api.get(f"/v2/concurrency_limits/{ffmpeg_limit_name()}").raise_for_status().json()
+    assert limit["limit"] >= 1 and limit["active_slots"] == 0  # ffmpeg ran inside the host's slot
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"presets": [{"format": "mkv", "resolutions": ["360"]}]}, "mkv"),
+        ({"presets": [{"format": "hls", "resolutions": ["999"]}]}, "999"),
+        ({"thumbnails": [{"timestamp": "1:2:3", "resolutions": ["240"]}]}, "1:2:3"),
+        ({"thumbnails": [{"timestamp": "00:00:01", "resolutions": ["240"], "filters": ["sepia"]}]}, "sepia"),
+    ],
+)
+def test_bad_parameters_are_refused_by_the_server_schema(stack, change, field):
+    deployment = stack.deployment("vodflow-encode/encode")
+    spec = {**SPEC, "videoUrl": str(stack.clip), **change}
+    response = stack.api.post(f"/deployments/{deployment['id']}/create_flow_run", json={"parameters": {"spec": spec}})
+    assert response.status_code == 409
+    assert "Validation failed" in response.text and field in response.text
+
+
+def test_minio_upload_notification_through_the_receiver_runs_the_pipeline(stack):
+    key = "ingest/new upload (1).mp4"
+    stack.storage.upload_file(stack.clip, key)
+    body = minio_notification(BUCKET, key, size=stack.clip.stat().st_size)
+    assert "ingest%2Fnew+upload+%281%29.mp4" in str(body)
+    url = f"{stack.receiver_url}/minio"
+
+    refused = httpx.post(url, json=body, headers={"Authorization": "Bearer wrong"}, timeout=10)
+    assert refused.status_code == 401
+    answer = httpx.post(url, json=body, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+    assert answer.status_code == 200 and answer.json()["emitted"] == 1, answer.text
+
+    job_id = job_id_for_object(BUCKET, key)
+    deployment = stack.deployment("vodflow-encode/on-upload")
+    deadline = time.monotonic() + 60
+    runs: list[dict[str, Any]] = []
+    while not runs and time.monotonic() < deadline:
+        runs = [r for r in stack.runs_of(deployment["id"]) if r["parameters"].get("job_id") == job_id]
+        time.sleep(0.5)
+    assert runs, f"no run of vodflow-encode/on-upload for the upload event\n{stack.logs()}"
+    run = stack.wait_for_run(runs[0]["id"])
+    assert run["state_type"] == "COMPLETED", stack.logs()
+    assert run["parameters"]["spec"]["videoId"] == "new upload (1).mp4"
+    assert run["parameters"]["spec"]["videoUrl"] is None
+
+    doc = stack.storage.read_bytes(f"jobs/{job_id}.json")
+    assert b'"status": "completed"' in doc and b'"videoId": "new upload (1).mp4"' in doc
+    gone = stack.api.get(f"/v2/concurrency_limits/{job_limit_name(job_id)}")
+    assert gone.status_code == 404  # the per-job limit was held for the run and removed after
+
+
+def test_both_workers_are_polling_the_pool(stack):
+    workers = stack.api.post(f"/work_pools/{POOL}/workers/filter", json={}).raise_for_status().json()
+    assert {w["name"] for w in workers if w["status"] == "ONLINE"} >= {"w1", "w2"}
+    assert os.environ.get("PREFECT_API_URL") != stack.server.api_url  # the test process stayed out of it
