@@ -10,6 +10,8 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NONE
 
+from vodflow.limits import check_job_id
+
 
 def temp_root() -> Path:
     """Where runs keep their temp directories (`VODFLOW_TMP_DIR`, default the system temp dir)."""
@@ -18,7 +20,7 @@ def temp_root() -> Path:
 
 def run_workdir(job_id: str) -> Path:
     """The temp directory of a job's run; derivable from the job id so hooks can find it."""
-    return temp_root() / f"vodflow-{job_id}"
+    return temp_root() / f"vodflow-{check_job_id(job_id)}"
 
 
 def remove_workdir(workdir: Path) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -12,6 +13,8 @@ from prefect.cache_policies import NONE
 
 from vodflow.errors import SpecError, StepError
 from vodflow.jobspec import JobSpec
+from vodflow.limits import Limits, check_source_bytes, unsafe_key_reason
+from vodflow.netguard import AddressRefused, guarded_client, local_files_allowed
 from vodflow.probe import SourceInfo, probe_source
 from vodflow.retry import is_transient_status, task_retry_options
 from vodflow.storage import INGEST_PREFIX, ObjectNotFound, S3Storage, Storage, validate_key
@@ -26,12 +29,17 @@ class Source:
     info: SourceInfo
 
 
-def download_http(url: str, dest: Path, *, timeout: float = 30.0, max_redirects: int = 5) -> None:
-    """Stream an http(s) source to `dest`; StepError(ingest) transient for network faults, 429 and 5xx."""
+def download_http(url: str, dest: Path, *, limits: Limits | None = None) -> None:
+    """Stream an http(s) source to `dest` through the address guard (`vodflow.netguard`, every redirect
+    checked) within the size, time and redirect limits; StepError(ingest) transient for network faults,
+    429 and 5xx."""
     shown = redact_url(url)
-    limits = httpx.Timeout(timeout, connect=10.0)
+    limits = limits or Limits.from_env()
+    deadline = time.monotonic() + limits.download_timeout
+    timeout = httpx.Timeout(limits.http_timeout, connect=min(10.0, limits.http_timeout))
     try:
-        with httpx.Client(timeout=limits, follow_redirects=True, max_redirects=max_redirects) as client:
+        client = guarded_client(timeout=timeout, follow_redirects=True, max_redirects=limits.max_redirects)
+        with client:
             with client.stream("GET", url) as response:
                 if response.status_code >= 400:
                     raise StepError(
@@ -40,9 +48,24 @@ def download_http(url: str, dest: Path, *, timeout: float = 30.0, max_redirects:
                         f"videoUrl: GET {shown} answered HTTP {response.status_code}",
                         transient=is_transient_status(response.status_code),
                     )
+                declared = response.headers.get("content-length", "")
+                check_source_bytes(int(declared) if declared.isdigit() else 0, limits)
+                received = 0
                 with dest.open("wb") as out:
-                    for chunk in response.iter_bytes(CHUNK_BYTES):
+                    for chunk in response.iter_bytes():  # as it arrives, so the deadline is checked
+                        received += len(chunk)
+                        check_source_bytes(received, limits)
+                        if time.monotonic() > deadline:
+                            raise StepError(
+                                "ingest",
+                                "download_timeout",
+                                f"videoUrl: {shown} not downloaded within {limits.download_timeout:g} s",
+                            )
                         out.write(chunk)
+    except AddressRefused as exc:
+        raise StepError("ingest", "url_not_allowed", f"videoUrl: {exc.reason}") from None
+    except httpx.UnsupportedProtocol:
+        raise StepError("ingest", "url_not_allowed", f"videoUrl: {shown} redirects off http(s)") from None
     except httpx.TooManyRedirects:
         raise StepError("ingest", "too_many_redirects", f"videoUrl: {shown} redirects too often") from None
     except httpx.TransportError as exc:
@@ -56,6 +79,8 @@ def download_http(url: str, dest: Path, *, timeout: float = 30.0, max_redirects:
 
 def local_source_path(video_url: str) -> Path:
     """The file a `file://` URL or plain path names; SpecError when it is not a readable file."""
+    if not local_files_allowed():
+        raise StepError("ingest", "url_not_allowed", "videoUrl: local files are not allowed here")
     path = Path(unquote(urlsplit(video_url).path)) if video_url.startswith("file://") else Path(video_url)
     if not path.is_file():
         raise StepError("ingest", "source_not_found", "videoUrl: no such file")
@@ -87,6 +112,8 @@ def fetch_source(spec: JobSpec, workdir: Path, storage: Storage) -> Path:
         bucket, _, key = url[5:].partition("/")
         if not bucket or not key:
             raise SpecError("videoUrl", "expected s3://bucket/key")
+        if problem := unsafe_key_reason(key):
+            raise SpecError("videoUrl", f"object key {problem}")
         try:
             storage.download_object(bucket, key, dest)
         except ObjectNotFound:
@@ -100,7 +127,9 @@ def fetch_source(spec: JobSpec, workdir: Path, storage: Storage) -> Path:
 def ingest_source(spec: JobSpec, workdir: Path, storage: Storage) -> Source:
     """Fetch and probe; StepError(ingest) when the source is missing or not a playable video."""
     path = fetch_source(spec, workdir, storage)
-    return Source(path=path, info=probe_source(path))
+    limits = Limits.from_env()
+    check_source_bytes(path.stat().st_size, limits)
+    return Source(path=path, info=probe_source(path, limits))
 
 
 @task(name="ingest", cache_policy=NONE, **task_retry_options())

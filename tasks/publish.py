@@ -116,6 +116,17 @@ def upload_files(files: list[PlannedFile], storage: Storage) -> list[FileEntry]:
     return [planned.entry for planned in files]
 
 
+def remove_outputs(storage: Storage, entries: list[FileEntry]) -> int:
+    """Delete the objects of published file entries (an HLS entry's whole folder); gone already is fine."""
+    removed = 0
+    for entry in entries:
+        if entry.type == "x-tar":
+            removed += storage.delete_prefix(entry.file_path.rstrip("/") + "/")
+        else:
+            removed += storage.delete_keys([entry.file_path])
+    return removed
+
+
 def publish_outputs(doc: JobDocument, plan: OutputPlan, workdir: Path, storage: Storage) -> list[FileEntry]:
     """Measure and upload the job's outputs; the entries returned are complete in storage."""
     return upload_files(plan_files(doc, plan, workdir, storage), storage)

@@ -7,6 +7,10 @@ import os
 # Retries stay real but short in tests; set before any task module is imported.
 os.environ.setdefault("VODFLOW_TASK_RETRY_DELAY", "0.2")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("VODFLOW_WEBHOOK_RETRY_DELAY", "0.05")
+os.environ.setdefault("VODFLOW_WEBHOOK_WINDOW", "10")
+# Test servers listen on loopback, which the address guard refuses by default (guard tests override this).
+os.environ.setdefault("VODFLOW_ALLOWED_HOSTS", "127.0.0.1,localhost,::1")
 
 import pytest  # noqa: E402
 
@@ -61,3 +65,12 @@ def s3_server(tmp_path_factory):
 
     with run_seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
         yield server
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fault-injection figures (tests/faults.py), when the fault suite ran in this session."""
+    from tests.faults import LEDGER
+
+    if LEDGER.ran:
+        terminalreporter.write_sep("=", "fault injection")
+        terminalreporter.write_line(LEDGER.render())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,11 +18,20 @@ class Recorder:
 
     root: Path
     requests: list[dict] = field(default_factory=list)
-    planned: dict[str, list[int]] = field(default_factory=dict)
+    planned: dict[str, list[tuple[int, dict]]] = field(default_factory=dict)
+    stalls: dict[str, list[float]] = field(default_factory=dict)
     base_url: str = ""
 
-    def plan(self, path: str, *statuses: int) -> None:
-        self.planned.setdefault(path, []).extend(statuses)
+    def plan(
+        self, path: str, *statuses: int, retry_after: str | None = None, headers: dict | None = None
+    ) -> None:
+        """Answer the next requests of `path` with `statuses` (and `headers`, a `Retry-After`)."""
+        headers = {**(headers or {}), **({"Retry-After": retry_after} if retry_after is not None else {})}
+        self.planned.setdefault(path, []).extend((status, headers) for status in statuses)
+
+    def stall(self, path: str, seconds: float, count: int = 1) -> None:
+        """Make the next `count` requests of `path` wait `seconds` before answering."""
+        self.stalls.setdefault(path, []).extend([seconds] * count)
 
     def url(self, path: str) -> str:
         return f"{self.base_url}{path}"
@@ -32,7 +42,10 @@ def _handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: object) -> None:
             pass
 
-        def _planned_status(self) -> int | None:
+        def _planned_status(self) -> tuple[int, dict] | None:
+            stalls = recorder.stalls.get(self.path)
+            if stalls:
+                time.sleep(stalls.pop(0))
             queue = recorder.planned.get(self.path)
             return queue.pop(0) if queue else None
 
@@ -46,9 +59,9 @@ def _handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             recorder.requests.append({"method": "GET", "path": self.path})
-            status = self._planned_status()
-            if status is not None:
-                return self._answer(status, b"{}")
+            planned = self._planned_status()
+            if planned is not None:
+                return self._answer(planned[0], b"{}", planned[1])
             if self.path.startswith("/redirect/"):
                 return self._answer(302, headers={"Location": "/" + self.path.split("/", 2)[2]})
             target = recorder.root / self.path.lstrip("/").split("?")[0]
@@ -65,11 +78,12 @@ def _handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
                     "method": "POST",
                     "path": self.path,
                     "headers": dict(self.headers),
+                    "body": body,
                     "json": json.loads(body or b"null"),
                 }
             )
-            status = self._planned_status()
-            self._answer(status or 200, b"ok")
+            status, headers = self._planned_status() or (200, {})
+            self._answer(status, b"ok", headers)
 
     return Handler
 

@@ -13,8 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
@@ -148,8 +147,3 @@ class PrefectServer:
             log.close()
         self._log_files.clear()
 
-
-@contextmanager
-def prefect_server(home: Path, logs: Path, extra_env: Mapping[str, str] | None = None) -> Iterator[PrefectServer]:
-    with PrefectServer(home, logs, extra_env) as server:
-        yield server

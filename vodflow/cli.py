@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from vodflow.cli_api import add_api_parser
+from vodflow.cli_cleanup import add_cleanup_parser
+from vodflow.cli_receiver import add_receiver_parser
 from vodflow.errors import SpecError, StepError
 
 
@@ -103,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="generate a sample video and run the whole pipeline on it")
     demo.add_argument("--sample", default="data/samples/demo-1080p.mp4", help="sample path (made if missing)")
     demo.set_defaults(func=cmd_demo)
+
+    add_cleanup_parser(commands)
+    add_receiver_parser(commands)
+    add_api_parser(commands)
     return parser
 
 

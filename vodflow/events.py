@@ -38,9 +38,11 @@ def resource_id(bucket: str, key: str) -> str:
     return f"{RESOURCE_PREFIX}{bucket}/{key}"
 
 
-def job_id_for_object(bucket: str, key: str) -> str:
-    """A 24-hex job id derived from the object, so every announcement of one upload names the same job."""
-    return hashlib.sha256(f"{bucket}/{key}".encode()).hexdigest()[:24]
+def job_id_for_object(bucket: str, key: str, etag: str | None = None) -> str:
+    """A 24-hex job id derived from the object (and its ETag when known): every announcement of one
+    upload names the same job, while new content under the same key is a new job."""
+    name = f"{bucket}/{key}" + (f"@{etag}" if etag else "")
+    return hashlib.sha256(name.encode()).hexdigest()[:24]
 
 
 def source_fields(bucket: str, key: str, ingest_bucket: str | None) -> dict[str, str | None]:
@@ -72,7 +74,7 @@ def prefect_event(upload: UploadEvent, ingest_bucket: str | None = None) -> dict
             "size": upload.size,
             "etag": upload.etag,
             "source": upload.source,
-            "job_id": job_id_for_object(upload.bucket, upload.key),
+            "job_id": job_id_for_object(upload.bucket, upload.key, upload.etag),
             **source_fields(upload.bucket, upload.key, ingest_bucket),
         },
     }

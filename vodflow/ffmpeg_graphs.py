@@ -45,6 +45,17 @@ def _video_options(x264_preset: str) -> dict[str, object]:
     }
 
 
+def hls_muxer_options(folder: Path) -> dict[str, object]:
+    """ffmpeg's `hls` muxer options of every ladder: 6 s VOD segments under `folder/<variant>/`."""
+    return {
+        "f": "hls",
+        "hls_time": HLS_SEGMENT_SECONDS,
+        "hls_playlist_type": "vod",
+        "hls_flags": "independent_segments",
+        "hls_segment_filename": str(folder / "%v" / "seg_%05d.ts"),
+    }
+
+
 def _rate_options(rendition: Rendition, index: int | None = None, with_audio: bool = True) -> dict[str, str]:
     v = "v" if index is None else f"v:{index}"
     a = "a" if index is None else f"a:{index}"
@@ -88,11 +99,7 @@ def build_encode_command(
             ffmpeg.output(
                 *streams,
                 str(folder / "%v" / "index.m3u8"),
-                f="hls",
-                hls_time=HLS_SEGMENT_SECONDS,
-                hls_playlist_type="vod",
-                hls_flags="independent_segments",
-                hls_segment_filename=str(folder / "%v" / "seg_%05d.ts"),
+                **hls_muxer_options(folder),
                 master_pl_name="index.m3u8",
                 var_stream_map=" ".join(variants),
                 **_video_options(x264_preset),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import signal
 import subprocess
 import tempfile
@@ -27,6 +28,14 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux to SIGKILL ffmpeg if the process that started it dies."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 def encode_timeout(duration: float, *, factor: float = 20.0, floor: float = 300.0) -> float:
@@ -87,6 +96,7 @@ def run_ffmpeg(
             stdout=subprocess.PIPE if on_progress else subprocess.DEVNULL,
             stderr=errors,
             text=True,
+            preexec_fn=_die_with_parent,  # a killed worker leaves no orphan ffmpeg behind
         )
         reader = None
         if on_progress and process.stdout:

@@ -5,6 +5,7 @@ Wire names are camelCase (pydantic aliases); see `../shared/contracts/job.md`.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from pydantic import (
 )
 
 from vodflow.errors import SpecError
+from vodflow.limits import video_id_problem
 
 RESOLUTIONS = ("240", "360", "480", "720", "1080", "4k")
 SHORT_EDGE = {"240": 240, "360": 360, "480": 480, "720": 720, "1080": 1080, "4k": 2160}
@@ -35,10 +37,20 @@ def new_id() -> str:
     return secrets.token_hex(12)
 
 
+def output_id(job_id: str, *parts: str) -> str:
+    """A 24-hex id fixed by the job and what it names, so a rerun of a job writes the same keys."""
+    return hashlib.sha256("/".join((job_id, *parts)).encode()).hexdigest()[:24]
+
+
+def iso_time(when: datetime) -> str:
+    """`when` as ISO-8601 UTC with milliseconds and `Z` (`2021-03-18T08:39:55.069Z`); naive means UTC."""
+    when = when.astimezone(UTC) if when.tzinfo else when
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
 def iso_now() -> str:
     """Now as ISO-8601 UTC with milliseconds and `Z` (`2021-03-18T08:39:55.069Z`)."""
-    now = datetime.now(UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    return iso_time(datetime.now(UTC))
 
 
 def timestamp_seconds(timestamp: str) -> float:
@@ -114,14 +126,30 @@ class ThumbnailSpec(_Wire):
 class JobSpec(_Wire):
     """What a run is given: a source, presets, optional thumbnails and webhook."""
 
-    video_id: str | None = Field(default=None, alias="videoId", description="Object in the ingest prefix.")
+    video_id: str | None = Field(
+        default=None, alias="videoId", title="Video id", description="Object in the ingest prefix."
+    )
     video_url: str | None = Field(
-        default=None, alias="videoUrl", description="http(s)://, s3://bucket/key, file:// or a local path."
+        default=None,
+        alias="videoUrl",
+        title="Video URL",
+        description="http(s)://, s3://bucket/key, file:// or a local path.",
     )
     presets: list[Preset] = Field(min_length=1)
     thumbnails: list[ThumbnailSpec] = Field(default_factory=list)
-    webhook_url: str | None = Field(default=None, alias="webhookUrl")
-    user_data: dict[str, Any] | None = Field(default=None, alias="userData")
+    webhook_url: str | None = Field(
+        default=None, alias="webhookUrl", title="Webhook URL", description="Notified when the job ends."
+    )
+    user_data: dict[str, Any] | None = Field(
+        default=None, alias="userData", title="User data", description="Kept with the job, untouched."
+    )
+
+    @field_validator("video_id")
+    @classmethod
+    def _safe_video_id(cls, value: str | None) -> str | None:
+        if value is not None and (problem := video_id_problem(value)):
+            raise ValueError(problem)
+        return value
 
     @field_validator("video_url")
     @classmethod
@@ -204,14 +232,26 @@ class JobDocument(JobSpec):
 
     @classmethod
     def from_spec(cls, spec: JobSpec, job_id: str | None = None) -> JobDocument:
-        """A queued document for `spec`, with ids on the job, presets and thumbnails."""
+        """A queued document for `spec`, with ids on the job, presets and thumbnails.
+
+        Preset and thumbnail ids follow from the job id and their position, so a rerun of a job (same id,
+        same spec) names every output the same and overwrites instead of duplicating.
+        """
         now = iso_now()
+        job_id = job_id or new_id()
         data = spec.model_dump(by_alias=False)
-        for preset in data["presets"]:
-            preset["id"] = preset["id"] or new_id()
-        for thumb in data["thumbnails"]:
-            thumb["id"] = thumb["id"] or new_id()
-        return cls(**data, id=job_id or new_id(), created_at=now, updated_at=now)
+        for i, preset in enumerate(data["presets"]):
+            preset["id"] = preset["id"] or output_id(job_id, "preset", str(i))
+        for i, thumb in enumerate(data["thumbnails"]):
+            thumb["id"] = thumb["id"] or output_id(job_id, "thumbnail", str(i))
+        return cls(**data, id=job_id, created_at=now, updated_at=now)
+
+    def spec(self) -> JobSpec:
+        """The spec this document was made from (ids on presets and thumbnails dropped)."""
+        data = self.model_dump(include=set(JobSpec.model_fields), by_alias=False)
+        for entry in (*data["presets"], *data["thumbnails"]):
+            entry["id"] = None
+        return JobSpec.model_validate(data)
 
     def moved_to(self, status: JobStatus, **changes: Any) -> JobDocument:
         """A copy in `status`, with its dates updated."""

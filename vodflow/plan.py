@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from vodflow.errors import StepError
-from vodflow.jobspec import JobDocument, Skipped, new_id
+from vodflow.jobspec import JobDocument, Skipped, output_id
 from vodflow.ladder import LADDER, scaled_size
 from vodflow.probe import SourceInfo
 
@@ -87,9 +87,14 @@ def plan_outputs(doc: JobDocument, source: SourceInfo) -> OutputPlan:
             else:
                 renditions.append(_rendition(resolution, size))
         if preset.format == "hls" and renditions:
-            plan.hls.append(HlsOutput(new_id(), preset.id or "", tuple(renditions)))
+            plan.hls.append(
+                HlsOutput(output_id(doc.id, preset.id or "", "hls"), preset.id or "", tuple(renditions))
+            )
         elif preset.format == "mp4":
-            plan.mp4.extend(Mp4Output(new_id(), preset.id or "", r) for r in renditions)
+            plan.mp4.extend(
+                Mp4Output(output_id(doc.id, preset.id or "", "mp4", r.resolution), preset.id or "", r)
+                for r in renditions
+            )
     if not plan.video_outputs:
         raise StepError(
             "validate",
@@ -114,7 +119,13 @@ def plan_outputs(doc: JobDocument, source: SourceInfo) -> OutputPlan:
                 for image_filter in thumb.filters:
                     plan.thumbnails.append(
                         ThumbnailOutput(
-                            new_id(), thumb.id or "", thumb.seconds, resolution, *size, fmt, image_filter
+                            output_id(doc.id, thumb.id or "", resolution, fmt, image_filter),
+                            thumb.id or "",
+                            thumb.seconds,
+                            resolution,
+                            *size,
+                            fmt,
+                            image_filter,
                         )
                     )
     return plan

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from vodflow.errors import StepError
+from vodflow.limits import Limits, check_source_info
 
 IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "webp_pipe", "gif", "bmp_pipe", "tiff_pipe", "apng"}
 
@@ -102,6 +103,49 @@ def parse_probe(report: dict[str, Any]) -> SourceInfo:
     )
 
 
-def probe_source(path: Path) -> SourceInfo:
-    """Probe `path` and describe it; StepError when it is not a playable video."""
-    return parse_probe(run_ffprobe(path))
+def probe_source(path: Path, limits: Limits | None = None) -> SourceInfo:
+    """Probe `path` and describe it; StepError when it is not a playable video, is truncated, or is over
+    the duration or picture-size limits (`vodflow.limits`, from the environment by default)."""
+    info = parse_probe(run_ffprobe(path))
+    check_source_info(info, limits or Limits.from_env())
+    check_complete(path, info)
+    return info
+
+
+def media_end(path: Path, since: float, timeout: float = 60.0) -> float | None:
+    """Where the last packet of any stream ends (s), reading only packets after `since` (a seek, no
+    decoding): `since` when there is none, None when ffprobe cannot tell in time."""
+    cmd = ["ffprobe", "-v", "error", "-read_intervals", f"{since:.3f}%", "-show_entries",
+           "packet=pts_time,dts_time,duration_time", "-of", "csv=p=0", str(path)]  # fmt: skip
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+    end = since
+    for line in result.stdout.splitlines():
+        pts, dts, duration = (line.split(",") + ["", "", ""])[:3]
+        start = _number(pts) if _number(pts) is not None else _number(dts)
+        if start is not None:
+            end = max(end, start + (_number(duration) or 0.0))
+    return end
+
+
+def _number(value: str) -> float | None:
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def check_complete(path: Path, info: SourceInfo) -> None:
+    """StepError(ingest, truncated_source) when the media data stops well before the declared duration
+    (e.g. a download cut short in a file whose index is at the front)."""
+    since = max(0.0, info.duration - 3.0)
+    end = media_end(path, since)
+    if end is not None and end < info.duration - max(1.5, 0.02 * info.duration):
+        where = f"before {since:.1f} s" if end <= since else f"at {end:.1f} s"
+        raise StepError(
+            "ingest",
+            "truncated_source",
+            f"source is truncated: its media data stops {where} of the {info.duration:.1f} s it declares",
+        )

@@ -77,9 +77,7 @@ def create_app(token: str, send: Sender | None = None, ingest_bucket: str | None
             return unauthorized()
         if request.method == "HEAD":
             return Response(status_code=200)
-        if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
-            return JSONResponse({"error": "body too large"}, status_code=413)
-        body = await request.body()
+        body = await request.body()  # read only after authentication
         if len(body) > MAX_BODY_BYTES:
             return JSONResponse({"error": "body too large"}, status_code=413)
         try:
@@ -117,6 +115,7 @@ def serve(host: str, port: int, token: str, ingest_bucket: str | None = None) ->
     from vodflow.announce import require_api_url
 
     require_api_url()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(create_app(token, ingest_bucket=ingest_bucket), host=host, port=port, log_level="info")
 
 

@@ -240,14 +240,12 @@ class LocalStorage:
 
     def delete_keys(self, keys: Iterable[str]) -> int:
         """Delete objects (missing ones are fine) and the folders they leave empty; returns how many keys."""
-        count = 0
-        for key in keys:
-            path = self._path(key)
+        paths = [(key, self._path(key)) for key in keys]  # refuse a bad key before deleting anything
+        for key, path in paths:
             with self._io("delete", key):
                 path.unlink(missing_ok=True)
                 self._prune(path.parent)
-            count += 1
-        return count
+        return len(paths)
 
     def _prune(self, folder: Path) -> None:
         while folder != self.root and folder.is_relative_to(self.root):

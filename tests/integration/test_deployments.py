@@ -8,7 +8,6 @@ a run that completes; the schedules are there. Everything started here is stoppe
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ BUCKET = "uploads"
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 SPEC = {
     "presets": [{"format": "hls", "resolutions": ["240", "360"]}, {"format": "mp4", "resolutions": ["240"]}],
-    "thumbnails": [{"timestamp": "00:00:01", "resolutions": ["240"], "formats": ["jpg"], "filters": ["none"]}],
+    "thumbnails": [{"timestamp": "00:00:01", "resolutions": ["240"], "formats": ["jpg"]}],
 }
 
 
@@ -49,6 +48,11 @@ class Stack:
     def deployment(self, name: str) -> dict[str, Any]:
         return self.api.get(f"/deployments/name/{name}").raise_for_status().json()
 
+    def create_run(self, deployment: str, parameters: dict[str, Any]) -> httpx.Response:
+        """Create a flow run of `deployment` the way the UI's "Run" form does."""
+        deployment_id = self.deployment(deployment)["id"]
+        return self.api.post(f"/deployments/{deployment_id}/create_flow_run", json={"parameters": parameters})
+
     def wait_for_run(self, run_id: str, timeout: float = 150) -> dict[str, Any]:
         """The flow run once it is in a final state; fails with the workers' logs if it never gets there."""
         deadline = time.monotonic() + timeout
@@ -59,12 +63,27 @@ class Stack:
             time.sleep(1)
         pytest.fail(f"flow run {run_id} not finished after {timeout:.0f} s\n{self.logs()}")
 
-    def runs_of(self, deployment_id: str) -> list[dict[str, Any]]:
-        body = {"flow_runs": {"deployment_id": {"any_": [deployment_id]}}}
-        return self.api.post("/flow_runs/filter", json=body).raise_for_status().json()
+    def run_and_wait(self, deployment: str, parameters: dict[str, Any]) -> dict[str, Any]:
+        return self.wait_for_run(self.create_run(deployment, parameters).raise_for_status().json()["id"])
+
+    def runs_for_job(self, deployment: str, job_id: str) -> list[dict[str, Any]]:
+        """Runs of `deployment` given `job_id` (as the upload trigger gives it)."""
+        body = {"flow_runs": {"deployment_id": {"any_": [self.deployment(deployment)["id"]]}}}
+        runs = self.api.post("/flow_runs/filter", json=body).raise_for_status().json()
+        return [r for r in runs if r["parameters"].get("job_id") == job_id]
+
+    def triggered_run(self, deployment: str, job_id: str, timeout: float = 60) -> dict[str, Any]:
+        """The first run an event started for `job_id`, once finished."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if runs := self.runs_for_job(deployment, job_id):
+                return self.wait_for_run(runs[0]["id"])
+            time.sleep(0.5)
+        pytest.fail(f"no run of {deployment} for job {job_id} after {timeout:.0f} s\n{self.logs()}")
 
     def logs(self) -> str:
-        return "\n".join(f"--- {n}\n{self.server.log_tail(n)}" for n in ("worker-w1", "worker-w2", "receiver"))
+        names = ("worker-w1", "worker-w2", "receiver")
+        return "\n".join(f"--- {name}\n{self.server.log_tail(name)}" for name in names)
 
 
 @pytest.fixture(scope="module")
@@ -136,12 +155,8 @@ def test_deployments_schedules_and_typed_form(stack):
 
 
 def test_ui_run_with_parameters_completes(stack):
-    deployment = stack.deployment("vodflow-encode/encode")
     spec = {**SPEC, "videoUrl": str(stack.clip)}
-    run = stack.api.post(
-        f"/deployments/{deployment['id']}/create_flow_run", json={"parameters": {"spec": spec}}
-    ).raise_for_status().json()
-    run = stack.wait_for_run(run["id"])
+    run = stack.run_and_wait("vodflow-encode/encode", {"spec": spec})
     assert run["state_type"] == "COMPLETED", stack.logs()
 
     job_id = run["id"].replace("-", "")[:24]
@@ -162,9 +177,8 @@ def test_ui_run_with_parameters_completes(stack):
     ],
 )
 def test_bad_parameters_are_refused_by_the_server_schema(stack, change, field):
-    deployment = stack.deployment("vodflow-encode/encode")
     spec = {**SPEC, "videoUrl": str(stack.clip), **change}
-    response = stack.api.post(f"/deployments/{deployment['id']}/create_flow_run", json={"parameters": {"spec": spec}})
+    response = stack.create_run("vodflow-encode/encode", {"spec": spec})
     assert response.status_code == 409
     assert "Validation failed" in response.text and field in response.text
 
@@ -181,15 +195,8 @@ def test_minio_upload_notification_through_the_receiver_runs_the_pipeline(stack)
     answer = httpx.post(url, json=body, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
     assert answer.status_code == 200 and answer.json()["emitted"] == 1, answer.text
 
-    job_id = job_id_for_object(BUCKET, key)
-    deployment = stack.deployment("vodflow-encode/on-upload")
-    deadline = time.monotonic() + 60
-    runs: list[dict[str, Any]] = []
-    while not runs and time.monotonic() < deadline:
-        runs = [r for r in stack.runs_of(deployment["id"]) if r["parameters"].get("job_id") == job_id]
-        time.sleep(0.5)
-    assert runs, f"no run of vodflow-encode/on-upload for the upload event\n{stack.logs()}"
-    run = stack.wait_for_run(runs[0]["id"])
+    job_id = job_id_for_object(BUCKET, key, body["Records"][0]["s3"]["object"]["eTag"])
+    run = stack.triggered_run("vodflow-encode/on-upload", job_id)
     assert run["state_type"] == "COMPLETED", stack.logs()
     assert run["parameters"]["spec"]["videoId"] == "new upload (1).mp4"
     assert run["parameters"]["spec"]["videoUrl"] is None
@@ -199,8 +206,33 @@ def test_minio_upload_notification_through_the_receiver_runs_the_pipeline(stack)
     gone = stack.api.get(f"/v2/concurrency_limits/{job_limit_name(job_id)}")
     assert gone.status_code == 404  # the per-job limit was held for the run and removed after
 
+    # MinIO delivers the same notification again: same job, found completed, nothing encoded again
+    again = httpx.post(url, json=body, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+    assert again.status_code == 200
+    deadline = time.monotonic() + 60
+    while len(stack.runs_for_job("vodflow-encode/on-upload", job_id)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    second = [r for r in stack.runs_for_job("vodflow-encode/on-upload", job_id) if r["id"] != run["id"]]
+    assert second, stack.logs()
+    assert stack.wait_for_run(second[0]["id"])["state_type"] == "COMPLETED", stack.logs()
+    assert stack.storage.read_bytes(f"jobs/{job_id}.json") == doc
+
+
+def test_sensor_announces_each_new_object_once_and_the_trigger_runs_it(stack):
+    key = "ingest/sensor/polled.mp4"
+    stack.storage.upload_file(stack.clip, key)
+    first = stack.run_and_wait("vodflow-sensor/poll-ingest", {"prefix": "ingest/sensor/"})
+    assert first["state_type"] == "COMPLETED", stack.logs()
+    # a second sensor run, while the pipeline encodes the sensed object (the two workers share them)
+    second = stack.create_run("vodflow-sensor/poll-ingest", {"prefix": "ingest/sensor/"}).raise_for_status()
+    job_id = job_id_for_object("local", key)
+    assert stack.triggered_run("vodflow-encode/on-upload", job_id)["state_type"] == "COMPLETED", stack.logs()
+    assert stack.wait_for_run(second.json()["id"])["state_type"] == "COMPLETED", stack.logs()
+    time.sleep(2)  # an event from the second sensor run would have started a run by now
+    assert len(stack.runs_for_job("vodflow-encode/on-upload", job_id)) == 1
+    assert stack.storage.exists("state/sensor-ingest-sensor.json")
+
 
 def test_both_workers_are_polling_the_pool(stack):
     workers = stack.api.post(f"/work_pools/{POOL}/workers/filter", json={}).raise_for_status().json()
     assert {w["name"] for w in workers if w["status"] == "ONLINE"} >= {"w1", "w2"}
-    assert os.environ.get("PREFECT_API_URL") != stack.server.api_url  # the test process stayed out of it

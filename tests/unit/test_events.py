@@ -68,7 +68,7 @@ def test_event_for_an_object_in_the_ingest_prefix_names_a_video_id():
     }
     payload = event["payload"]
     assert payload["video_id"] == "talks/a b.mp4" and payload["video_url"] is None
-    assert payload["job_id"] == job_id_for_object("uploads", "ingest/talks/a b.mp4")
+    assert payload["job_id"] == job_id_for_object("uploads", "ingest/talks/a b.mp4", "e")
     assert payload["bucket"] == "uploads" and payload["size"] == 5 and payload["etag"] == "e"
 
 
@@ -81,10 +81,12 @@ def test_objects_outside_the_ingest_prefix_or_bucket_are_s3_urls(bucket, key, in
     assert payload["video_id"] is None and payload["video_url"] == f"s3://{bucket}/{key}"
 
 
-def test_job_ids_are_stable_per_object_and_shaped_like_vodflow_ids():
-    first = job_id_for_object("uploads", "ingest/a.mp4")
-    assert first == job_id_for_object("uploads", "ingest/a.mp4")
-    assert first != job_id_for_object("uploads", "ingest/b.mp4")
+def test_job_ids_are_stable_per_object_version_and_shaped_like_vodflow_ids():
+    first = job_id_for_object("uploads", "ingest/a.mp4", "etag1")
+    assert first == job_id_for_object("uploads", "ingest/a.mp4", "etag1")  # a redelivered notification
+    assert first != job_id_for_object("uploads", "ingest/a.mp4", "etag2")  # new content, same key
+    assert first != job_id_for_object("uploads", "ingest/b.mp4", "etag1")
+    assert job_id_for_object("local", "ingest/a.mp4") == job_id_for_object("local", "ingest/a.mp4", None)
     assert len(first) == 24 and int(first, 16) >= 0
     assert resource_id("b", "k/x") == "vodflow.object.b/k/x"
 

@@ -1,0 +1,119 @@
+"""The encoder-job API's Prefect side: start a job's flow run, find it again, cancel it.
+
+A job's flow run carries the tag `vodflow-job:<job id>`; that tag is the only link between the two, so the
+public job document gets no extra field. Every Prefect failure is a `RunsUnavailable` naming the call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.states import Cancelling
+
+from vodflow.jobspec import iso_time
+
+JOB_TAG_PREFIX = "vodflow-job:"
+FINAL_STATES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
+
+
+def job_tag(job_id: str) -> str:
+    return f"{JOB_TAG_PREFIX}{job_id}"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the API needs of a flow run: its id, state type (`RUNNING`, ...), message and times (ISO)."""
+
+    id: str
+    state: str
+    message: str = ""
+    start_time: str | None = None
+    end_time: str | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.state in FINAL_STATES
+
+
+class RunsUnavailable(Exception):
+    """Prefect could not be asked (unreachable, or the deployment is missing)."""
+
+
+class JobRuns(Protocol):
+    """Flow runs of jobs; `PrefectJobRuns` talks to a Prefect server, tests use a fake."""
+
+    def start(self, job_id: str, parameters: dict[str, Any]) -> RunInfo: ...
+    def find(self, job_ids: Sequence[str]) -> dict[str, RunInfo]: ...
+    def read(self, run_id: str) -> RunInfo: ...
+    def cancel(self, run_id: str) -> None: ...
+
+
+def run_info(run: FlowRun) -> RunInfo:
+    state = run.state
+    return RunInfo(
+        id=str(run.id),
+        state=state.type.value if state else "SCHEDULED",
+        message=(state.message or state.name or "") if state else "",
+        start_time=iso_time(run.start_time) if run.start_time else None,
+        end_time=iso_time(run.end_time) if run.end_time else None,
+    )
+
+
+class PrefectJobRuns:
+    """Flow runs of one deployment (`flow name/deployment name`) on the server in `PREFECT_API_URL`."""
+
+    def __init__(self, deployment: str) -> None:
+        self.deployment = deployment
+
+    @contextmanager
+    def _client(self, call: str) -> Iterator[SyncPrefectClient]:
+        try:
+            with get_client(sync_client=True) as client:
+                yield client
+        except RunsUnavailable:
+            raise
+        except Exception as exc:  # httpx errors, Prefect's HTTP status errors, ObjectNotFound
+            raise RunsUnavailable(f"Prefect {call} failed: {type(exc).__name__}: {exc}") from exc
+
+    def start(self, job_id: str, parameters: dict[str, Any]) -> RunInfo:
+        """Create the job's flow run of the deployment (one per job id: the job id is the idempotency key)."""
+        with self._client(f"start of a {self.deployment} run") as client:
+            deployment = client.read_deployment_by_name(self.deployment)
+            run = client.create_flow_run_from_deployment(
+                deployment.id, parameters=parameters, tags=[job_tag(job_id)], idempotency_key=job_id
+            )
+        return run_info(run)
+
+    def find(self, job_ids: Sequence[str]) -> dict[str, RunInfo]:
+        """The newest flow run of each job that has one."""
+        if not job_ids:
+            return {}
+        tags = [job_tag(job_id) for job_id in job_ids]
+        with self._client("flow run lookup") as client:
+            runs = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(any_=tags)),
+                sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+                limit=max(len(tags) * 2, 10),
+            )
+        found: dict[str, RunInfo] = {}
+        for run in runs:
+            for tag in run.tags:
+                if tag in tags:
+                    found.setdefault(tag.removeprefix(JOB_TAG_PREFIX), run_info(run))
+        return found
+
+    def read(self, run_id: str) -> RunInfo:
+        with self._client(f"read of flow run {run_id}") as client:
+            return run_info(client.read_flow_run(run_id))
+
+    def cancel(self, run_id: str) -> None:
+        """Ask the run to stop, as `prefect flow-run cancel` does (a run not yet started ends at once)."""
+        with self._client(f"cancel of flow run {run_id}") as client:
+            client.set_flow_run_state(run_id, Cancelling(message="Cancelled through the encoder-job API"))
