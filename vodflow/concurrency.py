@@ -9,8 +9,10 @@
   the same job id (say an upload announced twice) never overlap: the second waits. The limit is removed
   when the run lets go of it and nobody else holds it. A run without a job id is a job of its own.
 
-Both are no-ops outside a Prefect flow or task run (plain function calls in tests and scripts), and
-never fail a run because the API could not be reached: the run then goes on without the slot.
+Both are no-ops outside a Prefect flow or task run (plain function calls in tests and scripts), without
+PREFECT_API_URL (an ephemeral server never frees a crashed holder's slot), or with
+`VODFLOW_CONCURRENCY_LIMITS=off`; and they never fail a run because the API could not be reached: the run
+then goes on without the slot. On a server, a killed holder's slot is freed when its lease (60 s) expires.
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ from prefect.concurrency.sync import concurrency
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.logging import get_run_logger
+from prefect.settings import PREFECT_API_URL
 
 FFMPEG_LIMIT_PREFIX = "vodflow-ffmpeg-"
 JOB_LIMIT_PREFIX = "vodflow-job-"
 FFMPEG_SLOTS_ENV = "VODFLOW_FFMPEG_SLOTS"
+LIMITS_SWITCH_ENV = "VODFLOW_CONCURRENCY_LIMITS"
 LEASE_SECONDS = 60.0  # the server's minimum: a crashed holder frees its slot within a minute
 
 logger = logging.getLogger("vodflow.concurrency")
@@ -63,7 +67,16 @@ def ffmpeg_slots() -> int:
 
 
 def in_prefect_run() -> bool:
-    """True inside a flow or task run: only there is a shared limit meaningful."""
+    """True when limits apply: inside a flow or task run, against a Prefect server, not switched off.
+
+    Without PREFECT_API_URL a run talks to an ephemeral server, which does not run the service that frees
+    the slots of crashed holders: a killed run would hold its slot forever, so limits are skipped there.
+    `VODFLOW_CONCURRENCY_LIMITS=off` skips them too.
+    """
+    if os.environ.get(LIMITS_SWITCH_ENV, "on").lower() in ("off", "0", "false", "no"):
+        return False
+    if not PREFECT_API_URL.value():
+        return False
     return FlowRunContext.get() is not None or TaskRunContext.get() is not None
 
 

@@ -43,8 +43,10 @@ def test_kill_mid_encode_then_rerun(tmp_path, clips, monkeypatch):
         "VODFLOW_STORAGE": "local",
         "VODFLOW_DATA_DIR": str(tmp_path / "data"),
         "VODFLOW_TMP_DIR": str(tmp_path / "tmp"),
+        # The test harness is an ephemeral server: it never frees the slot a killed run held.
+        "VODFLOW_CONCURRENCY_LIMITS": "off",
     }
-    for key in ("VODFLOW_STORAGE", "VODFLOW_DATA_DIR", "VODFLOW_TMP_DIR"):
+    for key in ("VODFLOW_STORAGE", "VODFLOW_DATA_DIR", "VODFLOW_TMP_DIR", "VODFLOW_CONCURRENCY_LIMITS"):
         monkeypatch.setenv(key, env[key])
     spec = {
         "videoUrl": str(source),
