@@ -31,7 +31,9 @@ PREFECT_HOME = Path(tempfile.mkdtemp(prefix="vodflow-bench-prefect-"))
 os.environ["PREFECT_HOME"] = str(PREFECT_HOME)  # before Prefect is imported: its settings are read then
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ["VODFLOW_FFMPEG_SLOTS"] = "2"
+os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
 sys.path.insert(0, str(ROOT))
 
 from prefect import flow  # noqa: E402
@@ -110,6 +112,7 @@ def main() -> int:
     source = Source(sample, probe_source(sample))
     plan = plan_outputs(doc, source.info)
 
+    load_before = os.getloadavg()[0]
     singles, flows = [], {2: [], 1: []}
     timings: dict[int, list[ChunkedEncodeTimes]] = {2: [], 1: []}
     for _ in range(args.reps):  # alternated, so a noisy neighbour hurts every variant alike
@@ -139,8 +142,10 @@ def main() -> int:
         f"# Chunked encode: {args.seconds:.0f} s 1080p30 source, {args.chunk} s chunks",
         "",
         f"Host: {platform.node()}, {os.cpu_count()} cores, {platform.python_version()}, x264 `{PRESET}`; "
-        f"runs: {args.reps} of each, alternated (median one-process, best chunked). Job: HLS "
-        "240/360/480/720/1080 + MP4 360 (the chunked path encodes the 360 rendition once for both).",
+        f"runs: {args.reps} of each, alternated (median one-process, best chunked); 1-minute load average "
+        f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after (other work on the host inflates every "
+        "figure). Job: HLS 240/360/480/720/1080 + MP4 360 (the chunked path encodes the 360 rendition once "
+        "for both).",
         "",
     ]
     text = "\n".join([*header, *rows, "", "## 60-minute source on N machines (model)", "",

@@ -168,19 +168,3 @@ def naive_commands(source: Path, out: Path) -> list[list[str]]:
             ]
         )
     return commands
-
-
-BENCH_JOB = {
-    "presets": [
-        {"resolutions": ["240", "360", "480", "720", "1080"], "format": "hls"},
-        {"resolutions": ["360"], "format": "mp4"},
-    ],
-    "thumbnails": [
-        {
-            "timestamp": "00:00:03",
-            "resolutions": ["360"],
-            "formats": ["jpg", "webp"],
-            "filters": ["none", "blur"],
-        }
-    ],
-}

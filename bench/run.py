@@ -27,8 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.reference import BENCH_JOB, LADDER, naive_commands, reference_command  # noqa: E402
+from bench.reference import LADDER, naive_commands, reference_command  # noqa: E402
 from tests.prefect_server import PrefectServer  # noqa: E402
+from vodflow.demo import DEMO_JOB as BENCH_JOB  # noqa: E402  (the demo job is the benchmark job)
 from vodflow.demo import make_sample  # noqa: E402
 
 WORK = ROOT / "bench" / "work"

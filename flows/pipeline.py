@@ -122,10 +122,13 @@ def finish(doc: JobDocument, storage: Storage, logger: logging.Logger | logging.
         (logger.info if report.delivered else logger.warning)("%s", report.summary())
 
 
-def _mark_interrupted(flow: Any, run: Any, state: Any) -> None:
-    """Hook for cancelled or crashed runs: remove the temp directory and fail the job document."""
-    params = run.parameters or {}
-    job_id = params.get("job_id") or str(run.id).replace("-", "")[:24]
+def _mark_interrupted(flow: Any, flow_run: Any, state: Any) -> None:
+    """Hook for cancelled or crashed runs: remove the temp directory and fail the job document.
+
+    The parameter names matter: Prefect's runner calls hooks with keywords (`flow=, flow_run=, state=`).
+    """
+    params = flow_run.parameters or {}
+    job_id = params.get("job_id") or str(flow_run.id).replace("-", "")[:24]
     remove_workdir(run_workdir(job_id))
     try:
         storage = get_storage(params.get("storage_block"))

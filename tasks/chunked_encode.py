@@ -46,7 +46,7 @@ from vodflow.chunking import (
     round_chunk_seconds,
     should_chunk,
 )
-from vodflow.concurrency import ffmpeg_slot
+from vodflow.concurrency import ffmpeg_slot, ffmpeg_slots
 from vodflow.errors import StepError
 from vodflow.ffmpeg_graphs import hls_dir
 from vodflow.ffmpeg_run import encode_timeout, run_ffmpeg
@@ -74,11 +74,11 @@ def uses_chunks(info: SourceInfo) -> bool:
 
 def pipeline_task_runner() -> TaskRunner:
     """The pipeline flow's task runner: a DaskTaskRunner on `VODFLOW_DASK_ADDRESS` when set (needs the `dask`
-    extra), else Prefect's default thread pool (chunks then run on this host, bounded by its ffmpeg slots).
+    extra), else a thread pool: chunks then run on this host, as many at once as it has ffmpeg slots.
     """
     address = os.environ.get(DASK_ADDRESS_ENV)
     if not address:
-        return ThreadPoolTaskRunner()
+        return ThreadPoolTaskRunner(max_workers=max(1, ffmpeg_slots()) + 1)  # the slots' chunks + the audio
     from prefect_dask import DaskTaskRunner
 
     return DaskTaskRunner(address=address)

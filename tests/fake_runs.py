@@ -15,6 +15,8 @@ class FakeRuns:
     runs: dict[str, RunInfo] = field(default_factory=dict)
     started: list[dict[str, Any]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
+    marked_cancelled: list[str] = field(default_factory=list)
+    forgotten: list[str] = field(default_factory=list)
     after_cancel: str = "CANCELLED"
     down: bool = False
 
@@ -43,4 +45,13 @@ class FakeRuns:
         self._check()
         self.cancelled.append(run_id)
         job_id = run_id.removeprefix("run-")
-        self.set(job_id, self.after_cancel)
+        self.set(job_id, self.after_cancel, start_time=self.runs[job_id].start_time)
+
+    def mark_cancelled(self, run_id: str) -> None:
+        self._check()
+        self.marked_cancelled.append(run_id)
+        self.set(run_id.removeprefix("run-"), "CANCELLED")
+
+    def forget(self, job_id: str) -> None:
+        self._check()
+        self.forgotten.append(job_id)

@@ -165,12 +165,25 @@ class JobService:
         for prefix in prefixes:
             self.storage.delete_prefix(prefix)
         self.storage.delete_keys([*keys, job_key(job_id)])
+        try:
+            self.runs.forget(job_id)
+        except RunsUnavailable as exc:  # a stale limit is harmless; the job itself is gone
+            logger.warning("job %s deleted, its Prefect leftovers not: %s", job_id, exc)
         return shown
 
     def _wait_until_stopped(self, run_id: str) -> None:
+        """Wait for the run to reach a final state; StillStopping when it has not within `cancel_timeout`.
+
+        A run still Cancelling that never started running cannot start any more (Prefect lets Cancelling go
+        only to Cancelled), so after the wait it is marked Cancelled instead: its process ended, or will,
+        without running the flow.
+        """
         deadline = time.monotonic() + self.cancel_timeout
-        while not self.runs.read(run_id).final:
+        while not (run := self.runs.read(run_id)).final:
             if time.monotonic() >= deadline:
+                if run.state == "CANCELLING" and run.start_time is None:
+                    self.runs.mark_cancelled(run_id)
+                    return
                 raise StillStopping(
                     f"the job's run is still stopping after {self.cancel_timeout:g} s; retry the delete"
                 )

@@ -15,8 +15,10 @@ from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.sorting import FlowRunSort
-from prefect.states import Cancelling
+from prefect.exceptions import ObjectNotFound
+from prefect.states import Cancelled, Cancelling
 
+from vodflow.concurrency import job_limit_name
 from vodflow.jobspec import iso_time
 
 JOB_TAG_PREFIX = "vodflow-job:"
@@ -53,6 +55,8 @@ class JobRuns(Protocol):
     def find(self, job_ids: Sequence[str]) -> dict[str, RunInfo]: ...
     def read(self, run_id: str) -> RunInfo: ...
     def cancel(self, run_id: str) -> None: ...
+    def mark_cancelled(self, run_id: str) -> None: ...
+    def forget(self, job_id: str) -> None: ...
 
 
 def run_info(run: FlowRun) -> RunInfo:
@@ -117,3 +121,21 @@ class PrefectJobRuns:
         """Ask the run to stop, as `prefect flow-run cancel` does (a run not yet started ends at once)."""
         with self._client(f"cancel of flow run {run_id}") as client:
             client.set_flow_run_state(run_id, Cancelling(message="Cancelled through the encoder-job API"))
+
+    def mark_cancelled(self, run_id: str) -> None:
+        """Force a run that can no longer start (Cancelling, never Running) to Cancelled.
+
+        Prefect only lets a Cancelling run go to Cancelled; when its process ended before its worker saw
+        the request, nobody would say so until the server's cancellation cleanup, minutes later.
+        """
+        with self._client(f"cancel of flow run {run_id}") as client:
+            message = "Cancelled through the encoder-job API before it started"
+            client.set_flow_run_state(run_id, Cancelled(message=message), force=True)
+
+    def forget(self, job_id: str) -> None:
+        """Remove the job's concurrency limit (`vodflow.concurrency.job_slot`), once its run has stopped."""
+        with self._client(f"removal of {job_limit_name(job_id)}") as client:
+            try:
+                client.delete_global_concurrency_limit_by_name(job_limit_name(job_id))
+            except ObjectNotFound:
+                pass

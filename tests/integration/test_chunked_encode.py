@@ -7,6 +7,7 @@ in a module fixture; the chunked run goes through Prefect with one chunk failing
 from __future__ import annotations
 
 import subprocess
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 from itertools import pairwise
@@ -195,3 +196,40 @@ def test_pipeline_flow_chunks_long_sources(encodes, tmp_path, monkeypatch):
     assert by_type["video"]["meta"]["duration"] == pytest.approx(14.0, abs=0.05)
     master = root / by_type["x-tar"]["filePath"] / "index.m3u8"
     assert [v.resolution for v in parse_master(master.read_text())] == [(426, 240)]
+
+
+def test_chunks_run_on_dask_worker_processes(encodes, tmp_path):
+    from prefect_dask import DaskTaskRunner
+
+    cluster = {"n_workers": 2, "threads_per_worker": 1, "processes": True, "dashboard_address": None}
+    plan = plan_outputs(encodes.doc, encodes.source.info)
+    plan = OutputPlan(hls=plan.hls[:1])  # one ladder (240p + 360p) is enough to prove the distribution
+
+    @flow(task_runner=DaskTaskRunner(cluster_kwargs=cluster), validate_parameters=False)
+    def on_dask(source: Source, plan: OutputPlan, workdir: Path) -> chunked.ChunkedEncodeTimes:
+        return chunked.encode_in_chunks(source, plan, workdir, "veryfast", seconds=6)
+
+    times = on_dask(encodes.source, plan, tmp_path)
+    assert len(times.chunks) == 3
+    here, reference = hls_dir(tmp_path, plan.hls[0]), hls_dir(encodes.single, plan.hls[0])
+    for name in ("240p/index.m3u8", "360p/index.m3u8"):
+        assert packets(here / name, "v") == packets(reference / name, "v"), name
+    assert (here / "index.m3u8").read_text() == (reference / "index.m3u8").read_text()
+
+
+def test_a_chunk_that_keeps_failing_fails_the_encode_naming_it(encodes, tmp_path, monkeypatch):
+    finished = []
+
+    def pieces(source, chunk, *args):
+        if chunk.index == 1:
+            raise StepError("encode", "ffmpeg_failed", f"{chunk.label}: ffmpeg failed: broken frame")
+        time.sleep(0.5)  # the other chunks are still running when chunk 1 fails
+        finished.append(chunk.index)
+        return 0.5
+
+    monkeypatch.setattr(chunked, "encode_chunk_pieces", pieces)
+    monkeypatch.setattr(chunked, "encode_audio_tracks", lambda *args: 0.0)
+    with pytest.raises(StepError) as caught:
+        chunked_flow(encodes.source, encodes.plan, tmp_path)
+    assert caught.value.step == "encode" and "chunk 1 (6-12 s)" in caught.value.message
+    assert sorted(finished) == [0, 2], "every other chunk finished before the failure was raised"

@@ -41,6 +41,11 @@ def hold_job_slot(job_id: str, seconds: float) -> tuple[int | None, float, float
 
 def test_ffmpeg_runs_hold_a_slot_of_the_host_limit(monkeypatch):
     monkeypatch.setenv("VODFLOW_FFMPEG_SLOTS", "2")
+    with get_client(sync_client=True) as client:  # another test of the session may have made it already
+        try:
+            client.delete_global_concurrency_limit_by_name(ffmpeg_limit_name())
+        except ObjectNotFound:
+            pass
     assert hold_ffmpeg_slot() == 1
     with get_client(sync_client=True) as client:
         limit = client.read_global_concurrency_limit_by_name(ffmpeg_limit_name())

@@ -22,6 +22,7 @@ from tests.s3_events import minio_notification
 from vodflow.concurrency import ffmpeg_limit_name, job_limit_name
 from vodflow.demo import make_sample
 from vodflow.events import job_id_for_object
+from vodflow.retry import call_with_retry
 from vodflow.storage import LocalStorage
 
 pytestmark = pytest.mark.integration
@@ -64,7 +65,11 @@ class Stack:
         pytest.fail(f"flow run {run_id} not finished after {timeout:.0f} s\n{self.logs()}")
 
     def run_and_wait(self, deployment: str, parameters: dict[str, Any]) -> dict[str, Any]:
-        return self.wait_for_run(self.create_run(deployment, parameters).raise_for_status().json()["id"])
+        # A busy SQLite-backed server may answer 503 for a moment: retried like any client would.
+        created = call_with_retry(
+            lambda: self.create_run(deployment, parameters).raise_for_status(), base=1.0
+        )
+        return self.wait_for_run(created.json()["id"])
 
     def runs_for_job(self, deployment: str, job_id: str) -> list[dict[str, Any]]:
         """Runs of `deployment` given `job_id` (as the upload trigger gives it)."""

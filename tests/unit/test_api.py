@@ -390,13 +390,25 @@ def test_delete_of_a_completed_job_removes_its_files_without_cancelling(client, 
 
 def test_delete_of_a_run_that_will_not_stop_is_409_and_keeps_the_job(client, storage, runs):
     job = create(client)
-    runs.set(job["id"], "RUNNING")
+    runs.set(job["id"], "RUNNING", start_time="2024-01-01T00:00:01.000Z")
     runs.after_cancel = "CANCELLING"
     response = client.delete(f"{JOBS}/{job['id']}")
     assert response.status_code == 409 and "retry" in response.json()["message"]
     assert storage.exists(job_key(job["id"]))
     runs.set(job["id"], "CANCELLED")
     assert client.delete(f"{JOBS}/{job['id']}").status_code == 200  # the retry cleans up
+    assert storage.list_keys("") == []
+
+
+def test_delete_of_a_run_cancelled_before_it_started_does_not_wait_for_prefects_cleanup(
+    client, storage, runs
+):
+    job = create(client)
+    runs.set(job["id"], "PENDING")  # a worker picked it up; its process ends without running the flow
+    runs.after_cancel = "CANCELLING"
+    response = client.delete(f"{JOBS}/{job['id']}")
+    assert response.status_code == 200 and response.json()["status"] == "queued"
+    assert runs.marked_cancelled == [f"run-{job['id']}"] and runs.forgotten == [job["id"]]
     assert storage.list_keys("") == []
 
 
