@@ -208,7 +208,8 @@ def quality(document: dict, source: Path) -> list[dict]:
 
 
 MEMORY_PROBE = r"""
-import resource, sys, tempfile, threading
+import os, resource, sys, tempfile, threading
+os.environ.setdefault("VODFLOW_ALLOWED_HOSTS", "127.0.0.1")  # the address guard refuses loopback by default
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path

@@ -118,7 +118,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ApiError, "description": "No such job."}}
 _UNAVAILABLE: dict[int | str, dict[str, Any]] = {
-    503: {"model": ApiError, "description": "Prefect or storage cannot be reached."}
+    503: {"model": ApiError, "description": "Storage (or, to create or delete, Prefect) cannot be reached."}
 }
 
 
@@ -202,7 +202,7 @@ def create_app(
         dependencies=secured,
         response_model=JobPage,
         response_model_exclude_none=True,
-        responses=_ERRORS,
+        responses={**_ERRORS, **_UNAVAILABLE},
         summary="List encoding jobs, newest first",
     )
     def list_jobs(
@@ -218,7 +218,7 @@ def create_app(
         dependencies=secured,
         response_model=JobDocument,
         response_model_exclude_none=True,
-        responses={**_ERRORS, **_NOT_FOUND},
+        responses={**_ERRORS, **_NOT_FOUND, **_UNAVAILABLE},
         summary="Get an encoding job",
     )
     def get_job(job_id: str) -> JobDocument:

@@ -119,6 +119,8 @@ def run_ffmpeg(
                 process.wait()
             if reader:
                 reader.join(timeout=5)
+        if returncode < 0:  # its stderr then ends mid-sentence: the signal is the reason
+            raise StepError(step, "ffmpeg_failed", f"ffmpeg was killed by {signal.Signals(-returncode).name}")
         if returncode != 0:
             errors.seek(0)
             message = describe_failure(errors.read()[-20000:], workdir, source)

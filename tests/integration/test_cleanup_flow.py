@@ -168,4 +168,6 @@ def test_a_listing_failure_is_reported_and_other_services_still_swept(servers):
     outcomes = state.result(raise_on_failure=False).outcomes
     assert _by_id(outcomes) == {"*": "failed", old: "deleted"}
     listing = next(o for o in outcomes if o["id"] == "*")
-    assert listing["service"] == "mpc" and listing["detail"].startswith("listing failed: mpc query tasks page 0")
+    assert listing["service"] == "mpc" and listing["detail"].startswith(
+        "listing failed: mpc query tasks page 0"
+    )

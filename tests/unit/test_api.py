@@ -104,7 +104,10 @@ def token(**claims: Any) -> str:
             ),
             "signature does not match",
         ),
-        (jwt.encode({"apikey": API_KEY, "exp": int(time.time()) + 60}, SECRET, algorithm="HS512"), "HS256"),
+        (
+            jwt.encode({"apikey": API_KEY, "exp": int(time.time()) + 60}, SECRET * 2, algorithm="HS512"),
+            "HS256",
+        ),
         (jwt.encode({"apikey": API_KEY, "exp": int(time.time()) + 60}, None, algorithm="none"), "HS256"),
     ],
 )

@@ -342,7 +342,9 @@ def test_errors_survive_pickling():
 
     from flows.cleanup import CleanupFailed
 
-    error = pickle.loads(pickle.dumps(ServiceError("mpc", "cancel task", "no", object_id="7", code="MPC.10212")))
+    error = pickle.loads(
+        pickle.dumps(ServiceError("mpc", "cancel task", "no", object_id="7", code="MPC.10212"))
+    )
     assert (str(error), error.code, error.not_found) == ("mpc cancel task 7 failed: no", "MPC.10212", False)
     outcomes = [{"service": "videodb", "id": "d", "outcome": "failed", "detail": "x"}]
     assert pickle.loads(pickle.dumps(CleanupFailed(outcomes))).outcomes == outcomes
