@@ -148,8 +148,19 @@ def main() -> int:
         "for both).",
         "",
     ]
-    text = "\n".join([*header, *rows, "", "## 60-minute source on N machines (model)", "",
-                      *model(single, best[1], args.seconds, args.chunk)]) + "\n"
+    text = (
+        "\n".join(
+            [
+                *header,
+                *rows,
+                "",
+                "## 60-minute source on N machines (model)",
+                "",
+                *model(single, best[1], args.seconds, args.chunk),
+            ]
+        )
+        + "\n"
+    )
     print(text)
     args.out.write_text(text)
     shutil.rmtree(PREFECT_HOME, ignore_errors=True)

@@ -2,6 +2,7 @@
 
 Register them with `prefect block register -m blocks`.
 """
+
 from blocks.api import VodflowApi  # noqa: F401
 from blocks.huawei_mpc import HuaweiMpcCredentials  # noqa: F401
 from blocks.storage import VodflowStorage  # noqa: F401

@@ -21,7 +21,7 @@ from tasks.remote_encode import remote_encode
 from tasks.thumbnail import thumbnail
 from vodflow.concurrency import job_slot
 from vodflow.errors import JobFailed, StepError
-from vodflow.jobspec import JobDocument, JobSpec, new_id, parse_spec
+from vodflow.jobspec import JobDocument, JobSpec, job_artifact_key, new_id, parse_spec
 from vodflow.jobstore import load_job, save_job
 from vodflow.limits import check_job_id
 from vodflow.plan import plan_outputs
@@ -98,7 +98,7 @@ def finish(doc: JobDocument, storage: Storage, logger: logging.Logger | logging.
     """Store the final document, add the files artifact and notify the webhook."""
     save_job(storage, doc)
     create_table_artifact(
-        key=f"vodflow-job-{doc.id}",
+        key=job_artifact_key("job", doc.id),
         table=[
             {
                 "file": f.id,

@@ -178,8 +178,9 @@ def remux_source(source: Source, workdir: Path) -> Source:
     return seekable_source(source, workdir)
 
 
-@task(name="encode-chunk", task_run_name="encode-chunk-{chunk.index}", cache_policy=NONE,
-      **task_retry_options())
+@task(
+    name="encode-chunk", task_run_name="encode-chunk-{chunk.index}", cache_policy=NONE, **task_retry_options()
+)
 def encode_chunk(
     source: Source,
     chunk: Chunk,

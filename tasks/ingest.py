@@ -20,8 +20,6 @@ from vodflow.retry import is_transient_status, task_retry_options
 from vodflow.storage import INGEST_PREFIX, ObjectNotFound, S3Storage, Storage, validate_key
 from vodflow.webhook import redact_url
 
-CHUNK_BYTES = 1 << 20
-
 
 @dataclass(frozen=True)
 class Source:

@@ -13,7 +13,7 @@ from vodflow.jobspec import FileEntry, FileMeta, JobDocument, Resolution2D, iso_
 from vodflow.plan import OutputPlan
 from vodflow.probe import run_ffprobe
 from vodflow.retry import task_retry_options
-from vodflow.storage import IMAGES_PREFIX, VIDEOS_PREFIX, Storage
+from vodflow.storage import Storage
 
 CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
@@ -80,7 +80,7 @@ def plan_files(doc: JobDocument, plan: OutputPlan, workdir: Path, storage: Stora
     files = []
     for out in plan.hls:
         folder = hls_dir(workdir, out)
-        prefix = f"{VIDEOS_PREFIX}{out.file_id}"
+        prefix = out.key
         segments = sorted(p for p in folder.rglob("*") if p.is_file() and p != folder / "index.m3u8")
         uploads = [Upload(p, f"{prefix}/{p.relative_to(folder).as_posix()}") for p in segments]
         uploads.append(Upload(folder / "index.m3u8", f"{prefix}/index.m3u8"))
@@ -91,12 +91,12 @@ def plan_files(doc: JobDocument, plan: OutputPlan, workdir: Path, storage: Stora
         files.append(PlannedFile(entry, tuple(uploads)))
     for out in plan.mp4:
         path = mp4_path(workdir, out)
-        key = f"{VIDEOS_PREFIX}{out.file_id}.mp4"
+        key = out.key
         entry = _entry(doc, out.file_id, "video", key, key, path.stat().st_size, storage, measure_video(path))
         files.append(PlannedFile(entry, (Upload(path, key),)))
     for out in plan.thumbnails:
         path = thumbnail_path(workdir, out)
-        key = f"{IMAGES_PREFIX}{out.file_id}.{out.format}"
+        key = out.key
         entry = _entry(doc, out.file_id, "image", key, key, path.stat().st_size, storage)
         files.append(PlannedFile(entry, (Upload(path, key),)))
     return files

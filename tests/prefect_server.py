@@ -93,8 +93,9 @@ class PrefectServer:
         try:
             server_env = {k: v for k, v in self.env.items() if k != "PREFECT_API_URL"}
             self.server = self.start(
-                "server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port",
-                           str(self.port)], env=server_env,
+                "server",
+                [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
+                env=server_env,
             )
             wait_for_http(f"{self.api_url}/health", timeout=90, process=self.server)
         except BaseException:
@@ -105,14 +106,20 @@ class PrefectServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def start(self, name: str, args: list[str], env: Mapping[str, str] | None = None,
-              cwd: Path | None = None) -> subprocess.Popen:
+    def start(
+        self, name: str, args: list[str], env: Mapping[str, str] | None = None, cwd: Path | None = None
+    ) -> subprocess.Popen:
         """Start a process in its own group, output to `logs/<name>.log`; stopped by `stop()`."""
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
         self._log_files.append(log)
         process = subprocess.Popen(
-            args, env=dict(env or self.env), cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            args,
+            env=dict(env or self.env),
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         self.processes.append(process)
         return process
@@ -120,8 +127,13 @@ class PrefectServer:
     def cli(self, *args: str, cwd: Path | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
         """Run `prefect ARGS` against this server; RuntimeError with its output when it fails."""
         result = subprocess.run(
-            [str(BIN / "prefect"), *args], env=self.env, cwd=cwd, capture_output=True, text=True,
-            timeout=timeout, stdin=subprocess.DEVNULL,
+            [str(BIN / "prefect"), *args],
+            env=self.env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
         )
         if result.returncode != 0:
             raise RuntimeError(f"prefect {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
@@ -146,4 +158,3 @@ class PrefectServer:
         for log in self._log_files:
             log.close()
         self._log_files.clear()
-

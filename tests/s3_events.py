@@ -6,8 +6,14 @@ from typing import Any
 from urllib.parse import quote_plus
 
 
-def minio_record(bucket: str, key: str, *, event: str = "s3:ObjectCreated:Put", size: int = 1024,
-                 etag: str = "d41d8cd98f00b204e9800998ecf8427e") -> dict[str, Any]:
+def minio_record(
+    bucket: str,
+    key: str,
+    *,
+    event: str = "s3:ObjectCreated:Put",
+    size: int = 1024,
+    etag: str = "d41d8cd98f00b204e9800998ecf8427e",
+) -> dict[str, Any]:
     """One record; the key URL-encoded as MinIO does it (Go's url.QueryEscape: `/` is %2F, space `+`)."""
     return {
         "eventVersion": "2.0",

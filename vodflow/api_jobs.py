@@ -22,7 +22,7 @@ from vodflow.jobspec import JobDocument, JobErrorInfo, JobSpec, new_id
 from vodflow.jobstore import job_key, load_job, save_job
 from vodflow.plan import plan_outputs
 from vodflow.probe import SourceInfo
-from vodflow.storage import IMAGES_PREFIX, JOBS_PREFIX, VIDEOS_PREFIX, ObjectNotFound, Storage
+from vodflow.storage import JOBS_PREFIX, ObjectNotFound, Storage
 
 logger = logging.getLogger("vodflow.api")
 
@@ -86,10 +86,8 @@ def output_keys(doc: JobDocument) -> tuple[list[str], list[str]]:
         else:
             keys.append(entry.file_path)
     plan = plan_outputs(doc, _ANY_SOURCE)
-    # The key names follow tasks/publish.py (plan_files) and the README's file table.
-    prefixes += [f"{VIDEOS_PREFIX}{out.file_id}/" for out in plan.hls]
-    keys += [f"{VIDEOS_PREFIX}{out.file_id}.mp4" for out in plan.mp4]
-    keys += [f"{IMAGES_PREFIX}{out.file_id}.{out.format}" for out in plan.thumbnails]
+    prefixes += [f"{out.key}/" for out in plan.hls]
+    keys += [out.key for out in (*plan.mp4, *plan.thumbnails)]
     return sorted(set(keys)), sorted(set(prefixes))
 
 

@@ -128,7 +128,10 @@ def job_slot(job_id: str | None) -> Iterator[None]:
                     # strict: a limit removed meanwhile raises instead of silently running unlocked;
                     # a failed lease renewal must not cancel an encode halfway, so it only warns
                     slot = concurrency(
-                        name, occupy=1, lease_duration=LEASE_SECONDS, strict=True,
+                        name,
+                        occupy=1,
+                        lease_duration=LEASE_SECONDS,
+                        strict=True,
                         raise_on_lease_renewal_failure=False,
                     )
                     stack.enter_context(slot)

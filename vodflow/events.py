@@ -52,7 +52,7 @@ def source_fields(bucket: str, key: str, ingest_bucket: str | None) -> dict[str,
     """
     own_bucket = ingest_bucket is None or bucket == ingest_bucket
     if own_bucket and key.startswith(INGEST_PREFIX) and len(key) > len(INGEST_PREFIX):
-        return {"video_id": key[len(INGEST_PREFIX):], "video_url": None}
+        return {"video_id": key[len(INGEST_PREFIX) :], "video_url": None}
     return {"video_id": None, "video_url": f"s3://{bucket}/{key}"}
 
 

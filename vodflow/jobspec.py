@@ -48,6 +48,11 @@ def iso_time(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
+def job_artifact_key(kind: str, job_id: str) -> str:
+    """`vodflow-<kind>-<job id>` in the characters Prefect artifact keys allow (lowercase, digits, dashes)."""
+    return f"vodflow-{kind}-" + "".join(c if c.isalnum() else "-" for c in job_id.lower())
+
+
 def iso_now() -> str:
     """Now as ISO-8601 UTC with milliseconds and `Z` (`2021-03-18T08:39:55.069Z`)."""
     return iso_time(datetime.now(UTC))

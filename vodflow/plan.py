@@ -8,6 +8,7 @@ from vodflow.errors import StepError
 from vodflow.jobspec import JobDocument, Skipped, output_id
 from vodflow.ladder import LADDER, scaled_size
 from vodflow.probe import SourceInfo
+from vodflow.storage import IMAGES_PREFIX, VIDEOS_PREFIX
 
 
 @dataclass(frozen=True)
@@ -29,12 +30,21 @@ class HlsOutput:
     preset_id: str
     renditions: tuple[Rendition, ...]
 
+    @property
+    def key(self) -> str:
+        """Storage folder of the ladder (`files/videos/<id>`); the master is `<key>/index.m3u8`."""
+        return f"{VIDEOS_PREFIX}{self.file_id}"
+
 
 @dataclass(frozen=True)
 class Mp4Output:
     file_id: str
     preset_id: str
     rendition: Rendition
+
+    @property
+    def key(self) -> str:
+        return f"{VIDEOS_PREFIX}{self.file_id}.mp4"
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,10 @@ class ThumbnailOutput:
     height: int
     format: str
     filter: str
+
+    @property
+    def key(self) -> str:
+        return f"{IMAGES_PREFIX}{self.file_id}.{self.format}"
 
 
 @dataclass

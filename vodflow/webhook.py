@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 from standardwebhooks import Webhook
 
-from vodflow.jobspec import iso_now
+from vodflow.jobspec import iso_now, job_artifact_key
 from vodflow.netguard import AddressRefused, NetPolicy, guarded_client
 from vodflow.retry import backoff_delays, is_transient, is_transient_status, parse_retry_after
 
@@ -134,7 +134,7 @@ class DeliveryReport:
 
     def artifact_key(self, job_id: str) -> str:
         """`vodflow-webhook-<job id>` in the characters artifact keys allow."""
-        return "vodflow-webhook-" + "".join(c if c.isalnum() else "-" for c in job_id.lower())
+        return job_artifact_key("webhook", job_id)
 
 
 def redact_url(url: str) -> str:
@@ -180,8 +180,10 @@ def _post_once(
     if response.status_code < 300:
         return attempt, False, None
     attempt.error = f"HTTP {response.status_code}"
-    return attempt, is_transient_status(response.status_code), parse_retry_after(
-        response.headers.get("retry-after")
+    return (
+        attempt,
+        is_transient_status(response.status_code),
+        parse_retry_after(response.headers.get("retry-after")),
     )
 
 
@@ -234,4 +236,3 @@ def deliver_webhook(
     except Exception as exc:  # never let a webhook fail a job
         report.reason = f"unexpected {type(exc).__name__}"
     return report
-

@@ -53,8 +53,10 @@ class Encodes:
 
     def outputs(self) -> list[tuple[str, Path, Path]]:
         """(name, one-process path, chunked path) of every MP4 and HLS variant playlist."""
-        pairs = [(f"mp4 {o.rendition.resolution}", mp4_path(self.single, o), mp4_path(self.chunked, o))
-                 for o in self.plan.mp4]
+        pairs = [
+            (f"mp4 {o.rendition.resolution}", mp4_path(self.single, o), mp4_path(self.chunked, o))
+            for o in self.plan.mp4
+        ]
         for out in self.plan.hls:
             for r in out.renditions:
                 name = f"{variant_name(r)}/index.m3u8"
@@ -153,7 +155,8 @@ def test_hls_ladder_is_valid_and_plays_across_joins(encodes):
         assert sum(segment_durations(text)) == pytest.approx(encodes.source.info.duration, abs=0.05)
         decoded = subprocess.run(
             ["ffmpeg", "-nostdin", "-v", "error", "-xerror", "-i", str(playlist), "-f", "null", "-"],
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         )
         assert decoded.returncode == 0 and decoded.stderr == "", f"{variant.uri}: {decoded.stderr}"
 
@@ -186,8 +189,10 @@ def test_pipeline_flow_chunks_long_sources(encodes, tmp_path, monkeypatch):
         return chunked.encode_in_chunks(*args, **kwargs)
 
     monkeypatch.setattr(pipeline, "encode_in_chunks", spy)
-    spec = {"videoUrl": str(encodes.source.path), "presets": [
-        {"format": "hls", "resolutions": ["240"]}, {"format": "mp4", "resolutions": ["240"]}]}
+    spec = {
+        "videoUrl": str(encodes.source.path),
+        "presets": [{"format": "hls", "resolutions": ["240"]}, {"format": "mp4", "resolutions": ["240"]}],
+    }
     doc = pipeline.encode_video(spec, job_id="chunked-job")
 
     assert len(calls) == 1 and doc["status"] == "completed"

@@ -307,8 +307,12 @@ def remote_job(kind: str) -> dict:
 
 @pytest.mark.parametrize(
     ("kind", "fault", "count"),
-    [("provider 5xx", "503", 2), ("provider 5xx", "502", 1), ("provider 429", "429", 2),
-     ("provider timeout", "timeout", 1)],  # fmt: skip
+    [
+        ("provider 5xx", "503", 2),
+        ("provider 5xx", "502", 1),
+        ("provider 429", "429", 2),
+        ("provider timeout", "timeout", 1),
+    ],  # fmt: skip
 )
 def test_provider_faults_are_retried(videosdk, kind, fault, count):
     videosdk.inject(fault, count, retry_after=0.2 if fault == "429" else None, delay=1.0)

@@ -12,6 +12,7 @@ import pytest
 from prefect.settings import PREFECT_API_URL
 
 from flows.pipeline import encode_video
+from tests.faults import LEDGER, audit_storage
 from vodflow.storage import LocalStorage
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
@@ -74,6 +75,7 @@ def test_kill_mid_encode_then_rerun(tmp_path, clips, monkeypatch):
             break
         time.sleep(0.1)
     assert not alive(encoder), "ffmpeg outlived its killed run"
+    LEDGER.inject("worker kill")
 
     doc = encode_video(spec, job_id=JOB_ID)
     assert doc["status"] == "completed"
@@ -87,6 +89,10 @@ def test_kill_mid_encode_then_rerun(tmp_path, clips, monkeypatch):
         else:
             expected.add(entry["filePath"])
     assert set(storage.list_keys("files/")) == expected, "no orphaned or duplicated objects"
+    LEDGER.job("worker kill", doc["status"], doc["status"] == "completed")
+    lost, orphaned = audit_storage(storage)
+    LEDGER.objects_lost += lost
+    LEDGER.objects_orphaned += orphaned
 
     again = encode_video(spec, job_id=JOB_ID)
     assert again == doc, "a completed job run again is returned as it is"

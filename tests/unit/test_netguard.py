@@ -94,7 +94,9 @@ def test_allow_list_entries():
             NetPolicy.from_entries([bad])
 
 
-@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/x", "gopher://x/", "http:///nohost"])
+@pytest.mark.parametrize(
+    "url", ["file:///etc/passwd", "ftp://example.com/x", "gopher://x/", "http:///nohost"]
+)
 def test_only_http_urls_with_a_host(url):
     with pytest.raises(AddressRefused):
         NetPolicy().check_url(url)
@@ -300,4 +302,3 @@ def serve_trickle(chunks: int, every: float, size: int = 1000) -> Iterator[str]:
             yield f"http://127.0.0.1:{server.server_address[1]}"
         finally:
             server.shutdown()
-

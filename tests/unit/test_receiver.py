@@ -103,8 +103,14 @@ def test_several_records_in_one_notification(client, sent):
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}, {"Authorization": f"Basic {TOKEN}"},
-     {"Authorization": "Bearer "}, {"X-Token": TOKEN}],
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": TOKEN},
+        {"Authorization": f"Basic {TOKEN}"},
+        {"Authorization": "Bearer "},
+        {"X-Token": TOKEN},
+    ],
 )
 def test_requests_without_the_token_are_refused(client, sent, headers):
     response = client.post("/minio", json=minio_notification("uploads", "ingest/a.mp4"), headers=headers)

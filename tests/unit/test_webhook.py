@@ -184,4 +184,3 @@ def test_retry_after_as_seconds_or_http_date():
 
 def test_redact_url_drops_credentials_and_query():
     assert redact_url("https://user:pw@hooks.test/p?sig=abc") == "https://hooks.test/p"
-
