@@ -50,9 +50,20 @@ class Stack:
         return self.api.get(f"/deployments/name/{name}").raise_for_status().json()
 
     def create_run(self, deployment: str, parameters: dict[str, Any]) -> httpx.Response:
-        """Create a flow run of `deployment` the way the UI's "Run" form does."""
+        """Create a flow run of `deployment` the way the UI's "Run" form does.
+
+        A busy SQLite-backed server answers 503 ("retry") for a moment: retried as any client would.
+        """
         deployment_id = self.deployment(deployment)["id"]
-        return self.api.post(f"/deployments/{deployment_id}/create_flow_run", json={"parameters": parameters})
+        url = f"/deployments/{deployment_id}/create_flow_run"
+
+        def post() -> httpx.Response:
+            response = self.api.post(url, json={"parameters": parameters})
+            if response.status_code == 503:
+                response.raise_for_status()
+            return response
+
+        return call_with_retry(post, attempts=6, base=1.0)
 
     def wait_for_run(self, run_id: str, timeout: float = 150) -> dict[str, Any]:
         """The flow run once it is in a final state; fails with the workers' logs if it never gets there."""
@@ -65,11 +76,7 @@ class Stack:
         pytest.fail(f"flow run {run_id} not finished after {timeout:.0f} s\n{self.logs()}")
 
     def run_and_wait(self, deployment: str, parameters: dict[str, Any]) -> dict[str, Any]:
-        # A busy SQLite-backed server may answer 503 for a moment: retried like any client would.
-        created = call_with_retry(
-            lambda: self.create_run(deployment, parameters).raise_for_status(), base=1.0
-        )
-        return self.wait_for_run(created.json()["id"])
+        return self.wait_for_run(self.create_run(deployment, parameters).raise_for_status().json()["id"])
 
     def runs_for_job(self, deployment: str, job_id: str) -> list[dict[str, Any]]:
         """Runs of `deployment` given `job_id` (as the upload trigger gives it)."""
