@@ -6,10 +6,10 @@ every distinct video rendition at once, into video-only MPEG-TS pieces that keep
 audio is encoded once for the whole source (one track per distinct bitrate), and a copy-only stitch muxes
 pieces and audio into the same HLS folders and MP4 files the one-process encode writes (`ffmpeg_graphs`).
 
-Why the joins are seamless: a chunk decodes only its range (input seek, then `trim` at the next boundary,
-so consecutive chunks partition the source's frames exactly); x264 sees the same frame timestamps as in the
-one-process encode, so `force_key_frames` puts keyframes at the same frames and every chunk starts with
-one; boundaries at multiples of 6 s mean no HLS segment straddles a join.
+Why the joins are seamless: every chunk puts the source's frames on the same constant frame-rate grid the
+one-process encode uses and takes the grid slots of its own range only, so consecutive chunks hold every
+frame once, with the timestamps (and so the forced keyframes) of the one-process encode; boundaries at
+multiples of 6 s mean each chunk starts with a keyframe and no HLS segment straddles a join.
 """
 
 from __future__ import annotations
@@ -111,7 +111,10 @@ def remux_path(workdir: Path) -> Path:
 
 
 def build_remux_command(source: Path, dest: Path, *, has_audio: bool) -> list[str]:
-    """Copy the streams the encode reads (first video and audio) into Matroska: its cues make seeks exact."""
+    """Copy the streams the encode reads (first video and audio) into Matroska: its cues make seeks exact.
+
+    The audio rides along so the copy starts where the source does: chunks time frames from the file's start.
+    """
     src = ffmpeg.input(str(source))
     streams = [src["v:0"], src["a:0"]] if has_audio else [src["v:0"]]
     return ffmpeg.output(*streams, str(dest), c="copy").global_args(*GLOBAL_ARGS).overwrite_output().compile()
@@ -183,16 +186,13 @@ def build_chunk_command(
     return ffmpeg.merge_outputs(*outputs).global_args(*GLOBAL_ARGS, *timing).overwrite_output().compile()
 
 
-def build_audio_command(source: Path, bitrates: Sequence[int], workdir: Path) -> list[str]:
-    """One ffmpeg command that encodes the whole source's audio once per bitrate (AAC stereo, `.m4a`)."""
-    split = ffmpeg.input(str(source)).audio.filter_multi_output("asplit", len(bitrates))
+def build_audio_command(source: Path, kbps: int, workdir: Path) -> list[str]:
+    """One ffmpeg command that encodes the whole source's audio at `kbps` (AAC stereo, `.m4a`)."""
     # a late audio start is kept in the track's edit list: to the 90 kHz tick rather than the millisecond
-    options = {"acodec": "aac", "ac": 2, "movie_timescale": 90000}
-    outputs = [
-        ffmpeg.output(split[i], str(audio_path(workdir, kbps)), **options, **{"b:a": f"{kbps}k"})
-        for i, kbps in enumerate(bitrates)
-    ]
-    return ffmpeg.merge_outputs(*outputs).global_args(*GLOBAL_ARGS).overwrite_output().compile()
+    options = {"acodec": "aac", "ac": 2, "b:a": f"{kbps}k", "movie_timescale": 90000}
+    audio = ffmpeg.input(str(source))["a:0"]  # the stream the one-process encode's `[0:a]` takes
+    output = ffmpeg.output(audio, str(audio_path(workdir, kbps)), **options)
+    return output.global_args(*GLOBAL_ARGS).overwrite_output().compile()
 
 
 def concat_url(pieces: Sequence[Path]) -> str:

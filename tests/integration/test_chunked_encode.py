@@ -33,7 +33,6 @@ from vodflow.storage import LocalStorage
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 
 FPS = 25
-JOINS = (6.0, 12.0)
 
 
 @flow(validate_parameters=False)
@@ -206,7 +205,7 @@ def test_pipeline_flow_chunks_long_sources(encodes, tmp_path, monkeypatch):
 def test_chunks_run_on_dask_worker_processes(encodes, tmp_path):
     from prefect_dask import DaskTaskRunner
 
-    cluster = {"n_workers": 2, "threads_per_worker": 1, "processes": True, "dashboard_address": None}
+    cluster = {"n_workers": 2, "threads_per_worker": 1, "processes": True, "dashboard_address": ":0"}
     plan = plan_outputs(encodes.doc, encodes.source.info)
     plan = OutputPlan(hls=plan.hls[:1])  # one ladder (240p + 360p) is enough to prove the distribution
 
@@ -233,7 +232,7 @@ def test_a_chunk_that_keeps_failing_fails_the_encode_naming_it(encodes, tmp_path
         return 0.5
 
     monkeypatch.setattr(chunked, "encode_chunk_pieces", pieces)
-    monkeypatch.setattr(chunked, "encode_audio_tracks", lambda *args: 0.0)
+    monkeypatch.setattr(chunked, "encode_audio_track", lambda *args: 0.0)
     with pytest.raises(StepError) as caught:
         chunked_flow(encodes.source, encodes.plan, tmp_path)
     assert caught.value.step == "encode" and "chunk 1 (6-12 s)" in caught.value.message

@@ -121,11 +121,11 @@ def test_chunk_command_decodes_only_its_range_onto_the_frame_grid():
     assert "trim" not in last[last.index("-filter_complex") + 1]
 
 
-def test_audio_is_encoded_once_per_bitrate():
-    command = build_audio_command(Path("/src.mp4"), [64, 96], WORK)
-    assert command.count("-i") == 1 and "asplit=2" in command[command.index("-filter_complex") + 1]
-    assert [command[i + 1] for i, arg in enumerate(command) if arg == "-b:a"] == ["64k", "96k"]
-    assert str(WORK / "chunks" / "audio-96k.m4a") in command
+def test_audio_is_encoded_from_the_whole_source():
+    command = build_audio_command(Path("/src.mp4"), 96, WORK)
+    assert command.count("-i") == 1 and "-ss" not in command and "0:a:0" in command
+    assert command[command.index("-b:a") + 1] == "96k" and command[command.index("-acodec") + 1] == "aac"
+    assert command[-6] == str(WORK / "chunks" / "audio-96k.m4a")
 
 
 def test_stitch_only_copies_and_reads_each_piece_list_once():
