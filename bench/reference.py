@@ -57,7 +57,7 @@ def _image(fmt: str) -> list[str]:
     )
 
 
-def reference_command(source: Path, out: Path) -> list[str]:
+def reference_command(source: Path, out: Path, thumb_at: float = THUMB_AT) -> list[str]:
     """One ffmpeg: decode once, split into the HLS ladder, the MP4 and four thumbnails."""
     n = len(LADDER) + 1
     graph = [
@@ -68,9 +68,9 @@ def reference_command(source: Path, out: Path) -> list[str]:
         graph.append(f"[v{i}]scale={w}:{h},setsar=1[s{i}]")
     for j, (_, flt) in enumerate(THUMBS):
         blur = ",gblur=sigma=15" if flt == "blur" else ""
-        graph.append(
-            f"[v{n + j}]trim=start={THUMB_AT},setpts=PTS-STARTPTS,scale=640:360,setsar=1{blur}[t{j}]"
-        )
+        # The second trim ends the branch after one frame, so scale and blur never run on the rest.
+        one_frame = f"trim=start={thumb_at},setpts=PTS-STARTPTS,trim=end_frame=1"
+        graph.append(f"[v{n + j}]{one_frame},scale=640:360,setsar=1{blur}[t{j}]")
     cmd = [*BASE, "-i", str(source), "-filter_complex", ";".join(graph)]
     for i in range(len(LADDER)):
         cmd += ["-map", f"[s{i}]", "-map", f"[a{i}]"]

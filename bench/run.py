@@ -56,10 +56,10 @@ def fresh(path: Path) -> Path:
     return path
 
 
-def run_reference(source: Path) -> tuple[float, int]:
+def run_reference(source: Path, thumb_at: float = 3.0) -> tuple[float, int]:
     out = fresh(WORK / "ref")
     (out / "hls").mkdir()
-    return timed(reference_command(source, out))
+    return timed(reference_command(source, out, thumb_at))
 
 
 def run_naive(source: Path) -> tuple[float, int]:
@@ -72,9 +72,15 @@ def run_naive(source: Path) -> tuple[float, int]:
     return time.perf_counter() - started, peak
 
 
-def run_vodflow(source: Path, env: dict[str, str]) -> tuple[float, int, dict]:
+def job_for(source: Path, thumb_at: float = 3.0) -> dict:
+    """The benchmark job on `source`, its thumbnails taken at `thumb_at` seconds."""
+    thumbnails = [{**t, "timestamp": f"00:00:{thumb_at:06.3f}"} for t in BENCH_JOB["thumbnails"]]
+    return {**BENCH_JOB, "thumbnails": thumbnails, "videoUrl": str(source)}
+
+
+def run_vodflow(source: Path, env: dict[str, str], thumb_at: float = 3.0) -> tuple[float, int, dict]:
     spec = WORK / "spec.json"
-    spec.write_text(json.dumps({**BENCH_JOB, "videoUrl": str(source)}))
+    spec.write_text(json.dumps(job_for(source, thumb_at)))
     out = WORK / "vodflow.json"
     wrapper = (
         "import resource, subprocess, sys; r = subprocess.run(sys.argv[2:], stdout=open(sys.argv[1], 'w')); "
@@ -131,9 +137,9 @@ def fixed_cost(source: Path, server_env: dict[str, str], reps: int) -> list[dict
     ephemeral_env["PREFECT_HOME"] = str(WORK / "prefect-ephemeral")
     results = {"reference": [], "vodflow (Prefect server)": [], "vodflow (ephemeral)": []}
     for _ in range(reps):
-        results["reference"].append(run_reference(source)[0])
-        results["vodflow (Prefect server)"].append(run_vodflow(source, server_env)[0])
-        results["vodflow (ephemeral)"].append(run_vodflow(source, ephemeral_env)[0])
+        results["reference"].append(run_reference(source, thumb_at=1.0)[0])
+        results["vodflow (Prefect server)"].append(run_vodflow(source, server_env, thumb_at=1.0)[0])
+        results["vodflow (ephemeral)"].append(run_vodflow(source, ephemeral_env, thumb_at=1.0)[0])
     ref = median(results["reference"])
     return [
         {
@@ -276,7 +282,7 @@ def throughput(source: Path, env: dict[str, str]) -> list[dict]:
 
 def run_vodflow_isolated(source: Path, env: dict[str, str]) -> None:
     spec = WORK / f"spec-{os.getpid()}-{time.perf_counter_ns()}.json"
-    spec.write_text(json.dumps({**BENCH_JOB, "videoUrl": str(source)}))
+    spec.write_text(json.dumps(job_for(source)))
     subprocess.run([str(BIN / "vodflow"), "encode", str(spec)], env=env, check=True, capture_output=True)
 
 
