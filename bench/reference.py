@@ -108,48 +108,36 @@ def reference_command(source: Path, out: Path, thumb_at: float = THUMB_AT) -> li
     return cmd
 
 
+def _scaled_encode(source: Path, w: int, h: int, v: int, a: int) -> list[str]:
+    """The start of a one-output command: decode, scale, H.264 + AAC at the rung's bitrates."""
+    return [
+        *BASE,
+        "-i",
+        str(source),
+        "-vf",
+        f"scale={w}:{h},setsar=1",
+        *X264,
+        "-c:a",
+        "aac",
+        "-ac",
+        "2",
+        *_rate(v, a),
+    ]
+
+
 def naive_commands(source: Path, out: Path) -> list[list[str]]:
     """The same outputs, one ffmpeg per output (what a shell script would do)."""
     commands = []
     for name, w, h, v, a in LADDER:
-        commands.append(
-            [
-                *BASE,
-                "-i",
-                str(source),
-                "-vf",
-                f"scale={w}:{h},setsar=1",
-                *X264,
-                "-c:a",
-                "aac",
-                "-ac",
-                "2",
-                *_rate(v, a),
-                *HLS,
-                "-hls_segment_filename",
-                str(out / f"hls/{name}/seg_%05d.ts"),
-                str(out / f"hls/{name}/index.m3u8"),
-            ]
-        )
-    name, w, h, v, a = MP4
-    commands.append(
-        [
-            *BASE,
-            "-i",
-            str(source),
-            "-vf",
-            f"scale={w}:{h},setsar=1",
-            *X264,
-            "-c:a",
-            "aac",
-            "-ac",
-            "2",
-            *_rate(v, a),
-            "-movflags",
-            "+faststart",
-            str(out / "360p.mp4"),
+        hls = [
+            *HLS,
+            "-hls_segment_filename",
+            str(out / f"hls/{name}/seg_%05d.ts"),
+            str(out / f"hls/{name}/index.m3u8"),
         ]
-    )
+        commands.append([*_scaled_encode(source, w, h, v, a), *hls])
+    _, w, h, v, a = MP4
+    commands.append([*_scaled_encode(source, w, h, v, a), "-movflags", "+faststart", str(out / "360p.mp4")])
     for fmt, flt in THUMBS:
         blur = ",gblur=sigma=15" if flt == "blur" else ""
         commands.append(

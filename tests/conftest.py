@@ -50,44 +50,23 @@ def bad_sources(tmp_path_factory, clips):
     (root / "garbage.mp4").write_bytes(bytes(range(256)) * 64)
     data = clips["landscape"].read_bytes()
     (root / "truncated.mp4").write_bytes(data[: len(data) // 3])
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:duration=1",
-            "-frames:v",
-            "1",
-            "-f",
-            "image2",
-            "-c:v",
-            "png",
-            str(root / "image.mp4"),
-        ],
-        check=True,
+
+    def lavfi(source: str, *output: str) -> None:
+        """Make a file from one of ffmpeg's lavfi sources."""
+        base = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source]
+        subprocess.run([*base, *output], check=True)
+
+    lavfi(
+        "testsrc2=size=320x240:duration=1",
+        "-frames:v",
+        "1",
+        "-f",
+        "image2",
+        "-c:v",
+        "png",
+        str(root / "image.mp4"),
     )
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=duration=2",
-            "-c:a",
-            "aac",
-            str(root / "audio-only.mp4"),
-        ],
-        check=True,
-    )
+    lavfi("sine=duration=2", "-c:a", "aac", str(root / "audio-only.mp4"))
     return root
 
 
