@@ -9,7 +9,8 @@ import minio
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
-from vodflow.storage import LocalStorage, Storage, StorageError, make_minio_client, parse_endpoint, s3_storage
+from vodflow.s3storage import make_minio_client, parse_endpoint, s3_storage
+from vodflow.storage import LocalStorage, Storage, StorageError
 
 
 class VodflowStorage(Block):

@@ -10,14 +10,11 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 
-from flows.cleanup import service_client
 from tasks.chunked_encode import encode_in_chunks, pipeline_task_runner, uses_chunks
 from tasks.cleanup import cleanup, remove_workdir, run_workdir
 from tasks.encode import encode
 from tasks.ingest import ingest
 from tasks.publish import publish, remove_outputs
-from tasks.remote_cleanup import delete_one
-from tasks.remote_encode import remote_encode
 from tasks.thumbnail import thumbnail
 from vodflow.concurrency import job_slot
 from vodflow.errors import JobFailed, StepError
@@ -66,6 +63,10 @@ def run_remote(
     logger: logging.Logger | logging.LoggerAdapter,
 ) -> JobDocument:
     """Encode with a remote service; the MPC task record is deleted once final (its outputs stay in OBS)."""
+    from flows.cleanup import service_client  # the providers load only for remote jobs
+    from tasks.remote_cleanup import delete_one
+    from tasks.remote_encode import remote_encode
+
     result = remote_encode(
         encoder,
         doc,

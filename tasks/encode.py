@@ -1,4 +1,4 @@
-"""Encode: every HLS ladder and MP4 of a job from one ffmpeg process (the source is decoded once)."""
+"""Encode: every HLS ladder, MP4 and thumbnail of a job from one ffmpeg process (one decode of the source)."""
 
 from __future__ import annotations
 
@@ -23,9 +23,14 @@ def x264_preset() -> str:
 
 
 def encode_renditions(source: Source, plan: OutputPlan, workdir: Path, preset: str | None = None) -> None:
-    """Write the plan's HLS folders and MP4 files under `workdir`; StepError(encode) on failure."""
+    """Write the plan's HLS folders, MP4 files and thumbnails under `workdir`; StepError(encode) if failed."""
     command = build_encode_command(
-        source.path, plan, workdir, has_audio=source.info.has_audio, x264_preset=preset or x264_preset()
+        source.path,
+        plan,
+        workdir,
+        has_audio=source.info.has_audio,
+        x264_preset=preset or x264_preset(),
+        thumbnails=plan.thumbnails,
     )
     timeout = encode_timeout(source.info.duration)
     with ffmpeg_slot():

@@ -17,7 +17,7 @@ from vodflow.limits import Limits, check_source_bytes, unsafe_key_reason
 from vodflow.netguard import AddressRefused, guarded_client, local_files_allowed
 from vodflow.probe import SourceInfo, probe_source
 from vodflow.retry import is_transient_status, task_retry_options
-from vodflow.storage import INGEST_PREFIX, ObjectNotFound, S3Storage, Storage, validate_key
+from vodflow.storage import INGEST_PREFIX, ObjectNotFound, Storage, validate_key
 from vodflow.webhook import redact_url
 
 
@@ -103,6 +103,8 @@ def fetch_source(spec: JobSpec, workdir: Path, storage: Storage) -> Path:
         download_http(url, dest)
         return dest
     if scheme == "s3":
+        from vodflow.s3storage import S3Storage  # the minio client loads only for S3
+
         if not isinstance(storage, S3Storage):
             raise SpecError(
                 "videoUrl", "s3:// sources need S3 storage (VODFLOW_STORAGE=s3 or a storage block)"

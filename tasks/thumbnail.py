@@ -1,4 +1,4 @@
-"""Thumbnail: frames at each timestamp, in every resolution x format x filter."""
+"""Thumbnail: every planned image exists; those the encode did not make are taken by input seek."""
 
 from __future__ import annotations
 
@@ -13,23 +13,47 @@ from vodflow.concurrency import ffmpeg_slot
 from vodflow.errors import StepError
 from vodflow.ffmpeg_graphs import build_thumbnail_command, thumbnail_path
 from vodflow.ffmpeg_run import run_ffmpeg
-from vodflow.plan import OutputPlan
+from vodflow.plan import OutputPlan, ThumbnailOutput
 from vodflow.retry import task_retry_options
 
 
-def make_thumbnails(source: Source, plan: OutputPlan, workdir: Path) -> None:
-    """One ffmpeg per timestamp; StepError(thumbnail) when a frame cannot be taken."""
-    by_time = sorted(plan.thumbnails, key=lambda out: out.seconds)
-    for seconds, group in groupby(by_time, key=lambda out: out.seconds):
+def is_whole_image(path: Path, fmt: str) -> bool:
+    """True when `path` holds a complete JPEG or WebP file.
+
+    An image output that got no frame is not always absent: ffmpeg's webp muxer leaves 8 meaningless bytes.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    if fmt == "webp":
+        riff_size = int.from_bytes(data[4:8], "little") if len(data) >= 8 else -1
+        return data[:4] == b"RIFF" and data[8:12] == b"WEBP" and riff_size + 8 == len(data)
+    return len(data) > 4 and data[:3] == b"\xff\xd8\xff" and data[-2:] == b"\xff\xd9"
+
+
+def missing_thumbnails(plan: OutputPlan, workdir: Path) -> list[ThumbnailOutput]:
+    """The planned images not (or not wholly) written under `workdir`."""
+    return [out for out in plan.thumbnails if not is_whole_image(thumbnail_path(workdir, out), out.format)]
+
+
+def make_thumbnails(source: Source, plan: OutputPlan, workdir: Path) -> int:
+    """Take the missing images, one ffmpeg per timestamp; returns how many were taken.
+
+    The one-process encode writes every thumbnail itself, so after it this finds nothing to do; a chunked
+    encode leaves them all to this step. StepError(thumbnail) when a frame cannot be taken.
+    """
+    missing = sorted(missing_thumbnails(plan, workdir), key=lambda out: out.seconds)
+    for seconds, group in groupby(missing, key=lambda out: out.seconds):
         outputs = list(group)
         command = build_thumbnail_command(source.path, outputs, workdir)
         with ffmpeg_slot():
             run_ffmpeg(command, step="thumbnail", workdir=workdir, timeout=120.0, source=source.path)
-        missing = [out for out in outputs if not thumbnail_path(workdir, out).is_file()]
-        if missing:
+        if missing_thumbnails(OutputPlan(thumbnails=outputs), workdir):
             raise StepError("thumbnail", "no_frame", f"no frame could be taken at {seconds:.3f} s")
+    return len(missing)
 
 
 @task(name="thumbnail", cache_policy=NONE, **task_retry_options())
-def thumbnail(source: Source, plan: OutputPlan, workdir: Path) -> None:
-    make_thumbnails(source, plan, workdir)
+def thumbnail(source: Source, plan: OutputPlan, workdir: Path) -> int:
+    return make_thumbnails(source, plan, workdir)

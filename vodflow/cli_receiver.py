@@ -8,12 +8,12 @@ import sys
 from typing import Any
 
 DEFAULT_PORT = 8765
+TOKEN_ENV = "VODFLOW_RECEIVER_TOKEN"
+INGEST_BUCKET_ENV = "VODFLOW_RECEIVER_INGEST_BUCKET"
 
 
 def add_receiver_parser(subparsers: Any) -> None:
     """Register `receiver [--host H] [--port P] [--token-block NAME] [--ingest-bucket B]`."""
-    from vodflow.receiver import INGEST_BUCKET_ENV, TOKEN_ENV
-
     receiver = subparsers.add_parser(
         "receiver", help="accept MinIO/S3 bucket notifications and emit vodflow.video.uploaded events"
     )

@@ -1,11 +1,15 @@
 """Pure builders of ffmpeg command lines (through ffmpeg-python); nothing here runs a process.
 
-The encode decodes the source once and `split`s it into every rendition of the job: all HLS variants
-and MP4 files come out of one ffmpeg process.
+The encode decodes the source once and `split`s it into every rendition of the job: all HLS variants,
+MP4 files and thumbnails come out of one ffmpeg process. A thumbnail branch keeps the one frame at its
+timestamp (`trim`, the filter ffmpeg's own accurate `-ss` seek inserts) and then ends, so it costs one
+scaled picture, not a second decode.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from itertools import groupby
 from pathlib import Path
 
 import ffmpeg
@@ -70,12 +74,19 @@ def _rate_options(rendition: Rendition, index: int | None = None, with_audio: bo
 
 
 def build_encode_command(
-    source: Path, plan: OutputPlan, workdir: Path, *, has_audio: bool, x264_preset: str = "veryfast"
+    source: Path,
+    plan: OutputPlan,
+    workdir: Path,
+    *,
+    has_audio: bool,
+    x264_preset: str = "veryfast",
+    thumbnails: Sequence[ThumbnailOutput] = (),
 ) -> list[str]:
-    """One ffmpeg command that writes every HLS ladder and MP4 of `plan` under `workdir`."""
+    """One ffmpeg command writing every HLS ladder and MP4 of `plan`, and `thumbnails`, under `workdir`."""
     renditions = [r for out in plan.hls for r in out.renditions] + [out.rendition for out in plan.mp4]
+    by_time = _by_timestamp(thumbnails)
     src = ffmpeg.input(str(source))
-    video = src.video.filter_multi_output("split", len(renditions))
+    video = src.video.filter_multi_output("split", len(renditions) + len(by_time))
     audio = src.audio.filter_multi_output("asplit", len(renditions)) if has_audio else None
 
     def branch(i: int, rendition: Rendition) -> list[object]:
@@ -119,6 +130,9 @@ def build_encode_command(
             )
         )
         i += 1
+    for j, (seconds, group) in enumerate(by_time):
+        frame = video[i + j].filter("trim", start=seconds).filter("setpts", "PTS-STARTPTS")
+        outputs += _image_outputs(frame.filter("trim", end_frame=1), group, workdir)
     return ffmpeg.merge_outputs(*outputs).global_args(*GLOBAL_ARGS).overwrite_output().compile()
 
 
@@ -128,20 +142,34 @@ def _image_options(fmt: str) -> dict[str, object]:
     return {"vcodec": "mjpeg", "pix_fmt": "yuvj420p", "q:v": 3}
 
 
-def build_thumbnail_command(source: Path, outputs: list[ThumbnailOutput], workdir: Path) -> list[str]:
-    """One ffmpeg command that writes every image taken at one timestamp (fast and accurate input seek)."""
-    seconds = {out.seconds for out in outputs}
-    if len(seconds) != 1:
-        raise ValueError("a thumbnail command covers exactly one timestamp")
-    frame = ffmpeg.input(str(source), ss=f"{seconds.pop():.3f}").video.filter_multi_output(
-        "split", len(outputs)
-    )
+def _by_timestamp(outputs: Sequence[ThumbnailOutput]) -> list[tuple[float, list[ThumbnailOutput]]]:
+    ordered = sorted(outputs, key=lambda out: out.seconds)
+    return [(seconds, list(group)) for seconds, group in groupby(ordered, key=lambda out: out.seconds)]
+
+
+def _image_outputs(frame: object, outputs: list[ThumbnailOutput], workdir: Path) -> list[object]:
+    """One image output per thumbnail of one frame: scaled, optionally blurred, jpg or webp."""
+    frames = frame.filter_multi_output("split", len(outputs)) if len(outputs) > 1 else [frame]
     images = []
     for i, out in enumerate(outputs):
-        picture = frame[i].filter("scale", out.width, out.height).filter("setsar", 1)
+        picture = frames[i].filter("scale", out.width, out.height).filter("setsar", 1)
         if out.filter == "blur":
             picture = picture.filter("gblur", sigma=max(4, min(out.width, out.height) // 24))
         images.append(
             ffmpeg.output(picture, str(thumbnail_path(workdir, out)), frames=1, **_image_options(out.format))
         )
+    return images
+
+
+def build_thumbnail_command(source: Path, outputs: list[ThumbnailOutput], workdir: Path) -> list[str]:
+    """One ffmpeg command that writes every image taken at one timestamp (fast and accurate input seek).
+
+    Used for thumbnails the encode did not make (a chunked encode, a frame the encode could not take).
+    """
+    groups = _by_timestamp(outputs)
+    if len(groups) != 1:
+        raise ValueError("a thumbnail command covers exactly one timestamp")
+    seconds, group = groups[0]
+    frame = ffmpeg.input(str(source), ss=f"{seconds:.3f}").video
+    images = _image_outputs(frame, group, workdir)
     return ffmpeg.merge_outputs(*images).global_args(*GLOBAL_ARGS).overwrite_output().compile()

@@ -21,10 +21,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from vodflow.cli_receiver import TOKEN_ENV
 from vodflow.events import prefect_event, uploads_from_notification
 
-TOKEN_ENV = "VODFLOW_RECEIVER_TOKEN"
-INGEST_BUCKET_ENV = "VODFLOW_RECEIVER_INGEST_BUCKET"
 MAX_BODY_BYTES = 1 << 20
 
 Sender = Callable[[list[dict[str, Any]]], Awaitable[None]]

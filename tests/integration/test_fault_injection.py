@@ -36,7 +36,8 @@ from tests.media import make_clip
 from vodflow.errors import JobFailed, StepError
 from vodflow.jobspec import JobDocument, new_id, parse_spec
 from vodflow.jobstore import load_job
-from vodflow.storage import LocalStorage, Storage, s3_storage
+from vodflow.s3storage import s3_storage
+from vodflow.storage import LocalStorage, Storage
 from vodflow.webhook import new_secret
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]

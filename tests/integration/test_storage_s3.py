@@ -11,7 +11,8 @@ import pytest
 
 from tests.s3server import free_ports
 from vodflow.retry import is_transient
-from vodflow.storage import ObjectNotFound, S3Storage, StorageError, s3_storage, storage_from_env
+from vodflow.s3storage import S3Storage, s3_storage
+from vodflow.storage import ObjectNotFound, StorageError, storage_from_env
 
 pytestmark = pytest.mark.integration
 

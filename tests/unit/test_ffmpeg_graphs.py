@@ -177,6 +177,32 @@ def test_thumbnails_in_every_format_and_filter(tmp_path, clips):
     assert sizes[("360", "jpg", "blur")] < sizes[("360", "jpg", "none")]
 
 
+def test_the_encode_takes_the_thumbnails_the_input_seek_takes(tmp_path, clips):
+    src = clips["landscape"]
+    plan, _ = plan_for(
+        src,
+        [{"format": "hls", "resolutions": ["240"]}],
+        [
+            {"timestamp": "00:00:01.234", "resolutions": ["240", "360"], "formats": ["jpg", "webp"]},
+            {"timestamp": "00:00:00", "resolutions": ["240"], "formats": ["jpg"], "filters": ["blur"]},
+        ],
+    )
+    command = build_encode_command(src, plan, tmp_path / "enc", has_audio=True, thumbnails=plan.thumbnails)
+    assert command.count("-i") == 1, "one process, one decode"
+    (tmp_path / "enc").mkdir()
+    run_ffmpeg(command, step="encode", workdir=tmp_path, timeout=120)
+    for seconds in {out.seconds for out in plan.thumbnails}:
+        group = [out for out in plan.thumbnails if out.seconds == seconds]
+        (tmp_path / "seek").mkdir(exist_ok=True)
+        command = build_thumbnail_command(src, group, tmp_path / "seek")
+        run_ffmpeg(command, step="thumbnail", workdir=tmp_path, timeout=60)
+    assert len(plan.thumbnails) == 5
+    for out in plan.thumbnails:
+        encoded = thumbnail_path(tmp_path / "enc", out).read_bytes()
+        assert encoded == thumbnail_path(tmp_path / "seek", out).read_bytes(), out
+    assert (hls_dir(tmp_path / "enc", plan.hls[0]) / "index.m3u8").is_file()
+
+
 def test_ffmpeg_failure_is_reported_without_host_paths(tmp_path, bad_sources):
     from vodflow.errors import StepError
 

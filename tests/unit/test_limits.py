@@ -14,7 +14,8 @@ from vodflow.errors import SpecError, StepError
 from vodflow.jobspec import parse_spec
 from vodflow.limits import Limits, check_job_id, check_source_info, unsafe_key_reason
 from vodflow.probe import SourceInfo, probe_source
-from vodflow.storage import LocalStorage, S3Storage
+from vodflow.s3storage import S3Storage
+from vodflow.storage import LocalStorage
 
 PRESETS = [{"format": "mp4", "resolutions": ["240"]}]
 

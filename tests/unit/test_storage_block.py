@@ -9,7 +9,8 @@ import pytest
 from prefect.testing.standard_test_suites import BlockStandardTestSuite
 
 from blocks.storage import VodflowStorage
-from vodflow.storage import LocalStorage, S3Storage, StorageError
+from vodflow.s3storage import S3Storage
+from vodflow.storage import LocalStorage, StorageError
 
 SECRET = "block-secret-" + "q" * 30
 

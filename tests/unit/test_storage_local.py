@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from vodflow.s3storage import S3Storage
 from vodflow.storage import (
     LocalStorage,
     ObjectNotFound,
-    S3Storage,
     Storage,
     StorageError,
     get_storage,
