@@ -8,7 +8,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export DO_NOT_TRACK := 1
 
-.PHONY: setup ffmpeg demo test lint bench clean
+.PHONY: setup ffmpeg demo test lint bench profile clean
 
 setup: $(STAMP) ffmpeg
 
@@ -39,3 +39,6 @@ clean:
 
 bench: setup
 	$(PY) bench/run.py
+
+profile: setup
+	$(PY) bench/profile.py

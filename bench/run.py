@@ -78,9 +78,14 @@ def job_for(source: Path, thumb_at: float = 3.0) -> dict:
     return {**BENCH_JOB, "thumbnails": thumbnails, "videoUrl": str(source)}
 
 
+def write_spec(job: dict, name: str = "spec.json") -> Path:
+    spec = WORK / name
+    spec.write_text(json.dumps(job))
+    return spec
+
+
 def run_vodflow(source: Path, env: dict[str, str], thumb_at: float = 3.0) -> tuple[float, int, dict]:
-    spec = WORK / "spec.json"
-    spec.write_text(json.dumps(job_for(source, thumb_at)))
+    spec = write_spec(job_for(source, thumb_at))
     out = WORK / "vodflow.json"
     wrapper = (
         "import resource, subprocess, sys; r = subprocess.run(sys.argv[2:], stdout=open(sys.argv[1], 'w')); "
@@ -284,8 +289,7 @@ def throughput(source: Path, env: dict[str, str]) -> list[dict]:
 
 
 def run_vodflow_isolated(source: Path, env: dict[str, str]) -> None:
-    spec = WORK / f"spec-{os.getpid()}-{time.perf_counter_ns()}.json"
-    spec.write_text(json.dumps(job_for(source)))
+    spec = write_spec(job_for(source), f"spec-{os.getpid()}-{time.perf_counter_ns()}.json")
     subprocess.run([str(BIN / "vodflow"), "encode", str(spec)], env=env, check=True, capture_output=True)
 
 

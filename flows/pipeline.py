@@ -28,12 +28,17 @@ from vodflow.webhook import deliver_webhook
 Encoder = Literal["local", "videosdk", "mpc"]
 
 
+def run_job_id(run_id: object) -> str:
+    """The job id of a run started without one: its flow run id, 24 hex digits."""
+    return str(run_id).replace("-", "")[:24]
+
+
 def job_id_for_run(job_id: str | None) -> str:
-    """The given job id, or one derived from the flow run id so hooks can find the run's job."""
+    """The given job id, or one derived from the flow run id so hooks and callers can find the run's job."""
     if job_id:
         return check_job_id(job_id)
     run_id = flow_run.get_id()
-    return run_id.replace("-", "")[:24] if run_id else new_id()
+    return run_job_id(run_id) if run_id else new_id()
 
 
 def run_steps(doc: JobDocument, storage: Storage, x264_preset: str | None) -> JobDocument:
@@ -129,7 +134,7 @@ def _mark_interrupted(flow: Any, flow_run: Any, state: Any) -> None:
     The parameter names matter: Prefect's runner calls hooks with keywords (`flow=, flow_run=, state=`).
     """
     params = flow_run.parameters or {}
-    job_id = params.get("job_id") or str(flow_run.id).replace("-", "")[:24]
+    job_id = params.get("job_id") or run_job_id(flow_run.id)
     remove_workdir(run_workdir(job_id))
     try:
         storage = get_storage(params.get("storage_block"))

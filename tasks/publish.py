@@ -10,7 +10,7 @@ from prefect.cache_policies import NONE
 
 from vodflow.ffmpeg_graphs import hls_dir, mp4_path, thumbnail_path, variant_name
 from vodflow.jobspec import FileEntry, FileMeta, JobDocument, Resolution2D, iso_now
-from vodflow.plan import OutputPlan
+from vodflow.plan import OutputPlan, Rendition
 from vodflow.probe import run_ffprobe
 from vodflow.retry import task_retry_options
 from vodflow.storage import Storage
@@ -40,14 +40,34 @@ class PlannedFile:
     uploads: tuple[Upload, ...]
 
 
-def measure_video(path: Path, format_name: str | None = None) -> FileMeta:
-    """Resolution, container and duration of an encoded output, measured with ffprobe."""
+def measure_video(path: Path) -> FileMeta:
+    """Resolution, container and duration of an encoded MP4, measured with ffprobe."""
     report = run_ffprobe(path)
     video = next(s for s in report["streams"] if s.get("codec_type") == "video")
     return FileMeta(
         resolution=Resolution2D(width=int(video["width"]), height=int(video["height"])),
-        format=format_name or report["format"]["format_name"],
+        format=report["format"]["format_name"],
         duration=round(float(report["format"].get("duration") or video.get("duration") or 0), 3),
+    )
+
+
+def playlist_seconds(playlist: str) -> float:
+    """Duration of a media playlist: the sum of its `#EXTINF` segment durations."""
+    total = 0.0
+    for line in playlist.splitlines():
+        if line.startswith("#EXTINF:"):
+            total += float(line[len("#EXTINF:") :].split(",", 1)[0])
+    return round(total, 3)
+
+
+def hls_meta(folder: Path, largest: Rendition) -> FileMeta:
+    """An HLS ladder's meta without a probe: the top rung's size (scaled to exactly that) and its playlist's
+    duration."""
+    playlist = (folder / variant_name(largest) / "index.m3u8").read_text()
+    return FileMeta(
+        resolution=Resolution2D(width=largest.width, height=largest.height),
+        format="hls",
+        duration=playlist_seconds(playlist),
     )
 
 
@@ -85,7 +105,7 @@ def plan_files(doc: JobDocument, plan: OutputPlan, workdir: Path, storage: Stora
         uploads = [Upload(p, f"{prefix}/{p.relative_to(folder).as_posix()}") for p in segments]
         uploads.append(Upload(folder / "index.m3u8", f"{prefix}/index.m3u8"))
         largest = max(out.renditions, key=lambda r: r.width * r.height)
-        meta = measure_video(folder / variant_name(largest) / "index.m3u8", format_name="hls")
+        meta = hls_meta(folder, largest)
         size = sum(u.path.stat().st_size for u in uploads)
         entry = _entry(doc, out.file_id, "x-tar", prefix, f"{prefix}/index.m3u8", size, storage, meta)
         files.append(PlannedFile(entry, tuple(uploads)))

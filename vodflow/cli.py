@@ -23,9 +23,13 @@ def _print_json(document: dict[str, Any]) -> None:
 def run_job(
     spec_data: Any, storage_block: str | None = None, encoder: str = "local"
 ) -> tuple[dict[str, Any], int]:
-    """Run the pipeline flow on a spec; (final job document, exit code 0 completed / 1 failed)."""
-    from flows.pipeline import encode_video
-    from vodflow.jobspec import JobDocument, iso_now, new_id, parse_spec
+    """Run the pipeline flow on a spec; (final job document, exit code 0 completed / 1 failed).
+
+    The job id is the flow run's (no `job_id` parameter): a new job shares its id with no other run, so
+    the run needs no per-job concurrency slot.
+    """
+    from flows.pipeline import encode_video, run_job_id
+    from vodflow.jobspec import JobDocument, iso_now, parse_spec
     from vodflow.jobstore import load_job
     from vodflow.storage import get_storage
 
@@ -34,8 +38,8 @@ def run_job(
     except SpecError as exc:
         now = iso_now()
         return {"status": "failed", "createdAt": now, "updatedAt": now, "error": exc.as_document_error()}, 1
-    job_id = new_id()
-    state = encode_video(spec, job_id=job_id, storage_block=storage_block, encoder=encoder, return_state=True)
+    state = encode_video(spec, storage_block=storage_block, encoder=encoder, return_state=True)
+    job_id = run_job_id(state.state_details.flow_run_id)
     try:
         doc: JobDocument = load_job(get_storage(storage_block), job_id)
     except StepError:

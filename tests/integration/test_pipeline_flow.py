@@ -76,6 +76,9 @@ def test_completed_job_publishes_measured_outputs_and_notifies(tmp_path, clips, 
     assert [v.resolution for v in variants] == [(428, 240), (640, 360)]
     assert ladder["size"] == sum(p.stat().st_size for p in master.parent.rglob("*") if p.is_file())
     assert ladder["meta"]["format"] == "hls" and ladder["meta"]["resolution"] == {"width": 640, "height": 360}
+    top = ffprobe_streams(master.parent / "360p" / "index.m3u8")
+    assert ladder["meta"]["duration"] == pytest.approx(float(top["format"]["duration"]), abs=0.05)
+    assert [(s["width"], s["height"]) for s in top["streams"] if s["codec_type"] == "video"] == [(640, 360)]
 
     mp4 = by_type["video"][0]
     path = local_file(mp4["fileUrl"])

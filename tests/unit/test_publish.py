@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.publish import PlannedFile, Upload, upload_files
+from tasks.publish import PlannedFile, Upload, playlist_seconds, upload_files
 from vodflow.jobspec import FileEntry, iso_now
 from vodflow.storage import LocalStorage, StorageError
 
@@ -59,3 +59,9 @@ def test_all_uploads_succeed(tmp_path):
     entries = upload_files([planned(tmp_path, "a", 2)], storage)
     assert [e.id for e in entries] == ["a"]
     assert storage.list_keys("files/") == ["files/videos/a/seg0.ts", "files/videos/a/seg1.ts"]
+
+
+def test_playlist_seconds_sums_the_segments():
+    playlist = "#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXTINF:6.000000,\nseg_0.ts\n#EXTINF:4.250000,\nseg_1.ts\n"
+    assert playlist_seconds(playlist) == 10.25
+    assert playlist_seconds("#EXTM3U\n#EXT-X-ENDLIST\n") == 0.0
