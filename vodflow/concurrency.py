@@ -20,13 +20,17 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import random
 import re
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
+import httpx
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
 from prefect.concurrency.sync import concurrency
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
@@ -38,6 +42,7 @@ JOB_LIMIT_PREFIX = "vodflow-job-"
 FFMPEG_SLOTS_ENV = "VODFLOW_FFMPEG_SLOTS"
 LIMITS_SWITCH_ENV = "VODFLOW_CONCURRENCY_LIMITS"
 LEASE_SECONDS = 60.0  # the server's minimum: a crashed holder frees its slot within a minute
+SLOT_POLL_SECONDS = 2.0
 
 logger = logging.getLogger("vodflow.concurrency")
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -103,10 +108,36 @@ def ffmpeg_slot() -> Iterator[None]:
     with ExitStack() as stack:
         try:
             ensure_limit(name, slots)
-            stack.enter_context(concurrency(name, occupy=1, lease_duration=LEASE_SECONDS))
+            _wait_for_slot(stack, name)
         except Exception as exc:  # no API, no permission: run without the slot rather than fail the job
             _run_logger().warning("running ffmpeg without the %s slot: %s", name, exc)
         yield
+
+
+def _pause(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def _is_busy(exc: BaseException) -> bool:
+    cause = exc.__cause__
+    return isinstance(cause, httpx.HTTPStatusError) and cause.response.status_code == 423
+
+
+def _wait_for_slot(stack: ExitStack, name: str) -> None:
+    """Enter a slot of `name`, asking again every 0.5-1 x SLOT_POLL_SECONDS while every slot is taken.
+
+    Prefect's own wait sleeps for the server's Retry-After, which grows with how long holders keep their
+    slot (up to 30 s): a 20 s encode left the next queued job idle for most of that after the slot was free.
+    A few waiting jobs per host asking every second or two cost the server little.
+    """
+    while True:
+        try:
+            stack.enter_context(concurrency(name, occupy=1, lease_duration=LEASE_SECONDS, max_retries=0))
+            return
+        except ConcurrencySlotAcquisitionError as exc:
+            if not _is_busy(exc):
+                raise
+        _pause(random.uniform(0.5, 1.0) * SLOT_POLL_SECONDS)
 
 
 @contextmanager

@@ -79,6 +79,40 @@ def test_runs_of_one_job_never_overlap_and_the_limit_goes_away():
     assert active_slots(job_limit_name("job-x")) is None
 
 
+@flow
+def hold_ffmpeg_slot_for(seconds: float) -> tuple[float, float]:
+    """When this run held the host's ffmpeg slot: (from, to)."""
+    with ffmpeg_slot():
+        start = time.monotonic()
+        time.sleep(seconds)
+        return start, time.monotonic()
+
+
+def test_a_busy_ffmpeg_slot_is_asked_for_again_within_seconds(monkeypatch):
+    """While the one slot is taken, a waiting run asks again every 1-2 s, not after the server's
+    Retry-After (which grows with how long holders keep the slot)."""
+    import vodflow.concurrency as concurrency
+
+    monkeypatch.setenv("VODFLOW_FFMPEG_SLOTS", "1")
+    with get_client(sync_client=True) as client:
+        try:
+            client.delete_global_concurrency_limit_by_name(ffmpeg_limit_name())
+        except ObjectNotFound:
+            pass
+    pauses: list[float] = []
+    monkeypatch.setattr(concurrency, "_pause", lambda s: (pauses.append(s), time.sleep(s)))
+    results: list[tuple[float, float]] = []
+    holder = threading.Thread(target=lambda: results.append(hold_ffmpeg_slot_for(6.0)))
+    holder.start()
+    deadline = time.monotonic() + 60
+    while active_slots(ffmpeg_limit_name()) != 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    waiter = hold_ffmpeg_slot_for(0.1)
+    holder.join(120)
+    assert waiter[0] >= results[0][1], "the waiting run held the slot only after the holder let go"
+    assert pauses and all(1.0 <= p <= concurrency.SLOT_POLL_SECONDS for p in pauses)
+
+
 def test_limit_names_are_valid_prefect_names():
     assert ffmpeg_limit_name("Encoder-01.example.com") == "vodflow-ffmpeg-encoder-01.example.com"
     assert job_limit_name("a" * 24) == "vodflow-job-" + "a" * 24
