@@ -21,9 +21,8 @@ from pyinstrument.session import Session
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.run import BIN, WORK, job_for, write_spec  # noqa: E402
+from bench.run import BIN, LOCAL_STORAGE_ENV, WORK, job_for, sample_source, write_spec  # noqa: E402
 from tests.prefect_server import PrefectServer  # noqa: E402
-from vodflow.demo import make_sample  # noqa: E402
 
 # (part, functions whose time it is); the first match going down the tree wins, so nested parts never
 # count twice.
@@ -93,14 +92,10 @@ def breakdown(session: Session) -> dict[str, float]:
 def main() -> None:
     reps = int(os.environ.get("BENCH_REPS", "3"))
     WORK.mkdir(parents=True, exist_ok=True)
-    source = WORK / "src-2s.mp4"
-    if not source.exists():
-        make_sample(source, seconds=2)
-    spec = write_spec(job_for(source, thumb_at=1.0))
-    extra = {"VODFLOW_STORAGE": "local", "VODFLOW_DATA_DIR": str(WORK / "data"), "VODFLOW_TMP_DIR": str(WORK)}
+    spec = write_spec(job_for(sample_source(2), thumb_at=1.0))
     runs: list[dict[str, float]] = []
     session_file = WORK / "profile.pyisession"
-    with PrefectServer(WORK / "prefect-home", WORK / "logs", extra) as server:
+    with PrefectServer(WORK / "prefect-home", WORK / "logs", LOCAL_STORAGE_ENV) as server:
         for _ in range(reps):
             subprocess.run(
                 [sys.executable, "-m", "pyinstrument", "-r", "pyisession", "-o", str(session_file)]

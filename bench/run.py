@@ -33,6 +33,12 @@ from vodflow.demo import DEMO_JOB as BENCH_JOB  # noqa: E402  (the demo job is t
 from vodflow.demo import make_sample  # noqa: E402
 
 WORK = ROOT / "bench" / "work"
+# vodflow stores into and works under bench/work (local storage) in every benchmark run
+LOCAL_STORAGE_ENV = {
+    "VODFLOW_STORAGE": "local",
+    "VODFLOW_DATA_DIR": str(WORK / "data"),
+    "VODFLOW_TMP_DIR": str(WORK),
+}
 BIN = Path(sys.executable).parent
 
 
@@ -48,6 +54,15 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int
     if result.returncode != 0:
         raise RuntimeError(f"{cmd[:3]} failed: {result.stderr[-2000:]}")
     return wall, int(result.stdout.strip().splitlines()[-1])
+
+
+def sample_source(seconds: int) -> Path:
+    """The generated 1080p30 source of `seconds` seconds in bench/work, made on first use."""
+    path = WORK / f"src-{seconds}s.mp4"
+    if not path.exists():
+        print(f"generating {path.name}", flush=True)
+        make_sample(path, seconds=seconds)
+    return path
 
 
 def fresh(path: Path) -> Path:
@@ -326,18 +341,13 @@ def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     sources = {}
     for seconds in sorted({2, *lengths}):
-        path = WORK / f"src-{seconds}s.mp4"
-        if not path.exists():
-            print(f"generating {path.name}", flush=True)
-            make_sample(path, seconds=seconds)
-        sources[seconds] = path
+        sources[seconds] = sample_source(seconds)
 
-    extra = {"VODFLOW_STORAGE": "local", "VODFLOW_DATA_DIR": str(WORK / "data"), "VODFLOW_TMP_DIR": str(WORK)}
     sections = [
         f"Machine: {machine()}",
         f"Date: {time.strftime('%Y-%m-%d')}; repetitions: {reps}; command: `make bench`",
     ]
-    with PrefectServer(WORK / "prefect-home", WORK / "logs", extra) as server:
+    with PrefectServer(WORK / "prefect-home", WORK / "logs", LOCAL_STORAGE_ENV) as server:
         env = server.env
         if "speed" not in skip:
             print("speed: reference vs naive vs vodflow", flush=True)

@@ -30,7 +30,6 @@ def encode_renditions(source: Source, plan: OutputPlan, workdir: Path, preset: s
         workdir,
         has_audio=source.info.has_audio,
         x264_preset=preset or x264_preset(),
-        thumbnails=plan.thumbnails,
     )
     timeout = encode_timeout(source.info.duration)
     with ffmpeg_slot():

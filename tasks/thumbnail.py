@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from itertools import groupby
+from collections.abc import Iterable
 from pathlib import Path
 
 from prefect import task
@@ -11,7 +11,7 @@ from prefect.cache_policies import NONE
 from tasks.ingest import Source
 from vodflow.concurrency import ffmpeg_slot
 from vodflow.errors import StepError
-from vodflow.ffmpeg_graphs import build_thumbnail_command, thumbnail_path
+from vodflow.ffmpeg_graphs import build_thumbnail_command, by_timestamp, thumbnail_path
 from vodflow.ffmpeg_run import run_ffmpeg
 from vodflow.plan import OutputPlan, ThumbnailOutput
 from vodflow.retry import task_retry_options
@@ -32,9 +32,9 @@ def is_whole_image(path: Path, fmt: str) -> bool:
     return len(data) > 4 and data[:3] == b"\xff\xd8\xff" and data[-2:] == b"\xff\xd9"
 
 
-def missing_thumbnails(plan: OutputPlan, workdir: Path) -> list[ThumbnailOutput]:
-    """The planned images not (or not wholly) written under `workdir`."""
-    return [out for out in plan.thumbnails if not is_whole_image(thumbnail_path(workdir, out), out.format)]
+def missing_thumbnails(outputs: Iterable[ThumbnailOutput], workdir: Path) -> list[ThumbnailOutput]:
+    """The images of `outputs` not (or not wholly) written under `workdir`."""
+    return [out for out in outputs if not is_whole_image(thumbnail_path(workdir, out), out.format)]
 
 
 def make_thumbnails(source: Source, plan: OutputPlan, workdir: Path) -> int:
@@ -43,13 +43,12 @@ def make_thumbnails(source: Source, plan: OutputPlan, workdir: Path) -> int:
     The one-process encode writes every thumbnail itself, so after it this finds nothing to do; a chunked
     encode leaves them all to this step. StepError(thumbnail) when a frame cannot be taken.
     """
-    missing = sorted(missing_thumbnails(plan, workdir), key=lambda out: out.seconds)
-    for seconds, group in groupby(missing, key=lambda out: out.seconds):
-        outputs = list(group)
+    missing = missing_thumbnails(plan.thumbnails, workdir)
+    for seconds, outputs in by_timestamp(missing):
         command = build_thumbnail_command(source.path, outputs, workdir)
         with ffmpeg_slot():
             run_ffmpeg(command, step="thumbnail", workdir=workdir, timeout=120.0, source=source.path)
-        if missing_thumbnails(OutputPlan(thumbnails=outputs), workdir):
+        if missing_thumbnails(outputs, workdir):
             raise StepError("thumbnail", "no_frame", f"no frame could be taken at {seconds:.3f} s")
     return len(missing)
 

@@ -8,7 +8,7 @@ scaled picture, not a second decode.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from itertools import groupby
 from pathlib import Path
 
@@ -80,11 +80,10 @@ def build_encode_command(
     *,
     has_audio: bool,
     x264_preset: str = "veryfast",
-    thumbnails: Sequence[ThumbnailOutput] = (),
 ) -> list[str]:
-    """One ffmpeg command writing every HLS ladder and MP4 of `plan`, and `thumbnails`, under `workdir`."""
+    """One ffmpeg command that writes every HLS ladder, MP4 and thumbnail of `plan` under `workdir`."""
     renditions = [r for out in plan.hls for r in out.renditions] + [out.rendition for out in plan.mp4]
-    by_time = _by_timestamp(thumbnails)
+    by_time = by_timestamp(plan.thumbnails)
     src = ffmpeg.input(str(source))
     video = src.video.filter_multi_output("split", len(renditions) + len(by_time))
     audio = src.audio.filter_multi_output("asplit", len(renditions)) if has_audio else None
@@ -142,7 +141,8 @@ def _image_options(fmt: str) -> dict[str, object]:
     return {"vcodec": "mjpeg", "pix_fmt": "yuvj420p", "q:v": 3}
 
 
-def _by_timestamp(outputs: Sequence[ThumbnailOutput]) -> list[tuple[float, list[ThumbnailOutput]]]:
+def by_timestamp(outputs: Iterable[ThumbnailOutput]) -> list[tuple[float, list[ThumbnailOutput]]]:
+    """Thumbnails grouped by the timestamp they are taken at, earliest first."""
     ordered = sorted(outputs, key=lambda out: out.seconds)
     return [(seconds, list(group)) for seconds, group in groupby(ordered, key=lambda out: out.seconds)]
 
@@ -166,7 +166,7 @@ def build_thumbnail_command(source: Path, outputs: list[ThumbnailOutput], workdi
 
     Used for thumbnails the encode did not make (a chunked encode, a frame the encode could not take).
     """
-    groups = _by_timestamp(outputs)
+    groups = by_timestamp(outputs)
     if len(groups) != 1:
         raise ValueError("a thumbnail command covers exactly one timestamp")
     seconds, group = groups[0]

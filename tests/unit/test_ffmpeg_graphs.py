@@ -187,7 +187,7 @@ def test_the_encode_takes_the_thumbnails_the_input_seek_takes(tmp_path, clips):
             {"timestamp": "00:00:00", "resolutions": ["240"], "formats": ["jpg"], "filters": ["blur"]},
         ],
     )
-    command = build_encode_command(src, plan, tmp_path / "enc", has_audio=True, thumbnails=plan.thumbnails)
+    command = build_encode_command(src, plan, tmp_path / "enc", has_audio=True)
     assert command.count("-i") == 1, "one process, one decode"
     (tmp_path / "enc").mkdir()
     run_ffmpeg(command, step="encode", workdir=tmp_path, timeout=120)

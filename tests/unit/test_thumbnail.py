@@ -27,13 +27,13 @@ def prepared(path, timestamp):
 def test_after_the_encode_nothing_is_left_to_take(tmp_path, clips):
     source, plan = prepared(clips["landscape"], "00:00:02")
     encode_renditions(source, plan, tmp_path, "ultrafast")
-    assert missing_thumbnails(plan, tmp_path) == []
+    assert missing_thumbnails(plan.thumbnails, tmp_path) == []
     assert make_thumbnails(source, plan, tmp_path) == 0
 
 
 def test_images_the_encode_did_not_make_are_taken_by_seek(tmp_path, clips):
     source, plan = prepared(clips["landscape"], "00:00:01.5")
-    assert len(missing_thumbnails(plan, tmp_path)) == 2  # as after a chunked encode
+    assert len(missing_thumbnails(plan.thumbnails, tmp_path)) == 2  # as after a chunked encode
     assert make_thumbnails(source, plan, tmp_path) == 2
     assert all(is_whole_image(thumbnail_path(tmp_path, out), out.format) for out in plan.thumbnails)
 
@@ -43,7 +43,7 @@ def test_a_timestamp_after_the_last_frame_fails_the_step(tmp_path, clips):
     # leaves an 8-byte non-image for webp, which must not pass as a thumbnail.
     source, plan = prepared(clips["landscape"], "00:00:02.995")
     encode_renditions(source, plan, tmp_path, "ultrafast")
-    assert len(missing_thumbnails(plan, tmp_path)) == 2
+    assert len(missing_thumbnails(plan.thumbnails, tmp_path)) == 2
     with pytest.raises(StepError) as caught:
         make_thumbnails(source, plan, tmp_path)
     assert (caught.value.step, caught.value.code) == ("thumbnail", "no_frame")
