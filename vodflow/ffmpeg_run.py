@@ -9,7 +9,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
 
@@ -111,8 +111,11 @@ def run_ffmpeg(
                     returncode = process.wait(timeout=min(progress_interval, remaining))
                     break
                 except subprocess.TimeoutExpired:
-                    if on_progress:
-                        on_progress(progress)
+                    # a snapshot: the reader thread may mark the run done meanwhile, and the final
+                    # report is made once, after the loop
+                    snapshot = replace(progress)
+                    if on_progress and not snapshot.done:
+                        on_progress(snapshot)
         finally:
             if process.poll() is None:
                 process.send_signal(signal.SIGKILL)

@@ -237,6 +237,24 @@ def test_progress_is_reported_while_encoding(tmp_path, clips):
     assert seconds == sorted(seconds)
 
 
+def test_the_finished_report_comes_once(tmp_path, clips):
+    # Polled very often, the reader thread often marks the run done between two polls: that must not make
+    # a second "finished" report (the progress artifact would be sent 100% twice).
+    src = clips["odd"]
+    plan, _ = plan_for(src, [{"format": "mp4", "resolutions": ["240"]}])
+    for _ in range(3):
+        finished = []
+        run_ffmpeg(
+            build_encode_command(src, plan, tmp_path, has_audio=True),
+            step="encode",
+            workdir=tmp_path,
+            timeout=300,
+            on_progress=lambda p, seen=finished: seen.append(p.done) if p.done else None,
+            progress_interval=0.001,
+        )
+        assert finished == [True]
+
+
 def test_stuck_ffmpeg_is_killed_at_the_deadline(tmp_path):
     import subprocess
 
