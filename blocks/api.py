@@ -47,6 +47,10 @@ class VodflowApi(Block):
         default=False,
         description="Accept `file://` URLs and paths as `videoUrl` (the workers then read their own disks).",
     )
+    max_body_bytes: int = Field(default=1 << 20, gt=0, description="Largest request body accepted, in bytes.")
+    max_token_ttl_seconds: float = Field(
+        default=86400.0, gt=0, description="Refuse client tokens whose `exp` lies further ahead than this."
+    )
 
     def get_settings(self) -> ApiSettings:
         return ApiSettings(
@@ -56,6 +60,8 @@ class VodflowApi(Block):
             storage_block=self.storage_block,
             cancel_timeout=self.cancel_timeout_seconds,
             allow_local_sources=self.allow_local_sources,
+            max_body_bytes=self.max_body_bytes,
+            max_token_ttl=self.max_token_ttl_seconds,
         )
 
     def mint_token(self, ttl_seconds: int = 3600) -> str:

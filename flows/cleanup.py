@@ -15,6 +15,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.remote_cleanup import SERVICES, Service, delete_remote_record, find_expired_records, outcome
+from vodflow.errors import one_line
 from vodflow.providers import MissingCredentials
 
 MAX_PARALLEL_DELETES = 8
@@ -65,7 +66,7 @@ def _report(outcomes: list[dict[str, str]], key: str, title: str) -> list[dict[s
     logger = get_run_logger()
     for item in outcomes:
         log = logger.error if item["outcome"] == "failed" else logger.info
-        log("%s %s: %s %s", item["service"], item["id"], item["outcome"], item["detail"])
+        log("%s %r: %s %s", item["service"], item["id"], item["outcome"], one_line(item["detail"]))
     counts: dict[str, int] = {}
     for item in outcomes:
         counts[item["outcome"]] = counts.get(item["outcome"], 0) + 1

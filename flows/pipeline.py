@@ -75,7 +75,6 @@ def run_remote(
     result = remote_encode(
         encoder,
         doc,
-        source_url=doc.video_url or doc.video_id or "",
         credentials_block=credentials_block,
         poll_interval=float(os.environ.get("VODFLOW_REMOTE_POLL_SECONDS", "5")),
         max_wait=float(os.environ.get("VODFLOW_REMOTE_MAX_WAIT_SECONDS", "3600")),

@@ -89,6 +89,6 @@ def watch_ingest(
     logger = get_run_logger()
     keys = announce_new_objects(get_storage(storage_block), send_events_sync, prefix, max_events)
     for key in keys:
-        logger.info("announced %s", key)
-    logger.info("%d new object(s) under %s", len(keys), prefix)
+        logger.info("announced %r", key)
+    logger.info("%d new object(s) under %r", len(keys), prefix)
     return keys

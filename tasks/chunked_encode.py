@@ -50,6 +50,8 @@ from vodflow.concurrency import ffmpeg_slot, ffmpeg_slots
 from vodflow.errors import StepError
 from vodflow.ffmpeg_graphs import hls_dir
 from vodflow.ffmpeg_run import encode_timeout, run_ffmpeg
+from vodflow.limits import Limits
+from vodflow.media_input import WORK_DEMUXERS, input_args
 from vodflow.plan import OutputPlan, Rendition
 from vodflow.probe import SourceInfo, run_ffprobe
 from vodflow.retry import task_retry_options
@@ -92,10 +94,18 @@ def pipeline_task_runner() -> TaskRunner:
 def _run(command: list[str], *, workdir: Path, seconds: float, source: Path, what: str) -> float:
     """Run one ffmpeg of the chunked encode in an ffmpeg slot; returns the wall seconds it took."""
     started = time.monotonic()
-    timeout = encode_timeout(seconds)
+    limits = Limits.from_env()
+    timeout = encode_timeout(seconds, cap=limits.max_encode_seconds)
     try:
         with ffmpeg_slot():
-            run_ffmpeg(command, step="encode", workdir=workdir, timeout=timeout, source=source)
+            run_ffmpeg(
+                command,
+                step="encode",
+                workdir=workdir,
+                timeout=timeout,
+                stall_timeout=limits.stall_seconds or None,
+                source=source,
+            )
     except StepError as exc:
         raise StepError(exc.step, exc.code, f"{what}: {exc.message}", transient=exc.transient) from None
     return time.monotonic() - started
@@ -140,7 +150,8 @@ def piece_codec(path: Path) -> str:
     """The `avc1.PPCCLL` codec string of an encoded piece, read from its SPS with ffprobe."""
     command = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_streams", "-show_data"]
     command += ["-of", "json"]
-    report = subprocess.run([*command, str(path)], capture_output=True, text=True, timeout=60, check=True)
+    command += input_args(path, WORK_DEMUXERS)
+    report = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
     stream = json.loads(report.stdout)["streams"][0]
     return h264_codec_string(extradata_bytes(stream.get("extradata", "")))
 

@@ -13,6 +13,7 @@ from tasks.progress import ArtifactProgress
 from vodflow.concurrency import ffmpeg_slot
 from vodflow.ffmpeg_graphs import build_encode_command
 from vodflow.ffmpeg_run import encode_timeout, run_ffmpeg
+from vodflow.limits import Limits
 from vodflow.plan import OutputPlan
 from vodflow.retry import task_retry_options
 
@@ -31,13 +32,14 @@ def encode_renditions(source: Source, plan: OutputPlan, workdir: Path, preset: s
         has_audio=source.info.has_audio,
         x264_preset=preset or x264_preset(),
     )
-    timeout = encode_timeout(source.info.duration)
+    limits = Limits.from_env()
     with ffmpeg_slot():
         run_ffmpeg(
             command,
             step="encode",
             workdir=workdir,
-            timeout=timeout,
+            timeout=encode_timeout(source.info.duration, cap=limits.max_encode_seconds),
+            stall_timeout=limits.stall_seconds or None,
             source=source.path,
             on_progress=ArtifactProgress(source.info.duration, "encode"),
         )

@@ -57,10 +57,15 @@ def _service_step_error(exc: ServiceError) -> StepError:
 # Pure builders and mappers.
 
 
-def videosdk_job_spec(doc: JobDocument, source_url: str) -> dict[str, Any]:
-    """The VideoSDK job spec for `doc`: its presets and thumbnails (without vodflow's ids)."""
+def videosdk_job_spec(doc: JobDocument, source_url: str | None = None) -> dict[str, Any]:
+    """The VideoSDK job spec for `doc`: its source (`videoId` travels as `videoId`, a URL as `videoUrl`;
+    `source_url` overrides it), presets and thumbnails (without vodflow's ids)."""
+    if source_url or not doc.video_id:
+        source = {"videoUrl": source_url or doc.video_url}
+    else:
+        source = {"videoId": doc.video_id}
     spec: dict[str, Any] = {
-        "videoUrl": source_url,
+        **source,
         "presets": [{"resolutions": list(p.resolutions), "format": p.format} for p in doc.presets],
     }
     if doc.thumbnails:
@@ -74,6 +79,11 @@ def videosdk_job_spec(doc: JobDocument, source_url: str) -> dict[str, Any]:
             for t in doc.thumbnails
         ]
     return spec
+
+
+def videosdk_user_data(doc: JobDocument) -> dict[str, Any]:
+    """`userData` of the VideoSDK job: the spec's own object, as given; without one, vodflow's job id."""
+    return doc.user_data if doc.user_data is not None else {"vodflowJobId": doc.id}
 
 
 def files_from_videosdk(job: dict[str, Any], job_id: str) -> list[FileEntry]:
@@ -262,13 +272,13 @@ def encode_with_videosdk(
     client: VideoSDKClient,
     doc: JobDocument,
     *,
-    source_url: str,
+    source_url: str | None,
     poll_interval: float,
     max_wait: float,
     **kw: Any,
 ) -> RemoteEncodeResult:
     try:
-        job = client.create_job(videosdk_job_spec(doc, source_url), user_data={"vodflowJobId": doc.id})
+        job = client.create_job(videosdk_job_spec(doc, source_url), user_data=videosdk_user_data(doc))
     except ServiceError as exc:
         raise _service_step_error(exc) from exc
     remote_id = str(job.get("id") or "")
@@ -332,16 +342,17 @@ def encode_remotely(
     encoder: RemoteEncoder,
     doc: JobDocument,
     *,
-    source_url: str,
+    source_url: str | None = None,
     credentials_block: str | None = None,
     poll_interval: float = 5.0,
     max_wait: float = 3600.0,
 ) -> RemoteEncodeResult:
-    """Encode `doc` on a remote service from `source_url`, wait at most `max_wait` seconds, map the result.
+    """Encode `doc` on a remote service, wait at most `max_wait` seconds, map the result.
 
     `credentials_block` names the service's credentials block (it wins over the environment). VideoSDK
-    fetches `source_url` itself; MPC needs `obs://bucket/object` (or `s3://`) and the block's output
-    bucket and template ids. A remote failure or timeout is a failed result with `error`; configuration
+    gets the job's own source (`videoId` or `videoUrl`; `source_url` overrides it); MPC reads `source_url`
+    (default: the job's `videoUrl`), which must be `obs://bucket/object` (or `s3://`), and needs the block's
+    output bucket and template ids. A remote failure or timeout is a failed result with `error`; configuration
     and service faults raise StepError (transient ones are retried by the task).
     """
     from blocks import huawei_mpc as mpc_blocks
@@ -355,7 +366,7 @@ def encode_remotely(
         elif encoder == "mpc":
             settings = mpc_blocks.resolve_credentials(credentials_block)
             source, output = mpc_targets(
-                source_url,
+                source_url or doc.video_url or "",
                 job_id=doc.id,
                 location=settings.location(),
                 output_bucket=settings.output_bucket,
@@ -379,7 +390,7 @@ def remote_encode(
     encoder: RemoteEncoder,
     doc: JobDocument,
     *,
-    source_url: str,
+    source_url: str | None = None,
     credentials_block: str | None = None,
     poll_interval: float = 5.0,
     max_wait: float = 3600.0,

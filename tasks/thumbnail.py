@@ -13,6 +13,7 @@ from vodflow.concurrency import ffmpeg_slot
 from vodflow.errors import StepError
 from vodflow.ffmpeg_graphs import build_thumbnail_command, by_timestamp, thumbnail_path
 from vodflow.ffmpeg_run import run_ffmpeg
+from vodflow.limits import Limits
 from vodflow.plan import OutputPlan, ThumbnailOutput
 from vodflow.retry import task_retry_options
 
@@ -47,7 +48,14 @@ def make_thumbnails(source: Source, plan: OutputPlan, workdir: Path) -> int:
     for seconds, outputs in by_timestamp(missing):
         command = build_thumbnail_command(source.path, outputs, workdir)
         with ffmpeg_slot():
-            run_ffmpeg(command, step="thumbnail", workdir=workdir, timeout=120.0, source=source.path)
+            run_ffmpeg(
+                command,
+                step="thumbnail",
+                workdir=workdir,
+                timeout=120.0,
+                stall_timeout=Limits.from_env().stall_seconds or None,
+                source=source.path,
+            )
         if missing_thumbnails(outputs, workdir):
             raise StepError("thumbnail", "no_frame", f"no frame could be taken at {seconds:.3f} s")
     return len(missing)

@@ -77,6 +77,50 @@ def make_vfr(dest: Path) -> Path:
     return dest
 
 
+def make_sparse_timestamps(dest: Path, seconds: int = 21000) -> Path:
+    """A cost bomb: two tiny frames, the second at `seconds`; about 1.4 kB that claims hours of video."""
+    ffmpeg("-f", "lavfi", "-i", "color=c=gray:size=64x64:rate=1:duration=2",
+           "-vf", f"setpts='if(eq(N,1),{seconds}/TB,PTS)'", "-fps_mode", "passthrough", "-c:v", "libx264",
+           str(dest))  # fmt: skip
+    return dest
+
+
+def make_hls_playlist(dest: Path, segment: str) -> Path:
+    """An HLS playlist disguised as an MP4 whose one segment is `segment`: a file on the worker."""
+    dest.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:2,\n{segment}\n#EXT-X-ENDLIST\n")
+    return dest
+
+
+def make_dash_manifest(dest: Path, base_url: str) -> Path:
+    """A DASH manifest disguised as an MP4 whose `BaseURL` is `base_url`: a file on the worker."""
+    dest.write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        '<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-on-demand:2011" '
+        'type="static" mediaPresentationDuration="PT2S" minBufferTime="PT1S"><Period>'
+        '<AdaptationSet mimeType="video/mp4"><Representation id="1" bandwidth="1000" codecs="avc1.42c00d" '
+        f'width="480" height="270"><BaseURL>{base_url}</BaseURL></Representation></AdaptationSet>'
+        "</Period></MPD>\n"
+    )
+    return dest
+
+
+def make_ffconcat(dest: Path, target: Path) -> Path:
+    """An ffconcat list disguised as an MP4 that names a file on the worker."""
+    dest.write_text(f"ffconcat version 1.0\nfile '{target}'\n")
+    return dest
+
+
+def playlist_corpus(root: Path, worker_file: Path) -> dict[str, Path]:
+    """Sources that are playlists or lists naming `worker_file` (absolutely, or by `../` climbing)."""
+    climb = "../" * (len(root.parts) + 2) + str(worker_file).lstrip("/")
+    return {
+        "hls-file-url": make_hls_playlist(root / "hls-abs.mp4", worker_file.as_uri()),
+        "hls-relative": make_hls_playlist(root / "hls-rel.mp4", climb),
+        "dash-base-url": make_dash_manifest(root / "dash.mp4", worker_file.as_uri()),
+        "ffconcat": make_ffconcat(root / "list.mp4", worker_file),
+    }
+
+
 def build_corpus(root: Path) -> dict[str, Path]:
     """Every item of the corpus, by name."""
     work = root / "work"
@@ -94,4 +138,6 @@ def build_corpus(root: Path) -> dict[str, Path]:
         "rotated": make_rotated(landscape, root / "rotated.mp4", 90),
         "portrait": make_clip(root / "portrait.mp4", 270, 480, seconds=2),
         "no-audio": make_clip(root / "no-audio.mp4", 480, 270, seconds=2, audio=False),
+        "claims-hours": make_sparse_timestamps(root / "sparse.mkv"),
+        **playlist_corpus(root, landscape),
     }

@@ -22,7 +22,9 @@ class FakeRuns:
 
     def _check(self) -> None:
         if self.down:
-            raise RunsUnavailable("Prefect flow run lookup failed: ConnectError: refused")
+            raise RunsUnavailable(
+                "Prefect flow run lookup failed: ConnectError: http://10.9.8.7:4200/api refused"
+            )
 
     def start(self, job_id: str, parameters: dict[str, Any]) -> RunInfo:
         self._check()

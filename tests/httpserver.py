@@ -1,7 +1,10 @@
-"""A small HTTP server on a free loopback port: serves files, answers chosen statuses, records requests."""
+"""A small HTTP server on a free loopback port: serves files, answers chosen statuses, records requests, and
+behaves like the hostile peers of the threat model on request (trickling headers or body, a gzip bomb, an
+endless answer)."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 import time
@@ -20,6 +23,7 @@ class Recorder:
     requests: list[dict] = field(default_factory=list)
     planned: dict[str, list[tuple[int, dict]]] = field(default_factory=dict)
     stalls: dict[str, list[float]] = field(default_factory=dict)
+    hostile: dict[str, tuple[str, dict]] = field(default_factory=dict)
     base_url: str = ""
 
     def plan(
@@ -32,6 +36,13 @@ class Recorder:
     def stall(self, path: str, seconds: float, count: int = 1) -> None:
         """Make the next `count` requests of `path` wait `seconds` before answering."""
         self.stalls.setdefault(path, []).extend([seconds] * count)
+
+    def behave(self, path: str, how: str, **options: float) -> None:
+        """Answer every request of `path` as a hostile peer: `trickle_headers` (a header byte every
+        `interval` s, never done), `trickle_body` (headers, then a body byte every `interval` s),
+        `gzip_bomb` (`size` zero bytes gzipped, sent as `Content-Encoding: gzip`), or `endless` (200 and
+        a body that never ends)."""
+        self.hostile[path] = (how, options)
 
     def url(self, path: str) -> str:
         return f"{self.base_url}{path}"
@@ -57,8 +68,47 @@ def _handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
+        def _hostile(self) -> bool:
+            """Answer as the hostile peer planned for this path, if any; True when it did."""
+            how, options = recorder.hostile.get(self.path, ("", {}))
+            interval = float(options.get("interval", 0.5))
+            try:
+                if how == "trickle_headers":
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                    while True:
+                        self.wfile.write(b"a")
+                        self.wfile.flush()
+                        time.sleep(interval)
+                elif how == "trickle_body":
+                    self._head(200, {"Content-Length": str(10**9)})
+                    while True:
+                        self.wfile.write(b"\0")
+                        self.wfile.flush()
+                        time.sleep(interval)
+                elif how == "gzip_bomb":
+                    body = gzip.compress(b"\0" * int(options.get("size", 10**8)), compresslevel=9)
+                    self._head(200, {"Content-Encoding": "gzip", "Content-Length": str(len(body))})
+                    self.wfile.write(body)
+                elif how == "endless":
+                    self._head(200, {"Content-Type": "text/plain"})
+                    while True:
+                        self.wfile.write(b"x" * 65536)
+                else:
+                    return False
+            except OSError:  # the client gave up: what a hostile peer wants to see
+                pass
+            return True
+
+        def _head(self, status: int, headers: dict) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+
         def do_GET(self) -> None:
-            recorder.requests.append({"method": "GET", "path": self.path})
+            recorder.requests.append({"method": "GET", "path": self.path, "headers": dict(self.headers)})
+            if self._hostile():
+                return
             planned = self._planned_status()
             if planned is not None:
                 return self._answer(planned[0], b"{}", planned[1])
@@ -82,6 +132,8 @@ def _handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
                     "json": json.loads(body or b"null"),
                 }
             )
+            if self._hostile():
+                return
             status, headers = self._planned_status() or (200, {})
             self._answer(status, b"ok", headers)
 
@@ -93,6 +145,8 @@ def serve(root: Path) -> Iterator[Recorder]:
     """Serve `root` on 127.0.0.1 at a free port until the block ends."""
     recorder = Recorder(root=root)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(recorder))
+    server.daemon_threads = True  # a hostile handler still sending must not hold the shutdown
+    server.block_on_close = False
     recorder.base_url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -46,3 +46,23 @@ def ffprobe_streams(path: Path) -> dict:
         text=True,
     ).stdout
     return json.loads(out)
+
+
+def top_level_boxes(path: Path) -> list[str]:
+    """The types of an MP4 file's top-level boxes, in file order (`ftyp`, `moov`, `mdat`...)."""
+    import struct
+
+    boxes = []
+    with path.open("rb") as f:
+        while header := f.read(8):
+            if len(header) < 8:
+                break
+            size, kind = struct.unpack(">I4s", header)
+            if size == 1:  # a 64-bit size follows the type
+                size = struct.unpack(">Q", f.read(8))[0] - 8
+            elif size == 0:  # the box runs to the end of the file
+                boxes.append(kind.decode("latin-1"))
+                break
+            boxes.append(kind.decode("latin-1"))
+            f.seek(size - 8, 1)
+    return boxes

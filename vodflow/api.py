@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
@@ -28,6 +29,8 @@ from vodflow.storage import Storage, StorageError, get_storage
 
 DEFAULT_DEPLOYMENT = "vodflow-encode/encode"
 JOBS = "/v1/encoder/jobs"
+MIN_SECRET_LENGTH = 32
+logger = logging.getLogger("vodflow.api")
 
 
 class ApiSettings(BaseModel):
@@ -43,12 +46,16 @@ class ApiSettings(BaseModel):
     allow_local_sources: bool = Field(
         default=False, description="Accept `file://` and path `videoUrl`s (read from the workers' disks)."
     )
+    max_body_bytes: int = Field(default=1 << 20, gt=0, description="Largest request body accepted, bytes.")
+    max_token_ttl: float = Field(
+        default=86400.0, gt=0, description="Refuse tokens whose `exp` is further ahead than this, seconds."
+    )
 
 
 def settings_from_env(environ: Mapping[str, str] = os.environ) -> ApiSettings:
     """Settings from `VODFLOW_API_KEY`, `VODFLOW_API_SECRET` (both required), `VODFLOW_API_DEPLOYMENT`,
-    `VODFLOW_STORAGE_BLOCK`, `VODFLOW_API_CANCEL_TIMEOUT` and `VODFLOW_API_ALLOW_LOCAL_FILES`; ValueError
-    naming what is missing."""
+    `VODFLOW_STORAGE_BLOCK`, `VODFLOW_API_CANCEL_TIMEOUT`, `VODFLOW_API_ALLOW_LOCAL_FILES`,
+    `VODFLOW_API_MAX_BODY_BYTES` and `VODFLOW_API_MAX_TOKEN_TTL`; ValueError naming what is missing."""
     missing = [name for name in ("VODFLOW_API_KEY", "VODFLOW_API_SECRET") if not environ.get(name)]
     if missing:
         raise ValueError(f"set {' and '.join(missing)}, or name a vodflow-api block")
@@ -60,7 +67,15 @@ def settings_from_env(environ: Mapping[str, str] = os.environ) -> ApiSettings:
         cancel_timeout=float(environ.get("VODFLOW_API_CANCEL_TIMEOUT") or 30.0),
         allow_local_sources=(environ.get("VODFLOW_API_ALLOW_LOCAL_FILES") or "false").strip().lower()
         in ("1", "true", "yes", "on"),
+        max_body_bytes=int(environ.get("VODFLOW_API_MAX_BODY_BYTES") or 1 << 20),
+        max_token_ttl=float(environ.get("VODFLOW_API_MAX_TOKEN_TTL") or 86400.0),
     )
+
+
+def check_secret_strength(settings: ApiSettings) -> None:
+    """ValueError (never quoting the secret) when the token secret is too short to resist guessing."""
+    if len(settings.api_secret.get_secret_value()) < MIN_SECRET_LENGTH:
+        raise ValueError(f"the API secret must be at least {MIN_SECRET_LENGTH} characters long")
 
 
 class ApiError(BaseModel):
@@ -123,15 +138,24 @@ _UNAVAILABLE: dict[int | str, dict[str, Any]] = {
 
 
 def create_app(
-    settings: ApiSettings, *, runs: JobRuns | None = None, storage: Storage | None = None
+    settings: ApiSettings,
+    *,
+    runs: JobRuns | None = None,
+    storage: Storage | None = None,
+    allowed_buckets: frozenset[str] | None = None,
 ) -> FastAPI:
-    """The API app; `runs` and `storage` default to the settings' Prefect deployment and storage."""
+    """The API app; `runs` and `storage` default to the settings' Prefect deployment and storage.
+
+    ValueError when the settings are unsafe (a short secret).
+    """
+    check_secret_strength(settings)
     service = JobService(
         storage if storage is not None else get_storage(settings.storage_block),
         runs if runs is not None else PrefectJobRuns(settings.deployment),
         storage_block=settings.storage_block,
         cancel_timeout=settings.cancel_timeout,
         allow_local_sources=settings.allow_local_sources,
+        allowed_buckets=allowed_buckets,
     )
     secret = settings.api_secret.get_secret_value()
     app = FastAPI(
@@ -146,7 +170,12 @@ def create_app(
         """Every `/v1/` request needs a valid token, checked before its body is even read."""
         if request.url.path.startswith("/v1/"):
             try:
-                verify_token(request.headers.get("authorization"), settings.api_key, secret)
+                verify_token(
+                    request.headers.get("authorization"),
+                    settings.api_key,
+                    secret,
+                    max_ttl=settings.max_token_ttl,
+                )
             except Unauthorized as exc:
                 return _error(401, str(exc))
         return await call_next(request)
@@ -173,11 +202,13 @@ def create_app(
 
     @app.exception_handler(RunsUnavailable)
     async def _no_prefect(request: Request, exc: RunsUnavailable) -> JSONResponse:
-        return _error(503, str(exc))
+        logger.warning("answered 503: %s", exc)  # the details (internal URLs) stay in the log
+        return _error(503, "the job runner (Prefect) cannot be reached; try again later")
 
     @app.exception_handler(StorageError)
     async def _no_storage(request: Request, exc: StorageError) -> JSONResponse:
-        return _error(503, f"storage: {exc.message}")
+        logger.warning("answered 503: %s", exc)
+        return _error(503, "storage cannot be reached; try again later")
 
     secured = [Depends(TOKEN_HEADER)]  # puts the scheme in the OpenAPI document; `authorize` enforces it
 
@@ -243,7 +274,62 @@ def create_app(
         return service.delete(job_id)
 
     app.openapi = lambda: _without_422(app)  # type: ignore[method-assign]
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
+
+
+class BodyLimit:
+    """ASGI middleware: a request whose body is over `limit` bytes gets 413, by its Content-Length before
+    anything is read, or as soon as the streamed body passes the limit."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._too_large(send)
+            return
+        seen = 0
+        refused = False
+
+        async def counted_receive() -> dict[str, Any]:
+            nonlocal seen, refused
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit and not refused:
+                    refused = True
+                    await self._too_large(send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: dict[str, Any]) -> None:
+            if not refused:  # after the 413, whatever the app still says is dropped
+                await send(message)
+
+        await self.app(scope, counted_receive, guarded_send)
+
+    async def _too_large(self, send: Any) -> None:
+        body = ApiError(message=f"request body larger than {self.limit} bytes").model_dump_json(
+            exclude_none=True
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body.encode()})
 
 
 def _without_422(app: FastAPI) -> dict[str, Any]:

@@ -7,6 +7,7 @@ Mint them with `vodflow.providers.videosdk.mint_token(api_key, secret)` or any J
 from __future__ import annotations
 
 import hmac
+import time
 from typing import Any
 
 import jwt
@@ -18,10 +19,13 @@ class Unauthorized(Exception):
     """The request carries no valid token; the message says why and never echoes the token."""
 
 
-def verify_token(authorization: str | None, api_key: str, secret: str) -> dict[str, Any]:
+def verify_token(
+    authorization: str | None, api_key: str, secret: str, *, max_ttl: float | None = None
+) -> dict[str, Any]:
     """The claims of the token in an `Authorization` header value; Unauthorized when it is not valid.
 
-    A `Bearer ` prefix is tolerated, although VideoSDK's clients send the bare token.
+    A `Bearer ` prefix is tolerated, although VideoSDK's clients send the bare token. With `max_ttl`, a token
+    whose `exp` lies further ahead than that many seconds is refused: a leaked long-lived token is a key.
     """
     token = (authorization or "").strip()
     if token[:7].lower() == "bearer ":
@@ -48,4 +52,6 @@ def verify_token(authorization: str | None, api_key: str, secret: str) -> dict[s
         raise Unauthorized("malformed token") from None
     if not hmac.compare_digest(str(claims["apikey"]).encode(), api_key.encode()):
         raise Unauthorized("unknown apikey")
+    if max_ttl is not None and float(claims["exp"]) - time.time() > max_ttl + LEEWAY_SECONDS:
+        raise Unauthorized(f"token lives too long: exp may be at most {max_ttl:g} s ahead")
     return claims

@@ -16,12 +16,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from vodflow import sources
 from vodflow.api_runs import JobRuns, RunInfo, RunsUnavailable
 from vodflow.errors import SpecError
 from vodflow.jobspec import JobDocument, JobErrorInfo, JobSpec, new_id
 from vodflow.jobstore import job_key, load_job, save_job
 from vodflow.plan import plan_outputs
 from vodflow.probe import SourceInfo
+from vodflow.sources import SourceRef, parse_video_url, s3_source_problem
 from vodflow.storage import JOBS_PREFIX, ObjectNotFound, Storage
 
 logger = logging.getLogger("vodflow.api")
@@ -65,11 +67,6 @@ def shown_document(doc: JobDocument, run: RunInfo | None) -> JobDocument:
     return doc
 
 
-def is_local_source(video_url: str) -> bool:
-    """A `file://` URL or a plain path (no scheme)."""
-    return "://" not in video_url or video_url.lower().startswith("file://")
-
-
 def page_info(total: int, page: int, per_page: int) -> dict[str, int]:
     """VideoSDK's `pageInfo`; pages count from 1 and there is always at least one."""
     return {"currentPage": page, "perPage": per_page, "lastPage": max(1, math.ceil(total / per_page))}
@@ -103,8 +100,10 @@ class JobService:
         cancel_timeout: float = 30.0,
         poll_interval: float = 0.5,
         allow_local_sources: bool = False,
+        allowed_buckets: frozenset[str] | None = None,
     ) -> None:
         self.storage = storage
+        self.allowed_buckets = allowed_buckets if allowed_buckets is not None else sources.allowed_buckets()
         self.runs = runs
         self.storage_block = storage_block
         self.allow_local_sources = allow_local_sources
@@ -114,11 +113,12 @@ class JobService:
     def create(self, spec: JobSpec) -> JobDocument:
         """Store the queued document, then start its flow run; RunsUnavailable (nothing kept) if it fails.
 
-        SpecError for a `file://` or path `videoUrl` unless local sources are allowed: API callers should
-        not make workers read their own disks.
+        SpecError for a `file://` or path `videoUrl` unless local sources are allowed (API callers should not
+        make workers read their own disks), and for an `s3://` one outside the storage's bucket and
+        `VODFLOW_ALLOWED_BUCKETS` (the workers' credentials may reach more than callers should read).
         """
-        if spec.video_url and is_local_source(spec.video_url) and not self.allow_local_sources:
-            raise SpecError("videoUrl", "local files are not accepted here; use http(s)://, s3:// or videoId")
+        if spec.video_url:
+            self._check_source(parse_video_url(spec.video_url))
         doc = JobDocument.from_spec(spec, new_id())
         save_job(self.storage, doc)
         parameters: dict[str, Any] = {"spec": spec.wire(), "job_id": doc.id}
@@ -130,6 +130,14 @@ class JobService:
             self.storage.delete_keys([job_key(doc.id)])
             raise
         return doc
+
+    def _check_source(self, ref: SourceRef) -> None:
+        if ref.kind == "local" and not self.allow_local_sources:
+            raise SpecError("videoUrl", "local files are not accepted here; use http(s)://, s3:// or videoId")
+        if ref.kind == "s3":
+            bucket = getattr(self.storage, "bucket", None) if self.storage.kind == "s3" else None
+            if problem := s3_source_problem(ref, bucket, self.allowed_buckets):
+                raise SpecError("videoUrl", problem)
 
     def get(self, job_id: str) -> JobDocument:
         doc = self._load(job_id)
@@ -211,7 +219,7 @@ class JobService:
             try:
                 docs.append(load_job(self.storage, job_id))
             except (ObjectNotFound, ValidationError, ValueError) as exc:
-                logger.warning("skipping job document %s: %s", key, type(exc).__name__)
+                logger.warning("skipping job document %r: %s", key, type(exc).__name__)
         return sorted(docs, key=lambda d: (d.created_at, d.id), reverse=True)
 
     def _runs_of(self, job_ids: Sequence[str]) -> dict[str, RunInfo]:

@@ -34,6 +34,7 @@ from vodflow.ffmpeg_graphs import (
     mp4_path,
     variant_name,
 )
+from vodflow.media_input import WORK_DEMUXERS, file_url, input_options
 from vodflow.plan import HlsOutput, OutputPlan, Rendition
 
 CHUNKS_DIR = "chunks"
@@ -115,7 +116,7 @@ def build_remux_command(source: Path, dest: Path, *, has_audio: bool) -> list[st
 
     The audio rides along so the copy starts where the source does: chunks time frames from the file's start.
     """
-    src = ffmpeg.input(str(source))
+    src = ffmpeg.input(file_url(source), **input_options())
     streams = [src["v:0"], src["a:0"]] if has_audio else [src["v:0"]]
     return ffmpeg.output(*streams, str(dest), c="copy").global_args(*GLOBAL_ARGS).overwrite_output().compile()
 
@@ -163,7 +164,7 @@ def build_chunk_command(
     """
     begin = first_frame(chunk.start, frame_rate)
     seek = {"ss": _seconds((begin - Fraction(1, 2)) / frame_rate)} if chunk.start else {}
-    video = ffmpeg.input(str(source), **seek).video.filter(
+    video = ffmpeg.input(file_url(source), **seek, **input_options()).video.filter(
         "fps", fps=f"{frame_rate.numerator}/{frame_rate.denominator}", start_time=_seconds(begin / frame_rate)
     )
     if chunk.end is not None:
@@ -190,7 +191,8 @@ def build_audio_command(source: Path, kbps: int, workdir: Path) -> list[str]:
     """One ffmpeg command that encodes the whole source's audio at `kbps` (AAC stereo, `.m4a`)."""
     # a late audio start is kept in the track's edit list: to the 90 kHz tick rather than the millisecond
     options = {"acodec": "aac", "ac": 2, "b:a": f"{kbps}k", "movie_timescale": 90000}
-    audio = ffmpeg.input(str(source))["a:0"]  # the stream the one-process encode's `[0:a]` takes
+    # the stream the one-process encode's `[0:a]` takes
+    audio = ffmpeg.input(file_url(source), **input_options())["a:0"]
     output = ffmpeg.output(audio, str(audio_path(workdir, kbps)), **options)
     return output.global_args(*GLOBAL_ARGS).overwrite_output().compile()
 
@@ -219,11 +221,12 @@ def build_stitch_command(
 
     # ffmpeg-python merges equal input nodes: each rendition's pieces and each audio track are read once
     def streams(r: Rendition) -> list[Any]:
-        video = ffmpeg.input(concat_url(pieces[r])).video
+        video = ffmpeg.input(concat_url(pieces[r]), **input_options(("mpegts",), "concat,file")).video
         if audio_starts is None:
             return [video]
         start = f"{audio_starts[r.audio_kbps]:.6f}"
-        return [video, ffmpeg.input(str(audio_path(workdir, r.audio_kbps)), itsoffset=start).audio]
+        track = file_url(audio_path(workdir, r.audio_kbps))
+        return [video, ffmpeg.input(track, itsoffset=start, **input_options(WORK_DEMUXERS)).audio]
 
     outputs = []
     for out in plan.hls:

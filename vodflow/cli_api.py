@@ -41,5 +41,10 @@ def cmd_api(args: argparse.Namespace) -> int:
     if not get_current_settings().api.url:
         print("vodflow api: set PREFECT_API_URL to the Prefect server that runs the jobs", file=sys.stderr)
         return 2
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    try:
+        app = create_app(settings)
+    except ValueError as exc:
+        print(f"vodflow api: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0

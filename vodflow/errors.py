@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """`text` with control characters (newlines included) escaped: a message quoting user input can never
+    forge a second log line."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def _restore(cls: type[Exception], args: tuple[Any, ...], state: dict[str, Any]) -> Exception:
@@ -28,6 +37,7 @@ class StepError(_Picklable):
     """
 
     def __init__(self, step: str, code: str, message: str, *, transient: bool = False) -> None:
+        message = one_line(message)
         super().__init__(f"{step}: {message}")
         self.step = step
         self.code = code
@@ -63,9 +73,9 @@ class ServiceError(_Picklable):
         code: str | None = None,
         not_found: bool | None = None,
     ) -> None:
-        target = f" {object_id}" if object_id else ""
+        target = f" {one_line(object_id)}" if object_id else ""
         status = f" (HTTP {status_code})" if status_code else ""
-        super().__init__(f"{service} {call}{target} failed{status}: {message}")
+        super().__init__(f"{service} {call}{target} failed{status}: {one_line(message)}")
         self.service = service
         self.call = call
         self.object_id = object_id

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import ffmpeg
 
+from vodflow.media_input import file_url, input_options
 from vodflow.plan import HlsOutput, Mp4Output, OutputPlan, Rendition, ThumbnailOutput
 
 KEYFRAME_SECONDS = 2
@@ -84,7 +85,7 @@ def build_encode_command(
     """One ffmpeg command that writes every HLS ladder, MP4 and thumbnail of `plan` under `workdir`."""
     renditions = [r for out in plan.hls for r in out.renditions] + [out.rendition for out in plan.mp4]
     by_time = by_timestamp(plan.thumbnails)
-    src = ffmpeg.input(str(source))
+    src = ffmpeg.input(file_url(source), **input_options())
     video = src.video.filter_multi_output("split", len(renditions) + len(by_time))
     audio = src.audio.filter_multi_output("asplit", len(renditions)) if has_audio else None
 
@@ -170,6 +171,6 @@ def build_thumbnail_command(source: Path, outputs: list[ThumbnailOutput], workdi
     if len(groups) != 1:
         raise ValueError("a thumbnail command covers exactly one timestamp")
     seconds, group = groups[0]
-    frame = ffmpeg.input(str(source), ss=f"{seconds:.3f}").video
+    frame = ffmpeg.input(file_url(source), ss=f"{seconds:.3f}", **input_options()).video
     images = _image_outputs(frame, group, workdir)
     return ffmpeg.merge_outputs(*images).global_args(*GLOBAL_ARGS).overwrite_output().compile()

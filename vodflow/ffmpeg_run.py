@@ -38,9 +38,12 @@ def _die_with_parent() -> None:
         pass
 
 
-def encode_timeout(duration: float, *, factor: float = 20.0, floor: float = 300.0) -> float:
-    """Seconds an encode of a `duration`-second source may take before it is considered stuck."""
-    return max(floor, duration * factor)
+def encode_timeout(
+    duration: float, *, factor: float = 20.0, floor: float = 300.0, cap: float = 12 * 3600.0
+) -> float:
+    """Seconds an encode of a `duration`-second source may take before it is considered stuck: 20x the
+    duration, at least `floor`, at most `cap` (`VODFLOW_MAX_ENCODE_SECONDS`)."""
+    return min(cap, max(floor, duration * factor))
 
 
 def describe_failure(stderr: str, workdir: Path, source: Path | None = None) -> str:
@@ -66,9 +69,21 @@ def parse_progress_line(line: str, progress: Progress) -> None:
         progress.done = True
 
 
-def _read_progress(stream: IO[str], progress: Progress) -> None:
-    for line in stream:
-        parse_progress_line(line, progress)
+class _ProgressReader(threading.Thread):
+    """Reads ffmpeg's `-progress` lines into `progress` and notes when its output time last moved."""
+
+    def __init__(self, stream: IO[str], progress: Progress) -> None:
+        super().__init__(daemon=True)
+        self.stream = stream
+        self.progress = progress
+        self.moved_at = time.monotonic()
+
+    def run(self) -> None:
+        for line in self.stream:
+            before = self.progress.out_seconds
+            parse_progress_line(line, self.progress)
+            if self.progress.out_seconds != before:
+                self.moved_at = time.monotonic()
 
 
 def run_ffmpeg(
@@ -80,35 +95,46 @@ def run_ffmpeg(
     source: Path | None = None,
     on_progress: ProgressCallback | None = None,
     progress_interval: float = 2.0,
+    stall_timeout: float | None = None,
 ) -> None:
-    """Run an ffmpeg command; StepError(step, "ffmpeg_failed" | "ffmpeg_timeout") when it fails.
+    """Run an ffmpeg command; StepError(step, "ffmpeg_failed" | "ffmpeg_timeout" | "stalled") when it fails.
 
-    `on_progress` is called from this thread every `progress_interval` seconds while ffmpeg runs. The process
-    is killed if the caller is interrupted (cancellation, timeout), so no ffmpeg outlives its run.
+    `on_progress` is called from this thread every `progress_interval` seconds while ffmpeg runs. With
+    `stall_timeout`, a run whose output time has not moved for that many seconds is stopped (`stalled`).
+    The process is killed if the caller is interrupted (cancellation, timeout), so no ffmpeg outlives its run.
     """
     progress = Progress()
-    command = [args[0], *PROGRESS_ARGS, *args[1:]] if on_progress else list(args)
+    command = [args[0], *PROGRESS_ARGS, *args[1:]]
     deadline = time.monotonic() + timeout
     with tempfile.TemporaryFile(mode="w+", dir=workdir) as errors:
         process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE if on_progress else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             stderr=errors,
             text=True,
             preexec_fn=_die_with_parent,  # a killed worker leaves no orphan ffmpeg behind
         )
-        reader = None
-        if on_progress and process.stdout:
-            reader = threading.Thread(target=_read_progress, args=(process.stdout, progress), daemon=True)
-            reader.start()
+        assert process.stdout is not None
+        reader = _ProgressReader(process.stdout, progress)
+        reader.start()
         try:
             while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                now = time.monotonic()
+                if now >= deadline:
                     raise StepError(step, "ffmpeg_timeout", f"ffmpeg did not finish within {timeout:.0f} s")
+                if stall_timeout is not None and now - reader.moved_at >= stall_timeout:
+                    raise StepError(
+                        step,
+                        "stalled",
+                        f"ffmpeg wrote nothing new for {stall_timeout:g} s (stopped at "
+                        f"{progress.out_seconds:.1f} s of output)",
+                    )
+                wait = min(progress_interval, deadline - now)
+                if stall_timeout is not None:
+                    wait = min(wait, max(0.05, reader.moved_at + stall_timeout - now))
                 try:
-                    returncode = process.wait(timeout=min(progress_interval, remaining))
+                    returncode = process.wait(timeout=wait)
                     break
                 except subprocess.TimeoutExpired:
                     # a snapshot: the reader thread may mark the run done meanwhile, and the final
@@ -120,8 +146,7 @@ def run_ffmpeg(
             if process.poll() is None:
                 process.send_signal(signal.SIGKILL)
                 process.wait()
-            if reader:
-                reader.join(timeout=5)
+            reader.join(timeout=5)
         if returncode < 0:  # its stderr then ends mid-sentence: the signal is the reason
             raise StepError(step, "ffmpeg_failed", f"ffmpeg was killed by {signal.Signals(-returncode).name}")
         if returncode != 0:

@@ -6,6 +6,7 @@ Wire names are camelCase (pydantic aliases); see `../shared/contracts/job.md`.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import secrets
 from datetime import UTC, datetime
@@ -23,10 +24,14 @@ from pydantic import (
 
 from vodflow.errors import SpecError
 from vodflow.limits import video_id_problem
+from vodflow.sources import parse_video_url
 
 RESOLUTIONS = ("240", "360", "480", "720", "1080", "4k")
 SHORT_EDGE = {"240": 240, "360": 360, "480": 480, "720": 720, "1080": 1080, "4k": 2160}
-SOURCE_SCHEMES = ("", "http", "https", "s3", "file")
+MAX_USER_DATA_BYTES = 16 * 1024
+MAX_USER_DATA_DEPTH = 32
+# Prefect turns `{"__prefect_kind": ...}` objects in run parameters into workspace variables, templates...
+_PREFECT_MARKER = "__prefect"
 JobStatus = Literal["queued", "processing", "completed", "failed"]
 
 _TIMESTAMP = re.compile(r"^(\d{2,}):([0-5]\d):([0-5]\d(?:\.\d{1,6})?)$")
@@ -149,6 +154,25 @@ class JobSpec(_Wire):
         default=None, alias="userData", title="User data", description="Kept with the job, untouched."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_data(cls, data: Any) -> Any:
+        """Refuse Prefect's parameter markers anywhere in the spec: parameters must stay data."""
+        if (where := prefect_marker_path(data)) is not None:
+            raise SpecError(where, "keys starting with '__prefect' are not allowed")
+        return data
+
+    @field_validator("user_data")
+    @classmethod
+    def _bounded_user_data(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return value
+        if json_depth(value) > MAX_USER_DATA_DEPTH:
+            raise ValueError(f"nested deeper than {MAX_USER_DATA_DEPTH} levels")
+        if len(json.dumps(value, separators=(",", ":")).encode()) > MAX_USER_DATA_BYTES:
+            raise ValueError(f"larger than {MAX_USER_DATA_BYTES} bytes as JSON")
+        return value
+
     @field_validator("video_id")
     @classmethod
     def _safe_video_id(cls, value: str | None) -> str | None:
@@ -158,16 +182,11 @@ class JobSpec(_Wire):
 
     @field_validator("video_url")
     @classmethod
-    def _known_scheme(cls, value: str | None) -> str | None:
+    def _known_source(cls, value: str | None) -> str | None:
         if value is None:
             return value
-        value = value.strip()
-        scheme = value.split("://", 1)[0].lower() if "://" in value else ""
-        if scheme not in SOURCE_SCHEMES:
-            raise ValueError(f"unsupported scheme {scheme!r}; use http(s)://, s3://, file:// or a local path")
-        if not value.split("://", 1)[-1]:
-            raise ValueError("is empty")
-        return value
+        parse_video_url(value)  # the one parser the API and the workers use too
+        return value.strip()
 
     @field_validator("webhook_url")
     @classmethod
@@ -183,6 +202,35 @@ class JobSpec(_Wire):
         if self.video_id and self.video_url:
             raise ValueError("give videoId or videoUrl, not both")
         return self
+
+
+def prefect_marker_path(data: Any) -> str | None:
+    """The wire path (`userData.a[0].__prefect_kind`) of the first key starting with `__prefect`, or None."""
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                where = f"{path}.{key}" if path else str(key)
+                if str(key).startswith(_PREFECT_MARKER):
+                    return where
+                stack.append((where, item))
+        elif isinstance(value, list | tuple):
+            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
+    return None
+
+
+def json_depth(value: Any) -> int:
+    """How deeply lists and objects nest in `value` (a scalar is 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[int, Any]] = [(0, value)]
+    while stack:
+        depth, item = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, depth + 1)
+            stack.extend((depth + 1, child) for child in children)
+    return deepest
 
 
 class Resolution2D(BaseModel):
@@ -239,16 +287,17 @@ class JobDocument(JobSpec):
     def from_spec(cls, spec: JobSpec, job_id: str | None = None) -> JobDocument:
         """A queued document for `spec`, with ids on the job, presets and thumbnails.
 
-        Preset and thumbnail ids follow from the job id and their position, so a rerun of a job (same id,
-        same spec) names every output the same and overwrites instead of duplicating.
+        Preset and thumbnail ids follow from the job id and their position (ids in the spec are ignored), so
+        a rerun of a job (same id, same spec) names every output the same and overwrites instead of
+        duplicating.
         """
         now = iso_now()
         job_id = job_id or new_id()
         data = spec.model_dump(by_alias=False)
         for i, preset in enumerate(data["presets"]):
-            preset["id"] = preset["id"] or output_id(job_id, "preset", str(i))
+            preset["id"] = output_id(job_id, "preset", str(i))
         for i, thumb in enumerate(data["thumbnails"]):
-            thumb["id"] = thumb["id"] or output_id(job_id, "thumbnail", str(i))
+            thumb["id"] = output_id(job_id, "thumbnail", str(i))
         return cls(**data, id=job_id, created_at=now, updated_at=now)
 
     def spec(self) -> JobSpec:

@@ -30,12 +30,19 @@ class Limits:
     max_redirects: int = 5
     download_timeout: float = 3600.0
     http_timeout: float = 30.0
+    min_source_bitrate: float = 2000.0
+    max_pixels_per_byte: float = 1_000_000.0
+    max_encode_seconds: float = 12 * 3600.0
+    stall_seconds: float = 120.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Limits:
         """`VODFLOW_MAX_SOURCE_BYTES`, `VODFLOW_MAX_SOURCE_SECONDS`, `VODFLOW_MAX_SOURCE_DIMENSION`,
-        `VODFLOW_MAX_REDIRECTS`, `VODFLOW_DOWNLOAD_TIMEOUT` (whole download, s) and `VODFLOW_HTTP_TIMEOUT`
-        (connect and each read, s); StepError(ingest, invalid_config) naming a bad value."""
+        `VODFLOW_MAX_REDIRECTS`, `VODFLOW_DOWNLOAD_TIMEOUT` (whole download, s), `VODFLOW_HTTP_TIMEOUT`
+        (connect and each read, s), `VODFLOW_MIN_SOURCE_BITRATE` (bit/s over the claimed duration),
+        `VODFLOW_MAX_PIXELS_PER_BYTE` (claimed frames x pixels per source byte), `VODFLOW_MAX_ENCODE_SECONDS`
+        (cap of any encode's time limit) and `VODFLOW_ENCODE_STALL_SECONDS` (longest pause of an encode's
+        output); StepError(ingest, invalid_config) naming a bad value."""
 
         def number(name: str, default: float) -> float:
             raw = (environ.get(name) or "").strip()
@@ -54,6 +61,10 @@ class Limits:
             max_redirects=int(number("VODFLOW_MAX_REDIRECTS", cls.max_redirects)),
             download_timeout=number("VODFLOW_DOWNLOAD_TIMEOUT", cls.download_timeout),
             http_timeout=number("VODFLOW_HTTP_TIMEOUT", cls.http_timeout),
+            min_source_bitrate=number("VODFLOW_MIN_SOURCE_BITRATE", cls.min_source_bitrate),
+            max_pixels_per_byte=number("VODFLOW_MAX_PIXELS_PER_BYTE", cls.max_pixels_per_byte),
+            max_encode_seconds=number("VODFLOW_MAX_ENCODE_SECONDS", cls.max_encode_seconds),
+            stall_seconds=number("VODFLOW_ENCODE_STALL_SECONDS", cls.stall_seconds),
         )
 
 
@@ -90,6 +101,32 @@ def check_source_info(info: SourceInfo, limits: Limits) -> None:
             "source_dimensions_too_large",
             f"source picture is {info.width}x{info.height}; the limit is {limits.max_dimension} pixels a "
             "side (VODFLOW_MAX_SOURCE_DIMENSION)",
+        )
+
+
+def check_source_cost(info: SourceInfo, size: int, limits: Limits) -> None:
+    """StepError(ingest, implausible_source) when a source claims far more work than its bytes can hold.
+
+    A 14 kB file can claim hours of video (one frame, a huge timestamp): it would hold an ffmpeg slot for
+    as long. Real video, even a still slide deck, carries more than `min_source_bitrate` over its duration
+    and fewer than `max_pixels_per_byte` decoded pixels per byte.
+    """
+    size = max(size, 1)
+    bitrate = size * 8 / info.duration
+    if limits.min_source_bitrate and bitrate < limits.min_source_bitrate:
+        raise StepError(
+            "ingest",
+            "implausible_source",
+            f"source claims {info.duration:.0f} s of video in {_size(size)} ({bitrate:.0f} bit/s; the "
+            f"least accepted is {limits.min_source_bitrate:.0f}, VODFLOW_MIN_SOURCE_BITRATE)",
+        )
+    pixels = info.duration * info.frame_rate * info.width * info.height
+    if limits.max_pixels_per_byte and pixels / size > limits.max_pixels_per_byte:
+        raise StepError(
+            "ingest",
+            "implausible_source",
+            f"source claims {pixels:.3g} decoded pixels in {_size(size)} (more than "
+            f"{limits.max_pixels_per_byte:.0f} per byte, VODFLOW_MAX_PIXELS_PER_BYTE)",
         )
 
 

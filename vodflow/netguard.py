@@ -23,6 +23,8 @@ from typing import Any
 import certifi
 import httpx
 
+from vodflow.deadline import DeadlineTransport
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -32,6 +34,13 @@ METADATA_ADDRESSES = frozenset(
     for a in ("169.254.169.254", "169.254.170.2", "168.63.129.16", "100.100.100.200", "fd00:ec2::254")
 )
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated `::a.b.c.d`
+_SIIT = ipaddress.ip_network("::ffff:0:0:0/96")  # `::ffff:0:a.b.c.d`, IPv4-translated (RFC 2765)
+# Never public, whatever follows the prefix: local-use NAT64 (RFC 8215) and deprecated site-local unicast.
+_REFUSED_V6 = {
+    ipaddress.ip_network("64:ff9b:1::/48"): "nat64-local",
+    ipaddress.ip_network("fec0::/10"): "site-local",
+}
 ALLOWED_SCHEMES = ("http", "https")
 
 
@@ -44,25 +53,30 @@ class AddressRefused(Exception):
 
 
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries (mapped, IPv4-compatible, SIIT, 6to4, Teredo, NAT64)."""
     if ip.ipv4_mapped:
         return ip.ipv4_mapped
     if ip.sixtofour:
         return ip.sixtofour
     if ip.teredo:
         return ip.teredo[1]
-    if ip in _NAT64:
+    if int(ip) > 1 and any(ip in net for net in (_NAT64, _IPV4_COMPATIBLE, _SIIT)):  # not `::` or `::1`
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return None
 
 
 def refused_kind(ip: IPAddress) -> str | None:
     """Why `ip` is not a public address (`loopback`, `private`, `metadata`...), or None when it is public."""
-    if isinstance(ip, ipaddress.IPv6Address) and (inner := _embedded_ipv4(ip)) is not None:
-        return refused_kind(inner)
+    if isinstance(ip, ipaddress.IPv6Address):
+        if (inner := _embedded_ipv4(ip)) is not None:
+            return refused_kind(inner)
+        for network, kind in _REFUSED_V6.items():
+            if ip in network:
+                return kind
     if ip in METADATA_ADDRESSES:
         return "metadata"
-    for kind in ("loopback", "link_local", "unspecified", "multicast", "private"):
-        if getattr(ip, f"is_{kind}"):
+    for kind in ("loopback", "link_local", "unspecified", "multicast", "private", "reserved", "site_local"):
+        if getattr(ip, f"is_{kind}", False):
             return kind.replace("_", "-")
     return None if ip.is_global else "reserved"
 
@@ -157,11 +171,12 @@ class GuardedTransport(httpx.BaseTransport):
     """Checks every request against a `NetPolicy` and connects to the checked address, not a new lookup.
 
     Connections are not kept alive, so one pinned to an address is never reused for another host name.
+    Every socket operation honours the caller's `vodflow.deadline.io_deadline()`.
     """
 
     def __init__(self, policy: NetPolicy, inner: httpx.BaseTransport | None = None) -> None:
         self.policy = policy
-        self._inner = inner or httpx.HTTPTransport(
+        self._inner = inner or DeadlineTransport(
             verify=_ssl_context(), limits=httpx.Limits(max_keepalive_connections=0)
         )
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from vodflow.errors import StepError
-from vodflow.limits import Limits, check_source_info
+from vodflow.limits import Limits, check_source_cost, check_source_info
+from vodflow.media_input import SOURCE_DEMUXERS, allowed_format, file_url, input_args, refused_demuxer
 
 IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "webp_pipe", "gif", "bmp_pipe", "tiff_pipe", "apng"}
 
@@ -28,16 +29,53 @@ class SourceInfo:
     frame_rate: float
 
 
-def run_ffprobe(path: Path, timeout: float = 60.0) -> dict[str, Any]:
-    """ffprobe's JSON report of `path`; StepError(ingest, not_a_video) when ffprobe cannot read it."""
+def run_ffprobe(
+    path: Path, timeout: float = 60.0, demuxers: tuple[str, ...] = SOURCE_DEMUXERS
+) -> dict[str, Any]:
+    """ffprobe's JSON report of `path`, opened with only `demuxers` allowed (`vodflow.media_input`).
+
+    StepError(ingest, ...): `empty_source`, `unsupported_container` (a playlist, manifest or other format
+    not on the list), `not_a_video` (unreadable, or a still image), `probe_timeout`.
+    """
     if path.stat().st_size == 0:
         raise StepError("ingest", "empty_source", "source is empty (0 bytes)")
-    cmd = ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    cmd = [
+        "ffprobe",
+        "-v",
+        "error",
+        "-show_format",
+        "-show_streams",
+        "-of",
+        "json",
+        *input_args(path, demuxers),
+    ]
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise StepError(
+            "ingest", "probe_timeout", f"ffprobe did not read the source within {timeout:g} s"
+        ) from None
     if result.returncode != 0:
-        reason = _last_line(result.stderr.replace(str(path), "source"))
+        if (refused := refused_demuxer(result.stderr)) is not None:
+            raise _refused_format(refused, demuxers)
+        reason = _last_line(result.stderr.replace(file_url(path), "source"))
         raise StepError("ingest", "not_a_video", f"source is not a playable video: {reason}")
-    return json.loads(result.stdout or "{}")
+    report = json.loads(result.stdout or "{}")
+    format_name = str(report.get("format", {}).get("format_name", ""))
+    if not allowed_format(format_name, demuxers):  # ffprobe enforces the list; this says so twice
+        raise _refused_format(format_name, demuxers)
+    return report
+
+
+def _refused_format(format_name: str, demuxers: tuple[str, ...]) -> StepError:
+    if format_name in IMAGE_FORMATS or format_name.endswith("_pipe"):
+        return StepError("ingest", "not_a_video", f"source is a still image ({format_name}), not a video")
+    allowed = ", ".join(demuxers)
+    return StepError(
+        "ingest",
+        "unsupported_container",
+        f"source is {format_name!r}, not a video container vodflow reads ({allowed})",
+    )
 
 
 def _last_line(text: str) -> str:
@@ -104,10 +142,13 @@ def parse_probe(report: dict[str, Any]) -> SourceInfo:
 
 
 def probe_source(path: Path, limits: Limits | None = None) -> SourceInfo:
-    """Probe `path` and describe it; StepError when it is not a playable video, is truncated, or is over
-    the duration or picture-size limits (`vodflow.limits`, from the environment by default)."""
+    """Probe `path` and describe it; StepError when it is not a playable video, is truncated, is over the
+    duration or picture-size limits or claims more than its bytes can hold (`vodflow.limits`, from the
+    environment by default)."""
+    limits = limits or Limits.from_env()
     info = parse_probe(run_ffprobe(path))
-    check_source_info(info, limits or Limits.from_env())
+    check_source_info(info, limits)
+    check_source_cost(info, path.stat().st_size, limits)
     check_complete(path, info)
     return info
 
@@ -116,7 +157,7 @@ def media_end(path: Path, since: float, timeout: float = 60.0) -> float | None:
     """Where the last packet of any stream ends (s), reading only packets after `since` (a seek, no
     decoding): `since` when there is none, None when ffprobe cannot tell in time."""
     cmd = ["ffprobe", "-v", "error", "-read_intervals", f"{since:.3f}%", "-show_entries",
-           "packet=pts_time,dts_time,duration_time", "-of", "csv=p=0", str(path)]  # fmt: skip
+           "packet=pts_time,dts_time,duration_time", "-of", "csv=p=0", *input_args(path)]  # fmt: skip
     try:
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:

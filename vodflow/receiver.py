@@ -54,6 +54,20 @@ def is_authorized(header: str | None, token: str) -> bool:
     return hmac.compare_digest(given.strip().encode(), token.encode())
 
 
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None once it is known to exceed `limit` bytes (by its Content-Length, or as it
+    streams in): a huge body is never held in memory."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
 def create_app(token: str, send: Sender | None = None, ingest_bucket: str | None = None) -> Starlette:
     """The ASGI app; `send` posts events (default: the Prefect API), `ingest_bucket` is the pipeline's bucket.
 
@@ -76,9 +90,9 @@ def create_app(token: str, send: Sender | None = None, ingest_bucket: str | None
             return unauthorized()
         if request.method == "HEAD":
             return Response(status_code=200)
-        body = await request.body()  # read only after authentication
-        if len(body) > MAX_BODY_BYTES:
-            return JSONResponse({"error": "body too large"}, status_code=413)
+        body = await read_body(request, MAX_BODY_BYTES)  # only after authentication
+        if body is None:
+            return JSONResponse({"error": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
         try:
             uploads = uploads_from_notification(json.loads(body or b"null"))
         except ValueError as exc:  # includes JSONDecodeError
@@ -91,7 +105,7 @@ def create_app(token: str, send: Sender | None = None, ingest_bucket: str | None
             logger.error("could not emit %d event(s): %s", len(events), type(exc).__name__)
             return JSONResponse({"error": "could not reach the Prefect server"}, status_code=503)
         for upload in uploads:
-            logger.info("announced %s/%s", upload.bucket, upload.key)
+            logger.info("announced %r in bucket %r", upload.key, upload.bucket)  # repr: no forged lines
         return JSONResponse({"emitted": len(events), "keys": [u.key for u in uploads]})
 
     async def health(request: Request) -> Response:

@@ -7,8 +7,9 @@ with `standardwebhooks.Webhook(secret).verify(body, headers)`.
 
 Transient failures (connection errors, timeouts, 408/425/429/5xx) are retried with jittered exponential
 backoff until the retry window runs out; a `Retry-After` sets the next delay. The URL goes through the
-address guard (`vodflow.netguard`); redirects are not followed. Every attempt is recorded in the returned
-`DeliveryReport`; delivery never raises, so a failed delivery is reported, never fatal to the job.
+address guard (`vodflow.netguard`); redirects are not followed. Each attempt ends within its timeout however
+slowly the receiver answers, and at most 4 KiB of its answer is read. Every attempt is recorded in the
+returned `DeliveryReport`; delivery never raises, so a failed delivery is reported, never fatal to the job.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ from typing import Any
 import httpx
 from standardwebhooks import Webhook
 
+from vodflow.deadline import io_deadline, read_at_most
 from vodflow.jobspec import iso_now, job_artifact_key
 from vodflow.netguard import AddressRefused, NetPolicy, guarded_client
 from vodflow.retry import backoff_delays, is_transient, is_transient_status, parse_retry_after
 
 SECRET_PREFIX = "whsec_"
+MAX_ANSWER_BYTES = 4096
 
 
 def new_secret() -> str:
@@ -167,7 +170,17 @@ def _post_once(
         headers["webhook-signature"] = signer.sign(webhook_id, now, body)
     started = time.monotonic()
     try:
-        response = client.post(url, content=body.encode(), headers=headers, timeout=timeout)
+        with io_deadline(timeout):  # connect, send, headers and what is read of the answer, in all
+            request = client.build_request(
+                "POST", url, content=body.encode(), headers=headers, timeout=timeout
+            )
+            response = client.send(request, stream=True)
+            try:
+                read_at_most(
+                    response, MAX_ANSWER_BYTES
+                )  # the answer is not used: a little is read, then dropped
+            finally:
+                response.close()
     except AddressRefused as exc:
         attempt.error = f"refused: {exc.reason}"
         return attempt, False, None

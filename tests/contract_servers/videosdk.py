@@ -6,6 +6,7 @@ or `stuck` to stay processing; `hold_queued` keeps new jobs queued). A completed
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from starlette.routing import Route
 from tests.contract_servers import INVALID, ContractServer, json_body
 
 RESOLUTIONS = {"240", "360", "480", "720", "1080", "4k"}
+VIDEO_ID = re.compile(r"^[0-9a-f]{24}$")
 SHORT_EDGE = {"240": 240, "360": 360, "480": 480, "720": 720, "1080": 1080, "4k": 2160}
 
 
@@ -152,8 +154,15 @@ class VideoSDKServer(ContractServer):
 
 
 def _spec_problem(body: dict[str, Any]) -> str | None:
-    if not (body.get("videoUrl") or body.get("videoId")):
+    video_url, video_id = body.get("videoUrl"), body.get("videoId")
+    if not (video_url or video_id):
         return "videoUrl or videoId is required"
+    if video_url is not None and not (
+        isinstance(video_url, str) and video_url.lower().startswith(("http://", "https://"))
+    ):
+        return "videoUrl must be an http(s) URL the service can fetch"
+    if video_id is not None and not (isinstance(video_id, str) and VIDEO_ID.match(video_id)):
+        return "videoId must be the 24-hex id of a video in the account"
     presets = body.get("presets")
     if not isinstance(presets, list) or not presets:
         return "presets must be a non-empty list"

@@ -31,6 +31,11 @@ FAILURES = {
     "zero-length": ("empty_source", "source is empty (0 bytes)"),
     "garbage": ("not_a_video", "source is not a playable video: source: Invalid data found"),
     "huge-dimensions": ("source_dimensions_too_large", "source picture is 16000x16000; the limit is 8192"),
+    "claims-hours": ("implausible_source", "source claims 21001 s of video in 1.4 kB"),
+    "hls-file-url": ("unsupported_container", "source is 'hls', not a video container vodflow reads"),
+    "hls-relative": ("unsupported_container", "source is 'hls', not a video container vodflow reads"),
+    "dash-base-url": ("unsupported_container", "source is 'dash', not a video container vodflow reads"),
+    "ffconcat": ("unsupported_container", "source is 'concat', not a video container vodflow reads"),
 }
 
 

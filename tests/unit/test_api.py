@@ -54,9 +54,11 @@ def runs() -> FakeRuns:
     return FakeRuns()
 
 
-def make_client(storage: LocalStorage, runs: FakeRuns, **settings: Any) -> TestClient:
+def make_client(
+    storage: LocalStorage, runs: FakeRuns, allowed_buckets: frozenset[str] = frozenset(), **settings: Any
+) -> TestClient:
     config = ApiSettings(api_key=API_KEY, api_secret=SecretStr(SECRET), cancel_timeout=0.5, **settings)
-    client = TestClient(create_app(config, runs=runs, storage=storage))
+    client = TestClient(create_app(config, runs=runs, storage=storage, allowed_buckets=allowed_buckets))
     client.headers["Authorization"] = mint_token(API_KEY, SECRET)
     return client
 
@@ -183,6 +185,7 @@ def test_create_when_prefect_is_down_is_503_and_keeps_nothing(client, storage, r
     runs.down = True
     response = client.post(JOBS, json=SEED_BODY)
     assert response.status_code == 503 and "Prefect" in response.json()["message"]
+    assert "10.9.8.7" not in response.text and "ConnectError" not in response.text  # no internal detail
     assert storage.list_keys("jobs/") == []
 
 
@@ -214,6 +217,120 @@ def test_bad_bodies_get_400_with_field_and_reason(client, storage, runs, change,
     assert body["field"] == field and reason in body["reason"]
     assert body["message"] == f"{field}: {body['reason']}"
     assert runs.started == [] and storage.list_keys("jobs/") == []
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"userData": {"a": {"__prefect_kind": "workspace_variable", "variable_name": "x"}}}, "userData.a"),
+        ({"userData": {"list": [{"__prefect_kind": "json", "value": "1"}]}}, "userData.list[0]"),
+        ({"thumbnails": [{"__prefect_kind": "jinja", "template": "{{ 1 }}"}]}, "thumbnails[0]"),
+        ({"__prefect_kind": "none", "value": {}}, ""),
+    ],
+)
+def test_prefect_parameter_markers_are_refused_anywhere(client, storage, runs, change, field):
+    """Prefect would hydrate them in the run's parameters: workspace variables read into the document."""
+    response = client.post(JOBS, json={**SEED_BODY, **change})
+    assert response.status_code == 400, response.text
+    marker = next(key for key in ("__prefect_kind",) if key in response.json()["field"])
+    assert response.json()["field"] == (f"{field}.{marker}" if field else marker)
+    assert "'__prefect'" in response.json()["reason"]
+    assert runs.started == [] and storage.list_keys("jobs/") == []
+
+
+def test_user_data_is_bounded(client, runs):
+    big = {"userData": {"notes": "x" * (20 * 1024)}}
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(40):
+        node["a"] = {}
+        node = node["a"]
+    for body, reason in ((big, "larger than 16384 bytes"), ({"userData": deep}, "nested deeper than 32")):
+        response = client.post(JOBS, json={**SEED_BODY, **body})
+        assert response.status_code == 400 and response.json()["field"] == "userData", response.text
+        assert reason in response.json()["reason"]
+    job = create(client, {**SEED_BODY, "userData": {"customer": "acme", "tags": ["a", "b"]}})
+    assert job["userData"] == {"customer": "acme", "tags": ["a", "b"]}
+
+
+def test_ids_in_a_create_body_are_ignored(client):
+    body = {**SEED_BODY, "presets": [{"format": "mp4", "resolutions": ["360"], "id": "../../../etc"}]}
+    job = create(client, {**body, "thumbnails": [{**SEED_BODY["thumbnails"][0], "id": "x" * 300}]})
+    assert job["presets"][0]["id"] != "../../../etc" and len(job["presets"][0]["id"]) == 24
+    assert len(job["thumbnails"][0]["id"]) == 24
+    assert client.post(JOBS, json={**SEED_BODY, "id": "a" * 24}).status_code == 400  # a job id: refused
+
+
+@pytest.mark.parametrize(
+    "video_url, reason",
+    [
+        ("://cdn.example.com/a.mp4", "malformed URL"),
+        ("https:///a.mp4", "has no host"),
+        ("file://fileserver/share/a.mp4", "files on this host"),
+        ("s3://bucket-only", "expected s3://bucket/key"),
+        ("s3://media/../etc/passwd", "object key"),
+        ("HTTPS://cdn.example.com/\na.mp4", "control characters"),
+    ],
+)
+def test_odd_source_spellings_are_refused_as_the_workers_would(client, runs, video_url, reason):
+    response = client.post(JOBS, json={**SEED_BODY, "videoId": None, "videoUrl": video_url})
+    assert response.status_code == 400 and response.json()["field"] == "videoUrl", response.text
+    assert reason in response.json()["reason"]
+    assert runs.started == []
+
+
+class BucketStorage(LocalStorage):
+    """Local files standing in for an S3 bucket named `media` (only the bucket matters to the API)."""
+
+    kind = "s3"
+    bucket = "media"
+
+
+def test_s3_sources_come_from_the_storage_bucket_unless_allowed(tmp_path, runs):
+    storage = BucketStorage(tmp_path / "data")
+    body = {**SEED_BODY, "videoId": None, "videoUrl": "s3://private-backups/db.mp4"}
+    response = make_client(storage, runs).post(JOBS, json=body)
+    assert response.status_code == 400 and "VODFLOW_ALLOWED_BUCKETS" in response.json()["reason"]
+    assert (
+        make_client(storage, runs).post(JOBS, json={**body, "videoUrl": "S3://media/in/a.mp4"}).status_code
+        == 200
+    )
+    allowed = make_client(storage, runs, allowed_buckets=frozenset({"private-backups"}))
+    assert allowed.post(JOBS, json=body).status_code == 200
+    local = make_client(LocalStorage(tmp_path / "local"), runs).post(JOBS, json=body)
+    assert local.status_code == 400 and "need S3 storage" in local.json()["reason"]
+
+
+def test_bodies_over_the_limit_get_413_without_being_read(storage, runs):
+    client = make_client(storage, runs, max_body_bytes=4096)
+    padded = {**SEED_BODY, "userData": {"pad": "x" * 8000}}
+    response = client.post(JOBS, json=padded)
+    assert response.status_code == 413 and "4096" in response.json()["message"]
+
+    def chunks():  # no Content-Length: counted as it streams
+        yield b'{"videoId": "6053115ebba24b4d700c8c49", "pad": "'
+        for _ in range(10):
+            yield b"x" * 1000
+
+    streamed = client.post(JOBS, content=chunks(), headers={"Content-Type": "application/json"})
+    assert streamed.status_code == 413
+    assert runs.started == [] and storage.list_keys("") == []
+    assert client.post(JOBS, json=SEED_BODY).status_code == 200
+
+
+def test_long_lived_tokens_are_refused(client):
+    del client.headers["Authorization"]
+    two_days = token(exp=int(time.time()) + 2 * 86400)
+    response = client.get(JOBS, headers={"Authorization": two_days})
+    assert response.status_code == 401 and "lives too long" in response.json()["message"]
+    assert client.get(JOBS, headers={"Authorization": token(exp=int(time.time()) + 86000)}).status_code == 200
+
+
+def test_a_short_secret_is_refused_at_start_up(storage, runs):
+    settings = ApiSettings(api_key=API_KEY, api_secret=SecretStr("short-secret"))
+    with pytest.raises(ValueError, match="at least 32 characters") as caught:
+        create_app(settings, runs=runs, storage=storage)
+    assert "short-secret" not in str(caught.value)
 
 
 @pytest.mark.parametrize(

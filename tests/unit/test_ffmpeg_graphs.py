@@ -1,9 +1,12 @@
 """The encode and thumbnail commands, built purely and then run for real with ffmpeg."""
 
+import os
+import subprocess
+
 import pytest
 
 from tests.hls import parse_master, segment_durations
-from tests.media import ffprobe_streams
+from tests.media import ffprobe_streams, top_level_boxes
 from vodflow.ffmpeg_graphs import (
     build_encode_command,
     build_thumbnail_command,
@@ -69,8 +72,17 @@ def test_hls_ladder_and_mp4_outputs_are_playable(tmp_path, clips):
     assert codecs["video"]["codec_name"] == "h264" and codecs["audio"]["codec_name"] == "aac"
     assert (codecs["video"]["width"], codecs["video"]["height"]) == (640, 360)
     assert float(mp4["format"]["duration"]) == pytest.approx(info.duration, abs=0.2)
-    head = mp4_path(tmp_path, plan.mp4[0]).read_bytes()[:4096]
-    assert head.find(b"moov") < head.find(b"mdat") or b"mdat" not in head, "faststart puts moov first"
+    boxes = top_level_boxes(mp4_path(tmp_path, plan.mp4[0]))
+    assert boxes.index("moov") < boxes.index("mdat"), f"faststart puts moov first: {boxes}"
+
+
+def test_the_faststart_check_sees_an_index_at_the_end(tmp_path, clips):
+    """The box walk the test above relies on tells a plain MP4 (index last) from a faststart one."""
+    plain = tmp_path / "plain.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(clips["odd"]), "-c", "copy",
+                    "-movflags", "-faststart", str(plain)], check=True)  # fmt: skip
+    boxes = top_level_boxes(plain)
+    assert boxes.index("mdat") < boxes.index("moov"), boxes
 
 
 def test_keyframes_are_aligned_every_two_seconds(tmp_path, clips):
@@ -230,6 +242,7 @@ def test_progress_is_reported_while_encoding(tmp_path, clips):
         timeout=300,
         on_progress=lambda p: reports.append((p.out_seconds, p.done)),
         progress_interval=0.05,
+        stall_timeout=10.0,  # a moving encode is never taken for a stalled one
     )
     assert reports[-1][1] is True
     assert reports[-1][0] == pytest.approx(info.duration, abs=0.2)
@@ -253,6 +266,24 @@ def test_the_finished_report_comes_once(tmp_path, clips):
             progress_interval=0.001,
         )
         assert finished == [True]
+
+
+def test_an_encode_whose_output_stops_moving_is_stopped_as_stalled(tmp_path):
+    """ffmpeg waits on an input that never delivers a byte: its output time never moves."""
+    from vodflow.errors import StepError
+
+    fifo = tmp_path / "input.ts"
+    os.mkfifo(fifo)
+    held = os.open(fifo, os.O_RDWR)  # a writer that never writes keeps ffmpeg's read waiting
+    command = ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "mpegts", "-i", str(fifo), "-f", "null", "-"]
+    try:
+        with pytest.raises(StepError) as caught:
+            run_ffmpeg(command, step="encode", workdir=tmp_path, timeout=120, stall_timeout=1.0)
+    finally:
+        os.close(held)
+    assert caught.value.code == "stalled" and "nothing new for 1 s" in caught.value.message
+    leftovers = subprocess.run(["pgrep", "-f", str(fifo)], capture_output=True, text=True).stdout
+    assert leftovers.strip() == ""
 
 
 def test_stuck_ffmpeg_is_killed_at_the_deadline(tmp_path):

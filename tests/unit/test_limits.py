@@ -12,7 +12,7 @@ from tasks.ingest import fetch_source, ingest_source
 from tests.corpus import make_faststart, make_huge_dimensions, make_truncated_faststart
 from vodflow.errors import SpecError, StepError
 from vodflow.jobspec import parse_spec
-from vodflow.limits import Limits, check_job_id, check_source_info, unsafe_key_reason
+from vodflow.limits import Limits, check_job_id, check_source_cost, check_source_info, unsafe_key_reason
 from vodflow.probe import SourceInfo, probe_source
 from vodflow.s3storage import S3Storage
 from vodflow.storage import LocalStorage
@@ -99,11 +99,19 @@ def test_safe_video_ids_are_kept():
 
 
 def test_s3_source_keys_cannot_escape_either(tmp_path):
-    storage = S3Storage(minio.Minio("127.0.0.1:9", secure=False), "vodflow", endpoint="127.0.0.1:9")
-    spec = parse_spec({"videoUrl": "s3://uploads/a/../../x.mp4", "presets": PRESETS})
-    with pytest.raises(SpecError) as caught:  # refused before any request
-        fetch_source(spec, tmp_path, storage)
+    with pytest.raises(SpecError) as caught:  # refused with the spec, before any request
+        parse_spec({"videoUrl": "s3://uploads/a/../../x.mp4", "presets": PRESETS})
     assert caught.value.field == "videoUrl" and "object key must not contain '..'" in caught.value.reason
+
+
+def test_s3_sources_come_from_the_storage_bucket_unless_allowed(tmp_path, monkeypatch):
+    storage = S3Storage(minio.Minio("127.0.0.1:9", secure=False), "vodflow", endpoint="127.0.0.1:9")
+    spec = parse_spec({"videoUrl": "s3://uploads/x.mp4", "presets": PRESETS})
+    with pytest.raises(SpecError) as caught:  # refused before any request to the (absent) server
+        fetch_source(spec, tmp_path, storage)
+    assert caught.value.field == "videoUrl" and "VODFLOW_ALLOWED_BUCKETS" in caught.value.reason
+    with pytest.raises(SpecError, match="need S3 storage"):
+        fetch_source(spec, tmp_path, LocalStorage(tmp_path / "data"))
 
 
 @pytest.mark.parametrize("job_id", ["../../home", "a/b", "", ".hidden", "x" * 129, "a\x00b", "a b", "-rf"])
@@ -125,3 +133,45 @@ def test_good_job_ids_name_a_folder_in_the_temp_root(tmp_path, monkeypatch):
 def test_unsafe_key_reason():
     assert unsafe_key_reason("files/videos/abc.mp4") is None
     assert unsafe_key_reason("files//x") == "must not contain empty segments ('//')"
+
+
+def _claimed(duration: float, width: int, height: int, fps: float) -> SourceInfo:
+    return SourceInfo(duration, width, height, 0, False, "h264", "matroska,webm", fps)
+
+
+def test_sources_that_claim_more_than_their_bytes_can_hold_are_refused():
+    with pytest.raises(StepError) as caught:  # 1.4 kB claiming nearly 6 hours
+        check_source_cost(_claimed(21001, 64, 64, 1), 1400, Limits())
+    assert caught.value.code == "implausible_source" and caught.value.step == "ingest"
+    assert "21001 s of video in 1.4 kB" in caught.value.message
+    assert "VODFLOW_MIN_SOURCE_BITRATE" in caught.value.message
+    # 30 s of black 1080p30 from x264, the most compressible real video: 73 kB (19 kbit/s, 25k px/byte)
+    still = _claimed(30, 1920, 1080, 30)
+    check_source_cost(still, 73_000, Limits())
+    with pytest.raises(StepError, match="VODFLOW_MAX_PIXELS_PER_BYTE"):
+        check_source_cost(still, 73_000, Limits(max_pixels_per_byte=10_000))
+    check_source_cost(_claimed(21001, 64, 64, 1), 1400, Limits(min_source_bitrate=0))  # 0 turns it off
+
+
+def test_cost_limits_from_the_environment():
+    limits = Limits.from_env(
+        {
+            "VODFLOW_MIN_SOURCE_BITRATE": "500",
+            "VODFLOW_MAX_PIXELS_PER_BYTE": "1e5",
+            "VODFLOW_MAX_ENCODE_SECONDS": "3600",
+            "VODFLOW_ENCODE_STALL_SECONDS": "30",
+        }
+    )
+    assert (limits.min_source_bitrate, limits.max_pixels_per_byte) == (500, 1e5)
+    assert (limits.max_encode_seconds, limits.stall_seconds) == (3600, 30)
+    with pytest.raises(StepError, match="VODFLOW_ENCODE_STALL_SECONDS"):
+        Limits.from_env({"VODFLOW_ENCODE_STALL_SECONDS": "soon"})
+
+
+def test_the_encode_time_limit_is_capped():
+    from vodflow.ffmpeg_run import encode_timeout
+
+    assert encode_timeout(10) == 300  # the floor
+    assert encode_timeout(600) == 12000
+    assert encode_timeout(21000) == 12 * 3600  # 20x would be 116 hours
+    assert encode_timeout(21000, cap=3600) == 3600

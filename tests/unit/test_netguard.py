@@ -70,6 +70,15 @@ def stub_dns(monkeypatch, answers: dict[str, list[str]]) -> None:
         ("::ffff:169.254.169.254", "metadata"),
         ("64:ff9b::a00:1", "private"),
         ("2002:7f00:1::", "loopback"),
+        ("::7f00:1", "loopback"),  # IPv4-compatible ::127.0.0.1
+        ("::a00:1", "private"),  # IPv4-compatible ::10.0.0.1
+        ("::a9fe:a9fe", "metadata"),  # IPv4-compatible ::169.254.169.254
+        ("::ffff:0:7f00:1", "loopback"),  # SIIT ::ffff:0:127.0.0.1
+        ("::ffff:0:a9fe:a9fe", "metadata"),  # SIIT ::ffff:0:169.254.169.254
+        ("64:ff9b:1::a00:1", "nat64-local"),  # local-use NAT64 prefix, never public
+        ("64:ff9b:1:0:8:808:800::", "nat64-local"),
+        ("fec0::1", "site-local"),
+        ("fec0:0:0:1::1", "site-local"),
         ("8.8.8.8", None),
         ("::ffff:8.8.8.8", None),
         ("2606:4700:4700::1111", None),
@@ -213,19 +222,49 @@ def test_a_stalled_server_times_out_and_is_transient(tmp_path):
         server.stall("/clip.mp4", 1.5)
         with pytest.raises(StepError) as caught:
             download_http(server.url("/clip.mp4"), tmp_path / "out", limits=Limits(http_timeout=0.3))
-    assert caught.value.code == "source_unreachable" and caught.value.transient
-    assert "ReadTimeout" in caught.value.message
+    assert caught.value.code == "source_timeout" and caught.value.transient
+    assert "headers took over 0.3 s" in caught.value.message
+
+
+def test_trickled_headers_end_at_the_header_deadline(tmp_path):
+    """One header byte every 0.1 s keeps every read short: only a wall-clock deadline ends it."""
+    with serve(tmp_path) as server:
+        server.behave("/slow.mp4", "trickle_headers", interval=0.1)
+        started = time.monotonic()
+        with pytest.raises(StepError) as caught:
+            download_http(server.url("/slow.mp4"), tmp_path / "out", limits=Limits(http_timeout=1.0))
+    assert caught.value.code == "source_timeout" and caught.value.transient
+    assert "headers took over 1 s" in caught.value.message
+    assert time.monotonic() - started < 5  # the server would trickle for ever
+
+
+def test_a_trickled_body_ends_at_the_download_deadline(tmp_path):
+    with serve(tmp_path) as server:
+        server.behave("/slow.mp4", "trickle_body", interval=0.1)
+        limits = Limits(http_timeout=1.0, download_timeout=1.5)
+        with pytest.raises(StepError) as caught:
+            download_http(server.url("/slow.mp4"), tmp_path / "out", limits=limits)
+    assert caught.value.code == "download_timeout" and not caught.value.transient
+    assert 5 <= (tmp_path / "out").stat().st_size <= 30  # bytes kept arriving, each read well in time
+
+
+def test_a_gzip_bomb_is_stored_as_sent_never_inflated(tmp_path):
+    with serve(tmp_path) as server:
+        server.behave("/bomb.mp4", "gzip_bomb", size=50_000_000)
+        download_http(server.url("/bomb.mp4"), tmp_path / "out", limits=Limits(max_source_bytes=1_000_000))
+    assert server.requests[0]["headers"]["accept-encoding"] == "identity"
+    assert (tmp_path / "out").stat().st_size < 100_000  # the compressed bytes; 50 MB were never made
+    assert (tmp_path / "out").read_bytes()[:2] == b"\x1f\x8b"
 
 
 def test_local_files_can_be_switched_off(tmp_path, monkeypatch):
     source = tmp_path / "clip.mp4"
     source.write_bytes(b"x")
-    assert local_source_path(source.as_uri()) == source
+    assert local_source_path(str(source)) == source
     monkeypatch.setenv("VODFLOW_ALLOW_LOCAL_FILES", "false")
-    for url in (str(source), source.as_uri()):
-        with pytest.raises(StepError) as caught:
-            local_source_path(url)
-        assert caught.value.code == "url_not_allowed" and str(tmp_path) not in caught.value.message
+    with pytest.raises(StepError) as caught:
+        local_source_path(str(source))
+    assert caught.value.code == "url_not_allowed" and str(tmp_path) not in caught.value.message
 
 
 def test_guarded_transport_keeps_the_host_header_and_sni(monkeypatch):

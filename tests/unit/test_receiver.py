@@ -133,6 +133,48 @@ def test_oversized_bodies_are_refused(client):
     assert client.post("/minio", content=body, headers=AUTH).status_code == 413
 
 
+def call_with_endless_body(app: Any, headers: list[tuple[bytes, bytes]]) -> tuple[int, int]:
+    """POST to `app` a body that never ends (64 KiB chunks); (status answered, body bytes pulled)."""
+    pulled = 0
+    answered: list[int] = []
+
+    async def receive() -> dict:
+        nonlocal pulled
+        pulled += 65536
+        return {"type": "http.request", "body": b"x" * 65536, "more_body": True}
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            answered.append(message["status"])
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/minio",
+        "raw_path": b"/minio",
+        "query_string": b"",
+        "headers": [(b"authorization", AUTH["Authorization"].encode()), *headers],
+        "server": ("receiver", 80),
+        "scheme": "http",
+        "root_path": "",
+        "http_version": "1.1",
+    }
+    asyncio.run(app(scope, receive, send))
+    return answered[0], pulled
+
+
+def test_a_huge_declared_body_is_refused_before_any_of_it_is_read(sent):
+    app = create_app(TOKEN, send=sent)
+    status, pulled = call_with_endless_body(app, [(b"content-length", str(10**12).encode())])
+    assert (status, pulled) == (413, 0)
+
+
+def test_an_endless_streamed_body_is_cut_at_the_limit(sent):
+    status, pulled = call_with_endless_body(create_app(TOKEN, send=sent), [])
+    assert status == 413 and (1 << 20) < pulled <= (1 << 20) + 65536
+    assert sent.batches == []
+
+
 def test_503_when_the_prefect_server_cannot_take_the_events():
     client = AppClient(create_app(TOKEN, send=Recorder(fail=True)))
     response = client.post("/minio", json=minio_notification("uploads", "ingest/a.mp4"), headers=AUTH)

@@ -11,7 +11,7 @@ import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from tests.httpserver import serve
-from vodflow import netguard
+from vodflow import netguard, webhook
 from vodflow.netguard import NetPolicy
 from vodflow.retry import parse_retry_after
 from vodflow.webhook import WebhookConfig, check_secret, deliver_webhook, new_secret, redact_url
@@ -101,6 +101,28 @@ def test_a_receiver_down_is_retried_within_the_window_and_reported(tmp_path):
     rows = report.table()
     assert [r["attempt"] for r in rows] == list(range(1, len(report.attempts) + 1))
     assert set(rows[0]) == {"attempt", "at", "status", "latency_ms", "error"}
+
+
+def test_an_endless_answer_is_read_a_little_then_dropped(tmp_path, monkeypatch):
+    read: list[int] = []
+    real = webhook.read_at_most
+    monkeypatch.setattr(webhook, "read_at_most", lambda r, limit: read.append(len(real(r, limit))) or b"")
+    with serve(tmp_path) as server:
+        server.behave("/hook", "endless")
+        report = deliver_webhook(server.url("/hook"), DOC, config=config(timeout=5.0))
+    assert report.delivered and [a.status_code for a in report.attempts] == [200]
+    assert read == [webhook.MAX_ANSWER_BYTES]
+
+
+def test_a_receiver_trickling_its_answer_ends_each_attempt_at_the_timeout(tmp_path):
+    """Each read gets a byte well within the timeout; only the attempt's wall-clock deadline ends it."""
+    with serve(tmp_path) as server:
+        server.behave("/hook", "trickle_headers", interval=0.1)
+        started = time.monotonic()
+        report = deliver_webhook(server.url("/hook"), DOC, config=config(timeout=0.8, max_attempts=2))
+    assert not report.delivered and [a.error for a in report.attempts] == ["ReadTimeout"] * 2
+    assert all(a.latency_ms < 2000 for a in report.attempts)
+    assert time.monotonic() - started < 5
 
 
 def test_attempts_are_bounded(tmp_path):

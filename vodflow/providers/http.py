@@ -18,12 +18,14 @@ from urllib.parse import urlencode
 
 import httpx
 
+from vodflow.deadline import DeadlineTransport, io_deadline, read_at_most
 from vodflow.errors import ServiceError
 from vodflow.retry import call_with_retry, is_transient_status, parse_retry_after
 
 log = logging.getLogger("vodflow.providers")
 
 MAX_MESSAGE = 300
+MAX_ANSWER_BYTES = 8 << 20  # a page of jobs or tasks is far smaller; anything bigger is refused
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,7 @@ class ServiceClient:
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout),
             headers=dict(headers or {}),
-            transport=transport,
+            transport=transport or DeadlineTransport(),
             follow_redirects=False,
         )
         self._timeout = timeout
@@ -167,13 +169,22 @@ class ServiceClient:
         http_request = self._http.build_request(request.method, url, content=content or None)
         self._authorize(http_request, content)
         try:
-            response = self._http.send(http_request)
+            with io_deadline(self._timeout):  # the whole attempt: connect, headers, body
+                response = self._http.send(http_request, stream=True)
+                try:
+                    body = read_at_most(response, MAX_ANSWER_BYTES + 1, decode=True)
+                finally:
+                    response.close()
         except httpx.TimeoutException as exc:
             raise self._transient(
                 request, f"no answer within {self._timeout:g}s ({type(exc).__name__})"
             ) from exc
         except httpx.TransportError as exc:
             raise self._transient(request, f"connection failed ({type(exc).__name__})") from exc
+        if len(body) > MAX_ANSWER_BYTES:
+            raise self._error(request, f"answer larger than {MAX_ANSWER_BYTES} bytes", transient=False)
+        headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() != "content-encoding"]
+        response = httpx.Response(response.status_code, headers=headers, content=body)
         if response.status_code >= 400:
             raise self._status_error(request, response)
         if response.status_code == 204 or not response.content:
