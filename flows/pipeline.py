@@ -141,9 +141,16 @@ def _mark_interrupted(flow: Any, flow_run: Any, state: Any) -> None:
     except Exception:
         return
     if doc.status not in ("completed", "failed"):
-        reason = "cancelled" if state.is_cancelled() else "crashed"
+        reason = interruption_reason(state)
         error = {"step": "run", "code": reason, "message": f"run {reason}: {state.message or state.name}"}
         save_job(storage, doc.moved_to("failed", error=error))
+
+
+def interruption_reason(state: Any) -> str:
+    """`cancelled` for a run stopped on purpose (cancelled, Ctrl-C, SIGTERM), else `crashed`."""
+    message = str(state.message or "")
+    signalled = "interrupt signal" in message or "termination signal" in message
+    return "cancelled" if state.is_cancelled() or signalled else "crashed"
 
 
 @flow(

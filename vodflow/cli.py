@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +16,45 @@ from vodflow.cli_api import add_api_parser
 from vodflow.cli_cleanup import add_cleanup_parser
 from vodflow.cli_receiver import add_receiver_parser
 from vodflow.errors import SpecError, StepError
+
+# Prefect's default (20 s) is too short for its throwaway server on a loaded 2-core machine.
+EPHEMERAL_STARTUP_TIMEOUT = "90"
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGINT asked the command to stop (a KeyboardInterrupt, so no `except Exception` eats it)."""
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Turn SIGTERM and SIGINT into `Interrupted` in the main thread while the block runs.
+
+    The exception unwinds the run like Ctrl-C: ffmpeg is killed, transfers close, the flow's crash hook
+    fails the job and removes its temp directory, and Prefect's temporary server is stopped at exit. Later
+    signals are ignored so that this clean-up is not cut short.
+    """
+
+    def interrupt(signum: int, frame: Any) -> None:
+        for number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(number, signal.SIG_IGN)
+        raise Interrupted(signal.Signals(signum).name)
+
+    previous = {number: signal.signal(number, interrupt) for number in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def failed_document(job_id: str | None, code: str, message: str) -> dict[str, Any]:
+    """The document printed when a run could not even store one (Prefect unreachable, stopped early)."""
+    from vodflow.jobspec import iso_now
+
+    now = iso_now()
+    document = {"status": "failed", "createdAt": now, "updatedAt": now, "finishedAt": now}
+    error = {"step": "run", "code": code, "message": message}
+    return ({"id": job_id} if job_id else {}) | document | {"error": error}
 
 
 def _print_json(document: dict[str, Any]) -> None:
@@ -25,29 +68,52 @@ def run_job(
 ) -> tuple[dict[str, Any], int]:
     """Run the pipeline flow on a spec; (final job document, exit code 0 completed / 1 failed).
 
-    The job id is the flow run's (no `job_id` parameter): a new job shares its id with no other run, so
-    the run needs no per-job concurrency slot.
+    Never raises for a run that went wrong: a Prefect that cannot be reached or started, SIGTERM or Ctrl-C
+    (`stop_on_signals`) all end in a `failed` document naming the reason.
     """
-    from flows.pipeline import encode_video, run_job_id
-    from vodflow.jobspec import JobDocument, iso_now, parse_spec
-    from vodflow.jobstore import load_job
-    from vodflow.storage import get_storage
+    from vodflow.jobspec import iso_now, new_id, parse_spec
 
     try:
         spec = parse_spec(spec_data)
     except SpecError as exc:
         now = iso_now()
         return {"status": "failed", "createdAt": now, "updatedAt": now, "error": exc.as_document_error()}, 1
-    state = encode_video(spec, storage_block=storage_block, encoder=encoder, return_state=True)
-    job_id = run_job_id(state.state_details.flow_run_id)
+    job_id = new_id()
     try:
-        doc: JobDocument = load_job(get_storage(storage_block), job_id)
+        with stop_on_signals():
+            from flows.pipeline import encode_video
+
+            state = encode_video(
+                spec, job_id=job_id, storage_block=storage_block, encoder=encoder, return_state=True
+            )
+        fallback = failed_document(job_id, "crashed", str(state.message or state.name))
+    except Interrupted as exc:
+        fallback = failed_document(job_id, "cancelled", f"run cancelled: stopped by {exc}")
+    except Exception as exc:  # Prefect unreachable, its temporary server too slow to start...
+        message = f"Prefect could not run the job: {type(exc).__name__}: {_first_line(str(exc))}"
+        fallback = failed_document(job_id, "prefect_unavailable", message)
+    return _stored_document(job_id, storage_block, fallback)
+
+
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0][:300]
+
+
+def _stored_document(job_id: str, storage_block: str | None, fallback: dict[str, Any]) -> tuple[dict, int]:
+    """The job's stored document (failed with `fallback`'s reason if the run left it unfinished), or
+    `fallback` itself when nothing was stored; and the exit code."""
+    from vodflow.jobspec import JobDocument
+    from vodflow.jobstore import load_job, save_job
+    from vodflow.storage import get_storage
+
+    try:
+        storage = get_storage(storage_block)
+        doc: JobDocument = load_job(storage, job_id)
+        if doc.status not in ("completed", "failed"):
+            doc = doc.moved_to("failed", error=fallback["error"])
+            save_job(storage, doc)
     except StepError:
-        return {
-            "id": job_id,
-            "status": "failed",
-            "error": {"step": "run", "code": "crashed", "message": state.message or state.name},
-        }, 1
+        return fallback, 1
     return doc.wire(), 0 if doc.status == "completed" else 1
 
 
@@ -91,6 +157,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_automations_apply(args: argparse.Namespace) -> int:
+    from vodflow.automations import apply_automations
+
+    try:
+        for name, what in apply_automations(Path(args.file)):
+            print(f"automation {name!r} {what}", file=sys.stderr)
+    except (OSError, ValueError) as exc:
+        print(f"vodflow automations: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vodflow", description="Video-on-demand pipeline on Prefect.")
     parser.add_argument("--storage-block", help="name of a vodflow-storage block (default: VODFLOW_STORAGE*)")
@@ -111,6 +189,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--sample", default="data/samples/demo-1080p.mp4", help="sample path (made if missing)")
     demo.set_defaults(func=cmd_demo)
 
+    automations = commands.add_parser("automations", help="Prefect automations declared in prefect.yaml")
+    automation_commands = automations.add_subparsers(dest="automations_command", required=True)
+    apply = automation_commands.add_parser(
+        "apply", help="create or update (by name) the automations of prefect.yaml on the Prefect server"
+    )
+    apply.add_argument(
+        "--file", default="prefect.yaml", help="the prefect.yaml to read (default ./prefect.yaml)"
+    )
+    apply.set_defaults(func=cmd_automations_apply)
+
     add_cleanup_parser(commands)
     add_receiver_parser(commands)
     add_api_parser(commands)
@@ -118,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", EPHEMERAL_STARTUP_TIMEOUT)
     args = build_parser().parse_args(argv)
     return args.func(args)
 

@@ -8,6 +8,10 @@ a run that completes; the schedules are there. Everything started here is stoppe
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,6 +49,7 @@ class Stack:
     receiver_url: str
     storage: LocalStorage
     clip: Path
+    root: Path
 
     def deployment(self, name: str) -> dict[str, Any]:
         return self.api.get(f"/deployments/name/{name}").raise_for_status().json()
@@ -113,6 +118,11 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
     with PrefectServer(root / "prefect-home", root / "logs", env) as server:
         server.cli("work-pool", "create", POOL, "--type", "process")
         server.cli("--no-prompt", "deploy", "--all", cwd=REPO)
+        applied = subprocess.run(
+            [str(BIN / "vodflow"), "automations", "apply", "--file", str(REPO / "prefect.yaml")],
+            env=server.env, capture_output=True, text=True, timeout=120, check=True,
+        )  # fmt: skip
+        assert "vodflow-crash-silent-runs' created" in applied.stderr
         workers = [server.start_worker(POOL, name, cwd=root) for name in ("w1", "w2")]
         port = free_port()
         receiver = server.start(
@@ -123,7 +133,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
         receiver_url = f"http://127.0.0.1:{port}"
         wait_for_http(f"{receiver_url}/healthz", timeout=60, process=receiver)
         with httpx.Client(base_url=server.api_url, timeout=30) as api:
-            stack = Stack(server, api, receiver_url, LocalStorage(root / "data"), clip)
+            stack = Stack(server, api, receiver_url, LocalStorage(root / "data"), clip, root)
             _wait_for_workers(stack, [w.pid for w in workers])
             yield stack
 
@@ -248,3 +258,72 @@ def test_sensor_announces_each_new_object_once_and_the_trigger_runs_it(stack):
 def test_both_workers_are_polling_the_pool(stack):
     workers = stack.api.post(f"/work_pools/{POOL}/workers/filter", json={}).raise_for_status().json()
     assert {w["name"] for w in workers if w["status"] == "ONLINE"} >= {"w1", "w2"}
+
+
+def test_the_crash_automation_is_declared_with_the_deployments(stack):
+    automations = stack.api.post("/automations/filter", json={"automations": {}}).raise_for_status().json()
+    [crash] = [a for a in automations if a["name"] == "vodflow-crash-silent-runs"]
+    assert crash["trigger"]["posture"] == "Proactive" and crash["trigger"]["within"] == 90
+    [action] = crash["actions"]
+    assert (action["type"], action["state"]) == ("change-flow-run-state", "CRASHED")
+    encode = stack.deployment("vodflow-encode/encode")
+    assert encode["job_variables"]["env"]["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == "30"
+
+
+def _encoder(marker: str, timeout: float = 120) -> int:
+    """The pid of the ffmpeg whose command line holds `marker`, once it runs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = subprocess.run(["pgrep", "-f", f"ffmpeg.*{marker}"], capture_output=True, text=True).stdout
+        if found.split():
+            return int(found.split()[0])
+        time.sleep(0.2)
+    pytest.fail(f"no ffmpeg for {marker} after {timeout:.0f} s")
+
+
+def _ancestors(pid: int) -> list[int]:
+    chain = []
+    while pid > 1:
+        pid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+        chain.append(pid)
+    return chain
+
+
+def _kill_host(worker: subprocess.Popen, encoder: int) -> None:
+    """SIGKILL a worker and every process between it and the encoder: the host is gone at once."""
+    chain = _ancestors(encoder)
+    for pid in [encoder, *chain[: chain.index(worker.pid) + 1]]:
+        os.kill(pid, signal.SIGKILL)
+    worker.wait(10)
+
+
+def test_a_worker_killed_mid_encode_is_marked_crashed_and_the_job_reruns_cleanly(stack):
+    """SIGKILL a worker (with its flow-run process) mid-encode: no heartbeat comes any more, the automation
+    marks the run Crashed, and the same job run again completes with consistent outputs and document."""
+    job_id = "deadbeef" * 3
+    source = make_sample(stack.root / "long.mp4", width=1280, height=720, seconds=30)
+    params = {"spec": {**SPEC, "videoUrl": str(source)}, "job_id": job_id}
+    run = stack.create_run("vodflow-encode/encode", params).raise_for_status().json()
+    encoder = _encoder(f"vodflow-{job_id}")
+    worker = next(p for p in stack.server.processes if p.pid in _ancestors(encoder))
+    name = next(n for n in ("w1", "w2") if f"--name {n}" in " ".join(map(str, worker.args)))
+    _kill_host(worker, encoder)  # nothing is left to report the run's end
+    assert stack.api.get(f"/flow_runs/{run['id']}").json()["state_type"] == "RUNNING"
+
+    crashed = stack.wait_for_run(run["id"], timeout=200)  # 90 s without a heartbeat, plus evaluation
+    assert crashed["state_type"] == "CRASHED" and "heartbeat" in crashed["state"]["message"]
+    stored = stack.storage.read_bytes(f"jobs/{job_id}.json")
+    assert b'"status": "processing"' in stored  # nothing ran to say otherwise; the API shows it failed
+
+    stack.server.start_worker(POOL, name, cwd=stack.root)  # the host comes back
+    again = stack.run_and_wait("vodflow-encode/encode", params)
+    assert again["state_type"] == "COMPLETED", stack.logs()
+    doc = json.loads(stack.storage.read_bytes(f"jobs/{job_id}.json"))
+    assert doc["status"] == "completed" and doc["id"] == job_id
+    keys = set(stack.storage.list_keys("files/"))
+    for entry in doc["files"]:
+        if entry["type"] == "x-tar":
+            assert f"{entry['filePath']}/index.m3u8" in keys
+        else:
+            assert entry["filePath"] in keys
+    assert not (stack.root / "tmp" / f"vodflow-{job_id}").exists()
