@@ -8,7 +8,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export DO_NOT_TRACK := 1
 
-.PHONY: setup ffmpeg demo test lint bench profile clean
+.PHONY: setup ffmpeg demo test lint bench bench-load profile clean
 
 setup: $(STAMP) ffmpeg
 
@@ -39,6 +39,9 @@ clean:
 
 bench: setup
 	$(PY) bench/run.py
+
+bench-load: setup
+	$(PY) bench/load.py
 
 profile: setup
 	$(PY) bench/profile.py

@@ -151,9 +151,16 @@ def piece_codec(path: Path) -> str:
     command = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_streams", "-show_data"]
     command += ["-of", "json"]
     command += input_args(path, WORK_DEMUXERS)
-    report = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
-    stream = json.loads(report.stdout)["streams"][0]
-    return h264_codec_string(extradata_bytes(stream.get("extradata", "")))
+    try:
+        report = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+        stream = json.loads(report.stdout)["streams"][0]
+        return h264_codec_string(extradata_bytes(stream.get("extradata", "")))
+    except subprocess.TimeoutExpired:
+        raise StepError("encode", "probe_timeout", f"ffprobe did not read {path.name} within 60 s") from None
+    except (subprocess.CalledProcessError, ValueError, LookupError) as exc:
+        raise StepError(
+            "encode", "ffmpeg_failed", f"no codec string for {path.name}: {type(exc).__name__}"
+        ) from None
 
 
 def stitch_outputs(source: Source, plan: OutputPlan, chunks: list[Chunk], workdir: Path) -> float:

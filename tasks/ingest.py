@@ -128,8 +128,12 @@ def fetch_source(spec: JobSpec, workdir: Path, storage: Storage) -> Path:
         return dest
     if ref.kind == "s3":
         bucket = getattr(storage, "bucket", None) if storage.kind == "s3" else None
+        if bucket is None:
+            raise SpecError(
+                "videoUrl", "s3:// sources need S3 storage (VODFLOW_STORAGE=s3 or a storage block)"
+            )
         if problem := s3_source_problem(ref, bucket, allowed_buckets()):
-            raise SpecError("videoUrl", problem)
+            raise StepError("ingest", "url_not_allowed", f"videoUrl: {problem}")
         try:
             storage.download_object(ref.bucket, ref.key, dest)  # type: ignore[attr-defined]
         except ObjectNotFound:

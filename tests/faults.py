@@ -31,6 +31,14 @@ KINDS = (
     "ffmpeg crash",
     "webhook receiver down",
     "webhook 5xx/429",
+    "webhook endless or trickled answer",
+    "playlist or list as source",
+    "gzip-bomb source",
+    "trickling source",
+    "cost-bomb source",
+    "stalled encode",
+    "signal to the CLI",
+    "worker lost, run silent",
 )
 
 
@@ -77,8 +85,8 @@ class FaultLedger:
         ]
         total = Row()
         for kind, row in self.rows.items():
-            if not row.faults and kind == "worker kill":
-                lines.append(f"| {kind} | not injected by this suite | | | |")
+            if not row.faults:
+                lines.append(f"| {kind} | not injected in this session | | | |")
                 continue
             figures = (row.faults, row.completed, row.failed_correctly, row.wrong)
             lines.append(f"| {kind} | " + " | ".join(map(str, figures)) + " |")
@@ -327,6 +335,21 @@ def ffmpeg_processes(marker: str) -> list[int]:
 @contextmanager
 def kill_ffmpeg_when_it_runs(marker: str, timeout: float = 60.0) -> Iterator[list[int]]:
     """SIGKILL the first encoding ffmpeg whose command line contains `marker`; yields the pids killed."""
+    with signal_ffmpeg_when_it_runs(marker, signal.SIGKILL, timeout) as killed:
+        yield killed
+
+
+@contextmanager
+def freeze_ffmpeg_when_it_runs(marker: str, timeout: float = 60.0) -> Iterator[list[int]]:
+    """SIGSTOP the first encoding ffmpeg whose command line contains `marker` (a hung encoder: alive, and
+    writing nothing); yields the pids frozen."""
+    with signal_ffmpeg_when_it_runs(marker, signal.SIGSTOP, timeout) as frozen:
+        yield frozen
+
+
+@contextmanager
+def signal_ffmpeg_when_it_runs(marker: str, sig: int, timeout: float = 60.0) -> Iterator[list[int]]:
+    """Send `sig` to the first encoding ffmpeg whose command line contains `marker`; yields the pids."""
     killed: list[int] = []
     done = threading.Event()
 
@@ -336,7 +359,7 @@ def kill_ffmpeg_when_it_runs(marker: str, timeout: float = 60.0) -> Iterator[lis
             for pid in ffmpeg_processes(marker):
                 time.sleep(0.2)  # let it start encoding
                 try:
-                    os.kill(pid, signal.SIGKILL)
+                    os.kill(pid, sig)
                     killed.append(pid)
                 except ProcessLookupError:
                     continue

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -23,7 +24,7 @@ class Recorder:
     requests: list[dict] = field(default_factory=list)
     planned: dict[str, list[tuple[int, dict]]] = field(default_factory=dict)
     stalls: dict[str, list[float]] = field(default_factory=dict)
-    hostile: dict[str, tuple[str, dict]] = field(default_factory=dict)
+    hostile: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     base_url: str = ""
 
     def plan(
@@ -37,11 +38,13 @@ class Recorder:
         """Make the next `count` requests of `path` wait `seconds` before answering."""
         self.stalls.setdefault(path, []).extend([seconds] * count)
 
-    def behave(self, path: str, how: str, **options: float) -> None:
+    def behave(self, path: str, how: str, **options: Any) -> None:
         """Answer every request of `path` as a hostile peer: `trickle_headers` (a header byte every
         `interval` s, never done), `trickle_body` (headers, then a body byte every `interval` s),
         `gzip_bomb` (`size` zero bytes gzipped, sent as `Content-Encoding: gzip`), or `endless` (200 and
         a body that never ends)."""
+        if how == "gzip_bomb":  # made once, so that answering is instant
+            options = {**options, "body": gzip.compress(b"\0" * int(options.get("size", 10**8)), 9)}
         self.hostile[path] = (how, options)
 
     def url(self, path: str) -> str:
@@ -71,6 +74,7 @@ def _handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
         def _hostile(self) -> bool:
             """Answer as the hostile peer planned for this path, if any; True when it did."""
             how, options = recorder.hostile.get(self.path, ("", {}))
+            options = dict(options)
             interval = float(options.get("interval", 0.5))
             try:
                 if how == "trickle_headers":
@@ -86,7 +90,7 @@ def _handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
                         self.wfile.flush()
                         time.sleep(interval)
                 elif how == "gzip_bomb":
-                    body = gzip.compress(b"\0" * int(options.get("size", 10**8)), compresslevel=9)
+                    body = options["body"]
                     self._head(200, {"Content-Encoding": "gzip", "Content-Length": str(len(body))})
                     self.wfile.write(body)
                 elif how == "endless":

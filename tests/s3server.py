@@ -24,6 +24,7 @@ import urllib3
 
 from tests.prefect_server import stop_group
 
+PUBLIC_BUCKET = "public-media"  # anonymous clients may read this bucket, and only this one
 PORT_FLAGS = (
     "master.port",
     "master.port.grpc",
@@ -38,7 +39,8 @@ PORT_FLAGS = (
 
 @dataclass(frozen=True)
 class S3Server:
-    """Where the server listens and the one identity it accepts (admin: read, write, list)."""
+    """Where the server listens and the one identity it accepts (admin: read, write, list); anonymous
+    clients may read `PUBLIC_BUCKET`."""
 
     endpoint: str  # 127.0.0.1:PORT
     access_key: str
@@ -139,7 +141,8 @@ def run_seaweedfs(workdir: Path, timeout: float = 60.0) -> Iterator[S3Server]:
         "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
         "actions": ["Admin", "Read", "Write", "List", "Tagging"],
     }
-    config.write_text(json.dumps({"identities": [identity]}))
+    anonymous = {"name": "anonymous", "actions": [f"Read:{PUBLIC_BUCKET}"]}  # as a bucket policy would
+    config.write_text(json.dumps({"identities": [identity, anonymous]}))
     ports = dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS)), strict=True))
     server = S3Server(f"127.0.0.1:{ports['s3.port']}", access_key, secret_key, workdir / "weed.log")
     env = {**os.environ, "WEED_MASTER_VOLUME_GROWTH_COPY_1": "1"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -101,6 +102,7 @@ class JobService:
         poll_interval: float = 0.5,
         allow_local_sources: bool = False,
         allowed_buckets: frozenset[str] | None = None,
+        run_cache_seconds: float = 2.0,
     ) -> None:
         self.storage = storage
         self.allowed_buckets = allowed_buckets if allowed_buckets is not None else sources.allowed_buckets()
@@ -109,6 +111,9 @@ class JobService:
         self.allow_local_sources = allow_local_sources
         self.cancel_timeout = cancel_timeout
         self.poll_interval = poll_interval
+        self.run_cache_seconds = run_cache_seconds
+        self._run_cache: dict[str, tuple[float, RunInfo | None]] = {}
+        self._cache_lock = threading.Lock()
 
     def create(self, spec: JobSpec) -> JobDocument:
         """Store the queued document, then start its flow run; RunsUnavailable (nothing kept) if it fails.
@@ -223,11 +228,30 @@ class JobService:
         return sorted(docs, key=lambda d: (d.created_at, d.id), reverse=True)
 
     def _runs_of(self, job_ids: Sequence[str]) -> dict[str, RunInfo]:
-        """The jobs' flow runs; none when Prefect cannot be asked (stored documents are shown as they are)."""
-        if not job_ids:
-            return {}
+        """The jobs' flow runs; none when Prefect cannot be asked (stored documents are shown as they are).
+
+        Answers are reused for `run_cache_seconds`: clients polling many jobs every second would otherwise
+        put one Prefect query behind every GET.
+        """
+        now = time.monotonic()
+        with self._cache_lock:
+            fresh = {
+                j: hit
+                for j in job_ids
+                if (hit := self._run_cache.get(j)) and now - hit[0] < self.run_cache_seconds
+            }
+        missing = [j for j in job_ids if j not in fresh]
+        found: dict[str, RunInfo] = {j: info for j, (_, info) in fresh.items() if info is not None}
+        if not missing:
+            return found
         try:
-            return self.runs.find(job_ids)
+            looked_up = self.runs.find(missing)
         except RunsUnavailable as exc:
             logger.warning("showing stored job documents only: %s", exc)
-            return {}
+            return found
+        with self._cache_lock:
+            if len(self._run_cache) > 10_000:  # bounded: old entries are useless anyway
+                self._run_cache.clear()
+            for job_id in missing:
+                self._run_cache[job_id] = (now, looked_up.get(job_id))
+        return found | looked_up

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
+from uuid import UUID
 
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
@@ -19,6 +20,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Cancelling
 
 from vodflow.concurrency import job_limit_name
+from vodflow.deadline import DeadlineTransport, io_deadline
 from vodflow.jobspec import iso_time
 
 JOB_TAG_PREFIX = "vodflow-job:"
@@ -71,15 +73,25 @@ def run_info(run: FlowRun) -> RunInfo:
 
 
 class PrefectJobRuns:
-    """Flow runs of one deployment (`flow name/deployment name`) on the server in `PREFECT_API_URL`."""
+    """Flow runs of one deployment (`flow name/deployment name`) on the server in `PREFECT_API_URL`.
 
-    def __init__(self, deployment: str) -> None:
+    Every call ends within `call_timeout` seconds of network time (a busy server answers 503 and Prefect's
+    client retries; `vodflow api` keeps those retries few), so an API request never hangs on Prefect.
+    """
+
+    def __init__(self, deployment: str, call_timeout: float = 10.0) -> None:
         self.deployment = deployment
+        self.call_timeout = call_timeout
+        self._deployment_id: UUID | None = None  # looked up once; again if the deployment is recreated
 
     @contextmanager
     def _client(self, call: str) -> Iterator[SyncPrefectClient]:
+        settings = {"transport": DeadlineTransport(), "timeout": self.call_timeout}
         try:
-            with get_client(sync_client=True) as client:
+            with (
+                io_deadline(self.call_timeout),
+                get_client(sync_client=True, httpx_settings=settings) as client,
+            ):
                 yield client
         except RunsUnavailable:
             raise
@@ -89,11 +101,22 @@ class PrefectJobRuns:
     def start(self, job_id: str, parameters: dict[str, Any]) -> RunInfo:
         """Create the job's flow run of the deployment (one per job id: the job id is the idempotency key)."""
         with self._client(f"start of a {self.deployment} run") as client:
-            deployment = client.read_deployment_by_name(self.deployment)
-            run = client.create_flow_run_from_deployment(
-                deployment.id, parameters=parameters, tags=[job_tag(job_id)], idempotency_key=job_id
-            )
-        return run_info(run)
+            for attempt in range(2):
+                if self._deployment_id is None:
+                    self._deployment_id = client.read_deployment_by_name(self.deployment).id
+                try:
+                    run = client.create_flow_run_from_deployment(
+                        self._deployment_id,
+                        parameters=parameters,
+                        tags=[job_tag(job_id)],
+                        idempotency_key=job_id,
+                    )
+                    return run_info(run)
+                except ObjectNotFound:
+                    self._deployment_id = None
+                    if attempt:
+                        raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def find(self, job_ids: Sequence[str]) -> dict[str, RunInfo]:
         """The newest flow run of each job that has one."""

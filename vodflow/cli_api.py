@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -21,6 +22,9 @@ def add_api_parser(subparsers: Any) -> None:
 
 
 def cmd_api(args: argparse.Namespace) -> int:
+    # Prefect's client retries a busy server's 503 up to 5 times, waiting up to 32 s: an API request would
+    # hang for a minute. One retry, then the API answers its own 503 and the caller retries.
+    os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", "1")
     import uvicorn
     from prefect.settings import get_current_settings
 

@@ -39,6 +39,7 @@ class VideoSDKServer(ContractServer):
         self.jobs: dict[str, dict[str, Any]] = {}
         self.final = "completed"
         self.hold_queued = False
+        self.created: list[dict[str, Any]] = []  # the bodies of accepted creates, as received
 
     # Test API.
 
@@ -105,6 +106,7 @@ class VideoSDKServer(ContractServer):
         problem = _spec_problem(body)
         if problem:
             return self.error(400, problem)
+        self.created.append(body)
         job = self._new_job(body)
         self.jobs[job["id"]] = job
         return JSONResponse(job)

@@ -21,6 +21,7 @@ import httpx
 import pytest
 import requests
 
+from tests.corpus import make_hls_playlist
 from tests.httpserver import Recorder, serve
 from tests.prefect_server import BIN, PrefectServer, free_port, wait_for_http
 from vodflow.api_jobs import output_keys
@@ -295,3 +296,26 @@ def test_bad_bodies_and_tokens_get_400_and_401_with_reasons(stack):
         answer = httpx.get(url, headers={"Authorization": token})
         assert answer.status_code == 401 and answer.json()["message"], (token, answer.text)
     assert httpx.get(f"{stack.url}/openapi.json").json()["paths"].keys() >= {"/v1/encoder/jobs"}
+
+
+def test_hostile_specs_through_the_api(stack):
+    """A playlist posing as a video fails at ingest without reading the worker's files; Prefect parameter
+    markers, oversized bodies and long-lived tokens are refused before any run exists."""
+    url = f"{stack.url}/v1/encoder/jobs"
+    headers = {"Authorization": stack.token}
+    worker_file = stack.storage.root / "ingest" / f"{SEED_VIDEO_ID}.mp4"  # a real video on the worker
+    stack.web.root.mkdir(parents=True, exist_ok=True)
+    make_hls_playlist(stack.web.root / "talk.mp4", worker_file.as_uri())
+    body = {"videoUrl": stack.web.url("/talk.mp4"), "presets": [{"format": "mp4", "resolutions": ["240"]}]}
+    job = httpx.post(url, json=body, headers=headers, timeout=30).raise_for_status().json()
+    done = stack.wait_for(job["id"], {"completed", "failed"})
+    assert done["status"] == "failed" and done["files"] == [], done
+    assert (done["error"]["step"], done["error"]["code"]) == ("ingest", "unsupported_container")
+
+    marker = {**body, "userData": {"v": {"__prefect_kind": "workspace_variable", "variable_name": "secret"}}}
+    refused = httpx.post(url, json=marker, headers=headers, timeout=30)
+    assert refused.status_code == 400 and refused.json()["field"] == "userData.v.__prefect_kind"
+    huge = httpx.post(url, content=b"{" + b" " * (2 << 20) + b"}", headers=headers, timeout=30)
+    assert huge.status_code == 413
+    long_lived = {"Authorization": mint_token(API_KEY, SECRET, ttl_seconds=7 * 86400)}
+    assert httpx.get(url, headers=long_lived, timeout=30).status_code == 401

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.faults import LEDGER
 from tests.httpserver import serve
 from tests.media import make_clip
 from tests.prefect_server import BIN, free_port
@@ -137,6 +138,9 @@ def write_spec(tmp_path: Path, spec: dict) -> str:
 
 
 def assert_cancelled(run: CliRun, tmp_path: Path) -> None:
+    error = run.document.get("error") or {}
+    LEDGER.inject("signal to the CLI")
+    LEDGER.job("signal to the CLI", "failed", (error.get("step"), error.get("code")) == ("run", "cancelled"))
     assert run.code == 1, run.stderr[-2000:]
     assert run.document["status"] == "failed", run.document
     assert run.document["error"]["step"] == "run" and run.document["error"]["code"] == "cancelled"

@@ -41,29 +41,44 @@ def hold_job_slot(job_id: str, seconds: float) -> tuple[int | None, float, float
 
 def test_ffmpeg_runs_hold_a_slot_of_the_host_limit(monkeypatch):
     monkeypatch.setenv("VODFLOW_FFMPEG_SLOTS", "2")
-    with get_client(sync_client=True) as client:  # another test of the session may have made it already
-        try:
-            client.delete_global_concurrency_limit_by_name(ffmpeg_limit_name())
-        except ObjectNotFound:
-            pass
+    _forget_ffmpeg_limit()  # another test of the session may have made it already
     assert hold_ffmpeg_slot() == 1
     with get_client(sync_client=True) as client:
         limit = client.read_global_concurrency_limit_by_name(ffmpeg_limit_name())
     assert limit.limit == 2 and limit.active_slots == 0  # created on first use, released after
 
 
-def test_slots_are_no_ops_outside_runs_and_when_turned_off(monkeypatch):
-    with job_slot("outside-a-run"):
-        pass
-    assert active_slots(job_limit_name("outside-a-run")) is None
-    monkeypatch.setenv("VODFLOW_FFMPEG_SLOTS", "0")
-
-    @flow
-    def without_slot() -> None:
-        with ffmpeg_slot():
+def _forget_ffmpeg_limit() -> None:
+    with get_client(sync_client=True) as client:
+        try:
+            client.delete_global_concurrency_limit_by_name(ffmpeg_limit_name())
+        except ObjectNotFound:
             pass
 
-    without_slot()
+
+@flow
+def slots_while_held(job_id: str) -> tuple[int | None, int | None]:
+    """(active slots of the host's ffmpeg limit, of the job's limit) while both are entered."""
+    with job_slot(job_id), ffmpeg_slot():
+        return active_slots(ffmpeg_limit_name()), active_slots(job_limit_name(job_id))
+
+
+@pytest.mark.parametrize(
+    "setting", [{"VODFLOW_FFMPEG_SLOTS": "0"}, {"VODFLOW_CONCURRENCY_LIMITS": "off"}], ids=["no-slots", "off"]
+)
+def test_slots_are_no_ops_outside_runs_and_when_turned_off(monkeypatch, setting):
+    with job_slot("outside-a-run"):
+        assert active_slots(job_limit_name("outside-a-run")) is None
+    assert active_slots(job_limit_name("outside-a-run")) is None
+    _forget_ffmpeg_limit()
+    assert slots_while_held("limits-on") == (1, 1)  # against the same server, limits are held
+    _forget_ffmpeg_limit()
+    for name, value in setting.items():
+        monkeypatch.setenv(name, value)
+    ffmpeg_slots, job_slots = slots_while_held("limits-off")
+    assert ffmpeg_slots is None, "no ffmpeg limit was created or held"
+    if "VODFLOW_CONCURRENCY_LIMITS" in setting:
+        assert job_slots is None, "no job limit either"
 
 
 def test_runs_of_one_job_never_overlap_and_the_limit_goes_away():

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.faults import LEDGER
 from tests.prefect_server import BIN, PrefectServer, free_port, wait_for_http
 from tests.s3_events import minio_notification
 from vodflow.concurrency import ffmpeg_limit_name, job_limit_name
@@ -312,6 +313,7 @@ def test_a_worker_killed_mid_encode_is_marked_crashed_and_the_job_reruns_cleanly
 
     crashed = stack.wait_for_run(run["id"], timeout=200)  # 90 s without a heartbeat, plus evaluation
     assert crashed["state_type"] == "CRASHED" and "heartbeat" in crashed["state"]["message"]
+    LEDGER.inject("worker lost, run silent")
     stored = stack.storage.read_bytes(f"jobs/{job_id}.json")
     assert b'"status": "processing"' in stored  # nothing ran to say otherwise; the API shows it failed
 
@@ -327,3 +329,4 @@ def test_a_worker_killed_mid_encode_is_marked_crashed_and_the_job_reruns_cleanly
         else:
             assert entry["filePath"] in keys
     assert not (stack.root / "tmp" / f"vodflow-{job_id}").exists()
+    LEDGER.job("worker lost, run silent", doc["status"])

@@ -21,12 +21,14 @@ from flows.pipeline import encode_video
 from tasks.cleanup import run_workdir
 from tasks.remote_encode import encode_remotely
 from tests.contract_servers.videosdk import VideoSDKServer
+from tests.corpus import make_sparse_timestamps, playlist_corpus
 from tests.faults import (
     LEDGER,
     FlakyLink,
     LogCapture,
     audit_storage,
     count_secrets,
+    freeze_ffmpeg_when_it_runs,
     kill_ffmpeg_when_it_runs,
     run_records,
     scrub_echoes,
@@ -91,12 +93,20 @@ def local(tmp_path, monkeypatch) -> LocalStorage:
 
 
 def run_job(
-    spec: dict, storage: Storage, secrets: list[str] = SECRETS, job_id: str | None = None, final: bool = True
+    spec: dict,
+    storage: Storage,
+    secrets: list[str] = SECRETS,
+    job_id: str | None = None,
+    final: bool = True,
+    records_out: list[str] | None = None,
 ) -> Any:
     """Run the pipeline flow; audit storage and scan everything the run left for secrets.
 
     Returns the job document, or the exception of a run that could not even store one. Orphaned objects
-    count only after a job's `final` run (a run during an outage cannot clean up; its rerun must).
+    count only after a job's `final` run (a run during an outage cannot clean up; its rerun must). What the
+    run left in Prefect (logs, artifacts, state messages) is added to `records_out`.
+
+    Every ledger entry of this suite counts a fault whose effect a test observed, never one merely planned.
     """
     job_id = job_id or new_id()
     with LogCapture().installed() as captured:
@@ -109,6 +119,8 @@ def run_job(
     LEDGER.objects_orphaned += orphaned if final else 0
     records = run_records(state.state_details.flow_run_id)
     assert any("Beginning flow run" in record for record in records)  # the run's logs were read back
+    if records_out is not None:
+        records_out.extend(records)
     places = [*captured.lines, *records]
     places += [str(scrub_echoes(json.loads(storage.read_bytes(key)))) for key in storage.list_keys("jobs/")]
     if isinstance(doc, dict):
@@ -157,14 +169,107 @@ def test_a_source_that_keeps_failing_fails_at_ingest(www, local):
 
 
 def test_a_stalled_source_times_out_and_is_retried(www, local):
+    records: list[str] = []
     with serve(www) as server:
-        server.stall("/clip.mp4", 2.5)
-        doc = run_job({"videoUrl": server.url("/clip.mp4"), **SPEC}, local)
-    LEDGER.inject("source timeout")
+        server.stall("/clip.mp4", 2.5)  # the first answer comes after the 1 s header deadline
+        doc = run_job({"videoUrl": server.url("/clip.mp4"), **SPEC}, local, records_out=records)
+    gets = [r for r in server.requests if r["method"] == "GET"]
+    timed_out = [r for r in records if "source_timeout" in r or "headers took over 1 s" in r]
+    assert len(gets) == 2 and timed_out, records  # one attempt timed out, the retry downloaded it
+    LEDGER.inject("source timeout", len(gets) - 1)
     expect("source timeout", doc, "completed")
 
 
+# Hostile sources: each fails at ingest with its reason, before anything is encoded or published.
+
+
+@pytest.mark.parametrize("name", ["hls-file-url", "hls-relative", "dash-base-url", "ffconcat"])
+def test_a_playlist_fetched_as_a_video_never_reads_the_workers_files(www, local, clip, monkeypatch, name):
+    """Over http, with local files switched off: the demuxer allow-list still refuses the playlist."""
+    monkeypatch.setenv("VODFLOW_ALLOW_LOCAL_FILES", "false")
+    source = playlist_corpus(www, clip)[name]
+    with serve(www) as server:
+        doc = run_job({"videoUrl": server.url(f"/{source.name}"), **SPEC}, local)
+    LEDGER.inject("playlist or list as source")
+    expect("playlist or list as source", doc, "failed", "ingest", "unsupported_container")
+    assert local.list_keys("files/") == []
+
+
+def test_a_playlist_uploaded_as_a_video_id_is_refused_too(www, local, clip):
+    local.upload_file(playlist_corpus(www, clip)["hls-file-url"], "ingest/upload-1.mp4")
+    doc = run_job({"videoId": "upload-1.mp4", **SPEC}, local)
+    LEDGER.inject("playlist or list as source")
+    expect("playlist or list as source", doc, "failed", "ingest", "unsupported_container")
+    assert local.list_keys("files/") == []
+
+
+def test_a_gzip_bomb_source_is_stored_compressed_and_refused(www, local, monkeypatch):
+    monkeypatch.setenv("VODFLOW_MAX_SOURCE_BYTES", "1000000")
+    with serve(www) as server:
+        server.behave("/bomb.mp4", "gzip_bomb", size=200_000_000)
+        doc = run_job({"videoUrl": server.url("/bomb.mp4"), **SPEC}, local)
+    assert server.requests[0]["headers"]["accept-encoding"] == "identity"
+    LEDGER.inject("gzip-bomb source")
+    expect("gzip-bomb source", doc, "failed", "ingest", "unsupported_container")  # gzip: ffmpeg says libgme
+
+
+def test_a_source_trickling_its_body_ends_at_the_download_deadline(www, local, monkeypatch):
+    monkeypatch.setenv("VODFLOW_DOWNLOAD_TIMEOUT", "2")
+    started = time.monotonic()
+    with serve(www) as server:
+        server.behave("/slow.mp4", "trickle_body", interval=0.2)
+        doc = run_job({"videoUrl": server.url("/slow.mp4"), **SPEC}, local)
+    assert (
+        time.monotonic() - started < 60 and len(server.requests) == 1
+    )  # not retried: it would trickle again
+    LEDGER.inject("trickling source")
+    expect("trickling source", doc, "failed", "ingest", "download_timeout")
+
+
+def test_a_source_trickling_its_headers_is_retried_then_fails(www, local):
+    with serve(www) as server:
+        server.behave("/slow.mp4", "trickle_headers", interval=0.2)
+        doc = run_job({"videoUrl": server.url("/slow.mp4"), **SPEC}, local)
+    assert len(server.requests) == 4  # the first attempt and three retries, each cut at 1 s
+    LEDGER.inject("trickling source", len(server.requests))
+    expect("trickling source", doc, "failed", "ingest", "source_timeout")
+
+
+def test_a_cost_bomb_source_is_refused_before_it_holds_an_encoder(tmp_path, local):
+    doc = run_job({"videoUrl": str(make_sparse_timestamps(tmp_path / "sparse.mkv")), **SPEC}, local)
+    LEDGER.inject("cost-bomb source")
+    expect("cost-bomb source", doc, "failed", "ingest", "implausible_source")
+
+
+def test_an_encode_that_stops_progressing_is_stopped_as_stalled(tmp_path, local, monkeypatch):
+    monkeypatch.setenv("VODFLOW_ENCODE_STALL_SECONDS", "3")
+    source = make_clip(tmp_path / "long.mp4", 640, 360, seconds=12)
+    job_id = new_id()
+    with freeze_ffmpeg_when_it_runs(str(run_workdir(job_id))) as frozen:
+        doc = run_job({"videoUrl": str(source), **SPEC}, local, job_id=job_id)
+    assert frozen, "ffmpeg was not seen running"
+    LEDGER.inject("stalled encode")
+    expect("stalled encode", doc, "failed", "encode", "stalled")
+    assert not any(Path(f"/proc/{pid}").exists() for pid in frozen), "the frozen ffmpeg was killed"
+    assert local.list_keys("files/") == []
+
+
 # Webhooks.
+
+
+def test_webhook_answers_that_never_end_are_cut_and_the_job_stands(www, local, clip, monkeypatch):
+    monkeypatch.setenv("VODFLOW_WEBHOOK_TIMEOUT", "1")
+    with serve(www) as receiver:
+        receiver.behave("/endless", "endless")
+        receiver.behave("/trickle", "trickle_headers", interval=0.2)
+        endless = run_job({"videoUrl": str(clip), "webhookUrl": receiver.url("/endless"), **SPEC}, local)
+        trickled = run_job({"videoUrl": str(clip), "webhookUrl": receiver.url("/trickle"), **SPEC}, local)
+    assert [row["status"] for row in webhook_artifact(endless["id"])] == [200]
+    rows = webhook_artifact(trickled["id"])
+    assert rows and all(row["error"] == "ReadTimeout" and row["latency_ms"] < 2500 for row in rows)
+    LEDGER.inject("webhook endless or trickled answer", 1 + len(rows))
+    expect("webhook endless or trickled answer", endless, "completed")
+    expect("webhook endless or trickled answer", trickled, "completed")
 
 
 def test_webhook_receiver_down_does_not_fail_the_job(www, local, clip):
@@ -172,12 +277,12 @@ def test_webhook_receiver_down_does_not_fail_the_job(www, local, clip):
         hook = receiver.url("/hook")  # closed when the block ends: nothing listens there any more
     started = time.monotonic()
     doc = run_job({"videoUrl": str(clip), "webhookUrl": hook, **SPEC}, local)
-    LEDGER.inject("webhook receiver down")
-    expect("webhook receiver down", doc, "completed")
     assert time.monotonic() - started < 60
     assert load_job(local, doc["id"]).status == "completed"
     table = webhook_artifact(doc["id"])
     assert 2 <= len(table) <= 4 and all(row["error"] == "ConnectError" for row in table)
+    LEDGER.inject("webhook receiver down", len(table))
+    expect("webhook receiver down", doc, "completed")
 
 
 def test_webhook_5xx_and_429_are_retried_and_signed(www, local, clip):
@@ -185,12 +290,13 @@ def test_webhook_5xx_and_429_are_retried_and_signed(www, local, clip):
         receiver.plan("/hook", 503)
         receiver.plan("/hook", 429, retry_after="1")
         doc = run_job({"videoUrl": str(clip), "webhookUrl": receiver.url("/hook"), **SPEC}, local)
-    LEDGER.inject("webhook 5xx/429", 2)
-    expect("webhook 5xx/429", doc, "completed")
     posts = [r for r in receiver.requests if r["method"] == "POST"]
     assert len(posts) == 3 and {p["headers"]["webhook-id"] for p in posts} == {f"msg_{doc['id']}_completed"}
     assert Webhook(WEBHOOK_SECRET).verify(posts[-1]["body"], posts[-1]["headers"]) == doc
-    assert [row["status"] for row in webhook_artifact(doc["id"])] == [503, 429, 200]
+    statuses = [row["status"] for row in webhook_artifact(doc["id"])]
+    assert statuses == [503, 429, 200]
+    LEDGER.inject("webhook 5xx/429", sum(status != 200 for status in statuses))
+    expect("webhook 5xx/429", doc, "completed")
 
 
 def webhook_artifact(job_id: str) -> list[dict]:
@@ -318,14 +424,15 @@ def remote_job(kind: str) -> dict:
 def test_provider_faults_are_retried(videosdk, kind, fault, count):
     videosdk.inject(fault, count, retry_after=0.2 if fault == "429" else None, delay=1.0)
     doc = remote_job(kind)
-    LEDGER.inject(kind, count)
+    answered = [r for r in videosdk.requests if r["fault"]]
+    assert doc["files"] and len(answered) == count
+    LEDGER.inject(kind, len(answered))
     expect(kind, doc, "completed")
-    assert doc["files"] and len([r for r in videosdk.requests if r["fault"]]) == count
 
 
 def test_a_provider_that_keeps_failing_fails_the_encode(videosdk):
     videosdk.inject("503", 4)
     doc = remote_job("provider 5xx")
-    LEDGER.inject("provider 5xx", 4)
+    LEDGER.inject("provider 5xx", len([r for r in videosdk.requests if r["fault"]]))
     expect("provider 5xx", doc, "failed", "encode", "remote_service_error")
     assert "videosdk create job failed (HTTP 503)" in doc["error"]["message"]

@@ -6,6 +6,7 @@ import pytest
 
 from flows.pipeline import encode_video
 from tests.contract_servers.videosdk import VideoSDKServer
+from tests.httpserver import serve
 from vodflow.errors import JobFailed
 from vodflow.jobstore import load_job
 from vodflow.storage import LocalStorage
@@ -52,3 +53,36 @@ def test_remote_failure_fails_the_job_with_the_remote_reason(videosdk):
 def test_remote_5xx_is_retried(videosdk):
     videosdk.inject("500", count=2)
     assert encode_video(SPEC, encoder="videosdk")["status"] == "completed"
+    creates = videosdk.calls("POST")
+    assert [c["fault"] for c in creates] == ["500", "500", None]  # two refused, the third one taken
+    assert len(videosdk.jobs) == 1
+
+
+SEED_PAYLOAD = {  # VideoSDK's own create example, the webhook on loopback
+    "videoId": "6053115ebba24b4d700c8c49",
+    "presets": [
+        {"resolutions": ["240", "360", "480"], "format": "hls"},
+        {"resolutions": ["360"], "format": "mp4"},
+    ],
+    "thumbnails": [
+        {
+            "timestamp": "00:00:03",
+            "resolutions": ["360"],
+            "formats": ["jpg", "webp"],
+            "filters": ["none", "blur"],
+        }
+    ],
+}
+
+
+def test_the_seed_payload_reaches_videosdk_as_sent(videosdk, tmp_path):
+    """A `videoId` travels as `videoId` (never as a `videoUrl` VideoSDK cannot fetch); `userData` as given."""
+    with serve(tmp_path) as hooks:
+        payload = {**SEED_PAYLOAD, "webhookUrl": hooks.url("/hook"), "userData": {"ticket": "T-1"}}
+        doc = encode_video(payload, encoder="videosdk")
+    assert doc["status"] == "completed" and doc["videoId"] == "6053115ebba24b4d700c8c49"
+    [body] = videosdk.created
+    assert body["videoId"] == "6053115ebba24b4d700c8c49" and "videoUrl" not in body
+    assert body["userData"] == {"ticket": "T-1"}
+    assert body["presets"] == SEED_PAYLOAD["presets"] and body["thumbnails"] == SEED_PAYLOAD["thumbnails"]
+    assert [r["json"]["status"] for r in hooks.requests] == ["completed"]

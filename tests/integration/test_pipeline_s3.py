@@ -6,7 +6,9 @@ import httpx
 import pytest
 
 from flows.pipeline import encode_video
+from tests.corpus import playlist_corpus
 from tests.hls import parse_master
+from tests.s3server import PUBLIC_BUCKET
 from vodflow.errors import JobFailed
 from vodflow.jobstore import load_job
 from vodflow.storage import storage_from_env
@@ -23,6 +25,7 @@ def s3_env(s3_server, monkeypatch, tmp_path, request):
     monkeypatch.setenv("VODFLOW_S3_SECRET_KEY", s3_server.secret_key)
     monkeypatch.setenv("VODFLOW_S3_BUCKET", bucket)
     monkeypatch.setenv("VODFLOW_TMP_DIR", str(tmp_path / "tmp"))
+    monkeypatch.setenv("VODFLOW_ALLOWED_BUCKETS", "uploads")  # sources may come from there too
     return storage_from_env()
 
 
@@ -64,12 +67,48 @@ def test_missing_s3_object_fails_at_ingest(s3_env, clips):
     assert s3_env.list_keys("files/") == []
 
 
-def test_public_urls_download(s3_server, s3_env, clips):
+def test_public_urls_download(s3_server, s3_env, clips, monkeypatch):
+    """Published into a bucket anonymous clients may read (as a bucket policy allows), every `fileUrl`
+    downloads what the document describes, without credentials."""
+    monkeypatch.setenv("VODFLOW_S3_BUCKET", PUBLIC_BUCKET)
     doc = encode_video(
         {"videoUrl": str(clips["odd"]), "presets": [{"format": "mp4", "resolutions": ["240"]}]}
     )
     entry = doc["files"][0]
-    # SeaweedFS serves objects to anonymous readers only with a policy; read with the client instead.
-    assert len(s3_env.read_bytes(entry["filePath"])) == entry["size"]
-    assert entry["fileUrl"] == f"http://{s3_server.endpoint}/{s3_env.bucket}/{entry['filePath']}"
-    assert httpx.URL(entry["fileUrl"]).host == "127.0.0.1"
+    assert entry["fileUrl"] == f"http://{s3_server.endpoint}/{PUBLIC_BUCKET}/{entry['filePath']}"
+    fetched = httpx.get(entry["fileUrl"], timeout=30)
+    assert fetched.status_code == 200 and len(fetched.content) == entry["size"]
+    assert fetched.content[4:8] == b"ftyp"  # an MP4, as published
+
+
+def _upload(s3_server, bucket: str, key: str, path) -> None:
+    client = s3_server.client()
+    if not client.bucket_exists(bucket):
+        client.make_bucket(bucket)
+    client.fput_object(bucket, key, str(path))
+
+
+def test_s3_sources_outside_the_allowed_buckets_are_refused(s3_server, s3_env, clips):
+    _upload(s3_server, "backups", "db/dump.mp4", clips["odd"])
+    with pytest.raises(JobFailed) as caught:
+        encode_video(
+            {"videoUrl": "s3://backups/db/dump.mp4", "presets": [{"format": "mp4", "resolutions": ["240"]}]}
+        )
+    error = caught.value.document["error"]
+    assert (error["step"], error["code"]) == ("ingest", "url_not_allowed") and "backups" in error["message"]
+    assert s3_env.list_keys("files/") == []
+
+
+def test_a_playlist_uploaded_to_s3_never_reads_the_workers_files(s3_server, s3_env, clips, tmp_path):
+    playlist = playlist_corpus(tmp_path, clips["landscape"])["hls-file-url"]
+    _upload(s3_server, "uploads", "raw/playlist.mp4", playlist)
+    with pytest.raises(JobFailed) as caught:
+        encode_video(
+            {
+                "videoUrl": "s3://uploads/raw/playlist.mp4",
+                "presets": [{"format": "mp4", "resolutions": ["240"]}],
+            }
+        )
+    error = caught.value.document["error"]
+    assert (error["step"], error["code"]) == ("ingest", "unsupported_container")
+    assert s3_env.list_keys("files/") == []

@@ -7,9 +7,10 @@ import os
 import tracemalloc
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.s3server import free_ports
+from tests.s3server import PUBLIC_BUCKET, free_ports
 from vodflow.retry import is_transient
 from vodflow.s3storage import S3Storage, s3_storage
 from vodflow.storage import ObjectNotFound, StorageError, storage_from_env
@@ -97,6 +98,22 @@ def test_urls(storage: S3Storage, s3_server):
     assert public.url_for("files/a.mp4") == "https://cdn.example.com/files/a.mp4"
     derived = S3Storage(s3_server.client(), "media")  # endpoint and scheme from the client
     assert derived.url_for("k") == f"http://{s3_server.endpoint}/media/k"
+
+
+def test_published_urls_download_what_was_uploaded(storage: S3Storage, s3_server):
+    """A browser (no credentials) gets the object at its `fileUrl` when the bucket is readable, and is
+    refused where it is not; a public base URL in front serves the same object."""
+    data = b"segment" * 5000
+    public = S3Storage(s3_server.client(), PUBLIC_BUCKET)
+    public.upload_bytes(data, "files/videos/x/360p/seg_00000.ts")
+    fetched = httpx.get(public.url_for("files/videos/x/360p/seg_00000.ts"), timeout=10)
+    assert fetched.status_code == 200 and fetched.content == data
+    behind = S3Storage(
+        s3_server.client(), PUBLIC_BUCKET, public_base_url=f"http://{s3_server.endpoint}/{PUBLIC_BUCKET}"
+    )
+    assert httpx.get(behind.url_for("files/videos/x/360p/seg_00000.ts"), timeout=10).content == data
+    storage.upload_bytes(data, "files/private.ts")
+    assert httpx.get(storage.url_for("files/private.ts"), timeout=10).status_code == 403
 
 
 def test_download_object_from_another_bucket(storage: S3Storage, s3_server, tmp_path: Path):

@@ -89,17 +89,17 @@ def token(**claims: Any) -> str:
 
 
 @pytest.mark.parametrize(
-    "header, reason",
-    [
-        (None, "missing Authorization"),
-        ("", "missing Authorization"),
-        ("not-a-jwt", "malformed token"),
-        (token(exp=int(time.time()) - 60), "token expired"),
-        (token(apikey="someone-else"), "unknown apikey"),
-        (token(apikey=None), "lacks the 'apikey' claim"),
-        (token(exp=None), "lacks the 'exp' claim"),
+    "make_header, reason",
+    [  # built when the test runs: tokens made at collection would expire in a long session
+        (lambda: None, "missing Authorization"),
+        (lambda: "", "missing Authorization"),
+        (lambda: "not-a-jwt", "malformed token"),
+        (lambda: token(exp=int(time.time()) - 60), "token expired"),
+        (lambda: token(apikey="someone-else"), "unknown apikey"),
+        (lambda: token(apikey=None), "lacks the 'apikey' claim"),
+        (lambda: token(exp=None), "lacks the 'exp' claim"),
         (
-            jwt.encode(
+            lambda: jwt.encode(
                 {"apikey": API_KEY, "exp": int(time.time()) + 60},
                 "another-secret-0123456789abcdef01",
                 algorithm="HS256",
@@ -107,13 +107,19 @@ def token(**claims: Any) -> str:
             "signature does not match",
         ),
         (
-            jwt.encode({"apikey": API_KEY, "exp": int(time.time()) + 60}, SECRET * 2, algorithm="HS512"),
+            lambda: jwt.encode(
+                {"apikey": API_KEY, "exp": int(time.time()) + 60}, SECRET * 2, algorithm="HS512"
+            ),
             "HS256",
         ),
-        (jwt.encode({"apikey": API_KEY, "exp": int(time.time()) + 60}, None, algorithm="none"), "HS256"),
+        (
+            lambda: jwt.encode({"apikey": API_KEY, "exp": int(time.time()) + 60}, None, algorithm="none"),
+            "HS256",
+        ),
     ],
 )
-def test_bad_tokens_get_401_with_the_reason(client, header, reason):
+def test_bad_tokens_get_401_with_the_reason(client, make_header, reason):
+    header = make_header()
     headers = {} if header is None else {"Authorization": header}
     del client.headers["Authorization"]
     for method, path in (("POST", JOBS), ("GET", JOBS), ("GET", f"{JOBS}/abc"), ("DELETE", f"{JOBS}/abc")):

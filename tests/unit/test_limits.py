@@ -107,9 +107,9 @@ def test_s3_source_keys_cannot_escape_either(tmp_path):
 def test_s3_sources_come_from_the_storage_bucket_unless_allowed(tmp_path, monkeypatch):
     storage = S3Storage(minio.Minio("127.0.0.1:9", secure=False), "vodflow", endpoint="127.0.0.1:9")
     spec = parse_spec({"videoUrl": "s3://uploads/x.mp4", "presets": PRESETS})
-    with pytest.raises(SpecError) as caught:  # refused before any request to the (absent) server
+    with pytest.raises(StepError) as caught:  # refused before any request to the (absent) server
         fetch_source(spec, tmp_path, storage)
-    assert caught.value.field == "videoUrl" and "VODFLOW_ALLOWED_BUCKETS" in caught.value.reason
+    assert caught.value.code == "url_not_allowed" and "VODFLOW_ALLOWED_BUCKETS" in caught.value.message
     with pytest.raises(SpecError, match="need S3 storage"):
         fetch_source(spec, tmp_path, LocalStorage(tmp_path / "data"))
 

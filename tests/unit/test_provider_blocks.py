@@ -116,5 +116,15 @@ def test_a_named_block_wins_over_the_environment(prefect_harness, clean_env):
 
 
 def test_blocks_register_with_prefect(prefect_harness):
+    from prefect.client.orchestration import get_client
+
     for block in (VideoSDKCredentials, HuaweiMpcCredentials, VideoDBCredentials):
         block.register_type_and_schema()
+        with get_client(sync_client=True) as client:
+            registered = client.read_block_type_by_slug(block.get_block_type_slug())
+            schema = client.get_most_recent_block_schema_for_block_type(registered.id)
+        assert registered.name == block.get_block_type_name()
+        fields = schema.fields["properties"]
+        assert set(block.model_fields) <= set(fields)  # the UI's form names every field
+        secrets = {name for name, f in block.model_fields.items() if "SecretStr" in str(f.annotation)}
+        assert secrets and secrets <= set(schema.fields.get("secret_fields", []))
