@@ -33,20 +33,24 @@ os.environ["PREFECT_HOME"] = str(PREFECT_HOME)  # before Prefect is imported: it
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-os.environ["VODFLOW_FFMPEG_SLOTS"] = "2"
 os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
 sys.path.insert(0, str(ROOT))
 
+from distributed import LocalCluster  # noqa: E402
 from prefect import flow  # noqa: E402
-from prefect_dask import DaskTaskRunner  # noqa: E402
 
-from tasks.chunked_encode import ChunkedEncodeTimes, encode_in_chunks  # noqa: E402
-from tasks.encode import encode_renditions  # noqa: E402
-from tasks.ingest import Source  # noqa: E402
-from vodflow.demo import DEMO_JOB, make_sample  # noqa: E402
-from vodflow.jobspec import JobDocument, parse_spec  # noqa: E402
-from vodflow.plan import OutputPlan, plan_outputs  # noqa: E402
-from vodflow.probe import probe_source  # noqa: E402
+from vodflow.cli.demo import DEMO_JOB  # noqa: E402
+from vodflow.encoders import EncodeOptions  # noqa: E402
+from vodflow.encoders.chunked import ChunkedEncodeTimes, encode_in_chunks  # noqa: E402
+from vodflow.encoders.local import encode_renditions  # noqa: E402
+from vodflow.jobs.document import JobDocument  # noqa: E402
+from vodflow.jobs.plan import OutputPlan, plan_outputs  # noqa: E402
+from vodflow.jobs.sources import Source  # noqa: E402
+from vodflow.jobs.spec import parse_spec  # noqa: E402
+from vodflow.media.probe import probe_source  # noqa: E402
+from vodflow.media.samples import make_sample  # noqa: E402
+from vodflow.orchestration.concurrency import Slots  # noqa: E402
+from vodflow.tasks.steps import PrefectSteps  # noqa: E402
 
 PRESET = "veryfast"
 HOUR = 3600
@@ -60,20 +64,24 @@ def fresh(path: Path) -> Path:
 
 def one_process(source: Source, plan: OutputPlan) -> float:
     started = time.perf_counter()
-    encode_renditions(source, plan, fresh(WORK / "single"), PRESET)
+    encode_renditions(source, plan, fresh(WORK / "single"), EncodeOptions(x264_preset=PRESET))
     return time.perf_counter() - started
+
+
+@flow(name="bench-chunked", validate_parameters=False)
+def run_chunked(
+    source: Source, plan: OutputPlan, workdir: Path, chunk: int, address: str
+) -> ChunkedEncodeTimes:
+    """The chunked encode, its chunk steps as Prefect tasks on the Dask cluster at `address`."""
+    options = EncodeOptions(x264_preset=PRESET, chunk_seconds=chunk, slots=Slots(2), report_progress=False)
+    return encode_in_chunks(source, plan, workdir, options, PrefectSteps(dask_address=address))
 
 
 def chunked(source: Source, plan: OutputPlan, workers: int, chunk: int) -> tuple[float, ChunkedEncodeTimes]:
     """Wall seconds of the whole flow (cluster start included) and the encode's own times."""
-    cluster = {"n_workers": workers, "threads_per_worker": 1, "processes": True, "dashboard_address": ":0"}
-
-    @flow(name="bench-chunked", task_runner=DaskTaskRunner(cluster_kwargs=cluster), validate_parameters=False)
-    def run(source: Source, plan: OutputPlan, workdir: Path) -> ChunkedEncodeTimes:
-        return encode_in_chunks(source, plan, workdir, PRESET, seconds=chunk)
-
     started = time.perf_counter()
-    times = run(source, plan, fresh(WORK / f"chunked-{workers}"))
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as c:
+        times = run_chunked(source, plan, fresh(WORK / f"chunked-{workers}"), chunk, c.scheduler_address)
     return time.perf_counter() - started, times
 
 

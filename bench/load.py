@@ -38,9 +38,9 @@ sys.path.insert(0, str(ROOT))
 
 from tests.postgres import run_postgres  # noqa: E402
 from tests.prefect_server import BIN, PrefectServer, free_port, wait_for_http  # noqa: E402
-from vodflow.demo import make_sample  # noqa: E402
+from vodflow.media.samples import make_sample  # noqa: E402
 from vodflow.providers.videosdk import mint_token  # noqa: E402
-from vodflow.storage import LocalStorage  # noqa: E402
+from vodflow.storage.local import LocalStorage  # noqa: E402
 
 WORK = ROOT / "bench" / "work" / "load"
 API_KEY, SECRET = "load-api-key", "load-api-secret-0123456789abcdef0123456789"

@@ -84,7 +84,7 @@ def breakdown(session: Session) -> dict[str, float]:
         raise RuntimeError("pyinstrument recorded nothing")
     totals: dict[str, float] = {}
     # below the `vodflow` script's own <module>, which is not an import to count
-    claimed = sum(attribute(main, totals) for main in calls(root, "main", "vodflow/cli.py"))
+    claimed = sum(attribute(main, totals) for main in calls(root, "main", "vodflow/cli/__init__.py"))
     totals["everything else (interpreter start, CLI, process exit)"] = root.time - claimed
     return {"whole run (under the profiler)": root.time, **totals}
 

@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.reference import LADDER, naive_commands, reference_command  # noqa: E402
 from tests.prefect_server import PrefectServer  # noqa: E402
-from vodflow.demo import DEMO_JOB as BENCH_JOB  # noqa: E402  (the demo job is the benchmark job)
-from vodflow.demo import make_sample  # noqa: E402
+from vodflow.cli.demo import DEMO_JOB as BENCH_JOB  # noqa: E402  (the demo job is the benchmark job)
+from vodflow.media.samples import make_sample  # noqa: E402
 
 WORK = ROOT / "bench" / "work"
 # vodflow stores into and works under bench/work (local storage) in every benchmark run
@@ -242,8 +242,8 @@ os.environ.setdefault("VODFLOW_ALLOWED_HOSTS", "127.0.0.1")  # the address guard
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from tasks.ingest import download_http
-from vodflow.storage import LocalStorage
+from vodflow.steps.ingest import download_http
+from vodflow.storage.local import LocalStorage
 source = Path(sys.argv[1])
 handler = partial(SimpleHTTPRequestHandler, directory=str(source.parent))
 server = ThreadingHTTPServer(("127.0.0.1", 0), handler)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
-from vodflow.api import DEFAULT_DEPLOYMENT, ApiSettings
 from vodflow.providers.videosdk import mint_token
+from vodflow.settings import DEFAULT_DEPLOYMENT, ApiSettings
 
 
 class VodflowApi(Block):
@@ -15,7 +15,7 @@ class VodflowApi(Block):
 
     Example:
         ```python
-        from blocks.api import VodflowApi
+        from vodflow.blocks.api import VodflowApi
 
         api_block = VodflowApi.load("BLOCK_NAME")
         token = api_block.mint_token()  # the Authorization header value for a client

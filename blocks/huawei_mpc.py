@@ -1,37 +1,25 @@
-"""Huawei Cloud MPC credentials and encode settings: a Block, the environment, and which one wins."""
+"""Huawei Cloud MPC credentials and encode settings as a Block (or from `HUAWEICLOUD_SDK_*` and `MPC_*`; a
+named block wins)."""
 
 from __future__ import annotations
 
-import os
+from typing import Any, ClassVar
 
-from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
+from vodflow.blocks.credentials import EnvironmentCredentials
 from vodflow.providers import MissingCredentials
 from vodflow.providers.mpc import MpcAuth, MpcClient, endpoint_for_region
-
-ENV_VARS = (
-    "HUAWEICLOUD_SDK_AK",
-    "HUAWEICLOUD_SDK_SK",
-    "HUAWEICLOUD_SDK_SECURITY_TOKEN",
-    "MPC_AUTH_TOKEN",
-    "MPC_PROJECT_ID",
-    "MPC_REGION",
-    "MPC_ENDPOINT",
-    "MPC_OUTPUT_BUCKET",
-    "MPC_OUTPUT_PREFIX",
-    "MPC_OBS_LOCATION",
-    "MPC_TEMPLATE_IDS",
-)
+from vodflow.settings import MpcEnvironment, load_settings
 
 
-class HuaweiMpcCredentials(Block):
+class HuaweiMpcCredentials(EnvironmentCredentials):
     """Credentials for Huawei Cloud Media Processing Center (AK/SK, optionally temporary, or an IAM token),
     its project and region, and where remote encodes write in OBS. Hands out an `MpcClient`.
 
     Example:
         ```python
-        from blocks.huawei_mpc import HuaweiMpcCredentials
+        from vodflow.blocks.huawei_mpc import HuaweiMpcCredentials
 
         credentials = HuaweiMpcCredentials.load("BLOCK_NAME")
         with credentials.get_client() as client:
@@ -42,6 +30,7 @@ class HuaweiMpcCredentials(Block):
     _block_type_name = "Huawei MPC Credentials"
     _block_type_slug = "huawei-mpc-credentials"
     _documentation_url = "https://support.huaweicloud.com/intl/en-us/api-mpc/mpc_04_0001.html"
+    _environment: ClassVar[type[MpcEnvironment]] = MpcEnvironment
 
     ak: SecretStr | None = Field(
         default=None, title="Access key (AK)", description="Access key id for signing."
@@ -103,37 +92,15 @@ class HuaweiMpcCredentials(Block):
             auth = MpcAuth(iam_token=self.auth_token.get_secret_value())
         else:
             raise MissingCredentials("MPC needs ak and sk, or an IAM auth_token")
-        return MpcClient(self.base_url(), self.project_id, auth, timeout=self.timeout_seconds)
-
-
-def from_env() -> HuaweiMpcCredentials:
-    """Credentials from `HUAWEICLOUD_SDK_*` and `MPC_*`; MissingCredentials when incomplete."""
-    env = os.environ
-    ak, sk, token = env.get("HUAWEICLOUD_SDK_AK"), env.get("HUAWEICLOUD_SDK_SK"), env.get("MPC_AUTH_TOKEN")
-    if not ((ak and sk) or token) or not env.get("MPC_PROJECT_ID"):
-        raise MissingCredentials(
-            "set HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK (or MPC_AUTH_TOKEN) and MPC_PROJECT_ID,"
-            " or name a block"
+        return MpcClient(
+            self.base_url(),
+            self.project_id,
+            auth,
+            timeout=self.timeout_seconds,
+            retry=load_settings().retry(),
         )
-    templates = [int(t) for t in (env.get("MPC_TEMPLATE_IDS") or "").replace(" ", "").split(",") if t]
-    return HuaweiMpcCredentials(
-        ak=ak or None,
-        sk=sk or None,
-        security_token=env.get("HUAWEICLOUD_SDK_SECURITY_TOKEN") or None,
-        auth_token=token or None,
-        project_id=env["MPC_PROJECT_ID"],
-        region=env.get("MPC_REGION") or None,
-        endpoint=env.get("MPC_ENDPOINT") or None,
-        output_bucket=env.get("MPC_OUTPUT_BUCKET") or None,
-        output_prefix=env.get("MPC_OUTPUT_PREFIX") or "vodflow",
-        obs_location=env.get("MPC_OBS_LOCATION") or None,
-        trans_template_ids=templates,
-        timeout_seconds=float(env.get("VODFLOW_HTTP_TIMEOUT") or 30.0),
-    )
 
-
-def resolve_credentials(block_name: str | None = None) -> HuaweiMpcCredentials:
-    """The named block when a name is given (it wins over the environment), else `from_env()`."""
-    if block_name:
-        return HuaweiMpcCredentials.load(block_name, _sync=True)
-    return from_env()
+    @classmethod
+    def _fields_from(cls, environment: MpcEnvironment) -> dict[str, Any]:  # type: ignore[override]
+        fields = environment.model_dump(exclude_none=True, exclude={"template_ids"})
+        return {**fields, "trans_template_ids": environment.trans_template_ids()}

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import minio
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
-from vodflow.s3storage import make_minio_client, parse_endpoint, s3_storage
-from vodflow.storage import LocalStorage, Storage, StorageError
+from vodflow.settings import Settings
+from vodflow.storage.base import Storage
+from vodflow.storage.config import StorageConfig
+
+if TYPE_CHECKING:
+    import minio
 
 
 class VodflowStorage(Block):
@@ -19,7 +22,7 @@ class VodflowStorage(Block):
 
     Example:
         ```python
-        from blocks.storage import VodflowStorage
+        from vodflow.blocks.storage import VodflowStorage
 
         storage_block = VodflowStorage.load("BLOCK_NAME")
         storage = storage_block.get_storage()
@@ -53,32 +56,38 @@ class VodflowStorage(Block):
         description="Prefix of published file URLs (a CDN, say); default http(s)://endpoint/bucket.",
     )
 
-    def _s3_settings(self) -> tuple[str, str, str]:
-        missing = [name for name in ("endpoint", "access_key", "secret_key") if not getattr(self, name)]
-        if missing:
-            raise StorageError(
-                code="invalid_storage_config",
-                message=f"vodflow-storage block: {', '.join(missing)} required for s3",
-            )
-        return self.endpoint, self.access_key, self.secret_key.get_secret_value()
+    def config(self) -> StorageConfig:
+        """These settings as the value the storage is opened from."""
+        return StorageConfig(
+            kind=self.kind,
+            data_dir=Path(self.data_dir),
+            endpoint=self.endpoint,
+            access_key=self.access_key,
+            secret_key=self.secret_key,
+            bucket=self.bucket,
+            secure=self.secure,
+            region=self.region,
+            public_base_url=self.public_base_url,
+            source="vodflow-storage block",
+        )
 
     def get_client(self) -> minio.Minio:
         """A MinIO client for the S3 settings; StorageError when endpoint or keys are missing."""
-        endpoint, access_key, secret_key = self._s3_settings()
+        from vodflow.storage.s3 import make_minio_client, parse_endpoint
+
+        endpoint, access_key, secret_key = self.config().s3_credentials()
         host, secure = parse_endpoint(endpoint, self.secure)
         return make_minio_client(host, access_key, secret_key, secure=secure, region=self.region)
 
     def get_storage(self) -> Storage:
         """The storage these settings describe; StorageError when S3 settings are missing."""
-        if self.kind == "local":
-            return LocalStorage(Path(self.data_dir))
-        endpoint, access_key, secret_key = self._s3_settings()
-        return s3_storage(
-            endpoint,
-            access_key,
-            secret_key,
-            bucket=self.bucket,
-            secure=self.secure,
-            region=self.region,
-            public_base_url=self.public_base_url,
-        )
+        return self.config().open()
+
+
+def resolve_storage(block_name: str | None, settings: Settings) -> Storage:
+    """The named `vodflow-storage` block's storage, else the block in `VODFLOW_STORAGE_BLOCK`, else the
+    storage the `VODFLOW_STORAGE*` settings describe."""
+    name = block_name or settings.storage_block
+    if name:
+        return VodflowStorage.load(name, _sync=True).get_storage()
+    return settings.storage_config().open()

@@ -1,24 +1,23 @@
-"""VideoDB credentials: a Block, the same settings from the environment, and the rule that a block wins."""
+"""VideoDB credentials as a Block (or from `VIDEODB_*`; a named block wins)."""
 
 from __future__ import annotations
 
-import os
+from typing import ClassVar
 
-from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
+from vodflow.blocks.credentials import EnvironmentCredentials
 from vodflow.providers import MissingCredentials
 from vodflow.providers.videodb import DEFAULT_BASE_URL, VideoDBClient
+from vodflow.settings import VideoDBEnvironment, load_settings
 
-ENV_VARS = ("VIDEODB_API_KEY", "VIDEODB_BASE_URL")
 
-
-class VideoDBCredentials(Block):
+class VideoDBCredentials(EnvironmentCredentials):
     """Credentials for VideoDB's API (an `sk-...` key sent as `x-access-token`). Hands out a `VideoDBClient`.
 
     Example:
         ```python
-        from blocks.videodb import VideoDBCredentials
+        from vodflow.blocks.videodb import VideoDBCredentials
 
         credentials = VideoDBCredentials.load("BLOCK_NAME")
         with credentials.get_client() as client:
@@ -29,6 +28,7 @@ class VideoDBCredentials(Block):
     _block_type_name = "VideoDB Credentials"
     _block_type_slug = "videodb-credentials"
     _documentation_url = "https://docs.videodb.io/"
+    _environment: ClassVar[type[VideoDBEnvironment]] = VideoDBEnvironment
 
     api_key: SecretStr | None = Field(
         default=None, title="API key", description="VideoDB API key (`sk-...`)."
@@ -44,23 +44,9 @@ class VideoDBCredentials(Block):
         """A client (close it, or use it as a context manager); MissingCredentials without a key."""
         if not self.api_key:
             raise MissingCredentials("VideoDB needs an api_key")
-        return VideoDBClient(self.base_url, self.api_key.get_secret_value(), timeout=self.timeout_seconds)
-
-
-def from_env() -> VideoDBCredentials:
-    """Credentials from `VIDEODB_API_KEY` / `VIDEODB_BASE_URL`; MissingCredentials without a key."""
-    env = os.environ
-    if not env.get("VIDEODB_API_KEY"):
-        raise MissingCredentials("set VIDEODB_API_KEY, or name a block")
-    return VideoDBCredentials(
-        api_key=env["VIDEODB_API_KEY"],
-        base_url=env.get("VIDEODB_BASE_URL") or DEFAULT_BASE_URL,
-        timeout_seconds=float(env.get("VODFLOW_HTTP_TIMEOUT") or 30.0),
-    )
-
-
-def resolve_credentials(block_name: str | None = None) -> VideoDBCredentials:
-    """The named block when a name is given (it wins over the environment), else `from_env()`."""
-    if block_name:
-        return VideoDBCredentials.load(block_name, _sync=True)
-    return from_env()
+        return VideoDBClient(
+            self.base_url,
+            self.api_key.get_secret_value(),
+            timeout=self.timeout_seconds,
+            retry=load_settings().retry(),
+        )

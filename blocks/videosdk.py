@@ -1,25 +1,24 @@
-"""VideoSDK credentials: a Block, the same settings from the environment, and the rule that a block wins."""
+"""VideoSDK credentials as a Block (or from `VIDEOSDK_*`; a named block wins)."""
 
 from __future__ import annotations
 
-import os
+from typing import ClassVar
 
-from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
+from vodflow.blocks.credentials import EnvironmentCredentials
 from vodflow.providers import MissingCredentials
 from vodflow.providers.videosdk import DEFAULT_BASE_URL, TokenSource, VideoSDKClient
+from vodflow.settings import VideoSDKEnvironment, load_settings
 
-ENV_VARS = ("VIDEOSDK_API_KEY", "VIDEOSDK_SECRET", "VIDEOSDK_TOKEN", "VIDEOSDK_BASE_URL")
 
-
-class VideoSDKCredentials(Block):
+class VideoSDKCredentials(EnvironmentCredentials):
     """Credentials for VideoSDK's encoder-jobs API: an API key and secret (vodflow mints short-lived JWTs)
     or a ready token. Hands out a `VideoSDKClient`.
 
     Example:
         ```python
-        from blocks.videosdk import VideoSDKCredentials
+        from vodflow.blocks.videosdk import VideoSDKCredentials
 
         credentials = VideoSDKCredentials.load("BLOCK_NAME")
         with credentials.get_client() as client:
@@ -30,6 +29,7 @@ class VideoSDKCredentials(Block):
     _block_type_name = "VideoSDK Credentials"
     _block_type_slug = "videosdk-credentials"
     _documentation_url = "https://docs.videosdk.live/api-reference/realtime-communication/intro"
+    _environment: ClassVar[type[VideoSDKEnvironment]] = VideoSDKEnvironment
 
     api_key: SecretStr | None = Field(
         default=None, title="API key", description="VideoSDK API key, put in the JWT as `apikey`."
@@ -66,32 +66,6 @@ class VideoSDKCredentials(Block):
             token, secrets = (lambda: ready), [ready]
         else:
             raise MissingCredentials("VideoSDK needs api_key and secret, or a token")
-        return VideoSDKClient(self.base_url, token, secrets=secrets, timeout=self.timeout_seconds)
-
-
-def from_env() -> VideoSDKCredentials:
-    """Credentials from `VIDEOSDK_*`; MissingCredentials when neither key+secret nor a token is set."""
-    env = os.environ
-    api_key, secret, token = (
-        env.get("VIDEOSDK_API_KEY"),
-        env.get("VIDEOSDK_SECRET"),
-        env.get("VIDEOSDK_TOKEN"),
-    )
-    if not ((api_key and secret) or token):
-        raise MissingCredentials(
-            "set VIDEOSDK_API_KEY and VIDEOSDK_SECRET, or VIDEOSDK_TOKEN, or name a block"
+        return VideoSDKClient(
+            self.base_url, token, secrets=secrets, timeout=self.timeout_seconds, retry=load_settings().retry()
         )
-    return VideoSDKCredentials(
-        api_key=api_key or None,
-        secret=secret or None,
-        token=token or None,
-        base_url=env.get("VIDEOSDK_BASE_URL") or DEFAULT_BASE_URL,
-        timeout_seconds=float(env.get("VODFLOW_HTTP_TIMEOUT") or 30.0),
-    )
-
-
-def resolve_credentials(block_name: str | None = None) -> VideoSDKCredentials:
-    """The named block when a name is given (it wins over the environment), else `from_env()`."""
-    if block_name:
-        return VideoSDKCredentials.load(block_name, _sync=True)
-    return from_env()

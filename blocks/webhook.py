@@ -5,8 +5,9 @@ from __future__ import annotations
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr, field_validator
 
-from vodflow.netguard import NetPolicy
-from vodflow.webhook import WebhookConfig, check_secret
+from vodflow.net.guard import NetPolicy
+from vodflow.net.webhook import WebhookConfig, check_secret
+from vodflow.settings import Settings
 
 
 class VodflowWebhookSettings(Block):
@@ -15,10 +16,10 @@ class VodflowWebhookSettings(Block):
 
     Example:
         ```python
-        from blocks.webhook import VodflowWebhookSettings
+        from vodflow.blocks.webhook import VodflowWebhookSettings
 
         settings = VodflowWebhookSettings.load("BLOCK_NAME")
-        config = settings.get_config()  # what vodflow.webhook.deliver_webhook uses
+        config = settings.get_config()  # what vodflow.net.webhook.deliver_webhook uses
         ```
     """
 
@@ -69,3 +70,11 @@ class VodflowWebhookSettings(Block):
             max_attempts=self.max_attempts,
             policy=self.net_policy(),
         )
+
+
+def resolve_webhook_config(settings: Settings) -> WebhookConfig:
+    """The block named by `VODFLOW_WEBHOOK_BLOCK` (it wins), else the `VODFLOW_WEBHOOK_*` settings; its
+    `policy` is also the address policy of source downloads."""
+    if settings.webhook_block:
+        return VodflowWebhookSettings.load(settings.webhook_block, _sync=True).get_config()
+    return settings.webhook_config()

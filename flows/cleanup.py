@@ -1,7 +1,7 @@
 """Cleanup of remote records: by id (`cleanup_remote`) or by age (`sweep_remote`, for a scheduled deployment).
 
-Every item gets an outcome (see `tasks.remote_cleanup`); a table artifact lists them all, and the run ends
-Failed (raising `CleanupFailed`) when any item failed.
+Every item gets an outcome (see `vodflow.providers.cleanup`); a table artifact lists them all, and the run
+ends Failed (raising `CleanupFailed`) when any item failed.
 """
 
 from __future__ import annotations
@@ -13,10 +13,14 @@ from typing import Any
 from prefect import flow, get_run_logger, unmapped
 from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
+from vodflow.blocks.huawei_mpc import HuaweiMpcCredentials
+from vodflow.blocks.videodb import VideoDBCredentials
+from vodflow.blocks.videosdk import VideoSDKCredentials
+from vodflow.tasks.remote import delete_remote_record, find_expired_records
 
-from tasks.remote_cleanup import SERVICES, Service, delete_remote_record, find_expired_records, outcome
 from vodflow.errors import one_line
 from vodflow.providers import MissingCredentials
+from vodflow.providers.cleanup import SERVICES, Service, outcome
 
 MAX_PARALLEL_DELETES = 8
 
@@ -35,13 +39,13 @@ class CleanupFailed(Exception):
         return (type(self), (self.outcomes,))
 
 
+ACCOUNTS = {"videosdk": VideoSDKCredentials, "mpc": HuaweiMpcCredentials, "videodb": VideoDBCredentials}
+
+
 def service_client(service: Service, block_name: str | None) -> Any:
     """A client from the named credentials block, else from the environment; MissingCredentials if neither."""
-    from blocks import huawei_mpc, videodb, videosdk
-
-    modules = {"videosdk": videosdk, "mpc": huawei_mpc, "videodb": videodb}
     try:
-        return modules[service].resolve_credentials(block_name).get_client()
+        return ACCOUNTS[service].resolve(block_name).get_client()
     except MissingCredentials:
         raise
     except ValueError as exc:  # an unknown block name, or invalid block data

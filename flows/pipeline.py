@@ -1,31 +1,45 @@
-"""The pipeline flow: ingest -> encode -> thumbnail -> publish -> cleanup; updates the job document."""
+"""The pipeline flow: ingest -> encode -> thumbnail -> publish -> cleanup; updates the job document.
+
+Wiring only: the settings are read once here, the storage and webhook blocks resolved, the encoder chosen from
+the registry (`vodflow.encoders`), and the steps (tasks) called in order.
+"""
 
 from __future__ import annotations
 
-import logging
-import os
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
+from prefect.states import Cancelled
 
-from tasks.chunked_encode import encode_in_chunks, pipeline_task_runner, uses_chunks
-from tasks.cleanup import cleanup, remove_workdir, run_workdir
-from tasks.encode import encode
-from tasks.ingest import ingest
-from tasks.publish import publish, remove_outputs
-from tasks.thumbnail import thumbnail
-from vodflow.concurrency import job_slot
+from vodflow.blocks.huawei_mpc import HuaweiMpcCredentials
+from vodflow.blocks.storage import resolve_storage
+from vodflow.blocks.videosdk import VideoSDKCredentials
+from vodflow.blocks.webhook import resolve_webhook_config
+from vodflow.encoders import EncodeOptions, EncodeRequest, get_encoder
 from vodflow.errors import JobFailed, StepError
-from vodflow.jobspec import JobDocument, JobSpec, job_artifact_key, new_id, parse_spec
-from vodflow.jobstore import load_job, save_job
-from vodflow.limits import check_job_id
-from vodflow.plan import plan_outputs
-from vodflow.storage import ObjectNotFound, Storage, get_storage
-from vodflow.webhook import deliver_webhook
+from vodflow.jobs.document import JobDocument, new_id
+from vodflow.jobs.keys import check_job_id
+from vodflow.jobs.plan import plan_outputs
+from vodflow.jobs.spec import JobSpec, parse_spec
+from vodflow.net.webhook import WebhookConfig, deliver_webhook
+from vodflow.orchestration.artifacts import publish_job_artifact, publish_webhook_report
+from vodflow.orchestration.retries import task_retry_options
+from vodflow.orchestration.runs import created_for_api_job
+from vodflow.settings import Settings, load_settings
+from vodflow.steps.ingest import IngestPolicy
+from vodflow.steps.publish import remove_outputs
+from vodflow.steps.workdir import remove_workdir, run_workdir
+from vodflow.storage.base import Storage
+from vodflow.storage.jobstore import load_job, previous_job, save_job
+from vodflow.tasks.cleanup import cleanup
+from vodflow.tasks.ingest import ingest
+from vodflow.tasks.publish import publish
+from vodflow.tasks.steps import PrefectSteps
+from vodflow.tasks.thumbnail import thumbnail
 
-Encoder = Literal["local", "videosdk", "mpc"]
+EncoderName = Literal["local", "videosdk", "mpc"]
+ACCOUNTS = {"videosdk": VideoSDKCredentials, "mpc": HuaweiMpcCredentials}  # remote encoders' credentials
 
 
 def run_job_id(run_id: object) -> str:
@@ -41,90 +55,59 @@ def job_id_for_run(job_id: str | None) -> str:
     return run_job_id(run_id) if run_id else new_id()
 
 
-def run_steps(doc: JobDocument, storage: Storage, x264_preset: str | None) -> JobDocument:
-    """Ingest, plan, encode, thumbnail and publish; returns the completed document or raises StepError."""
-    workdir = run_workdir(doc.id)
+def encode_options(settings: Settings, x264_preset: str | None) -> EncodeOptions:
+    return EncodeOptions(
+        x264_preset=x264_preset or settings.x264_preset,
+        max_encode_seconds=settings.max_encode_seconds,
+        stall_seconds=settings.encode_stall_seconds,
+        slots=settings.slots(),
+        chunk_seconds=int(settings.chunk_seconds),
+    )
+
+
+def run_locally(
+    doc: JobDocument, storage: Storage, settings: Settings, policy: IngestPolicy, request: EncodeRequest
+) -> JobDocument:
+    """Ingest, plan, encode (one process, or chunks), thumbnail and publish; the completed document."""
+    retry = task_retry_options(settings.task_retries, settings.task_retry_delay)
+    workdir = request.workdir
     remove_workdir(workdir)  # what a killed earlier run of this job left behind
     workdir.mkdir(parents=True)
     try:
-        source = ingest(doc, workdir, storage)
+        source = ingest.with_options(**retry)(doc, workdir, storage, policy)
         plan = plan_outputs(doc, source.info)
-        if uses_chunks(source.info):  # long sources: chunks in parallel on the flow's task runner
-            encode_in_chunks(source, plan, workdir, x264_preset)
-        else:
-            encode(source, plan, workdir, x264_preset)
+        encoder = get_encoder("local", source.info, settings.chunk_threshold())
+        encoder.encode(request.with_source(source, plan))
         if plan.thumbnails:
-            thumbnail(source, plan, workdir)
-        files = publish(doc, plan, workdir, storage)
+            options = request.options
+            thumbnail.with_options(**retry)(source, plan, workdir, options.slots, options.stall_seconds)
+        files = publish.with_options(**retry)(doc, plan, workdir, storage)
         return doc.moved_to("completed", files=files, skipped=plan.skipped)
     finally:
         cleanup(workdir)
 
 
-def run_remote(
-    doc: JobDocument,
-    encoder: Literal["videosdk", "mpc"],
-    credentials_block: str | None,
-    logger: logging.Logger | logging.LoggerAdapter,
+def run_remotely(
+    doc: JobDocument, encoder: str, credentials_block: str | None, request: EncodeRequest
 ) -> JobDocument:
-    """Encode with a remote service; the MPC task record is deleted once final (its outputs stay in OBS)."""
-    from flows.cleanup import service_client  # the providers load only for remote jobs
-    from tasks.remote_cleanup import delete_one
-    from tasks.remote_encode import remote_encode
-
-    result = remote_encode(
-        encoder,
-        doc,
-        credentials_block=credentials_block,
-        poll_interval=float(os.environ.get("VODFLOW_REMOTE_POLL_SECONDS", "5")),
-        max_wait=float(os.environ.get("VODFLOW_REMOTE_MAX_WAIT_SECONDS", "3600")),
-    )
-    if result.status != "completed":
-        error = result.error
-        raise StepError(
-            "encode", error.code if error else "remote_failed", error.message if error else "failed"
-        )
-    if encoder == "mpc":
-        client = service_client("mpc", credentials_block)
-        outcome = delete_one("mpc", client, result.remote_id, wait_running=0, poll_interval=1)
-        logger.info("mpc task %s record: %s", result.remote_id, outcome["outcome"])
-    return doc.moved_to("completed", files=result.files)
-
-
-def previous_run(storage: Storage, job_id: str) -> JobDocument | None:
-    """The stored document of an earlier run of this job id, if any."""
+    """Encode with a remote service, credentials from the named block or its environment; its files are the
+    job's."""
     try:
-        return load_job(storage, job_id)
-    except ObjectNotFound:
-        return None
+        request.account = ACCOUNTS[encoder].resolve(credentials_block)
+    except ValueError as exc:  # missing credentials, an unknown block name, invalid block data
+        raise StepError("encode", "remote_config", f"{encoder}: {exc}") from exc
+    result = get_encoder(encoder).encode(request)
+    return doc.moved_to("completed", files=result.files or [])
 
 
-def finish(doc: JobDocument, storage: Storage, logger: logging.Logger | logging.LoggerAdapter) -> None:
+def finish(doc: JobDocument, storage: Storage, webhook: WebhookConfig) -> None:
     """Store the final document, add the files artifact and notify the webhook."""
     save_job(storage, doc)
-    create_table_artifact(
-        key=job_artifact_key("job", doc.id),
-        table=[
-            {
-                "file": f.id,
-                "type": f.type,
-                "path": f.file_path,
-                "size": f.size,
-                "resolution": f"{f.meta.resolution.width}x{f.meta.resolution.height}" if f.meta else "",
-                "duration": f.meta.duration if f.meta else "",
-                "url": f.file_url,
-            }
-            for f in doc.files
-        ]
-        or [{"file": "", "type": "", "path": "", "size": 0, "resolution": "", "duration": "", "url": ""}],
-        description=f"Job {doc.id}: {doc.status}" + (f" ({doc.error.message})" if doc.error else ""),
-    )
+    publish_job_artifact(doc)
     if doc.webhook_url:
-        report = deliver_webhook(doc.webhook_url, doc.wire())
-        create_table_artifact(
-            key=report.artifact_key(doc.id), table=report.table(), description=report.summary()
-        )
-        (logger.info if report.delivered else logger.warning)("%s", report.summary())
+        report = deliver_webhook(doc.webhook_url, doc.wire(), config=webhook)
+        publish_webhook_report(report, doc.id)
+        (get_run_logger().info if report.delivered else get_run_logger().warning)("%s", report.summary())
 
 
 def _mark_interrupted(flow: Any, flow_run: Any, state: Any) -> None:
@@ -134,9 +117,10 @@ def _mark_interrupted(flow: Any, flow_run: Any, state: Any) -> None:
     """
     params = flow_run.parameters or {}
     job_id = params.get("job_id") or run_job_id(flow_run.id)
-    remove_workdir(run_workdir(job_id))
     try:
-        storage = get_storage(params.get("storage_block"))
+        settings = load_settings()
+        remove_workdir(run_workdir(job_id, settings.tmp_dir))
+        storage = resolve_storage(params.get("storage_block"), settings)
         doc = load_job(storage, job_id)
     except Exception:
         return
@@ -156,7 +140,6 @@ def interruption_reason(state: Any) -> str:
 @flow(
     name="vodflow-encode",
     log_prints=True,
-    task_runner=pipeline_task_runner(),
     on_cancellation=[_mark_interrupted],
     on_crashed=[_mark_interrupted],
 )
@@ -164,7 +147,7 @@ def encode_video(
     spec: JobSpec,
     job_id: str | None = None,
     storage_block: str | None = None,
-    encoder: Encoder = "local",
+    encoder: EncoderName = "local",
     x264_preset: str | None = None,
     credentials_block: str | None = None,
 ) -> dict[str, Any]:
@@ -175,11 +158,16 @@ def encode_video(
     (`credentials_block`) or its environment variables.
     """
     logger = get_run_logger()
+    settings = load_settings()
     spec = parse_spec(spec)
-    storage = get_storage(storage_block)
-    with job_slot(job_id):  # runs given the same job_id never overlap (vodflow.concurrency)
+    storage = resolve_storage(storage_block, settings)
+    webhook = resolve_webhook_config(settings)
+    with settings.slots().job(job_id):  # runs given the same job_id never overlap
         doc = JobDocument.from_spec(spec, job_id_for_run(job_id))
-        previous = previous_run(storage, doc.id)
+        previous = previous_job(storage, doc.id)
+        if previous is None and created_for_api_job(doc.id, flow_run.tags or []):
+            logger.warning("job %s has no record: the API withdrew it (its start timed out)", doc.id)
+            return Cancelled(message="the encoder-job API withdrew this job before it started")
         if previous and previous.status == "completed" and previous.spec() == spec:
             logger.info("job %s already completed; nothing to do", doc.id)
             return previous.wire()
@@ -189,11 +177,27 @@ def encode_video(
         doc = doc.moved_to("processing")
         save_job(storage, doc)
         logger.info("job %s processing", doc.id)
+        request = EncodeRequest(
+            doc=doc,
+            workdir=run_workdir(doc.id, settings.tmp_dir),
+            steps=PrefectSteps(
+                settings.task_retries, settings.task_retry_delay, settings.ffmpeg_slots, settings.dask_address
+            ),
+            options=encode_options(settings, x264_preset),
+            poll_interval=settings.remote_poll_seconds,
+            max_wait=settings.remote_max_wait_seconds,
+        )
         try:
-            if encoder == "local":
-                doc = run_steps(doc, storage, x264_preset)
+            if get_encoder(encoder).local:
+                policy = IngestPolicy(
+                    settings.limits(),
+                    webhook.policy,
+                    settings.allow_local_files,
+                    settings.bucket_allow_list(),
+                )
+                doc = run_locally(doc, storage, settings, policy, request)
             else:
-                doc = run_remote(doc, encoder, credentials_block, logger)
+                doc = run_remotely(doc, encoder, credentials_block, request)
             if previous:  # outputs of an earlier run with another spec are not left orphaned
                 kept = {f.file_path for f in doc.files}
                 remove_outputs(storage, [f for f in previous.files if f.file_path not in kept])
@@ -204,7 +208,7 @@ def encode_video(
             logger.exception("job %s failed unexpectedly", doc.id)
             error = {"step": "run", "code": "internal_error", "message": f"unexpected {type(exc).__name__}"}
             doc = doc.moved_to("failed", error=error)
-        finish(doc, storage, logger)
+        finish(doc, storage, webhook)
         if doc.status == "failed":
             raise JobFailed(doc.wire())
         logger.info("job %s completed with %d file(s)", doc.id, len(doc.files))

@@ -1,155 +1,17 @@
-"""Publish: measure every output, upload it to storage, and describe it as a job-document file entry."""
+"""The publish step as a Prefect task: measure every output, upload it, describe it as a file entry."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import NONE
 
-from vodflow.ffmpeg_graphs import hls_dir, mp4_path, thumbnail_path, variant_name
-from vodflow.jobspec import FileEntry, FileMeta, JobDocument, Resolution2D, iso_now
-from vodflow.plan import OutputPlan, Rendition
-from vodflow.probe import run_ffprobe
-from vodflow.retry import task_retry_options
-from vodflow.storage import Storage
-
-CONTENT_TYPES = {
-    ".m3u8": "application/vnd.apple.mpegurl",
-    ".ts": "video/mp2t",
-    ".mp4": "video/mp4",
-    ".jpg": "image/jpeg",
-    ".webp": "image/webp",
-}
-
-
-@dataclass(frozen=True)
-class Upload:
-    """One local file and the key it is published under."""
-
-    path: Path
-    key: str
-
-
-@dataclass(frozen=True)
-class PlannedFile:
-    """A file entry and the uploads that make it; the entry's main object is uploaded last."""
-
-    entry: FileEntry
-    uploads: tuple[Upload, ...]
-
-
-def measure_video(path: Path) -> FileMeta:
-    """Resolution, container and duration of an encoded MP4, measured with ffprobe."""
-    report = run_ffprobe(path)
-    video = next(s for s in report["streams"] if s.get("codec_type") == "video")
-    return FileMeta(
-        resolution=Resolution2D(width=int(video["width"]), height=int(video["height"])),
-        format=report["format"]["format_name"],
-        duration=round(float(report["format"].get("duration") or video.get("duration") or 0), 3),
-    )
-
-
-def playlist_seconds(playlist: str) -> float:
-    """Duration of a media playlist: the sum of its `#EXTINF` segment durations."""
-    total = 0.0
-    for line in playlist.splitlines():
-        if line.startswith("#EXTINF:"):
-            total += float(line[len("#EXTINF:") :].split(",", 1)[0])
-    return round(total, 3)
-
-
-def hls_meta(folder: Path, largest: Rendition) -> FileMeta:
-    """An HLS ladder's meta without a probe: the top rung's size (scaled to exactly that) and its playlist's
-    duration."""
-    playlist = (folder / variant_name(largest) / "index.m3u8").read_text()
-    return FileMeta(
-        resolution=Resolution2D(width=largest.width, height=largest.height),
-        format="hls",
-        duration=playlist_seconds(playlist),
-    )
-
-
-def _entry(
-    doc: JobDocument,
-    file_id: str,
-    kind: str,
-    key: str,
-    url_key: str,
-    size: int,
-    storage: Storage,
-    meta: FileMeta | None = None,
-) -> FileEntry:
-    now = iso_now()
-    return FileEntry(
-        id=file_id,
-        job_id=doc.id,
-        type=kind,
-        file_path=key,
-        file_url=storage.url_for(url_key),
-        size=size,
-        meta=meta,
-        created_at=now,
-        updated_at=now,
-    )
-
-
-def plan_files(doc: JobDocument, plan: OutputPlan, workdir: Path, storage: Storage) -> list[PlannedFile]:
-    """Measure the outputs under `workdir` and map each to its key and file entry (nothing uploaded)."""
-    files = []
-    for out in plan.hls:
-        folder = hls_dir(workdir, out)
-        prefix = out.key
-        segments = sorted(p for p in folder.rglob("*") if p.is_file() and p != folder / "index.m3u8")
-        uploads = [Upload(p, f"{prefix}/{p.relative_to(folder).as_posix()}") for p in segments]
-        uploads.append(Upload(folder / "index.m3u8", f"{prefix}/index.m3u8"))
-        largest = max(out.renditions, key=lambda r: r.width * r.height)
-        meta = hls_meta(folder, largest)
-        size = sum(u.path.stat().st_size for u in uploads)
-        entry = _entry(doc, out.file_id, "x-tar", prefix, f"{prefix}/index.m3u8", size, storage, meta)
-        files.append(PlannedFile(entry, tuple(uploads)))
-    for out in plan.mp4:
-        path = mp4_path(workdir, out)
-        key = out.key
-        entry = _entry(doc, out.file_id, "video", key, key, path.stat().st_size, storage, measure_video(path))
-        files.append(PlannedFile(entry, (Upload(path, key),)))
-    for out in plan.thumbnails:
-        path = thumbnail_path(workdir, out)
-        key = out.key
-        entry = _entry(doc, out.file_id, "image", key, key, path.stat().st_size, storage)
-        files.append(PlannedFile(entry, (Upload(path, key),)))
-    return files
-
-
-def upload_files(files: list[PlannedFile], storage: Storage) -> list[FileEntry]:
-    """Upload every file; on failure remove what this call uploaded so nothing half-published remains."""
-    done: list[str] = []
-    try:
-        for planned in files:
-            for upload in planned.uploads:
-                storage.upload_file(upload.path, upload.key, CONTENT_TYPES.get(upload.path.suffix))
-                done.append(upload.key)
-    except BaseException:
-        storage.delete_keys(done)
-        raise
-    return [planned.entry for planned in files]
-
-
-def remove_outputs(storage: Storage, entries: list[FileEntry]) -> int:
-    """Delete the objects of published file entries (an HLS entry's whole folder); gone already is fine."""
-    removed = 0
-    for entry in entries:
-        if entry.type == "x-tar":
-            removed += storage.delete_prefix(entry.file_path.rstrip("/") + "/")
-        else:
-            removed += storage.delete_keys([entry.file_path])
-    return removed
-
-
-def publish_outputs(doc: JobDocument, plan: OutputPlan, workdir: Path, storage: Storage) -> list[FileEntry]:
-    """Measure and upload the job's outputs; the entries returned are complete in storage."""
-    return upload_files(plan_files(doc, plan, workdir, storage), storage)
+from vodflow.jobs.document import FileEntry, JobDocument
+from vodflow.jobs.plan import OutputPlan
+from vodflow.orchestration.retries import task_retry_options
+from vodflow.steps.publish import publish_outputs
+from vodflow.storage.base import Storage
 
 
 @task(name="publish", cache_policy=NONE, **task_retry_options())

@@ -1,66 +1,19 @@
-"""Thumbnail: every planned image exists; those the encode did not make are taken by input seek."""
+"""The thumbnail step as a Prefect task: every planned image exists (the missing ones are taken by seek)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import NONE
 
-from tasks.ingest import Source
-from vodflow.concurrency import ffmpeg_slot
-from vodflow.errors import StepError
-from vodflow.ffmpeg_graphs import build_thumbnail_command, by_timestamp, thumbnail_path
-from vodflow.ffmpeg_run import run_ffmpeg
-from vodflow.limits import Limits
-from vodflow.plan import OutputPlan, ThumbnailOutput
-from vodflow.retry import task_retry_options
-
-
-def is_whole_image(path: Path, fmt: str) -> bool:
-    """True when `path` holds a complete JPEG or WebP file.
-
-    An image output that got no frame is not always absent: ffmpeg's webp muxer leaves 8 meaningless bytes.
-    """
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return False
-    if fmt == "webp":
-        riff_size = int.from_bytes(data[4:8], "little") if len(data) >= 8 else -1
-        return data[:4] == b"RIFF" and data[8:12] == b"WEBP" and riff_size + 8 == len(data)
-    return len(data) > 4 and data[:3] == b"\xff\xd8\xff" and data[-2:] == b"\xff\xd9"
-
-
-def missing_thumbnails(outputs: Iterable[ThumbnailOutput], workdir: Path) -> list[ThumbnailOutput]:
-    """The images of `outputs` not (or not wholly) written under `workdir`."""
-    return [out for out in outputs if not is_whole_image(thumbnail_path(workdir, out), out.format)]
-
-
-def make_thumbnails(source: Source, plan: OutputPlan, workdir: Path) -> int:
-    """Take the missing images, one ffmpeg per timestamp; returns how many were taken.
-
-    The one-process encode writes every thumbnail itself, so after it this finds nothing to do; a chunked
-    encode leaves them all to this step. StepError(thumbnail) when a frame cannot be taken.
-    """
-    missing = missing_thumbnails(plan.thumbnails, workdir)
-    for seconds, outputs in by_timestamp(missing):
-        command = build_thumbnail_command(source.path, outputs, workdir)
-        with ffmpeg_slot():
-            run_ffmpeg(
-                command,
-                step="thumbnail",
-                workdir=workdir,
-                timeout=120.0,
-                stall_timeout=Limits.from_env().stall_seconds or None,
-                source=source.path,
-            )
-        if missing_thumbnails(outputs, workdir):
-            raise StepError("thumbnail", "no_frame", f"no frame could be taken at {seconds:.3f} s")
-    return len(missing)
+from vodflow.jobs.plan import OutputPlan
+from vodflow.jobs.sources import Source
+from vodflow.orchestration.concurrency import Slots
+from vodflow.orchestration.retries import task_retry_options
+from vodflow.steps.thumbnails import make_thumbnails
 
 
 @task(name="thumbnail", cache_policy=NONE, **task_retry_options())
-def thumbnail(source: Source, plan: OutputPlan, workdir: Path) -> int:
-    return make_thumbnails(source, plan, workdir)
+def thumbnail(source: Source, plan: OutputPlan, workdir: Path, slots: Slots, stall_seconds: float) -> int:
+    return make_thumbnails(source, plan, workdir, slots=slots, stall_seconds=stall_seconds)

@@ -1,4 +1,5 @@
-"""Shared fixtures: one Prefect test harness per session, fast retries, generated media."""
+"""Shared fixtures: one Prefect test harness per session, fast retries, generated media, one local storage
+for a test (`storage`), the S3 server."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def clips(tmp_path_factory):
 @pytest.fixture(scope="session")
 def bad_sources(tmp_path_factory, clips):
     """Files that are not playable videos."""
-    import subprocess
+    from tests.media import lavfi
 
     root = tmp_path_factory.mktemp("bad")
     (root / "empty.mp4").write_bytes(b"")
@@ -50,11 +51,6 @@ def bad_sources(tmp_path_factory, clips):
     (root / "garbage.mp4").write_bytes(bytes(range(256)) * 64)
     data = clips["landscape"].read_bytes()
     (root / "truncated.mp4").write_bytes(data[: len(data) // 3])
-
-    def lavfi(source: str, *output: str) -> None:
-        """Make a file from one of ffmpeg's lavfi sources."""
-        base = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source]
-        subprocess.run([*base, *output], check=True)
 
     lavfi(
         "testsrc2=size=320x240:duration=1",
@@ -68,6 +64,34 @@ def bad_sources(tmp_path_factory, clips):
     )
     lavfi("sine=duration=2", "-c:a", "aac", str(root / "audio-only.mp4"))
     return root
+
+
+@pytest.fixture
+def storage(tmp_path, monkeypatch):
+    """Local storage under the test's temp directory, and the environment that makes flows, the CLI and
+    the settings use it (`VODFLOW_STORAGE=local`, `VODFLOW_DATA_DIR`, `VODFLOW_TMP_DIR`)."""
+    from vodflow.storage.local import LocalStorage
+
+    monkeypatch.setenv("VODFLOW_STORAGE", "local")
+    monkeypatch.setenv("VODFLOW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("VODFLOW_TMP_DIR", str(tmp_path / "tmp"))
+    return LocalStorage(tmp_path / "data")
+
+
+@pytest.fixture
+def environment(monkeypatch):
+    """`environment({"VODFLOW_X": "..."})` puts exactly these `VODFLOW_*` settings in the environment (the
+    others are cleared for the test) and returns the settings read from it."""
+    from vodflow.settings import load_settings
+
+    def use(values: dict[str, str]):
+        for name in [n for n in os.environ if n.startswith("VODFLOW_")]:
+            monkeypatch.delenv(name)
+        for name, value in values.items():
+            monkeypatch.setenv(name, value)
+        return load_settings()
+
+    return use
 
 
 @pytest.fixture(scope="session")

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import struct
-import subprocess
 from pathlib import Path
 
-from tests.media import make_clip, make_rotated
-
-
-def ffmpeg(*args: str) -> None:
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *args], check=True)
+from tests.media import ffmpeg, make_clip, make_rotated
 
 
 def make_faststart(dest: Path, seconds: float = 4) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from vodflow.api_runs import RunInfo, RunsUnavailable
+from vodflow.api.runs import RunInfo, RunsUnavailable
 
 
 @dataclass

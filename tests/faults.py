@@ -1,6 +1,6 @@
 """Fault-injection machinery: the ledger printed at the end of a test session, a storage audit (objects
 lost or orphaned), a secret scan of logs, artifacts and documents, an S3 link that can be cut, and an
-ffmpeg killer. Used by `tests/integration/test_fault_injection.py`; any test may add to `LEDGER`.
+ffmpeg killer. Used by `tests/integration/flows/test_fault_injection.py`; any test may add to `LEDGER`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vodflow.storage import Storage
+from vodflow.storage.base import Storage
 
 KINDS = (
     "provider 5xx",

@@ -1,11 +1,22 @@
-"""Test clips made with ffmpeg's lavfi sources (nothing large is committed)."""
+"""Test media: clips made with ffmpeg's lavfi sources (nothing large is committed), and reading outputs back
+(ffprobe, MP4 boxes). The one media helper of the tests."""
 
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
 
-from vodflow.demo import make_sample
+from vodflow.media.samples import make_sample
+
+
+def ffmpeg(*args: str) -> None:
+    """Run ffmpeg quietly, overwriting outputs; CalledProcessError when it fails."""
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *args], check=True)
+
+
+def lavfi(source: str, *output: str) -> None:
+    """Make a file from one of ffmpeg's lavfi sources (`testsrc2=...`, `sine=...`)."""
+    ffmpeg("-f", "lavfi", "-i", source, *output)
 
 
 def make_clip(
@@ -16,23 +27,7 @@ def make_clip(
 
 def make_rotated(source: Path, dest: Path, degrees: int = 90) -> Path:
     """Copy `source` with a display rotation in its metadata (as phones record portrait video)."""
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-y",
-            "-i",
-            str(source),
-            "-c",
-            "copy",
-            "-metadata:s:v:0",
-            f"rotate={degrees}",
-            str(dest),
-        ],
-        check=True,
-    )
+    ffmpeg("-i", str(source), "-c", "copy", "-metadata:s:v:0", f"rotate={degrees}", str(dest))
     return dest
 
 

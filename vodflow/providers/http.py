@@ -2,14 +2,13 @@
 
 A provider builds `ApiRequest`s with pure functions; its `ServiceClient` subclass adds authentication and
 reads the service's error bodies. Every failure becomes a `ServiceError` naming the service, the call and
-the object id, with known secrets masked; transient ones go through `vodflow.retry.call_with_retry`.
+the object id, with known secrets masked; transient ones go through `vodflow.net.retry.call_with_retry`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,9 +17,9 @@ from urllib.parse import urlencode
 
 import httpx
 
-from vodflow.deadline import DeadlineTransport, io_deadline, read_at_most
 from vodflow.errors import ServiceError
-from vodflow.retry import call_with_retry, is_transient_status, parse_retry_after
+from vodflow.net.deadline import DeadlineTransport, io_deadline, read_at_most
+from vodflow.net.retry import RetrySettings, call_with_retry, is_transient_status, parse_retry_after
 
 log = logging.getLogger("vodflow.providers")
 
@@ -44,24 +43,6 @@ class ApiRequest:
         if self.body is None:
             return b""
         return json.dumps(self.body, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-@dataclass(frozen=True)
-class RetrySettings:
-    """Parameters of `call_with_retry` for HTTP calls; `from_env` reads `VODFLOW_HTTP_RETRY_*`."""
-
-    attempts: int = 4
-    base: float = 0.5
-    cap: float = 30.0
-
-    @classmethod
-    def from_env(cls) -> RetrySettings:
-        env = os.environ
-        return cls(
-            attempts=int(env.get("VODFLOW_HTTP_RETRY_ATTEMPTS", cls.attempts)),
-            base=float(env.get("VODFLOW_HTTP_RETRY_BASE", cls.base)),
-            cap=float(env.get("VODFLOW_HTTP_RETRY_CAP", cls.cap)),
-        )
 
 
 @dataclass(frozen=True)
@@ -103,7 +84,7 @@ class ServiceClient:
         )
         self._timeout = timeout
         self._secrets = tuple(sorted((s for s in secrets if s), key=len, reverse=True))
-        self._retry = retry or RetrySettings.from_env()
+        self._retry = retry or RetrySettings()
         self._sleep = sleep
 
     def __enter__(self) -> ServiceClient:

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import httpx
 
-from vodflow.jobspec import JobStatus
+from vodflow.jobs.document import JobStatus
 from vodflow.providers.http import ApiRequest, ErrorDetail, ServiceClient, collect_pages
 from vodflow.providers.mpc_signing import canonical_query, sign_headers
 

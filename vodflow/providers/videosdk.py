@@ -11,7 +11,7 @@ from urllib.parse import quote
 import httpx
 import jwt
 
-from vodflow.jobspec import JobStatus
+from vodflow.jobs.document import JobStatus
 from vodflow.providers.http import ApiRequest, ServiceClient, collect_pages
 
 DEFAULT_BASE_URL = "https://api.videosdk.live"

@@ -1,0 +1,60 @@
+"""Encoders' units of work as Prefect tasks: each named step a task run with the retry policy, parallel ones
+submitted side by side (threads on this host, or a Dask cluster at `VODFLOW_DASK_ADDRESS`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from prefect import task
+from prefect.cache_policies import NONE
+from prefect.futures import wait
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+
+from vodflow.encoders.base import Call
+from vodflow.orchestration.retries import task_retry_options
+
+T = TypeVar("T")
+
+
+class PrefectSteps:
+    """`vodflow.encoders.Steps` as Prefect tasks, with the run's task retry policy."""
+
+    def __init__(
+        self,
+        retries: int = 3,
+        retry_delay: float = 2.0,
+        parallel_slots: int = 1,
+        dask_address: str | None = None,
+    ) -> None:
+        self.options = task_retry_options(retries, retry_delay)
+        self.parallel_slots = parallel_slots
+        self.dask_address = dask_address
+
+    def _task(self, name: str, label: str = "") -> Any:
+        return task(_invoke, name=name, task_run_name=label or name, cache_policy=NONE, **self.options)
+
+    def run(self, name: str, fn: Callable[..., T], *args: Any) -> T:
+        return self._task(name)(fn, args)
+
+    def parallel(self, calls: Sequence[Call]) -> list[Any]:
+        """Every call as a task on the parallel runner; all are waited for before a failure is raised."""
+        with self.runner() as runner:
+            futures = [
+                runner.submit(self._task(c.name, c.label), {"fn": c.fn, "args": c.args}) for c in calls
+            ]
+            wait(futures)
+            return [future.result() for future in futures]
+
+    def runner(self) -> TaskRunner:
+        """Threads on this host (as many as its ffmpeg slots, plus one for the audio), or the Dask cluster."""
+        if not self.dask_address:
+            return ThreadPoolTaskRunner(max_workers=max(1, self.parallel_slots) + 1)
+        from prefect_dask import DaskTaskRunner
+
+        return DaskTaskRunner(address=self.dask_address)
+
+
+def _invoke(fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    """What each step's task runs: the step's function on its arguments."""
+    return fn(*args)

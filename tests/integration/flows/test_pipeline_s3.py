@@ -1,0 +1,114 @@
+"""The pipeline against a real S3 server (SeaweedFS), with an s3:// source and an outage mid-upload."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.corpus import playlist_corpus
+from tests.hls import parse_master
+from tests.s3server import PUBLIC_BUCKET
+from vodflow.errors import JobFailed
+from vodflow.flows.pipeline import encode_video
+from vodflow.settings import load_settings
+from vodflow.storage.jobstore import load_job
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+@pytest.fixture
+def s3_env(s3_server, monkeypatch, tmp_path, request):
+    bucket = "vodflow-" + request.node.name.lower().replace("_", "-")[:40].strip("-")
+    monkeypatch.setenv("VODFLOW_STORAGE", "s3")
+    monkeypatch.setenv("VODFLOW_S3_ENDPOINT", s3_server.endpoint)
+    monkeypatch.setenv("VODFLOW_S3_ACCESS_KEY", s3_server.access_key)
+    monkeypatch.setenv("VODFLOW_S3_SECRET_KEY", s3_server.secret_key)
+    monkeypatch.setenv("VODFLOW_S3_BUCKET", bucket)
+    monkeypatch.setenv("VODFLOW_TMP_DIR", str(tmp_path / "tmp"))
+    monkeypatch.setenv("VODFLOW_ALLOWED_BUCKETS", "uploads")  # sources may come from there too
+    return load_settings().storage_config().open()
+
+
+def test_s3_source_and_outputs(s3_server, s3_env, clips):
+    client = s3_server.client()
+    if not client.bucket_exists("uploads"):
+        client.make_bucket("uploads")
+    client.fput_object("uploads", "raw/clip.mp4", str(clips["landscape"]))
+
+    doc = encode_video(
+        {
+            "videoUrl": "s3://uploads/raw/clip.mp4",
+            "presets": [{"format": "hls", "resolutions": ["240", "360"]}],
+            "thumbnails": [{"timestamp": "00:00:02", "resolutions": ["240"], "formats": ["webp"]}],
+        }
+    )
+    assert doc["status"] == "completed"
+    ladder = next(f for f in doc["files"] if f["type"] == "x-tar")
+    assert ladder["fileUrl"].startswith(f"http://{s3_server.endpoint}/")
+    keys = s3_env.list_keys(ladder["filePath"] + "/")
+    assert f"{ladder['filePath']}/index.m3u8" in keys and any(k.endswith(".ts") for k in keys)
+    master = s3_env.read_bytes(f"{ladder['filePath']}/index.m3u8").decode()
+    assert len(parse_master(master)) == 2
+    assert load_job(s3_env, doc["id"]).wire() == doc
+    image = next(f for f in doc["files"] if f["type"] == "image")
+    assert len(s3_env.read_bytes(image["filePath"])) == image["size"]
+
+
+def test_missing_s3_object_fails_at_ingest(s3_env, clips):
+    with pytest.raises(JobFailed) as caught:
+        encode_video(
+            {
+                "videoUrl": "s3://uploads/raw/missing.mp4",
+                "presets": [{"format": "mp4", "resolutions": ["240"]}],
+            }
+        )
+    assert caught.value.document["error"]["step"] == "ingest"
+    assert caught.value.document["error"]["code"] == "source_not_found"
+    assert s3_env.list_keys("files/") == []
+
+
+def test_public_urls_download(s3_server, s3_env, clips, monkeypatch):
+    """Published into a bucket anonymous clients may read (as a bucket policy allows), every `fileUrl`
+    downloads what the document describes, without credentials."""
+    monkeypatch.setenv("VODFLOW_S3_BUCKET", PUBLIC_BUCKET)
+    doc = encode_video(
+        {"videoUrl": str(clips["odd"]), "presets": [{"format": "mp4", "resolutions": ["240"]}]}
+    )
+    entry = doc["files"][0]
+    assert entry["fileUrl"] == f"http://{s3_server.endpoint}/{PUBLIC_BUCKET}/{entry['filePath']}"
+    fetched = httpx.get(entry["fileUrl"], timeout=30)
+    assert fetched.status_code == 200 and len(fetched.content) == entry["size"]
+    assert fetched.content[4:8] == b"ftyp"  # an MP4, as published
+
+
+def _upload(s3_server, bucket: str, key: str, path) -> None:
+    client = s3_server.client()
+    if not client.bucket_exists(bucket):
+        client.make_bucket(bucket)
+    client.fput_object(bucket, key, str(path))
+
+
+def test_s3_sources_outside_the_allowed_buckets_are_refused(s3_server, s3_env, clips):
+    _upload(s3_server, "backups", "db/dump.mp4", clips["odd"])
+    with pytest.raises(JobFailed) as caught:
+        encode_video(
+            {"videoUrl": "s3://backups/db/dump.mp4", "presets": [{"format": "mp4", "resolutions": ["240"]}]}
+        )
+    error = caught.value.document["error"]
+    assert (error["step"], error["code"]) == ("ingest", "url_not_allowed") and "backups" in error["message"]
+    assert s3_env.list_keys("files/") == []
+
+
+def test_a_playlist_uploaded_to_s3_never_reads_the_workers_files(s3_server, s3_env, clips, tmp_path):
+    playlist = playlist_corpus(tmp_path, clips["landscape"])["hls-file-url"]
+    _upload(s3_server, "uploads", "raw/playlist.mp4", playlist)
+    with pytest.raises(JobFailed) as caught:
+        encode_video(
+            {
+                "videoUrl": "s3://uploads/raw/playlist.mp4",
+                "presets": [{"format": "mp4", "resolutions": ["240"]}],
+            }
+        )
+    error = caught.value.document["error"]
+    assert (error["step"], error["code"]) == ("ingest", "unsupported_container")
+    assert s3_env.list_keys("files/") == []

@@ -1,0 +1,39 @@
+"""Prefect's block standards on every block of vodflow, and their slugs (what saved blocks are found by)."""
+
+from __future__ import annotations
+
+import pytest
+from prefect.testing.standard_test_suites import BlockStandardTestSuite
+
+from vodflow.blocks import (
+    HuaweiMpcCredentials,
+    VideoDBCredentials,
+    VideoSDKCredentials,
+    VodflowApi,
+    VodflowStorage,
+    VodflowWebhookSettings,
+)
+
+SLUGS = {
+    VodflowStorage: "vodflow-storage",
+    VodflowWebhookSettings: "vodflow-webhook-settings",
+    VodflowApi: "vodflow-api",
+    VideoSDKCredentials: "videosdk-credentials",
+    HuaweiMpcCredentials: "huawei-mpc-credentials",
+    VideoDBCredentials: "videodb-credentials",
+}
+
+
+class TestBlockStandards(BlockStandardTestSuite):
+    @pytest.fixture(params=list(SLUGS), ids=list(SLUGS.values()))
+    def block(self, request):
+        return request.param
+
+    def test_has_a_valid_image(self, block) -> None:
+        # The standard test downloads the logo; tests stay off the internet, and a logo is optional.
+        assert block._logo_url is None
+
+
+@pytest.mark.parametrize(("block", "slug"), list(SLUGS.items()), ids=list(SLUGS.values()))
+def test_slugs_stay_as_saved_blocks_know_them(block, slug):
+    assert block.get_block_type_slug() == slug

@@ -1,0 +1,67 @@
+"""The flow's hooks for runs that end without finishing their job: cancelled, crashed, stopped by a signal."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from uuid import uuid4
+
+import pytest
+from prefect.states import Cancelled, Crashed
+
+from tests.runs import workdir_of
+from vodflow.flows.pipeline import _mark_interrupted
+from vodflow.jobs.document import JobDocument
+from vodflow.jobs.spec import parse_spec
+from vodflow.storage.jobstore import load_job, save_job
+from vodflow.storage.local import LocalStorage
+
+SPEC = {"videoUrl": "https://cdn.example.com/a.mp4", "presets": [{"format": "mp4", "resolutions": ["240"]}]}
+
+
+@pytest.fixture
+def storage(tmp_path, monkeypatch) -> LocalStorage:
+    monkeypatch.setenv("VODFLOW_STORAGE", "local")
+    monkeypatch.setenv("VODFLOW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("VODFLOW_TMP_DIR", str(tmp_path / "tmp"))
+    return LocalStorage(tmp_path / "data")
+
+
+def interrupted(storage: LocalStorage, state, status: str = "processing") -> JobDocument:
+    """Run the hook on a job in `status` with a temp directory; the stored document afterwards."""
+    doc = JobDocument.from_spec(parse_spec(SPEC), uuid4().hex[:24]).moved_to(status)
+    save_job(storage, doc)
+    workdir_of(doc.id).mkdir(parents=True)
+    (workdir_of(doc.id) / "source").write_bytes(b"partial")
+    flow_run = SimpleNamespace(id=uuid4(), parameters={"job_id": doc.id})
+    _mark_interrupted(flow=None, flow_run=flow_run, state=state)
+    assert not workdir_of(doc.id).exists()
+    return load_job(storage, doc.id)
+
+
+@pytest.mark.parametrize(
+    "state, code",
+    [
+        (Cancelled(message="Cancelled through the encoder-job API"), "cancelled"),
+        (Crashed(message="Execution was aborted by a termination signal."), "cancelled"),
+        (Crashed(message="Execution was aborted by an interrupt signal."), "cancelled"),
+        (Crashed(message="No heartbeat for 90 s; its worker or host is gone."), "crashed"),
+    ],
+)
+def test_an_interrupted_run_fails_its_job_and_removes_its_temp_directory(storage, state, code):
+    doc = interrupted(storage, state)
+    assert doc.status == "failed" and doc.finished_at
+    assert (doc.error.step, doc.error.code) == ("run", code)
+    assert state.message in doc.error.message
+
+
+def test_a_job_that_already_ended_is_left_as_it_is(storage):
+    doc = interrupted(storage, Crashed(message="late"), status="completed")
+    assert doc.status == "completed" and doc.error is None
+
+
+def test_a_run_given_no_job_id_finds_its_job_by_the_flow_run_id(storage):
+    run_id = uuid4()
+    job_id = run_id.hex[:24]
+    save_job(storage, JobDocument.from_spec(parse_spec(SPEC), job_id).moved_to("processing"))
+    _mark_interrupted(flow=None, flow_run=SimpleNamespace(id=run_id, parameters={}), state=Cancelled())
+    assert load_job(storage, job_id).error.code == "cancelled"

@@ -1,0 +1,96 @@
+import pytest
+
+from vodflow.errors import SpecError
+from vodflow.jobs.document import JobDocument
+from vodflow.jobs.spec import parse_spec, timestamp_seconds
+
+GOOD = {"videoUrl": "https://example.test/v.mp4", "presets": [{"resolutions": ["360"], "format": "hls"}]}
+
+
+def spec_with(**changes):
+    return {**GOOD, **changes}
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "reason"),
+    [
+        (spec_with(presets=[]), "presets", "must not be empty"),
+        (
+            spec_with(presets=[{"resolutions": ["999"], "format": "hls"}]),
+            "presets[0].resolutions[0]",
+            "'999'",
+        ),
+        (spec_with(presets=[{"resolutions": ["360"], "format": "avi"}]), "presets[0].format", "'avi'"),
+        (
+            spec_with(presets=[{"resolutions": [], "format": "mp4"}]),
+            "presets[0].resolutions",
+            "must not be empty",
+        ),
+        (
+            spec_with(thumbnails=[{"timestamp": "-00:00:01", "resolutions": ["360"]}]),
+            "thumbnails[0].timestamp",
+            "malformed",
+        ),
+        (
+            spec_with(thumbnails=[{"timestamp": "00:61:00", "resolutions": ["360"]}]),
+            "thumbnails[0].timestamp",
+            "malformed",
+        ),
+        (
+            spec_with(thumbnails=[{"timestamp": "00:00:01", "resolutions": ["360"], "formats": ["png"]}]),
+            "thumbnails[0].formats[0]",
+            "'png'",
+        ),
+        (
+            spec_with(thumbnails=[{"timestamp": "00:00:01", "resolutions": ["360"], "filters": ["sepia"]}]),
+            "thumbnails[0].filters[0]",
+            "'sepia'",
+        ),
+        ({"presets": GOOD["presets"]}, "spec", "one of videoId or videoUrl is required"),
+        (spec_with(videoUrl="ftp://host/x.mp4"), "videoUrl", "unsupported scheme 'ftp'"),
+        (spec_with(webhookUrl="mailto:a@b"), "webhookUrl", "http"),
+        (spec_with(colour="red"), "colour", "unknown field"),
+    ],
+)
+def test_bad_specs_name_the_field_and_reason(data, field, reason):
+    with pytest.raises(SpecError) as caught:
+        parse_spec(data)
+    assert caught.value.field == field
+    assert reason in caught.value.reason
+    assert caught.value.step == "validate"
+
+
+def test_tolerated_spellings_are_normalised():
+    spec = parse_spec(
+        spec_with(
+            presets=[{"resolutions": ["4K", 360, "480p", "360"], "format": "mp4"}],
+            thumbnails=[{"timestamp": "00:00:03.5", "resolutions": ["4K"], "formats": ["webp"]}],
+        )
+    )
+    assert spec.presets[0].resolutions == ["4k", "360", "480"]
+    assert spec.thumbnails[0].seconds == 3.5
+    assert spec.thumbnails[0].filters == ["none"]
+
+
+def test_timestamp_seconds():
+    assert timestamp_seconds("01:02:03.25") == 3723.25
+    with pytest.raises(ValueError):
+        timestamp_seconds("3")
+
+
+def test_document_gets_ids_dates_and_wire_names():
+    doc = JobDocument.from_spec(
+        parse_spec(spec_with(thumbnails=[{"timestamp": "00:00:01", "resolutions": ["360"]}]))
+    )
+    wire = doc.wire()
+    assert wire["status"] == "queued"
+    assert (
+        len(wire["id"]) == 24
+        and len(wire["presets"][0]["id"]) == 24
+        and len(wire["thumbnails"][0]["id"]) == 24
+    )
+    assert wire["videoUrl"] == GOOD["videoUrl"]
+    assert wire["createdAt"].endswith("Z") and len(wire["createdAt"]) == len("2021-03-18T08:39:55.069Z")
+    done = doc.moved_to("processing").moved_to("completed")
+    assert done.started_at and done.finished_at and done.status == "completed"
+    assert JobDocument.model_validate(done.wire()) == done

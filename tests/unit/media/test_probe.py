@@ -1,0 +1,55 @@
+import pytest
+
+from vodflow.errors import StepError
+from vodflow.media.probe import parse_probe, probe_source
+
+
+def test_landscape_with_audio(clips):
+    info = probe_source(clips["landscape"])
+    assert (info.width, info.height, info.has_audio, info.rotation) == (854, 480, True, 0)
+    assert info.duration == pytest.approx(3.0, abs=0.1)
+    assert info.frame_rate == pytest.approx(25)
+
+
+def test_portrait_without_audio(clips):
+    info = probe_source(clips["portrait"])
+    assert (info.width, info.height, info.has_audio) == (360, 640, False)
+
+
+def test_rotated_source_reports_displayed_size(clips):
+    info = probe_source(clips["rotated"])
+    assert info.rotation in (90, 270)
+    assert (info.width, info.height) == (480, 854)
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("empty.mp4", "empty_source"),
+        ("text.mp4", "not_a_video"),
+        ("garbage.mp4", "not_a_video"),
+        ("truncated.mp4", "not_a_video"),
+        ("image.mp4", "not_a_video"),
+        ("audio-only.mp4", "no_video_stream"),
+    ],
+)
+def test_not_a_playable_video_is_refused_with_a_reason(bad_sources, name, code):
+    path = bad_sources / name
+    with pytest.raises(StepError) as caught:
+        probe_source(path)
+    assert caught.value.step == "ingest"
+    assert caught.value.code == code
+    assert str(path.parent) not in caught.value.message
+    assert not caught.value.transient
+
+
+def test_cover_art_is_not_a_video_stream():
+    report = {
+        "format": {"format_name": "mp3", "duration": "3.0"},
+        "streams": [
+            {"codec_type": "audio"},
+            {"codec_type": "video", "width": 300, "height": 300, "disposition": {"attached_pic": 1}},
+        ],
+    }
+    with pytest.raises(StepError, match="no video stream"):
+        parse_probe(report)

@@ -1,0 +1,68 @@
+"""Publishing never leaves half an output behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vodflow.errors import StorageError
+from vodflow.jobs.document import FileEntry, iso_now
+from vodflow.steps.publish import PlannedFile, Upload, playlist_seconds, upload_files
+from vodflow.storage.local import LocalStorage
+
+
+class FlakyStorage(LocalStorage):
+    """Local storage that goes down after `allowed` uploads."""
+
+    def __init__(self, root: Path, allowed: int) -> None:
+        super().__init__(root)
+        self.allowed = allowed
+
+    def upload_file(self, local_path, key, content_type=None):
+        if self.allowed == 0:
+            raise StorageError("publish", "storage_unavailable", "storage went away", transient=True)
+        self.allowed -= 1
+        super().upload_file(local_path, key, content_type)
+
+
+def planned(tmp_path: Path, name: str, parts: int) -> PlannedFile:
+    uploads = []
+    for i in range(parts):
+        path = tmp_path / f"{name}-{i}.ts"
+        path.write_bytes(b"x" * 10)
+        uploads.append(Upload(path, f"files/videos/{name}/seg{i}.ts"))
+    now = iso_now()
+    entry = FileEntry(
+        id=name,
+        job_id="j",
+        type="x-tar",
+        file_path=f"files/videos/{name}",
+        file_url="u",
+        size=10 * parts,
+        created_at=now,
+        updated_at=now,
+    )
+    return PlannedFile(entry, tuple(uploads))
+
+
+def test_outage_mid_upload_removes_what_was_uploaded(tmp_path):
+    storage = FlakyStorage(tmp_path / "store", allowed=3)
+    files = [planned(tmp_path, "a", 2), planned(tmp_path, "b", 2)]
+    with pytest.raises(StorageError) as caught:
+        upload_files(files, storage)
+    assert caught.value.transient
+    assert storage.list_keys("files/") == []
+
+
+def test_all_uploads_succeed(tmp_path):
+    storage = FlakyStorage(tmp_path / "store", allowed=10)
+    entries = upload_files([planned(tmp_path, "a", 2)], storage)
+    assert [e.id for e in entries] == ["a"]
+    assert storage.list_keys("files/") == ["files/videos/a/seg0.ts", "files/videos/a/seg1.ts"]
+
+
+def test_playlist_seconds_sums_the_segments():
+    playlist = "#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXTINF:6.000000,\nseg_0.ts\n#EXTINF:4.250000,\nseg_1.ts\n"
+    assert playlist_seconds(playlist) == 10.25
+    assert playlist_seconds("#EXTM3U\n#EXT-X-ENDLIST\n") == 0.0

@@ -1,0 +1,75 @@
+"""A drop-in for VideoSDK's encoder-job HTTP API, served by vodflow on Prefect (`vodflow api`).
+
+`POST/GET /v1/encoder/jobs`, `GET/DELETE /v1/encoder/jobs/{id}`, the VideoSDK shapes and JWT auth; errors are
+`{"message"}` (a bad spec adds `field` and `reason`). Routes: `vodflow.api.routes`; errors:
+`vodflow.api.errors`; the jobs: `vodflow.api.jobs`; Prefect: `vodflow.api.runs`. See docs/api.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from vodflow.api.auth import Unauthorized, verify_token
+from vodflow.api.errors import BodyLimit, error_response, openapi_without_422, register_error_handlers
+from vodflow.api.jobs import JobService
+from vodflow.api.routes import job_routes
+from vodflow.api.runs import JobRuns, PrefectJobRuns
+from vodflow.settings import ApiSettings
+from vodflow.storage.base import Storage
+
+
+def create_app(
+    settings: ApiSettings,
+    storage: Storage,
+    *,
+    runs: JobRuns | None = None,
+    allowed_buckets: frozenset[str] = frozenset(),
+) -> FastAPI:
+    """The API app over `storage`; `runs` defaults to the settings' Prefect deployment.
+
+    ValueError when the settings are unsafe (a short secret).
+    """
+    settings.check_secret_strength()
+    service = JobService(
+        storage,
+        runs if runs is not None else PrefectJobRuns(settings.deployment),
+        storage_block=settings.storage_block,
+        cancel_timeout=settings.cancel_timeout,
+        allow_local_sources=settings.allow_local_sources,
+        allowed_buckets=allowed_buckets,
+    )
+    secret = settings.api_secret.get_secret_value()
+    app = FastAPI(
+        title="vodflow encoder jobs",
+        version="1",
+        description="VideoSDK's encoder-job API (`/v1/encoder/jobs`), run by vodflow on Prefect.",
+        strict_content_type=False,
+    )
+
+    @app.middleware("http")
+    async def authorize(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """Every `/v1/` request needs a valid token, checked before its body is even read."""
+        if request.url.path.startswith("/v1/"):
+            try:
+                verify_token(
+                    request.headers.get("authorization"),
+                    settings.api_key,
+                    secret,
+                    max_ttl=settings.max_token_ttl,
+                )
+            except Unauthorized as exc:
+                return error_response(401, str(exc))
+        return await call_next(request)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    register_error_handlers(app)
+    app.include_router(job_routes(service))
+    app.openapi = lambda: openapi_without_422(app)  # type: ignore[method-assign]
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app

@@ -1,0 +1,100 @@
+"""One way in for every encoder: the `Encoder` protocol, what it is given and returns, and the registry.
+
+An encoder turns a job into outputs. Local encoders (one ffmpeg process, or chunks side by side) write them
+into the run's temp directory for the publish step, from a source the flow has ingested and planned; remote
+encoders (VideoSDK, Huawei MPC) fetch the source themselves and return published files. Encoders do their
+retryable units of work through `Steps`, which the flow provides: Prefect tasks there, plain calls elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, TypeVar
+
+from vodflow.jobs.document import FileEntry, JobDocument
+from vodflow.jobs.plan import OutputPlan
+from vodflow.jobs.sources import Source
+from vodflow.orchestration.concurrency import Slots
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Call:
+    """One unit of work: `fn(*args)`, shown as `name` (its kind) and `label` (this one) in the run."""
+
+    name: str
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    label: str = ""
+
+
+class Steps(Protocol):
+    """Runs an encoder's units of work: `run` one, or `parallel` several side by side (results in order,
+    every call finished before the first failure is raised)."""
+
+    def run(self, name: str, fn: Callable[..., T], *args: Any) -> T: ...
+
+    def parallel(self, calls: Sequence[Call]) -> list[Any]: ...
+
+
+class InlineSteps:
+    """`Steps` as plain calls, one after the other (scripts, tests)."""
+
+    def run(self, name: str, fn: Callable[..., T], *args: Any) -> T:
+        return fn(*args)
+
+    def parallel(self, calls: Sequence[Call]) -> list[Any]:
+        return [call.fn(*call.args) for call in calls]
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """How local encodes run: x264 preset, time bounds, ffmpeg slots, chunk length."""
+
+    x264_preset: str = "veryfast"
+    max_encode_seconds: float = 12 * 3600.0
+    stall_seconds: float = 120.0
+    slots: Slots = field(default_factory=Slots)
+    chunk_seconds: int = 30
+    report_progress: bool = True
+
+
+@dataclass
+class EncodeRequest:
+    """What an encoder is given. Local encoders read `source` and `plan` and write under `workdir`; remote
+    ones read `doc` and their service `account` (a credentials block, or any object with its methods)."""
+
+    doc: JobDocument
+    workdir: Path
+    steps: Steps = field(default_factory=InlineSteps)
+    options: EncodeOptions = field(default_factory=EncodeOptions)
+    source: Source | None = None
+    plan: OutputPlan | None = None
+    account: Any = None
+    poll_interval: float = 5.0
+    max_wait: float = 3600.0
+
+    def with_source(self, source: Source, plan: OutputPlan) -> EncodeRequest:
+        """This request for a local encoder, once the source is ingested and planned."""
+        return replace(self, source=source, plan=plan)
+
+
+@dataclass
+class EncodeResult:
+    """What an encoder made: for a remote encoder, the published files and the remote job's id; for a local
+    one, nothing here (its outputs wait under the request's `workdir` for the publish step)."""
+
+    files: list[FileEntry] | None = None
+    remote_id: str | None = None
+
+
+class Encoder(Protocol):
+    """A way of encoding; `local` encoders need the flow to ingest and plan first."""
+
+    name: ClassVar[str]
+    local: ClassVar[bool]
+
+    def encode(self, request: EncodeRequest) -> EncodeResult: ...

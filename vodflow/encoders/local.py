@@ -1,0 +1,51 @@
+"""The one-process local encode: every HLS ladder, MP4 and thumbnail of a job from one ffmpeg process (one
+decode of the source)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from vodflow.encoders.base import EncodeOptions, EncodeRequest, EncodeResult
+from vodflow.jobs.plan import OutputPlan
+from vodflow.jobs.sources import Source
+from vodflow.media.commands import build_encode_command
+from vodflow.media.runner import encode_timeout, run_ffmpeg
+from vodflow.orchestration.progress import ArtifactProgress
+
+
+def encode_renditions(
+    source: Source, plan: OutputPlan, workdir: Path, options: EncodeOptions | None = None
+) -> None:
+    """Write the plan's HLS folders, MP4 files and thumbnails under `workdir`; StepError(encode) if failed."""
+    options = options or EncodeOptions()
+    command = build_encode_command(
+        source.path, plan, workdir, has_audio=source.info.has_audio, x264_preset=options.x264_preset
+    )
+    progress = ArtifactProgress(source.info.duration, "encode") if options.report_progress else None
+    with options.slots.ffmpeg():
+        run_ffmpeg(
+            command,
+            step="encode",
+            workdir=workdir,
+            timeout=encode_timeout(source.info.duration, cap=options.max_encode_seconds),
+            stall_timeout=options.stall_seconds or None,
+            source=source.path,
+            on_progress=progress,
+        )
+
+
+class OneProcessEncoder:
+    """`local`: one ffmpeg process decodes the source once and writes every output."""
+
+    name: ClassVar[str] = "local"
+    local: ClassVar[bool] = True
+
+    def encode(self, request: EncodeRequest) -> EncodeResult:
+        assert request.source is not None and request.plan is not None, (
+            "a local encode needs the ingest first"
+        )
+        request.steps.run(
+            "encode", encode_renditions, request.source, request.plan, request.workdir, request.options
+        )
+        return EncodeResult()

@@ -1,0 +1,128 @@
+"""The job document: what a run returns and publishes (the spec with ids, status, dates, files, error).
+
+Wire names are camelCase (pydantic aliases); see `../shared/contracts/job.md`. Ids and times are made here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from vodflow.jobs.spec import JobSpec, Wire
+
+JobStatus = Literal["queued", "processing", "completed", "failed"]
+
+
+def new_id() -> str:
+    """A 24-hex id, the shape VideoSDK uses for jobs, presets and files."""
+    return secrets.token_hex(12)
+
+
+def output_id(job_id: str, *parts: str) -> str:
+    """A 24-hex id fixed by the job and what it names, so a rerun of a job writes the same keys."""
+    return hashlib.sha256("/".join((job_id, *parts)).encode()).hexdigest()[:24]
+
+
+def iso_time(when: datetime) -> str:
+    """`when` as ISO-8601 UTC with milliseconds and `Z` (`2021-03-18T08:39:55.069Z`); naive means UTC."""
+    when = when.astimezone(UTC) if when.tzinfo else when
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def job_artifact_key(kind: str, job_id: str) -> str:
+    """`vodflow-<kind>-<job id>` in the characters Prefect artifact keys allow (lowercase, digits, dashes)."""
+    return f"vodflow-{kind}-" + "".join(c if c.isalnum() else "-" for c in job_id.lower())
+
+
+def iso_now() -> str:
+    """Now as ISO-8601 UTC with milliseconds and `Z` (`2021-03-18T08:39:55.069Z`)."""
+    return iso_time(datetime.now(UTC))
+
+
+class Resolution2D(BaseModel):
+    width: int
+    height: int
+
+
+class FileMeta(BaseModel):
+    resolution: Resolution2D
+    format: str
+    duration: float
+
+
+class FileEntry(Wire):
+    """One published output, as listed in the job document."""
+
+    id: str
+    job_id: str = Field(alias="jobId")
+    type: Literal["video", "x-tar", "image"]
+    file_path: str = Field(alias="filePath")
+    file_url: str = Field(alias="fileUrl")
+    size: int
+    meta: FileMeta | None = None
+    created_at: str = Field(alias="createdAt")
+    updated_at: str = Field(alias="updatedAt")
+
+
+class Skipped(Wire):
+    format: str
+    resolution: str
+    reason: str
+
+
+class JobErrorInfo(Wire):
+    step: str
+    code: str
+    message: str
+
+
+class JobDocument(JobSpec):
+    """What a run returns and publishes: the spec with ids, status, dates, files and any error."""
+
+    id: str
+    status: JobStatus = "queued"
+    created_at: str = Field(alias="createdAt")
+    updated_at: str = Field(alias="updatedAt")
+    started_at: str | None = Field(default=None, alias="startedAt")
+    finished_at: str | None = Field(default=None, alias="finishedAt")
+    files: list[FileEntry] = Field(default_factory=list)
+    skipped: list[Skipped] = Field(default_factory=list)
+    error: JobErrorInfo | None = None
+
+    @classmethod
+    def from_spec(cls, spec: JobSpec, job_id: str | None = None) -> JobDocument:
+        """A queued document for `spec`, with ids on the job, presets and thumbnails.
+
+        Preset and thumbnail ids follow from the job id and their position (ids in the spec are ignored), so
+        a rerun of a job (same id, same spec) names every output the same and overwrites instead of
+        duplicating.
+        """
+        now = iso_now()
+        job_id = job_id or new_id()
+        data = spec.model_dump(by_alias=False)
+        for i, preset in enumerate(data["presets"]):
+            preset["id"] = output_id(job_id, "preset", str(i))
+        for i, thumb in enumerate(data["thumbnails"]):
+            thumb["id"] = output_id(job_id, "thumbnail", str(i))
+        return cls(**data, id=job_id, created_at=now, updated_at=now)
+
+    def spec(self) -> JobSpec:
+        """The spec this document was made from (ids on presets and thumbnails dropped)."""
+        data = self.model_dump(include=set(JobSpec.model_fields), by_alias=False)
+        for entry in (*data["presets"], *data["thumbnails"]):
+            entry["id"] = None
+        return JobSpec.model_validate(data)
+
+    def moved_to(self, status: JobStatus, **changes: Any) -> JobDocument:
+        """A copy in `status`, with its dates updated."""
+        now = iso_now()
+        changes.setdefault("updated_at", now)
+        if status == "processing" and not self.started_at:
+            changes["started_at"] = now
+        if status in ("completed", "failed"):
+            changes["finished_at"] = now
+        return type(self).model_validate({**dict(self), "status": status, **changes})

@@ -1,0 +1,100 @@
+"""Where everything lives in storage: key prefixes, the keys of a job's outputs, and what a valid key is.
+
+Keys are `/`-separated relative names (`files/videos/<id>.mp4`), checked by `validate_key` so that none can
+leave its prefix. Pure: the same layout for local and S3 storage.
+"""
+
+from __future__ import annotations
+
+import re
+
+from vodflow.errors import SpecError, StorageError
+
+INGEST_PREFIX = "ingest/"
+VIDEOS_PREFIX = "files/videos/"
+IMAGES_PREFIX = "files/images/"
+JOBS_PREFIX = "jobs/"
+MAX_KEY_BYTES = 1024
+MAX_NAME_SEGMENT_BYTES = 255  # most file systems refuse longer names
+JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def job_key(job_id: str) -> str:
+    """`jobs/<job id>.json`: where a job's document is kept."""
+    return f"{JOBS_PREFIX}{job_id}.json"
+
+
+def invalid_key(key: str, reason: str) -> StorageError:
+    shown = key if len(key) <= 80 else key[:77] + "..."
+    return StorageError(code="invalid_key", message=f"key {shown!r}: {reason}")
+
+
+def validate_key(key: str) -> str:
+    """`key` unchanged when it is a safe relative key (a trailing `/` is allowed, for prefixes).
+
+    StorageError(code="invalid_key") when it is empty, absolute, longer than 1024 bytes, or holds a
+    backslash, a control character, or an empty, `.` or `..` segment.
+    """
+    if not isinstance(key, str) or not key:
+        raise invalid_key(str(key), "must not be empty")
+    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        raise invalid_key(key, f"longer than {MAX_KEY_BYTES} bytes")
+    if key.startswith("/"):
+        raise invalid_key(key, "must be relative, not start with '/'")
+    if "\\" in key:
+        raise invalid_key(key, "must not contain a backslash")
+    if any(ord(char) < 32 or ord(char) == 127 for char in key):
+        raise invalid_key(key, "must not contain control characters")
+    segments = key.split("/")
+    if key.endswith("/"):
+        segments.pop()
+    if "" in segments:
+        raise invalid_key(key, "must not contain empty segments ('//')")
+    for dots in (".", ".."):
+        if dots in segments:
+            raise invalid_key(key, f"must not contain {dots!r} segments")
+    return key
+
+
+def object_key(key: str) -> str:
+    """A validated key that names an object, not a folder."""
+    validate_key(key)
+    if key.endswith("/"):
+        raise invalid_key(key, "names a folder, not an object")
+    return key
+
+
+def list_prefix(prefix: str) -> str:
+    """A validated listing prefix; the empty prefix means everything."""
+    return validate_key(prefix) if prefix else ""
+
+
+def deletion_prefix(prefix: str) -> str:
+    if not prefix:
+        raise invalid_key(prefix, "refusing to delete with an empty prefix (everything)")
+    return validate_key(prefix)
+
+
+def unsafe_key_reason(key: str) -> str | None:
+    """Why `key` cannot be an object key or a file name under its prefix, or None when it can."""
+    try:
+        validate_key(key)
+    except StorageError as exc:
+        return exc.message.rpartition(": ")[2]
+    if any(len(part.encode("utf-8", "surrogatepass")) > MAX_NAME_SEGMENT_BYTES for part in key.split("/")):
+        return f"has a segment longer than {MAX_NAME_SEGMENT_BYTES} bytes"
+    return None
+
+
+def video_id_problem(video_id: str) -> str | None:
+    """Why `video_id` cannot name an object under the ingest prefix, or None when it can."""
+    if video_id.endswith("/"):
+        return "must name an object, not end with '/'"
+    return unsafe_key_reason(video_id) or unsafe_key_reason(f"{INGEST_PREFIX}{video_id}")
+
+
+def check_job_id(job_id: str) -> str:
+    """`job_id` unchanged when it can name files and objects; SpecError(job_id) otherwise."""
+    if not isinstance(job_id, str) or not JOB_ID.match(job_id):
+        raise SpecError("job_id", "expected 1 to 128 letters, digits, '.', '_' or '-', starting alphanumeric")
+    return job_id

@@ -1,0 +1,105 @@
+"""Where a job's source is (one parser of `videoUrl` for the API, the spec and the workers alike), and what
+the pipeline knows of it once it is on disk.
+
+So that `FILE:///x`, `://host/x`, `S3://b/k` or `file://otherhost/x` mean the same thing (or are refused the
+same way) wherever they are read: the API cannot see "remote" where a worker would open a local path.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote
+
+from vodflow.jobs.keys import unsafe_key_reason
+
+SourceKind = Literal["http", "s3", "local"]
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What the pipeline needs to know of a source. `width`/`height` are as displayed (rotation applied)."""
+
+    duration: float
+    width: int
+    height: int
+    rotation: int
+    has_audio: bool
+    video_codec: str
+    format_name: str
+    frame_rate: float
+
+
+@dataclass(frozen=True)
+class Source:
+    """A source on this machine's disk, and what probing it found."""
+
+    path: Path
+    info: SourceInfo
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """A parsed `videoUrl`: `url` with its scheme lower-cased, and the bucket/key or local path it names."""
+
+    kind: SourceKind
+    url: str
+    bucket: str | None = None
+    key: str | None = None
+    path: str | None = None
+
+
+def parse_video_url(value: str) -> SourceRef:
+    """The source a `videoUrl` names; ValueError with the reason when it is not one vodflow reads.
+
+    `http(s)://host/...`, `s3://bucket/key`, `file:///path` (or `file://localhost/path`) and plain paths;
+    schemes in any case. Anything else with `://` is refused, never taken for a relative path.
+    """
+    text = value.strip()
+    if not text:
+        raise ValueError("is empty")
+    if _CONTROL.search(text):
+        raise ValueError("must not contain control characters")
+    match = _SCHEME.match(text)
+    if match is None:
+        if "://" in text:
+            raise ValueError("malformed URL: expected a scheme (http, https, s3, file) before '://'")
+        return SourceRef("local", text, path=text)
+    scheme, rest = match.group(1).lower(), text[match.end() :]
+    if scheme in ("http", "https"):
+        if not rest.split("/", 1)[0].split("?", 1)[0]:
+            raise ValueError(f"{scheme}:// URL has no host")
+        return SourceRef("http", f"{scheme}://{rest}")
+    if scheme == "s3":
+        bucket, _, key = rest.partition("/")
+        if not bucket or not key:
+            raise ValueError("expected s3://bucket/key")
+        if problem := unsafe_key_reason(key):
+            raise ValueError(f"object key {problem}")
+        return SourceRef("s3", f"s3://{bucket}/{key}", bucket=bucket, key=key)
+    if scheme == "file":
+        host, _, path = rest.partition("/")
+        if host.lower() not in ("", "localhost"):
+            raise ValueError("file:// URLs name files on this host: file:///path")
+        if not path:
+            raise ValueError("file:// URL names no file")
+        return SourceRef("local", f"file://{rest}", path="/" + unquote(path))
+    raise ValueError(f"unsupported scheme {scheme!r}; use http(s)://, s3://, file:// or a local path")
+
+
+def s3_source_problem(ref: SourceRef, storage_bucket: str | None, allowed: frozenset[str]) -> str | None:
+    """Why an `s3://` source may not be read with the storage's credentials, or None when it may.
+
+    The credentials may reach many buckets; sources come only from the storage's bucket, or from buckets
+    the operator named in `VODFLOW_ALLOWED_BUCKETS`.
+    """
+    if storage_bucket is None:
+        return "s3:// sources need S3 storage (VODFLOW_STORAGE=s3 or a storage block)"
+    if ref.bucket != storage_bucket and ref.bucket not in allowed:
+        return f"bucket {ref.bucket!r} is not allowed; name it in VODFLOW_ALLOWED_BUCKETS"
+    return None

@@ -1,0 +1,239 @@
+"""The job spec: what a run is given, in the VideoSDK shape, validated field by field.
+
+Wire names are camelCase (pydantic aliases); see `../shared/contracts/job.md`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from vodflow.errors import SpecError
+from vodflow.jobs.keys import video_id_problem
+from vodflow.jobs.sources import parse_video_url
+
+RESOLUTIONS = ("240", "360", "480", "720", "1080", "4k")
+SHORT_EDGE = {"240": 240, "360": 360, "480": 480, "720": 720, "1080": 1080, "4k": 2160}
+MAX_USER_DATA_BYTES = 16 * 1024
+MAX_USER_DATA_DEPTH = 32
+# Prefect turns `{"__prefect_kind": ...}` objects in run parameters into workspace variables, templates...
+_PREFECT_MARKER = "__prefect"
+
+_TIMESTAMP = re.compile(r"^(\d{2,}):([0-5]\d):([0-5]\d(?:\.\d{1,6})?)$")
+
+
+def timestamp_seconds(timestamp: str) -> float:
+    """Seconds from an `HH:MM:SS[.fff]` timestamp; ValueError when malformed or negative."""
+    match = _TIMESTAMP.match(timestamp.strip())
+    if not match:
+        raise ValueError(f"malformed timestamp {timestamp!r}: expected HH:MM:SS with optional fraction")
+    hours, minutes, seconds = match.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def _normalise_resolution(value: Any) -> Any:
+    """Tolerate `"4K"`, `360` and `"360p"` on input; store the canonical lower-case name."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, str):
+        value = value.strip().lower().removesuffix("p")
+    return value
+
+
+Resolution = Annotated[
+    Literal["240", "360", "480", "720", "1080", "4k"], BeforeValidator(_normalise_resolution)
+]
+VideoFormat = Literal["hls", "mp4"]
+ImageFormat = Literal["jpg", "webp"]
+ImageFilter = Literal["none", "blur"]
+
+
+class Wire(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    def wire(self) -> dict[str, Any]:
+        """The camelCase JSON form, without unset optional fields."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class Preset(Wire):
+    """One output family: an HLS ladder or a set of MP4 renditions."""
+
+    resolutions: list[Resolution] = Field(min_length=1, description="Short edges to produce.")
+    format: VideoFormat = Field(description="`hls` (one ladder with a master playlist) or `mp4`.")
+    id: str | None = Field(default=None, description="Assigned by vodflow.")
+
+    @field_validator("resolutions")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+
+class ThumbnailSpec(Wire):
+    """Frames taken at one timestamp, in every resolution x format x filter."""
+
+    timestamp: str = Field(
+        description="`HH:MM:SS` with optional fraction, e.g. `00:00:03.5`.",
+        json_schema_extra={"pattern": _TIMESTAMP.pattern, "examples": ["00:00:03", "00:01:30.5"]},
+    )
+    resolutions: list[Resolution] = Field(min_length=1)
+    formats: list[ImageFormat] = Field(default=["jpg"], min_length=1)
+    filters: list[ImageFilter] = Field(default=["none"], min_length=1)
+    id: str | None = None
+
+    @field_validator("timestamp")
+    @classmethod
+    def _valid_timestamp(cls, value: str) -> str:
+        timestamp_seconds(value)
+        return value.strip()
+
+    @property
+    def seconds(self) -> float:
+        return timestamp_seconds(self.timestamp)
+
+
+class JobSpec(Wire):
+    """What a run is given: a source, presets, optional thumbnails and webhook."""
+
+    video_id: str | None = Field(
+        default=None, alias="videoId", title="Video id", description="Object in the ingest prefix."
+    )
+    video_url: str | None = Field(
+        default=None,
+        alias="videoUrl",
+        title="Video URL",
+        description="http(s)://, s3://bucket/key, file:// or a local path.",
+    )
+    presets: list[Preset] = Field(min_length=1)
+    thumbnails: list[ThumbnailSpec] = Field(default_factory=list)
+    webhook_url: str | None = Field(
+        default=None, alias="webhookUrl", title="Webhook URL", description="Notified when the job ends."
+    )
+    user_data: dict[str, Any] | None = Field(
+        default=None, alias="userData", title="User data", description="Kept with the job, untouched."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_data(cls, data: Any) -> Any:
+        """Refuse Prefect's parameter markers anywhere in the spec: parameters must stay data."""
+        if (where := prefect_marker_path(data)) is not None:
+            raise SpecError(where, "keys starting with '__prefect' are not allowed")
+        return data
+
+    @field_validator("user_data")
+    @classmethod
+    def _bounded_user_data(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return value
+        if json_depth(value) > MAX_USER_DATA_DEPTH:
+            raise ValueError(f"nested deeper than {MAX_USER_DATA_DEPTH} levels")
+        if len(json.dumps(value, separators=(",", ":")).encode()) > MAX_USER_DATA_BYTES:
+            raise ValueError(f"larger than {MAX_USER_DATA_BYTES} bytes as JSON")
+        return value
+
+    @field_validator("video_id")
+    @classmethod
+    def _safe_video_id(cls, value: str | None) -> str | None:
+        if value is not None and (problem := video_id_problem(value)):
+            raise ValueError(problem)
+        return value
+
+    @field_validator("video_url")
+    @classmethod
+    def _known_source(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parse_video_url(value)  # the one parser the API and the workers use too
+        return value.strip()
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_webhook(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip().lower().startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.strip() if value else None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> JobSpec:
+        if not (self.video_id or self.video_url):
+            raise ValueError("one of videoId or videoUrl is required")
+        if self.video_id and self.video_url:
+            raise ValueError("give videoId or videoUrl, not both")
+        return self
+
+
+def prefect_marker_path(data: Any) -> str | None:
+    """The wire path (`userData.a[0].__prefect_kind`) of the first key starting with `__prefect`, or None."""
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                where = f"{path}.{key}" if path else str(key)
+                if str(key).startswith(_PREFECT_MARKER):
+                    return where
+                stack.append((where, item))
+        elif isinstance(value, list | tuple):
+            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
+    return None
+
+
+def json_depth(value: Any) -> int:
+    """How deeply lists and objects nest in `value` (a scalar is 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[int, Any]] = [(0, value)]
+    while stack:
+        depth, item = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, depth + 1)
+            stack.extend((depth + 1, child) for child in children)
+    return deepest
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif isinstance(part, str) and not part.startswith(("literal[", "function-")):
+            path += f".{part}" if path else part
+    return path or "spec"
+
+
+def _reason(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    given = error.get("input")
+    if kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        return f"unknown value {given!r}; allowed: {expected}"
+    if kind == "too_short":
+        return "must not be empty"
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "unknown field"
+    return error["msg"].removeprefix("Value error, ")
+
+
+def parse_spec(data: Any) -> JobSpec:
+    """Validate a job spec; raises SpecError naming the first bad field and the reason."""
+    if isinstance(data, JobSpec):
+        data = data.model_dump(by_alias=True)
+    try:
+        return JobSpec.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise SpecError(_field_path(first["loc"]), _reason(first)) from None

@@ -1,0 +1,1 @@
+"""ffmpeg and ffprobe: what inputs may be, probing, pure command builders, chunk plans, the runner."""

@@ -1,0 +1,176 @@
+"""Pure builders of ffmpeg command lines (through ffmpeg-python); nothing here runs a process.
+
+The encode decodes the source once and `split`s it into every rendition of the job: all HLS variants,
+MP4 files and thumbnails come out of one ffmpeg process. A thumbnail branch keeps the one frame at its
+timestamp (`trim`, the filter ffmpeg's own accurate `-ss` seek inserts) and then ends, so it costs one
+scaled picture, not a second decode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from itertools import groupby
+from pathlib import Path
+
+import ffmpeg
+
+from vodflow.jobs.plan import HlsOutput, Mp4Output, OutputPlan, Rendition, ThumbnailOutput
+from vodflow.media.inputs import file_url, input_options
+
+KEYFRAME_SECONDS = 2
+HLS_SEGMENT_SECONDS = 6
+GLOBAL_ARGS = ("-nostdin", "-hide_banner", "-loglevel", "error")
+
+
+def hls_dir(workdir: Path, output: HlsOutput) -> Path:
+    return workdir / output.file_id
+
+
+def mp4_path(workdir: Path, output: Mp4Output) -> Path:
+    return workdir / f"{output.file_id}.mp4"
+
+
+def thumbnail_path(workdir: Path, output: ThumbnailOutput) -> Path:
+    return workdir / f"{output.file_id}.{output.format}"
+
+
+def variant_name(rendition: Rendition) -> str:
+    return rendition.resolution if rendition.resolution == "4k" else f"{rendition.resolution}p"
+
+
+def _video_options(x264_preset: str) -> dict[str, object]:
+    return {
+        "vcodec": "libx264",
+        "preset": x264_preset,
+        "pix_fmt": "yuv420p",
+        "profile:v": "high",
+        # Keyframes every 2 s on every rendition, never on scene cuts, so variants switch cleanly.
+        "force_key_frames": f"expr:gte(t,n_forced*{KEYFRAME_SECONDS})",
+        "sc_threshold": 0,
+    }
+
+
+def hls_muxer_options(folder: Path) -> dict[str, object]:
+    """ffmpeg's `hls` muxer options of every ladder: 6 s VOD segments under `folder/<variant>/`."""
+    return {
+        "f": "hls",
+        "hls_time": HLS_SEGMENT_SECONDS,
+        "hls_playlist_type": "vod",
+        "hls_flags": "independent_segments",
+        "hls_segment_filename": str(folder / "%v" / "seg_%05d.ts"),
+    }
+
+
+def _rate_options(rendition: Rendition, index: int | None = None, with_audio: bool = True) -> dict[str, str]:
+    v = "v" if index is None else f"v:{index}"
+    a = "a" if index is None else f"a:{index}"
+    options = {
+        f"b:{v}": f"{rendition.video_kbps}k",
+        f"maxrate:{v}": f"{int(rendition.video_kbps * 1.07)}k",
+        f"bufsize:{v}": f"{rendition.video_kbps * 2}k",
+    }
+    if with_audio:
+        options[f"b:{a}"] = f"{rendition.audio_kbps}k"
+    return options
+
+
+def build_encode_command(
+    source: Path,
+    plan: OutputPlan,
+    workdir: Path,
+    *,
+    has_audio: bool,
+    x264_preset: str = "veryfast",
+) -> list[str]:
+    """One ffmpeg command that writes every HLS ladder, MP4 and thumbnail of `plan` under `workdir`."""
+    renditions = [r for out in plan.hls for r in out.renditions] + [out.rendition for out in plan.mp4]
+    by_time = by_timestamp(plan.thumbnails)
+    src = ffmpeg.input(file_url(source), **input_options())
+    video = src.video.filter_multi_output("split", len(renditions) + len(by_time))
+    audio = src.audio.filter_multi_output("asplit", len(renditions)) if has_audio else None
+
+    def branch(i: int, rendition: Rendition) -> list[object]:
+        scaled = video[i].filter("scale", rendition.width, rendition.height).filter("setsar", 1)
+        return [scaled, audio[i]] if audio is not None else [scaled]
+
+    outputs = []
+    i = 0
+    for out in plan.hls:
+        streams: list[object] = []
+        options: dict[str, object] = {}
+        variants = []
+        for j, rendition in enumerate(out.renditions):
+            streams += branch(i, rendition)
+            options.update(_rate_options(rendition, j, has_audio))
+            pair = f"v:{j},a:{j}" if has_audio else f"v:{j}"
+            variants.append(f"{pair},name:{variant_name(rendition)}")
+            i += 1
+        folder = hls_dir(workdir, out)
+        outputs.append(
+            ffmpeg.output(
+                *streams,
+                str(folder / "%v" / "index.m3u8"),
+                **hls_muxer_options(folder),
+                master_pl_name="index.m3u8",
+                var_stream_map=" ".join(variants),
+                **_video_options(x264_preset),
+                **({"acodec": "aac", "ac": 2} if has_audio else {}),
+                **options,
+            )
+        )
+    for out in plan.mp4:
+        outputs.append(
+            ffmpeg.output(
+                *branch(i, out.rendition),
+                str(mp4_path(workdir, out)),
+                movflags="+faststart",
+                **_video_options(x264_preset),
+                **({"acodec": "aac", "ac": 2} if has_audio else {}),
+                **_rate_options(out.rendition, with_audio=has_audio),
+            )
+        )
+        i += 1
+    for j, (seconds, group) in enumerate(by_time):
+        frame = video[i + j].filter("trim", start=seconds).filter("setpts", "PTS-STARTPTS")
+        outputs += _image_outputs(frame.filter("trim", end_frame=1), group, workdir)
+    return ffmpeg.merge_outputs(*outputs).global_args(*GLOBAL_ARGS).overwrite_output().compile()
+
+
+def _image_options(fmt: str) -> dict[str, object]:
+    if fmt == "webp":
+        return {"vcodec": "libwebp", "quality": 80}
+    return {"vcodec": "mjpeg", "pix_fmt": "yuvj420p", "q:v": 3}
+
+
+def by_timestamp(outputs: Iterable[ThumbnailOutput]) -> list[tuple[float, list[ThumbnailOutput]]]:
+    """Thumbnails grouped by the timestamp they are taken at, earliest first."""
+    ordered = sorted(outputs, key=lambda out: out.seconds)
+    return [(seconds, list(group)) for seconds, group in groupby(ordered, key=lambda out: out.seconds)]
+
+
+def _image_outputs(frame: object, outputs: list[ThumbnailOutput], workdir: Path) -> list[object]:
+    """One image output per thumbnail of one frame: scaled, optionally blurred, jpg or webp."""
+    frames = frame.filter_multi_output("split", len(outputs)) if len(outputs) > 1 else [frame]
+    images = []
+    for i, out in enumerate(outputs):
+        picture = frames[i].filter("scale", out.width, out.height).filter("setsar", 1)
+        if out.filter == "blur":
+            picture = picture.filter("gblur", sigma=max(4, min(out.width, out.height) // 24))
+        images.append(
+            ffmpeg.output(picture, str(thumbnail_path(workdir, out)), frames=1, **_image_options(out.format))
+        )
+    return images
+
+
+def build_thumbnail_command(source: Path, outputs: list[ThumbnailOutput], workdir: Path) -> list[str]:
+    """One ffmpeg command that writes every image taken at one timestamp (fast and accurate input seek).
+
+    Used for thumbnails the encode did not make (a chunked encode, a frame the encode could not take).
+    """
+    groups = by_timestamp(outputs)
+    if len(groups) != 1:
+        raise ValueError("a thumbnail command covers exactly one timestamp")
+    seconds, group = groups[0]
+    frame = ffmpeg.input(file_url(source), ss=f"{seconds:.3f}", **input_options()).video
+    images = _image_outputs(frame, group, workdir)
+    return ffmpeg.merge_outputs(*images).global_args(*GLOBAL_ARGS).overwrite_output().compile()

@@ -1,0 +1,178 @@
+"""Probing a source with ffprobe, and reading what the pipeline needs from its report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from vodflow.errors import StepError
+from vodflow.jobs.limits import Limits, check_source_cost, check_source_info
+from vodflow.jobs.sources import SourceInfo
+from vodflow.media.inputs import SOURCE_DEMUXERS, allowed_format, file_url, input_args, refused_demuxer
+
+IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "webp_pipe", "gif", "bmp_pipe", "tiff_pipe", "apng"}
+
+
+def run_ffprobe(
+    path: Path, timeout: float = 60.0, demuxers: tuple[str, ...] = SOURCE_DEMUXERS
+) -> dict[str, Any]:
+    """ffprobe's JSON report of `path`, opened with only `demuxers` allowed (`vodflow.media.inputs`).
+
+    StepError(ingest, ...): `empty_source`, `unsupported_container` (a playlist, manifest or other format
+    not on the list), `not_a_video` (unreadable, or a still image), `probe_timeout`.
+    """
+    if path.stat().st_size == 0:
+        raise StepError("ingest", "empty_source", "source is empty (0 bytes)")
+    cmd = [
+        "ffprobe",
+        "-v",
+        "error",
+        "-show_format",
+        "-show_streams",
+        "-of",
+        "json",
+        *input_args(path, demuxers),
+    ]
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise StepError(
+            "ingest", "probe_timeout", f"ffprobe did not read the source within {timeout:g} s"
+        ) from None
+    if result.returncode != 0:
+        if (refused := refused_demuxer(result.stderr)) is not None:
+            raise _refused_format(refused, demuxers)
+        reason = _last_line(result.stderr.replace(file_url(path), "source"))
+        raise StepError("ingest", "not_a_video", f"source is not a playable video: {reason}")
+    report = json.loads(result.stdout or "{}")
+    format_name = str(report.get("format", {}).get("format_name", ""))
+    if not allowed_format(format_name, demuxers):  # ffprobe enforces the list; this says so twice
+        raise _refused_format(format_name, demuxers)
+    return report
+
+
+def _refused_format(format_name: str, demuxers: tuple[str, ...]) -> StepError:
+    if format_name in IMAGE_FORMATS or format_name.endswith("_pipe"):
+        return StepError("ingest", "not_a_video", f"source is a still image ({format_name}), not a video")
+    allowed = ", ".join(demuxers)
+    return StepError(
+        "ingest",
+        "unsupported_container",
+        f"source is {format_name!r}, not a video container vodflow reads ({allowed})",
+    )
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "unreadable file"
+
+
+def _rotation(stream: dict[str, Any]) -> int:
+    rotate = stream.get("tags", {}).get("rotate")
+    if rotate is None:
+        for side in stream.get("side_data_list", []):
+            if "rotation" in side:
+                rotate = side["rotation"]
+    return int(float(rotate or 0)) % 360
+
+
+def _fraction(value: str | None) -> float:
+    if not value or value in ("0/0", "0:1", "N/A"):
+        return 0.0
+    num, _, den = value.replace(":", "/").partition("/")
+    try:
+        return float(num) / float(den or 1) if float(den or 1) else 0.0
+    except ValueError:
+        return 0.0
+
+
+def parse_probe(report: dict[str, Any]) -> SourceInfo:
+    """Read a ffprobe report; StepError(ingest, ...) when it does not describe a playable video."""
+    fmt = report.get("format", {})
+    streams = report.get("streams", [])
+    videos = [
+        s
+        for s in streams
+        if s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")
+    ]
+    if not videos:
+        raise StepError("ingest", "no_video_stream", "source has no video stream")
+    video = videos[0]
+    format_name = fmt.get("format_name", "")
+    if format_name in IMAGE_FORMATS:
+        raise StepError("ingest", "not_a_video", f"source is a still image ({format_name}), not a video")
+    duration = float(fmt.get("duration") or video.get("duration") or 0)
+    if duration <= 0:
+        raise StepError("ingest", "not_a_video", "source has no duration (not a playable video)")
+    width, height = int(video.get("width") or 0), int(video.get("height") or 0)
+    if width <= 0 or height <= 0:
+        raise StepError("ingest", "not_a_video", "source video stream has no picture size")
+    sar = _fraction(video.get("sample_aspect_ratio"))
+    if sar and abs(sar - 1) > 0.01:
+        width = int(round(width * sar))
+    rotation = _rotation(video)
+    if rotation in (90, 270):
+        width, height = height, width
+    return SourceInfo(
+        duration=duration,
+        width=width,
+        height=height,
+        rotation=rotation,
+        has_audio=any(s.get("codec_type") == "audio" for s in streams),
+        video_codec=video.get("codec_name", ""),
+        format_name=format_name,
+        frame_rate=_fraction(video.get("avg_frame_rate")) or _fraction(video.get("r_frame_rate")),
+    )
+
+
+def probe_source(path: Path, limits: Limits | None = None) -> SourceInfo:
+    """Probe `path` and describe it; StepError when it is not a playable video, is truncated, is over the
+    duration or picture-size limits or claims more than its bytes can hold (`vodflow.jobs.limits`, from the
+    environment by default)."""
+    limits = limits or Limits()
+    info = parse_probe(run_ffprobe(path))
+    check_source_info(info, limits)
+    check_source_cost(info, path.stat().st_size, limits)
+    check_complete(path, info)
+    return info
+
+
+def media_end(path: Path, since: float, timeout: float = 60.0) -> float | None:
+    """Where the last packet of any stream ends (s), reading only packets after `since` (a seek, no
+    decoding): `since` when there is none, None when ffprobe cannot tell in time."""
+    cmd = ["ffprobe", "-v", "error", "-read_intervals", f"{since:.3f}%", "-show_entries",
+           "packet=pts_time,dts_time,duration_time", "-of", "csv=p=0", *input_args(path)]  # fmt: skip
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+    end = since
+    for line in result.stdout.splitlines():
+        pts, dts, duration = (line.split(",") + ["", "", ""])[:3]
+        start = _number(pts) if _number(pts) is not None else _number(dts)
+        if start is not None:
+            end = max(end, start + (_number(duration) or 0.0))
+    return end
+
+
+def _number(value: str) -> float | None:
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def check_complete(path: Path, info: SourceInfo) -> None:
+    """StepError(ingest, truncated_source) when the media data stops well before the declared duration
+    (e.g. a download cut short in a file whose index is at the front)."""
+    since = max(0.0, info.duration - 3.0)
+    end = media_end(path, since)
+    if end is not None and end < info.duration - max(1.5, 0.02 * info.duration):
+        where = f"before {since:.1f} s" if end <= since else f"at {end:.1f} s"
+        raise StepError(
+            "ingest",
+            "truncated_source",
+            f"source is truncated: its media data stops {where} of the {info.duration:.1f} s it declares",
+        )

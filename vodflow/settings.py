@@ -1,0 +1,298 @@
+"""Every `VODFLOW_*` setting in one model, read from the environment in one place and passed down as values.
+
+Entry points (the flows, the CLI, the API and the receiver) call `load_settings()` once and hand what each
+part needs to it: `limits()`, `net_policy()`, `webhook_config()`, `storage_config()`... Nothing below them
+reads the environment. Empty variables count as unset; booleans accept true/false, 1/0, yes/no, on/off. The
+remote services' credentials blocks fall back on their own variables (`VideoSDKEnvironment`...), also here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from vodflow.errors import ConfigError
+from vodflow.jobs.limits import Limits
+from vodflow.net.guard import NetPolicy
+from vodflow.net.retry import RetrySettings
+from vodflow.net.webhook import WebhookConfig, check_secret
+from vodflow.orchestration.concurrency import Slots
+from vodflow.storage.config import StorageConfig
+
+MIN_API_SECRET_LENGTH = 32
+DEFAULT_DEPLOYMENT = "vodflow-encode/encode"
+
+
+def _names(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+class ApiSettings(BaseModel):
+    """What the API needs: the key and secret tokens are checked against, and where jobs run and live."""
+
+    api_key: str = Field(min_length=1, description="Expected `apikey` claim of every token.")
+    api_secret: SecretStr = Field(description="HS256 secret that signs the tokens.")
+    deployment: str = Field(default=DEFAULT_DEPLOYMENT, description="Pipeline deployment, `flow/deployment`.")
+    storage_block: str | None = Field(
+        default=None, description="`vodflow-storage` block for API and runs (default: VODFLOW_STORAGE*)."
+    )
+    cancel_timeout: float = Field(default=30.0, gt=0, description="Seconds a delete waits for a run to stop.")
+    allow_local_sources: bool = Field(
+        default=False, description="Accept `file://` and path `videoUrl`s (read from the workers' disks)."
+    )
+    max_body_bytes: int = Field(default=1 << 20, gt=0, description="Largest request body accepted, bytes.")
+    max_token_ttl: float = Field(
+        default=86400.0, gt=0, description="Refuse tokens whose `exp` is further ahead than this, seconds."
+    )
+
+    def check_secret_strength(self) -> None:
+        """ValueError (never quoting the secret) when the token secret is too short to resist guessing."""
+        if len(self.api_secret.get_secret_value()) < MIN_API_SECRET_LENGTH:
+            raise ValueError(f"the API secret must be at least {MIN_API_SECRET_LENGTH} characters long")
+
+
+class Settings(BaseSettings):
+    """vodflow's settings; each field is the environment variable `VODFLOW_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="VODFLOW_", env_ignore_empty=True, extra="ignore")
+
+    # Storage (a named `vodflow-storage` block wins over these)
+    storage: Literal["local", "s3"] = "local"
+    storage_block: str | None = None
+    data_dir: Path = Path("./data")
+    s3_endpoint: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: SecretStr | None = None
+    s3_bucket: str = "vodflow"
+    s3_secure: bool = False
+    s3_region: str | None = None
+    s3_public_url: str | None = None
+
+    # Runs
+    tmp_dir: Path | None = Field(
+        default=None, description="Where runs keep temp directories; default system's."
+    )
+    x264_preset: str = "veryfast"
+    task_retries: int = Field(default=3, ge=0)
+    task_retry_delay: float = Field(default=2.0, ge=0)
+    ffmpeg_slots: int = Field(default=1, ge=0)
+    concurrency_limits: bool = True
+    remote_poll_seconds: float = Field(default=5.0, gt=0)
+    remote_max_wait_seconds: float = Field(default=3600.0, gt=0)
+    chunk_threshold_seconds: float | None = Field(default=None, ge=0)
+    chunk_seconds: float = Field(default=30.0, gt=0)
+    dask_address: str | None = None
+
+    # Limits on what input may cost
+    max_source_bytes: int = Field(default=Limits.max_source_bytes, ge=0)
+    max_source_seconds: float = Field(default=Limits.max_source_seconds, ge=0)
+    max_source_dimension: int = Field(default=Limits.max_dimension, ge=0)
+    max_redirects: int = Field(default=Limits.max_redirects, ge=0)
+    download_timeout: float = Field(default=Limits.download_timeout, ge=0)
+    http_timeout: float = Field(default=Limits.http_timeout, gt=0)
+    min_source_bitrate: float = Field(default=Limits.min_source_bitrate, ge=0)
+    max_pixels_per_byte: float = Field(default=Limits.max_pixels_per_byte, ge=0)
+    max_encode_seconds: float = Field(default=Limits.max_encode_seconds, gt=0)
+    encode_stall_seconds: float = Field(default=Limits.stall_seconds, ge=0)
+
+    # What may be fetched, and from where
+    allowed_hosts: str = ""
+    allow_local_files: bool = True
+    allowed_buckets: str = ""
+    http_retry_attempts: int = Field(default=RetrySettings.attempts, ge=1)
+    http_retry_base: float = Field(default=RetrySettings.base, ge=0)
+    http_retry_cap: float = Field(default=RetrySettings.cap, ge=0)
+
+    # Webhooks (a `vodflow-webhook-settings` block named here wins)
+    webhook_block: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_timeout: float = Field(default=WebhookConfig.timeout, gt=0)
+    webhook_window: float = Field(default=WebhookConfig.window, ge=0)
+    webhook_attempts: int = Field(default=WebhookConfig.max_attempts, ge=1)
+    webhook_retry_delay: float = Field(default=WebhookConfig.base_delay, ge=0)
+
+    # The encoder-job API (a `vodflow-api` block may hold these instead)
+    api_key: str | None = None
+    api_secret: SecretStr | None = None
+    api_deployment: str = DEFAULT_DEPLOYMENT
+    api_cancel_timeout: float = Field(default=30.0, gt=0)
+    api_allow_local_files: bool = False
+    api_max_body_bytes: int = Field(default=1 << 20, gt=0)
+    api_max_token_ttl: float = Field(default=86400.0, gt=0)
+
+    # The upload receiver
+    receiver_token: SecretStr | None = None
+    receiver_ingest_bucket: str | None = None
+
+    # Deployments: the checkout flow runs start in (prefect.yaml's pull step)
+    project_dir: Path | None = None
+
+    def limits(self) -> Limits:
+        return Limits(
+            max_source_bytes=self.max_source_bytes,
+            max_source_seconds=self.max_source_seconds,
+            max_dimension=self.max_source_dimension,
+            max_redirects=self.max_redirects,
+            download_timeout=self.download_timeout,
+            http_timeout=self.http_timeout,
+            min_source_bitrate=self.min_source_bitrate,
+            max_pixels_per_byte=self.max_pixels_per_byte,
+            max_encode_seconds=self.max_encode_seconds,
+            stall_seconds=self.encode_stall_seconds,
+        )
+
+    def net_policy(self) -> NetPolicy:
+        """The address policy of `VODFLOW_ALLOWED_HOSTS`; ConfigError naming a bad entry."""
+        try:
+            return NetPolicy.from_entries(_names(self.allowed_hosts))
+        except ValueError as exc:
+            raise ConfigError(f"VODFLOW_ALLOWED_HOSTS: {exc}") from None
+
+    def bucket_allow_list(self) -> frozenset[str]:
+        return frozenset(_names(self.allowed_buckets))
+
+    def retry(self) -> RetrySettings:
+        return RetrySettings(self.http_retry_attempts, self.http_retry_base, self.http_retry_cap)
+
+    def webhook_config(self) -> WebhookConfig:
+        """Webhook delivery settings from the environment; ConfigError for a malformed secret."""
+        secret = self.webhook_secret.get_secret_value().strip() if self.webhook_secret else None
+        try:
+            secret = check_secret(secret) if secret else None
+        except ValueError as exc:
+            raise ConfigError(f"VODFLOW_WEBHOOK_SECRET: {exc}") from None
+        return WebhookConfig(
+            secret=secret,
+            timeout=self.webhook_timeout,
+            window=self.webhook_window,
+            max_attempts=self.webhook_attempts,
+            base_delay=self.webhook_retry_delay,
+            policy=self.net_policy(),
+        )
+
+    def storage_config(self) -> StorageConfig:
+        return StorageConfig(
+            kind=self.storage,
+            data_dir=self.data_dir,
+            endpoint=self.s3_endpoint,
+            access_key=self.s3_access_key,
+            secret_key=self.s3_secret_key,
+            bucket=self.s3_bucket,
+            secure=self.s3_secure,
+            region=self.s3_region,
+            public_base_url=self.s3_public_url,
+            source="VODFLOW_STORAGE=s3",
+            names=("VODFLOW_S3_ENDPOINT", "VODFLOW_S3_ACCESS_KEY", "VODFLOW_S3_SECRET_KEY"),
+        )
+
+    def api_settings(self) -> ApiSettings:
+        """The encoder-job API's settings from `VODFLOW_API_*`; ConfigError naming what is missing."""
+        missing = [f"VODFLOW_API_{n.upper()}" for n in ("key", "secret") if not getattr(self, f"api_{n}")]
+        if missing:
+            raise ConfigError(f"set {' and '.join(missing)}, or name a vodflow-api block")
+        return ApiSettings(
+            api_key=self.api_key,
+            api_secret=self.api_secret,
+            deployment=self.api_deployment,
+            storage_block=self.storage_block,
+            cancel_timeout=self.api_cancel_timeout,
+            allow_local_sources=self.api_allow_local_files,
+            max_body_bytes=self.api_max_body_bytes,
+            max_token_ttl=self.api_max_token_ttl,
+        )
+
+    def slots(self) -> Slots:
+        """The concurrency limits runs take part in (`VODFLOW_FFMPEG_SLOTS`, `VODFLOW_CONCURRENCY_LIMITS`)."""
+        return Slots(self.ffmpeg_slots, self.concurrency_limits)
+
+    def chunk_threshold(self) -> float:
+        """Sources longer than this are encoded in chunks (0: never). Default 120 s with a Dask cluster,
+        0 without: on one host one ffmpeg already keeps every core busy."""
+        if self.chunk_threshold_seconds is not None:
+            return self.chunk_threshold_seconds
+        return 120.0 if self.dask_address else 0.0
+
+
+class ServiceEnvironment(BaseSettings):
+    """The environment fallback of a remote service's credentials block (its own variable names)."""
+
+    model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", populate_by_name=True)
+
+    def missing(self) -> str | None:
+        """What is missing for the service to be usable, naming the variables; None when nothing is."""
+        return None
+
+    @classmethod
+    def variables(cls) -> list[str]:
+        """The environment variables this model reads."""
+        prefix = str(cls.model_config.get("env_prefix") or "")
+        return [str(f.validation_alias or f"{prefix}{name}").upper() for name, f in cls.model_fields.items()]
+
+
+class VideoSDKEnvironment(ServiceEnvironment):
+    """`VIDEOSDK_API_KEY` and `VIDEOSDK_SECRET` (or `VIDEOSDK_TOKEN`), `VIDEOSDK_BASE_URL`."""
+
+    model_config = SettingsConfigDict(env_prefix="VIDEOSDK_", env_ignore_empty=True, extra="ignore")
+    api_key: SecretStr | None = None
+    secret: SecretStr | None = None
+    token: SecretStr | None = None
+    base_url: str | None = None
+
+    def missing(self) -> str | None:
+        if (self.api_key and self.secret) or self.token:
+            return None
+        return "set VIDEOSDK_API_KEY and VIDEOSDK_SECRET, or VIDEOSDK_TOKEN, or name a block"
+
+
+class MpcEnvironment(ServiceEnvironment):
+    """`HUAWEICLOUD_SDK_AK`/`_SK`/`_SECURITY_TOKEN` or `MPC_AUTH_TOKEN`, and the `MPC_*` settings."""
+
+    ak: SecretStr | None = Field(default=None, validation_alias="HUAWEICLOUD_SDK_AK")
+    sk: SecretStr | None = Field(default=None, validation_alias="HUAWEICLOUD_SDK_SK")
+    security_token: SecretStr | None = Field(default=None, validation_alias="HUAWEICLOUD_SDK_SECURITY_TOKEN")
+    auth_token: SecretStr | None = Field(default=None, validation_alias="MPC_AUTH_TOKEN")
+    project_id: str | None = Field(default=None, validation_alias="MPC_PROJECT_ID")
+    region: str | None = Field(default=None, validation_alias="MPC_REGION")
+    endpoint: str | None = Field(default=None, validation_alias="MPC_ENDPOINT")
+    output_bucket: str | None = Field(default=None, validation_alias="MPC_OUTPUT_BUCKET")
+    output_prefix: str | None = Field(default=None, validation_alias="MPC_OUTPUT_PREFIX")
+    obs_location: str | None = Field(default=None, validation_alias="MPC_OBS_LOCATION")
+    template_ids: str | None = Field(default=None, validation_alias="MPC_TEMPLATE_IDS")
+
+    def missing(self) -> str | None:
+        if ((self.ak and self.sk) or self.auth_token) and self.project_id:
+            return None
+        return (
+            "set HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK (or MPC_AUTH_TOKEN) and MPC_PROJECT_ID,"
+            " or name a block"
+        )
+
+    def trans_template_ids(self) -> list[int]:
+        return [int(t) for t in _names((self.template_ids or "").replace(" ", ""))]
+
+
+class VideoDBEnvironment(ServiceEnvironment):
+    """`VIDEODB_API_KEY`, `VIDEODB_BASE_URL`."""
+
+    model_config = SettingsConfigDict(env_prefix="VIDEODB_", env_ignore_empty=True, extra="ignore")
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+
+    def missing(self) -> str | None:
+        return None if self.api_key else "set VIDEODB_API_KEY, or name a block"
+
+
+def load_settings() -> Settings:
+    """The settings from the environment; ConfigError naming the variable and the reason when one is bad."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first.get("loc") else ""
+        name = f"VODFLOW_{field.upper()}" if field else "VODFLOW_*"
+        secret = "SecretStr" in str(Settings.model_fields[field].annotation) if field else True
+        shown = "" if secret else f"={first.get('input')!r}"  # a secret's value is never quoted
+        raise ConfigError(f"{name}{shown}: {first['msg']}") from None

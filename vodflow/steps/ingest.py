@@ -1,0 +1,161 @@
+"""Ingest: fetch the source into the run's temp directory (streamed) and probe it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from vodflow.errors import ObjectNotFound, SpecError, StepError
+from vodflow.jobs.keys import INGEST_PREFIX, validate_key
+from vodflow.jobs.limits import Limits, check_source_bytes
+from vodflow.jobs.sources import Source, parse_video_url, s3_source_problem
+from vodflow.jobs.spec import JobSpec
+from vodflow.media.probe import probe_source
+from vodflow.net.deadline import io_deadline
+from vodflow.net.guard import AddressRefused, NetPolicy, guarded_client
+from vodflow.net.retry import is_transient_status
+from vodflow.net.webhook import redact_url
+from vodflow.storage.base import Storage
+
+
+@dataclass(frozen=True)
+class IngestPolicy:
+    """What a source may be and cost: the limits, the address policy for URLs, whether local files may be
+    read, and the buckets besides the storage's own that `s3://` sources may name."""
+
+    limits: Limits = field(default_factory=Limits)
+    net: NetPolicy = field(default_factory=NetPolicy)
+    allow_local_files: bool = True
+    allowed_buckets: frozenset[str] = frozenset()
+
+
+def download_http(
+    url: str, dest: Path, *, limits: Limits | None = None, policy: NetPolicy | None = None
+) -> None:
+    """Stream an http(s) source to `dest` through the address guard (`vodflow.net.guard`, every redirect
+    checked) within the size, time and redirect limits.
+
+    Wall-clock bounds: connect and headers (every redirect hop) within `http_timeout`, the whole download
+    within `download_timeout`, however slowly the server trickles. The body is asked for and stored as sent
+    (`Accept-Encoding: identity`) and its bytes counted as they arrive, so no compression can inflate it past
+    the size limit. StepError(ingest), transient for network faults, header timeouts, 429 and 5xx.
+    """
+    shown = redact_url(url)
+    limits = limits or Limits()
+    timeout = httpx.Timeout(limits.http_timeout, connect=min(10.0, limits.http_timeout))
+    headers = {"accept-encoding": "identity"}
+    in_headers = True
+    try:
+        client = guarded_client(
+            policy or NetPolicy(), timeout=timeout, follow_redirects=True, max_redirects=limits.max_redirects
+        )
+        with client, io_deadline(limits.download_timeout) as whole:
+            with io_deadline(limits.http_timeout) as head:
+                response = client.send(client.build_request("GET", url, headers=headers), stream=True)
+            in_headers = False
+            try:
+                save_body(response, dest, limits, shown)
+            finally:
+                response.close()
+    except AddressRefused as exc:
+        raise StepError("ingest", "url_not_allowed", f"videoUrl: {exc.reason}") from None
+    except httpx.UnsupportedProtocol:
+        raise StepError("ingest", "url_not_allowed", f"videoUrl: {shown} redirects off http(s)") from None
+    except httpx.TooManyRedirects:
+        raise StepError("ingest", "too_many_redirects", f"videoUrl: {shown} redirects too often") from None
+    except httpx.TimeoutException as exc:
+        if whole.expired:
+            raise StepError(
+                "ingest",
+                "download_timeout",
+                f"videoUrl: {shown} not downloaded within {limits.download_timeout:g} s",
+            ) from None
+        slow_head = in_headers and head.expired
+        waited = f"its headers took over {limits.http_timeout:g} s" if slow_head else type(exc).__name__
+        raise StepError(
+            "ingest", "source_timeout", f"videoUrl: {shown} timed out ({waited})", transient=True
+        ) from None
+    except httpx.TransportError as exc:
+        raise StepError(
+            "ingest",
+            "source_unreachable",
+            f"videoUrl: {shown} unreachable ({type(exc).__name__})",
+            transient=True,
+        ) from None
+
+
+def save_body(response: httpx.Response, dest: Path, limits: Limits, shown: str) -> None:
+    """Write a source's body to `dest` as it arrives, counting its bytes; StepError for an error status."""
+    if response.status_code >= 400:
+        raise StepError(
+            "ingest",
+            "source_not_found" if response.status_code in (404, 410) else "source_http_error",
+            f"videoUrl: GET {shown} answered HTTP {response.status_code}",
+            transient=is_transient_status(response.status_code),
+        )
+    declared = response.headers.get("content-length", "")
+    check_source_bytes(int(declared) if declared.isdigit() else 0, limits)
+    received = 0
+    with dest.open("wb") as out:
+        for chunk in response.iter_raw():  # the bytes on the wire, never decompressed
+            received += len(chunk)
+            check_source_bytes(received, limits)
+            out.write(chunk)
+
+
+def local_source_path(path: str, allowed: bool = True) -> Path:
+    """The local file a source names (used in place); StepError when it is not `allowed` or not a file."""
+    if not allowed:
+        raise StepError("ingest", "url_not_allowed", "videoUrl: local files are not allowed here")
+    local = Path(path)
+    if not local.is_file():
+        raise StepError("ingest", "source_not_found", "videoUrl: no such file")
+    return local
+
+
+def fetch_source(spec: JobSpec, workdir: Path, storage: Storage, policy: IngestPolicy | None = None) -> Path:
+    """Bring the job's source to a local file, streamed; a local path is used in place."""
+    policy = policy or IngestPolicy()
+    dest = workdir / "source"
+    if spec.video_id:
+        key = validate_key(f"{INGEST_PREFIX}{spec.video_id}")
+        candidates = [key] if storage.exists(key) else storage.list_keys(f"{key}.")
+        if not candidates:
+            raise StepError(
+                "ingest", "source_not_found", f"videoId: no object {spec.video_id!r} in {INGEST_PREFIX}"
+            )
+        storage.download_file(candidates[0], dest)
+        return dest
+    try:
+        ref = parse_video_url(spec.video_url or "")
+    except ValueError as exc:
+        raise SpecError("videoUrl", str(exc)) from None
+    if ref.kind == "http":
+        download_http(ref.url, dest, limits=policy.limits, policy=policy.net)
+        return dest
+    if ref.kind == "s3":
+        bucket = getattr(storage, "bucket", None) if storage.kind == "s3" else None
+        if bucket is None:
+            raise SpecError(
+                "videoUrl", "s3:// sources need S3 storage (VODFLOW_STORAGE=s3 or a storage block)"
+            )
+        if problem := s3_source_problem(ref, bucket, policy.allowed_buckets):
+            raise StepError("ingest", "url_not_allowed", f"videoUrl: {problem}")
+        try:
+            storage.download_object(ref.bucket, ref.key, dest)  # type: ignore[attr-defined]
+        except ObjectNotFound:
+            raise StepError("ingest", "source_not_found", f"videoUrl: no object {ref.url!r}") from None
+        return dest
+    return local_source_path(ref.path or "", policy.allow_local_files)
+
+
+def ingest_source(
+    spec: JobSpec, workdir: Path, storage: Storage, policy: IngestPolicy | None = None
+) -> Source:
+    """Fetch and probe; StepError(ingest) when the source is missing or not a playable video."""
+    policy = policy or IngestPolicy()
+    path = fetch_source(spec, workdir, storage, policy)
+    check_source_bytes(path.stat().st_size, policy.limits)
+    return Source(path=path, info=probe_source(path, policy.limits))

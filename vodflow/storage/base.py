@@ -1,0 +1,58 @@
+"""The storage protocol vodflow keeps sources, published files and job documents in, and atomic writes.
+
+Writes are atomic from a reader's view; every failure is a `StorageError`, transient when the store is
+unreachable or answers 5xx. Implementations: `local.LocalStorage`, `s3.S3Storage`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Protocol, runtime_checkable
+
+CHUNK_BYTES = 1 << 20
+TMP_PREFIX = ".vodflow-tmp-"
+
+
+@runtime_checkable
+class Storage(Protocol):
+    """A flat key space of objects; see `LocalStorage` and `S3Storage`."""
+
+    kind: str
+
+    def upload_file(self, local_path: Path, key: str, content_type: str | None = None) -> None: ...
+    def upload_bytes(self, data: bytes, key: str, content_type: str | None = None) -> None: ...
+    def read_bytes(self, key: str) -> bytes: ...
+    def download_file(self, key: str, dest: Path) -> None: ...
+    def exists(self, key: str) -> bool: ...
+    def list_keys(self, prefix: str) -> list[str]: ...
+    def delete_keys(self, keys: Iterable[str]) -> int: ...
+    def delete_prefix(self, prefix: str) -> int: ...
+    def url_for(self, key: str) -> str: ...
+
+
+def write_atomically(dest: Path, chunks: Iterable[bytes]) -> None:
+    """Write `chunks` to a temporary file next to `dest`, then rename it over `dest`."""
+    for attempt in range(3):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX, dir=dest.parent)
+            break
+        except FileNotFoundError:  # a concurrent delete pruned the emptied folder in between
+            if attempt == 2:
+                raise
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+        os.replace(tmp_name, dest)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def file_chunks(handle: IO[bytes]) -> Iterator[bytes]:
+    while chunk := handle.read(CHUNK_BYTES):
+        yield chunk

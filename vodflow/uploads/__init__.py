@@ -1,0 +1,1 @@
+"""Uploads announced as Prefect events: the event shape, the S3 notification receiver, the polling sensor."""
