@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     storage: Literal["local", "s3"] = "local"
     storage_block: str | None = None
     data_dir: Path = Path("./data")
+    data_url: str | None = Field(
+        default=None, description="Base URL that serves VODFLOW_DATA_DIR over HTTP (set by `vodflow up`)."
+    )
     s3_endpoint: str | None = None
     s3_access_key: str | None = None
     s3_secret_key: SecretStr | None = None
@@ -183,7 +186,7 @@ class Settings(BaseSettings):
             bucket=self.s3_bucket,
             secure=self.s3_secure,
             region=self.s3_region,
-            public_base_url=self.s3_public_url,
+            public_base_url=self.s3_public_url if self.storage == "s3" else self.data_url,
             source="VODFLOW_STORAGE=s3",
             names=("VODFLOW_S3_ENDPOINT", "VODFLOW_S3_ACCESS_KEY", "VODFLOW_S3_SECRET_KEY"),
         )

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from vodflow.cli import api, automations, cleanup, demo, encode, jobs, receiver
+from vodflow.cli import api, automations, cleanup, demo, encode, files, jobs, receiver
 
 # Prefect's default (20 s) is too short for its throwaway server on a loaded 2-core machine.
 EPHEMERAL_STARTUP_TIMEOUT = "90"
@@ -16,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vodflow", description="Video-on-demand pipeline on Prefect.")
     parser.add_argument("--storage-block", help="name of a vodflow-storage block (default: VODFLOW_STORAGE*)")
     commands = parser.add_subparsers(dest="command", required=True)
-    for module in (encode, jobs, demo, automations, cleanup, receiver, api):
+    for module in (encode, jobs, demo, automations, cleanup, receiver, api, files):
         module.add_parser(commands)
     return parser
 
