@@ -13,14 +13,14 @@ from typing import Any
 from prefect import flow, get_run_logger, unmapped
 from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
+
 from vodflow.blocks.huawei_mpc import HuaweiMpcCredentials
 from vodflow.blocks.videodb import VideoDBCredentials
 from vodflow.blocks.videosdk import VideoSDKCredentials
-from vodflow.tasks.remote import delete_remote_record, find_expired_records
-
 from vodflow.errors import one_line
 from vodflow.providers import MissingCredentials
 from vodflow.providers.cleanup import SERVICES, Service, outcome
+from vodflow.tasks.remote import delete_remote_record, find_expired_records
 
 MAX_PARALLEL_DELETES = 8
 

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from prefect import flow, get_run_logger
-from vodflow.blocks.storage import resolve_storage
 
+from vodflow.blocks.storage import resolve_storage
 from vodflow.jobs.keys import INGEST_PREFIX
 from vodflow.settings import load_settings
 from vodflow.uploads.announce import send_events_sync

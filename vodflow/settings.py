@@ -9,7 +9,7 @@ remote services' credentials blocks fall back on their own variables (`VideoSDKE
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,8 +19,10 @@ from vodflow.jobs.limits import Limits
 from vodflow.net.guard import NetPolicy
 from vodflow.net.retry import RetrySettings
 from vodflow.net.webhook import WebhookConfig, check_secret
-from vodflow.orchestration.concurrency import Slots
 from vodflow.storage.config import StorageConfig
+
+if TYPE_CHECKING:  # Prefect loads only where slots are used, not with every command's settings
+    from vodflow.orchestration.concurrency import Slots
 
 MIN_API_SECRET_LENGTH = 32
 DEFAULT_DEPLOYMENT = "vodflow-encode/encode"
@@ -133,6 +135,12 @@ class Settings(BaseSettings):
     # Deployments: the checkout flow runs start in (prefect.yaml's pull step)
     project_dir: Path | None = None
 
+    # The local stack (`vodflow up`)
+    state_dir: Path = Field(default=Path(".vodflow"), description="pids, ports, logs and SQLite of the stack")
+    database_url: SecretStr | None = Field(
+        default=None, description="Prefect server database for `vodflow up` (default: SQLite in state_dir)"
+    )
+
     def limits(self) -> Limits:
         return Limits(
             max_source_bytes=self.max_source_bytes,
@@ -209,6 +217,8 @@ class Settings(BaseSettings):
 
     def slots(self) -> Slots:
         """The concurrency limits runs take part in (`VODFLOW_FFMPEG_SLOTS`, `VODFLOW_CONCURRENCY_LIMITS`)."""
+        from vodflow.orchestration.concurrency import Slots
+
         return Slots(self.ffmpeg_slots, self.concurrency_limits)
 
     def chunk_threshold(self) -> float:

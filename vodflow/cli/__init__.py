@@ -6,24 +6,45 @@ import argparse
 import os
 import sys
 
-from vodflow.cli import api, automations, cleanup, demo, encode, files, jobs, receiver
+from vodflow.cli import api, automations, cleanup, demo, encode, files, jobs, receiver, stack
 
 # Prefect's default (20 s) is too short for its throwaway server on a loaded 2-core machine.
 EPHEMERAL_STARTUP_TIMEOUT = "90"
+STACK_CLIENTS = {"encode", "job", "cleanup", "demo"}  # commands that use a running local stack
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vodflow", description="Video-on-demand pipeline on Prefect.")
     parser.add_argument("--storage-block", help="name of a vodflow-storage block (default: VODFLOW_STORAGE*)")
     commands = parser.add_subparsers(dest="command", required=True)
-    for module in (encode, jobs, demo, automations, cleanup, receiver, api, files):
+    for module in (encode, jobs, demo, stack, automations, cleanup, receiver, api, files):
         module.add_parser(commands)
     return parser
+
+
+def use_running_stack() -> None:
+    """Point this process at the local stack (`vodflow up`) when one runs and PREFECT_API_URL is not set:
+    runs show in its UI, and no throwaway server is started."""
+    if os.environ.get("PREFECT_API_URL"):
+        return
+    from vodflow.errors import ConfigError
+    from vodflow.settings import load_settings
+    from vodflow.stack.local import running_stack
+    from vodflow.stack.state import client_environment
+
+    try:
+        state = running_stack(load_settings().state_dir.expanduser().resolve())
+    except ConfigError:
+        return  # the command itself reports bad settings
+    if state is not None:
+        os.environ.update(client_environment(state, os.environ))
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", EPHEMERAL_STARTUP_TIMEOUT)
     args = build_parser().parse_args(argv)
+    if args.command in STACK_CLIENTS:
+        use_running_stack()
     return args.func(args)
 
 
