@@ -9,7 +9,7 @@ remote services' credentials blocks fall back on their own variables (`VideoSDKE
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,8 +19,10 @@ from vodflow.jobs.limits import Limits
 from vodflow.net.guard import NetPolicy
 from vodflow.net.retry import RetrySettings
 from vodflow.net.webhook import WebhookConfig, check_secret
-from vodflow.orchestration.concurrency import Slots
 from vodflow.storage.config import StorageConfig
+
+if TYPE_CHECKING:  # imported when used: it loads Prefect, which the CLI's checks of a spec do not need
+    from vodflow.orchestration.concurrency import Slots
 
 MIN_API_SECRET_LENGTH = 32
 DEFAULT_DEPLOYMENT = "vodflow-encode/encode"
@@ -209,6 +211,8 @@ class Settings(BaseSettings):
 
     def slots(self) -> Slots:
         """The concurrency limits runs take part in (`VODFLOW_FFMPEG_SLOTS`, `VODFLOW_CONCURRENCY_LIMITS`)."""
+        from vodflow.orchestration.concurrency import Slots
+
         return Slots(self.ffmpeg_slots, self.concurrency_limits)
 
     def chunk_threshold(self) -> float:
