@@ -17,7 +17,8 @@ EXIT_CODES = """exit codes:
      cancelled); job get: no such job; cleanup: an item failed
   2  refused before any run, one line on stderr, nothing on stdout: bad command line, unreadable or
      invalid job spec (naming the field), a local videoUrl that does not exist, an invalid job id, a
-     malformed VODFLOW_* setting"""
+     malformed VODFLOW_* setting
+  141  stdout closed early (`| head`): nothing more is printed"""
 
 
 class UserError(Exception):
