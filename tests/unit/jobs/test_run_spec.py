@@ -44,7 +44,8 @@ def test_a_run_spec_accepts_a_parsed_job_spec():
 def test_the_default_ladder_is_prefect_yaml_s():
     config = yaml.safe_load((REPO / "prefect.yaml").read_text())
     declared = config["definitions"]["encode_defaults"]["presets"]
-    assert [{"resolutions": p["resolutions"], "format": p["format"]} for p in declared] == list(DEFAULT_PRESETS)
+    declared = [{"resolutions": p["resolutions"], "format": p["format"]} for p in declared]
+    assert declared == list(DEFAULT_PRESETS)
 
 
 @pytest.mark.parametrize(
