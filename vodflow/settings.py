@@ -21,7 +21,7 @@ from vodflow.net.retry import RetrySettings
 from vodflow.net.webhook import WebhookConfig, check_secret
 from vodflow.storage.config import StorageConfig
 
-if TYPE_CHECKING:  # Prefect loads only where slots are used, not with every command's settings
+if TYPE_CHECKING:  # imported when used: it loads Prefect, which settings and the CLI's checks do not need
     from vodflow.orchestration.concurrency import Slots
 
 MIN_API_SECRET_LENGTH = 32

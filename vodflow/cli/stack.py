@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from vodflow.cli.output import EXIT_FAILED, EXIT_USER_ERROR
 from vodflow.errors import ConfigError
 
 
@@ -83,9 +84,12 @@ def cmd_up(args: argparse.Namespace) -> int:
         state, started = up(
             options, os.environ, say=lambda line: print(f"vodflow up: {line}", file=sys.stderr)
         )
-    except (ConfigError, ValueError, RuntimeError, OSError) as exc:
+    except (ConfigError, ValueError) as exc:
         print(f"vodflow up: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_USER_ERROR
+    except (RuntimeError, OSError) as exc:
+        print(f"vodflow up: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     if not started:
         print("vodflow up: the stack is already running", file=sys.stderr)
     print_parts(state)

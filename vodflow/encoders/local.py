@@ -11,7 +11,10 @@ from vodflow.jobs.plan import OutputPlan
 from vodflow.jobs.sources import Source
 from vodflow.media.commands import build_encode_command
 from vodflow.media.runner import encode_timeout, run_ffmpeg
-from vodflow.orchestration.progress import ArtifactProgress
+from vodflow.orchestration.progress import ArtifactProgress, has_progress_listeners
+
+# How often ffmpeg progress is read while a terminal shows it live (else the runner's default, 2 s).
+LIVE_PROGRESS_INTERVAL = 0.5
 
 
 def encode_renditions(
@@ -32,6 +35,7 @@ def encode_renditions(
             stall_timeout=options.stall_seconds or None,
             source=source.path,
             on_progress=progress,
+            progress_interval=LIVE_PROGRESS_INTERVAL if progress and has_progress_listeners() else 2.0,
         )
 
 
