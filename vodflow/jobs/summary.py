@@ -20,6 +20,7 @@ _ATTRIBUTE = re.compile(r'([A-Z0-9-]+)=("[^"]*"|[^,]*)')
 _RESOLUTION = re.compile(r"^(\d{1,5})x(\d{1,5})$")
 _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}
 _MARKDOWN = set("\\`*_{}[]()#+-.!|~:=$^")  # punctuation any Markdown/GFM reader may act on
+_LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9 ./:%@=,;?&-]")
 _URL_SAFE = "/:@!$&*+,;="  # besides letters, digits and `-._~`; `%` is encoded too, so nothing is decoded
 
 
@@ -116,12 +117,25 @@ def display_url(url: str) -> str:
 
 def link(text: object, url: str) -> str:
     """A Markdown link to `url` labelled `text` (the URL itself when None), or the URL as escaped text when
-    it is not a web URL."""
+    it is not a web URL.
+
+    The Prefect UI shows a link's label as written (backslash escapes included), so a label keeps only
+    characters no reader acts on: others become `?` (in a URL, their percent-encoding).
+    """
     target = web_url(url)
-    label = display_url(url) if text is None else text
     if target is None:
         return escape_text(display_url(url))
-    return f"[{escape_text(label)}]({target})"
+    if text is None:
+        label = _LABEL_UNSAFE.sub(lambda m: f"%{ord(m[0]):02X}", target)
+    else:
+        label = _LABEL_UNSAFE.sub("?", str(text))
+    return f"[{label}]({target})"
+
+
+def picture(alt: object, url: str) -> str | None:
+    """A Markdown image of a web URL (a plain one: the Prefect UI renders no image inside a link)."""
+    target = web_url(url)
+    return f"![{_LABEL_UNSAFE.sub('?', str(alt))}]({target})" if target else None
 
 
 def _kbps(bits_per_second: float) -> str:
@@ -137,9 +151,9 @@ def _thumbnails(images: Sequence[FileEntry]) -> list[str]:
     pictures = []
     for entry in images:
         name = entry.file_path.rsplit("/", 1)[-1]
-        target = web_url(entry.file_url)
-        if target:
-            pictures.append(f"[![thumbnail {escape_text(name)}]({target})]({target})")
+        image = picture(f"thumbnail {name}", entry.file_url)
+        if image:
+            pictures.append(image)
         else:
             lines.append(f"- {escape_text(name)}: {link(None, entry.file_url)}")
     if pictures:
@@ -168,7 +182,7 @@ def _ladder(doc: JobDocument, ladders: Mapping[str, Sequence[Variant]]) -> list[
                 )
             size = f"{meta.resolution.width}x{meta.resolution.height}" if meta else "—"
             lines.append(
-                f"| {escape_text(label)} | {link('all (master playlist)', entry.file_url)} | up to {size}"
+                f"| {escape_text(label)} | {link('master playlist', entry.file_url)} | up to {size}"
                 f" | — | {_seconds(meta.duration if meta else None)} | {entry.size:,} |"
             )
         elif entry.type == "video":

@@ -99,6 +99,8 @@ def test_http_outputs_show_pictures_ladder_and_every_link():
     assert "| 428x240 | 528 kbit/s (peak) | 3.00 s |" in markdown
     assert "| 640x360 | 800 kbit/s (average) | 3.00 s | 300,000 |" in markdown  # 300 kB over 3 s
     assert "<table>" in page and "720 would upscale" in page
+    labels = re.findall(r"\[([^\]]*)\]\(", markdown)
+    assert labels and not any("\\" in label for label in labels), "the Prefect UI shows labels unescaped"
 
 
 def test_file_urls_are_listed_as_text_without_pictures():
