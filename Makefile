@@ -67,3 +67,13 @@ bench-load: setup test-deps
 
 profile: setup
 	$(PY) bench/profile.py
+
+# Headless Chromium and Node (Debian's, only when missing) and the browser tests' npm packages (playwright-core,
+# hls.js, pinned in package-lock.json) under node_modules/.
+.PHONY: browser
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v npm >/dev/null; then \
+		echo "installing Debian's chromium and nodejs/npm packages"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium nodejs npm; \
+	fi
+	npm ci --no-audit --no-fund

@@ -98,7 +98,7 @@ def run_remotely(
 def finish(doc: JobDocument, storage: Storage, webhook: WebhookConfig) -> None:
     """Store the final document, add the files artifact and notify the webhook."""
     save_job(storage, doc)
-    publish_job_artifact(doc)
+    publish_job_artifact(doc, storage)
     if doc.webhook_url:
         report = deliver_webhook(doc.webhook_url, doc.wire(), config=webhook)
         publish_webhook_report(report, doc.id)
