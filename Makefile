@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 # uv uses the machine's Python 3.11 and never downloads one
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup ffmpeg test-deps postgresql demo test lint bench bench-load profile lock clean
+.PHONY: setup ffmpeg test-deps postgresql browser demo test lint bench bench-load profile lock clean
 
 setup: $(STAMP) ffmpeg
 
@@ -36,7 +36,7 @@ ffmpeg:
 	fi
 
 # What only the tests need: a PostgreSQL server (the production-database test) and a browser.
-test-deps: postgresql
+test-deps: postgresql browser
 
 postgresql:
 	@if ! command -v pg_ctl >/dev/null && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
@@ -68,12 +68,18 @@ bench-load: setup test-deps
 profile: setup
 	$(PY) bench/profile.py
 
-# Headless Chromium and Node (Debian's, only when missing) and the browser tests' npm packages (playwright-core,
-# hls.js, pinned in package-lock.json) under node_modules/.
-.PHONY: browser
-browser:
-	@if ! command -v chromium >/dev/null || ! command -v npm >/dev/null; then \
-		echo "installing Debian's chromium and nodejs/npm packages"; \
-		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium nodejs npm; \
+# Headless Chromium and Node (Debian's, each only when missing) and the browser tests' npm packages
+# (playwright-core, hls.js, pinned in package-lock.json) under node_modules/.
+browser: node_modules/.installed
+	@if ! command -v chromium >/dev/null; then \
+		echo "installing Debian's chromium package"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; \
+	fi
+
+node_modules/.installed: package-lock.json
+	@if ! command -v npm >/dev/null; then \
+		echo "installing Debian's nodejs and npm packages"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; \
 	fi
 	npm ci --no-audit --no-fund
+	touch $@

@@ -98,7 +98,7 @@ def up(options: UpOptions, environ: Mapping[str, str], say: Callable[[str], None
         wait_until(ready or (lambda: True), timeout, process, f"{name} (log: {part.log})")
 
     try:
-        server_env = dict(base)
+        server_env = {**base, "PREFECT_UI_API_URL": f"{ui_url}/api"}  # the UI's calls go to this server's API
         if options.database_url:
             server_env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = options.database_url
         start(

@@ -1,7 +1,8 @@
 """Job outputs in a real browser (Debian's headless Chromium, driven by the Node scripts next to this file).
 
-One job runs through the pipeline flow against a real Prefect server with its UI, its local storage served by
-`vodflow files` (so its fileUrls are `http://`); then Chromium opens the run's job artifact in the Prefect UI,
+`vodflow up` starts the local stack (a real Prefect server with its UI, a worker, local storage served by its
+file server, so fileUrls are `http://`) and `vodflow encode` runs one job through it; then Chromium opens the
+run's job artifact in the Prefect UI,
 and plays the job's HLS ladder with hls.js from a page on another loopback origin (CORS and byte ranges from
 the file app). Set-up: `make browser` (chromium, nodejs, `npm ci`). Without it the tests are skipped, except
 under `CI`, where they fail.
@@ -29,9 +30,9 @@ from urllib.parse import quote, urlsplit
 import httpx
 import pytest
 
-from tests.ports import free_port
-from tests.prefect_server import BIN, PrefectServer, wait_for_http
+from tests.prefect_server import BIN
 from vodflow.jobs.document import job_artifact_key
+from vodflow.stack.state import load_state
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[2]
@@ -76,44 +77,46 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(browser, clips, tmp_path_factory) -> Iterator[Site]:
-    """A Prefect server with its UI, `vodflow files` on the data directory, and one completed job."""
+    """The local stack as a user starts it (`vodflow up`: Prefect server and UI, worker, file server) and one
+    job encoded with `vodflow encode` through it; `vodflow down` at the end."""
     root = tmp_path_factory.mktemp("browser")
-    data, files_port = root / "data", free_port()
-    data.mkdir()
-    env = {
-        "PREFECT_UI_ENABLED": "true",
-        "VODFLOW_STORAGE": "local",
-        "VODFLOW_DATA_DIR": str(data),
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "VODFLOW_"))}
+    env |= {
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_HOME": str(root / "user-prefect-home"),
+        "VODFLOW_STATE_DIR": str(root / "state"),
+        "VODFLOW_DATA_DIR": str(root / "data"),
         "VODFLOW_TMP_DIR": str(root / "tmp"),
-        "VODFLOW_DATA_URL": f"http://127.0.0.1:{files_port}",
+        "VODFLOW_ALLOW_LOCAL_FILES": "true",
     }
-    server = PrefectServer(root / "prefect", root / "logs", env)
-    server.env["PREFECT_UI_API_URL"] = server.api_url  # the UI's calls go to this server, not the default
-    with server:
-        server.start("files", [str(BIN / "vodflow"), "files", "--dir", str(data), "--port", str(files_port)])
+
+    def vodflow(*args: str) -> subprocess.CompletedProcess:
+        command = [str(BIN / "vodflow"), *args]
+        return subprocess.run(
+            command, env=env, cwd=REPO, capture_output=True, text=True, timeout=400, stdin=subprocess.DEVNULL
+        )
+
+    try:
+        started = vodflow("up")
+        assert started.returncode == 0, started.stderr
+        state = load_state(root / "state")
         spec = {
             "videoUrl": str(clips["landscape"]),
             "presets": [{"format": "hls", "resolutions": ["240", "360"]}],
             "thumbnails": [{"timestamp": "00:00:01", "resolutions": ["240"], "formats": ["jpg"]}],
         }
         (root / "spec.json").write_text(json.dumps(spec))
-        encode = subprocess.run(
-            [str(BIN / "vodflow"), "encode", str(root / "spec.json")],
-            env=server.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            stdin=subprocess.DEVNULL,
-        )
+        encode = vodflow("encode", str(root / "spec.json"))
         assert encode.returncode == 0, encode.stderr[-4000:]
+        ui_url = state.part("server").url
         runs = httpx.post(
-            f"{server.api_url}/flow_runs/filter",
+            f"{ui_url}/api/flow_runs/filter",
             json={"flows": {"name": {"any_": ["vodflow-encode"]}}, "limit": 1},
             timeout=30,
         ).json()
-        doc = json.loads(encode.stdout)
-        wait_for_http(f"http://127.0.0.1:{files_port}/jobs/{doc['id']}.json", timeout=30)
-        yield Site(doc, f"http://127.0.0.1:{server.port}", runs[0]["id"])
+        yield Site(json.loads(encode.stdout), ui_url, runs[0]["id"])
+    finally:
+        vodflow("down")
 
 
 def files_of(doc: dict, kind: str) -> list[dict]:
