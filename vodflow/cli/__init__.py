@@ -7,7 +7,7 @@ import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-from vodflow.cli import api, automations, cleanup, demo, encode, files, jobs, receiver, stack
+from vodflow.cli import api, automations, cleanup, demo, encode, files, jobs, plan, receiver, stack
 from vodflow.cli.output import EXIT_CODES
 
 # Prefect's default (20 s) is too short for its throwaway server on a loaded 2-core machine.
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vodflow {package_version()}")
     parser.add_argument("--storage-block", help="name of a vodflow-storage block (default: VODFLOW_STORAGE*)")
     commands = parser.add_subparsers(dest="command", required=True)
-    for module in (encode, jobs, demo, stack, automations, cleanup, receiver, api, files):
+    for module in (encode, plan, jobs, demo, stack, automations, cleanup, receiver, api, files):
         module.add_parser(commands)
     return parser
 
