@@ -2,21 +2,32 @@
 VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
+UV      := .tools/bin/uv
+UV_VERSION := 0.13.9
 SUDO    := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export DO_NOT_TRACK := 1
+# uv uses the machine's Python 3.11 and never downloads one
+export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup ffmpeg demo test lint bench bench-load profile clean
+.PHONY: setup ffmpeg test-deps postgresql browser demo test lint bench bench-load profile lock clean
 
 setup: $(STAMP) ffmpeg
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+# uv itself, pinned, in a small tool environment of its own (uv sync would remove it from .venv)
+$(UV):
+	python3 -m venv .tools
+	.tools/bin/pip install -q 'uv==$(UV_VERSION)'
+
+# The exact versions of uv.lock (what CI tested); `make lock` updates the lock after a pyproject change.
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --extra test --python python3
 	touch $(STAMP)
+
+lock: $(UV)
+	$(UV) lock --python python3
 
 ffmpeg:
 	@if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then \
@@ -24,16 +35,25 @@ ffmpeg:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg; \
 	fi
 
+# What only the tests need: a PostgreSQL server (the production-database test) and a browser.
+test-deps: postgresql browser
+
+postgresql:
+	@if ! command -v pg_ctl >/dev/null && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+		echo "installing Debian's postgresql package"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql; \
+	fi
+
 demo: setup
 	$(VENV)/bin/vodflow demo
 
-test: setup
-	$(VENV)/bin/ruff check .
+test: setup test-deps
+	$(VENV)/bin/ruff check --no-cache .
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q -rs
 
 lint: setup
-	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff check --no-cache .
 	$(VENV)/bin/lint-imports
 
 clean:
@@ -42,8 +62,24 @@ clean:
 bench: setup
 	$(PY) bench/run.py
 
-bench-load: setup
+bench-load: setup test-deps
 	$(PY) bench/load.py
 
 profile: setup
 	$(PY) bench/profile.py
+
+# Headless Chromium and Node (Debian's, each only when missing) and the browser tests' npm packages
+# (playwright-core, hls.js, pinned in package-lock.json) under node_modules/.
+browser: node_modules/.installed
+	@if ! command -v chromium >/dev/null; then \
+		echo "installing Debian's chromium package"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; \
+	fi
+
+node_modules/.installed: package-lock.json
+	@if ! command -v npm >/dev/null; then \
+		echo "installing Debian's nodejs and npm packages"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; \
+	fi
+	npm ci --no-audit --no-fund
+	touch $@

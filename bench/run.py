@@ -153,16 +153,27 @@ def compare(sources: dict[int, Path], env: dict[str, str], reps: int) -> list[di
 
 
 def fixed_cost(source: Path, server_env: dict[str, str], reps: int) -> list[dict]:
+    """The 2 s source through the reference command and through `vodflow encode` three ways: against a
+    Prefect server (PREFECT_API_URL), against the local stack of `vodflow up` (no PREFECT_API_URL, as a user
+    runs it), and in Prefect's ephemeral mode (a throwaway server per run)."""
     ephemeral_env = {k: v for k, v in server_env.items() if k != "PREFECT_API_URL"}
     ephemeral_env["PREFECT_HOME"] = str(WORK / "prefect-ephemeral")
     # A new PREFECT_HOME migrates its database on first start, past the default 20 s start-up timeout.
     ephemeral_env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"
     run_vodflow(source, ephemeral_env, thumb_at=1.0)  # warm-up: migrations are not a per-run cost
-    results = {"reference": [], "vodflow (Prefect server)": [], "vodflow (ephemeral)": []}
-    for _ in range(reps):
-        results["reference"].append(run_reference(source, thumb_at=1.0)[0])
-        results["vodflow (Prefect server)"].append(run_vodflow(source, server_env, thumb_at=1.0)[0])
-        results["vodflow (ephemeral)"].append(run_vodflow(source, ephemeral_env, thumb_at=1.0)[0])
+    stack_env = {**ephemeral_env, "VODFLOW_STATE_DIR": str(WORK / "stack")}
+    subprocess.run([str(BIN / "vodflow"), "up"], env=stack_env, cwd=ROOT, check=True, capture_output=True)
+    names = ("reference", "vodflow (Prefect server)", "vodflow (local stack)", "vodflow (ephemeral)")
+    results: dict[str, list[float]] = {name: [] for name in names}
+    try:
+        run_vodflow(source, stack_env, thumb_at=1.0)  # warm-up of the stack's server
+        for _ in range(reps):
+            results["reference"].append(run_reference(source, thumb_at=1.0)[0])
+            results["vodflow (Prefect server)"].append(run_vodflow(source, server_env, thumb_at=1.0)[0])
+            results["vodflow (local stack)"].append(run_vodflow(source, stack_env, thumb_at=1.0)[0])
+            results["vodflow (ephemeral)"].append(run_vodflow(source, ephemeral_env, thumb_at=1.0)[0])
+    finally:
+        subprocess.run([str(BIN / "vodflow"), "down"], env=stack_env, cwd=ROOT, capture_output=True)
     ref = median(results["reference"])
     return [
         {

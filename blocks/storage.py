@@ -53,7 +53,10 @@ class VodflowStorage(Block):
     public_base_url: str | None = Field(
         default=None,
         title="Public base URL",
-        description="Prefix of published file URLs (a CDN, say); default http(s)://endpoint/bucket.",
+        description=(
+            "Prefix of published file URLs (a CDN, say); default http(s)://endpoint/bucket for S3, "
+            "file:// URIs for a local directory."
+        ),
     )
 
     def config(self) -> StorageConfig:

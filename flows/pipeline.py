@@ -19,9 +19,9 @@ from vodflow.blocks.webhook import resolve_webhook_config
 from vodflow.encoders import EncodeOptions, EncodeRequest, get_encoder
 from vodflow.errors import JobFailed, StepError
 from vodflow.jobs.document import JobDocument, new_id
-from vodflow.jobs.keys import check_job_id
+from vodflow.jobs.keys import check_job_id, run_job_id
 from vodflow.jobs.plan import plan_outputs
-from vodflow.jobs.spec import JobSpec, parse_spec
+from vodflow.jobs.spec import RunSpec, parse_run_spec
 from vodflow.net.webhook import WebhookConfig, deliver_webhook
 from vodflow.orchestration.artifacts import publish_job_artifact, publish_webhook_report
 from vodflow.orchestration.retries import task_retry_options
@@ -40,11 +40,6 @@ from vodflow.tasks.thumbnail import thumbnail
 
 EncoderName = Literal["local", "videosdk", "mpc"]
 ACCOUNTS = {"videosdk": VideoSDKCredentials, "mpc": HuaweiMpcCredentials}  # remote encoders' credentials
-
-
-def run_job_id(run_id: object) -> str:
-    """The job id of a run started without one: its flow run id, 24 hex digits."""
-    return str(run_id).replace("-", "")[:24]
 
 
 def job_id_for_run(job_id: str | None) -> str:
@@ -103,11 +98,21 @@ def run_remotely(
 def finish(doc: JobDocument, storage: Storage, webhook: WebhookConfig) -> None:
     """Store the final document, add the files artifact and notify the webhook."""
     save_job(storage, doc)
-    publish_job_artifact(doc)
+    publish_job_artifact(doc, storage)
     if doc.webhook_url:
         report = deliver_webhook(doc.webhook_url, doc.wire(), config=webhook)
         publish_webhook_report(report, doc.id)
         (get_run_logger().info if report.delivered else get_run_logger().warning)("%s", report.summary())
+
+
+def playback_urls(doc: JobDocument) -> str:
+    """`: master playlist <url>, mp4 <url>...` for the job's HLS ladders and MP4s (empty when it has none)."""
+    urls = [
+        f"{'master playlist' if f.type == 'x-tar' else 'mp4'} {f.file_url}"
+        for f in doc.files
+        if f.type != "image"
+    ]
+    return ": " + ", ".join(urls) if urls else ""
 
 
 def _mark_interrupted(flow: Any, flow_run: Any, state: Any) -> None:
@@ -144,7 +149,7 @@ def interruption_reason(state: Any) -> str:
     on_crashed=[_mark_interrupted],
 )
 def encode_video(
-    spec: JobSpec,
+    spec: RunSpec,
     job_id: str | None = None,
     storage_block: str | None = None,
     encoder: EncoderName = "local",
@@ -153,13 +158,14 @@ def encode_video(
 ) -> dict[str, Any]:
     """Run one encoding job and return its job document; raises JobFailed (document attached) when it fails.
 
+    A spec without `presets` gets the default ladder (`DEFAULT_PRESETS`: HLS 240-1080 and a 360 MP4).
     `storage_block` names a `vodflow-storage` block; without it the VODFLOW_STORAGE* environment applies.
     `encoder` `videosdk` or `mpc` encodes remotely with the service's credentials block
     (`credentials_block`) or its environment variables.
     """
     logger = get_run_logger()
     settings = load_settings()
-    spec = parse_spec(spec)
+    spec = parse_run_spec(spec)
     storage = resolve_storage(storage_block, settings)
     webhook = resolve_webhook_config(settings)
     with settings.slots().job(job_id):  # runs given the same job_id never overlap
@@ -211,5 +217,5 @@ def encode_video(
         finish(doc, storage, webhook)
         if doc.status == "failed":
             raise JobFailed(doc.wire())
-        logger.info("job %s completed with %d file(s)", doc.id, len(doc.files))
+        logger.info("job %s completed with %d file(s)%s", doc.id, len(doc.files), playback_urls(doc))
         return doc.wire()

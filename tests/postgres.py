@@ -11,6 +11,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,6 +52,8 @@ def run_postgres(workdir: Path, database: str = "prefect") -> Iterator[Postgres]
     if binaries is None:
         raise RuntimeError("no PostgreSQL server: install Debian's postgresql package (make setup does)")
     owner = "postgres" if os.geteuid() == 0 else None
+    if owner:  # the postgres user may not be able to reach `workdir` (pytest's temp root is 0700)
+        workdir = Path(tempfile.mkdtemp(prefix="vodflow-pg-"))
     data = workdir / "pgdata"
     data.mkdir(parents=True)
     if owner:
@@ -99,3 +102,5 @@ def run_postgres(workdir: Path, database: str = "prefect") -> Iterator[Postgres]
             _as_owner([str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], owner),
             capture_output=True,
         )
+        if owner:
+            shutil.rmtree(workdir, ignore_errors=True)

@@ -9,7 +9,7 @@ remote services' credentials blocks fall back on their own variables (`VideoSDKE
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,8 +19,10 @@ from vodflow.jobs.limits import Limits
 from vodflow.net.guard import NetPolicy
 from vodflow.net.retry import RetrySettings
 from vodflow.net.webhook import WebhookConfig, check_secret
-from vodflow.orchestration.concurrency import Slots
 from vodflow.storage.config import StorageConfig
+
+if TYPE_CHECKING:  # imported when used: it loads Prefect, which settings and the CLI's checks do not need
+    from vodflow.orchestration.concurrency import Slots
 
 MIN_API_SECRET_LENGTH = 32
 DEFAULT_DEPLOYMENT = "vodflow-encode/encode"
@@ -63,6 +65,9 @@ class Settings(BaseSettings):
     storage: Literal["local", "s3"] = "local"
     storage_block: str | None = None
     data_dir: Path = Path("./data")
+    data_url: str | None = Field(
+        default=None, description="Base URL that serves VODFLOW_DATA_DIR over HTTP (set by `vodflow up`)."
+    )
     s3_endpoint: str | None = None
     s3_access_key: str | None = None
     s3_secret_key: SecretStr | None = None
@@ -130,6 +135,12 @@ class Settings(BaseSettings):
     # Deployments: the checkout flow runs start in (prefect.yaml's pull step)
     project_dir: Path | None = None
 
+    # The local stack (`vodflow up`)
+    state_dir: Path = Field(default=Path(".vodflow"), description="pids, ports, logs and SQLite of the stack")
+    database_url: SecretStr | None = Field(
+        default=None, description="Prefect server database for `vodflow up` (default: SQLite in state_dir)"
+    )
+
     def limits(self) -> Limits:
         return Limits(
             max_source_bytes=self.max_source_bytes,
@@ -183,7 +194,7 @@ class Settings(BaseSettings):
             bucket=self.s3_bucket,
             secure=self.s3_secure,
             region=self.s3_region,
-            public_base_url=self.s3_public_url,
+            public_base_url=self.s3_public_url if self.storage == "s3" else self.data_url,
             source="VODFLOW_STORAGE=s3",
             names=("VODFLOW_S3_ENDPOINT", "VODFLOW_S3_ACCESS_KEY", "VODFLOW_S3_SECRET_KEY"),
         )
@@ -206,6 +217,8 @@ class Settings(BaseSettings):
 
     def slots(self) -> Slots:
         """The concurrency limits runs take part in (`VODFLOW_FFMPEG_SLOTS`, `VODFLOW_CONCURRENCY_LIMITS`)."""
+        from vodflow.orchestration.concurrency import Slots
+
         return Slots(self.ffmpeg_slots, self.concurrency_limits)
 
     def chunk_threshold(self) -> float:

@@ -15,17 +15,15 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import ValidationError
-
 from vodflow.api.runs import JobRuns, RunInfo, RunsUnavailable
 from vodflow.errors import ObjectNotFound, SpecError
 from vodflow.jobs.document import JobDocument, JobErrorInfo, new_id
-from vodflow.jobs.keys import JOBS_PREFIX, job_key
+from vodflow.jobs.keys import job_key
 from vodflow.jobs.plan import plan_outputs
 from vodflow.jobs.sources import SourceInfo, SourceRef, parse_video_url, s3_source_problem
 from vodflow.jobs.spec import JobSpec
 from vodflow.storage.base import Storage
-from vodflow.storage.jobstore import load_job, save_job
+from vodflow.storage.jobstore import job_page, load_job, save_job
 
 logger = logging.getLogger("vodflow.api")
 
@@ -66,11 +64,6 @@ def shown_document(doc: JobDocument, run: RunInfo | None) -> JobDocument:
     if doc.status == "queued" and run.state == "RUNNING":
         return doc.model_copy(update={"status": "processing", "started_at": run.start_time})
     return doc
-
-
-def page_info(total: int, page: int, per_page: int) -> dict[str, int]:
-    """VideoSDK's `pageInfo`; pages count from 1 and there is always at least one."""
-    return {"currentPage": page, "perPage": per_page, "lastPage": max(1, math.ceil(total / per_page))}
 
 
 def output_keys(doc: JobDocument) -> tuple[list[str], list[str]]:
@@ -167,10 +160,9 @@ class JobService:
 
     def list(self, page: int, per_page: int) -> tuple[list[JobDocument], dict[str, int]]:
         """One page of every stored job, newest first, and its `pageInfo`."""
-        docs = self._all()
-        chosen = docs[(page - 1) * per_page : page * per_page]
+        chosen, info = job_page(self.storage, page, per_page)
         runs = self._runs_of([d.id for d in chosen if d.status not in FINAL_STATUSES])
-        return [shown_document(d, runs.get(d.id)) for d in chosen], page_info(len(docs), page, per_page)
+        return [shown_document(d, runs.get(d.id)) for d in chosen], info
 
     def delete(self, job_id: str) -> JobDocument:
         """Stop the job's run (bounded wait), delete its outputs and document; the job as it was before.
@@ -228,19 +220,6 @@ class JobService:
             return self._load(job_id)
         except JobNotFound:
             return fallback
-
-    def _all(self) -> list[JobDocument]:
-        """Every stored job document, newest first; unreadable ones are logged and left out."""
-        docs = []
-        for key in self.storage.list_keys(JOBS_PREFIX):
-            job_id = key.removeprefix(JOBS_PREFIX).removesuffix(".json")
-            if not key.endswith(".json") or not _JOB_ID.match(job_id):
-                continue
-            try:
-                docs.append(load_job(self.storage, job_id))
-            except (ObjectNotFound, ValidationError, ValueError) as exc:
-                logger.warning("skipping job document %r: %s", key, type(exc).__name__)
-        return sorted(docs, key=lambda d: (d.created_at, d.id), reverse=True)
 
     def _runs_of(self, job_ids: Sequence[str]) -> dict[str, RunInfo]:
         """The jobs' flow runs; none when Prefect cannot be asked (stored documents are shown as they are).

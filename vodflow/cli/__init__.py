@@ -5,26 +5,71 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from importlib.metadata import PackageNotFoundError, version
 
-from vodflow.cli import api, automations, cleanup, demo, encode, jobs, receiver
+from vodflow.cli import api, automations, cleanup, demo, encode, files, jobs, plan, receiver, stack
+from vodflow.cli.output import EXIT_CODES
 
 # Prefect's default (20 s) is too short for its throwaway server on a loaded 2-core machine.
 EPHEMERAL_STARTUP_TIMEOUT = "90"
+STACK_CLIENTS = {"encode", "job", "cleanup", "demo"}  # commands that use a running local stack
+# What a shell reports for a command killed by SIGPIPE (128 + 13): `vodflow job get ID | head`.
+EXIT_BROKEN_PIPE = 141
+
+
+def package_version() -> str:
+    try:
+        return version("vodflow")
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vodflow", description="Video-on-demand pipeline on Prefect.")
+    parser = argparse.ArgumentParser(
+        prog="vodflow",
+        description="Video-on-demand pipeline on Prefect.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"vodflow {package_version()}")
     parser.add_argument("--storage-block", help="name of a vodflow-storage block (default: VODFLOW_STORAGE*)")
     commands = parser.add_subparsers(dest="command", required=True)
-    for module in (encode, jobs, demo, automations, cleanup, receiver, api):
+    for module in (encode, plan, jobs, demo, stack, automations, cleanup, receiver, api, files):
         module.add_parser(commands)
     return parser
+
+
+def use_running_stack() -> None:
+    """Point this process at the local stack (`vodflow up`) when one runs and PREFECT_API_URL is not set:
+    runs show in its UI, and no throwaway server is started."""
+    if os.environ.get("PREFECT_API_URL"):
+        return
+    from vodflow.errors import ConfigError
+    from vodflow.settings import load_settings
+    from vodflow.stack.local import running_stack
+    from vodflow.stack.state import client_environment
+
+    try:
+        state = running_stack(load_settings().state_dir.expanduser().resolve())
+    except ConfigError:
+        return  # the command itself reports bad settings
+    if state is not None:
+        os.environ.update(client_environment(state, os.environ))
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", EPHEMERAL_STARTUP_TIMEOUT)
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    if args.command in STACK_CLIENTS:
+        use_running_stack()
+    try:
+        return args.func(args)
+    except BrokenPipeError:
+        # The reader went away (`| head`): say nothing more, and keep the interpreter's final flush of
+        # stdout from failing again on the closed pipe.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -8,13 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from vodflow.cli.encode import run_job
-from vodflow.cli.output import print_json
+from vodflow.cli.output import EXIT_CODES, EXIT_USER_ERROR, UserError, print_json
+from vodflow.jobs.spec import DEFAULT_PRESETS
 
 DEMO_JOB: dict[str, Any] = {
-    "presets": [
-        {"resolutions": ["240", "360", "480", "720", "1080"], "format": "hls"},
-        {"resolutions": ["360"], "format": "mp4"},
-    ],
+    "presets": [dict(preset) for preset in DEFAULT_PRESETS],
     "thumbnails": [
         {
             "timestamp": "00:00:03",
@@ -33,7 +31,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not sample.exists():
         print(f"vodflow demo: generating a 1080p, 20 s sample with audio at {sample}", file=sys.stderr)
         make_sample(sample)
-    document, code = run_job({**DEMO_JOB, "videoUrl": str(sample)}, args.storage_block)
+    try:
+        document, code = run_job({**DEMO_JOB, "videoUrl": str(sample)}, args.storage_block)
+    except UserError as exc:
+        print(f"vodflow demo: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
     print_json(document)
     print("\nOutputs:", file=sys.stderr)
     for entry in document.get("files", []):
@@ -45,6 +47,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers: Any) -> None:
     """Register `demo [--sample PATH]`."""
-    demo = subparsers.add_parser("demo", help="generate a sample video and run the whole pipeline on it")
+    demo = subparsers.add_parser(
+        "demo",
+        help="generate a sample video and run the whole pipeline on it",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     demo.add_argument("--sample", default="data/samples/demo-1080p.mp4", help="sample path (made if missing)")
     demo.set_defaults(func=cmd_demo)

@@ -1,7 +1,8 @@
 """`vodflow encode SPEC.json`: run the pipeline flow on a job spec; the final document on stdout.
 
-Exit 0 completed, 1 failed (the document is still printed: also when Prefect cannot be reached or the run is
-stopped by SIGTERM or Ctrl-C), 2 when the spec file cannot be read.
+Exit codes: `vodflow.cli.output.EXIT_CODES`. The spec is read, validated and its local source checked here,
+before Prefect starts: a user error is one line on stderr and exit 2, in a second instead of after Prefect's
+start-up.
 """
 
 from __future__ import annotations
@@ -15,8 +16,21 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from vodflow.cli.output import print_json
+from vodflow.cli.output import EXIT_CODES, EXIT_FAILED, EXIT_OK, EXIT_USER_ERROR, UserError, print_json
 from vodflow.errors import SpecError, StepError
+
+X264_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -55,30 +69,76 @@ def failed_document(job_id: str | None, code: str, message: str) -> dict[str, An
     return ({"id": job_id} if job_id else {}) | document | {"error": error}
 
 
+def check_spec(spec_data: Any, allow_local_files: bool) -> Any:
+    """The validated spec (presets left out: the default ladder) whose local source, if any, exists.
+
+    UserError naming the field and the reason otherwise: what the flow would refuse anyway, without waiting
+    for Prefect to start.
+    """
+    from vodflow.jobs.sources import parse_video_url
+    from vodflow.jobs.spec import parse_run_spec
+
+    try:
+        spec = parse_run_spec(spec_data)
+    except SpecError as exc:
+        raise UserError(f"invalid job spec: {exc.message}") from None
+    if spec.video_url and (ref := parse_video_url(spec.video_url)).kind == "local":
+        if not allow_local_files:
+            raise UserError("videoUrl: local files are not allowed (VODFLOW_ALLOW_LOCAL_FILES=false)")
+        if not Path(ref.path or "").is_file():
+            raise UserError(f"videoUrl: no such file: {ref.path}")
+    return spec
+
+
+def prepare_spec(spec_data: Any) -> Any:
+    """`check_spec` with the settings of this process; UserError for a bad spec, source or setting."""
+    from vodflow.settings import load_settings
+
+    try:
+        settings = load_settings()
+    except StepError as exc:  # a malformed VODFLOW_* variable
+        raise UserError(exc.message) from None
+    return check_spec(spec_data, settings.allow_local_files)
+
+
 def run_job(
-    spec_data: Any, storage_block: str | None = None, encoder: str = "local"
+    spec_data: Any,
+    storage_block: str | None = None,
+    encoder: str = "local",
+    *,
+    job_id: str | None = None,
+    x264_preset: str | None = None,
 ) -> tuple[dict[str, Any], int]:
     """Run the pipeline flow on a spec; (final job document, exit code 0 completed / 1 failed).
 
-    Never raises for a run that went wrong: a Prefect that cannot be reached or started, SIGTERM or Ctrl-C
+    UserError (nothing run) for an invalid spec or job id, or a local source that does not exist. Never
+    raises for a run that went wrong: a Prefect that cannot be reached or started, SIGTERM or Ctrl-C
     (`stop_on_signals`) all end in a `failed` document naming the reason.
     """
-    from vodflow.jobs.document import iso_now, new_id
-    from vodflow.jobs.spec import parse_spec
+    from vodflow.cli.logs import quiet_job_failures
+    from vodflow.jobs.document import new_id
+    from vodflow.jobs.keys import check_job_id
 
+    spec = prepare_spec(spec_data)
     try:
-        spec = parse_spec(spec_data)
+        job_id = check_job_id(job_id) if job_id else new_id()
     except SpecError as exc:
-        now = iso_now()
-        return {"status": "failed", "createdAt": now, "updatedAt": now, "error": exc.as_document_error()}, 1
-    job_id = new_id()
+        raise UserError(f"invalid --job-id: {exc.reason}") from None
     try:
         with stop_on_signals():
+            from vodflow.cli.progress import progress_bar_if_tty
             from vodflow.flows.pipeline import encode_video
 
-            state = encode_video(
-                spec, job_id=job_id, storage_block=storage_block, encoder=encoder, return_state=True
-            )
+            quiet_job_failures()
+            with progress_bar_if_tty():
+                state = encode_video(
+                    spec,
+                    job_id=job_id,
+                    storage_block=storage_block,
+                    encoder=encoder,
+                    x264_preset=x264_preset,
+                    return_state=True,
+                )
         fallback = failed_document(job_id, "crashed", str(state.message or state.name))
     except Interrupted as exc:
         fallback = failed_document(job_id, "cancelled", f"run cancelled: stopped by {exc}")
@@ -107,24 +167,61 @@ def _stored_document(job_id: str, storage_block: str | None, fallback: dict[str,
             doc = doc.moved_to("failed", error=fallback["error"])
             save_job(storage, doc)
     except StepError:
-        return fallback, 1
-    return doc.wire(), 0 if doc.status == "completed" else 1
+        return fallback, EXIT_FAILED
+    return doc.wire(), EXIT_OK if doc.status == "completed" else EXIT_FAILED
+
+
+def read_spec_file(path: str) -> Any:
+    """The JSON in `path`; UserError when it cannot be read or is not JSON."""
+    try:
+        return json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise UserError(f"cannot read job spec {path}: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"job spec {path} is not valid JSON: {exc}") from None
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
     try:
-        spec_data = json.loads(Path(args.spec).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        print(f"vodflow: cannot read job spec {args.spec}: {exc}", file=sys.stderr)
-        return 2
-    document, code = run_job(spec_data, args.storage_block, args.encoder)
+        spec_data = read_spec_file(args.spec)
+        document, code = run_job(
+            spec_data, args.storage_block, args.encoder, job_id=args.job_id, x264_preset=args.x264_preset
+        )
+    except UserError as exc:
+        print(f"vodflow encode: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
     print_json(document)
     return code
 
 
 def add_parser(subparsers: Any) -> None:
-    """Register `encode SPEC [--encoder local|videosdk|mpc]`."""
-    encode = subparsers.add_parser("encode", help="run the pipeline on a job spec (JSON file)")
-    encode.add_argument("spec", help="path to the job spec JSON")
-    encode.add_argument("--encoder", default="local", choices=["local", "videosdk", "mpc"])
+    """Register `encode SPEC [--encoder local|videosdk|mpc] [--job-id ID] [--x264-preset P]`."""
+    encode = subparsers.add_parser(
+        "encode",
+        help="run the pipeline on a job spec (JSON file)",
+        description="Run the pipeline flow on a job spec and print the final job document as JSON on stdout "
+        "(logs on stderr; a progress bar when stderr is a terminal).",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    encode.add_argument(
+        "spec", help="path to the job spec JSON (VideoSDK shape; without presets: HLS 240-1080 + 360 MP4)"
+    )
+    encode.add_argument(
+        "--encoder",
+        default="local",
+        choices=["local", "videosdk", "mpc"],
+        help="where to encode: local = ffmpeg on this machine (default); videosdk = VideoSDK's encoder API; "
+        "mpc = Huawei Cloud MPC (remote ones need their credentials: block or environment)",
+    )
+    encode.add_argument(
+        "--job-id",
+        help="job id to use (1-128 letters, digits, '.', '_', '-'); a rerun with the same id and spec "
+        "returns the stored document (default: a new id)",
+    )
+    encode.add_argument(
+        "--x264-preset",
+        choices=X264_PRESETS,
+        help="x264 speed/quality trade-off for local encodes (default: VODFLOW_X264_PRESET, veryfast)",
+    )
     encode.set_defaults(func=cmd_encode)

@@ -1,4 +1,4 @@
-"""`vodflow job get ID`: print a stored job document."""
+"""`vodflow job get ID` and `vodflow job list`: stored job documents, as JSON on stdout."""
 
 from __future__ import annotations
 
@@ -6,27 +6,56 @@ import argparse
 import sys
 from typing import Any
 
-from vodflow.cli.output import print_json
+from vodflow.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USER_ERROR, print_json
+
+DEFAULT_PER_PAGE = 20
 
 
 def cmd_job_get(args: argparse.Namespace) -> int:
     from vodflow.blocks.storage import resolve_storage
-    from vodflow.errors import ObjectNotFound
+    from vodflow.errors import ObjectNotFound, SpecError
+    from vodflow.jobs.keys import job_id_from_ref
     from vodflow.settings import load_settings
     from vodflow.storage.jobstore import load_job
 
     try:
-        print_json(load_job(resolve_storage(args.storage_block, load_settings()), args.job_id).wire())
+        job_id = job_id_from_ref(args.job_id)
+    except SpecError as exc:
+        print(f"vodflow job get: invalid job id {args.job_id!r}: {exc.reason}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    try:
+        print_json(load_job(resolve_storage(args.storage_block, load_settings()), job_id).wire())
     except ObjectNotFound:
-        print(f"vodflow: no job {args.job_id!r}", file=sys.stderr)
-        return 1
-    return 0
+        print(f"vodflow job get: no job {job_id!r}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_job_list(args: argparse.Namespace) -> int:
+    """One page of stored jobs, newest first: `{"pageInfo": {...}, "data": [documents]}` (the API's shape)."""
+    from vodflow.blocks.storage import resolve_storage
+    from vodflow.settings import load_settings
+    from vodflow.storage.jobstore import job_page
+
+    if args.page < 1 or args.per_page < 1:
+        print("vodflow job list: --page and --per-page must be at least 1", file=sys.stderr)
+        return EXIT_USER_ERROR
+    storage = resolve_storage(args.storage_block, load_settings())
+    docs, page_info = job_page(storage, args.page, args.per_page)
+    print_json({"pageInfo": page_info, "data": [doc.wire() for doc in docs]})
+    return EXIT_OK
 
 
 def add_parser(subparsers: Any) -> None:
-    """Register `job get ID`."""
+    """Register `job get ID` and `job list [--page N] [--per-page N]`."""
     job = subparsers.add_parser("job", help="read stored job documents")
     job_commands = job.add_subparsers(dest="job_command", required=True)
     get = job_commands.add_parser("get", help="print a stored job document")
-    get.add_argument("job_id")
+    get.add_argument("job_id", metavar="ID", help="a job id, or the id (UUID) of the flow run that made it")
     get.set_defaults(func=cmd_job_get)
+    listing = job_commands.add_parser("list", help="print a page of stored jobs, newest first")
+    listing.add_argument("--page", type=int, default=1, help="page number, from 1 (default 1)")
+    listing.add_argument(
+        "--per-page", type=int, default=DEFAULT_PER_PAGE, help=f"jobs per page (default {DEFAULT_PER_PAGE})"
+    )
+    listing.set_defaults(func=cmd_job_list)

@@ -7,11 +7,21 @@ from pathlib import Path
 from typing import ClassVar
 
 from vodflow.encoders.base import EncodeOptions, EncodeRequest, EncodeResult
+from vodflow.errors import StepError
 from vodflow.jobs.plan import OutputPlan
 from vodflow.jobs.sources import Source
-from vodflow.media.commands import build_encode_command
+from vodflow.media.commands import (
+    build_encode_command,
+    build_mp4_remux_command,
+    mp4_path,
+    remuxed_mp4s,
+    rung_folder,
+)
 from vodflow.media.runner import encode_timeout, run_ffmpeg
-from vodflow.orchestration.progress import ArtifactProgress
+from vodflow.orchestration.progress import ArtifactProgress, has_progress_listeners
+
+# How often ffmpeg progress is read while a terminal shows it live (else the runner's default, 2 s).
+LIVE_PROGRESS_INTERVAL = 0.5
 
 
 def encode_renditions(
@@ -32,6 +42,26 @@ def encode_renditions(
             stall_timeout=options.stall_seconds or None,
             source=source.path,
             on_progress=progress,
+            progress_interval=LIVE_PROGRESS_INTERVAL if progress and has_progress_listeners() else 2.0,
+        )
+    remux_shared_mp4s(source, plan, workdir, options)
+
+
+def remux_shared_mp4s(source: Source, plan: OutputPlan, workdir: Path, options: EncodeOptions) -> None:
+    """Write each MP4 that shares an HLS rung's encode from that rung's segments (copy only, no slot: it
+    reads and writes a few MB and takes no encoder)."""
+    for out in remuxed_mp4s(plan):
+        folder = rung_folder(plan, out.rendition, workdir)
+        segments = sorted(folder.glob("seg_*.ts")) if folder else []
+        if not segments:
+            raise StepError("encode", "ffmpeg_failed", f"no segments of the {out.rendition.resolution}p rung")
+        command = build_mp4_remux_command(segments, mp4_path(workdir, out), has_audio=source.info.has_audio)
+        run_ffmpeg(
+            command,
+            step="encode",
+            workdir=workdir,
+            timeout=encode_timeout(source.info.duration, cap=options.max_encode_seconds),
+            stall_timeout=options.stall_seconds or None,
         )
 
 

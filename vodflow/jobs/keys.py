@@ -17,6 +17,7 @@ JOBS_PREFIX = "jobs/"
 MAX_KEY_BYTES = 1024
 MAX_NAME_SEGMENT_BYTES = 255  # most file systems refuse longer names
 JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+RUN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 
 
 def job_key(job_id: str) -> str:
@@ -98,3 +99,16 @@ def check_job_id(job_id: str) -> str:
     if not isinstance(job_id, str) or not JOB_ID.match(job_id):
         raise SpecError("job_id", "expected 1 to 128 letters, digits, '.', '_' or '-', starting alphanumeric")
     return job_id
+
+
+def run_job_id(run_id: object) -> str:
+    """The job id of a run started without one: its flow run id without dashes, first 24 hex digits."""
+    return str(run_id).replace("-", "")[:24]
+
+
+def job_id_from_ref(ref: str) -> str:
+    """The job id `ref` names: a flow run id (a UUID with dashes) gives its run's job id (lower-case),
+    anything else must be a valid job id itself; SpecError(job_id) otherwise."""
+    if RUN_ID.match(ref):
+        return run_job_id(ref.lower())
+    return check_job_id(ref)

@@ -30,6 +30,13 @@ MAX_USER_DATA_DEPTH = 32
 # Prefect turns `{"__prefect_kind": ...}` objects in run parameters into workspace variables, templates...
 _PREFECT_MARKER = "__prefect"
 
+# What a flow run without presets gets: the same ladder as prefect.yaml's `default_presets` (a test keeps
+# the two equal) and `vodflow demo`.
+DEFAULT_PRESETS: tuple[dict[str, Any], ...] = (
+    {"resolutions": ["240", "360", "480", "720", "1080"], "format": "hls"},
+    {"resolutions": ["360"], "format": "mp4"},
+)
+
 _TIMESTAMP = re.compile(r"^(\d{2,}):([0-5]\d):([0-5]\d(?:\.\d{1,6})?)$")
 
 
@@ -174,6 +181,28 @@ class JobSpec(Wire):
         return self
 
 
+class RunSpec(JobSpec):
+    """The flow parameter: a job spec whose presets may be left out (flow runs then get DEFAULT_PRESETS).
+
+    Only flow runs (`prefect deployment run`, the UI, the CLI) accept it; the encoder-job API keeps
+    VideoSDK's rule that presets are required (it validates `JobSpec`).
+    """
+
+    presets: list[Preset] | None = Field(  # type: ignore[assignment]
+        default=None,
+        min_length=1,
+        description="Output families; left out: an HLS ladder 240-1080 and a 360 MP4.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_job_spec(cls, data: Any) -> Any:
+        """Accept a `JobSpec` (what the CLI and tests pass) as its wire data."""
+        if isinstance(data, JobSpec) and not isinstance(data, RunSpec):
+            return data.model_dump(by_alias=True, exclude_none=True)
+        return data
+
+
 def prefect_marker_path(data: Any) -> str | None:
     """The wire path (`userData.a[0].__prefect_kind`) of the first key starting with `__prefect`, or None."""
     stack: list[tuple[str, Any]] = [("", data)]
@@ -226,6 +255,20 @@ def _reason(error: dict[str, Any]) -> str:
     if kind == "extra_forbidden":
         return "unknown field"
     return error["msg"].removeprefix("Value error, ")
+
+
+def with_default_presets(data: Any) -> Any:
+    """`data` (a spec as a mapping or model) with DEFAULT_PRESETS where it has no `presets` or null ones."""
+    if isinstance(data, JobSpec):
+        data = data.model_dump(by_alias=True)
+    if isinstance(data, dict) and data.get("presets") is None:
+        data = {**data, "presets": [dict(preset) for preset in DEFAULT_PRESETS]}
+    return data
+
+
+def parse_run_spec(data: Any) -> JobSpec:
+    """Validate the spec of a flow run: like `parse_spec`, with DEFAULT_PRESETS when presets are left out."""
+    return parse_spec(with_default_presets(data))
 
 
 def parse_spec(data: Any) -> JobSpec:

@@ -35,7 +35,7 @@ from vodflow.media.commands import (
     mp4_path,
     variant_name,
 )
-from vodflow.media.inputs import WORK_DEMUXERS, file_url, input_options
+from vodflow.media.inputs import WORK_DEMUXERS, concat_url, file_url, input_options
 
 CHUNKS_DIR = "chunks"
 SEEKABLE_FORMATS = ("mov,mp4", "matroska")  # indexed: an input seek lands on the right keyframe
@@ -195,13 +195,6 @@ def build_audio_command(source: Path, kbps: int, workdir: Path) -> list[str]:
     audio = ffmpeg.input(file_url(source), **input_options())["a:0"]
     output = ffmpeg.output(audio, str(audio_path(workdir, kbps)), **options)
     return output.global_args(*GLOBAL_ARGS).overwrite_output().compile()
-
-
-def concat_url(pieces: Sequence[Path]) -> str:
-    """ffmpeg's `concat:` protocol URL: the pieces read as one byte stream (MPEG-TS joins that way)."""
-    if any("|" in str(p) for p in pieces):
-        raise ValueError("piece paths must not contain '|'")
-    return "concat:" + "|".join(str(p) for p in pieces)
 
 
 def build_stitch_command(

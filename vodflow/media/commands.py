@@ -1,21 +1,23 @@
 """Pure builders of ffmpeg command lines (through ffmpeg-python); nothing here runs a process.
 
 The encode decodes the source once and `split`s it into every rendition of the job: all HLS variants,
-MP4 files and thumbnails come out of one ffmpeg process. A thumbnail branch keeps the one frame at its
-timestamp (`trim`, the filter ffmpeg's own accurate `-ss` seek inserts) and then ends, so it costs one
-scaled picture, not a second decode.
+MP4 files and thumbnails come out of one ffmpeg process. Each distinct rendition is encoded once: an MP4 of
+the same size and bitrates as an HLS rung is not encoded again but remuxed, copy-only, from that rung's
+segments afterwards (`build_mp4_remux_command`). A thumbnail branch keeps the one frame at its timestamp
+(`trim`, the filter ffmpeg's own accurate `-ss` seek inserts) and then ends, so it costs one scaled picture,
+not a second decode.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from itertools import groupby
 from pathlib import Path
 
 import ffmpeg
 
 from vodflow.jobs.plan import HlsOutput, Mp4Output, OutputPlan, Rendition, ThumbnailOutput
-from vodflow.media.inputs import file_url, input_options
+from vodflow.media.inputs import concat_url, file_url, input_options
 
 KEYFRAME_SECONDS = 2
 HLS_SEGMENT_SECONDS = 6
@@ -36,6 +38,28 @@ def thumbnail_path(workdir: Path, output: ThumbnailOutput) -> Path:
 
 def variant_name(rendition: Rendition) -> str:
     return rendition.resolution if rendition.resolution == "4k" else f"{rendition.resolution}p"
+
+
+def rung_folder(plan: OutputPlan, rendition: Rendition, workdir: Path) -> Path | None:
+    """The folder of the first HLS rung encoded as `rendition` (its segments and playlist), if any."""
+    for out in plan.hls:
+        if rendition in out.renditions:
+            return hls_dir(workdir, out) / variant_name(rendition)
+    return None
+
+
+def remuxed_mp4s(plan: OutputPlan) -> list[Mp4Output]:
+    """The MP4s that share an HLS rung's encode (same size and bitrates): remuxed from its segments."""
+    rungs = {r for out in plan.hls for r in out.renditions}
+    return [out for out in plan.mp4 if out.rendition in rungs]
+
+
+def build_mp4_remux_command(segments: Sequence[Path], dest: Path, *, has_audio: bool) -> list[str]:
+    """A copy-only ffmpeg command that joins an HLS rung's MPEG-TS segments into a faststart MP4."""
+    joined = ffmpeg.input(concat_url(segments), **input_options(("mpegts",), "concat,file"))
+    audio = {"bsf:a": "aac_adtstoasc"} if has_audio else {}
+    output = ffmpeg.output(joined, str(dest), c="copy", movflags="+faststart", **audio)
+    return output.global_args(*GLOBAL_ARGS).overwrite_output().compile()
 
 
 def _video_options(x264_preset: str) -> dict[str, object]:
@@ -82,8 +106,11 @@ def build_encode_command(
     has_audio: bool,
     x264_preset: str = "veryfast",
 ) -> list[str]:
-    """One ffmpeg command that writes every HLS ladder, MP4 and thumbnail of `plan` under `workdir`."""
-    renditions = [r for out in plan.hls for r in out.renditions] + [out.rendition for out in plan.mp4]
+    """One ffmpeg command that writes every HLS ladder, MP4 and thumbnail of `plan` under `workdir`; the MP4s
+    of `remuxed_mp4s(plan)` excepted (their rung's encode serves them)."""
+    remuxed = remuxed_mp4s(plan)
+    encoded_mp4s = [out for out in plan.mp4 if out not in remuxed]
+    renditions = [r for out in plan.hls for r in out.renditions] + [out.rendition for out in encoded_mp4s]
     by_time = by_timestamp(plan.thumbnails)
     src = ffmpeg.input(file_url(source), **input_options())
     video = src.video.filter_multi_output("split", len(renditions) + len(by_time))
@@ -118,7 +145,7 @@ def build_encode_command(
                 **options,
             )
         )
-    for out in plan.mp4:
+    for out in encoded_mp4s:
         outputs.append(
             ffmpeg.output(
                 *branch(i, out.rendition),

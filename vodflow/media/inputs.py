@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 # ffmpeg demuxer names (a name matches every alias: `mov` is `mov,mp4,m4a,3gp,3g2,mj2`).
@@ -24,6 +25,14 @@ _REFUSED = re.compile(r"\[([\w,.-]+) @ 0x[0-9a-f]+\] Format not on whitelist")
 def file_url(path: Path | str) -> str:
     """`file:<absolute path>`: the input name that no other protocol (or relative lookup) can claim."""
     return "file:" + os.path.abspath(path)
+
+
+def concat_url(pieces: Sequence[Path]) -> str:
+    """ffmpeg's `concat:` protocol URL of vodflow's own MPEG-TS pieces: read as one byte stream (MPEG-TS
+    joins that way). Open it with the `concat,file` protocols and the `mpegts` demuxer only."""
+    if any("|" in str(p) for p in pieces):
+        raise ValueError("piece paths must not contain '|'")
+    return "concat:" + "|".join(str(p) for p in pieces)
 
 
 def input_options(demuxers: tuple[str, ...] = SOURCE_DEMUXERS, protocols: str = "file") -> dict[str, str]:

@@ -1,9 +1,12 @@
-"""ffmpeg progress shown on the run: a Prefect progress artifact with percent done and encoding speed."""
+"""ffmpeg progress shown on the run: a Prefect progress artifact with percent done and encoding speed, and
+process-local listeners (the CLI's terminal progress bar) told of every report."""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Callable
 from uuid import UUID
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
@@ -12,6 +15,40 @@ from prefect.context import TaskRunContext
 from vodflow.media.runner import Progress
 
 logger = logging.getLogger("vodflow.progress")
+
+ProgressListener = Callable[[str, Progress, float], None]
+"""Called with (label, progress, total seconds of the source) on every report, in the encoding thread."""
+
+_listeners: list[ProgressListener] = []
+_listeners_lock = threading.Lock()
+
+
+def add_progress_listener(listener: ProgressListener) -> Callable[[], None]:
+    """Tell `listener` of every encode progress report in this process; returns the function removing it."""
+    with _listeners_lock:
+        _listeners.append(listener)
+
+    def remove() -> None:
+        with _listeners_lock:
+            if listener in _listeners:
+                _listeners.remove(listener)
+
+    return remove
+
+
+def has_progress_listeners() -> bool:
+    return bool(_listeners)
+
+
+def notify_progress_listeners(label: str, progress: Progress, total_seconds: float) -> None:
+    """Call every listener; one that fails is logged and never fails the encode."""
+    with _listeners_lock:
+        listeners = list(_listeners)
+    for listener in listeners:
+        try:
+            listener(label, progress, total_seconds)
+        except Exception as exc:  # progress is informative only
+            logger.warning("progress listener failed: %s", type(exc).__name__)
 
 
 def progress_percent(progress: Progress, total_seconds: float) -> float:
@@ -29,7 +66,8 @@ class ArtifactProgress:
 
     Each update is an API call the Prefect server stores and announces. On a host whose cores ffmpeg already
     fills, that work slows the encode: a report every 2 s cost about 1 s of a 17 s encode here, so the default
-    is 10 s. Does nothing outside a task run; a failure to report never fails the encode.
+    is 10 s. Does nothing outside a task run; a failure to report never fails the encode. Process-local
+    listeners (`add_progress_listener`) get every report, inside a task run or not.
     """
 
     def __init__(self, total_seconds: float, label: str, min_interval: float = 10.0) -> None:
@@ -41,6 +79,7 @@ class ArtifactProgress:
         self._sent_at = 0.0
 
     def __call__(self, progress: Progress) -> None:
+        notify_progress_listeners(self.label, progress, self.total_seconds)
         if not self.enabled:
             return
         now = time.monotonic()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from vodflow.jobs.document import FileEntry, FileMeta, JobDocument, Resolution2D, iso_now
 from vodflow.jobs.plan import OutputPlan, Rendition
+from vodflow.jobs.summary import playlist_seconds
 from vodflow.media.commands import hls_dir, mp4_path, thumbnail_path, variant_name
 from vodflow.media.probe import run_ffprobe
 from vodflow.storage.base import Storage
@@ -45,15 +46,6 @@ def measure_video(path: Path) -> FileMeta:
         format=report["format"]["format_name"],
         duration=round(float(report["format"].get("duration") or video.get("duration") or 0), 3),
     )
-
-
-def playlist_seconds(playlist: str) -> float:
-    """Duration of a media playlist: the sum of its `#EXTINF` segment durations."""
-    total = 0.0
-    for line in playlist.splitlines():
-        if line.startswith("#EXTINF:"):
-            total += float(line[len("#EXTINF:") :].split(",", 1)[0])
-    return round(total, 3)
 
 
 def hls_meta(folder: Path, largest: Rendition) -> FileMeta:

@@ -45,7 +45,7 @@ class StorageConfig:
         if self.kind == "local":
             from vodflow.storage.local import LocalStorage
 
-            return LocalStorage(self.data_dir)
+            return LocalStorage(self.data_dir, (self.public_base_url or "").strip() or None)
         endpoint, access_key, secret_key = self.s3_credentials()
         from vodflow.storage.s3 import s3_storage  # the minio client loads only for S3
 

@@ -1,4 +1,5 @@
-"""Local storage: objects as files under a root directory, URLs as `file://` URIs."""
+"""Local storage: objects as files under a root directory; URLs are `file://` URIs, or under the base URL of
+an HTTP server that serves the directory (`vodflow up`, `vodflow files`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 from vodflow.errors import ObjectNotFound, StorageError
 from vodflow.jobs.keys import deletion_prefix, invalid_key, list_prefix, object_key
@@ -13,13 +15,15 @@ from vodflow.storage.base import TMP_PREFIX, file_chunks, write_atomically
 
 
 class LocalStorage:
-    """Objects as files under `root` (created if missing); `url_for` gives `file://` URIs."""
+    """Objects as files under `root` (created if missing); `url_for` gives `file://` URIs, or URLs under
+    `public_base_url` when a server publishes the directory."""
 
     kind = "local"
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, public_base_url: str | None = None) -> None:
         self.root = Path(root).expanduser().resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
 
     def __repr__(self) -> str:
         return f"LocalStorage({str(self.root)!r})"
@@ -113,4 +117,7 @@ class LocalStorage:
         return self.delete_keys(self.list_keys(deletion_prefix(prefix)))
 
     def url_for(self, key: str) -> str:
-        return self._path(key).as_uri()
+        path = self._path(key)
+        if self.public_base_url:
+            return f"{self.public_base_url}/{quote(path.relative_to(self.root).as_posix())}"
+        return path.as_uri()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -211,3 +212,80 @@ def test_demo_runs_the_whole_pipeline(tmp_path, cli_env):
     for entry in doc["files"]:
         assert Path(entry["fileUrl"].removeprefix("file://")).is_file()
     assert f"vodflow job get {doc['id']}" in run.stderr and run.leftovers == []
+
+
+def test_a_timestamp_past_the_end_is_one_clear_line_and_a_failed_document(tmp_path, cli_env, clips):
+    spec = write_spec(
+        tmp_path,
+        {
+            "videoUrl": str(clips["odd"]),
+            "presets": MP4_240,
+            "thumbnails": [{"timestamp": "00:01:00", "resolutions": ["240"]}],
+        },
+    )
+    run = run_cli(["encode", spec], cli_env)
+    assert run.code == 1 and run.document["status"] == "failed", run.stderr[-3000:]
+    error = run.document["error"]
+    assert (error["step"], error["code"]) == ("validate", "invalid_spec")
+    assert error["message"] == "thumbnails[0].timestamp: 00:01:00 is past the end of the 2.000 s source"
+    assert run.stderr.count(error["message"]) == 1, run.stderr
+    assert "Traceback" not in run.stderr and "ETA" not in run.stderr  # no terminal: no progress bar
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path, cli_env):
+    reader, writer = os.pipe()
+    os.close(reader)  # `| head` that has already gone
+    try:
+        done = subprocess.run(
+            [str(BIN / "vodflow"), "job", "list"],
+            env=cli_env,
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        os.close(writer)
+    assert done.returncode == 141 and done.stderr == ""
+
+
+def test_a_terminal_shows_a_progress_bar_and_stdout_keeps_the_document(tmp_path, cli_env):
+    import pty
+    import threading
+
+    source = make_clip(tmp_path / "bar.mp4", 1280, 720, seconds=8)
+    spec = write_spec(
+        tmp_path, {"videoUrl": str(source), "presets": [{"format": "hls", "resolutions": ["720"]}]}
+    )
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen(
+        [str(BIN / "vodflow"), "encode", spec],
+        env={**cli_env, "TERM": "xterm", "COLUMNS": "120"},
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+    )
+    os.close(secondary)
+    seen = bytearray()
+
+    def read_terminal() -> None:
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # the terminal closed with the process
+                return
+            if not chunk:
+                return
+            seen.extend(chunk)
+
+    reader = threading.Thread(target=read_terminal, daemon=True)
+    reader.start()
+    try:
+        stdout, _ = process.communicate(timeout=240)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        reader.join(timeout=10)
+        os.close(primary)
+    terminal = seen.decode(errors="replace")
+    assert process.returncode == 0, terminal[-3000:]
+    assert json.loads(stdout)["status"] == "completed"
+    assert re.search(r"encode \[[#-]{30}\] +\d+%  .*ETA \d+:\d\d", terminal), terminal[-3000:]

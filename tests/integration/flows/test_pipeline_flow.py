@@ -177,10 +177,9 @@ def test_cli_encode_prints_the_document(tmp_path, clips, storage, capsys):
     spec_path.write_text(
         json.dumps({"videoUrl": str(clips["odd"]), "presets": [{"format": "mkv", "resolutions": ["240"]}]})
     )
-    assert main(["encode", str(spec_path)]) == 1
-    failed = json.loads(capsys.readouterr().out)
-    assert failed["error"] == {
-        "step": "validate",
-        "code": "invalid_spec",
-        "message": "presets[0].format: unknown value 'mkv'; allowed: 'hls' or 'mp4'",
-    }
+    assert main(["encode", str(spec_path)]) == 2  # refused before any run: a user error, not a failed job
+    refused = capsys.readouterr()
+    assert refused.out == ""
+    assert refused.err == (
+        "vodflow encode: invalid job spec: presets[0].format: unknown value 'mkv'; allowed: 'hls' or 'mp4'\n"
+    )

@@ -17,7 +17,6 @@ from vodflow.media.chunking import (
     build_chunk_command,
     build_remux_command,
     build_stitch_command,
-    concat_url,
     distinct_renditions,
     extradata_bytes,
     first_frame,
@@ -30,6 +29,7 @@ from vodflow.media.chunking import (
     round_chunk_seconds,
     should_chunk,
 )
+from vodflow.media.inputs import concat_url
 
 WORK = Path("/work/job")
 

@@ -7,14 +7,17 @@ import pytest
 
 from tests.hls import parse_master, segment_durations
 from tests.media import ffprobe_streams, top_level_boxes
+from vodflow.encoders.local import encode_renditions
 from vodflow.jobs.document import JobDocument
 from vodflow.jobs.plan import plan_outputs
+from vodflow.jobs.sources import Source
 from vodflow.jobs.spec import parse_spec
 from vodflow.media.commands import (
     build_encode_command,
     build_thumbnail_command,
     hls_dir,
     mp4_path,
+    remuxed_mp4s,
     thumbnail_path,
 )
 from vodflow.media.probe import probe_source
@@ -29,18 +32,22 @@ def plan_for(path, presets, thumbnails=()):
     return plan_outputs(doc, info), info
 
 
-def test_one_process_decodes_once_for_every_rendition(tmp_path, clips):
+def test_one_process_decodes_once_and_encodes_each_distinct_rendition_once(tmp_path, clips):
     plan, info = plan_for(
         clips["landscape"],
         [
-            {"format": "hls", "resolutions": ["240", "360", "480"]},
-            {"format": "mp4", "resolutions": ["360", "240"]},
+            {"format": "hls", "resolutions": ["240", "480"]},
+            {"format": "mp4", "resolutions": ["240", "360"]},
         ],
     )
     command = build_encode_command(clips["landscape"], plan, tmp_path, has_audio=True)
     assert command[0] == "ffmpeg" and command.count("-i") == 1
     graph = command[command.index("-filter_complex") + 1]
-    assert "split=5" in graph and "asplit=5" in graph
+    # the two HLS rungs and the 360p MP4: the 240p MP4 is the 240p rung's encode, remuxed afterwards
+    assert "split=3" in graph and "asplit=3" in graph
+    assert [out.rendition.resolution for out in remuxed_mp4s(plan)] == ["240"]
+    shared, own = (str(mp4_path(tmp_path, out)) for out in plan.mp4)
+    assert shared not in command and own in command
 
 
 def test_hls_ladder_and_mp4_outputs_are_playable(tmp_path, clips):
@@ -49,12 +56,7 @@ def test_hls_ladder_and_mp4_outputs_are_playable(tmp_path, clips):
         src,
         [{"format": "hls", "resolutions": ["240", "360", "480"]}, {"format": "mp4", "resolutions": ["360"]}],
     )
-    run_ffmpeg(
-        build_encode_command(src, plan, tmp_path, has_audio=True),
-        step="encode",
-        workdir=tmp_path,
-        timeout=300,
-    )
+    encode_renditions(Source(src, info), plan, tmp_path)
 
     folder = hls_dir(tmp_path, plan.hls[0])
     variants = parse_master((folder / "index.m3u8").read_text())
@@ -73,8 +75,24 @@ def test_hls_ladder_and_mp4_outputs_are_playable(tmp_path, clips):
     assert codecs["video"]["codec_name"] == "h264" and codecs["audio"]["codec_name"] == "aac"
     assert (codecs["video"]["width"], codecs["video"]["height"]) == (640, 360)
     assert float(mp4["format"]["duration"]) == pytest.approx(info.duration, abs=0.2)
+    assert float(mp4["format"].get("start_time", 0)) == pytest.approx(0, abs=0.05)
     boxes = top_level_boxes(mp4_path(tmp_path, plan.mp4[0]))
     assert boxes.index("moov") < boxes.index("mdat"), f"faststart puts moov first: {boxes}"
+    # the MP4 carries the 360p rung's own encode: the same pictures, frame for frame
+    segments = sorted((folder / "360p").glob("seg_*.ts"))
+    assert frame_hashes(mp4_path(tmp_path, plan.mp4[0])) == frame_hashes(*segments)
+
+
+def frame_hashes(*paths) -> list[str]:
+    """MD5 of every decoded video frame of the files, in order (timestamps left out)."""
+    hashes = []
+    for path in paths:
+        out = subprocess.run(
+            ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v", "-f", "framemd5", "-"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        hashes += [line.rsplit(",", 1)[1].strip() for line in out.splitlines() if not line.startswith("#")]
+    return hashes
 
 
 def test_the_faststart_check_sees_an_index_at_the_end(tmp_path, clips):

@@ -104,6 +104,17 @@ def test_url_is_a_file_uri_of_the_absolute_path(storage: LocalStorage):
     assert url.startswith("file:///") and "a%20b.jpg" in url
 
 
+def test_url_is_under_the_data_url_when_a_server_publishes_the_directory(tmp_path, monkeypatch):
+    served = LocalStorage(tmp_path, public_base_url="http://127.0.0.1:8090/")
+    assert served.url_for("files/images/a b.jpg") == "http://127.0.0.1:8090/files/images/a%20b.jpg"
+    monkeypatch.setenv("VODFLOW_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("VODFLOW_DATA_URL", "http://127.0.0.1:8090")
+    from vodflow.settings import load_settings
+
+    opened = load_settings().storage_config().open()
+    assert opened.url_for("files/videos/x.mp4") == "http://127.0.0.1:8090/files/videos/x.mp4"
+
+
 @pytest.mark.parametrize(
     ("key", "reason"),
     [

@@ -1,0 +1,178 @@
+"""Job outputs in a real browser (Debian's headless Chromium, driven by the Node scripts next to this file).
+
+`vodflow up` starts the local stack (a real Prefect server with its UI, a worker, local storage served by its
+file server, so fileUrls are `http://`) and `vodflow encode` runs one job through it; then Chromium opens the
+run's job artifact in the Prefect UI,
+and plays the job's HLS ladder with hls.js from a page on another loopback origin (CORS and byte ranges from
+the file app). Set-up: `make browser` (chromium, nodejs, `npm ci`). Without it the tests are skipped, except
+under `CI`, where they fail.
+
+The screenshot goes to the test's temp directory. To regenerate the README's `docs/ui-job-artifact.png`:
+
+    VODFLOW_UI_SCREENSHOT=docs/ui-job-artifact.png \\
+        .venv/bin/python -m pytest tests/integration/browser -k artifact
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import httpx
+import pytest
+
+from tests.prefect_server import BIN
+from vodflow.jobs.document import job_artifact_key
+from vodflow.stack.state import load_state
+
+HERE = Path(__file__).parent
+REPO = HERE.parents[2]
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+NODE_PACKAGES = ("playwright-core", "hls.js")
+
+
+@pytest.fixture(scope="module")
+def browser() -> None:
+    """Skip (fail under CI) when Chromium, Node or the npm packages are missing."""
+    missing = [str(CHROMIUM)] if not CHROMIUM.exists() else []
+    missing += ["node"] if shutil.which("node") is None else []
+    missing += [f"node_modules/{p}" for p in NODE_PACKAGES if not (REPO / "node_modules" / p).is_dir()]
+    if missing:
+        reason = f"browser tests need {', '.join(missing)}: run `make browser`"
+        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+def run_node(script: str, *args: str, timeout: float = 180) -> dict:
+    """Run one of the Node scripts here; its one JSON line of output, or the test fails with its stderr."""
+    result = subprocess.run(
+        ["node", str(HERE / script), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"{script} failed ({result.returncode}):\n{result.stderr[-4000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@dataclass
+class Site:
+    doc: dict
+    ui_url: str
+    flow_run_id: str
+
+
+@pytest.fixture(scope="module")
+def site(browser, clips, tmp_path_factory) -> Iterator[Site]:
+    """The local stack as a user starts it (`vodflow up`: Prefect server and UI, worker, file server) and one
+    job encoded with `vodflow encode` through it; `vodflow down` at the end."""
+    root = tmp_path_factory.mktemp("browser")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "VODFLOW_"))}
+    env |= {
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_HOME": str(root / "user-prefect-home"),
+        "VODFLOW_STATE_DIR": str(root / "state"),
+        "VODFLOW_DATA_DIR": str(root / "data"),
+        "VODFLOW_TMP_DIR": str(root / "tmp"),
+        "VODFLOW_ALLOW_LOCAL_FILES": "true",
+    }
+
+    def vodflow(*args: str) -> subprocess.CompletedProcess:
+        command = [str(BIN / "vodflow"), *args]
+        return subprocess.run(
+            command, env=env, cwd=REPO, capture_output=True, text=True, timeout=400, stdin=subprocess.DEVNULL
+        )
+
+    try:
+        started = vodflow("up")
+        assert started.returncode == 0, started.stderr
+        state = load_state(root / "state")
+        spec = {
+            "videoUrl": str(clips["landscape"]),
+            "presets": [{"format": "hls", "resolutions": ["240", "360"]}],
+            "thumbnails": [{"timestamp": "00:00:01", "resolutions": ["240"], "formats": ["jpg"]}],
+        }
+        (root / "spec.json").write_text(json.dumps(spec))
+        encode = vodflow("encode", str(root / "spec.json"))
+        assert encode.returncode == 0, encode.stderr[-4000:]
+        ui_url = state.part("server").url
+        runs = httpx.post(
+            f"{ui_url}/api/flow_runs/filter",
+            json={"flows": {"name": {"any_": ["vodflow-encode"]}}, "limit": 1},
+            timeout=30,
+        ).json()
+        yield Site(json.loads(encode.stdout), ui_url, runs[0]["id"])
+    finally:
+        vodflow("down")
+
+
+def files_of(doc: dict, kind: str) -> list[dict]:
+    return [f for f in doc["files"] if f["type"] == kind]
+
+
+def test_job_artifact_shows_the_thumbnail_from_the_file_server(site, tmp_path):
+    (image,) = files_of(site.doc, "image")
+    assert image["fileUrl"].startswith("http://127.0.0.1:")
+    screenshot = tmp_path / "ui-job-artifact.png"
+
+    seen = run_node(
+        "ui_artifact.mjs",
+        f"{site.ui_url}/runs/flow-run/{site.flow_run_id}",
+        job_artifact_key("job", site.doc["id"]),
+        image["fileUrl"],
+        str(screenshot),
+    )
+
+    assert "/artifacts/" in seen["url"], "the artifact's own page"
+    assert (seen["image"]["naturalWidth"], seen["image"]["naturalHeight"]) == (428, 240), "the picture loaded"
+    assert seen["tables"] >= 2 and seen["hasLadder"], "the ladder and file tables are rendered"
+    assert screenshot.stat().st_size > 10_000
+    if target := os.environ.get("VODFLOW_UI_SCREENSHOT"):
+        shutil.copyfile(screenshot, REPO / target)
+
+
+@pytest.fixture
+def player_page(tmp_path) -> Iterator[str]:
+    """A page with hls.js on its own loopback origin (`python -m http.server` style); its base URL."""
+    shutil.copy(HERE / "player.html", tmp_path)
+    shutil.copy(REPO / "node_modules" / "hls.js" / "dist" / "hls.min.js", tmp_path)
+    handler = functools.partial(QuietHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_hls_ladder_plays_in_chromium_with_hls_js(site, player_page):
+    (ladder,) = files_of(site.doc, "x-tar")
+    master = ladder["fileUrl"]
+    assert urlsplit(master).port != urlsplit(player_page).port, "cross-origin: CORS is exercised"
+
+    seen = run_node("hls_player.mjs", f"{player_page}/player.html?src={quote(master, safe='')}")
+
+    assert seen["fatal"] is None, seen
+    assert seen["levels"] == [[428, 240], [640, 360]]
+    assert seen["currentTime"] > 1.0, "playback advanced"
+    assert (seen["videoWidth"], seen["videoHeight"]) == (640, 360), "the top rendition is on screen"

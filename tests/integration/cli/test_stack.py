@@ -1,0 +1,171 @@
+"""`vodflow up`, `status` and `down` as a user runs them, and the CLI using the stack they start.
+
+One stack on SQLite: `up` starts it and a second `up` finds it; `vodflow encode` (no PREFECT_API_URL) runs
+against it, shows as a flow run on its server and publishes http:// URLs that its file server answers with
+byte ranges; `down` stops every process it started and frees every port, twice in a row. One stack on a real
+PostgreSQL: a deployment run, picked up by the stack's worker, completes a job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.media import make_clip
+from tests.postgres import run_postgres, server_binaries
+from tests.prefect_server import BIN
+from vodflow.stack.processes import port_in_use
+from vodflow.stack.state import StackState, load_state
+
+REPO = Path(__file__).resolve().parents[3]
+SPEC = {
+    "presets": [{"format": "hls", "resolutions": ["240"]}],
+    "thumbnails": [{"timestamp": "00:00:01", "resolutions": ["240"], "formats": ["jpg"]}],
+}
+
+
+def user_env(root: Path) -> dict[str, str]:
+    """A user's shell: no Prefect settings of the test session, the stack's state and data under `root`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "VODFLOW_"))}
+    return env | {
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_HOME": str(root / "user-prefect-home"),
+        "VODFLOW_STATE_DIR": str(root / "state"),
+        "VODFLOW_DATA_DIR": str(root / "data"),
+        "VODFLOW_ALLOW_LOCAL_FILES": "true",
+    }
+
+
+def vodflow(env: dict[str, str], *args: str, timeout: float = 400) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / "vodflow"), *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def group_alive(pgid: int) -> list[str]:
+    """Live processes of a process group, as `pid state`."""
+    alive = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (proc / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            alive.append(f"{proc.name} {fields[0]}")
+    return alive
+
+
+def ports_of(state: StackState) -> list[int]:
+    return [int(p.url.rsplit(":", 1)[1]) for p in state.parts if p.url]
+
+
+def logs_of(root: Path) -> str:
+    return "\n".join(
+        f"--- {log.name}\n{log.read_text()[-3000:]}" for log in (root / "state" / "logs").glob("*.log")
+    )
+
+
+@pytest.fixture
+def down_after(tmp_path) -> Iterator[dict[str, str]]:
+    """The user's environment; whatever happens, `vodflow down` runs at the end."""
+    env = user_env(tmp_path)
+    try:
+        yield env
+    finally:
+        vodflow(env, "down", timeout=120)
+
+
+def test_up_encode_status_down(tmp_path, down_after):
+    env = down_after
+    started = vodflow(env, "up")
+    assert started.returncode == 0, started.stderr + logs_of(tmp_path)
+    state = load_state(tmp_path / "state")
+    assert state is not None and [p.name for p in state.parts] == ["server", "files", "worker"]
+    ui = state.part("server").url
+    assert ui.startswith("http://127.0.0.1:") and f"Prefect UI: {ui}" in started.stdout
+
+    again = vodflow(env, "up")
+    assert again.returncode == 0 and "already running" in again.stderr
+    assert load_state(tmp_path / "state").parts == state.parts  # nothing new was started
+
+    clip = make_clip(tmp_path / "clip.mp4", 320, 240, seconds=2)
+    spec = tmp_path / "job.json"
+    spec.write_text(json.dumps({"videoUrl": str(clip), **SPEC}))
+    encoded = vodflow(env, "encode", str(spec))
+    assert encoded.returncode == 0, encoded.stderr
+    assert "temporary server" not in encoded.stderr  # it used the stack, not an ephemeral server
+    doc = json.loads(encoded.stdout)
+    assert doc["status"] == "completed"
+    files_url = state.part("files").url
+    master = next(f["fileUrl"] for f in doc["files"] if f["fileUrl"].endswith("index.m3u8"))
+    assert master.startswith(f"{files_url}/files/videos/")
+    playlist = httpx.get(master, headers={"Origin": ui})
+    assert playlist.status_code == 200 and playlist.text.startswith("#EXTM3U")
+    assert playlist.headers["access-control-allow-origin"] == "*"
+    image = next(f["fileUrl"] for f in doc["files"] if f["type"] == "image")
+    first_bytes = httpx.get(image, headers={"Range": "bytes=0-1"})
+    assert first_bytes.status_code == 206 and first_bytes.content == b"\xff\xd8"  # a JPEG, by range
+
+    runs = httpx.post(f"{ui}/api/flow_runs/filter", json={}).raise_for_status().json()
+    mine = [r for r in runs if r["parameters"].get("spec", {}).get("videoUrl") == str(clip)]
+    assert [r["state_type"] for r in mine] == ["COMPLETED"]  # the run is on the stack's server (its UI)
+
+    shown = vodflow(env, "status")
+    assert shown.returncode == 0 and ui in shown.stdout and files_url in shown.stdout
+
+    stopped = vodflow(env, "down")
+    assert stopped.returncode == 0 and "stopped worker, files, server" in stopped.stderr
+    assert [group_alive(p.pid) for p in state.parts] == [[], [], []]
+    assert [port for port in ports_of(state) if port_in_use(port)] == []
+    assert not (tmp_path / "state" / "stack.json").exists()
+    twice = vodflow(env, "down")
+    assert twice.returncode == 0 and "nothing was running" in twice.stderr
+    assert vodflow(env, "status").returncode == 3
+
+
+@pytest.mark.skipif(
+    server_binaries() is None and not os.environ.get("CI"),
+    reason="no PostgreSQL server (make setup installs it)",
+)
+def test_a_stack_on_postgresql_completes_a_deployment_run_through_its_worker(tmp_path, down_after):
+    env = down_after
+    clip = make_clip(tmp_path / "clip.mp4", 320, 240, seconds=2)
+    with run_postgres(tmp_path / "pg") as postgres:
+        started = vodflow(env, "up", "--database-url", postgres.prefect_url)
+        assert started.returncode == 0, started.stderr + logs_of(tmp_path)
+        state = load_state(tmp_path / "state")
+        api = f"{state.part('server').url}/api"
+        deployment = httpx.get(f"{api}/deployments/name/vodflow-encode/encode").raise_for_status().json()
+        created = (
+            httpx.post(
+                f"{api}/deployments/{deployment['id']}/create_flow_run",
+                json={"parameters": {"spec": {"videoUrl": str(clip), **SPEC}, "job_id": "a" * 24}},
+            )
+            .raise_for_status()
+            .json()
+        )
+        deadline = time.monotonic() + 300
+        while (run := httpx.get(f"{api}/flow_runs/{created['id']}").json())["state_type"] not in (
+            "COMPLETED", "FAILED", "CRASHED", "CANCELLED",
+        ) and time.monotonic() < deadline:  # fmt: skip
+            time.sleep(1)
+        assert run["state_type"] == "COMPLETED", logs_of(tmp_path)
+        doc = json.loads((tmp_path / "data" / "jobs" / f"{'a' * 24}.json").read_text())
+        assert doc["status"] == "completed" and doc["files"][0]["fileUrl"].startswith(state.part("files").url)
+        tables = subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-p", str(postgres.port), "-U", "postgres", "-d", postgres.database,
+             "-Atc", "SELECT count(*) FROM flow_run WHERE state_type = 'COMPLETED'"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert int(tables.stdout.strip()) >= 1  # the run is stored in PostgreSQL, not in SQLite
+        assert not (tmp_path / "state" / "prefect" / "prefect.db").exists()
+        stopped = vodflow(env, "down")
+        assert stopped.returncode == 0 and [group_alive(p.pid) for p in state.parts] == [[], [], []]

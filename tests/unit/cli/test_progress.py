@@ -1,0 +1,77 @@
+"""The terminal progress bar: its text for a given report, and the process-local listeners that feed it."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from vodflow.cli.progress import eta_seconds, format_eta, progress_bar_if_tty, progress_text
+from vodflow.media.runner import Progress
+from vodflow.orchestration.progress import (
+    ArtifactProgress,
+    add_progress_listener,
+    has_progress_listeners,
+)
+
+
+@pytest.mark.parametrize(
+    ("progress", "text"),
+    [
+        (Progress(out_seconds=0.0, speed=0.0), "encode [----------]   0%    -    ETA --:--"),
+        (Progress(out_seconds=8.0, speed=2.0), "encode [####------]  40%  2.00x  ETA 0:06"),
+        (Progress(out_seconds=19.9, speed=0.5), "encode [#########-] 100%  0.50x  ETA 0:00"),
+        (Progress(out_seconds=20.0, speed=1.25, done=True), "encode [##########] 100%  1.25x  ETA 0:00"),
+    ],
+)
+def test_the_bar_shows_percent_speed_and_eta(progress, text):
+    assert progress_text("encode", progress, 20.0, width=10) == text
+
+
+def test_eta_and_its_format():
+    assert eta_seconds(Progress(out_seconds=30.0, speed=0.5), 3630.0) == 7200.0
+    assert format_eta(7200.0) == "2:00:00" and format_eta(61.4) == "1:01" and format_eta(None) == "--:--"
+    assert eta_seconds(Progress(out_seconds=1.0, speed=1.0), 0.0) is None
+
+
+def test_listeners_get_every_report_outside_a_task_run_and_can_be_removed():
+    seen: list[tuple[str, float, float]] = []
+    remove = add_progress_listener(lambda label, p, total: seen.append((label, p.out_seconds, total)))
+    try:
+        assert has_progress_listeners()
+        reporter = ArtifactProgress(10.0, "encode")
+        assert not reporter.enabled  # no task run: no artifact, the listener still hears
+        reporter(Progress(out_seconds=2.5, speed=1.0))
+        reporter(Progress(out_seconds=10.0, speed=1.0, done=True))
+    finally:
+        remove()
+    assert seen == [("encode", 2.5, 10.0), ("encode", 10.0, 10.0)]
+    ArtifactProgress(10.0, "encode")(Progress(out_seconds=5.0))
+    assert len(seen) == 2 and not has_progress_listeners()
+
+
+def test_a_failing_listener_never_fails_the_encode():
+    def broken(label: str, progress: Progress, total: float) -> None:
+        raise RuntimeError("terminal gone")
+
+    remove = add_progress_listener(broken)
+    try:
+        ArtifactProgress(10.0, "encode")(Progress(out_seconds=1.0))
+    finally:
+        remove()
+
+
+def test_without_a_terminal_nothing_is_installed_or_drawn(monkeypatch):
+    stderr = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stderr)
+    with progress_bar_if_tty():
+        assert not has_progress_listeners()
+        ArtifactProgress(10.0, "encode")(Progress(out_seconds=5.0, speed=1.0))
+    assert stderr.getvalue() == ""
+
+
+def test_on_a_terminal_the_bar_listens_while_the_run_lasts():
+    with progress_bar_if_tty(enabled=True):
+        assert has_progress_listeners()
+        ArtifactProgress(10.0, "encode")(Progress(out_seconds=5.0, speed=1.0))
+    assert not has_progress_listeners()

@@ -1,0 +1,143 @@
+"""User errors are refused in the CLI before Prefect starts: one line on stderr, nothing on stdout, exit 2."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import pytest
+
+from vodflow.cli import build_parser, main
+from vodflow.cli.logs import QuietJobFailures
+from vodflow.errors import JobFailed
+
+MP4_240 = [{"format": "mp4", "resolutions": ["240"]}]
+
+
+@pytest.fixture(autouse=True)
+def no_prefect(monkeypatch):
+    """A user error must never reach the flow (whose import starts Prefect's machinery)."""
+    monkeypatch.setitem(sys.modules, "vodflow.flows.pipeline", None)
+
+
+def run(argv, capsys):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def write(tmp_path, text: str) -> str:
+    path = tmp_path / "spec.json"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize("as_url", [False, True], ids=["path", "file-url"])
+def test_a_missing_local_source_is_refused(tmp_path, storage, capsys, as_url):
+    missing = tmp_path / "nope.mp4"
+    url = f"file://{missing}" if as_url else str(missing)
+    code, out, err = run(["encode", write(tmp_path, json.dumps({"videoUrl": url}))], capsys)
+    assert (code, out) == (2, "")
+    assert one_line(err) == f"vodflow encode: videoUrl: no such file: {missing}"
+
+
+def test_local_sources_refused_by_the_settings_are_refused(tmp_path, storage, capsys, monkeypatch):
+    monkeypatch.setenv("VODFLOW_ALLOW_LOCAL_FILES", "false")
+    code, out, err = run(["encode", write(tmp_path, json.dumps({"videoUrl": str(tmp_path)}))], capsys)
+    assert (code, out) == (2, "") and "local files are not allowed" in one_line(err)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{", "is not valid JSON: Expecting property name"),
+        ('{"videoUrl": "https://example.test/v.mp4", "presets": [{"format": "mkv", "resolutions": ["240"]}]}',
+         "invalid job spec: presets[0].format: unknown value 'mkv'; allowed: 'hls' or 'mp4'"),
+        ('{"presets": []}', "invalid job spec: presets: must not be empty"),
+        ('{"videoUrl": "ftp://example.test/v.mp4"}', "invalid job spec: videoUrl: unsupported scheme 'ftp'"),
+    ],
+)  # fmt: skip
+def test_a_bad_spec_is_one_line_and_exit_2(tmp_path, storage, capsys, text, message):
+    code, out, err = run(["encode", write(tmp_path, text)], capsys)
+    assert (code, out) == (2, "") and message in one_line(err)
+
+
+def test_an_unreadable_spec_file_and_a_bad_job_id(tmp_path, storage, capsys, clips):
+    code, out, err = run(["encode", str(tmp_path / "absent.json")], capsys)
+    assert (code, out) == (2, "") and "cannot read job spec" in one_line(err)
+    spec = write(tmp_path, json.dumps({"videoUrl": str(clips["odd"]), "presets": MP4_240}))
+    code, out, err = run(["encode", spec, "--job-id", "../x"], capsys)
+    assert (code, out) == (2, "") and "invalid --job-id" in one_line(err)
+
+
+def test_job_get_takes_a_job_id_or_its_flow_run_id_and_refuses_paths(storage, capsys):
+    from vodflow.jobs.document import JobDocument
+    from vodflow.jobs.spec import parse_spec
+    from vodflow.storage.jobstore import save_job
+
+    run_id = "0f1e2d3c-4b5a-6978-8a9b-acbdcedf0011"
+    doc = JobDocument.from_spec(
+        parse_spec({"videoUrl": "https://example.test/v.mp4", "presets": MP4_240}), "0f1e2d3c4b5a69788a9bacbd"
+    )
+    save_job(storage, doc)
+    for ref in (doc.id, run_id):
+        code, out, _ = run(["job", "get", ref], capsys)
+        assert code == 0 and json.loads(out) == doc.wire()
+    code, out, err = run(["job", "get", "../../x"], capsys)
+    assert (code, out) == (2, "")
+    assert one_line(err).startswith("vodflow job get: invalid job id '../../x': expected 1 to 128")
+    code, out, err = run(["job", "get", "f" * 24], capsys)
+    assert (code, out) == (1, "") and one_line(err) == f"vodflow job get: no job '{'f' * 24}'"
+
+
+def test_job_list_prints_a_page_newest_first(storage, capsys):
+    from vodflow.jobs.document import JobDocument
+    from vodflow.jobs.spec import parse_spec
+    from vodflow.storage.jobstore import save_job
+
+    spec = parse_spec({"videoUrl": "https://example.test/v.mp4", "presets": MP4_240})
+    for n in range(3):
+        doc = JobDocument.from_spec(spec, f"job{n}").model_copy(update={"created_at": f"2024-01-0{n + 1}"})
+        save_job(storage, doc)
+    code, out, _ = run(["job", "list", "--per-page", "2"], capsys)
+    page = json.loads(out)
+    assert code == 0 and [d["id"] for d in page["data"]] == ["job2", "job1"]
+    assert page["pageInfo"] == {"currentPage": 1, "perPage": 2, "lastPage": 2}
+    code, out, err = run(["job", "list", "--page", "0"], capsys)
+    assert (code, out) == (2, "") and "--page" in one_line(err)
+
+
+def test_version_and_the_exit_codes_in_help(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("vodflow ")
+    parser = build_parser()
+    assert "exit codes:" in parser.format_help()
+    encode = parser._subparsers._group_actions[0].choices["encode"]
+    text = encode.format_help()
+    assert "exit codes:" in text and "--job-id" in text and "--x264-preset" in text
+    assert "mpc = Huawei Cloud MPC" in " ".join(text.split())
+
+
+def record(message: str, exc: BaseException | None = None) -> logging.LogRecord:
+    exc_info = (type(exc), exc, None) if exc else None
+    return logging.LogRecord("prefect.flow_runs", logging.ERROR, __file__, 1, message, (), exc_info)
+
+
+def test_the_console_drops_prefect_s_repeats_of_a_failed_job_only():
+    quiet = QuietJobFailures()
+    failed = JobFailed({"id": "j1", "error": {"step": "validate", "message": "past the end"}})
+    assert not quiet.filter(record("Encountered exception during execution: %r", failed))
+    assert not quiet.filter(
+        record("Finished in state Failed('Flow run encountered an exception: JobFailed: j')")
+    )
+    assert quiet.filter(record("job j1 failed: validate: past the end"))
+    assert quiet.filter(record("Encountered exception during execution", ValueError("a bug")))
+    assert quiet.filter(record("Finished in state Failed('Flow run encountered an exception: ValueError')"))

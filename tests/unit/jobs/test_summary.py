@@ -1,0 +1,147 @@
+"""The job's Markdown for the Prefect UI: pictures only for web URLs, the ladder table, links, and nothing a
+job's values can inject."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from markdown_it import MarkdownIt
+
+from vodflow.jobs.document import JobDocument
+from vodflow.jobs.summary import Variant, escape_text, job_markdown, parse_master, web_url
+
+MASTER = """#EXTM3U
+#EXT-X-VERSION:3
+#EXT-X-STREAM-INF:BANDWIDTH=528000,AVERAGE-BANDWIDTH=464000,RESOLUTION=428x240,CODECS="avc1.640015,mp4a.40.2"
+240p/index.m3u8
+#EXT-X-STREAM-INF:BANDWIDTH=960000,RESOLUTION=640x360,CODECS="avc1.64001e,mp4a.40.2"
+360p/index.m3u8
+#EXT-X-STREAM-INF:BANDWIDTH=1,RESOLUTION=640x360
+../../secret/index.m3u8
+#EXT-X-STREAM-INF:BANDWIDTH=1,RESOLUTION=640x360
+https://elsewhere.example/x.m3u8
+"""
+HOSTILE = (
+    'x)](javascript:alert(1)) <script>alert("x")</script>\n# heading | cell ![i](http://evil/) www.evil.com'
+)
+
+
+def entry(file_id: str, kind: str, key: str, url: str, size: int, meta: dict | None = None) -> dict:
+    now = "2024-01-01T00:00:00.000Z"
+    data = {"id": file_id, "jobId": "j" * 24, "type": kind, "filePath": key, "fileUrl": url, "size": size}
+    return {**data, "createdAt": now, "updatedAt": now, **({"meta": meta} if meta else {})}
+
+
+def document(base: str, **changes: object) -> JobDocument:
+    video = {"resolution": {"width": 640, "height": 360}, "format": "mov,mp4", "duration": 3.0}
+    hls = {**video, "format": "hls"}
+    data = {
+        "id": "a" * 24,
+        "videoUrl": "https://user:pa55word@src.example/in.mp4?token=s3cret",
+        "webhookUrl": "https://hooks.example/h?sig=hooksecret",
+        "userData": {"apiKey": "userdatasecret"},
+        "presets": [{"format": "hls", "resolutions": ["240", "360"]}],
+        "status": "completed",
+        "createdAt": "2024-01-01T00:00:00.000Z",
+        "updatedAt": "2024-01-01T00:00:00.000Z",
+        "finishedAt": "2024-01-01T00:00:09.000Z",
+        "files": [
+            entry("h" * 24, "x-tar", "files/videos/" + "h" * 24, f"{base}/files/videos/{'h' * 24}/index.m3u8",
+                  90_000, hls),
+            entry("m" * 24, "video", "files/videos/" + "m" * 24 + ".mp4", f"{base}/files/videos/m.mp4",
+                  300_000, video),
+            entry("i" * 24, "image", "files/images/" + "i" * 24 + ".jpg", f"{base}/files/images/i.jpg",
+                  5_000),
+        ],
+        "skipped": [{"format": "hls", "resolution": "720", "reason": "source is 640x360; 720 would upscale"}],
+        **changes,
+    }  # fmt: skip
+    return JobDocument.model_validate(data)
+
+
+def variants(base: str) -> dict[str, list[Variant]]:
+    folder = f"{base}/files/videos/{'h' * 24}"
+    return {
+        "h" * 24: [
+            Variant(v.uri, v.width, v.height, v.bandwidth, 3.0, f"{folder}/{v.uri}")
+            for v in parse_master(MASTER)
+        ]
+    }
+
+
+def html(markdown: str) -> str:
+    """Rendered as CommonMark with tables and raw HTML passed through (what an unsafe renderer would do)."""
+    return MarkdownIt("commonmark", {"html": True}).enable("table").render(markdown)
+
+
+def test_master_playlist_variants_keep_relative_uris_only():
+    assert [(v.name, v.width, v.height, v.bandwidth) for v in parse_master(MASTER)] == [
+        ("240p", 428, 240, 528000),
+        ("360p", 640, 360, 960000),
+    ]
+
+
+def test_http_outputs_show_pictures_ladder_and_every_link():
+    base = "http://127.0.0.1:8090"
+    markdown = job_markdown(document(base), variants(base))
+    page = html(markdown)
+    assert re.findall(r'<img src="([^"]+)"', page) == [f"{base}/files/images/i.jpg"]
+    links = set(re.findall(r'<a href="([^"]+)"', page))
+    folder = f"{base}/files/videos/{'h' * 24}"
+    assert {
+        f"{folder}/index.m3u8",
+        f"{folder}/240p/index.m3u8",
+        f"{folder}/360p/index.m3u8",
+        f"{base}/files/videos/m.mp4",
+        f"{base}/files/images/i.jpg",
+    } == links
+    assert "| 428x240 | 528 kbit/s (peak) | 3.00 s |" in markdown
+    assert "| 640x360 | 800 kbit/s (average) | 3.00 s | 300,000 |" in markdown  # 300 kB over 3 s
+    assert "<table>" in page and "720 would upscale" in page
+    labels = re.findall(r"\[([^\]]*)\]\(", markdown)
+    assert labels and not any("\\" in label for label in labels), "the Prefect UI shows labels unescaped"
+
+
+def test_file_urls_are_listed_as_text_without_pictures():
+    page = html(job_markdown(document("file:///srv/data")))
+    assert "<img" not in page and "<a " not in page
+    assert "file:///srv/data/files/images/i.jpg" in page
+
+
+def test_secrets_of_the_spec_never_appear():
+    markdown = job_markdown(document("http://user:hunter2@cdn.example"))
+    for secret in ("pa55word", "s3cret", "hooksecret", "userdatasecret", "hunter2", "src.example", "hooks."):
+        assert secret not in markdown
+    assert "(http://cdn.example/files/images/i.jpg)" in markdown
+
+
+@pytest.mark.parametrize("where", ["error", "url", "path"])
+def test_values_from_a_job_cannot_inject_markdown_or_html(where):
+    base = "http://127.0.0.1:8090"
+    doc = document(base)
+    if where == "error":
+        doc = doc.moved_to("failed", error={"step": "ingest", "code": "x<b>", "message": HOSTILE})
+    elif where == "url":
+        files = [f.model_copy(update={"file_url": f"{base}/{HOSTILE}"}) for f in doc.files]
+        doc = doc.model_copy(update={"files": files})
+    else:
+        files = [f.model_copy(update={"file_path": HOSTILE, "id": HOSTILE}) for f in doc.files]
+        doc = doc.model_copy(update={"files": files})
+    markdown = job_markdown(doc)
+    page = html(markdown)
+    assert "<script" not in page and "<b>" not in page
+    assert all(src.startswith(f"{base}/") for src in re.findall(r'<img src="([^"]+)"', page))
+    assert all(href.startswith(f"{base}/") for href in re.findall(r'<a href="([^"]+)"', page))
+    assert "http://evil" not in re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert "<h1>" in page and page.count("<h1>") == 1, "no heading of a job's making"
+    assert page.count("<table>") == 2 and "<tr>" in page
+    if where == "error":
+        assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page, "shown as text"
+
+
+def test_escape_and_url_rules():
+    assert escape_text("a|b\nc") == "a\\|b c"
+    assert web_url("javascript:alert(1)") is None and web_url("file:///x") is None
+    assert web_url("http://h:1/a b)(<>\"'%41?q=1#f") == "http://h:1/a%20b%29%28%3C%3E%22%27%2541"
+    assert web_url("HTTPS://u:p@[::1]:9/x") == "https://[::1]:9/x"

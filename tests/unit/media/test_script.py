@@ -1,0 +1,68 @@
+"""`vodflow plan`: the printed script is what the encoders run, and running it gives the job's outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.media import ffprobe_streams
+from vodflow.jobs.document import JobDocument
+from vodflow.jobs.plan import plan_outputs
+from vodflow.jobs.sources import Source
+from vodflow.jobs.spec import parse_spec
+from vodflow.media.commands import build_encode_command, mp4_path
+from vodflow.media.probe import probe_source
+from vodflow.media.script import one_process_commands
+
+VODFLOW = Path(sys.executable).parent / "vodflow"
+SPEC = {
+    "presets": [{"format": "hls", "resolutions": ["240", "360"]}, {"format": "mp4", "resolutions": ["240"]}],
+    "thumbnails": [{"timestamp": "00:00:01", "resolutions": ["240"], "formats": ["jpg"]}],
+}
+
+
+def plan(spec: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "VODFLOW_ALLOW_LOCAL_FILES": "true"}
+    return subprocess.run([str(VODFLOW), "plan", str(spec), *args], env=env, capture_output=True, text=True)
+
+
+def test_the_one_process_script_is_the_encoders_command_then_the_shared_mp4(tmp_path, clips):
+    source = Source(clips["landscape"], probe_source(clips["landscape"]))
+    doc = JobDocument.from_spec(parse_spec({"videoUrl": str(source.path), **SPEC}), "plan")
+    job = plan_outputs(doc, source.info)
+    groups = one_process_commands(source, job, tmp_path, "veryfast")
+    assert groups[0].commands == [build_encode_command(source.path, job, tmp_path, has_audio=True)]
+    (remux,) = groups[1].commands  # the 240p MP4 is the 240p rung, copied
+    assert "copy" in remux and str(mp4_path(tmp_path, job.mp4[0])) in remux
+
+
+@pytest.mark.parametrize("chunks", [[], ["--chunk-seconds", "6"]], ids=["one-process", "chunked"])
+def test_running_the_printed_script_makes_the_jobs_outputs(tmp_path, clips, chunks):
+    spec = tmp_path / "job.json"
+    spec.write_text(json.dumps({"videoUrl": str(clips["landscape"]), **SPEC}))
+    printed = plan(spec, "--workdir", str(tmp_path / "out"), *chunks)
+    assert printed.returncode == 0, printed.stderr
+    script = tmp_path / "job.sh"
+    script.write_text(printed.stdout)
+    subprocess.run(["sh", str(script)], check=True, capture_output=True, timeout=300)
+    (mp4,) = (tmp_path / "out").glob("*.mp4")
+    report = ffprobe_streams(mp4)
+    assert float(report["format"]["duration"]) == pytest.approx(3, abs=0.2)
+    (ladder,) = (p for p in (tmp_path / "out").iterdir() if p.is_dir() and p.name != "chunks")
+    assert sorted(p.name for p in ladder.iterdir() if p.is_dir()) == ["240p", "360p"]
+    assert all("#EXT-X-ENDLIST" in (ladder / v / "index.m3u8").read_text() for v in ("240p", "360p"))
+
+
+def test_a_remote_source_or_a_bad_spec_is_refused_in_one_line(tmp_path):
+    spec = tmp_path / "job.json"
+    spec.write_text(json.dumps({"videoUrl": "https://cdn.example.com/a.mp4", **SPEC}))
+    remote = plan(spec)
+    assert remote.returncode == 2 and "plan needs a local file" in remote.stderr and not remote.stdout
+    spec.write_text(json.dumps({"videoUrl": str(tmp_path / "missing.mp4"), **SPEC}))
+    missing = plan(spec)
+    assert missing.returncode == 2 and "no such file" in missing.stderr

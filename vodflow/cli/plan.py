@@ -1,0 +1,74 @@
+"""`vodflow plan SPEC`: the exact ffmpeg commands a local encode of the job would run, as a shell script,
+without Prefect and without running them (probes the source, which must be a local file)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from vodflow.cli.encode import X264_PRESETS, prepare_spec, read_spec_file
+from vodflow.cli.output import EXIT_CODES, EXIT_OK, EXIT_USER_ERROR, UserError
+from vodflow.errors import StepError
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register `plan SPEC [--workdir DIR] [--chunk-seconds S] [--x264-preset P]`."""
+    plan = subparsers.add_parser(
+        "plan",
+        help="print the ffmpeg commands a local encode of a job spec would run (a shell script)",
+        description="Probe the spec's local source and print, as a POSIX shell script, the exact ffmpeg "
+        "commands vodflow's local encoder would run for it: one process (default) or chunks side by side "
+        "(--chunk-seconds). Nothing is run; no Prefect. Time it anywhere: `vodflow plan job.json > job.sh; "
+        "time sh job.sh`.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    plan.add_argument("spec", help="path to the job spec JSON; its videoUrl must be a local file")
+    plan.add_argument(
+        "--workdir", type=Path, default=Path("vodflow-plan"), help="where outputs go (./vodflow-plan)"
+    )
+    plan.add_argument(
+        "--chunk-seconds", type=float, help="encode in chunks of about this many seconds (a multiple of 6)"
+    )
+    plan.add_argument(
+        "--x264-preset", choices=X264_PRESETS, help="x264 preset (default: VODFLOW_X264_PRESET)"
+    )
+    plan.set_defaults(func=cmd_plan)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from vodflow.encoders.chunked import video_frame_rate
+    from vodflow.jobs.document import JobDocument
+    from vodflow.jobs.plan import plan_outputs
+    from vodflow.jobs.sources import Source, parse_video_url
+    from vodflow.media.probe import probe_source
+    from vodflow.media.script import chunked_commands, one_process_commands, shell_script
+    from vodflow.settings import load_settings
+
+    try:
+        spec = prepare_spec(read_spec_file(args.spec))
+        ref = parse_video_url(spec.video_url or "")
+        if ref.kind != "local":
+            raise UserError("videoUrl: plan needs a local file (download the source first)")
+        settings = load_settings()
+        path = Path(ref.path or "").resolve()
+        source = Source(path, probe_source(path, settings.limits()))
+        doc = JobDocument.from_spec(spec, "plan")
+        plan = plan_outputs(doc, source.info)
+        workdir = args.workdir.resolve()
+        preset = args.x264_preset or settings.x264_preset
+        if args.chunk_seconds:
+            rate = video_frame_rate(path)
+            groups = chunked_commands(source, plan, workdir, preset, args.chunk_seconds, rate)
+        else:
+            groups = one_process_commands(source, plan, workdir, preset)
+    except (UserError, StepError, ValueError) as exc:
+        print(f"vodflow plan: {getattr(exc, 'message', None) or exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    title = (
+        f"vodflow plan: {path.name}, {source.info.duration:.1f} s {source.info.width}x{source.info.height}"
+    )
+    sys.stdout.write(shell_script(groups, workdir, title))
+    return EXIT_OK

@@ -1,0 +1,132 @@
+"""`vodflow up`, `vodflow status`, `vodflow down`: the local stack in the background, on loopback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from vodflow.cli.output import EXIT_FAILED, EXIT_USER_ERROR
+from vodflow.errors import ConfigError
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register `up [--port P] [--database-url URL] [--api] [--receiver] [--no-files]`, `status`, `down`."""
+    up = subparsers.add_parser(
+        "up",
+        help="start the local stack: Prefect server and UI, deployments, a worker, a file server",
+        description="Start, in the background on 127.0.0.1, a Prefect server (SQLite in the state directory, "
+        "or --database-url), the work pool and deployments of prefect.yaml, one worker and a read-only file "
+        "server for local storage; with --api and --receiver also those. Finds a running stack instead of "
+        "starting a second one. State, pids and logs: $VODFLOW_STATE_DIR (default ./.vodflow).",
+    )
+    up.add_argument("--port", type=int, help="the Prefect server's port (default: a free one)")
+    up.add_argument(
+        "--database-url",
+        help="Prefect's database, e.g. postgresql+asyncpg://... (default $VODFLOW_DATABASE_URL, else SQLite "
+        "in the state directory)",
+    )
+    up.add_argument("--api", action="store_true", help="also serve the encoder-job API (needs VODFLOW_API_*)")
+    up.add_argument(
+        "--receiver", action="store_true", help="also run the upload receiver (needs VODFLOW_RECEIVER_TOKEN)"
+    )
+    up.add_argument("--no-files", action="store_true", help="do not serve the local data directory over HTTP")
+    up.add_argument("--project", type=Path, help="the vodflow checkout with prefect.yaml (default: found)")
+    up.set_defaults(func=cmd_up)
+    status = subparsers.add_parser("status", help="show what the local stack runs and where")
+    status.set_defaults(func=cmd_status)
+    down = subparsers.add_parser("down", help="stop exactly what `vodflow up` started (safe to repeat)")
+    down.set_defaults(func=cmd_down)
+
+
+def project_dir(given: Path | None) -> Path:
+    """The checkout whose prefect.yaml is deployed: given, else the current directory, else the one vodflow is
+    installed from. ConfigError when none has a prefect.yaml."""
+    from vodflow.orchestration.deploy_steps import installed_checkout
+
+    for candidate in (given, Path.cwd(), installed_checkout()):
+        if candidate is not None and (candidate / "prefect.yaml").is_file():
+            return candidate.resolve()
+        if given is not None:
+            break
+    raise ConfigError("no prefect.yaml: run `vodflow up` in the vodflow checkout, or pass --project DIR")
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    import os
+
+    from vodflow.settings import load_settings
+    from vodflow.stack.local import UpOptions, up
+
+    try:
+        settings = load_settings()
+        if args.api:
+            settings.api_settings()  # refuses missing or weak credentials now, not in a log later
+        if args.receiver and not settings.receiver_token:
+            raise ConfigError(
+                "--receiver needs VODFLOW_RECEIVER_TOKEN (the token bucket notifications carry)"
+            )
+        database = args.database_url or (
+            settings.database_url.get_secret_value() if settings.database_url else None
+        )
+        options = UpOptions(
+            state_dir=settings.state_dir.expanduser().resolve(),
+            project_dir=project_dir(args.project),
+            data_dir=settings.data_dir,
+            bin_dir=Path(sys.executable).parent,
+            port=args.port,
+            database_url=database,
+            serve_files=settings.storage == "local" and not args.no_files,
+            api=args.api,
+            receiver=args.receiver,
+        )
+        state, started = up(
+            options, os.environ, say=lambda line: print(f"vodflow up: {line}", file=sys.stderr)
+        )
+    except (ConfigError, ValueError) as exc:
+        print(f"vodflow up: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except (RuntimeError, OSError) as exc:
+        print(f"vodflow up: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if not started:
+        print("vodflow up: the stack is already running", file=sys.stderr)
+    print_parts(state)
+    return 0
+
+
+def print_parts(state: Any) -> None:
+    from vodflow.stack.local import status
+
+    for row in status(state):
+        where = row.part.url or "-"
+        health = {True: "up", False: "not answering", None: "up" if row.running else "stopped"}[row.answering]
+        print(f"{row.name:<9} {health if row.running else 'stopped':<14} {where:<28} log {row.part.log}")
+    print(f"Prefect UI: {state.part('server').url}   state: {state.state_dir}")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from vodflow.settings import load_settings
+    from vodflow.stack.local import status
+    from vodflow.stack.state import load_state
+
+    state = load_state(load_settings().state_dir.expanduser().resolve())
+    if state is None or not state.parts:
+        print("vodflow: the local stack is not running (start it with `vodflow up`)", file=sys.stderr)
+        return 3
+    print_parts(state)
+    healthy = all(row.running and row.answering is not False for row in status(state))
+    return 0 if healthy else 1
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from vodflow.settings import load_settings
+    from vodflow.stack.local import down
+
+    stopped = down(load_settings().state_dir.expanduser().resolve())
+    print(
+        f"vodflow down: stopped {', '.join(stopped)}" if stopped else "vodflow down: nothing was running",
+        file=sys.stderr,
+    )
+    return 0

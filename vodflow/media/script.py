@@ -1,0 +1,110 @@
+"""The ffmpeg commands a local encode runs, as a shell script anyone can time on any machine (`vodflow plan`).
+
+Pure: the same builders the encoders run (`media.commands`, `media.chunking`), laid out in the order and
+grouping the encoders use; commands of one group run side by side (`&`, then `wait`). Two details are known
+only once ffmpeg has run and are predicted here: the names of an HLS rung's segments (one per 6 s) that a
+shared MP4 is remuxed from, and the start of each audio track (0) in the chunked stitch.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from vodflow.jobs.plan import OutputPlan
+from vodflow.jobs.sources import Source
+from vodflow.media.chunking import (
+    audio_bitrates,
+    build_audio_command,
+    build_chunk_command,
+    build_stitch_command,
+    distinct_renditions,
+    piece_path,
+    plan_chunks,
+    round_chunk_seconds,
+)
+from vodflow.media.commands import (
+    HLS_SEGMENT_SECONDS,
+    build_encode_command,
+    build_mp4_remux_command,
+    mp4_path,
+    remuxed_mp4s,
+    rung_folder,
+)
+
+
+@dataclass(frozen=True)
+class CommandGroup:
+    """Commands that run side by side (one after another between groups)."""
+
+    label: str
+    commands: list[list[str]]
+
+
+def one_process_commands(
+    source: Source, plan: OutputPlan, workdir: Path, x264_preset: str
+) -> list[CommandGroup]:
+    """The `local` encoder's commands: one encode for every output, then the shared MP4s' remuxes."""
+    encode = build_encode_command(
+        source.path, plan, workdir, has_audio=source.info.has_audio, x264_preset=x264_preset
+    )
+    groups = [CommandGroup("encode: every rendition and thumbnail, one decode", [encode])]
+    segments = max(1, math.ceil(source.info.duration / HLS_SEGMENT_SECONDS))
+    remuxes = []
+    for out in remuxed_mp4s(plan):
+        folder = rung_folder(plan, out.rendition, workdir)
+        assert folder is not None
+        names = [folder / f"seg_{i:05d}.ts" for i in range(segments)]
+        remuxes.append(
+            build_mp4_remux_command(names, mp4_path(workdir, out), has_audio=source.info.has_audio)
+        )
+    if remuxes:
+        groups.append(CommandGroup("MP4s that share an HLS rung's encode: copy only", remuxes))
+    return groups
+
+
+def chunked_commands(
+    source: Source,
+    plan: OutputPlan,
+    workdir: Path,
+    x264_preset: str,
+    chunk_seconds: float,
+    frame_rate: Fraction,
+) -> list[CommandGroup]:
+    """The `chunked` encoder's commands: the audio tracks and every chunk side by side, then the stitch."""
+    chunks = plan_chunks(source.info.duration, round_chunk_seconds(chunk_seconds))
+    renditions = tuple(distinct_renditions(plan))
+    bitrates = audio_bitrates(plan) if source.info.has_audio else []
+    parallel = [build_audio_command(source.path, kbps, workdir) for kbps in bitrates]
+    parallel += [
+        build_chunk_command(
+            source.path, c, renditions, workdir, frame_rate=frame_rate, x264_preset=x264_preset
+        )
+        for c in chunks
+    ]
+    pieces = {r: [piece_path(workdir, c, r) for c in chunks] for r in renditions}
+    starts = dict.fromkeys(bitrates, 0.0) if source.info.has_audio else None
+    stitch = build_stitch_command(plan, pieces, workdir, audio_starts=starts)
+    return [
+        CommandGroup(
+            f"{len(chunks)} chunks of {round_chunk_seconds(chunk_seconds)} s and the audio", parallel
+        ),
+        CommandGroup("stitch: copy only (master playlists are written by vodflow)", [stitch]),
+    ]
+
+
+def shell_script(groups: list[CommandGroup], workdir: Path, title: str) -> str:
+    """The groups as a POSIX shell script: a group's commands in the background, each waited for."""
+    lines = ["#!/bin/sh", f"# {title}", "set -e", f"mkdir -p {shlex.quote(str(workdir / 'chunks'))}"]
+    for group in groups:
+        lines.append(f"# {group.label}")
+        if len(group.commands) == 1:
+            lines.append(shlex.join(group.commands[0]))
+            continue
+        lines.append("pids=")
+        lines += [f'{shlex.join(command)} & pids="$pids $!"' for command in group.commands]
+        lines.append("for pid in $pids; do wait $pid; done  # fails when any of them failed")
+    return "\n".join(lines) + "\n"
