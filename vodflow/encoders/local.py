@@ -3,6 +3,7 @@ decode of the source)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import ClassVar
 
@@ -16,6 +17,7 @@ from vodflow.media.commands import (
     mp4_path,
     remuxed_mp4s,
     rung_folder,
+    shared_audio_path,
 )
 from vodflow.media.runner import encode_timeout, run_ffmpeg
 from vodflow.orchestration.progress import ArtifactProgress, has_progress_listeners
@@ -33,6 +35,8 @@ def encode_renditions(
         source.path, plan, workdir, has_audio=source.info.has_audio, x264_preset=options.x264_preset
     )
     progress = ArtifactProgress(source.info.duration, "encode") if options.report_progress else None
+    if remuxed_mp4s(plan):
+        shared_audio_path(workdir, 0).parent.mkdir(parents=True, exist_ok=True)
     with options.slots.ffmpeg():
         run_ffmpeg(
             command,
@@ -48,14 +52,18 @@ def encode_renditions(
 
 
 def remux_shared_mp4s(source: Source, plan: OutputPlan, workdir: Path, options: EncodeOptions) -> None:
-    """Write each MP4 that shares an HLS rung's encode from that rung's segments (copy only, no slot: it
-    reads and writes a few MB and takes no encoder)."""
+    """Write each MP4 that shares an HLS rung's encode: the rung's video and the encode's audio track, copy
+    only (no slot: it reads and writes a few MB and takes no encoder)."""
+    from vodflow.media.probe import run_ffprobe
+
     for out in remuxed_mp4s(plan):
         folder = rung_folder(plan, out.rendition, workdir)
         segments = sorted(folder.glob("seg_*.ts")) if folder else []
         if not segments:
             raise StepError("encode", "ffmpeg_failed", f"no segments of the {out.rendition.resolution}p rung")
-        command = build_mp4_remux_command(segments, mp4_path(workdir, out), has_audio=source.info.has_audio)
+        audio = shared_audio_path(workdir, out.rendition.audio_kbps) if source.info.has_audio else None
+        start = float(run_ffprobe(audio)["format"].get("start_time") or 0) if audio else 0.0
+        command = build_mp4_remux_command(segments, mp4_path(workdir, out), audio=audio, audio_start=start)
         run_ffmpeg(
             command,
             step="encode",
@@ -63,6 +71,7 @@ def remux_shared_mp4s(source: Source, plan: OutputPlan, workdir: Path, options: 
             timeout=encode_timeout(source.info.duration, cap=options.max_encode_seconds),
             stall_timeout=options.stall_seconds or None,
         )
+    shutil.rmtree(workdir / "shared", ignore_errors=True)
 
 
 class OneProcessEncoder:

@@ -54,11 +54,22 @@ def remuxed_mp4s(plan: OutputPlan) -> list[Mp4Output]:
     return [out for out in plan.mp4 if out.rendition in rungs]
 
 
-def build_mp4_remux_command(segments: Sequence[Path], dest: Path, *, has_audio: bool) -> list[str]:
-    """A copy-only ffmpeg command that joins an HLS rung's MPEG-TS segments into a faststart MP4."""
-    joined = ffmpeg.input(concat_url(segments), **input_options(("mpegts",), "concat,file"))
-    audio = {"bsf:a": "aac_adtstoasc"} if has_audio else {}
-    output = ffmpeg.output(joined, str(dest), c="copy", movflags="+faststart", **audio)
+def shared_audio_path(workdir: Path, kbps: int) -> Path:
+    """The audio track the encode writes for MP4s remuxed from a rung (AAC in MP4 keeps its priming, which
+    the rung's MPEG-TS segments do not carry)."""
+    return workdir / "shared" / f"audio-{kbps}k.m4a"
+
+
+def build_mp4_remux_command(
+    segments: Sequence[Path], dest: Path, *, audio: Path | None = None, audio_start: float = 0.0
+) -> list[str]:
+    """A copy-only ffmpeg command: the video of an HLS rung's MPEG-TS segments and the `audio` track (starting
+    at `audio_start` s) joined into a faststart MP4, as the chunked encode's stitch joins its pieces."""
+    streams = [ffmpeg.input(concat_url(segments), **input_options(("mpegts",), "concat,file")).video]
+    if audio is not None:
+        track = ffmpeg.input(file_url(audio), itsoffset=f"{audio_start:.6f}", **input_options(("mov",)))
+        streams.append(track.audio)
+    output = ffmpeg.output(*streams, str(dest), c="copy", movflags="+faststart")
     return output.global_args(*GLOBAL_ARGS).overwrite_output().compile()
 
 
@@ -111,10 +122,11 @@ def build_encode_command(
     remuxed = remuxed_mp4s(plan)
     encoded_mp4s = [out for out in plan.mp4 if out not in remuxed]
     renditions = [r for out in plan.hls for r in out.renditions] + [out.rendition for out in encoded_mp4s]
+    shared_kbps = sorted({out.rendition.audio_kbps for out in remuxed}) if has_audio else []
     by_time = by_timestamp(plan.thumbnails)
     src = ffmpeg.input(file_url(source), **input_options())
     video = src.video.filter_multi_output("split", len(renditions) + len(by_time))
-    audio = src.audio.filter_multi_output("asplit", len(renditions)) if has_audio else None
+    audio = src.audio.filter_multi_output("asplit", len(renditions) + len(shared_kbps)) if has_audio else None
 
     def branch(i: int, rendition: Rendition) -> list[object]:
         scaled = video[i].filter("scale", rendition.width, rendition.height).filter("setsar", 1)
@@ -157,6 +169,14 @@ def build_encode_command(
             )
         )
         i += 1
+    for k, kbps in enumerate(shared_kbps):
+        track = audio[len(renditions) + k]
+        outputs.append(
+            ffmpeg.output(
+                track, str(shared_audio_path(workdir, kbps)), acodec="aac", ac=2, movie_timescale=90000,
+                **{"b:a": f"{kbps}k"},
+            )
+        )  # fmt: skip
     for j, (seconds, group) in enumerate(by_time):
         frame = video[i + j].filter("trim", start=seconds).filter("setpts", "PTS-STARTPTS")
         outputs += _image_outputs(frame.filter("trim", end_frame=1), group, workdir)

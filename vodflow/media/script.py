@@ -3,7 +3,7 @@
 Pure: the same builders the encoders run (`media.commands`, `media.chunking`), laid out in the order and
 grouping the encoders use; commands of one group run side by side (`&`, then `wait`). Two details are known
 only once ffmpeg has run and are predicted here: the names of an HLS rung's segments (one per 6 s) that a
-shared MP4 is remuxed from, and the start of each audio track (0) in the chunked stitch.
+shared MP4 is remuxed from, and the start of each audio track (0; the encoders measure it).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from vodflow.media.commands import (
     mp4_path,
     remuxed_mp4s,
     rung_folder,
+    shared_audio_path,
 )
 
 
@@ -58,9 +59,8 @@ def one_process_commands(
         folder = rung_folder(plan, out.rendition, workdir)
         assert folder is not None
         names = [folder / f"seg_{i:05d}.ts" for i in range(segments)]
-        remuxes.append(
-            build_mp4_remux_command(names, mp4_path(workdir, out), has_audio=source.info.has_audio)
-        )
+        audio = shared_audio_path(workdir, out.rendition.audio_kbps) if source.info.has_audio else None
+        remuxes.append(build_mp4_remux_command(names, mp4_path(workdir, out), audio=audio))
     if remuxes:
         groups.append(CommandGroup("MP4s that share an HLS rung's encode: copy only", remuxes))
     return groups
@@ -98,7 +98,8 @@ def chunked_commands(
 
 def shell_script(groups: list[CommandGroup], workdir: Path, title: str) -> str:
     """The groups as a POSIX shell script: a group's commands in the background, each waited for."""
-    lines = ["#!/bin/sh", f"# {title}", "set -e", f"mkdir -p {shlex.quote(str(workdir / 'chunks'))}"]
+    folders = " ".join(shlex.quote(str(workdir / name)) for name in ("chunks", "shared"))
+    lines = ["#!/bin/sh", f"# {title}", "set -e", f"mkdir -p {folders}"]
     for group in groups:
         lines.append(f"# {group.label}")
         if len(group.commands) == 1:

@@ -43,8 +43,9 @@ def test_one_process_decodes_once_and_encodes_each_distinct_rendition_once(tmp_p
     command = build_encode_command(clips["landscape"], plan, tmp_path, has_audio=True)
     assert command[0] == "ffmpeg" and command.count("-i") == 1
     graph = command[command.index("-filter_complex") + 1]
-    # the two HLS rungs and the 360p MP4: the 240p MP4 is the 240p rung's encode, remuxed afterwards
-    assert "split=3" in graph and "asplit=3" in graph
+    # the two HLS rungs and the 360p MP4: the 240p MP4 is the 240p rung's encode, remuxed afterwards with
+    # an AAC track of its own (one more audio branch: MPEG-TS segments lose the AAC priming MP4 keeps)
+    assert "split=3" in graph and "asplit=4" in graph
     assert [out.rendition.resolution for out in remuxed_mp4s(plan)] == ["240"]
     shared, own = (str(mp4_path(tmp_path, out)) for out in plan.mp4)
     assert shared not in command and own in command

@@ -53,7 +53,7 @@ def test_running_the_printed_script_makes_the_jobs_outputs(tmp_path, clips, chun
     (mp4,) = (tmp_path / "out").glob("*.mp4")
     report = ffprobe_streams(mp4)
     assert float(report["format"]["duration"]) == pytest.approx(3, abs=0.2)
-    (ladder,) = (p for p in (tmp_path / "out").iterdir() if p.is_dir() and p.name != "chunks")
+    (ladder,) = (p for p in (tmp_path / "out").iterdir() if p.is_dir() and p.name not in ("chunks", "shared"))
     assert sorted(p.name for p in ladder.iterdir() if p.is_dir()) == ["240p", "360p"]
     assert all("#EXT-X-ENDLIST" in (ladder / v / "index.m3u8").read_text() for v in ("240p", "360p"))
 
