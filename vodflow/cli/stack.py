@@ -100,9 +100,8 @@ def print_parts(state: Any) -> None:
     from vodflow.stack.local import status
 
     for row in status(state):
-        where = row.part.url or "-"
-        health = {True: "up", False: "not answering", None: "up" if row.running else "stopped"}[row.answering]
-        print(f"{row.name:<9} {health if row.running else 'stopped':<14} {where:<28} log {row.part.log}")
+        shown = "stopped" if not row.running else "not answering" if row.answering is False else "up"
+        print(f"{row.name:<9} {shown:<14} {row.part.url or '-':<28} log {row.part.log}")
     print(f"Prefect UI: {state.part('server').url}   state: {state.state_dir}")
 
 

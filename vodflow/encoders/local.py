@@ -18,7 +18,9 @@ from vodflow.media.commands import (
     remuxed_mp4s,
     rung_folder,
     shared_audio_path,
+    shared_dir,
 )
+from vodflow.media.probe import run_ffprobe
 from vodflow.media.runner import encode_timeout, run_ffmpeg
 from vodflow.orchestration.progress import ArtifactProgress, has_progress_listeners
 
@@ -36,7 +38,7 @@ def encode_renditions(
     )
     progress = ArtifactProgress(source.info.duration, "encode") if options.report_progress else None
     if remuxed_mp4s(plan):
-        shared_audio_path(workdir, 0).parent.mkdir(parents=True, exist_ok=True)
+        shared_dir(workdir).mkdir(parents=True, exist_ok=True)
     with options.slots.ffmpeg():
         run_ffmpeg(
             command,
@@ -54,8 +56,6 @@ def encode_renditions(
 def remux_shared_mp4s(source: Source, plan: OutputPlan, workdir: Path, options: EncodeOptions) -> None:
     """Write each MP4 that shares an HLS rung's encode: the rung's video and the encode's audio track, copy
     only (no slot: it reads and writes a few MB and takes no encoder)."""
-    from vodflow.media.probe import run_ffprobe
-
     for out in remuxed_mp4s(plan):
         folder = rung_folder(plan, out.rendition, workdir)
         segments = sorted(folder.glob("seg_*.ts")) if folder else []
@@ -71,7 +71,7 @@ def remux_shared_mp4s(source: Source, plan: OutputPlan, workdir: Path, options: 
             timeout=encode_timeout(source.info.duration, cap=options.max_encode_seconds),
             stall_timeout=options.stall_seconds or None,
         )
-    shutil.rmtree(workdir / "shared", ignore_errors=True)
+    shutil.rmtree(shared_dir(workdir), ignore_errors=True)
 
 
 class OneProcessEncoder:

@@ -54,10 +54,15 @@ def remuxed_mp4s(plan: OutputPlan) -> list[Mp4Output]:
     return [out for out in plan.mp4 if out.rendition in rungs]
 
 
+def shared_dir(workdir: Path) -> Path:
+    """Where the encode keeps what the MP4s remuxed from a rung need until they are made."""
+    return workdir / "shared"
+
+
 def shared_audio_path(workdir: Path, kbps: int) -> Path:
     """The audio track the encode writes for MP4s remuxed from a rung (AAC in MP4 keeps its priming, which
     the rung's MPEG-TS segments do not carry)."""
-    return workdir / "shared" / f"audio-{kbps}k.m4a"
+    return shared_dir(workdir) / f"audio-{kbps}k.m4a"
 
 
 def build_mp4_remux_command(

@@ -21,6 +21,7 @@ from vodflow.media.chunking import (
     build_audio_command,
     build_chunk_command,
     build_stitch_command,
+    chunks_dir,
     distinct_renditions,
     piece_path,
     plan_chunks,
@@ -34,6 +35,7 @@ from vodflow.media.commands import (
     remuxed_mp4s,
     rung_folder,
     shared_audio_path,
+    shared_dir,
 )
 
 
@@ -98,7 +100,7 @@ def chunked_commands(
 
 def shell_script(groups: list[CommandGroup], workdir: Path, title: str) -> str:
     """The groups as a POSIX shell script: a group's commands in the background, each waited for."""
-    folders = " ".join(shlex.quote(str(workdir / name)) for name in ("chunks", "shared"))
+    folders = " ".join(shlex.quote(str(folder)) for folder in (chunks_dir(workdir), shared_dir(workdir)))
     lines = ["#!/bin/sh", f"# {title}", "set -e", f"mkdir -p {folders}"]
     for group in groups:
         lines.append(f"# {group.label}")

@@ -20,6 +20,9 @@ export async function withPage(use, viewport = { width: 1280, height: 900 }) {
   });
   try {
     const page = context.pages()[0] || (await context.newPage());
+    // generous: the Prefect UI is a large app, and a loaded 2-core machine renders it slowly
+    page.setDefaultTimeout(120000);
+    page.setDefaultNavigationTimeout(120000);
     const console_ = [];
     page.on('console', (m) => console_.push(`${m.type()}: ${m.text()}`.slice(0, 300)));
     page.on('pageerror', (e) => console_.push(`pageerror: ${e.message}`.slice(0, 300)));

@@ -9,7 +9,7 @@ await withPage(async (page) => {
   await page.waitForFunction(
     () => window.player.fatal || document.querySelector('video').currentTime > 1.2,
     null,
-    { timeout: 60000, polling: 100 },
+    { timeout: 120000, polling: 100 },
   );
   return await page.evaluate(() => {
     const video = document.querySelector('video');

@@ -53,7 +53,7 @@ def browser() -> None:
         pytest.skip(reason)
 
 
-def run_node(script: str, *args: str, timeout: float = 180) -> dict:
+def run_node(script: str, *args: str, timeout: float = 400) -> dict:
     """Run one of the Node scripts here; its one JSON line of output, or the test fails with its stderr."""
     result = subprocess.run(
         ["node", str(HERE / script), *args],

@@ -10,14 +10,14 @@ await withPage(async (page) => {
   await page.getByText(artifactKey, { exact: true }).first().click(); // the artifact's card -> its page
   const picture = page.locator(`img[src="${imageUrl}"]`).first();
   try {
-    await picture.waitFor({ state: 'visible', timeout: 60000 });
+    await picture.waitFor({ state: 'visible', timeout: 120000 });
   } catch (error) {
     await page.screenshot({ path: screenshot });
     const images = await page.locator('img').evaluateAll((all) => all.map((i) => i.getAttribute('src')));
     const body = (await page.locator('body').innerText()).slice(0, 3000);
     throw new Error(`no picture ${imageUrl} on ${page.url()}; images: ${images}; page text:\n${body}`);
   }
-  await page.waitForFunction((img) => img.complete, await picture.elementHandle(), { timeout: 30000 });
+  await page.waitForFunction((img) => img.complete, await picture.elementHandle(), { timeout: 60000 });
   const image = await picture.evaluate((img) => ({ naturalWidth: img.naturalWidth, naturalHeight: img.naturalHeight }));
   const text = await page.locator('body').innerText();
   const tables = await page.locator('table').count();

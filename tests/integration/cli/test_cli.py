@@ -143,7 +143,7 @@ def assert_cancelled(run: CliRun, tmp_path: Path) -> None:
     assert run.code == 1, run.stderr[-2000:]
     assert run.document["status"] == "failed", run.document
     assert run.document["error"]["step"] == "run" and run.document["error"]["code"] == "cancelled"
-    assert run.seconds < 20, f"took {run.seconds:.1f} s to stop"
+    assert run.seconds < 45, f"took {run.seconds:.1f} s to stop"  # seconds, not the 150 s of a stuck read
     assert run.leftovers == [], run.leftovers
     assert list((tmp_path / "tmp").iterdir()) == [], "the run's temp directory is removed"
     stored = json.loads((tmp_path / "data" / "jobs" / f"{run.document['id']}.json").read_text())

@@ -1,0 +1,48 @@
+"""The local stack's bookkeeping without starting it: stale state, a taken port."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vodflow.stack.local import UpOptions, down, running_stack, up
+from vodflow.stack.processes import process_start
+from vodflow.stack.state import Part, StackState, load_state, save_state
+
+
+def exited_process() -> Part:
+    """A part whose process has ended (its pid is free or someone else's now)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    started = process_start(child.pid)
+    child.wait()
+    return Part(name="server", pid=child.pid, started_at=started, url="http://127.0.0.1:9", log="server.log")
+
+
+def test_a_stack_whose_processes_are_gone_is_not_running_and_down_only_forgets_it(tmp_path):
+    state = StackState(state_dir=str(tmp_path), project_dir=str(tmp_path), parts=[exited_process()])
+    save_state(state)
+    assert running_stack(tmp_path) is None
+    assert down(tmp_path) == []  # nothing was running, nothing signalled
+    assert load_state(tmp_path) is None
+    assert down(tmp_path) == []  # twice is fine
+
+
+def test_up_refuses_a_taken_port_before_starting_anything(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        options = UpOptions(
+            state_dir=tmp_path / "state",
+            project_dir=tmp_path,
+            data_dir=tmp_path / "data",
+            bin_dir=Path(sys.executable).parent,
+            port=port,
+        )
+        with pytest.raises(RuntimeError, match=f"port {port} is in use"):
+            up(options, {}, say=lambda line: None)
+    assert load_state(tmp_path / "state") is None
