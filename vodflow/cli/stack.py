@@ -96,26 +96,28 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_parts(state: Any) -> None:
+def print_parts(state: Any) -> list[Any]:
+    """Print each part's state, URL and log; the rows (`PartStatus`) as they were checked."""
     from vodflow.stack.local import status
 
-    for row in status(state):
+    rows = status(state)
+    for row in rows:
         shown = "stopped" if not row.running else "not answering" if row.answering is False else "up"
         print(f"{row.name:<9} {shown:<14} {row.part.url or '-':<28} log {row.part.log}")
     print(f"Prefect UI: {state.part('server').url}   state: {state.state_dir}")
+    return rows
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     from vodflow.settings import load_settings
-    from vodflow.stack.local import status
     from vodflow.stack.state import load_state
 
     state = load_state(load_settings().state_dir.expanduser().resolve())
     if state is None or not state.parts:
         print("vodflow: the local stack is not running (start it with `vodflow up`)", file=sys.stderr)
         return 3
-    print_parts(state)
-    healthy = all(row.running and row.answering is not False for row in status(state))
+    rows = print_parts(state)  # each part checked once
+    healthy = all(row.running and row.answering is not False for row in rows)
     return 0 if healthy else 1
 
 
