@@ -7,6 +7,7 @@ from prefect import flow, task
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterType
 
+from tests.media import make_clip
 from vodflow.jobs.document import JobDocument
 from vodflow.jobs.plan import plan_outputs
 from vodflow.jobs.spec import parse_spec
@@ -57,7 +58,9 @@ def read_progress(artifact_id: str):
 
 
 def test_progress_is_updated_while_encoding_and_ends_at_100(clips, tmp_path):
-    sent, artifact_id = progress_flow(clips["landscape"], tmp_path, min_interval=0.0)
+    # 8 s at x264 "slow": long enough that ffmpeg reports output time before it ends, even on a loaded host
+    source = make_clip(tmp_path / "long.mp4", 854, 480, seconds=8)
+    sent, artifact_id = progress_flow(source, tmp_path, min_interval=0.0)
     assert len(sent) >= 3, "reported while ffmpeg ran, not only at the end"
     assert sent[-1] == -1.0 and any(s > 0 for s in sent[:-1])
     artifact = read_progress(artifact_id)
