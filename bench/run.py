@@ -2,12 +2,13 @@
 
 Runs, alternating and on the same generated 1080p30 sources, the reference ffmpeg command, the naive
 script and `vodflow encode` of the equivalent job spec (through the CLI, against a Prefect server started
-here); then the orchestration's fixed cost on a 2 s source, output quality (bitrate, SSIM, PSNR), the
-Python process's peak memory for ingest + publish of a 20 MB and a 2 GB source, and throughput of 4
-concurrent jobs. Prints the tables and writes them to `bench/results.md`.
+here); then the time to first playable on the longest source (`bench/playable.py`), the orchestration's
+fixed cost on a 2 s source, output quality (bitrate, SSIM, PSNR), the Python process's peak memory for
+ingest + publish of a 20 MB and a 2 GB source, and throughput of 4 concurrent jobs. Prints the tables and
+writes them to `bench/results.md`.
 
 Environment: BENCH_REPS (default 3), BENCH_SOURCES (default "10,60" seconds), BENCH_SKIP (comma list of
-sections to skip: quality,memory,throughput).
+sections to skip: speed,playable,quality,memory,throughput).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.playable import time_to_playable  # noqa: E402
 from bench.reference import LADDER, naive_commands, reference_command  # noqa: E402
 from tests.prefect_server import PrefectServer  # noqa: E402
 from vodflow.cli.demo import DEMO_JOB as BENCH_JOB  # noqa: E402  (the demo job is the benchmark job)
@@ -364,6 +366,14 @@ def main() -> None:
             print("speed: reference vs naive vs vodflow", flush=True)
             rows = compare({s: sources[s] for s in lengths}, env, reps)
             sections.append("## Speed (medians)\n\n" + table(rows))
+        if "playable" not in skip:
+            longest = max(lengths)
+            print(f"time to first playable, {longest} s source", flush=True)
+            spec = write_spec(job_for(sources[longest]), "playable.json")
+            sections.append(
+                f"## Time to first playable ({longest} s 1080p30 source, the demo ladder; medians)\n\n"
+                + table(time_to_playable(spec, env, WORK / "data", reps))
+            )
         print("fixed cost on a 2 s source", flush=True)
         sections.append(
             "## Orchestration's fixed cost (2 s source; vodflow minus the reference command)\n\n"

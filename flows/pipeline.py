@@ -6,9 +6,11 @@ the registry (`vodflow.encoders`), and the steps (tasks) called in order.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
+from prefect.events import emit_event
 from prefect.runtime import flow_run
 from prefect.states import Cancelled
 
@@ -18,7 +20,7 @@ from vodflow.blocks.videosdk import VideoSDKCredentials
 from vodflow.blocks.webhook import resolve_webhook_config
 from vodflow.encoders import EncodeOptions, EncodeRequest, get_encoder
 from vodflow.errors import JobFailed, StepError
-from vodflow.jobs.document import JobDocument, new_id
+from vodflow.jobs.document import FileEntry, JobDocument, new_id
 from vodflow.jobs.keys import check_job_id, run_job_id
 from vodflow.jobs.plan import plan_outputs
 from vodflow.jobs.spec import RunSpec, parse_run_spec
@@ -28,6 +30,7 @@ from vodflow.orchestration.retries import task_retry_options
 from vodflow.orchestration.runs import created_for_api_job
 from vodflow.settings import Settings, load_settings
 from vodflow.steps.ingest import IngestPolicy
+from vodflow.steps.live import LivePublisher
 from vodflow.steps.publish import remove_outputs
 from vodflow.steps.workdir import remove_workdir, run_workdir
 from vodflow.storage.base import Storage
@@ -60,24 +63,67 @@ def encode_options(settings: Settings, x264_preset: str | None) -> EncodeOptions
     )
 
 
+class PlayableNotice:
+    """Called once when a ladder published while encoding first plays: stores the `processing` document
+    listing it, emits `vodflow.job.playable` and, when the spec asks, delivers the `playable` webhook."""
+
+    def __init__(self, doc: JobDocument, storage: Storage, webhook: WebhookConfig) -> None:
+        self.doc, self.storage, self.webhook = doc, storage, webhook
+        self.at: str | None = None
+
+    def __call__(self, entries: list[FileEntry], at: str) -> None:
+        self.at = at
+        doc = self.doc.model_copy(update={"files": entries, "playable_at": at, "updated_at": at})
+        save_job(self.storage, doc)
+        get_run_logger().info("job %s playable: %s", doc.id, ", ".join(f.file_url for f in entries))
+        emit_event(
+            "vodflow.job.playable",
+            resource={"prefect.resource.id": f"vodflow.job.{doc.id}", "prefect.resource.name": doc.id},
+            payload={"jobId": doc.id, "playableAt": at, "fileUrls": [f.file_url for f in entries]},
+        )
+        if doc.webhook_url and doc.notifies("playable"):
+            report = deliver_webhook(doc.webhook_url, doc.wire(), config=self.webhook, event="playable")
+            publish_webhook_report(report, doc.id)
+
+
 def run_locally(
-    doc: JobDocument, storage: Storage, settings: Settings, policy: IngestPolicy, request: EncodeRequest
+    doc: JobDocument,
+    storage: Storage,
+    settings: Settings,
+    policy: IngestPolicy,
+    request: EncodeRequest,
+    notice: PlayableNotice | None = None,
 ) -> JobDocument:
-    """Ingest, plan, encode (one process, or chunks), thumbnail and publish; the completed document."""
+    """Ingest, plan, encode (one process, or chunks), thumbnail and publish; the completed document.
+
+    With a `notice`, HLS ladders are published while they encode (see `vodflow.steps.live`); if the job
+    then fails, what was published of them is removed.
+    """
     retry = task_retry_options(settings.task_retries, settings.task_retry_delay)
     workdir = request.workdir
     remove_workdir(workdir)  # what a killed earlier run of this job left behind
     workdir.mkdir(parents=True)
+    plan = None
     try:
         source = ingest.with_options(**retry)(doc, workdir, storage, policy)
         plan = plan_outputs(doc, source.info)
         encoder = get_encoder("local", source.info, settings.chunk_threshold())
-        encoder.encode(request.with_source(source, plan))
+        request = request.with_source(source, plan)
+        if notice is not None:
+            request.live = partial(LivePublisher, doc, plan, workdir, storage, notice)
+        encoder.encode(request)
         if plan.thumbnails:
             options = request.options
             thumbnail.with_options(**retry)(source, plan, workdir, options.slots, options.stall_seconds)
         files = publish.with_options(**retry)(doc, plan, workdir, storage)
-        return doc.moved_to("completed", files=files, skipped=plan.skipped)
+        return doc.moved_to(
+            "completed", files=files, skipped=plan.skipped, playable_at=notice.at if notice else None
+        )
+    except BaseException:
+        if notice is not None and notice.at is not None and plan is not None:
+            for out in plan.hls:  # a ladder that played while encoding: nothing half-listed stays
+                storage.delete_prefix(out.key + "/")
+        raise
     finally:
         cleanup(workdir)
 
@@ -99,7 +145,7 @@ def finish(doc: JobDocument, storage: Storage, webhook: WebhookConfig) -> None:
     """Store the final document, add the files artifact and notify the webhook."""
     save_job(storage, doc)
     publish_job_artifact(doc, storage)
-    if doc.webhook_url:
+    if doc.webhook_url and doc.notifies("completed"):
         report = deliver_webhook(doc.webhook_url, doc.wire(), config=webhook)
         publish_webhook_report(report, doc.id)
         (get_run_logger().info if report.delivered else get_run_logger().warning)("%s", report.summary())
@@ -132,7 +178,9 @@ def _mark_interrupted(flow: Any, flow_run: Any, state: Any) -> None:
     if doc.status not in ("completed", "failed"):
         reason = interruption_reason(state)
         error = {"step": "run", "code": reason, "message": f"run {reason}: {state.message or state.name}"}
-        save_job(storage, doc.moved_to("failed", error=error))
+        if doc.files:  # ladders that played while encoding: removed, so nothing half-listed stays
+            remove_outputs(storage, doc.files)
+        save_job(storage, doc.moved_to("failed", error=error, files=[], playable_at=None))
 
 
 def interruption_reason(state: Any) -> str:
@@ -201,7 +249,9 @@ def encode_video(
                     settings.allow_local_files,
                     settings.bucket_allow_list(),
                 )
-                doc = run_locally(doc, storage, settings, policy, request)
+                live = settings.publish_while_encoding and not (previous and previous.files)
+                notice = PlayableNotice(doc, storage, webhook) if live else None
+                doc = run_locally(doc, storage, settings, policy, request, notice)
             else:
                 doc = run_remotely(doc, encoder, credentials_block, request)
             if previous:  # outputs of an earlier run with another spec are not left orphaned

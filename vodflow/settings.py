@@ -81,6 +81,9 @@ class Settings(BaseSettings):
         default=None, description="Where runs keep temp directories; default system's."
     )
     x264_preset: str = "veryfast"
+    publish_while_encoding: bool = Field(
+        default=True, description="Publish HLS ladders as they encode (EVENT playlists, then VOD)."
+    )
     task_retries: int = Field(default=3, ge=0)
     task_retry_delay: float = Field(default=2.0, ge=0)
     ffmpeg_slots: int = Field(default=1, ge=0)

@@ -9,6 +9,7 @@ retryable units of work through `Steps`, which the flow provides: Prefect tasks 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -62,10 +63,17 @@ class EncodeOptions:
     report_progress: bool = True
 
 
+LiveContext = Callable[[], AbstractContextManager[object]]
+
+
 @dataclass
 class EncodeRequest:
     """What an encoder is given. Local encoders read `source` and `plan` and write under `workdir`; remote
-    ones read `doc` and their service `account` (a credentials block, or any object with its methods)."""
+    ones read `doc` and their service `account` (a credentials block, or any object with its methods).
+
+    `live`, where given, makes what publishes HLS ladders while they encode (`steps.live.LivePublisher`):
+    the one-process encode runs ffmpeg inside it and writes EVENT playlists; other encoders ignore it.
+    """
 
     doc: JobDocument
     workdir: Path
@@ -74,6 +82,7 @@ class EncodeRequest:
     source: Source | None = None
     plan: OutputPlan | None = None
     account: Any = None
+    live: LiveContext | None = None
     poll_interval: float = 5.0
     max_wait: float = 3600.0
 

@@ -4,22 +4,26 @@ decode of the source)."""
 from __future__ import annotations
 
 import shutil
+from contextlib import nullcontext
 from pathlib import Path
 from typing import ClassVar
 
-from vodflow.encoders.base import EncodeOptions, EncodeRequest, EncodeResult
+from vodflow.encoders.base import EncodeOptions, EncodeRequest, EncodeResult, LiveContext
 from vodflow.errors import StepError
 from vodflow.jobs.plan import OutputPlan
 from vodflow.jobs.sources import Source
 from vodflow.media.commands import (
     build_encode_command,
     build_mp4_remux_command,
+    hls_dir,
     mp4_path,
     remuxed_mp4s,
     rung_folder,
     shared_audio_path,
     shared_dir,
+    variant_name,
 )
+from vodflow.media.hls import as_vod
 from vodflow.media.probe import run_ffprobe
 from vodflow.media.runner import encode_timeout, run_ffmpeg
 from vodflow.orchestration.progress import ArtifactProgress, has_progress_listeners
@@ -29,17 +33,31 @@ LIVE_PROGRESS_INTERVAL = 0.5
 
 
 def encode_renditions(
-    source: Source, plan: OutputPlan, workdir: Path, options: EncodeOptions | None = None
+    source: Source,
+    plan: OutputPlan,
+    workdir: Path,
+    options: EncodeOptions | None = None,
+    live: LiveContext | None = None,
 ) -> None:
-    """Write the plan's HLS folders, MP4 files and thumbnails under `workdir`; StepError(encode) if failed."""
+    """Write the plan's HLS folders, MP4 files and thumbnails under `workdir`; StepError(encode) if failed.
+
+    With `live` (and HLS ladders in the plan), ffmpeg runs inside the context it makes, which publishes the
+    ladders as they grow; the EVENT playlists are turned into VOD ones once ffmpeg has finished.
+    """
     options = options or EncodeOptions()
+    live = live if plan.hls else None
     command = build_encode_command(
-        source.path, plan, workdir, has_audio=source.info.has_audio, x264_preset=options.x264_preset
+        source.path,
+        plan,
+        workdir,
+        has_audio=source.info.has_audio,
+        x264_preset=options.x264_preset,
+        live=live is not None,
     )
     progress = ArtifactProgress(source.info.duration, "encode") if options.report_progress else None
     if remuxed_mp4s(plan):
         shared_dir(workdir).mkdir(parents=True, exist_ok=True)
-    with options.slots.ffmpeg():
+    with options.slots.ffmpeg(), live() if live else nullcontext():
         run_ffmpeg(
             command,
             step="encode",
@@ -50,7 +68,20 @@ def encode_renditions(
             on_progress=progress,
             progress_interval=LIVE_PROGRESS_INTERVAL if progress and has_progress_listeners() else 2.0,
         )
+    if live:
+        finish_event_playlists(plan, workdir)
     remux_shared_mp4s(source, plan, workdir, options)
+
+
+def finish_event_playlists(plan: OutputPlan, workdir: Path) -> None:
+    """Rewrite each rung's final EVENT playlist as the VOD playlist a finished ladder publishes."""
+    for out in plan.hls:
+        for rendition in out.renditions:
+            path = hls_dir(workdir, out) / variant_name(rendition) / "index.m3u8"
+            try:
+                path.write_text(as_vod(path.read_text()))
+            except (OSError, ValueError) as exc:
+                raise StepError("encode", "ffmpeg_failed", f"{out.file_id}: no finished playlist") from exc
 
 
 def remux_shared_mp4s(source: Source, plan: OutputPlan, workdir: Path, options: EncodeOptions) -> None:
@@ -85,6 +116,12 @@ class OneProcessEncoder:
             "a local encode needs the ingest first"
         )
         request.steps.run(
-            "encode", encode_renditions, request.source, request.plan, request.workdir, request.options
+            "encode",
+            encode_renditions,
+            request.source,
+            request.plan,
+            request.workdir,
+            request.options,
+            request.live,
         )
         return EncodeResult()

@@ -10,7 +10,7 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from vodflow.jobs.spec import JobSpec, Wire
 
@@ -49,9 +49,14 @@ class Resolution2D(BaseModel):
 
 
 class FileMeta(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
     resolution: Resolution2D
     format: str
     duration: float
+    playlist_type: Literal["event"] | None = Field(
+        default=None, alias="playlistType", description="`event` while a ladder is published as it encodes."
+    )
 
 
 class FileEntry(Wire):
@@ -89,6 +94,7 @@ class JobDocument(JobSpec):
     updated_at: str = Field(alias="updatedAt")
     started_at: str | None = Field(default=None, alias="startedAt")
     finished_at: str | None = Field(default=None, alias="finishedAt")
+    playable_at: str | None = Field(default=None, alias="playableAt")
     files: list[FileEntry] = Field(default_factory=list)
     skipped: list[Skipped] = Field(default_factory=list)
     error: JobErrorInfo | None = None

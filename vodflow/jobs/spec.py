@@ -110,6 +110,9 @@ class ThumbnailSpec(Wire):
         return timestamp_seconds(self.timestamp)
 
 
+NotifyEvent = Literal["playable", "completed"]
+
+
 class JobSpec(Wire):
     """What a run is given: a source, presets, optional thumbnails and webhook."""
 
@@ -129,6 +132,13 @@ class JobSpec(Wire):
     )
     user_data: dict[str, Any] | None = Field(
         default=None, alias="userData", title="User data", description="Kept with the job, untouched."
+    )
+    notify: list[NotifyEvent] | None = Field(
+        default=None,
+        min_length=1,
+        title="Notify",
+        description="Webhook deliveries: `playable` (a ladder plays while encoding), `completed` (the job "
+        "ended, completed or failed). Left out: completed only.",
     )
 
     @model_validator(mode="before")
@@ -171,6 +181,17 @@ class JobSpec(Wire):
         if value is not None and not value.strip().lower().startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value.strip() if value else None
+
+    @field_validator("notify")
+    @classmethod
+    def _distinct_events(cls, value: list[NotifyEvent] | None) -> list[NotifyEvent] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("lists an event twice")
+        return value
+
+    def notifies(self, event: NotifyEvent) -> bool:
+        """Whether the webhook gets the `event` delivery (`notify` left out: `completed` only)."""
+        return bool(self.webhook_url) and event in (self.notify or ["completed"])
 
     @model_validator(mode="after")
     def _one_source(self) -> JobSpec:

@@ -90,12 +90,13 @@ def _video_options(x264_preset: str) -> dict[str, object]:
     }
 
 
-def hls_muxer_options(folder: Path) -> dict[str, object]:
-    """ffmpeg's `hls` muxer options of every ladder: 6 s VOD segments under `folder/<variant>/`."""
+def hls_muxer_options(folder: Path, playlist_type: str = "vod") -> dict[str, object]:
+    """ffmpeg's `hls` muxer options of every ladder: 6 s segments under `folder/<variant>/`, VOD playlists
+    (written once, at the end) or EVENT ones (rewritten after each segment, for publishing while encoding)."""
     return {
         "f": "hls",
         "hls_time": HLS_SEGMENT_SECONDS,
-        "hls_playlist_type": "vod",
+        "hls_playlist_type": playlist_type,
         "hls_flags": "independent_segments",
         "hls_segment_filename": str(folder / "%v" / "seg_%05d.ts"),
     }
@@ -121,9 +122,14 @@ def build_encode_command(
     *,
     has_audio: bool,
     x264_preset: str = "veryfast",
+    live: bool = False,
 ) -> list[str]:
     """One ffmpeg command that writes every HLS ladder, MP4 and thumbnail of `plan` under `workdir`; the MP4s
-    of `remuxed_mp4s(plan)` excepted (their rung's encode serves them)."""
+    of `remuxed_mp4s(plan)` excepted (their rung's encode serves them).
+
+    `live` writes the ladders' playlists as EVENT playlists after every segment, so they can be published
+    while the encode runs; the segments and master playlists are the same bytes either way.
+    """
     remuxed = remuxed_mp4s(plan)
     encoded_mp4s = [out for out in plan.mp4 if out not in remuxed]
     renditions = [r for out in plan.hls for r in out.renditions] + [out.rendition for out in encoded_mp4s]
@@ -154,7 +160,7 @@ def build_encode_command(
             ffmpeg.output(
                 *streams,
                 str(folder / "%v" / "index.m3u8"),
-                **hls_muxer_options(folder),
+                **hls_muxer_options(folder, "event" if live else "vod"),
                 master_pl_name="index.m3u8",
                 var_stream_map=" ".join(variants),
                 **_video_options(x264_preset),

@@ -1,9 +1,9 @@
 """The one place that sends job webhooks: the job document, signed per Standard Webhooks, retried in a window.
 
-Every delivery carries `webhook-id` (`msg_<job id>_<status>`: the same on every attempt and re-delivery of
-an event, so a receiver can deduplicate), `webhook-timestamp` (Unix seconds of the attempt) and, with a
-signing secret, `webhook-signature` (`v1,<base64 HMAC-SHA256 of "id.timestamp.body">`). Receivers verify
-with `standardwebhooks.Webhook(secret).verify(body, headers)`.
+Every delivery carries `webhook-id` (`msg_<job id>_<status>`, or `msg_<job id>_playable`: the same on every
+attempt and re-delivery of an event, so a receiver can deduplicate), `webhook-timestamp` (Unix seconds of the
+attempt) and, with a signing secret, `webhook-signature` (`v1,<base64 HMAC-SHA256 of "id.timestamp.body">`).
+Receivers verify with `standardwebhooks.Webhook(secret).verify(body, headers)`.
 
 Transient failures (connection errors, timeouts, 408/425/429/5xx) are retried with jittered exponential
 backoff until the retry window runs out; a `Retry-After` sets the next delay. The URL goes through the
@@ -181,12 +181,14 @@ def deliver_webhook(
     *,
     config: WebhookConfig | None = None,
     sleep: Callable[[float], Any] = time.sleep,
+    event: str | None = None,
 ) -> DeliveryReport:
     """POST `document` to `url` (see the module docstring); never raises. `config` defaults to
-    `WebhookConfig()` (unsigned, public hosts only)."""
-    status = str(document.get("status") or "unknown")
+    `WebhookConfig()` (unsigned, public hosts only). `event` names the delivery (`playable`); by default it
+    is the document's status."""
+    event = event or str(document.get("status") or "unknown")
     report = DeliveryReport(
-        url=redact_url(url), webhook_id=f"msg_{document.get('id', '')}_{status}", event=f"job.{status}"
+        url=redact_url(url), webhook_id=f"msg_{document.get('id', '')}_{event}", event=f"job.{event}"
     )
     try:
         config = config or WebhookConfig()

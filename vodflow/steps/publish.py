@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from vodflow.media.commands import hls_dir, mp4_path, thumbnail_path, variant_na
 from vodflow.media.probe import run_ffprobe
 from vodflow.storage.base import Storage
 
+LIVE_RECORD = ".live-published.json"  # in the run's temp dir: segments published while encoding
 CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
     ".ts": "video/mp2t",
@@ -59,7 +62,7 @@ def hls_meta(folder: Path, largest: Rendition) -> FileMeta:
     )
 
 
-def _entry(
+def file_entry(
     doc: JobDocument,
     file_id: str,
     kind: str,
@@ -95,27 +98,36 @@ def plan_files(doc: JobDocument, plan: OutputPlan, workdir: Path, storage: Stora
         largest = max(out.renditions, key=lambda r: r.width * r.height)
         meta = hls_meta(folder, largest)
         size = sum(u.path.stat().st_size for u in uploads)
-        entry = _entry(doc, out.file_id, "x-tar", prefix, f"{prefix}/index.m3u8", size, storage, meta)
+        entry = file_entry(doc, out.file_id, "x-tar", prefix, f"{prefix}/index.m3u8", size, storage, meta)
         files.append(PlannedFile(entry, tuple(uploads)))
     for out in plan.mp4:
         path = mp4_path(workdir, out)
         key = out.key
-        entry = _entry(doc, out.file_id, "video", key, key, path.stat().st_size, storage, measure_video(path))
+        size = path.stat().st_size
+        entry = file_entry(doc, out.file_id, "video", key, key, size, storage, measure_video(path))
         files.append(PlannedFile(entry, (Upload(path, key),)))
     for out in plan.thumbnails:
         path = thumbnail_path(workdir, out)
         key = out.key
-        entry = _entry(doc, out.file_id, "image", key, key, path.stat().st_size, storage)
+        entry = file_entry(doc, out.file_id, "image", key, key, path.stat().st_size, storage)
         files.append(PlannedFile(entry, (Upload(path, key),)))
     return files
 
 
-def upload_files(files: list[PlannedFile], storage: Storage) -> list[FileEntry]:
-    """Upload every file; on failure remove what this call uploaded so nothing half-published remains."""
+def upload_files(
+    files: list[PlannedFile], storage: Storage, published: Mapping[str, int] | None = None
+) -> list[FileEntry]:
+    """Upload every file; on failure remove what this call uploaded so nothing half-published remains.
+
+    Segments in `published` (key: size), uploaded while the encode ran, are not uploaded again.
+    """
     done: list[str] = []
+    published = published or {}
     try:
         for planned in files:
             for upload in planned.uploads:
+                if upload.path.suffix == ".ts" and published.get(upload.key) == upload.path.stat().st_size:
+                    continue
                 storage.upload_file(upload.path, upload.key, CONTENT_TYPES.get(upload.path.suffix))
                 done.append(upload.key)
     except BaseException:
@@ -137,4 +149,16 @@ def remove_outputs(storage: Storage, entries: list[FileEntry]) -> int:
 
 def publish_outputs(doc: JobDocument, plan: OutputPlan, workdir: Path, storage: Storage) -> list[FileEntry]:
     """Measure and upload the job's outputs; the entries returned are complete in storage."""
-    return upload_files(plan_files(doc, plan, workdir, storage), storage)
+    return upload_files(plan_files(doc, plan, workdir, storage), storage, published_while_encoding(workdir))
+
+
+def published_while_encoding(workdir: Path) -> dict[str, int]:
+    """The segments the live publisher uploaded during the encode (key: size), from its record in `workdir`;
+    empty when there is none or it cannot be read (everything is then uploaded)."""
+    try:
+        record = json.loads((workdir / LIVE_RECORD).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(record, dict):
+        return {}
+    return {k: v for k, v in record.items() if isinstance(k, str) and isinstance(v, int)}

@@ -20,8 +20,10 @@ import http.server
 import json
 import os
 import shutil
+import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,8 @@ from urllib.parse import quote, urlsplit
 import httpx
 import pytest
 
+from tests.faults import ffmpeg_processes
+from tests.media import make_clip
 from tests.prefect_server import BIN
 from vodflow.jobs.document import job_artifact_key
 from vodflow.stack.state import load_state
@@ -73,6 +77,8 @@ class Site:
     doc: dict
     ui_url: str
     flow_run_id: str
+    root: Path
+    env: dict[str, str]
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +120,7 @@ def site(browser, clips, tmp_path_factory) -> Iterator[Site]:
             json={"flows": {"name": {"any_": ["vodflow-encode"]}}, "limit": 1},
             timeout=30,
         ).json()
-        yield Site(json.loads(encode.stdout), ui_url, runs[0]["id"])
+        yield Site(json.loads(encode.stdout), ui_url, runs[0]["id"], root, env)
     finally:
         vodflow("down")
 
@@ -176,3 +182,52 @@ def test_hls_ladder_plays_in_chromium_with_hls_js(site, player_page):
     assert seen["levels"] == [[428, 240], [640, 360]]
     assert seen["currentTime"] > 1.0, "playback advanced"
     assert (seen["videoWidth"], seen["videoHeight"]) == (640, 360), "the top rendition is on screen"
+
+
+def test_hls_ladder_plays_while_its_job_is_processing(site, player_page, tmp_path):
+    """A job's ladder plays in Chromium while the job is still `processing`: its ffmpeg is paused (SIGSTOP)
+    as soon as the document says it is playable, the player is run, then the encode goes on to the end."""
+    source = make_clip(tmp_path / "long.mp4", 854, 480, seconds=30)
+    spec = tmp_path / "spec.json"
+    spec.write_text(
+        json.dumps({"videoUrl": str(source), "presets": [{"format": "hls", "resolutions": ["240", "360"]}]})
+    )
+    job_id = "5" * 24
+    document = site.root / "data" / "jobs" / f"{job_id}.json"
+    command = [str(BIN / "vodflow"), "encode", str(spec), "--job-id", job_id, "--x264-preset", "slower"]
+    encode = subprocess.Popen(
+        command, env=site.env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    paused: list[int] = []
+    try:
+        deadline = time.monotonic() + 300
+        doc: dict = {}
+        while not doc.get("playableAt"):
+            assert encode.poll() is None and time.monotonic() < deadline, "the job never became playable"
+            doc = json.loads(document.read_text()) if document.is_file() else {}
+            time.sleep(0.05)
+        paused = ffmpeg_processes(f"vodflow-{job_id}")
+        assert paused, "the encode was still running when the job became playable"
+        for pid in paused:
+            os.kill(pid, signal.SIGSTOP)
+        (ladder,) = files_of(doc, "x-tar")
+        assert doc["status"] == "processing" and ladder["meta"]["playlistType"] == "event"
+
+        seen = run_node(
+            "hls_player.mjs", f"{player_page}/player.html?src={quote(ladder['fileUrl'], safe='')}"
+        )
+
+        assert seen["fatal"] is None, seen
+        assert seen["levels"] == [[428, 240], [640, 360]]
+        assert seen["currentTime"] > 1.0, "playback advanced"
+        assert json.loads(document.read_text())["status"] == "processing", "played while still encoding"
+    finally:
+        for pid in paused:
+            os.kill(pid, signal.SIGCONT)
+        out, err = encode.communicate(timeout=400)
+    assert encode.returncode == 0, err[-4000:]
+    done = json.loads(out)
+    assert done["status"] == "completed" and done["playableAt"] == doc["playableAt"]
+    top = site.root / "data" / files_of(done, "x-tar")[0]["filePath"] / "360p" / "index.m3u8"
+    assert "#EXT-X-PLAYLIST-TYPE:VOD" in top.read_text(), "VOD playlists once the job is done"

@@ -1,0 +1,204 @@
+"""Publishing HLS ladders while they encode: EVENT playlists in storage as segments land, the master once
+every rung plays, a `processing` document with `playableAt`, the `vodflow.job.playable` event and the
+`playable` webhook; VOD playlists identical to a job published at the end; nothing left when the job fails
+after it played."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.faults import ffmpeg_processes
+from tests.hls import parse_master
+from tests.httpserver import serve
+from tests.media import make_clip
+from vodflow.encoders.local import encode_renditions
+from vodflow.errors import JobFailed
+from vodflow.flows.pipeline import encode_video
+from vodflow.jobs.document import JobDocument
+from vodflow.jobs.plan import plan_outputs
+from vodflow.jobs.sources import Source
+from vodflow.jobs.spec import parse_spec
+from vodflow.media.hls import finished_segments
+from vodflow.media.probe import probe_source
+from vodflow.steps.live import LivePublisher
+from vodflow.storage.jobstore import load_job
+from vodflow.storage.local import LocalStorage
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+LADDER = {"format": "hls", "resolutions": ["240", "360"]}
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory) -> Path:
+    """20 s of 640x360: four 6 s segments a rung, so the job plays long before it ends."""
+    return make_clip(tmp_path_factory.mktemp("live") / "long.mp4", 640, 360, seconds=20)
+
+
+class RecordingStorage(LocalStorage):
+    """Local storage that records, in order, each key uploaded and what the object held then."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.log: list[tuple[str, bytes]] = []
+        self.lock = threading.Lock()
+
+    def upload_file(self, local_path: Path, key: str, content_type: str | None = None) -> None:
+        super().upload_file(local_path, key, content_type)
+        with self.lock:
+            self.log.append((key, local_path.read_bytes() if key.endswith(".m3u8") else b""))
+
+    def upload_bytes(self, data: bytes, key: str, content_type: str | None = None) -> None:
+        super().upload_bytes(data, key, content_type)
+        with self.lock:
+            self.log.append((key, data))
+
+
+def test_ladder_is_published_as_it_encodes(tmp_path, long_clip):
+    doc = JobDocument.from_spec(parse_spec({"videoUrl": str(long_clip), "presets": [LADDER]}), "d" * 24)
+    source = Source(long_clip, probe_source(long_clip))
+    plan = plan_outputs(doc, source.info)
+    storage = RecordingStorage(tmp_path / "data")
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    playable: list[tuple[list, str]] = []
+    publisher = LivePublisher(doc, plan, workdir, storage, lambda entries, at: playable.append((entries, at)))
+
+    encode_renditions(source, plan, workdir, live=lambda: publisher)
+
+    (out,) = plan.hls
+    uploaded: set[str] = set()
+    event_playlists = 0
+    master_at = None
+    for position, (key, body) in enumerate(storage.log):
+        if key.endswith("/index.m3u8") and key != f"{out.key}/index.m3u8":
+            text = body.decode()
+            assert "#EXT-X-PLAYLIST-TYPE:EVENT" in text and "#EXT-X-ENDLIST" not in text, text
+            rung = key.rsplit("/", 2)[1]
+            listed = {f"{out.key}/{rung}/{s}" for s in finished_segments(text)}
+            assert listed <= uploaded, "a playlist never lists a segment not uploaded yet"
+            event_playlists += 1
+        elif key == f"{out.key}/index.m3u8":
+            master_at = position
+            first = {k.rsplit("/", 2)[1] for k in uploaded}
+            assert first == {"240p", "360p"}, "the master goes up once every rung has a segment"
+        uploaded.add(key)
+    assert master_at is not None and event_playlists >= 2
+    assert len(playable) == 1, "the playable notice comes once"
+    (entry,), at = playable[0]
+    assert entry.type == "x-tar" and entry.meta.playlist_type == "event" and entry.meta.duration >= 6
+    assert entry.file_url == storage.url_for(f"{out.key}/index.m3u8") and at
+
+    # what the encode leaves for the publish step: VOD playlists, and the record of what is up already
+    final = (workdir / out.file_id / "360p" / "index.m3u8").read_text()
+    assert "#EXT-X-PLAYLIST-TYPE:VOD" in final and final.rstrip().endswith("#EXT-X-ENDLIST")
+    assert (workdir / ".live-published.json").is_file()
+
+
+def test_playable_document_event_and_webhook_then_the_same_vod_ladder(tmp_path, long_clip, monkeypatch):
+    root = tmp_path / "data"
+    monkeypatch.setenv("VODFLOW_STORAGE", "local")
+    monkeypatch.setenv("VODFLOW_DATA_DIR", str(root))
+    monkeypatch.setenv("VODFLOW_TMP_DIR", str(tmp_path / "tmp"))
+    spec = {"videoUrl": str(long_clip), "presets": [LADDER, {"format": "mp4", "resolutions": ["360"]}]}
+
+    with serve(tmp_path) as hooks:
+        live = encode_video(
+            {**spec, "webhookUrl": hooks.url("/hook"), "notify": ["playable", "completed"]}, job_id="e" * 24
+        )
+        deliveries = [r for r in hooks.requests if r["method"] == "POST"]
+
+    # the webhook: `playable` while processing, then `completed`
+    assert [r["headers"]["webhook-id"] for r in deliveries] == [
+        f"msg_{'e' * 24}_playable",
+        f"msg_{'e' * 24}_completed",
+    ]
+    playing, done = (r["json"] for r in deliveries)
+    assert playing["status"] == "processing" and playing["playableAt"] and "finishedAt" not in playing
+    (ladder,) = playing["files"]
+    assert ladder["type"] == "x-tar" and ladder["meta"]["playlistType"] == "event"
+    assert done == live and live["status"] == "completed" and live["playableAt"] == playing["playableAt"]
+    assert all("playlistType" not in f.get("meta", {}) for f in live["files"])
+
+    # the Prefect event
+    assert f"vodflow.job.{'e' * 24}" in playable_event_resources()
+
+    # the same job published only at the end gives the same playlists, byte for byte
+    monkeypatch.setenv("VODFLOW_PUBLISH_WHILE_ENCODING", "false")
+    plain = encode_video(spec, job_id="f" * 24)
+    assert "playableAt" not in plain
+    storage = LocalStorage(root)
+    for a, b in zip(ladder_playlists(storage, live), ladder_playlists(storage, plain), strict=True):
+        assert a == b
+    (master,) = [f for f in live["files"] if f["type"] == "x-tar"]
+    assert [v.uri for v in parse_master(storage.read_bytes(master["filePath"] + "/index.m3u8").decode())] == [
+        "240p/index.m3u8",
+        "360p/index.m3u8",
+    ]
+
+
+def ladder_playlists(storage: LocalStorage, doc: dict) -> list[bytes]:
+    (ladder,) = [f for f in doc["files"] if f["type"] == "x-tar"]
+    keys = sorted(k for k in storage.list_keys(ladder["filePath"] + "/") if k.endswith(".m3u8"))
+    return [storage.read_bytes(k) for k in keys]
+
+
+def playable_event_resources(timeout: float = 20.0) -> list[str]:
+    """Resource ids of the `vodflow.job.playable` events the Prefect server holds (events arrive shortly
+    after they are emitted)."""
+    from prefect.client.orchestration import get_client
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with get_client(sync_client=True) as client:
+            answer = client.request(
+                "POST", "/events/filter", json={"filter": {"event": {"name": ["vodflow.job.playable"]}}}
+            ).json()
+        found = [e["resource"]["prefect.resource.id"] for e in answer.get("events", [])]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
+
+
+def test_failure_after_playable_removes_what_was_listed(tmp_path, long_clip, monkeypatch):
+    root = tmp_path / "data"
+    monkeypatch.setenv("VODFLOW_STORAGE", "local")
+    monkeypatch.setenv("VODFLOW_DATA_DIR", str(root))
+    monkeypatch.setenv("VODFLOW_TMP_DIR", str(tmp_path / "tmp"))
+    storage = LocalStorage(root)
+    job_id = "9" * 24
+    killed: list[int] = []
+
+    def kill_once_playable() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                doc = load_job(storage, job_id)
+            except Exception:
+                doc = None
+            if doc is not None and doc.playable_at:
+                for pid in ffmpeg_processes(f"vodflow-{job_id}"):
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                return
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=kill_once_playable, daemon=True)
+    watcher.start()
+    with pytest.raises(JobFailed) as failed:
+        # `slower` keeps ffmpeg busy well past the first segment on any machine
+        encode_video({"videoUrl": str(long_clip), "presets": [LADDER]}, job_id=job_id, x264_preset="slower")
+    watcher.join(timeout=10)
+
+    assert killed, "ffmpeg was stopped after the job played"
+    doc = failed.value.document
+    assert doc["status"] == "failed" and doc["error"]["step"] == "encode"
+    assert doc["files"] == [] and "playableAt" not in doc
+    assert storage.list_keys("files/") == [], "nothing half-listed stays"
+    assert load_job(storage, job_id).status == "failed"
