@@ -112,3 +112,32 @@ def test_a_playlist_uploaded_to_s3_never_reads_the_workers_files(s3_server, s3_e
     error = caught.value.document["error"]
     assert (error["step"], error["code"]) == ("ingest", "unsupported_container")
     assert s3_env.list_keys("files/") == []
+
+
+def test_ladder_plays_from_s3_while_encoding(s3_env, tmp_path):
+    from tests.httpserver import serve
+    from tests.media import make_clip
+
+    source = make_clip(tmp_path / "long.mp4", 640, 360, seconds=20)
+    with serve(tmp_path) as hooks:
+        doc = encode_video(
+            {
+                "videoUrl": str(source),
+                "presets": [{"format": "hls", "resolutions": ["240", "360"]}],
+                "webhookUrl": hooks.url("/hook"),
+                "notify": ["playable"],
+            }
+        )
+        (playable,) = [r["json"] for r in hooks.requests if r["method"] == "POST"]
+
+    assert doc["status"] == "completed" and doc["playableAt"] == playable["playableAt"]
+    (listed,) = playable["files"]
+    assert playable["status"] == "processing" and listed["meta"]["playlistType"] == "event"
+    (ladder,) = doc["files"]
+    assert listed["fileUrl"] == ladder["fileUrl"] and listed["fileUrl"].startswith("http://")
+    for variant in parse_master(s3_env.read_bytes(f"{ladder['filePath']}/index.m3u8").decode()):
+        playlist = s3_env.read_bytes(f"{ladder['filePath']}/{variant.uri}").decode()
+        assert "#EXT-X-PLAYLIST-TYPE:VOD" in playlist
+        folder = f"{ladder['filePath']}/{variant.uri.rsplit('/', 1)[0]}"
+        for segment in (line for line in playlist.splitlines() if line.endswith(".ts")):
+            assert s3_env.exists(f"{folder}/{segment}")

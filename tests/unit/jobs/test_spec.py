@@ -94,3 +94,33 @@ def test_document_gets_ids_dates_and_wire_names():
     done = doc.moved_to("processing").moved_to("completed")
     assert done.started_at and done.finished_at and done.status == "completed"
     assert JobDocument.model_validate(done.wire()) == done
+
+
+@pytest.mark.parametrize(
+    ("notify", "reason"),
+    [
+        (["started"], "unknown value"),
+        (["playable", "playable"], "lists an event twice"),
+        ([], "must not be empty"),
+    ],
+)
+def test_bad_notify_lists_name_the_field(notify, reason):
+    with pytest.raises(SpecError) as caught:
+        parse_spec(
+            {
+                "videoUrl": "https://example.com/a.mp4",
+                "presets": [{"format": "hls", "resolutions": ["240"]}],
+                "notify": notify,
+            }
+        )
+    assert caught.value.message.startswith("notify") and reason in caught.value.message
+
+
+def test_webhook_events_default_to_completed_only():
+    base = {"videoUrl": "https://example.com/a.mp4", "presets": [{"format": "hls", "resolutions": ["240"]}]}
+    plain = parse_spec({**base, "webhookUrl": "https://example.com/hook"})
+    assert plain.notifies("completed") and not plain.notifies("playable")
+    both = parse_spec({**base, "webhookUrl": "https://example.com/hook", "notify": ["playable", "completed"]})
+    assert both.notifies("playable") and both.notifies("completed")
+    assert not parse_spec({**base, "notify": ["playable"]}).notifies("playable"), "no webhook, no delivery"
+    assert "notify" not in parse_spec(base).wire(), "left out, it stays out of the document"

@@ -207,3 +207,12 @@ def test_retry_after_as_seconds_or_http_date():
 
 def test_redact_url_drops_credentials_and_query():
     assert redact_url("https://user:pw@hooks.test/p?sig=abc") == "https://hooks.test/p"
+
+
+def test_a_named_event_has_its_own_stable_id(tmp_path):
+    with serve(tmp_path) as server:
+        report = deliver_webhook(
+            server.url("/hook"), {**DOC, "status": "processing"}, config=config(), event="playable"
+        )
+    assert report.delivered and report.event == "job.playable"
+    assert server.requests[0]["headers"]["webhook-id"] == "msg_j1_playable"
