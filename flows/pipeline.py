@@ -235,7 +235,10 @@ def encode_video(
             doc=doc,
             workdir=run_workdir(doc.id, settings.tmp_dir),
             steps=PrefectSteps(
-                settings.task_retries, settings.task_retry_delay, settings.ffmpeg_slots, settings.dask_address
+                settings.task_retries,
+                settings.task_retry_delay,
+                settings.ffmpeg_slot_count(),
+                settings.dask_address,
             ),
             options=encode_options(settings, x264_preset),
             poll_interval=settings.remote_poll_seconds,

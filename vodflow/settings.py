@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vodflow.errors import ConfigError
 from vodflow.jobs.limits import Limits
+from vodflow.media.capacity import default_chunk_threshold, default_ffmpeg_slots, host_cores
 from vodflow.net.guard import NetPolicy
 from vodflow.net.retry import RetrySettings
 from vodflow.net.webhook import WebhookConfig, check_secret
@@ -86,7 +87,9 @@ class Settings(BaseSettings):
     )
     task_retries: int = Field(default=3, ge=0)
     task_retry_delay: float = Field(default=2.0, ge=0)
-    ffmpeg_slots: int = Field(default=1, ge=0)
+    ffmpeg_slots: int | None = Field(
+        default=None, ge=0, description="ffmpeg processes per host at once; default one per 4 cores."
+    )
     concurrency_limits: bool = True
     remote_poll_seconds: float = Field(default=5.0, gt=0)
     remote_max_wait_seconds: float = Field(default=3600.0, gt=0)
@@ -218,18 +221,25 @@ class Settings(BaseSettings):
             max_token_ttl=self.api_max_token_ttl,
         )
 
+    def ffmpeg_slot_count(self) -> int:
+        """`VODFLOW_FFMPEG_SLOTS`, or one slot per four of the host's cores (`vodflow.media.capacity`)."""
+        if self.ffmpeg_slots is not None:
+            return self.ffmpeg_slots
+        return default_ffmpeg_slots(host_cores())
+
     def slots(self) -> Slots:
         """The concurrency limits runs take part in (`VODFLOW_FFMPEG_SLOTS`, `VODFLOW_CONCURRENCY_LIMITS`)."""
         from vodflow.orchestration.concurrency import Slots
 
-        return Slots(self.ffmpeg_slots, self.concurrency_limits)
+        return Slots(self.ffmpeg_slot_count(), self.concurrency_limits)
 
     def chunk_threshold(self) -> float:
-        """Sources longer than this are encoded in chunks (0: never). Default 120 s with a Dask cluster,
-        0 without: on one host one ffmpeg already keeps every core busy."""
+        """Sources longer than this are encoded in chunks (0: never). Default 120 s with a Dask cluster or
+        on a host of 8 cores or more (two ffmpeg slots), 0 on a smaller host alone, where one ffmpeg already
+        keeps every core busy (`vodflow.media.capacity`)."""
         if self.chunk_threshold_seconds is not None:
             return self.chunk_threshold_seconds
-        return 120.0 if self.dask_address else 0.0
+        return default_chunk_threshold(host_cores(), cluster=bool(self.dask_address))
 
 
 class ServiceEnvironment(BaseSettings):

@@ -3,8 +3,8 @@
 - `Slots.ffmpeg()` wraps every ffmpeg process in a slot of the global concurrency limit
   `vodflow-ffmpeg-<hostname>`, so however many workers and runs share a host, at most that many
   ffmpeg processes run there. The limit is created on first use with `VODFLOW_FFMPEG_SLOTS` slots
-  (default 1: x264 already uses every core); change it with `prefect gcl update`. `VODFLOW_FFMPEG_SLOTS=0`
-  turns the slot off.
+  (default one per four cores of the host, see `vodflow.media.capacity`); change it with
+  `prefect gcl update`. `VODFLOW_FFMPEG_SLOTS=0` turns the slot off.
 - `Slots.job(job_id)` holds the one slot of `vodflow-job-<job id>` for a whole run, so two runs given
   the same job id (say an upload announced twice) never overlap: the second waits. The limit is removed
   when the run lets go of it and nobody else holds it. A run without a job id is a job of its own.
