@@ -23,7 +23,7 @@ from vodflow.errors import JobFailed, StepError
 from vodflow.jobs.document import FileEntry, JobDocument, new_id
 from vodflow.jobs.keys import check_job_id, run_job_id
 from vodflow.jobs.plan import plan_outputs
-from vodflow.jobs.spec import RunSpec, parse_run_spec
+from vodflow.jobs.spec import RunSpec, check_remote_presets, parse_run_spec
 from vodflow.net.webhook import WebhookConfig, deliver_webhook
 from vodflow.orchestration.artifacts import publish_job_artifact, publish_webhook_report
 from vodflow.orchestration.retries import task_retry_options
@@ -107,7 +107,7 @@ def run_locally(
     try:
         source = ingest.with_options(**retry)(doc, workdir, storage, policy)
         plan = plan_outputs(doc, source.info)
-        encoder = get_encoder("local", source.info, settings.chunk_threshold())
+        encoder = get_encoder("local", source.info, settings.chunk_threshold(), plan)
         request = request.with_source(source, plan)
         if notice is not None:
             request.live = partial(LivePublisher, doc, plan, workdir, storage, notice)
@@ -132,7 +132,8 @@ def run_remotely(
     doc: JobDocument, encoder: str, credentials_block: str | None, request: EncodeRequest
 ) -> JobDocument:
     """Encode with a remote service, credentials from the named block or its environment; its files are the
-    job's."""
+    job's. A preset only the local encoder makes fails validation first."""
+    check_remote_presets(doc.presets, encoder)
     try:
         request.account = ACCOUNTS[encoder].resolve(credentials_block)
     except ValueError as exc:  # missing credentials, an unknown block name, invalid block data

@@ -77,7 +77,7 @@ def output_keys(doc: JobDocument) -> tuple[list[str], list[str]]:
         else:
             keys.append(entry.file_path)
     plan = plan_outputs(doc, _ANY_SOURCE)
-    prefixes += [f"{out.key}/" for out in plan.hls]
+    prefixes += [f"{out.key}/" for out in (*plan.hls, *plan.cmaf)]
     keys += [out.key for out in (*plan.mp4, *plan.thumbnails)]
     return sorted(set(keys)), sorted(set(prefixes))
 

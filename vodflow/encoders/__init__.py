@@ -7,6 +7,7 @@ from __future__ import annotations
 from importlib import import_module
 
 from vodflow.encoders.base import EncodeOptions, Encoder, EncodeRequest, EncodeResult, InlineSteps, Steps
+from vodflow.jobs.plan import OutputPlan
 from vodflow.jobs.sources import SourceInfo
 from vodflow.media.chunking import should_chunk
 
@@ -20,10 +21,17 @@ REGISTRY = {
 __all__ = ["EncodeOptions", "EncodeRequest", "EncodeResult", "Encoder", "InlineSteps", "Steps", "get_encoder"]
 
 
-def get_encoder(name: str, source: SourceInfo | None = None, chunk_threshold: float = 0.0) -> Encoder:
+def get_encoder(
+    name: str,
+    source: SourceInfo | None = None,
+    chunk_threshold: float = 0.0,
+    plan: OutputPlan | None = None,
+) -> Encoder:
     """The encoder registered as `name`; `local` becomes `chunked` for a `source` longer than
-    `chunk_threshold` seconds (0: never). ValueError for an unknown name."""
-    if name == "local" and source is not None and should_chunk(source.duration, chunk_threshold):
+    `chunk_threshold` seconds (0: never), unless the `plan` has a CMAF ladder (for now only the one-process
+    encoder makes those). ValueError for an unknown name."""
+    long_source = source is not None and should_chunk(source.duration, chunk_threshold)
+    if name == "local" and long_source and (plan is None or not plan.cmaf):
         name = "chunked"
     if name not in REGISTRY:
         raise ValueError(f"encoder: unknown {name!r}; known: {', '.join(REGISTRY)}")

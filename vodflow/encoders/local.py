@@ -1,5 +1,6 @@
-"""The one-process local encode: every HLS ladder, MP4 and thumbnail of a job from one ffmpeg process (one
-decode of the source)."""
+"""The one-process local encode: every HLS ladder, CMAF ladder, MP4 and thumbnail of a job from one ffmpeg
+process (one decode of the source). CMAF ladders are made only here: the chunked encoder does not make them
+(`get_encoder` keeps a plan with one on this encoder)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from vodflow.encoders.base import EncodeOptions, EncodeRequest, EncodeResult, Li
 from vodflow.errors import StepError
 from vodflow.jobs.plan import OutputPlan
 from vodflow.jobs.sources import Source
+from vodflow.media.cmaf import FFMPEG_MASTER, MANIFEST, MASTER, cmaf_dir, cmaf_master, mpd_codecs
 from vodflow.media.commands import (
     build_encode_command,
     build_mp4_remux_command,
@@ -57,6 +59,8 @@ def encode_renditions(
     progress = ArtifactProgress(source.info.duration, "encode") if options.report_progress else None
     if remuxed_mp4s(plan):
         shared_dir(workdir).mkdir(parents=True, exist_ok=True)
+    for out in plan.cmaf:  # the dash muxer writes into its folder but does not make it
+        cmaf_dir(workdir, out).mkdir(parents=True, exist_ok=True)
     with options.slots.ffmpeg(), live() if live else nullcontext():
         run_ffmpeg(
             command,
@@ -70,6 +74,7 @@ def encode_renditions(
         )
     if live:
         finish_event_playlists(plan, workdir)
+    write_cmaf_masters(plan, workdir)
     remux_shared_mp4s(source, plan, workdir, options)
 
 
@@ -82,6 +87,19 @@ def finish_event_playlists(plan: OutputPlan, workdir: Path) -> None:
                 path.write_text(as_vod(path.read_text()))
             except (OSError, ValueError) as exc:
                 raise StepError("encode", "ffmpeg_failed", f"{out.file_id}: no finished playlist") from exc
+
+
+def write_cmaf_masters(plan: OutputPlan, workdir: Path) -> None:
+    """Write each CMAF ladder's HLS master `index.m3u8` (codecs read back from its MPD) in place of the one
+    ffmpeg wrote; StepError(encode) when the MPD is missing or unreadable."""
+    for out in plan.cmaf:
+        folder = cmaf_dir(workdir, out)
+        try:
+            master = cmaf_master(out, mpd_codecs((folder / MANIFEST).read_text()))
+        except (OSError, ValueError, KeyError) as exc:
+            raise StepError("encode", "ffmpeg_failed", f"{out.file_id}: no usable DASH manifest") from exc
+        (folder / MASTER).write_text(master)
+        (folder / FFMPEG_MASTER).unlink(missing_ok=True)
 
 
 def remux_shared_mp4s(source: Source, plan: OutputPlan, workdir: Path, options: EncodeOptions) -> None:

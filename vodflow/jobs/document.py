@@ -57,6 +57,9 @@ class FileMeta(BaseModel):
     playlist_type: Literal["event"] | None = Field(
         default=None, alias="playlistType", description="`event` while a ladder is published as it encodes."
     )
+    dash_url: str | None = Field(
+        default=None, alias="dashUrl", description="A CMAF ladder's DASH manifest (`.../manifest.mpd`)."
+    )
 
 
 class FileEntry(Wire):

@@ -8,7 +8,16 @@ from vodflow.errors import StepError
 from vodflow.jobs.document import JobDocument, Skipped, output_id
 from vodflow.jobs.keys import IMAGES_PREFIX, VIDEOS_PREFIX
 from vodflow.jobs.ladder import LADDER, scaled_size
-from vodflow.jobs.sources import SourceInfo
+from vodflow.jobs.sources import AudioStream, SourceInfo
+
+# The audio-only variant of a CMAF ladder (`audioOnly`): low enough for the poorest networks.
+AUDIO_ONLY_KBPS = 64
+# ISO 639-2 codes (what ffmpeg reads from a container) with a shorter BCP 47 form, for HLS `LANGUAGE`.
+_BCP47 = {
+    "ara": "ar", "chi": "zh", "zho": "zh", "deu": "de", "ger": "de", "dut": "nl", "nld": "nl", "eng": "en",
+    "fra": "fr", "fre": "fr", "hin": "hi", "ita": "it", "jpn": "ja", "kor": "ko", "pol": "pl", "por": "pt",
+    "rus": "ru", "spa": "es", "swe": "sv", "tur": "tr", "ukr": "uk",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,39 @@ class HlsOutput:
     @property
     def key(self) -> str:
         """Storage folder of the ladder (`files/videos/<id>`); the master is `<key>/index.m3u8`."""
+        return f"{VIDEOS_PREFIX}{self.file_id}"
+
+
+@dataclass(frozen=True)
+class AudioTrack:
+    """One audio rendition of a CMAF ladder: the source's audio stream `index` (among its audio streams)."""
+
+    index: int
+    language: str
+    name: str
+    default: bool
+
+    @property
+    def bcp47(self) -> str:
+        """The language as HLS `LANGUAGE` wants it (RFC 5646: `en` for `eng`), `und` when unknown."""
+        return _BCP47.get(self.language, self.language) or "und"
+
+
+@dataclass(frozen=True)
+class CmafOutput:
+    """One CMAF ladder (fMP4 segments, an HLS master `index.m3u8` and a DASH `manifest.mpd`) for one `cmaf`
+    preset: video rungs without sound, and `audio` tracks at `audio_kbps` that serve every rung."""
+
+    file_id: str
+    preset_id: str
+    renditions: tuple[Rendition, ...]
+    audio: tuple[AudioTrack, ...]
+    audio_kbps: int
+    audio_only_kbps: int | None = None
+
+    @property
+    def key(self) -> str:
+        """Storage folder of the ladder: HLS master `<key>/index.m3u8`, DASH manifest `<key>/manifest.mpd`."""
         return f"{VIDEOS_PREFIX}{self.file_id}"
 
 
@@ -66,13 +108,34 @@ class ThumbnailOutput:
 @dataclass
 class OutputPlan:
     hls: list[HlsOutput] = field(default_factory=list)
+    cmaf: list[CmafOutput] = field(default_factory=list)
     mp4: list[Mp4Output] = field(default_factory=list)
     thumbnails: list[ThumbnailOutput] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
 
     @property
     def video_outputs(self) -> int:
-        return len(self.hls) + len(self.mp4)
+        return len(self.hls) + len(self.cmaf) + len(self.mp4)
+
+
+def audio_tracks(source: SourceInfo) -> tuple[AudioTrack, ...]:
+    """The audio tracks a CMAF ladder keeps: every stream with a language tag (`und` is none), the first one
+    the default; a source whose streams have no language keeps its first stream only."""
+    if not source.has_audio:
+        return ()
+    streams = source.audio_streams or (AudioStream(),)
+    tagged = [(i, s) for i, s in enumerate(streams) if s.language and s.language.lower() != "und"]
+    kept = tagged or [(0, streams[0])]
+    names: set[str] = set()
+    tracks = []
+    for n, (index, stream) in enumerate(kept):
+        language = stream.language.lower() if tagged else "und"
+        name = stream.title or (language if language != "und" else "audio")
+        if name in names:
+            name = f"{name} {index + 1}"
+        names.add(name)
+        tracks.append(AudioTrack(index, language, name, default=n == 0))
+    return tuple(tracks)
 
 
 def _rendition(resolution: str, size: tuple[int, int]) -> Rendition:
@@ -103,6 +166,18 @@ def plan_outputs(doc: JobDocument, source: SourceInfo) -> OutputPlan:
         if preset.format == "hls" and renditions:
             plan.hls.append(
                 HlsOutput(output_id(doc.id, preset.id or "", "hls"), preset.id or "", tuple(renditions))
+            )
+        elif preset.format == "cmaf" and renditions:
+            tracks = audio_tracks(source)
+            plan.cmaf.append(
+                CmafOutput(
+                    output_id(doc.id, preset.id or "", "cmaf"),
+                    preset.id or "",
+                    tuple(renditions),
+                    tracks,
+                    max(r.audio_kbps for r in renditions),
+                    AUDIO_ONLY_KBPS if preset.audio_only and tracks else None,
+                )
             )
         elif preset.format == "mp4":
             plan.mp4.extend(

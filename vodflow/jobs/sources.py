@@ -22,6 +22,15 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
+class AudioStream:
+    """One audio stream of a source: its language tag (ISO 639-2 as ffmpeg reads it, "" when untagged) and its
+    title ("" when none)."""
+
+    language: str = ""
+    title: str = ""
+
+
+@dataclass(frozen=True)
 class SourceInfo:
     """What the pipeline needs to know of a source. `width`/`height` are as displayed (rotation applied)."""
 
@@ -33,6 +42,7 @@ class SourceInfo:
     video_codec: str
     format_name: str
     frame_rate: float
+    audio_streams: tuple[AudioStream, ...] = ()
 
 
 @dataclass(frozen=True)

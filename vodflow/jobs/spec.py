@@ -61,7 +61,7 @@ def _normalise_resolution(value: Any) -> Any:
 Resolution = Annotated[
     Literal["240", "360", "480", "720", "1080", "4k"], BeforeValidator(_normalise_resolution)
 ]
-VideoFormat = Literal["hls", "mp4"]
+VideoFormat = Literal["hls", "mp4", "cmaf"]
 ImageFormat = Literal["jpg", "webp"]
 ImageFilter = Literal["none", "blur"]
 
@@ -75,16 +75,31 @@ class Wire(BaseModel):
 
 
 class Preset(Wire):
-    """One output family: an HLS ladder or a set of MP4 renditions."""
+    """One output family: an HLS ladder (MPEG-TS), a CMAF ladder (HLS + DASH) or a set of MP4 renditions."""
 
     resolutions: list[Resolution] = Field(min_length=1, description="Short edges to produce.")
-    format: VideoFormat = Field(description="`hls` (one ladder with a master playlist) or `mp4`.")
+    format: VideoFormat = Field(
+        description="`hls` (one ladder of MPEG-TS segments with a master playlist), `cmaf` (one ladder of "
+        "fMP4 segments with an HLS master and a DASH manifest, every audio track of the source) or `mp4`."
+    )
+    audio_only: bool | None = Field(
+        default=None,
+        alias="audioOnly",
+        title="Audio-only variant",
+        description="`cmaf` only: add a low-bitrate audio-only variant for poor networks.",
+    )
     id: str | None = Field(default=None, description="Assigned by vodflow.")
 
     @field_validator("resolutions")
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _audio_only_on_cmaf(self) -> Preset:
+        if self.audio_only and self.format != "cmaf":
+            raise ValueError(f"audioOnly: only a cmaf preset has an audio-only variant, not {self.format}")
+        return self
 
 
 class ThumbnailSpec(Wire):
@@ -222,6 +237,17 @@ class RunSpec(JobSpec):
         if isinstance(data, JobSpec) and not isinstance(data, RunSpec):
             return data.model_dump(by_alias=True, exclude_none=True)
         return data
+
+
+def check_remote_presets(presets: list[Preset], service: str) -> None:
+    """Refuse what only the local encoder makes (`cmaf` ladders, `audioOnly`) before a job goes to the remote
+    `service`; SpecError naming the preset field."""
+    for i, preset in enumerate(presets):
+        if preset.format == "cmaf":
+            reason = f"cmaf is made only by the local encoder, not by {service}"
+            raise SpecError(f"presets[{i}].format", reason)
+        if preset.audio_only:
+            raise SpecError(f"presets[{i}].audioOnly", f"made only by the local encoder, not by {service}")
 
 
 def prefect_marker_path(data: Any) -> str | None:

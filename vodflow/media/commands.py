@@ -16,7 +16,8 @@ from pathlib import Path
 
 import ffmpeg
 
-from vodflow.jobs.plan import HlsOutput, Mp4Output, OutputPlan, Rendition, ThumbnailOutput
+from vodflow.jobs.plan import CmafOutput, HlsOutput, Mp4Output, OutputPlan, Rendition, ThumbnailOutput
+from vodflow.media.cmaf import MANIFEST, audio_only_id, cmaf_dir, dash_muxer_options
 from vodflow.media.inputs import concat_url, file_url, input_options
 
 KEYFRAME_SECONDS = 2
@@ -135,8 +136,9 @@ def build_encode_command(
     renditions = [r for out in plan.hls for r in out.renditions] + [out.rendition for out in encoded_mp4s]
     shared_kbps = sorted({out.rendition.audio_kbps for out in remuxed}) if has_audio else []
     by_time = by_timestamp(plan.thumbnails)
+    cmaf_rungs = sum(len(out.renditions) for out in plan.cmaf)
     src = ffmpeg.input(file_url(source), **input_options())
-    video = src.video.filter_multi_output("split", len(renditions) + len(by_time))
+    video = src.video.filter_multi_output("split", len(renditions) + cmaf_rungs + len(by_time))
     audio = src.audio.filter_multi_output("asplit", len(renditions) + len(shared_kbps)) if has_audio else None
 
     def branch(i: int, rendition: Rendition) -> list[object]:
@@ -180,6 +182,12 @@ def build_encode_command(
             )
         )
         i += 1
+    for out in plan.cmaf:
+        # No `setsar 1` here: the dash muxer wants one aspect ratio per AdaptationSet, and a rung rounded to
+        # even sizes (426x240 of 16:9) keeps the source's exact one only through the sample aspect ratio.
+        scaled = [video[i + j].filter("scale", r.width, r.height) for j, r in enumerate(out.renditions)]
+        outputs.append(_cmaf_output(src, scaled, out, workdir, x264_preset))
+        i += len(out.renditions)
     for k, kbps in enumerate(shared_kbps):
         track = audio[len(renditions) + k]
         outputs.append(
@@ -192,6 +200,36 @@ def build_encode_command(
         frame = video[i + j].filter("trim", start=seconds).filter("setpts", "PTS-STARTPTS")
         outputs += _image_outputs(frame.filter("trim", end_frame=1), group, workdir)
     return ffmpeg.merge_outputs(*outputs).global_args(*GLOBAL_ARGS).overwrite_output().compile()
+
+
+def _cmaf_output(
+    src: object, scaled: list[object], out: CmafOutput, workdir: Path, x264_preset: str
+) -> object:
+    """The `dash` output of one CMAF ladder: the scaled rungs without sound, then each audio track of the
+    source encoded once (it serves every rung), then the audio-only variant from the default track."""
+    audio = [src[f"a:{track.index}"] for track in out.audio]  # type: ignore[index]
+    options: dict[str, object] = {}
+    for j, rendition in enumerate(out.renditions):
+        options.update(_rate_options(rendition, j, with_audio=False))
+    languages = [track.language for track in out.audio]
+    bitrates = [out.audio_kbps] * len(out.audio)
+    if audio_only_id(out) is not None:
+        default = next(k for k, track in enumerate(out.audio) if track.default)
+        audio.append(audio[default])
+        languages.append(languages[default])
+        bitrates.append(out.audio_only_kbps or out.audio_kbps)
+    for k, (language, kbps) in enumerate(zip(languages, bitrates, strict=True)):
+        options[f"b:a:{k}"] = f"{kbps}k"
+        options[f"metadata:s:a:{k}"] = f"language={language}"
+    return ffmpeg.output(
+        *scaled,
+        *audio,
+        str(cmaf_dir(workdir, out) / MANIFEST),
+        **dash_muxer_options(out),
+        **_video_options(x264_preset),
+        **({"acodec": "aac", "ac": 2} if audio else {}),
+        **options,
+    )
 
 
 def _image_options(fmt: str) -> dict[str, object]:

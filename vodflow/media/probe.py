@@ -9,7 +9,7 @@ from typing import Any
 
 from vodflow.errors import StepError
 from vodflow.jobs.limits import Limits, check_source_cost, check_source_info
-from vodflow.jobs.sources import SourceInfo
+from vodflow.jobs.sources import AudioStream, SourceInfo
 from vodflow.media.inputs import SOURCE_DEMUXERS, allowed_format, file_url, input_args, refused_demuxer
 
 IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "webp_pipe", "gif", "bmp_pipe", "tiff_pipe", "apng"}
@@ -124,6 +124,14 @@ def parse_probe(report: dict[str, Any]) -> SourceInfo:
         video_codec=video.get("codec_name", ""),
         format_name=format_name,
         frame_rate=_fraction(video.get("avg_frame_rate")) or _fraction(video.get("r_frame_rate")),
+        audio_streams=tuple(
+            AudioStream(
+                language=str((s.get("tags") or {}).get("language") or "").strip(),
+                title=str((s.get("tags") or {}).get("title") or "").strip(),
+            )
+            for s in streams
+            if s.get("codec_type") == "audio"
+        ),
     )
 
 

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vodflow.jobs.document import FileEntry, FileMeta, JobDocument, Resolution2D, iso_now
-from vodflow.jobs.plan import OutputPlan, Rendition
+from vodflow.jobs.plan import CmafOutput, OutputPlan, Rendition
 from vodflow.jobs.summary import playlist_seconds
+from vodflow.media.cmaf import MANIFEST, MASTER, cmaf_dir, media_playlist
 from vodflow.media.commands import hls_dir, mp4_path, thumbnail_path, variant_name
 from vodflow.media.probe import run_ffprobe
 from vodflow.storage.base import Storage
@@ -18,6 +19,8 @@ LIVE_RECORD = ".live-published.json"  # in the run's temp dir: segments publishe
 CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
     ".ts": "video/mp2t",
+    ".m4s": "video/iso.segment",
+    ".mpd": "application/dash+xml",
     ".mp4": "video/mp4",
     ".jpg": "image/jpeg",
     ".webp": "image/webp",
@@ -62,6 +65,26 @@ def hls_meta(folder: Path, largest: Rendition) -> FileMeta:
     )
 
 
+def cmaf_files(doc: JobDocument, out: CmafOutput, workdir: Path, storage: Storage) -> PlannedFile:
+    """A CMAF ladder's entry (`meta.format` cmaf, `meta.dashUrl`) and uploads: segments and media playlists
+    first, then the DASH manifest, the HLS master last."""
+    folder = cmaf_dir(workdir, out)
+    prefix = out.key
+    manifests = (folder / MANIFEST, folder / MASTER)
+    parts = sorted(p for p in folder.rglob("*") if p.is_file() and p not in manifests)
+    uploads = [Upload(p, f"{prefix}/{p.relative_to(folder).as_posix()}") for p in (*parts, *manifests)]
+    j, largest = max(enumerate(out.renditions), key=lambda item: item[1].width * item[1].height)
+    meta = FileMeta(
+        resolution=Resolution2D(width=largest.width, height=largest.height),
+        format="cmaf",
+        duration=playlist_seconds((folder / media_playlist(j)).read_text()),
+        dash_url=storage.url_for(f"{prefix}/{MANIFEST}"),
+    )
+    size = sum(u.path.stat().st_size for u in uploads)
+    entry = file_entry(doc, out.file_id, "x-tar", prefix, f"{prefix}/{MASTER}", size, storage, meta)
+    return PlannedFile(entry, tuple(uploads))
+
+
 def file_entry(
     doc: JobDocument,
     file_id: str,
@@ -100,6 +123,7 @@ def plan_files(doc: JobDocument, plan: OutputPlan, workdir: Path, storage: Stora
         size = sum(u.path.stat().st_size for u in uploads)
         entry = file_entry(doc, out.file_id, "x-tar", prefix, f"{prefix}/index.m3u8", size, storage, meta)
         files.append(PlannedFile(entry, tuple(uploads)))
+    files.extend(cmaf_files(doc, out, workdir, storage) for out in plan.cmaf)
     for out in plan.mp4:
         path = mp4_path(workdir, out)
         key = out.key

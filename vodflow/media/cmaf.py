@@ -1,0 +1,137 @@
+"""CMAF ladders: ffmpeg's `dash` muxer options, and the HLS master written over its output (pure, no I/O).
+
+One ffmpeg `dash` output writes a whole ladder: fMP4 (CMAF) init and media segments, the DASH `manifest.mpd`
+(`SegmentTemplate` with `SegmentTimeline`, one AdaptationSet for the video and one per audio language) and,
+with `hls_playlist`, an HLS media playlist per representation (`media_<id>.m3u8`, `EXT-X-MAP` init segments)
+over the same files. So both manifests name the same segments, and the segments are cut by one muxer on the
+2 s keyframes of every rung (6 s segments), aligned across rungs.
+
+ffmpeg 5.1's own HLS master falls short (no `LANGUAGE`, generated `NAME`s, no audio-only variant), so the
+master `index.m3u8` is built here from the plan and the `codecs` ffmpeg measured from the encoded streams
+(read back from the MPD), and ffmpeg's `master.m3u8` is dropped. Representation ids are the output stream
+indices: the video rungs first, then the audio tracks, then the audio-only variant.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from pathlib import Path
+
+from vodflow.jobs.plan import CmafOutput
+
+SEGMENT_SECONDS = 6
+MASTER = "index.m3u8"
+MANIFEST = "manifest.mpd"
+FFMPEG_MASTER = "master.m3u8"  # what the dash muxer writes; replaced by MASTER
+AUDIO_GROUP = "audio"
+_MPD_NS = "{urn:mpeg:dash:schema:mpd:2011}"
+
+
+def cmaf_dir(workdir: Path, output: CmafOutput) -> Path:
+    return workdir / output.file_id
+
+
+def media_playlist(representation: int) -> str:
+    """The HLS media playlist the dash muxer writes for a representation (an output stream index)."""
+    return f"media_{representation}.m3u8"
+
+
+def audio_ids(output: CmafOutput) -> list[int]:
+    """Representation ids of the audio tracks, in the plan's order."""
+    first = len(output.renditions)
+    return list(range(first, first + len(output.audio)))
+
+
+def audio_only_id(output: CmafOutput) -> int | None:
+    """Representation id of the audio-only variant, if the ladder has one."""
+    if output.audio_only_kbps is None:
+        return None
+    return len(output.renditions) + len(output.audio)
+
+
+def adaptation_sets(output: CmafOutput) -> str:
+    """The dash muxer's `adaptation_sets`: the video rungs in one set, each audio track in its own (so each
+    language is its own AdaptationSet with `lang`); the audio-only variant joins the default track's set."""
+    sets = ["id=0,streams=v"]
+    extra = audio_only_id(output)
+    for k, representation in enumerate(audio_ids(output)):
+        streams = [representation] + ([extra] if extra is not None and output.audio[k].default else [])
+        sets.append(f"id={k + 1},streams={','.join(map(str, streams))}")
+    return " ".join(sets)
+
+
+def dash_muxer_options(output: CmafOutput) -> dict[str, object]:
+    """ffmpeg's `dash` muxer options of a CMAF ladder (written under its folder, segments named by id)."""
+    return {
+        "f": "dash",
+        "seg_duration": SEGMENT_SECONDS,
+        "use_template": 1,
+        "use_timeline": 1,
+        "hls_playlist": 1,
+        "hls_master_name": FFMPEG_MASTER,
+        "adaptation_sets": adaptation_sets(output),
+        "init_seg_name": "init-$RepresentationID$.m4s",
+        "media_seg_name": "seg-$RepresentationID$-$Number%05d$.m4s",
+    }
+
+
+def mpd_codecs(mpd: str) -> dict[int, str]:
+    """Each Representation's `codecs` (RFC 6381) in an MPD, by representation id; ValueError if unreadable."""
+    try:
+        root = ET.fromstring(mpd)
+    except ET.ParseError as exc:
+        raise ValueError(f"unreadable MPD: {exc}") from None
+    codecs = {}
+    for rep in root.iter(f"{_MPD_NS}Representation"):
+        rep_id, codec = rep.get("id"), rep.get("codecs")
+        if rep_id is None or not rep_id.isdigit() or not codec:
+            raise ValueError("an MPD Representation without a numeric id or codecs")
+        codecs[int(rep_id)] = codec
+    return codecs
+
+
+def _quoted(value: str) -> str:
+    """`value` as an HLS quoted-string allows it (no double quote, CR or LF)."""
+    return "".join(c for c in value if c not in '"\r\n')
+
+
+def _bandwidth(kbps: int) -> int:
+    """BANDWIDTH of a nominal bitrate: plus 10 %, as the MPEG-TS ladders' masters count it."""
+    return kbps * 1000 + kbps * 100
+
+
+def cmaf_master(output: CmafOutput, codecs: Mapping[int, str]) -> str:
+    """The HLS master `index.m3u8` of a CMAF ladder (version 7): the audio tracks as one `EXT-X-MEDIA` group
+    (LANGUAGE, NAME, DEFAULT), a variant per rung with its measured CODECS, and the audio-only variant.
+
+    KeyError when `codecs` lacks a representation of the ladder.
+    """
+    lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    tracks = audio_ids(output)
+    for track, representation in zip(output.audio, tracks, strict=True):
+        language = f'LANGUAGE="{_quoted(track.bcp47)}",' if track.language != "und" else ""
+        lines.append(
+            f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{AUDIO_GROUP}",{language}NAME="{_quoted(track.name)}",'
+            f'DEFAULT={"YES" if track.default else "NO"},AUTOSELECT=YES,CHANNELS="2",'
+            f'URI="{media_playlist(representation)}"'
+        )
+    audio_codec = codecs[tracks[0]] if tracks else None
+    for j, rendition in enumerate(output.renditions):
+        kbps = rendition.video_kbps + (output.audio_kbps if tracks else 0)
+        codec = f"{codecs[j]},{audio_codec}" if audio_codec else codecs[j]
+        group = f',AUDIO="{AUDIO_GROUP}"' if tracks else ""
+        lines += [
+            f"#EXT-X-STREAM-INF:BANDWIDTH={_bandwidth(kbps)},AVERAGE-BANDWIDTH={kbps * 1000},"
+            f'RESOLUTION={rendition.width}x{rendition.height},CODECS="{codec}"{group}',
+            media_playlist(j),
+        ]
+    extra = audio_only_id(output)
+    if extra is not None and output.audio_only_kbps is not None:
+        kbps = output.audio_only_kbps
+        lines += [
+            f"#EXT-X-STREAM-INF:BANDWIDTH={_bandwidth(kbps)},AVERAGE-BANDWIDTH={kbps * 1000},"
+            f'CODECS="{codecs[extra]}"',
+            media_playlist(extra),
+        ]
+    return "\n".join(lines) + "\n"
