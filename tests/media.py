@@ -25,6 +25,22 @@ def make_clip(
     return make_sample(dest, width=width, height=height, seconds=seconds, audio=audio, fps=fps)
 
 
+def make_bilingual_clip(dest: Path, width: int, height: int, seconds: float = 14) -> Path:
+    """A clip with two audio streams tagged `eng` (440 Hz) and `fra` (660 Hz), the French one titled
+    `Français` (write it to `.mkv`: MP4 keeps no stream titles)."""
+    ffmpeg(
+        "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate=25:duration={seconds}",
+        "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
+        "-f", "lavfi", "-i", f"sine=frequency=660:duration={seconds}",
+        "-map", "0:v", "-map", "1:a", "-map", "2:a",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
+        "-metadata:s:a:0", "language=eng",
+        "-metadata:s:a:1", "language=fra", "-metadata:s:a:1", "title=Français",
+        str(dest),
+    )  # fmt: skip
+    return dest
+
+
 def make_rotated(source: Path, dest: Path, degrees: int = 90) -> Path:
     """Copy `source` with a display rotation in its metadata (as phones record portrait video)."""
     ffmpeg("-i", str(source), "-c", "copy", "-metadata:s:v:0", f"rotate={degrees}", str(dest))

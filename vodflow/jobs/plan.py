@@ -12,11 +12,15 @@ from vodflow.jobs.sources import AudioStream, SourceInfo
 
 # The audio-only variant of a CMAF ladder (`audioOnly`): low enough for the poorest networks.
 AUDIO_ONLY_KBPS = 64
-# ISO 639-2 codes (what ffmpeg reads from a container) with a shorter BCP 47 form, for HLS `LANGUAGE`.
-_BCP47 = {
-    "ara": "ar", "chi": "zh", "zho": "zh", "deu": "de", "ger": "de", "dut": "nl", "nld": "nl", "eng": "en",
-    "fra": "fr", "fre": "fr", "hin": "hi", "ita": "it", "jpn": "ja", "kor": "ko", "pol": "pl", "por": "pt",
-    "rus": "ru", "spa": "es", "swe": "sv", "tur": "tr", "ukr": "uk",
+# ISO 639-2 codes (what ffmpeg reads from a container) of common languages: the BCP 47 form HLS `LANGUAGE`
+# wants (`en` for `eng`) and the name a track without a title is given.
+_LANGUAGES = {
+    "ara": ("ar", "Arabic"), "chi": ("zh", "Chinese"), "zho": ("zh", "Chinese"), "deu": ("de", "German"),
+    "ger": ("de", "German"), "dut": ("nl", "Dutch"), "nld": ("nl", "Dutch"), "eng": ("en", "English"),
+    "fra": ("fr", "French"), "fre": ("fr", "French"), "hin": ("hi", "Hindi"), "ita": ("it", "Italian"),
+    "jpn": ("ja", "Japanese"), "kor": ("ko", "Korean"), "pol": ("pl", "Polish"), "por": ("pt", "Portuguese"),
+    "rus": ("ru", "Russian"), "spa": ("es", "Spanish"), "swe": ("sv", "Swedish"), "tur": ("tr", "Turkish"),
+    "ukr": ("uk", "Ukrainian"), "vie": ("vi", "Vietnamese"),
 }  # fmt: skip
 
 
@@ -57,7 +61,7 @@ class AudioTrack:
     @property
     def bcp47(self) -> str:
         """The language as HLS `LANGUAGE` wants it (RFC 5646: `en` for `eng`), `und` when unknown."""
-        return _BCP47.get(self.language, self.language) or "und"
+        return _LANGUAGES.get(self.language, (self.language,))[0] or "und"
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,8 @@ def audio_tracks(source: SourceInfo) -> tuple[AudioTrack, ...]:
     tracks = []
     for n, (index, stream) in enumerate(kept):
         language = stream.language.lower() if tagged else "und"
-        name = stream.title or (language if language != "und" else "audio")
+        name = stream.title or _LANGUAGES.get(language, (language, language))[1]
+        name = "Audio" if name == "und" else name
         if name in names:
             name = f"{name} {index + 1}"
         names.add(name)

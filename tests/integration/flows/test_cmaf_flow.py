@@ -1,0 +1,160 @@
+"""A CMAF ladder end to end through the pipeline flow: a bilingual lavfi source, both manifests read with real
+parsers (`m3u8`, `mpegdash`), every init and media segment probed with ffprobe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import m3u8
+import pytest
+from mpegdash.parser import MPEGDASHParser
+
+from tests.media import ffprobe_streams, make_bilingual_clip
+from vodflow.flows.pipeline import encode_video
+from vodflow.storage.local import LocalStorage
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+SECONDS = 14  # 6 + 6 + 2 s segments
+
+
+@pytest.fixture
+def storage(tmp_path, monkeypatch):
+    root = tmp_path / "data"
+    monkeypatch.setenv("VODFLOW_STORAGE", "local")
+    monkeypatch.setenv("VODFLOW_DATA_DIR", str(root))
+    monkeypatch.setenv("VODFLOW_TMP_DIR", str(tmp_path / "tmp"))
+    monkeypatch.setenv("VODFLOW_CHUNK_THRESHOLD_SECONDS", "5")  # cmaf stays on the one-process encoder
+    return LocalStorage(root)
+
+
+@pytest.fixture(scope="module")
+def bilingual(tmp_path_factory) -> Path:
+    return make_bilingual_clip(tmp_path_factory.mktemp("cmaf") / "bilingual.mkv", 640, 360, SECONDS)
+
+
+def local_file(url: str) -> Path:
+    assert url.startswith("file://")
+    return Path(urlsplit(url).path)
+
+
+def probe_segment(init: Path, segment: Path, tmp: Path) -> dict:
+    """ffprobe of one media segment, joined to its init segment as a player joins them."""
+    joined = tmp / f"{segment.stem}.mp4"
+    joined.write_bytes(init.read_bytes() + segment.read_bytes())
+    return ffprobe_streams(joined)
+
+
+def rfc6381(stream: dict) -> str:
+    """The codecs string a stream's ffprobe report implies (H.264 High, AAC LC)."""
+    if stream["codec_name"] == "aac":
+        assert stream["profile"] == "LC"
+        return "mp4a.40.2"
+    assert stream["codec_name"] == "h264" and stream["profile"] == "High"
+    return f"avc1.6400{stream['level']:02x}"
+
+
+def test_cmaf_ladder_has_hls_and_dash_manifests_over_aligned_fmp4_segments(tmp_path, bilingual, storage):
+    spec = {
+        "videoUrl": str(bilingual),
+        "presets": [{"format": "cmaf", "resolutions": ["240", "360"], "audioOnly": True}],
+    }
+    doc = encode_video(spec, job_id="c" * 24)
+
+    assert doc["status"] == "completed", doc.get("error")
+    (ladder,) = doc["files"]
+    master_path = local_file(ladder["fileUrl"])
+    folder = master_path.parent
+    assert ladder["type"] == "x-tar" and master_path.name == "index.m3u8"
+    assert ladder["filePath"] == f"files/videos/{ladder['id']}"
+    assert ladder["meta"]["format"] == "cmaf"
+    assert ladder["meta"]["resolution"] == {"width": 640, "height": 360}
+    assert local_file(ladder["meta"]["dashUrl"]) == folder / "manifest.mpd"
+    assert ladder["meta"]["duration"] == pytest.approx(SECONDS, abs=0.1)
+    assert ladder["size"] == sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    assert not (folder / "master.m3u8").exists(), "ffmpeg's own master is replaced"
+
+    # HLS: the master
+    master = m3u8.load(str(master_path))
+    assert master.is_variant and master.version == 7
+    audio = [m for m in master.media if m.type == "AUDIO"]
+    assert [(m.language, m.name, m.default, m.group_id) for m in audio] == [
+        ("en", "English", "YES", "audio"),
+        ("fr", "Français", "NO", "audio"),
+    ]
+    video = [p for p in master.playlists if p.stream_info.resolution]
+    audio_only = [p for p in master.playlists if not p.stream_info.resolution]
+    assert [p.stream_info.resolution for p in video] == [(426, 240), (640, 360)]
+    assert all(p.stream_info.audio == "audio" for p in video)
+    (extra,) = audio_only
+    assert extra.stream_info.codecs == "mp4a.40.2" and extra.stream_info.audio is None
+    assert extra.stream_info.bandwidth < min(p.stream_info.bandwidth for p in video)
+
+    # every media playlist: fMP4 with an init segment, every segment probed, durations aligned across rungs
+    def media(uri: str) -> tuple[m3u8.M3U8, list[dict]]:
+        playlist = m3u8.load(str(folder / uri))
+        assert playlist.is_endlist and playlist.playlist_type in (None, "vod")
+        (init_map,) = playlist.segment_map
+        init = folder / init_map.uri
+        assert ffprobe_streams(init)["streams"], "the init segment alone has the track"
+        probes = [probe_segment(init, folder / s.uri, tmp_path) for s in playlist.segments]
+        elapsed = 0.0
+        for seg, probe in zip(playlist.segments, probes, strict=True):
+            # a fragment's times are the presentation's: it starts where the ones before it end
+            start, end = float(probe["format"]["start_time"]), float(probe["format"]["duration"])
+            assert start == pytest.approx(elapsed, abs=0.1)
+            assert end - start == pytest.approx(seg.duration, abs=0.05)
+            elapsed += seg.duration
+        return playlist, [p["streams"][0] for p in probes]
+
+    rungs = []
+    for variant in video:
+        playlist, streams = media(variant.uri)
+        assert all(s["codec_type"] == "video" for s in streams), "video renditions carry no sound"
+        assert {(s["width"], s["height"]) for s in streams} == {variant.stream_info.resolution}
+        assert variant.stream_info.codecs == f"{rfc6381(streams[0])},mp4a.40.2"
+        rungs.append([s.duration for s in playlist.segments])
+    assert rungs[0] == rungs[1], "every rung cut on the same boundaries"
+    assert rungs[0][:2] == [6.0, 6.0] and sum(rungs[0]) == pytest.approx(SECONDS, abs=0.1)
+    for m in (*audio, extra):
+        playlist, streams = media(m.uri)
+        assert all(s["codec_type"] == "audio" and rfc6381(s) == "mp4a.40.2" for s in streams)
+        assert sum(s.duration for s in playlist.segments) == pytest.approx(SECONDS, abs=0.1)
+    # (ffmpeg 5.1's dash muxer leaves the init segments' own language `und`: the manifests carry it)
+
+    # DASH: the same segments, one AdaptationSet per media type and language
+    mpd = MPEGDASHParser.parse(str(folder / "manifest.mpd"))
+    (period,) = mpd.periods
+    sets = {(a.content_type, a.lang): a for a in period.adaptation_sets}
+    assert set(sets) == {("video", None), ("audio", "eng"), ("audio", "fra")}
+    timelines = []
+    for rep in sets["video", None].representations:
+        template = rep.segment_templates[0]
+        assert template.initialization == "init-$RepresentationID$.m4s" and template.segment_timelines
+        timelines.append([(s.t, s.d, s.r) for s in template.segment_timelines[0].Ss])
+        assert (folder / f"init-{rep.id}.m4s").is_file()
+    assert timelines[0] == timelines[1], "rungs aligned in DASH too"
+    codecs = {rep.id: rep.codecs for a in period.adaptation_sets for rep in a.representations}
+    hls_codecs = {p.uri: p.stream_info.codecs.split(",")[0] for p in video}
+    assert {codecs[str(j)] for j in range(2)} == set(hls_codecs.values())
+    english = sets["audio", "eng"].representations
+    assert sorted(rep.bandwidth for rep in english) == [64000, 96000], "the audio-only variant joins it"
+    assert [rep.bandwidth for rep in sets["audio", "fra"].representations] == [96000]
+    referenced = {f"media_{rep_id}.m3u8" for rep_id in codecs}
+    assert referenced == {p.uri for p in master.playlists} | {m.uri for m in audio}
+
+
+def test_cmaf_without_audio_only_and_a_silent_source(tmp_path, clips, storage):
+    spec = {"videoUrl": str(clips["portrait"]), "presets": [{"format": "cmaf", "resolutions": ["240"]}]}
+    doc = encode_video(spec, job_id="d" * 24)
+
+    assert doc["status"] == "completed", doc.get("error")
+    (ladder,) = doc["files"]
+    master = m3u8.load(str(local_file(ladder["fileUrl"])))
+    assert not master.media and len(master.playlists) == 1
+    (variant,) = master.playlists
+    assert variant.stream_info.resolution == (240, 426) and variant.stream_info.audio is None
+    assert variant.stream_info.codecs.startswith("avc1.") and "," not in variant.stream_info.codecs
+    mpd = MPEGDASHParser.parse(str(local_file(ladder["meta"]["dashUrl"])))
+    assert [a.content_type for a in mpd.periods[0].adaptation_sets] == ["video"]
