@@ -77,3 +77,51 @@ def test_nothing_to_encode_fails_clearly():
     with pytest.raises(StepError) as caught:
         plan_outputs(doc_for([{"format": "hls", "resolutions": ["720"]}]), source(320, 180))
     assert caught.value.code == "nothing_to_encode"
+
+
+def test_cmaf_plan_keeps_every_language_tagged_track_the_first_default():
+    from vodflow.jobs.plan import AUDIO_ONLY_KBPS, AudioTrack
+    from vodflow.jobs.sources import AudioStream
+
+    info = SourceInfo(
+        10.0, 1280, 720, 0, True, "h264", "matroska,webm", 25.0,
+        (AudioStream("und"), AudioStream("eng"), AudioStream("fra", "Français"), AudioStream("eng")),
+    )  # fmt: skip
+    doc = doc_for([{"format": "cmaf", "resolutions": ["240", "720", "1080"], "audioOnly": True}])
+    plan = plan_outputs(doc, info)
+
+    (ladder,) = plan.cmaf
+    assert not plan.hls and plan.video_outputs == 1
+    assert [r.resolution for r in ladder.renditions] == ["240", "720"]
+    assert [s.resolution for s in plan.skipped] == ["1080"]
+    assert ladder.audio == (
+        AudioTrack(1, "eng", "English", default=True),
+        AudioTrack(2, "fra", "Français", default=False),
+        AudioTrack(3, "eng", "English 4", default=False),
+    )
+    assert ladder.audio[1].bcp47 == "fr"
+    assert ladder.audio_kbps == 128 and ladder.audio_only_kbps == AUDIO_ONLY_KBPS
+    assert ladder.key == f"files/videos/{ladder.file_id}"
+
+
+def test_cmaf_plan_of_untagged_and_silent_sources():
+    from vodflow.jobs.sources import AudioStream
+
+    doc = doc_for([{"format": "cmaf", "resolutions": ["240"], "audioOnly": True}])
+    untagged = SourceInfo(10.0, 640, 360, 0, True, "h264", "mov", 25.0, (AudioStream(), AudioStream("und")))
+    (ladder,) = plan_outputs(doc, untagged).cmaf
+    assert [(t.index, t.language, t.name, t.default) for t in ladder.audio] == [(0, "und", "Audio", True)]
+    assert ladder.audio[0].bcp47 == "und"
+    silent = SourceInfo(10.0, 640, 360, 0, False, "h264", "mov", 25.0)
+    (ladder,) = plan_outputs(doc, silent).cmaf
+    assert ladder.audio == () and ladder.audio_only_kbps is None, "no audio: no audio-only variant"
+
+
+def test_a_cmaf_plan_stays_on_the_one_process_encoder():
+    from vodflow.encoders import get_encoder
+
+    info = source(640, 360, duration=600.0)
+    cmaf = plan_outputs(doc_for([{"format": "cmaf", "resolutions": ["240"]}]), info)
+    hls = plan_outputs(doc_for([{"format": "hls", "resolutions": ["240"]}]), info)
+    assert get_encoder("local", info, 120, cmaf).name == "local"
+    assert get_encoder("local", info, 120, hls).name == "chunked"

@@ -124,3 +124,33 @@ def test_webhook_events_default_to_completed_only():
     assert both.notifies("playable") and both.notifies("completed")
     assert not parse_spec({**base, "notify": ["playable"]}).notifies("playable"), "no webhook, no delivery"
     assert "notify" not in parse_spec(base).wire(), "left out, it stays out of the document"
+
+
+def test_cmaf_presets_and_audio_only():
+    spec = parse_spec(
+        {"videoUrl": "/x.mp4", "presets": [{"format": "cmaf", "resolutions": ["360"], "audioOnly": True}]}
+    )
+    assert spec.presets[0].format == "cmaf" and spec.presets[0].audio_only is True
+    assert spec.wire()["presets"] == [{"resolutions": ["360"], "format": "cmaf", "audioOnly": True}]
+    plain = parse_spec({"videoUrl": "/x.mp4", "presets": [{"format": "hls", "resolutions": ["360"]}]})
+    assert "audioOnly" not in plain.wire()["presets"][0], "a spec without the new keys stays as it was"
+    with pytest.raises(SpecError) as caught:
+        parse_spec(
+            {"videoUrl": "/x.mp4", "presets": [{"format": "hls", "resolutions": ["360"], "audioOnly": True}]}
+        )
+    assert caught.value.field == "presets[0]" and "audioOnly" in caught.value.reason
+
+
+def test_remote_encoders_refuse_what_only_the_local_one_makes():
+    from vodflow.jobs.spec import check_remote_presets
+
+    def presets(*items):
+        return parse_spec({"videoUrl": "/x.mp4", "presets": list(items)}).presets
+
+    check_remote_presets(presets({"format": "hls", "resolutions": ["360"]}), "videosdk")
+    with pytest.raises(SpecError) as caught:
+        check_remote_presets(
+            presets({"format": "mp4", "resolutions": ["360"]}, {"format": "cmaf", "resolutions": ["360"]}),
+            "mpc",
+        )
+    assert caught.value.field == "presets[1].format" and "mpc" in caught.value.reason

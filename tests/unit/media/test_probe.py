@@ -53,3 +53,15 @@ def test_cover_art_is_not_a_video_stream():
     }
     with pytest.raises(StepError, match="no video stream"):
         parse_probe(report)
+
+
+def test_audio_streams_keep_their_language_and_title(tmp_path):
+    from tests.media import make_bilingual_clip
+    from vodflow.jobs.sources import AudioStream
+
+    info = probe_source(make_bilingual_clip(tmp_path / "two.mkv", 320, 180, seconds=1))
+    assert info.audio_streams == (AudioStream("eng", ""), AudioStream("fra", "Français"))
+    assert probe_source(make_bilingual_clip(tmp_path / "two.mp4", 320, 180, seconds=1)).audio_streams == (
+        AudioStream("eng", ""),
+        AudioStream("fra", ""),
+    ), "MP4 keeps languages, not titles"

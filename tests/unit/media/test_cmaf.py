@@ -1,0 +1,105 @@
+"""The CMAF ladder's pure builders: the dash muxer's options, codecs read back from an MPD, the HLS master."""
+
+from pathlib import Path
+
+import m3u8
+import pytest
+
+from vodflow.jobs.plan import AudioTrack, CmafOutput, OutputPlan, Rendition
+from vodflow.media.cmaf import adaptation_sets, cmaf_master, dash_muxer_options, mpd_codecs
+from vodflow.media.commands import build_encode_command
+
+R360 = Rendition("360", 640, 360, 800, 96)
+R240 = Rendition("240", 426, 240, 400, 64)
+ENGLISH = AudioTrack(0, "eng", "English", default=True)
+FRENCH = AudioTrack(2, "fra", 'Fran"çais', default=False)
+CODECS = {0: "avc1.640015", 1: "avc1.64001e", 2: "mp4a.40.2", 3: "mp4a.40.2", 4: "mp4a.40.2"}
+
+MPD = """<?xml version="1.0" encoding="utf-8"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static"><Period id="0">
+<AdaptationSet id="0" contentType="video"><Representation id="0" codecs="avc1.640015"/>
+<Representation id="1" codecs="avc1.64001e"/></AdaptationSet>
+<AdaptationSet id="1" contentType="audio" lang="eng">
+<Representation id="2" codecs="mp4a.40.2"/></AdaptationSet>
+</Period></MPD>"""
+
+
+def ladder(audio=(ENGLISH, FRENCH), audio_only=64):
+    return CmafOutput("f" * 24, "p", (R240, R360), tuple(audio), 96, audio_only)
+
+
+def test_adaptation_sets_put_each_language_apart_and_the_audio_only_variant_with_the_default():
+    assert adaptation_sets(ladder()) == "id=0,streams=v id=1,streams=2,4 id=2,streams=3"
+    assert adaptation_sets(ladder(audio_only=None)) == "id=0,streams=v id=1,streams=2 id=2,streams=3"
+    assert adaptation_sets(ladder(audio=(), audio_only=None)) == "id=0,streams=v"
+
+
+def test_dash_muxer_options_cut_six_second_templated_segments_with_hls_playlists():
+    options = dash_muxer_options(ladder())
+    assert options["f"] == "dash" and options["seg_duration"] == 6
+    assert options["use_template"] == options["use_timeline"] == options["hls_playlist"] == 1
+    assert options["init_seg_name"] == "init-$RepresentationID$.m4s"
+
+
+def test_mpd_codecs_by_representation_id():
+    assert mpd_codecs(MPD) == {0: "avc1.640015", 1: "avc1.64001e", 2: "mp4a.40.2"}
+    with pytest.raises(ValueError, match="unreadable"):
+        mpd_codecs("<MPD")
+    with pytest.raises(ValueError, match="codecs"):
+        mpd_codecs('<MPD xmlns="urn:mpeg:dash:schema:mpd:2011"><Representation id="a"/></MPD>')
+
+
+def test_master_lists_audio_renditions_rungs_and_the_audio_only_variant():
+    text = cmaf_master(ladder(), CODECS)
+    master = m3u8.loads(text)
+
+    assert text.startswith("#EXTM3U\n#EXT-X-VERSION:7\n") and master.version == 7
+    assert [
+        (m.type, m.group_id, m.language, m.name, m.default, m.autoselect, m.uri) for m in master.media
+    ] == [
+        ("AUDIO", "audio", "en", "English", "YES", "YES", "media_2.m3u8"),
+        ("AUDIO", "audio", "fr", "Français", "NO", "YES", "media_3.m3u8"),
+    ]
+    rungs = [
+        (p.uri, p.stream_info.resolution, p.stream_info.codecs, p.stream_info.audio) for p in master.playlists
+    ]
+    assert rungs == [
+        ("media_0.m3u8", (426, 240), "avc1.640015,mp4a.40.2", "audio"),
+        ("media_1.m3u8", (640, 360), "avc1.64001e,mp4a.40.2", "audio"),
+        ("media_4.m3u8", None, "mp4a.40.2", None),
+    ]
+    assert [p.stream_info.bandwidth for p in master.playlists] == [545_600, 985_600, 70_400]
+    assert [p.stream_info.average_bandwidth for p in master.playlists] == [496_000, 896_000, 64_000]
+
+
+def test_master_of_a_silent_source_has_video_only_variants():
+    master = m3u8.loads(cmaf_master(ladder(audio=(), audio_only=None), CODECS))
+    assert not master.media
+    assert [(p.stream_info.codecs, p.stream_info.audio) for p in master.playlists] == [
+        ("avc1.640015", None),
+        ("avc1.64001e", None),
+    ]
+
+
+def test_master_leaves_out_an_unknown_language_and_needs_every_codec():
+    untagged = AudioTrack(0, "und", "Audio", default=True)
+    master = m3u8.loads(cmaf_master(ladder(audio=(untagged,), audio_only=None), CODECS))
+    assert master.media[0].language is None and master.media[0].name == "Audio"
+    with pytest.raises(KeyError):
+        cmaf_master(ladder(), {0: "avc1.640015"})
+
+
+def test_encode_command_writes_a_cmaf_ladder_from_the_shared_decode():
+    plan = OutputPlan(cmaf=[ladder()])
+    command = build_encode_command(Path("/src.mkv"), plan, Path("/w"), has_audio=True)
+
+    assert command[command.index("-f") + 1] == "dash"
+    assert command[-6] == f"/w/{'f' * 24}/manifest.mpd"
+    maps = [command[i + 1] for i, arg in enumerate(command) if arg == "-map"]
+    assert maps == ["[s2]", "[s3]", "0:a:0", "0:a:2", "0:a:0"], "rungs, each track once, the audio-only one"
+    graph = command[command.index("-filter_complex") + 1]
+    assert graph.startswith("[0:v]split=2") and "setsar" not in graph and "asplit" not in graph
+    bitrates = {arg: command[i + 1] for i, arg in enumerate(command) if arg.startswith("-b:")}
+    assert bitrates == {"-b:v:0": "400k", "-b:v:1": "800k", "-b:a:0": "96k", "-b:a:1": "96k", "-b:a:2": "64k"}
+    languages = [command[i + 1] for i, arg in enumerate(command) if arg.startswith("-metadata:s:a:")]
+    assert languages == ["language=eng", "language=fra", "language=eng"]
