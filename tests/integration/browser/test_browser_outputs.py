@@ -4,8 +4,9 @@
 file server, so fileUrls are `http://`) and `vodflow encode` runs one job through it; then Chromium opens the
 run's job artifact in the Prefect UI,
 and plays the job's HLS ladder with hls.js from a page on another loopback origin (CORS and byte ranges from
-the file app). Set-up: `make browser` (chromium, nodejs, `npm ci`). Without it the tests are skipped, except
-under `CI`, where they fail.
+the file app). A CMAF ladder of a bilingual source plays through its HLS master (hls.js) and its DASH
+manifest (dash.js), switching rungs and audio tracks. Set-up: `make browser` (chromium, nodejs, `npm ci`).
+Without it the tests are skipped, except under `CI`, where they fail.
 
 The screenshot goes to the test's temp directory. To regenerate the README's `docs/ui-job-artifact.png`:
 
@@ -33,7 +34,7 @@ import httpx
 import pytest
 
 from tests.faults import ffmpeg_processes
-from tests.media import make_clip
+from tests.media import make_bilingual_clip, make_clip
 from tests.prefect_server import BIN
 from vodflow.jobs.document import job_artifact_key
 from vodflow.stack.state import load_state
@@ -41,7 +42,8 @@ from vodflow.stack.state import load_state
 HERE = Path(__file__).parent
 REPO = HERE.parents[2]
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-NODE_PACKAGES = ("playwright-core", "hls.js")
+NODE_PACKAGES = ("playwright-core", "hls.js", "dashjs")
+DASH_JS = Path("dashjs") / "dist" / "modern" / "umd" / "dash.all.min.js"
 
 
 @pytest.fixture(scope="module")
@@ -152,9 +154,12 @@ def test_job_artifact_shows_the_thumbnail_from_the_file_server(site, tmp_path):
 
 @pytest.fixture
 def player_page(tmp_path) -> Iterator[str]:
-    """A page with hls.js on its own loopback origin (`python -m http.server` style); its base URL."""
+    """The player pages with hls.js and dash.js on their own loopback origin (`python -m http.server` style);
+    its base URL."""
     shutil.copy(HERE / "player.html", tmp_path)
+    shutil.copy(HERE / "cmaf_player.html", tmp_path)
     shutil.copy(REPO / "node_modules" / "hls.js" / "dist" / "hls.min.js", tmp_path)
+    shutil.copy(REPO / "node_modules" / DASH_JS, tmp_path)
     handler = functools.partial(QuietHandler, directory=str(tmp_path))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -231,3 +236,41 @@ def test_hls_ladder_plays_while_its_job_is_processing(site, player_page, tmp_pat
     assert done["status"] == "completed" and done["playableAt"] == doc["playableAt"]
     top = site.root / "data" / files_of(done, "x-tar")[0]["filePath"] / "360p" / "index.m3u8"
     assert "#EXT-X-PLAYLIST-TYPE:VOD" in top.read_text(), "VOD playlists once the job is done"
+
+
+@pytest.fixture(scope="module")
+def cmaf_ladder(site, tmp_path_factory) -> dict:
+    """The file entry of a CMAF ladder (240 and 360, an audio-only variant) of a 14 s source with English and
+    French audio, encoded with `vodflow encode` through the running stack."""
+    root = tmp_path_factory.mktemp("cmaf")
+    source = make_bilingual_clip(root / "bilingual.mkv", 640, 360, seconds=14)
+    spec = {
+        "videoUrl": str(source),
+        "presets": [{"format": "cmaf", "resolutions": ["240", "360"], "audioOnly": True}],
+    }
+    (root / "spec.json").write_text(json.dumps(spec))
+    encode = subprocess.run(
+        [str(BIN / "vodflow"), "encode", str(root / "spec.json"), "--job-id", "c" * 24],
+        env=site.env, cwd=REPO, capture_output=True, text=True, timeout=400, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert encode.returncode == 0, encode.stderr[-4000:]
+    (ladder,) = files_of(json.loads(encode.stdout), "x-tar")
+    assert ladder["meta"]["format"] == "cmaf" and ladder["fileUrl"].startswith("http://127.0.0.1:")
+    return ladder
+
+
+@pytest.mark.parametrize("player", ["hls", "dash"])
+def test_cmaf_ladder_plays_switching_rungs_and_audio_tracks(cmaf_ladder, player_page, player):
+    """hls.js through the HLS master, dash.js through the MPD: same segments, both rungs, both languages."""
+    src = cmaf_ladder["fileUrl"] if player == "hls" else cmaf_ladder["meta"]["dashUrl"]
+    page = f"{player_page}/cmaf_player.html?player={player}&src={quote(src, safe='')}"
+
+    seen = run_node("cmaf_player.mjs", page)
+
+    assert seen["fatal"] is None, seen
+    assert seen["levels"][:2] == [[426, 240], [640, 360]], seen["levels"]
+    assert [track[0] for track in seen["audioTracks"]] == ["en", "fr"], "dash.js reads `eng` as `en`"
+    assert seen["before"]["rungs"][:1] == [[426, 240]], "it started on the lowest rung"
+    assert [640, 360] in seen["rungs"] and (seen["videoWidth"], seen["videoHeight"]) == (640, 360)
+    assert seen["audio"][-1] == "fr", "the French track took over"
+    assert seen["currentTime"] > seen["before"]["currentTime"] + 1.5, "playback went on after the switches"
