@@ -152,7 +152,7 @@ def test_deployments_schedules_and_typed_form(stack):
     assert encode["work_pool_name"] == POOL and encode["enforce_parameter_schema"] is True
     assert encode["parameters"]["spec"]["presets"][0]["format"] == "hls"  # the form's defaults
     definitions = encode["parameter_openapi_schema"]["definitions"]
-    assert definitions["Preset"]["properties"]["format"]["enum"] == ["hls", "mp4"]
+    assert definitions["Preset"]["properties"]["format"]["enum"] == ["hls", "mp4", "cmaf"]
     assert "4k" in definitions["Preset"]["properties"]["resolutions"]["items"]["enum"]
     thumb = definitions["ThumbnailSpec"]["properties"]
     assert thumb["formats"]["items"]["enum"] == ["jpg", "webp"]

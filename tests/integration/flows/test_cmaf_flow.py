@@ -11,6 +11,7 @@ import pytest
 from mpegdash.parser import MPEGDASHParser
 
 from tests.media import ffprobe_streams, make_bilingual_clip
+from vodflow.errors import JobFailed
 from vodflow.flows.pipeline import encode_video
 from vodflow.storage.local import LocalStorage
 
@@ -158,3 +159,17 @@ def test_cmaf_without_audio_only_and_a_silent_source(tmp_path, clips, storage):
     assert variant.stream_info.codecs.startswith("avc1.") and "," not in variant.stream_info.codecs
     mpd = MPEGDASHParser.parse(str(local_file(ladder["meta"]["dashUrl"])))
     assert [a.content_type for a in mpd.periods[0].adaptation_sets] == ["video"]
+
+
+@pytest.mark.parametrize("encoder", ["videosdk", "mpc"])
+def test_a_remote_encoder_refuses_a_cmaf_preset_naming_the_field(clips, storage, encoder):
+    spec = {
+        "videoUrl": str(clips["landscape"]),
+        "presets": [{"format": "hls", "resolutions": ["240"]}, {"format": "cmaf", "resolutions": ["240"]}],
+    }
+    with pytest.raises(JobFailed) as failed:
+        encode_video(spec, job_id="e" * 24, encoder=encoder)
+
+    error = failed.value.document["error"]
+    assert error["step"] == "validate" and error["code"] == "invalid_spec"
+    assert error["message"] == f"presets[1].format: cmaf is made only by the local encoder, not by {encoder}"

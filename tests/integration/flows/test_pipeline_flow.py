@@ -181,5 +181,6 @@ def test_cli_encode_prints_the_document(tmp_path, clips, storage, capsys):
     refused = capsys.readouterr()
     assert refused.out == ""
     assert refused.err == (
-        "vodflow encode: invalid job spec: presets[0].format: unknown value 'mkv'; allowed: 'hls' or 'mp4'\n"
+        "vodflow encode: invalid job spec: presets[0].format: unknown value 'mkv'; "
+        "allowed: 'hls', 'mp4' or 'cmaf'\n"
     )

@@ -144,7 +144,7 @@ def test_openapi_is_public_and_names_every_operation(client):
     scheme = schema["components"]["securitySchemes"]["jwt"]
     assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "Authorization")
     assert "422" not in str(schema["paths"])
-    assert schema["components"]["schemas"]["Preset"]["properties"]["format"]["enum"] == ["hls", "mp4"]
+    assert schema["components"]["schemas"]["Preset"]["properties"]["format"]["enum"] == ["hls", "mp4", "cmaf"]
 
 
 # Create and validation

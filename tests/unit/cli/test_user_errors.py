@@ -59,7 +59,7 @@ def test_local_sources_refused_by_the_settings_are_refused(tmp_path, storage, ca
     [
         ("{", "is not valid JSON: Expecting property name"),
         ('{"videoUrl": "https://example.test/v.mp4", "presets": [{"format": "mkv", "resolutions": ["240"]}]}',
-         "invalid job spec: presets[0].format: unknown value 'mkv'; allowed: 'hls' or 'mp4'"),
+         "invalid job spec: presets[0].format: unknown value 'mkv'; allowed: 'hls', 'mp4' or 'cmaf'"),
         ('{"presets": []}', "invalid job spec: presets: must not be empty"),
         ('{"videoUrl": "ftp://example.test/v.mp4"}', "invalid job spec: videoUrl: unsupported scheme 'ftp'"),
     ],

@@ -18,4 +18,4 @@ def test_the_schema_builds_and_presets_are_optional():
     array = next(option for option in presets["anyOf"] if option.get("type") == "array")
     assert array["items"] == {"$ref": "#/definitions/Preset"} and array["minItems"] == 1
     preset = schema["definitions"]["Preset"]
-    assert preset["properties"]["format"]["enum"] == ["hls", "mp4"]
+    assert preset["properties"]["format"]["enum"] == ["hls", "mp4", "cmaf"]
