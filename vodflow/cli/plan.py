@@ -70,5 +70,5 @@ def cmd_plan(args: argparse.Namespace) -> int:
     title = (
         f"vodflow plan: {path.name}, {source.info.duration:.1f} s {source.info.width}x{source.info.height}"
     )
-    sys.stdout.write(shell_script(groups, workdir, title))
+    sys.stdout.write(shell_script(groups, workdir, title, plan))
     return EXIT_OK

@@ -27,6 +27,7 @@ from vodflow.media.chunking import (
     plan_chunks,
     round_chunk_seconds,
 )
+from vodflow.media.cmaf import cmaf_dir
 from vodflow.media.commands import (
     HLS_SEGMENT_SECONDS,
     build_encode_command,
@@ -76,7 +77,12 @@ def chunked_commands(
     chunk_seconds: float,
     frame_rate: Fraction,
 ) -> list[CommandGroup]:
-    """The `chunked` encoder's commands: the audio tracks and every chunk side by side, then the stitch."""
+    """The `chunked` encoder's commands: the audio tracks and every chunk side by side, then the stitch.
+
+    ValueError for a plan with a CMAF ladder (only the one-process encode makes those).
+    """
+    if plan.cmaf:
+        raise ValueError("a cmaf preset is encoded in one process: leave out --chunk-seconds")
     chunks = plan_chunks(source.info.duration, round_chunk_seconds(chunk_seconds))
     renditions = tuple(distinct_renditions(plan))
     bitrates = audio_bitrates(plan) if source.info.has_audio else []
@@ -98,9 +104,14 @@ def chunked_commands(
     ]
 
 
-def shell_script(groups: list[CommandGroup], workdir: Path, title: str) -> str:
-    """The groups as a POSIX shell script: a group's commands in the background, each waited for."""
-    folders = " ".join(shlex.quote(str(folder)) for folder in (chunks_dir(workdir), shared_dir(workdir)))
+def shell_script(
+    groups: list[CommandGroup], workdir: Path, title: str, plan: OutputPlan | None = None
+) -> str:
+    """The groups as a POSIX shell script: a group's commands in the background, each waited for; the
+    folders they write in made first (with the `plan`'s CMAF ladders': the dash muxer does not make them)."""
+    made = [chunks_dir(workdir), shared_dir(workdir)]
+    made += [cmaf_dir(workdir, out) for out in (plan.cmaf if plan else [])]
+    folders = " ".join(shlex.quote(str(folder)) for folder in made)
     lines = ["#!/bin/sh", f"# {title}", "set -e", f"mkdir -p {folders}"]
     for group in groups:
         lines.append(f"# {group.label}")

@@ -66,3 +66,22 @@ def test_a_remote_source_or_a_bad_spec_is_refused_in_one_line(tmp_path):
     spec.write_text(json.dumps({"videoUrl": str(tmp_path / "missing.mp4"), **SPEC}))
     missing = plan(spec)
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_the_script_of_a_cmaf_preset_makes_its_folder_and_refuses_chunks(tmp_path, clips):
+    spec = tmp_path / "job.json"
+    spec.write_text(
+        json.dumps(
+            {"videoUrl": str(clips["landscape"]), "presets": [{"format": "cmaf", "resolutions": ["240"]}]}
+        )
+    )
+    printed = plan(spec, "--workdir", str(tmp_path / "out"))
+    assert printed.returncode == 0, printed.stderr
+    script = tmp_path / "job.sh"
+    script.write_text(printed.stdout)
+    subprocess.run(["sh", str(script)], check=True, capture_output=True, timeout=300)
+    (ladder,) = (p for p in (tmp_path / "out").iterdir() if p.is_dir() and p.name not in ("chunks", "shared"))
+    assert (ladder / "manifest.mpd").is_file() and (ladder / "media_0.m3u8").is_file()
+
+    refused = plan(spec, "--workdir", str(tmp_path / "out"), "--chunk-seconds", "6")
+    assert refused.returncode != 0 and "leave out --chunk-seconds" in refused.stderr
