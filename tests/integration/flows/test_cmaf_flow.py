@@ -173,3 +173,25 @@ def test_a_remote_encoder_refuses_a_cmaf_preset_naming_the_field(clips, storage,
     error = failed.value.document["error"]
     assert error["step"] == "validate" and error["code"] == "invalid_spec"
     assert error["message"] == f"presets[1].format: cmaf is made only by the local encoder, not by {encoder}"
+
+
+def test_an_hls_and_a_cmaf_ladder_in_one_job(tmp_path, clips, storage):
+    """One ffmpeg process makes both; the HLS ladder stays MPEG-TS with its muxed audio, published while it
+    encodes; the CMAF one is published at the end."""
+    spec = {
+        "videoUrl": str(clips["landscape"]),
+        "presets": [{"format": "hls", "resolutions": ["240"]}, {"format": "cmaf", "resolutions": ["240"]}],
+    }
+    doc = encode_video(spec, job_id="f" * 24)
+
+    assert doc["status"] == "completed", doc.get("error")
+    hls, cmaf = sorted(doc["files"], key=lambda entry: entry["meta"]["format"] != "hls")
+    assert (hls["meta"]["format"], cmaf["meta"]["format"]) == ("hls", "cmaf")
+    assert "dashUrl" not in hls["meta"] and hls["filePath"] != cmaf["filePath"]
+    hls_folder = local_file(hls["fileUrl"]).parent
+    assert sorted(p.suffix for p in hls_folder.rglob("*") if p.is_file()) == [".m3u8", ".m3u8", ".ts"]
+    rung = ffprobe_streams(hls_folder / "240p" / "index.m3u8")
+    assert sorted(s["codec_type"] for s in rung["streams"]) == ["audio", "video"], "TS keeps its muxed audio"
+    master = m3u8.load(str(local_file(cmaf["fileUrl"])))
+    assert [m.language for m in master.media] == [None], "the clip's one untagged track"
+    assert master.media[0].name == "Audio" and master.media[0].default == "YES"
