@@ -69,7 +69,7 @@ profile: setup
 	$(PY) bench/profile.py
 
 # Headless Chromium and Node (Debian's, each only when missing) and the browser tests' npm packages
-# (playwright-core, hls.js, pinned in package-lock.json) under node_modules/.
+# (playwright-core, hls.js, dashjs, pinned in package-lock.json) under node_modules/.
 browser: node_modules/.installed
 	@if ! command -v chromium >/dev/null; then \
 		echo "installing Debian's chromium package"; \
