@@ -18,12 +18,12 @@ from vodflow.media.commands import (
     build_encode_command,
     build_mp4_remux_command,
     hls_dir,
+    hls_variants,
     mp4_path,
     remuxed_mp4s,
     rung_folder,
     shared_audio_path,
     shared_dir,
-    variant_name,
 )
 from vodflow.media.hls import as_vod
 from vodflow.media.probe import run_ffprobe
@@ -81,8 +81,8 @@ def encode_renditions(
 def finish_event_playlists(plan: OutputPlan, workdir: Path) -> None:
     """Rewrite each rung's final EVENT playlist as the VOD playlist a finished ladder publishes."""
     for out in plan.hls:
-        for rendition in out.renditions:
-            path = hls_dir(workdir, out) / variant_name(rendition) / "index.m3u8"
+        for name in hls_variants(out):
+            path = hls_dir(workdir, out) / name / "index.m3u8"
             try:
                 path.write_text(as_vod(path.read_text()))
             except (OSError, ValueError) as exc:

@@ -10,7 +10,7 @@ from vodflow.jobs.keys import IMAGES_PREFIX, VIDEOS_PREFIX
 from vodflow.jobs.ladder import LADDER, scaled_size
 from vodflow.jobs.sources import AudioStream, SourceInfo
 
-# The audio-only variant of a CMAF ladder (`audioOnly`): low enough for the poorest networks.
+# The audio-only variant of a ladder (`audioOnly`): low enough for the poorest networks.
 AUDIO_ONLY_KBPS = 64
 # ISO 639-2 codes (what ffmpeg reads from a container) of common languages: the BCP 47 form HLS `LANGUAGE`
 # wants (`en` for `eng`) and the name a track without a title is given.
@@ -37,11 +37,13 @@ class Rendition:
 
 @dataclass(frozen=True)
 class HlsOutput:
-    """One HLS ladder (a folder with a master `index.m3u8`) for one `hls` preset."""
+    """One HLS ladder (a folder with a master `index.m3u8`) for one `hls` preset; with `audio_only_kbps`, an
+    audio-only variant (`audio/`) too."""
 
     file_id: str
     preset_id: str
     renditions: tuple[Rendition, ...]
+    audio_only_kbps: int | None = None
 
     @property
     def key(self) -> str:
@@ -118,6 +120,11 @@ class OutputPlan:
     skipped: list[Skipped] = field(default_factory=list)
 
     @property
+    def one_process_only(self) -> bool:
+        """Whether only the one-process encoder makes this plan (a CMAF ladder, an HLS audio-only variant)."""
+        return bool(self.cmaf) or any(out.audio_only_kbps for out in self.hls)
+
+    @property
     def video_outputs(self) -> int:
         return len(self.hls) + len(self.cmaf) + len(self.mp4)
 
@@ -169,9 +176,9 @@ def plan_outputs(doc: JobDocument, source: SourceInfo) -> OutputPlan:
             else:
                 renditions.append(_rendition(resolution, size))
         if preset.format == "hls" and renditions:
-            plan.hls.append(
-                HlsOutput(output_id(doc.id, preset.id or "", "hls"), preset.id or "", tuple(renditions))
-            )
+            audio_only = AUDIO_ONLY_KBPS if preset.audio_only and source.has_audio else None
+            file_id = output_id(doc.id, preset.id or "", "hls")
+            plan.hls.append(HlsOutput(file_id, preset.id or "", tuple(renditions), audio_only))
         elif preset.format == "cmaf" and renditions:
             tracks = audio_tracks(source)
             plan.cmaf.append(

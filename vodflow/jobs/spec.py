@@ -86,7 +86,7 @@ class Preset(Wire):
         default=None,
         alias="audioOnly",
         title="Audio-only variant",
-        description="`cmaf` only: add a low-bitrate audio-only variant for poor networks.",
+        description="`hls` and `cmaf`: add a low-bitrate audio-only variant for poor networks.",
     )
     id: str | None = Field(default=None, description="Assigned by vodflow.")
 
@@ -97,8 +97,8 @@ class Preset(Wire):
 
     @model_validator(mode="after")
     def _audio_only_on_cmaf(self) -> Preset:
-        if self.audio_only and self.format != "cmaf":
-            raise ValueError(f"audioOnly: only a cmaf preset has an audio-only variant, not {self.format}")
+        if self.audio_only and self.format == "mp4":
+            raise ValueError("audioOnly: only an hls or cmaf preset has an audio-only variant, not mp4")
         return self
 
 

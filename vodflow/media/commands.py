@@ -41,6 +41,15 @@ def variant_name(rendition: Rendition) -> str:
     return rendition.resolution if rendition.resolution == "4k" else f"{rendition.resolution}p"
 
 
+AUDIO_ONLY_VARIANT = "audio"
+
+
+def hls_variants(output: HlsOutput) -> list[str]:
+    """The variant folders of an HLS ladder: one per rung, then the audio-only variant's if it has one."""
+    names = [variant_name(r) for r in output.renditions]
+    return names + [AUDIO_ONLY_VARIANT] if output.audio_only_kbps else names
+
+
 def rung_folder(plan: OutputPlan, rendition: Rendition, workdir: Path) -> Path | None:
     """The folder of the first HLS rung encoded as `rendition` (its segments and playlist), if any."""
     for out in plan.hls:
@@ -135,11 +144,13 @@ def build_encode_command(
     encoded_mp4s = [out for out in plan.mp4 if out not in remuxed]
     renditions = [r for out in plan.hls for r in out.renditions] + [out.rendition for out in encoded_mp4s]
     shared_kbps = sorted({out.rendition.audio_kbps for out in remuxed}) if has_audio else []
+    audio_only = [out for out in plan.hls if out.audio_only_kbps] if has_audio else []
     by_time = by_timestamp(plan.thumbnails)
     cmaf_rungs = sum(len(out.renditions) for out in plan.cmaf)
     src = ffmpeg.input(file_url(source), **input_options())
     video = src.video.filter_multi_output("split", len(renditions) + cmaf_rungs + len(by_time))
-    audio = src.audio.filter_multi_output("asplit", len(renditions) + len(shared_kbps)) if has_audio else None
+    audio_branches = len(renditions) + len(shared_kbps) + len(audio_only)
+    audio = src.audio.filter_multi_output("asplit", audio_branches) if has_audio else None
 
     def branch(i: int, rendition: Rendition) -> list[object]:
         scaled = video[i].filter("scale", rendition.width, rendition.height).filter("setsar", 1)
@@ -157,6 +168,11 @@ def build_encode_command(
             pair = f"v:{j},a:{j}" if has_audio else f"v:{j}"
             variants.append(f"{pair},name:{variant_name(rendition)}")
             i += 1
+        if out in audio_only and audio is not None:  # after the rungs: an audio-only variant lists last
+            j = len(out.renditions)
+            streams.append(audio[len(renditions) + len(shared_kbps) + audio_only.index(out)])
+            options[f"b:a:{j}"] = f"{out.audio_only_kbps}k"
+            variants.append(f"a:{j},name:{AUDIO_ONLY_VARIANT}")
         folder = hls_dir(workdir, out)
         outputs.append(
             ffmpeg.output(

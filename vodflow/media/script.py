@@ -79,10 +79,10 @@ def chunked_commands(
 ) -> list[CommandGroup]:
     """The `chunked` encoder's commands: the audio tracks and every chunk side by side, then the stitch.
 
-    ValueError for a plan with a CMAF ladder (only the one-process encode makes those).
+    ValueError for a plan with a CMAF ladder or an audio-only variant (made by the one-process encode only).
     """
-    if plan.cmaf:
-        raise ValueError("a cmaf preset is encoded in one process: leave out --chunk-seconds")
+    if plan.one_process_only:
+        raise ValueError("a cmaf preset or audioOnly is encoded in one process: leave out --chunk-seconds")
     chunks = plan_chunks(source.info.duration, round_chunk_seconds(chunk_seconds))
     renditions = tuple(distinct_renditions(plan))
     bitrates = audio_bitrates(plan) if source.info.has_audio else []

@@ -28,7 +28,7 @@ from vodflow.errors import StorageError
 from vodflow.jobs.document import FileEntry, FileMeta, JobDocument, Resolution2D, iso_now
 from vodflow.jobs.plan import HlsOutput, OutputPlan
 from vodflow.jobs.summary import playlist_seconds
-from vodflow.media.commands import hls_dir, variant_name
+from vodflow.media.commands import hls_dir, hls_variants, variant_name
 from vodflow.media.hls import finished_segments, is_event_playlist
 from vodflow.steps.publish import CONTENT_TYPES, LIVE_RECORD, file_entry
 from vodflow.storage.base import Storage
@@ -141,8 +141,7 @@ class LivePublisher:
     def _publish_ladder(self, ladder: _Ladder) -> None:
         folder = hls_dir(self.workdir, ladder.out)
         every_rung_started = True
-        for rendition in ladder.out.renditions:
-            name = variant_name(rendition)
+        for name in hls_variants(ladder.out):
             path = folder / name / "index.m3u8"
             try:
                 text = path.read_text()  # ffmpeg renames each EVENT playlist into place: never half-written

@@ -176,11 +176,14 @@ def test_a_remote_encoder_refuses_a_cmaf_preset_naming_the_field(clips, storage,
 
 
 def test_an_hls_and_a_cmaf_ladder_in_one_job(tmp_path, clips, storage):
-    """One ffmpeg process makes both; the HLS ladder stays MPEG-TS with its muxed audio, published while it
-    encodes; the CMAF one is published at the end."""
+    """One ffmpeg process makes both; the HLS ladder stays MPEG-TS with its muxed audio, and its audio-only
+    variant, published while it encodes; the CMAF one is published at the end."""
     spec = {
         "videoUrl": str(clips["landscape"]),
-        "presets": [{"format": "hls", "resolutions": ["240"]}, {"format": "cmaf", "resolutions": ["240"]}],
+        "presets": [
+            {"format": "hls", "resolutions": ["240", "360"], "audioOnly": True},
+            {"format": "cmaf", "resolutions": ["240"]},
+        ],
     }
     doc = encode_video(spec, job_id="f" * 24)
 
@@ -189,9 +192,19 @@ def test_an_hls_and_a_cmaf_ladder_in_one_job(tmp_path, clips, storage):
     assert (hls["meta"]["format"], cmaf["meta"]["format"]) == ("hls", "cmaf")
     assert "dashUrl" not in hls["meta"] and hls["filePath"] != cmaf["filePath"]
     hls_folder = local_file(hls["fileUrl"]).parent
-    assert sorted(p.suffix for p in hls_folder.rglob("*") if p.is_file()) == [".m3u8", ".m3u8", ".ts"]
+    assert sorted(p.parent.name for p in hls_folder.rglob("*.ts")) == ["240p", "360p", "audio"]
     rung = ffprobe_streams(hls_folder / "240p" / "index.m3u8")
     assert sorted(s["codec_type"] for s in rung["streams"]) == ["audio", "video"], "TS keeps its muxed audio"
+    hls_master = m3u8.load(str(hls_folder / "index.m3u8"))
+    assert [(p.uri, p.stream_info.codecs) for p in hls_master.playlists][2] == (
+        "audio/index.m3u8",
+        "mp4a.40.2",
+    )
+    assert hls_master.playlists[2].stream_info.bandwidth == 70_400 and not hls_master.media
+    audio_only = m3u8.load(str(hls_folder / "audio" / "index.m3u8"))
+    assert audio_only.playlist_type == "vod" and audio_only.is_endlist, "a VOD playlist once encoded"
+    (stream,) = ffprobe_streams(hls_folder / "audio" / "index.m3u8")["streams"]
+    assert stream["codec_type"] == "audio" and stream["codec_name"] == "aac"
     master = m3u8.load(str(local_file(cmaf["fileUrl"])))
     assert [m.language for m in master.media] == [None], "the clip's one untagged track"
     assert master.media[0].name == "Audio" and master.media[0].default == "YES"

@@ -60,8 +60,10 @@ class RecordingStorage(LocalStorage):
             self.log.append((key, data))
 
 
-def test_ladder_is_published_as_it_encodes(tmp_path, long_clip):
-    doc = JobDocument.from_spec(parse_spec({"videoUrl": str(long_clip), "presets": [LADDER]}), "d" * 24)
+@pytest.mark.parametrize("audio_only", [False, True], ids=["rungs", "rungs-and-audio-only"])
+def test_ladder_is_published_as_it_encodes(tmp_path, long_clip, audio_only):
+    ladder = {**LADDER, "audioOnly": True} if audio_only else LADDER
+    doc = JobDocument.from_spec(parse_spec({"videoUrl": str(long_clip), "presets": [ladder]}), "d" * 24)
     source = Source(long_clip, probe_source(long_clip))
     plan = plan_outputs(doc, source.info)
     storage = RecordingStorage(tmp_path / "data")
@@ -87,7 +89,8 @@ def test_ladder_is_published_as_it_encodes(tmp_path, long_clip):
         elif key == f"{out.key}/index.m3u8":
             master_at = position
             first = {k.rsplit("/", 2)[1] for k in uploaded}
-            assert first == {"240p", "360p"}, "the master goes up once every rung has a segment"
+            expected = {"240p", "360p", "audio"} if audio_only else {"240p", "360p"}
+            assert first == expected, "the master goes up once every variant has a segment"
         uploaded.add(key)
     assert master_at is not None and event_playlists >= 2
     assert len(playable) == 1, "the playable notice comes once"
@@ -96,8 +99,9 @@ def test_ladder_is_published_as_it_encodes(tmp_path, long_clip):
     assert entry.file_url == storage.url_for(f"{out.key}/index.m3u8") and at
 
     # what the encode leaves for the publish step: VOD playlists, and the record of what is up already
-    final = (workdir / out.file_id / "360p" / "index.m3u8").read_text()
-    assert "#EXT-X-PLAYLIST-TYPE:VOD" in final and final.rstrip().endswith("#EXT-X-ENDLIST")
+    for variant in ("360p", "audio") if audio_only else ("360p",):
+        final = (workdir / out.file_id / variant / "index.m3u8").read_text()
+        assert "#EXT-X-PLAYLIST-TYPE:VOD" in final and final.rstrip().endswith("#EXT-X-ENDLIST")
     assert (workdir / ".live-published.json").is_file()
 
 

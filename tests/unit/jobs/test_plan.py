@@ -123,5 +123,20 @@ def test_a_cmaf_plan_stays_on_the_one_process_encoder():
     info = source(640, 360, duration=600.0)
     cmaf = plan_outputs(doc_for([{"format": "cmaf", "resolutions": ["240"]}]), info)
     hls = plan_outputs(doc_for([{"format": "hls", "resolutions": ["240"]}]), info)
+    audio_only = plan_outputs(doc_for([{"format": "hls", "resolutions": ["240"], "audioOnly": True}]), info)
     assert get_encoder("local", info, 120, cmaf).name == "local"
+    assert get_encoder("local", info, 120, audio_only).name == "local"
     assert get_encoder("local", info, 120, hls).name == "chunked"
+
+
+def test_an_hls_audio_only_variant_needs_audio():
+    doc = doc_for(
+        [
+            {"format": "hls", "resolutions": ["240"], "audioOnly": True},
+            {"format": "hls", "resolutions": ["240"]},
+        ]
+    )
+    with_audio, without = plan_outputs(doc, source(640, 360)).hls
+    assert (with_audio.audio_only_kbps, without.audio_only_kbps) == (64, None)
+    silent = SourceInfo(10.0, 640, 360, 0, False, "h264", "mov", 25.0)
+    assert [out.audio_only_kbps for out in plan_outputs(doc, silent).hls] == [None, None]

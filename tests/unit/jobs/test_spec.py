@@ -134,9 +134,13 @@ def test_cmaf_presets_and_audio_only():
     assert spec.wire()["presets"] == [{"resolutions": ["360"], "format": "cmaf", "audioOnly": True}]
     plain = parse_spec({"videoUrl": "/x.mp4", "presets": [{"format": "hls", "resolutions": ["360"]}]})
     assert "audioOnly" not in plain.wire()["presets"][0], "a spec without the new keys stays as it was"
+    hls = parse_spec(
+        {"videoUrl": "/x.mp4", "presets": [{"format": "hls", "resolutions": ["360"], "audioOnly": True}]}
+    )
+    assert hls.presets[0].audio_only is True
     with pytest.raises(SpecError) as caught:
         parse_spec(
-            {"videoUrl": "/x.mp4", "presets": [{"format": "hls", "resolutions": ["360"], "audioOnly": True}]}
+            {"videoUrl": "/x.mp4", "presets": [{"format": "mp4", "resolutions": ["360"], "audioOnly": True}]}
         )
     assert caught.value.field == "presets[0]" and "audioOnly" in caught.value.reason
 
@@ -154,3 +158,8 @@ def test_remote_encoders_refuse_what_only_the_local_one_makes():
             "mpc",
         )
     assert caught.value.field == "presets[1].format" and "mpc" in caught.value.reason
+    with pytest.raises(SpecError) as caught:
+        check_remote_presets(
+            presets({"format": "hls", "resolutions": ["360"], "audioOnly": True}), "videosdk"
+        )
+    assert caught.value.field == "presets[0].audioOnly"

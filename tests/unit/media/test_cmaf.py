@@ -89,6 +89,25 @@ def test_master_leaves_out_an_unknown_language_and_needs_every_codec():
         cmaf_master(ladder(), {0: "avc1.640015"})
 
 
+def test_an_hls_audio_only_variant_is_one_more_stream_of_the_ladder_and_nothing_else_changes():
+    from vodflow.jobs.plan import HlsOutput
+
+    rungs = HlsOutput("a" * 24, "p", (R240, R360))
+    plain = build_encode_command(Path("/src.mp4"), OutputPlan(hls=[rungs]), Path("/w"), has_audio=True)
+    with_audio = HlsOutput("a" * 24, "p", (R240, R360), audio_only_kbps=64)
+    command = build_encode_command(Path("/src.mp4"), OutputPlan(hls=[with_audio]), Path("/w"), has_audio=True)
+
+    stream_map = command[command.index("-var_stream_map") + 1]
+    assert stream_map == "v:0,a:0,name:240p v:1,a:1,name:360p a:2,name:audio"
+    assert plain[plain.index("-var_stream_map") + 1] == "v:0,a:0,name:240p v:1,a:1,name:360p"
+    assert "asplit=3" in command[command.index("-filter_complex") + 1]
+    assert command[command.index("-b:a:2") + 1] == "64k" and "-b:a:2" not in plain
+    silent = build_encode_command(Path("/src.mp4"), OutputPlan(hls=[with_audio]), Path("/w"), has_audio=False)
+    assert silent == build_encode_command(
+        Path("/src.mp4"), OutputPlan(hls=[rungs]), Path("/w"), has_audio=False
+    )
+
+
 def test_encode_command_writes_a_cmaf_ladder_from_the_shared_decode():
     plan = OutputPlan(cmaf=[ladder()])
     command = build_encode_command(Path("/src.mkv"), plan, Path("/w"), has_audio=True)
