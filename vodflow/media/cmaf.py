@@ -25,6 +25,7 @@ MASTER = "index.m3u8"
 MANIFEST = "manifest.mpd"
 FFMPEG_MASTER = "master.m3u8"  # what the dash muxer writes; replaced by MASTER
 AUDIO_GROUP = "audio"
+DASH_ROLE_SCHEME = "urn:mpeg:dash:role:2011"
 _MPD_NS = "{urn:mpeg:dash:schema:mpd:2011}"
 
 
@@ -52,12 +53,14 @@ def audio_only_id(output: CmafOutput) -> int | None:
 
 def adaptation_sets(output: CmafOutput) -> str:
     """The dash muxer's `adaptation_sets`: the video rungs in one set, each audio track in its own (so each
-    language is its own AdaptationSet with `lang`); the audio-only variant joins the default track's set."""
+    language is its own AdaptationSet with `lang`), the default one with the `main` Role (HLS's DEFAULT=YES),
+    the others `alternate`; the audio-only variant joins the default track's set."""
     sets = ["id=0,streams=v"]
     extra = audio_only_id(output)
-    for k, representation in enumerate(audio_ids(output)):
-        streams = [representation] + ([extra] if extra is not None and output.audio[k].default else [])
-        sets.append(f"id={k + 1},streams={','.join(map(str, streams))}")
+    for track, representation in zip(output.audio, audio_ids(output), strict=True):
+        streams = [representation] + ([extra] if extra is not None and track.default else [])
+        role = f'<Role schemeIdUri="{DASH_ROLE_SCHEME}" value="{"main" if track.default else "alternate"}"/>'
+        sets.append(f"id={len(sets)},descriptor={role},streams={','.join(map(str, streams))}")
     return " ".join(sets)
 
 

@@ -9,7 +9,9 @@ await withPage(async (page) => {
   await page.goto(pageUrl, { waitUntil: 'load' });
   const ready = () => window.player.fatal || document.querySelector('video').currentTime > 1.2;
   await page.waitForFunction(ready, null, { timeout: 120000, polling: 100 });
-  const before = await page.evaluate(() => ({ ...window.player, currentTime: document.querySelector('video').currentTime }));
+  const before = await page.evaluate(() => ({
+    ...window.player, currentAudio: window.currentAudio(), currentTime: document.querySelector('video').currentTime,
+  }));
   if (!before.fatal) {
     await page.evaluate(() => window.switchAll());
     await page.waitForFunction(
@@ -27,7 +29,8 @@ await withPage(async (page) => {
   return await page.evaluate((b) => {
     const video = document.querySelector('video');
     return {
-      ...window.player, before: { rungs: b.rungs, currentTime: b.currentTime },
+      ...window.player, before: { rungs: b.rungs, audio: b.currentAudio, currentTime: b.currentTime },
+      currentAudio: window.currentAudio(),
       currentTime: video.currentTime, videoWidth: video.videoWidth, videoHeight: video.videoHeight,
     };
   }, before);

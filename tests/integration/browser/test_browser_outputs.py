@@ -272,5 +272,6 @@ def test_cmaf_ladder_plays_switching_rungs_and_audio_tracks(cmaf_ladder, player_
     assert [track[0] for track in seen["audioTracks"]] == ["en", "fr"], "dash.js reads `eng` as `en`"
     assert seen["before"]["rungs"][:1] == [[426, 240]], "it started on the lowest rung"
     assert [640, 360] in seen["rungs"] and (seen["videoWidth"], seen["videoHeight"]) == (640, 360)
-    assert seen["audio"][-1] == "fr", "the French track took over"
+    assert seen["before"]["audio"] == "en", "the default track plays first"
+    assert seen["audio"][-1] == seen["currentAudio"] == "fr", "the French track took over"
     assert seen["currentTime"] > seen["before"]["currentTime"] + 1.5, "playback went on after the switches"

@@ -142,6 +142,11 @@ def test_cmaf_ladder_has_hls_and_dash_manifests_over_aligned_fmp4_segments(tmp_p
     english = sets["audio", "eng"].representations
     assert sorted(rep.bandwidth for rep in english) == [64000, 96000], "the audio-only variant joins it"
     assert [rep.bandwidth for rep in sets["audio", "fra"].representations] == [96000]
+    roles = {lang: [(r.scheme_id_uri, r.value) for r in sets["audio", lang].roles] for lang in ("eng", "fra")}
+    assert roles == {
+        "eng": [("urn:mpeg:dash:role:2011", "main")],
+        "fra": [("urn:mpeg:dash:role:2011", "alternate")],
+    }, "the default track is DASH's main one"
     referenced = {f"media_{rep_id}.m3u8" for rep_id in codecs}
     assert referenced == {p.uri for p in master.playlists} | {m.uri for m in audio}
 

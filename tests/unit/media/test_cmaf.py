@@ -29,8 +29,14 @@ def ladder(audio=(ENGLISH, FRENCH), audio_only=64):
 
 
 def test_adaptation_sets_put_each_language_apart_and_the_audio_only_variant_with_the_default():
-    assert adaptation_sets(ladder()) == "id=0,streams=v id=1,streams=2,4 id=2,streams=3"
-    assert adaptation_sets(ladder(audio_only=None)) == "id=0,streams=v id=1,streams=2 id=2,streams=3"
+    main = '<Role schemeIdUri="urn:mpeg:dash:role:2011" value="main"/>'
+    alternate = '<Role schemeIdUri="urn:mpeg:dash:role:2011" value="alternate"/>'
+    assert adaptation_sets(ladder()) == (
+        f"id=0,streams=v id=1,descriptor={main},streams=2,4 id=2,descriptor={alternate},streams=3"
+    )
+    assert adaptation_sets(ladder(audio_only=None)) == (
+        f"id=0,streams=v id=1,descriptor={main},streams=2 id=2,descriptor={alternate},streams=3"
+    )
     assert adaptation_sets(ladder(audio=(), audio_only=None)) == "id=0,streams=v"
 
 
