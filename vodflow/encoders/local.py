@@ -13,7 +13,16 @@ from vodflow.encoders.base import EncodeOptions, EncodeRequest, EncodeResult, Li
 from vodflow.errors import StepError
 from vodflow.jobs.plan import OutputPlan
 from vodflow.jobs.sources import Source
-from vodflow.media.cmaf import FFMPEG_MASTER, MANIFEST, MASTER, cmaf_dir, cmaf_master, mpd_codecs
+from vodflow.media.cmaf import (
+    FFMPEG_MASTER,
+    MANIFEST,
+    MASTER,
+    cmaf_dir,
+    cmaf_master,
+    media_playlists,
+    mpd_codecs,
+    vod_media_playlist,
+)
 from vodflow.media.commands import (
     build_encode_command,
     build_mp4_remux_command,
@@ -91,13 +100,18 @@ def finish_event_playlists(plan: OutputPlan, workdir: Path) -> None:
 
 def write_cmaf_masters(plan: OutputPlan, workdir: Path) -> None:
     """Write each CMAF ladder's HLS master `index.m3u8` (codecs read back from its MPD) in place of the one
-    ffmpeg wrote; StepError(encode) when the MPD is missing or unreadable."""
+    ffmpeg wrote, and its media playlists as VOD ones; StepError(encode) when the MPD or a playlist is missing
+    or unreadable."""
     for out in plan.cmaf:
         folder = cmaf_dir(workdir, out)
         try:
             master = cmaf_master(out, mpd_codecs((folder / MANIFEST).read_text()))
+            for name in media_playlists(out):
+                (folder / name).write_text(vod_media_playlist((folder / name).read_text()))
         except (OSError, ValueError, KeyError) as exc:
-            raise StepError("encode", "ffmpeg_failed", f"{out.file_id}: no usable DASH manifest") from exc
+            raise StepError(
+                "encode", "ffmpeg_failed", f"{out.file_id}: no usable DASH or HLS playlist"
+            ) from exc
         (folder / MASTER).write_text(master)
         (folder / FFMPEG_MASTER).unlink(missing_ok=True)
 

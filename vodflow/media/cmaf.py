@@ -94,6 +94,27 @@ def mpd_codecs(mpd: str) -> dict[int, str]:
     return codecs
 
 
+def vod_media_playlist(playlist: str) -> str:
+    """A media playlist of the dash muxer as a VOD one: `#EXT-X-PLAYLIST-TYPE:VOD` after the version, and
+    without the `#EXT-X-PROGRAM-DATE-TIME` lines (the wall clock of the encode, so a rerun of a job writes the
+    same bytes). ValueError unless it is a finished playlist."""
+    lines = playlist.splitlines()
+    if not lines or lines[0] != "#EXTM3U" or "#EXT-X-ENDLIST" not in lines:
+        raise ValueError("not a finished media playlist")
+    kept = [
+        line for line in lines if not line.startswith(("#EXT-X-PROGRAM-DATE-TIME:", "#EXT-X-PLAYLIST-TYPE:"))
+    ]
+    at = next((i + 1 for i, line in enumerate(kept) if line.startswith("#EXT-X-VERSION:")), 1)
+    return "\n".join([*kept[:at], "#EXT-X-PLAYLIST-TYPE:VOD", *kept[at:]]) + "\n"
+
+
+def media_playlists(output: CmafOutput) -> list[str]:
+    """Every HLS media playlist of the ladder: the rungs', the audio tracks', the audio-only variant's."""
+    last = audio_only_id(output)
+    count = len(output.renditions) + len(output.audio) + (1 if last is not None else 0)
+    return [media_playlist(n) for n in range(count)]
+
+
 def _quoted(value: str) -> str:
     """`value` as an HLS quoted-string allows it (no double quote, CR or LF)."""
     return "".join(c for c in value if c not in '"\r\n')

@@ -6,7 +6,14 @@ import m3u8
 import pytest
 
 from vodflow.jobs.plan import AudioTrack, CmafOutput, OutputPlan, Rendition
-from vodflow.media.cmaf import adaptation_sets, cmaf_master, dash_muxer_options, mpd_codecs
+from vodflow.media.cmaf import (
+    adaptation_sets,
+    cmaf_master,
+    dash_muxer_options,
+    media_playlists,
+    mpd_codecs,
+    vod_media_playlist,
+)
 from vodflow.media.commands import build_encode_command
 
 R360 = Rendition("360", 640, 360, 800, 96)
@@ -128,3 +135,41 @@ def test_encode_command_writes_a_cmaf_ladder_from_the_shared_decode():
     assert bitrates == {"-b:v:0": "400k", "-b:v:1": "800k", "-b:a:0": "96k", "-b:a:1": "96k", "-b:a:2": "64k"}
     languages = [command[i + 1] for i, arg in enumerate(command) if arg.startswith("-metadata:s:a:")]
     assert languages == ["language=eng", "language=fra", "language=eng"]
+
+
+FFMPEG_MEDIA = """#EXTM3U
+#EXT-X-VERSION:6
+#EXT-X-TARGETDURATION:6
+#EXT-X-MEDIA-SEQUENCE:1
+#EXT-X-MAP:URI="init-0.m4s"
+#EXTINF:6.000000,
+#EXT-X-PROGRAM-DATE-TIME:2026-12-01T09:49:20.000+0000
+seg-0-00001.m4s
+#EXTINF:2.000000,
+#EXT-X-PROGRAM-DATE-TIME:2026-12-01T09:49:26.000+0000
+seg-0-00002.m4s
+#EXT-X-ENDLIST
+"""
+
+
+def test_media_playlists_become_vod_without_the_encodes_wall_clock():
+    text = vod_media_playlist(FFMPEG_MEDIA)
+    assert "PROGRAM-DATE-TIME" not in text and text.splitlines()[:3] == [
+        "#EXTM3U",
+        "#EXT-X-VERSION:6",
+        "#EXT-X-PLAYLIST-TYPE:VOD",
+    ]
+    playlist = m3u8.loads(text)
+    assert playlist.playlist_type == "vod" and playlist.segment_map[0].uri == "init-0.m4s"
+    assert [(s.uri, s.duration) for s in playlist.segments] == [
+        ("seg-0-00001.m4s", 6.0),
+        ("seg-0-00002.m4s", 2.0),
+    ]
+    assert vod_media_playlist(text) == text, "idempotent"
+    with pytest.raises(ValueError):
+        vod_media_playlist(FFMPEG_MEDIA.replace("#EXT-X-ENDLIST\n", ""))
+
+
+def test_media_playlists_of_a_ladder():
+    assert media_playlists(ladder()) == [f"media_{n}.m3u8" for n in range(5)]
+    assert media_playlists(ladder(audio=(), audio_only=None)) == ["media_0.m3u8", "media_1.m3u8"]
