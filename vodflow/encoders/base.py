@@ -17,6 +17,7 @@ from vodflow.jobs.document import FileEntry, JobDocument
 from vodflow.jobs.plan import OutputPlan
 from vodflow.jobs.sources import Source
 from vodflow.orchestration.concurrency import Slots
+from vodflow.storage.scratch import Scratch
 
 T = TypeVar("T")
 
@@ -65,7 +66,8 @@ class EncodeOptions:
 @dataclass
 class EncodeRequest:
     """What an encoder is given. Local encoders read `source` and `plan` and write under `workdir`; remote
-    ones read `doc` and their service `account` (a credentials block, or any object with its methods)."""
+    ones read `doc` and their service `account` (a credentials block, or any object with its methods).
+    `scratch`, when set, is where a chunked encode's pieces travel (the job's storage), not `workdir`."""
 
     doc: JobDocument
     workdir: Path
@@ -74,6 +76,7 @@ class EncodeRequest:
     source: Source | None = None
     plan: OutputPlan | None = None
     account: Any = None
+    scratch: Scratch | None = None
     poll_interval: float = 5.0
     max_wait: float = 3600.0
 
