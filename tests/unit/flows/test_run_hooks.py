@@ -32,9 +32,12 @@ def interrupted(storage: LocalStorage, state, status: str = "processing") -> Job
     save_job(storage, doc)
     workdir_of(doc.id).mkdir(parents=True)
     (workdir_of(doc.id) / "source").write_bytes(b"partial")
+    storage.upload_bytes(b"piece", f"tmp/{doc.id}/chunks/00001-426x240-400k.ts")  # chunks in transit
+    storage.upload_bytes(b"other", "tmp/another-job/chunks/source")
     flow_run = SimpleNamespace(id=uuid4(), parameters={"job_id": doc.id})
     _mark_interrupted(flow=None, flow_run=flow_run, state=state)
     assert not workdir_of(doc.id).exists()
+    assert storage.list_keys("tmp/") == ["tmp/another-job/chunks/source"], "its scratch objects are removed"
     return load_job(storage, doc.id)
 
 
@@ -47,7 +50,7 @@ def interrupted(storage: LocalStorage, state, status: str = "processing") -> Job
         (Crashed(message="No heartbeat for 90 s; its worker or host is gone."), "crashed"),
     ],
 )
-def test_an_interrupted_run_fails_its_job_and_removes_its_temp_directory(storage, state, code):
+def test_an_interrupted_run_fails_its_job_and_removes_its_temp_files(storage, state, code):
     doc = interrupted(storage, state)
     assert doc.status == "failed" and doc.finished_at
     assert (doc.error.step, doc.error.code) == ("run", code)
