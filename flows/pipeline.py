@@ -243,8 +243,7 @@ def encode_video(
             return previous.wire()
         if previous:
             doc = doc.model_copy(update={"created_at": previous.created_at})
-        save_job(storage, doc)
-        doc = doc.moved_to("processing")
+        doc = doc.moved_to("processing")  # one write: a queued document would be replaced at once
         save_job(storage, doc)
         logger.info("job %s processing", doc.id)
         request = EncodeRequest(
