@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 # uv uses the machine's Python 3.11 and never downloads one
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup ffmpeg test-deps postgresql browser demo test lint bench bench-load profile lock clean
+.PHONY: setup ffmpeg test-deps postgresql browser demo test lint bench bench-load bench-fixed profile lock clean
 
 setup: $(STAMP) ffmpeg
 
@@ -67,6 +67,10 @@ bench-load: setup test-deps
 
 profile: setup
 	$(PY) bench/profile.py
+
+# The orchestration's fixed cost per job from the Prefect API (a CLI run, a deployment run on a worker)
+bench-fixed: setup
+	$(PY) bench/fixed_cost.py
 
 # Headless Chromium and Node (Debian's, each only when missing) and the browser tests' npm packages
 # (playwright-core, hls.js, dashjs, pinned in package-lock.json) under node_modules/.

@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from vodflow.jobs.document import iso_parse  # noqa: E402
 from vodflow.jobs.keys import job_key  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -83,10 +84,7 @@ def one_run(spec: Path, env: dict[str, str], data: Path, job_id: str, live: bool
 
 
 def seconds_between(earlier: str, later: str) -> float:
-    from datetime import datetime
-
-    parse = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))  # noqa: E731
-    return (parse(later) - parse(earlier)).total_seconds()
+    return (iso_parse(later) - iso_parse(earlier)).total_seconds()
 
 
 def time_to_playable(spec: Path, env: dict[str, str], data: Path, reps: int) -> list[dict]:

@@ -3,12 +3,13 @@
 Runs, alternating and on the same generated 1080p30 sources, the reference ffmpeg command, the naive
 script and `vodflow encode` of the equivalent job spec (through the CLI, against a Prefect server started
 here); then the time to first playable on the longest source (`bench/playable.py`), the orchestration's
-fixed cost on a 2 s source, output quality (bitrate, SSIM, PSNR), the Python process's peak memory for
-ingest + publish of a 20 MB and a 2 GB source, and throughput of 4 concurrent jobs. Prints the tables and
-writes them to `bench/results.md`.
+fixed cost on a 2 s source (vodflow minus the reference command, and the flow run's own from the Prefect API:
+`bench/fixed_cost.py`, a CLI run and a deployment run on a worker), output quality (bitrate, SSIM, PSNR), the
+Python process's peak memory for ingest + publish of a 20 MB and a 2 GB source, and jobs/hour with 1, 2 and 4
+jobs submitted at once. Prints the tables and writes them to `bench/results.md`.
 
 Environment: BENCH_REPS (default 3), BENCH_SOURCES (default "10,60" seconds), BENCH_SKIP (comma list of
-sections to skip: speed,playable,quality,memory,throughput).
+sections to skip: speed,playable,orchestration,quality,memory,throughput).
 """
 
 from __future__ import annotations
@@ -380,6 +381,14 @@ def main() -> None:
             "## Orchestration's fixed cost (2 s source; vodflow minus the reference command)\n\n"
             + table(fixed_cost(sources[2], env, reps))
         )
+        if "orchestration" not in skip:
+            print("fixed cost per job from the Prefect API", flush=True)
+            from bench.fixed_cost import markdown, measure
+
+            sections.append(
+                "## Orchestration's fixed cost per job (Running to ffmpeg start, plus ffmpeg end to "
+                "Completed; 2 s source; `make bench-fixed`)\n\n" + markdown(*measure(reps))
+            )
         if "quality" not in skip:
             print("quality", flush=True)
             _, _, document = run_vodflow(sources[lengths[0]], env)

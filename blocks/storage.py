@@ -87,10 +87,15 @@ class VodflowStorage(Block):
         return self.config().open()
 
 
-def resolve_storage(block_name: str | None, settings: Settings) -> Storage:
-    """The named `vodflow-storage` block's storage, else the block in `VODFLOW_STORAGE_BLOCK`, else the
-    storage the `VODFLOW_STORAGE*` settings describe."""
+def resolve_storage_config(block_name: str | None, settings: Settings) -> StorageConfig:
+    """The named `vodflow-storage` block's settings, else the block in `VODFLOW_STORAGE_BLOCK`'s, else the
+    `VODFLOW_STORAGE*` settings, as a value steps on other machines can open the storage from."""
     name = block_name or settings.storage_block
     if name:
-        return VodflowStorage.load(name, _sync=True).get_storage()
-    return settings.storage_config().open()
+        return VodflowStorage.load(name, _sync=True).config()
+    return settings.storage_config()
+
+
+def resolve_storage(block_name: str | None, settings: Settings) -> Storage:
+    """The storage `resolve_storage_config` describes, opened."""
+    return resolve_storage_config(block_name, settings).open()

@@ -6,6 +6,7 @@ the registry (`vodflow.encoders`), and the steps (tasks) called in order.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from functools import partial
 from typing import Any, Literal
 
@@ -15,13 +16,13 @@ from prefect.runtime import flow_run
 from prefect.states import Cancelled
 
 from vodflow.blocks.huawei_mpc import HuaweiMpcCredentials
-from vodflow.blocks.storage import resolve_storage
+from vodflow.blocks.storage import resolve_storage, resolve_storage_config
 from vodflow.blocks.videosdk import VideoSDKCredentials
 from vodflow.blocks.webhook import resolve_webhook_config
 from vodflow.encoders import EncodeOptions, EncodeRequest, get_encoder
 from vodflow.errors import JobFailed, StepError
 from vodflow.jobs.document import FileEntry, JobDocument, new_id
-from vodflow.jobs.keys import check_job_id, run_job_id
+from vodflow.jobs.keys import check_job_id, run_job_id, scratch_prefix
 from vodflow.jobs.plan import plan_outputs
 from vodflow.jobs.spec import RunSpec, check_remote_presets, parse_run_spec
 from vodflow.net.webhook import WebhookConfig, deliver_webhook
@@ -34,7 +35,9 @@ from vodflow.steps.live import LivePublisher
 from vodflow.steps.publish import remove_outputs
 from vodflow.steps.workdir import remove_workdir, run_workdir
 from vodflow.storage.base import Storage
+from vodflow.storage.config import StorageConfig
 from vodflow.storage.jobstore import load_job, previous_job, save_job
+from vodflow.storage.scratch import Scratch
 from vodflow.tasks.cleanup import cleanup
 from vodflow.tasks.ingest import ingest
 from vodflow.tasks.publish import publish
@@ -84,6 +87,12 @@ class PlayableNotice:
         if doc.webhook_url and doc.notifies("playable"):
             report = deliver_webhook(doc.webhook_url, doc.wire(), config=self.webhook, event="playable")
             publish_webhook_report(report, doc.id)
+
+
+def chunk_scratch(settings: Settings, config: StorageConfig, job_id: str) -> Scratch | None:
+    """Where a chunked encode's pieces travel: the job's storage (`VODFLOW_CHUNK_TRANSFER=storage`, the
+    default with a Dask cluster and S3), else None: the run's temp directory."""
+    return Scratch(config, job_id) if settings.chunk_transfer_mode(config.kind) == "storage" else None
 
 
 def run_locally(
@@ -163,7 +172,8 @@ def playback_urls(doc: JobDocument) -> str:
 
 
 def _mark_interrupted(flow: Any, flow_run: Any, state: Any) -> None:
-    """Hook for cancelled or crashed runs: remove the temp directory and fail the job document.
+    """Hook for cancelled or crashed runs: remove the temp directory and the scratch objects, and fail the
+    job document.
 
     The parameter names matter: Prefect's runner calls hooks with keywords (`flow=, flow_run=, state=`).
     """
@@ -173,6 +183,11 @@ def _mark_interrupted(flow: Any, flow_run: Any, state: Any) -> None:
         settings = load_settings()
         remove_workdir(run_workdir(job_id, settings.tmp_dir))
         storage = resolve_storage(params.get("storage_block"), settings)
+    except Exception:
+        return
+    with suppress(Exception):  # chunks in transit (`VODFLOW_CHUNK_TRANSFER=storage`)
+        storage.delete_prefix(scratch_prefix(job_id))
+    try:
         doc = load_job(storage, job_id)
     except Exception:
         return
@@ -215,7 +230,8 @@ def encode_video(
     logger = get_run_logger()
     settings = load_settings()
     spec = parse_run_spec(spec)
-    storage = resolve_storage(storage_block, settings)
+    storage_config = resolve_storage_config(storage_block, settings)
+    storage = storage_config.open()
     webhook = resolve_webhook_config(settings)
     with settings.slots().job(job_id):  # runs given the same job_id never overlap
         doc = JobDocument.from_spec(spec, job_id_for_run(job_id))
@@ -228,8 +244,7 @@ def encode_video(
             return previous.wire()
         if previous:
             doc = doc.model_copy(update={"created_at": previous.created_at})
-        save_job(storage, doc)
-        doc = doc.moved_to("processing")
+        doc = doc.moved_to("processing")  # one write: a queued document would be replaced at once
         save_job(storage, doc)
         logger.info("job %s processing", doc.id)
         request = EncodeRequest(
@@ -242,6 +257,7 @@ def encode_video(
                 settings.dask_address,
             ),
             options=encode_options(settings, x264_preset),
+            scratch=chunk_scratch(settings, storage_config, doc.id),
             poll_interval=settings.remote_poll_seconds,
             max_wait=settings.remote_max_wait_seconds,
         )

@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     chunk_threshold_seconds: float | None = Field(default=None, ge=0)
     chunk_seconds: float = Field(default=30.0, gt=0)
     dask_address: str | None = None
+    chunk_transfer: Literal["shared-dir", "storage"] | None = Field(
+        default=None,
+        description="How chunk steps reach the source and return pieces: the run's temp directory on a shared"
+        " filesystem, or the job's storage; default `storage` with a Dask cluster and S3, else `shared-dir`.",
+    )
 
     # Limits on what input may cost
     max_source_bytes: int = Field(default=Limits.max_source_bytes, ge=0)
@@ -240,6 +245,14 @@ class Settings(BaseSettings):
         if self.chunk_threshold_seconds is not None:
             return self.chunk_threshold_seconds
         return default_chunk_threshold(host_cores(), cluster=bool(self.dask_address))
+
+    def chunk_transfer_mode(self, storage_kind: str) -> Literal["shared-dir", "storage"]:
+        """How chunks travel for a job on `storage_kind` storage: `VODFLOW_CHUNK_TRANSFER`, else `storage`
+        when chunks run on a Dask cluster and the storage is S3 (workers elsewhere share nothing else),
+        else `shared-dir` (threads on this host; or local storage, itself a directory)."""
+        if self.chunk_transfer is not None:
+            return self.chunk_transfer
+        return "storage" if self.dask_address and storage_kind == "s3" else "shared-dir"
 
 
 class ServiceEnvironment(BaseSettings):

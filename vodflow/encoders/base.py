@@ -18,6 +18,7 @@ from vodflow.jobs.document import FileEntry, JobDocument
 from vodflow.jobs.plan import OutputPlan
 from vodflow.jobs.sources import Source
 from vodflow.orchestration.concurrency import Slots
+from vodflow.storage.scratch import Scratch
 
 T = TypeVar("T")
 
@@ -73,6 +74,8 @@ class EncodeRequest:
 
     `live`, where given, makes what publishes HLS ladders while they encode (`steps.live.LivePublisher`):
     the one-process encode runs ffmpeg inside it and writes EVENT playlists; other encoders ignore it.
+
+    `scratch`, when set, is where a chunked encode's pieces travel (the job's storage), not `workdir`.
     """
 
     doc: JobDocument
@@ -83,6 +86,7 @@ class EncodeRequest:
     plan: OutputPlan | None = None
     account: Any = None
     live: LiveContext | None = None
+    scratch: Scratch | None = None
     poll_interval: float = 5.0
     max_wait: float = 3600.0
 

@@ -33,6 +33,12 @@ def iso_time(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
+def iso_parse(value: str) -> datetime:
+    """An ISO-8601 time as written by `iso_time` (or any ISO form Python reads) as an aware datetime."""
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 def job_artifact_key(kind: str, job_id: str) -> str:
     """`vodflow-<kind>-<job id>` in the characters Prefect artifact keys allow (lowercase, digits, dashes)."""
     return f"vodflow-{kind}-" + "".join(c if c.isalnum() else "-" for c in job_id.lower())

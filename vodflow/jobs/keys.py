@@ -1,7 +1,8 @@
 """Where everything lives in storage: key prefixes, the keys of a job's outputs, and what a valid key is.
 
 Keys are `/`-separated relative names (`files/videos/<id>.mp4`), checked by `validate_key` so that none can
-leave its prefix. Pure: the same layout for local and S3 storage.
+leave its prefix. Pure: the same layout for local and S3 storage. Scratch objects (a run's intermediate files,
+such as chunk pieces travelling between machines) live under `tmp/<job id>/`, apart from what is published.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ INGEST_PREFIX = "ingest/"
 VIDEOS_PREFIX = "files/videos/"
 IMAGES_PREFIX = "files/images/"
 JOBS_PREFIX = "jobs/"
+SCRATCH_PREFIX = "tmp/"
+CHUNKS_SCRATCH = "chunks/"
 MAX_KEY_BYTES = 1024
 MAX_NAME_SEGMENT_BYTES = 255  # most file systems refuse longer names
 JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -23,6 +26,19 @@ RUN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
 def job_key(job_id: str) -> str:
     """`jobs/<job id>.json`: where a job's document is kept."""
     return f"{JOBS_PREFIX}{job_id}.json"
+
+
+def scratch_prefix(job_id: str) -> str:
+    """`tmp/<job id>/`: a run's scratch objects, all deleted together when the run ends."""
+    return f"{SCRATCH_PREFIX}{check_job_id(job_id)}/"
+
+
+def chunk_scratch_key(job_id: str, name: str) -> str:
+    """`tmp/<job id>/chunks/<name>`: a chunked encode's source, piece or audio track in transit; `name` is one
+    file name (StorageError(invalid_key) for anything with a `/` or otherwise unsafe)."""
+    if "/" in name:
+        raise invalid_key(name, "must be a file name, not a path")
+    return object_key(f"{scratch_prefix(job_id)}{CHUNKS_SCRATCH}{name}")
 
 
 def invalid_key(key: str, reason: str) -> StorageError:

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
-from vodflow.jobs.document import FileEntry, JobDocument
+from vodflow.jobs.document import FileEntry, JobDocument, iso_parse
 
 _ATTRIBUTE = re.compile(r'([A-Z0-9-]+)=("[^"]*"|[^,]*)')
 _RESOLUTION = re.compile(r"^(\d{1,5})x(\d{1,5})$")
@@ -219,6 +219,9 @@ def job_markdown(doc: JobDocument, ladders: Mapping[str, Sequence[Variant]] | No
     lines = [f"# Job {escape_text(doc.id)}: {escape_text(doc.status)}", ""]
     if doc.finished_at:
         lines += [f"Finished {escape_text(doc.finished_at)}.", ""]
+    if doc.playable_at and doc.started_at:
+        seconds = (iso_parse(doc.playable_at) - iso_parse(doc.started_at)).total_seconds()
+        lines += [f"Playable {seconds:.1f} s after it started, while encoding.", ""]
     if doc.error:
         error = doc.error
         lines += [

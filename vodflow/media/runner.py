@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import logging
 import signal
 import subprocess
 import tempfile
@@ -16,6 +17,10 @@ from typing import IO
 from vodflow.errors import StepError
 
 PROGRESS_ARGS = ("-progress", "pipe:1", "-nostats")
+
+# DEBUG lines when each ffmpeg starts and exits: the benchmark sends them to the Prefect API (its own
+# PREFECT_LOGGING_SETTINGS_PATH) to measure the orchestration around ffmpeg (bench/fixed_cost.py).
+logger = logging.getLogger("vodflow.media.runner")
 
 
 @dataclass
@@ -115,6 +120,7 @@ def run_ffmpeg(
             text=True,
             preexec_fn=_die_with_parent,  # a killed worker leaves no orphan ffmpeg behind
         )
+        logger.debug("ffmpeg started (%s, pid %d)", step, process.pid)
         assert process.stdout is not None
         reader = _ProgressReader(process.stdout, progress)
         reader.start()
@@ -147,6 +153,7 @@ def run_ffmpeg(
                 process.send_signal(signal.SIGKILL)
                 process.wait()
             reader.join(timeout=5)
+            logger.debug("ffmpeg exited (%s, pid %d, code %s)", step, process.pid, process.returncode)
         if returncode < 0:  # its stderr then ends mid-sentence: the signal is the reason
             raise StepError(step, "ffmpeg_failed", f"ffmpeg was killed by {signal.Signals(-returncode).name}")
         if returncode != 0:

@@ -1,7 +1,8 @@
 """The storage protocol vodflow keeps sources, published files and job documents in, and atomic writes.
 
 Writes are atomic from a reader's view; every failure is a `StorageError`, transient when the store is
-unreachable or answers 5xx. Implementations: `local.LocalStorage`, `s3.S3Storage`.
+unreachable or answers 5xx. `download_file(..., max_bytes=)` stops (StorageError(too_large)) as soon as more
+than `max_bytes` arrive, leaving nothing at `dest`. Implementations: `local.LocalStorage`, `s3.S3Storage`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Protocol, runtime_checkable
+
+from vodflow.errors import StorageError
 
 CHUNK_BYTES = 1 << 20
 TMP_PREFIX = ".vodflow-tmp-"
@@ -25,7 +28,7 @@ class Storage(Protocol):
     def upload_file(self, local_path: Path, key: str, content_type: str | None = None) -> None: ...
     def upload_bytes(self, data: bytes, key: str, content_type: str | None = None) -> None: ...
     def read_bytes(self, key: str) -> bytes: ...
-    def download_file(self, key: str, dest: Path) -> None: ...
+    def download_file(self, key: str, dest: Path, max_bytes: int | None = None) -> None: ...
     def exists(self, key: str) -> bool: ...
     def list_keys(self, prefix: str) -> list[str]: ...
     def delete_keys(self, keys: Iterable[str]) -> int: ...
@@ -55,4 +58,14 @@ def write_atomically(dest: Path, chunks: Iterable[bytes]) -> None:
 
 def file_chunks(handle: IO[bytes]) -> Iterator[bytes]:
     while chunk := handle.read(CHUNK_BYTES):
+        yield chunk
+
+
+def limited(chunks: Iterable[bytes], max_bytes: int | None, key: str) -> Iterator[bytes]:
+    """`chunks`, counted as they pass; StorageError(too_large) once over `max_bytes` (None: no bound)."""
+    received = 0
+    for chunk in chunks:
+        received += len(chunk)
+        if max_bytes is not None and received > max_bytes:
+            raise StorageError(code="too_large", message=f"object {key} is larger than {max_bytes} bytes")
         yield chunk

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from vodflow.errors import ObjectNotFound, StorageError
 from vodflow.jobs.keys import deletion_prefix, invalid_key, list_prefix, object_key
-from vodflow.storage.base import TMP_PREFIX, file_chunks, write_atomically
+from vodflow.storage.base import TMP_PREFIX, file_chunks, limited, write_atomically
 
 
 class LocalStorage:
@@ -67,7 +67,7 @@ class LocalStorage:
             except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                 raise ObjectNotFound(key) from None
 
-    def download_file(self, key: str, dest: Path) -> None:
+    def download_file(self, key: str, dest: Path, max_bytes: int | None = None) -> None:
         path = self._path(key)
         with self._io("download", key):
             try:
@@ -75,7 +75,7 @@ class LocalStorage:
             except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                 raise ObjectNotFound(key) from None
             with source:
-                write_atomically(Path(dest), file_chunks(source))
+                write_atomically(Path(dest), limited(file_chunks(source), max_bytes, key))
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()

@@ -21,7 +21,7 @@ from vodflow.errors import ObjectNotFound, StorageError
 from vodflow.jobs.keys import deletion_prefix, list_prefix, object_key
 from vodflow.net.retry import is_transient, is_transient_status
 from vodflow.net.tls import ca_bundle
-from vodflow.storage.base import CHUNK_BYTES, write_atomically
+from vodflow.storage.base import CHUNK_BYTES, limited, write_atomically
 
 NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "NoSuchObject"})
 DENIED_CODES = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled"})
@@ -193,17 +193,23 @@ class S3Storage:
                 response.close()
                 response.release_conn()
 
-    def download_file(self, key: str, dest: Path) -> None:
+    def download_file(self, key: str, dest: Path, max_bytes: int | None = None) -> None:
         self._ready()
-        self.download_object(self.bucket, key, dest)
+        self.download_object(self.bucket, key, dest, max_bytes)
 
-    def download_object(self, bucket: str, key: str, dest: Path) -> None:
-        """Stream `bucket/key` (any bucket these credentials read) to `dest`; ObjectNotFound when missing."""
+    def download_object(self, bucket: str, key: str, dest: Path, max_bytes: int | None = None) -> None:
+        """Stream `bucket/key` (any bucket these credentials read) to `dest`; ObjectNotFound when missing,
+        StorageError(too_large) when it declares or sends more than `max_bytes`."""
         object_key(key)
         with self._s3("download", key, bucket):
             response = self.client.get_object(bucket, key)
             try:
-                write_atomically(Path(dest), response.stream(CHUNK_BYTES))
+                declared = response.headers.get("content-length", "")
+                if max_bytes is not None and declared.isdigit() and int(declared) > max_bytes:
+                    raise StorageError(
+                        code="too_large", message=f"object {key} is larger than {max_bytes} bytes"
+                    )
+                write_atomically(Path(dest), limited(response.stream(CHUNK_BYTES), max_bytes, key))
             finally:
                 response.close()
                 response.release_conn()

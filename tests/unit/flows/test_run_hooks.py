@@ -32,9 +32,12 @@ def interrupted(storage: LocalStorage, state, status: str = "processing") -> Job
     save_job(storage, doc)
     workdir_of(doc.id).mkdir(parents=True)
     (workdir_of(doc.id) / "source").write_bytes(b"partial")
+    storage.upload_bytes(b"piece", f"tmp/{doc.id}/chunks/00001-426x240-400k.ts")  # chunks in transit
+    storage.upload_bytes(b"other", "tmp/another-job/chunks/source")
     flow_run = SimpleNamespace(id=uuid4(), parameters={"job_id": doc.id})
     _mark_interrupted(flow=None, flow_run=flow_run, state=state)
     assert not workdir_of(doc.id).exists()
+    assert storage.list_keys("tmp/") == ["tmp/another-job/chunks/source"], "its scratch objects are removed"
     return load_job(storage, doc.id)
 
 
@@ -47,7 +50,7 @@ def interrupted(storage: LocalStorage, state, status: str = "processing") -> Job
         (Crashed(message="No heartbeat for 90 s; its worker or host is gone."), "crashed"),
     ],
 )
-def test_an_interrupted_run_fails_its_job_and_removes_its_temp_directory(storage, state, code):
+def test_an_interrupted_run_fails_its_job_and_removes_its_temp_files(storage, state, code):
     doc = interrupted(storage, state)
     assert doc.status == "failed" and doc.finished_at
     assert (doc.error.step, doc.error.code) == ("run", code)
@@ -65,3 +68,25 @@ def test_a_run_given_no_job_id_finds_its_job_by_the_flow_run_id(storage):
     save_job(storage, JobDocument.from_spec(parse_spec(SPEC), job_id).moved_to("processing"))
     _mark_interrupted(flow=None, flow_run=SimpleNamespace(id=run_id, parameters={}), state=Cancelled())
     assert load_job(storage, job_id).error.code == "cancelled"
+
+
+def test_a_ladder_that_played_while_encoding_is_removed_with_the_run(storage):
+    from vodflow.jobs.document import FileEntry
+
+    doc = JobDocument.from_spec(parse_spec(SPEC), uuid4().hex[:24]).moved_to("processing")
+    folder = f"files/videos/{doc.id}"
+    for key in (f"{folder}/index.m3u8", f"{folder}/240p/index.m3u8", f"{folder}/240p/seg_00000.ts"):
+        storage.upload_bytes(b"x", key)
+    master = storage.url_for(f"{folder}/index.m3u8")
+    entry = FileEntry(
+        id=doc.id, job_id=doc.id, type="x-tar", file_path=folder, file_url=master, size=3,
+        created_at=doc.created_at, updated_at=doc.created_at,
+    )  # fmt: skip
+    save_job(storage, doc.model_copy(update={"files": [entry], "playable_at": doc.created_at}))
+    flow_run = SimpleNamespace(id=uuid4(), parameters={"job_id": doc.id})
+
+    _mark_interrupted(flow=None, flow_run=flow_run, state=Cancelled())
+
+    failed = load_job(storage, doc.id)
+    assert failed.status == "failed" and failed.files == [] and failed.playable_at is None
+    assert storage.list_keys("files/") == [], "nothing half-listed stays"

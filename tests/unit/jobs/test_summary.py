@@ -145,3 +145,18 @@ def test_escape_and_url_rules():
     assert web_url("javascript:alert(1)") is None and web_url("file:///x") is None
     assert web_url("http://h:1/a b)(<>\"'%41?q=1#f") == "http://h:1/a%20b%29%28%3C%3E%22%27%2541"
     assert web_url("HTTPS://u:p@[::1]:9/x") == "https://[::1]:9/x"
+
+
+def test_a_job_that_played_while_encoding_says_when():
+    from vodflow.jobs.document import JobDocument
+    from vodflow.jobs.spec import parse_spec
+    from vodflow.jobs.summary import job_markdown
+
+    spec = parse_spec(
+        {"videoUrl": "https://example.com/a.mp4", "presets": [{"format": "hls", "resolutions": ["240"]}]}
+    )
+    doc = JobDocument.from_spec(spec, "a" * 24).model_copy(
+        update={"started_at": "2026-12-01T10:00:00.000Z", "playable_at": "2026-12-01T10:00:12.500Z"}
+    )
+    assert "Playable 12.5 s after it started, while encoding." in job_markdown(doc)
+    assert "Playable" not in job_markdown(doc.model_copy(update={"playable_at": None}))

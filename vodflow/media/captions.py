@@ -1,0 +1,195 @@
+"""Captions: reading SRT and WebVTT files strictly, and writing WebVTT whole and cut into HLS segments.
+
+Pure text functions. A caption file is hostile input: it is read within limits (size, cues, line length), and
+any mistake is a `CaptionError` naming the line and the reason, so a job can fail saying which file and
+where. What is kept of a cue is its timing and its text lines; WebVTT settings, regions, styles and notes
+are dropped, and the text is written back as plain cue text (markup characters escaped, tags removed), so a
+player shows it as text and nothing else.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+MAX_CAPTION_BYTES = 4 << 20
+MAX_CUES = 20_000
+MAX_LINE_CHARS = 2_000
+_TIME = re.compile(r"^(?:(\d{1,3}):)?([0-5]\d):([0-5]\d)[.,](\d{3})$")
+_TAG = re.compile(r"</?[a-zA-Z0-9._ ]*>|<\d{1,3}:\d{2}:\d{2}\.\d{3}>|<\d{2}:\d{2}\.\d{3}>")
+_ARROW = "-->"
+
+
+class CaptionError(ValueError):
+    """A caption file is not valid: `line` (from 1, 0 for the whole file) and `reason`."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"line {line}: {reason}" if line else reason)
+        self.line = line
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Cue:
+    """One caption: shown from `start` to `end` seconds, its text lines (plain text)."""
+
+    start: float
+    end: float
+    lines: tuple[str, ...]
+
+
+def parse_captions(data: bytes) -> list[Cue]:
+    """The cues of an SRT or WebVTT file (WebVTT when it starts with `WEBVTT`), in start order.
+
+    Raises CaptionError for a file that is too large, not UTF-8, or malformed at some line.
+    """
+    if len(data) > MAX_CAPTION_BYTES:
+        raise CaptionError(0, f"larger than {MAX_CAPTION_BYTES} bytes")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise CaptionError(line, "not UTF-8 text") from None
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    for number, line in enumerate(lines, 1):
+        if len(line) > MAX_LINE_CHARS:
+            raise CaptionError(number, f"longer than {MAX_LINE_CHARS} characters")
+        if "\0" in line:
+            raise CaptionError(number, "holds a NUL character")
+    first = lines[0].strip() if lines else ""
+    cues = _parse_webvtt(lines) if first.startswith("WEBVTT") else _parse_srt(lines)
+    if not cues:
+        raise CaptionError(0, "holds no cue")
+    return sorted(cues, key=lambda c: (c.start, c.end))
+
+
+def parse_time(value: str, line: int) -> float:
+    """`[HH:]MM:SS.mmm` (`,` as in SRT accepted) as seconds; CaptionError naming `line` otherwise."""
+    match = _TIME.match(value.strip())
+    if not match:
+        raise CaptionError(line, f"bad timestamp {value.strip()[:40]!r}")
+    hours, minutes, seconds, millis = (int(g or 0) for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds + millis / 1000
+
+
+def _timing(line: str, number: int) -> tuple[float, float]:
+    if _ARROW not in line:
+        raise CaptionError(number, "expected a timing line `start --> end`")
+    left, right = line.split(_ARROW, 1)
+    start = parse_time(left, number)
+    end = parse_time(right.strip().split()[0] if right.strip() else "", number)
+    if end <= start:
+        raise CaptionError(number, "the cue ends before it starts")
+    return start, end
+
+
+def _cue(start: float, end: float, text: list[str], number: int) -> Cue:
+    lines = tuple(clean for line in text if (clean := _TAG.sub("", line).strip()))
+    if not lines:
+        raise CaptionError(number, "a cue without text")
+    return Cue(start, end, lines)
+
+
+def _blocks(lines: list[str], first: int = 0) -> list[tuple[int, list[str]]]:
+    """Blank-line separated blocks: (number of the block's first line, its lines)."""
+    blocks: list[tuple[int, list[str]]] = []
+    current: list[str] = []
+    start = first
+    for number, line in enumerate(lines[first:], first + 1):
+        if line.strip():
+            if not current:
+                start = number
+            current.append(line)
+        elif current:
+            blocks.append((start, current))
+            current = []
+    if current:
+        blocks.append((start, current))
+    if len(blocks) > MAX_CUES + 1:
+        raise CaptionError(0, f"more than {MAX_CUES} cues")
+    return blocks
+
+
+def _parse_srt(lines: list[str]) -> list[Cue]:
+    cues = []
+    for number, block in _blocks(lines):
+        if not block[0].strip().isdigit():
+            raise CaptionError(number, "expected a cue number")
+        if len(block) < 2:
+            raise CaptionError(number + 1, "expected a timing line `start --> end`")
+        start, end = _timing(block[1], number + 1)
+        cues.append(_cue(start, end, block[2:], number + 2))
+    return cues
+
+
+def _parse_webvtt(lines: list[str]) -> list[Cue]:
+    header = lines[0].strip()
+    if header != "WEBVTT" and not header.startswith(("WEBVTT ", "WEBVTT\t")):
+        raise CaptionError(1, "expected `WEBVTT` alone on the first line")
+    body = next((i for i, line in enumerate(lines) if not line.strip()), len(lines))  # header lines end here
+    cues = []
+    for number, block in _blocks(lines, body):
+        head = block[0].strip()
+        if head.startswith(("NOTE", "STYLE", "REGION")) and _ARROW not in head:
+            continue
+        offset = 0 if _ARROW in head else 1  # an optional cue identifier before the timing line
+        if offset and (len(block) < 2 or _ARROW not in block[1]):
+            raise CaptionError(number, "expected a timing line `start --> end`")
+        start, end = _timing(block[offset], number + offset)
+        cues.append(_cue(start, end, block[offset + 1 :], number + offset + 1))
+    return cues
+
+
+def format_time(seconds: float) -> str:
+    """Seconds as WebVTT's `HH:MM:SS.mmm`."""
+    millis = round(seconds * 1000)
+    hours, rest = divmod(millis, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    return f"{hours:02d}:{minutes:02d}:{rest // 1000:02d}.{rest % 1000:03d}"
+
+
+def _escape(line: str) -> str:
+    return line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _cue_text(cue: Cue) -> str:
+    body = "\n".join(_escape(line.replace(_ARROW, "->")) for line in cue.lines)
+    return f"{format_time(cue.start)} --> {format_time(cue.end)}\n{body}\n"
+
+
+def webvtt(cues: list[Cue], header: str = "") -> str:
+    """A WebVTT file of `cues`; `header` lines go right after `WEBVTT` (HLS's `X-TIMESTAMP-MAP`)."""
+    head = "WEBVTT\n" + (f"{header}\n" if header else "")
+    return head + "".join(f"\n{_cue_text(cue)}" for cue in cues)
+
+
+def hls_segments(cues: list[Cue], duration: float, segment_seconds: float) -> list[str]:
+    """WebVTT segments for an HLS subtitle rendition: one per `segment_seconds` of the `duration`, each with
+    the cues shown during it (a cue spanning a boundary is in both, as RFC 8216 allows) and the
+    `X-TIMESTAMP-MAP` that places it on the media timeline (MPEG-TS time 0 at 0 s, vodflow's segments start
+    at 0)."""
+    count = max(1, math.ceil(duration / segment_seconds - 1e-9))
+    header = "X-TIMESTAMP-MAP=MPEGTS:0,LOCAL:00:00:00.000"
+    segments = []
+    for index in range(count):
+        start, end = index * segment_seconds, min(duration, (index + 1) * segment_seconds)
+        shown = [cue for cue in cues if cue.start < end and cue.end > start]
+        segments.append(webvtt(shown, header))
+    return segments
+
+
+def subtitle_playlist(duration: float, segment_seconds: float, name: str = "seg_{:05d}.vtt") -> str:
+    """The VOD media playlist of `hls_segments(..., duration, segment_seconds)`, segments named `name`."""
+    count = max(1, math.ceil(duration / segment_seconds - 1e-9))
+    lines = [
+        "#EXTM3U",
+        "#EXT-X-VERSION:3",
+        f"#EXT-X-TARGETDURATION:{math.ceil(segment_seconds)}",
+        "#EXT-X-MEDIA-SEQUENCE:0",
+        "#EXT-X-PLAYLIST-TYPE:VOD",
+    ]
+    for index in range(count):
+        length = min(duration, (index + 1) * segment_seconds) - index * segment_seconds
+        lines += [f"#EXTINF:{length:.6f},", name.format(index)]
+    return "\n".join([*lines, "#EXT-X-ENDLIST", ""])
