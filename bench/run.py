@@ -9,7 +9,7 @@ Python process's peak memory for ingest + publish of a 20 MB and a 2 GB source, 
 jobs submitted at once. Prints the tables and writes them to `bench/results.md`.
 
 Environment: BENCH_REPS (default 3), BENCH_SOURCES (default "10,60" seconds), BENCH_SKIP (comma list of
-sections to skip: speed,playable,orchestration,quality,memory,throughput).
+sections to skip: speed,dedup,playable,orchestration,quality,memory,throughput).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.dedup import dedup_effect  # noqa: E402
 from bench.playable import time_to_playable  # noqa: E402
 from bench.reference import LADDER, naive_commands, reference_command  # noqa: E402
 from tests.prefect_server import PrefectServer  # noqa: E402
@@ -368,6 +369,14 @@ def main() -> None:
             print("speed: reference vs naive vs vodflow", flush=True)
             rows = compare({s: sources[s] for s in lengths}, env, reps)
             sections.append("## Speed (medians)\n\n" + table(rows))
+        if "dedup" not in skip:
+            longest = max(lengths)
+            print(f"the encode's own work, {longest} s source", flush=True)
+            sections.append(
+                f"## The encode's own work ({longest} s source): vodflow's ffmpeg commands without Python or "
+                "Prefect (`vodflow plan`) against the reference (medians)\n\n"
+                + table(dedup_effect(job_for(sources[longest]), sources[longest], WORK, reps))
+            )
         if "playable" not in skip:
             longest = max(lengths)
             print(f"time to first playable, {longest} s source", flush=True)
