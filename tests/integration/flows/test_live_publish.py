@@ -131,7 +131,9 @@ def test_playable_document_event_and_webhook_then_the_same_vod_ladder(tmp_path, 
     assert all("playlistType" not in f.get("meta", {}) for f in live["files"])
 
     # the Prefect event
-    assert f"vodflow.job.{'e' * 24}" in playable_event_resources()
+    (event,) = playable_events("e" * 24)
+    assert event["payload"]["playableAt"] == playing["playableAt"]
+    assert event["payload"]["fileUrls"] == [ladder["fileUrl"]]
 
     # the same job published only at the end gives the same playlists, byte for byte
     monkeypatch.setenv("VODFLOW_PUBLISH_WHILE_ENCODING", "false")
@@ -153,18 +155,21 @@ def ladder_playlists(storage: LocalStorage, doc: dict) -> list[bytes]:
     return [storage.read_bytes(k) for k in keys]
 
 
-def playable_event_resources(timeout: float = 20.0) -> list[str]:
-    """Resource ids of the `vodflow.job.playable` events the Prefect server holds (events arrive shortly
-    after they are emitted)."""
+def playable_events(job_id: str, timeout: float = 30.0) -> list[dict]:
+    """The `vodflow.job.playable` events of a job the Prefect server holds (events arrive shortly after they
+    are emitted: waits for them up to `timeout`)."""
     from prefect.client.orchestration import get_client
 
+    query = {
+        "filter": {
+            "event": {"name": ["vodflow.job.playable"]},
+            "resource": {"id": [f"vodflow.job.{job_id}"]},
+        }
+    }
     deadline = time.monotonic() + timeout
     while True:
         with get_client(sync_client=True) as client:
-            answer = client.request(
-                "POST", "/events/filter", json={"filter": {"event": {"name": ["vodflow.job.playable"]}}}
-            ).json()
-        found = [e["resource"]["prefect.resource.id"] for e in answer.get("events", [])]
+            found = client.request("POST", "/events/filter", json=query).json().get("events", [])
         if found or time.monotonic() > deadline:
             return found
         time.sleep(0.5)
