@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import re
 import shutil
 import statistics
 import subprocess
@@ -33,7 +32,8 @@ from bench.dedup import dedup_effect  # noqa: E402
 from bench.playable import time_to_playable  # noqa: E402
 from bench.reference import LADDER, naive_commands, reference_command  # noqa: E402
 from tests.prefect_server import PrefectServer  # noqa: E402
-from vodflow.cli.demo import DEMO_JOB as BENCH_JOB  # noqa: E402  (the demo job is the benchmark job)
+from vodflow.cli.demo import DEMO_JOB as BENCH_JOB  # noqa: E402
+from vodflow.media.quality import build_quality_command, parse_quality  # noqa: E402  (the demo job is the benchmark job)
 from vodflow.media.samples import make_sample  # noqa: E402
 
 WORK = ROOT / "bench" / "work"
@@ -215,37 +215,18 @@ def quality(document: dict, source: Path) -> list[dict]:
             files = list(target.parent.glob("*.ts")) if entry["type"] == "x-tar" else [target]
             duration = float(ffprobe_json(target, "-show_entries", "format=duration")["format"]["duration"])
             kbps = sum(f.stat().st_size for f in files) * 8 / duration / 1000
-            graph = (
-                f"[1:v]scale={w}:{h}:flags=bicubic,split[r1][r2];[0:v]split[d1][d2];[d1][r1]ssim;[d2][r2]psnr"
-            )
             log = subprocess.run(
-                [
-                    "ffmpeg",
-                    "-nostdin",
-                    "-hide_banner",
-                    "-i",
-                    str(target),
-                    "-i",
-                    str(source),
-                    "-lavfi",
-                    graph,
-                    "-f",
-                    "null",
-                    "-",
-                ],
-                capture_output=True,
-                text=True,
+                build_quality_command(target, source, w, h), capture_output=True, text=True
             ).stderr
-            ssim = re.search(r"SSIM .*All:([\d.]+)", log)
-            psnr = re.search(r"PSNR .*average:([\d.inf]+)", log)
+            scores = parse_quality(log)
             name = f"{entry['type']} {target.parent.name if entry['type'] == 'x-tar' else 'mp4'}"
             rows.append(
                 {
                     "rendition": name,
                     "size": f"{w}x{h}",
                     "total kbit/s": round(kbps),
-                    "SSIM": ssim.group(1) if ssim else "?",
-                    "PSNR (dB)": psnr.group(1) if psnr else "?",
+                    "SSIM": scores.ssim,
+                    "PSNR (dB)": scores.psnr,
                 }
             )
     return rows
