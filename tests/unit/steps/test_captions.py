@@ -47,7 +47,7 @@ def fetch_from(files: dict[str, bytes]):
         ("/srv/captions/de.vtt", "de.vtt"),
         ("s3://bucket/k/it.srt", "it.srt"),
         ("https://host.test/", "caption file"),
-        ("https://host.test/%0a%1b<x>.srt", "__x_.srt"),
+        ("https://host.test/%0a%1b<x>.srt", "___x_.srt"),
     ],
 )
 def test_messages_name_the_file_without_host_query_credentials_or_folders(url, name):
