@@ -147,7 +147,7 @@ def write_subtitle_renditions(plan: OutputPlan, workdir: Path) -> None:
             folder = hls_dir(workdir, out)
             top = folder / hls_variants(out)[0]
             duration = playlist_seconds((top / "index.m3u8").read_text())
-            # the MPEG-TS time of 0 s, which the segments' X-TIMESTAMP-MAP names (ffmpeg starts at 1.4 s)
+            # the MPEG-TS time of 0 s, named by the X-TIMESTAMP-MAP (ffmpeg's TS does not start at 0)
             start = float(run_ffprobe(min(top.glob("seg_*.ts")))["format"]["start_time"])
             _write_subtitles(folder, plan, cues, duration, HLS_SEGMENT_SECONDS, round(start * 90000))
             master = folder / "index.m3u8"

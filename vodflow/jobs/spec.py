@@ -139,6 +139,7 @@ class CaptionSpec(Wire):
     language: str = Field(
         max_length=35,
         description="BCP 47 language tag (`en`, `pt-BR`): HLS `LANGUAGE`, DASH `lang`, the file's name.",
+        json_schema_extra={"pattern": _LANGUAGE_TAG.pattern, "examples": ["en", "pt-BR"]},
     )
     label: str | None = Field(
         default=None, max_length=MAX_CAPTION_LABEL, description="What players list; left out: the language."

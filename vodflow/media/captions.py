@@ -179,7 +179,7 @@ def hls_segments(cues: list[Cue], duration: float, segment_seconds: float, mpegt
     """WebVTT segments for an HLS subtitle rendition: one per `segment_seconds` of the `duration`, each with
     the cues shown during it (a cue spanning a boundary is in both, as RFC 8216 allows) and the
     `X-TIMESTAMP-MAP` that places it on the media timeline: `mpegts` (90 kHz) is the media's timestamp at
-    0 s (ffmpeg's MPEG-TS segments start at 1.4 s, 126000; fMP4 ones at 0)."""
+    0 s (the first MPEG-TS segment's start, which ffmpeg does not put at 0; 0 for fMP4)."""
     count = max(1, math.ceil(duration / segment_seconds - 1e-9))
     header = f"X-TIMESTAMP-MAP=MPEGTS:{mpegts},LOCAL:00:00:00.000"
     segments = []
