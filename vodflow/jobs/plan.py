@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,11 +29,12 @@ _LANGUAGES = {
 
 def language_tag(code: str) -> tuple[str, str]:
     """A container's language code (ISO 639-2 as ffmpeg reads it) as a BCP 47 tag and a name: `eng` is
-    (`en`, `English`); an unknown code is kept as it is, "" or `und` is (`und`, "")."""
+    (`en`, `English`); another code of 2 or 3 letters is kept as it is; anything else (untagged, `und`, or
+    not a language code at all) is (`und`, "")."""
     code = code.strip().lower()
-    if not code or code == "und":
-        return "und", ""
-    return _LANGUAGES.get(code, (code, ""))
+    if code in _LANGUAGES:
+        return _LANGUAGES[code]
+    return (code, "") if re.fullmatch(r"[a-z]{2,3}", code) and code != "und" else ("und", "")
 
 
 @dataclass(frozen=True)

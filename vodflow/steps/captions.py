@@ -49,8 +49,9 @@ def caption_file_name(url: str) -> str:
 
 
 def default_label(language: str) -> str:
-    """What players list for a caption without a label: the language's name, else its tag."""
-    return _NAMES.get(language.split("-")[0].lower(), language)
+    """What players list for a caption without a label: the language's name, else its tag (`Subtitles` for
+    `und`)."""
+    return "Subtitles" if language == "und" else _NAMES.get(language.split("-")[0].lower(), language)
 
 
 FetchCaption = Callable[[CaptionSpec, str, Path], bytes]
@@ -96,7 +97,8 @@ def ingest_subtitle_streams(
             skips.append((language, f"{where}: the captions have {language} already"))
         else:
             languages.add(language.lower())
-            wanted.append((n, language, stream.title[:64] or name or default_label(language)))
+            title = "".join(c for c in stream.title if c.isprintable()).strip()[:64]  # a label, in XML too
+            wanted.append((n, language, title or name or default_label(language)))
     if not wanted:
         return [], skips
     folder = workdir / CAPTIONS_DIR

@@ -172,3 +172,4 @@ def test_language_tags_of_container_codes():
     assert language_tag("FRA") == ("fr", "French")
     assert language_tag("") == language_tag("und") == ("und", "")
     assert language_tag("tlh") == ("tlh", "")
+    assert language_tag("../../etc") == language_tag("e n") == language_tag("english") == ("und", "")

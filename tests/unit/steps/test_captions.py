@@ -14,7 +14,7 @@ from vodflow.jobs.sources import CaptionTrack, SourceInfo, SubtitleStream
 from vodflow.jobs.spec import parse_spec
 from vodflow.media.captions import MAX_CAPTION_BYTES, parse_captions
 from vodflow.net.guard import NetPolicy
-from vodflow.steps.captions import caption_file_name, ingest_sidecars, ingest_subtitle_streams
+from vodflow.steps.captions import caption_file_name, default_label, ingest_sidecars, ingest_subtitle_streams
 from vodflow.steps.ingest import IngestPolicy, fetch_caption_file
 from vodflow.storage.local import LocalStorage
 
@@ -124,4 +124,13 @@ def test_bitmap_streams_and_languages_given_already_are_skipped_with_a_reason(tm
     assert skips == [
         ("fr", "source subtitle stream 0 is hdmv_pgs_subtitle: only text subtitles are kept"),
         ("en", "source subtitle stream 1: the captions have en already"),
+    ]
+
+
+def test_default_labels():
+    assert [default_label(tag) for tag in ("en", "pt-BR", "und", "tlh")] == [
+        "English",
+        "Portuguese",
+        "Subtitles",
+        "tlh",
     ]
