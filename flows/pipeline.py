@@ -20,7 +20,7 @@ from vodflow.blocks.storage import resolve_storage, resolve_storage_config
 from vodflow.blocks.videosdk import VideoSDKCredentials
 from vodflow.blocks.webhook import resolve_webhook_config
 from vodflow.encoders import EncodeOptions, EncodeRequest, get_encoder
-from vodflow.errors import JobFailed, StepError
+from vodflow.errors import JobFailed, SpecError, StepError
 from vodflow.jobs.document import FileEntry, JobDocument, new_id
 from vodflow.jobs.keys import check_job_id, run_job_id, scratch_prefix
 from vodflow.jobs.plan import plan_outputs
@@ -115,7 +115,7 @@ def run_locally(
     plan = None
     try:
         source = ingest.with_options(**retry)(doc, workdir, storage, policy)
-        plan = plan_outputs(doc, source.info)
+        plan = plan_outputs(doc, source.info, source.captions, source.caption_skips)
         encoder = get_encoder("local", source.info, settings.chunk_threshold(), plan)
         request = request.with_source(source, plan)
         if notice is not None:
@@ -143,6 +143,8 @@ def run_remotely(
     """Encode with a remote service, credentials from the named block or its environment; its files are the
     job's. A preset only the local encoder makes fails validation first."""
     check_remote_presets(doc.presets, encoder)
+    if doc.captions:
+        raise SpecError("captions", f"made only by the local encoder, not by {encoder}")
     try:
         request.account = ACCOUNTS[encoder].resolve(credentials_block)
     except ValueError as exc:  # missing credentials, an unknown block name, invalid block data
@@ -166,7 +168,7 @@ def playback_urls(doc: JobDocument) -> str:
     urls = [
         f"{'master playlist' if f.type == 'x-tar' else 'mp4'} {f.file_url}"
         for f in doc.files
-        if f.type != "image"
+        if f.type in ("x-tar", "video")
     ]
     return ": " + ", ".join(urls) if urls else ""
 

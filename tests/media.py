@@ -41,6 +41,21 @@ def make_bilingual_clip(dest: Path, width: int, height: int, seconds: float = 14
     return dest
 
 
+def make_subtitled_clip(dest: Path, subtitles: Path, language: str, seconds: float = 14) -> Path:
+    """A 640x360 clip with sound and one `mov_text` subtitle stream read from the SRT file `subtitles`,
+    tagged `language` (write it to `.mp4`)."""
+    ffmpeg(
+        "-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=25:duration={seconds}",
+        "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
+        "-i", str(subtitles),
+        "-map", "0:v", "-map", "1:a", "-map", "2:s",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-c:s", "mov_text",
+        "-metadata:s:s:0", f"language={language}",
+        str(dest),
+    )  # fmt: skip
+    return dest
+
+
 def make_rotated(source: Path, dest: Path, degrees: int = 90) -> Path:
     """Copy `source` with a display rotation in its metadata (as phones record portrait video)."""
     ffmpeg("-i", str(source), "-c", "copy", "-metadata:s:v:0", f"rotate={degrees}", str(dest))

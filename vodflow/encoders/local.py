@@ -13,17 +13,33 @@ from vodflow.encoders.base import EncodeOptions, EncodeRequest, EncodeResult, Li
 from vodflow.errors import StepError
 from vodflow.jobs.plan import OutputPlan
 from vodflow.jobs.sources import Source
+from vodflow.jobs.summary import playlist_seconds
+from vodflow.media.captions import (
+    SUBTITLE_PLAYLIST,
+    CaptionError,
+    Cue,
+    hls_segments,
+    parse_captions,
+    subtitle_folder,
+    subtitle_playlist,
+    whole_file,
+    with_subtitles,
+)
 from vodflow.media.cmaf import (
     FFMPEG_MASTER,
     MANIFEST,
     MASTER,
+    SEGMENT_SECONDS,
     cmaf_dir,
     cmaf_master,
+    media_playlist,
     media_playlists,
     mpd_codecs,
     vod_media_playlist,
+    with_text_sets,
 )
 from vodflow.media.commands import (
+    HLS_SEGMENT_SECONDS,
     build_encode_command,
     build_mp4_remux_command,
     hls_dir,
@@ -53,10 +69,11 @@ def encode_renditions(
     """Write the plan's HLS folders, MP4 files and thumbnails under `workdir`; StepError(encode) if failed.
 
     With `live` (and HLS ladders in the plan), ffmpeg runs inside the context it makes, which publishes the
-    ladders as they grow; the EVENT playlists are turned into VOD ones once ffmpeg has finished.
+    ladders as they grow; the EVENT playlists are turned into VOD ones once ffmpeg has finished. A plan with
+    captions is not published while encoding: its masters are rewritten with the subtitle group at the end.
     """
     options = options or EncodeOptions()
-    live = live if plan.hls else None
+    live = live if plan.hls and not plan.captions else None
     command = build_encode_command(
         source.path,
         plan,
@@ -84,6 +101,7 @@ def encode_renditions(
     if live:
         finish_event_playlists(plan, workdir)
     write_cmaf_masters(plan, workdir)
+    write_subtitle_renditions(plan, workdir)
     remux_shared_mp4s(source, plan, workdir, options)
 
 
@@ -114,6 +132,48 @@ def write_cmaf_masters(plan: OutputPlan, workdir: Path) -> None:
             ) from exc
         (folder / MASTER).write_text(master)
         (folder / FFMPEG_MASTER).unlink(missing_ok=True)
+
+
+def write_subtitle_renditions(plan: OutputPlan, workdir: Path) -> None:
+    """Add the plan's captions to every ladder: a segmented WebVTT rendition per language (`subs/<lang>/`,
+    6 s segments on the video's boundaries) in the HLS master's subtitle group, and for CMAF ladders the whole
+    file per language as a text AdaptationSet of the MPD. StepError(encode, captions_failed) when a ladder's
+    playlists or a caption file cannot be read."""
+    if not plan.captions:
+        return
+    try:
+        cues = {c.language: parse_captions(c.path.read_bytes()) for c in plan.captions}
+        for out in plan.hls:
+            folder = hls_dir(workdir, out)
+            top = folder / hls_variants(out)[0]
+            duration = playlist_seconds((top / "index.m3u8").read_text())
+            # the MPEG-TS time of 0 s, named by the X-TIMESTAMP-MAP (ffmpeg's TS does not start at 0)
+            start = float(run_ffprobe(min(top.glob("seg_*.ts")))["format"]["start_time"])
+            _write_subtitles(folder, plan, cues, duration, HLS_SEGMENT_SECONDS, round(start * 90000))
+            master = folder / "index.m3u8"
+            master.write_text(with_subtitles(master.read_text(), plan.captions))
+        for out in plan.cmaf:
+            folder = cmaf_dir(workdir, out)
+            duration = playlist_seconds((folder / media_playlist(0)).read_text())
+            _write_subtitles(folder, plan, cues, duration, SEGMENT_SECONDS, 0)
+            for caption in plan.captions:
+                (folder / whole_file(caption)).write_bytes(caption.path.read_bytes())
+            (folder / MASTER).write_text(with_subtitles((folder / MASTER).read_text(), plan.captions))
+            tracks = [(c.language, c.label, whole_file(c)) for c in plan.captions]
+            (folder / MANIFEST).write_text(with_text_sets((folder / MANIFEST).read_text(), tracks))
+    except (OSError, ValueError, KeyError, CaptionError) as exc:
+        raise StepError("encode", "captions_failed", f"captions: {type(exc).__name__}: {exc}") from exc
+
+
+def _write_subtitles(
+    folder: Path, plan: OutputPlan, cues: dict[str, list[Cue]], duration: float, seconds: float, mpegts: int
+) -> None:
+    for caption in plan.captions:
+        where = folder / subtitle_folder(caption)
+        where.mkdir(parents=True, exist_ok=True)
+        for index, text in enumerate(hls_segments(cues[caption.language], duration, seconds, mpegts)):
+            (where / f"seg_{index:05d}.vtt").write_text(text)
+        (where / SUBTITLE_PLAYLIST).write_text(subtitle_playlist(duration, seconds))
 
 
 def remux_shared_mp4s(source: Source, plan: OutputPlan, workdir: Path, options: EncodeOptions) -> None:

@@ -68,16 +68,23 @@ class FileMeta(BaseModel):
     )
 
 
+class CaptionMeta(BaseModel):
+    """A caption file's meta: its BCP 47 language and the label players list."""
+
+    language: str
+    label: str | None = None
+
+
 class FileEntry(Wire):
     """One published output, as listed in the job document."""
 
     id: str
     job_id: str = Field(alias="jobId")
-    type: Literal["video", "x-tar", "image"]
+    type: Literal["video", "x-tar", "image", "caption"]
     file_path: str = Field(alias="filePath")
     file_url: str = Field(alias="fileUrl")
     size: int
-    meta: FileMeta | None = None
+    meta: FileMeta | CaptionMeta | None = None
     created_at: str = Field(alias="createdAt")
     updated_at: str = Field(alias="updatedAt")
 

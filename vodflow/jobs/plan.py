@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from vodflow.errors import StepError
 from vodflow.jobs.document import JobDocument, Skipped, output_id
-from vodflow.jobs.keys import IMAGES_PREFIX, VIDEOS_PREFIX
+from vodflow.jobs.keys import CAPTIONS_PREFIX, IMAGES_PREFIX, VIDEOS_PREFIX
 from vodflow.jobs.ladder import LADDER, scaled_size
-from vodflow.jobs.sources import AudioStream, SourceInfo
+from vodflow.jobs.sources import AudioStream, CaptionTrack, SourceInfo
 
 # The audio-only variant of a ladder (`audioOnly`): low enough for the poorest networks.
 AUDIO_ONLY_KBPS = 64
@@ -22,6 +25,16 @@ _LANGUAGES = {
     "rus": ("ru", "Russian"), "spa": ("es", "Spanish"), "swe": ("sv", "Swedish"), "tur": ("tr", "Turkish"),
     "ukr": ("uk", "Ukrainian"), "vie": ("vi", "Vietnamese"),
 }  # fmt: skip
+
+
+def language_tag(code: str) -> tuple[str, str]:
+    """A container's language code (ISO 639-2 as ffmpeg reads it) as a BCP 47 tag and a name: `eng` is
+    (`en`, `English`); another code of 2 or 3 letters is kept as it is; anything else (untagged, `und`, or
+    not a language code at all) is (`und`, "")."""
+    code = code.strip().lower()
+    if code in _LANGUAGES:
+        return _LANGUAGES[code]
+    return (code, "") if re.fullmatch(r"[a-z]{2,3}", code) and code != "und" else ("und", "")
 
 
 @dataclass(frozen=True)
@@ -111,6 +124,21 @@ class ThumbnailOutput:
         return f"{IMAGES_PREFIX}{self.file_id}.{self.format}"
 
 
+@dataclass(frozen=True)
+class CaptionOutput:
+    """One caption language: a whole WebVTT file (`files/captions/<id>.vtt`) made from `path` (written at
+    ingest), and a segmented subtitle rendition in every hls and cmaf ladder."""
+
+    file_id: str
+    language: str
+    label: str
+    path: Path
+
+    @property
+    def key(self) -> str:
+        return f"{CAPTIONS_PREFIX}{self.file_id}.vtt"
+
+
 @dataclass
 class OutputPlan:
     hls: list[HlsOutput] = field(default_factory=list)
@@ -118,11 +146,13 @@ class OutputPlan:
     mp4: list[Mp4Output] = field(default_factory=list)
     thumbnails: list[ThumbnailOutput] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    captions: list[CaptionOutput] = field(default_factory=list)
 
     @property
     def one_process_only(self) -> bool:
-        """Whether only the one-process encoder makes this plan (a CMAF ladder, an HLS audio-only variant)."""
-        return bool(self.cmaf) or any(out.audio_only_kbps for out in self.hls)
+        """Whether only the one-process encoder makes this plan (a CMAF ladder, an HLS audio-only variant,
+        captions)."""
+        return bool(self.cmaf) or any(out.audio_only_kbps for out in self.hls) or bool(self.captions)
 
     @property
     def video_outputs(self) -> int:
@@ -160,8 +190,15 @@ def _no_upscale(fmt: str, resolution: str, source: SourceInfo) -> Skipped:
     return Skipped(format=fmt, resolution=resolution, reason=reason)
 
 
-def plan_outputs(doc: JobDocument, source: SourceInfo) -> OutputPlan:
+def plan_outputs(
+    doc: JobDocument,
+    source: SourceInfo,
+    captions: Sequence[CaptionTrack] = (),
+    caption_skips: Sequence[tuple[str, str]] = (),
+) -> OutputPlan:
     """Every output of the job; renditions larger than the source are listed as skipped, never upscaled.
+    `captions` (read at ingest) become caption outputs; `caption_skips` (language, reason) are listed as
+    skipped (`format` "caption", `resolution` the language).
 
     Raises StepError(validate, ...) for a thumbnail past the end of the source or when nothing is left
     to encode.
@@ -196,6 +233,11 @@ def plan_outputs(doc: JobDocument, source: SourceInfo) -> OutputPlan:
                 Mp4Output(output_id(doc.id, preset.id or "", "mp4", r.resolution), preset.id or "", r)
                 for r in renditions
             )
+    plan.captions = [
+        CaptionOutput(output_id(doc.id, "caption", track.language), track.language, track.label, track.path)
+        for track in captions
+    ]
+    plan.skipped += [Skipped(format="caption", resolution=lang, reason=why) for lang, why in caption_skips]
     if not plan.video_outputs:
         raise StepError(
             "validate",

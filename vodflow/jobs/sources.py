@@ -30,6 +30,34 @@ class AudioStream:
     title: str = ""
 
 
+# Text subtitle codecs (as ffprobe names them) whose streams become captions; bitmap ones (dvd_subtitle,
+# hdmv_pgs_subtitle, dvb_subtitle) are skipped.
+TEXT_SUBTITLE_CODECS = frozenset({"mov_text", "subrip", "srt", "ass", "ssa", "webvtt", "text"})
+
+
+@dataclass(frozen=True)
+class SubtitleStream:
+    """One subtitle stream of a source: its codec, language tag (ISO 639-2, "" when untagged) and title."""
+
+    codec: str
+    language: str = ""
+    title: str = ""
+
+    @property
+    def is_text(self) -> bool:
+        return self.codec in TEXT_SUBTITLE_CODECS
+
+
+@dataclass(frozen=True)
+class CaptionTrack:
+    """One caption language of a job, read and checked at ingest: `path` is its whole WebVTT file (rewritten
+    as plain cues) in the run's temp directory; `language` a BCP 47 tag, `label` what players show."""
+
+    language: str
+    label: str
+    path: Path
+
+
 @dataclass(frozen=True)
 class SourceInfo:
     """What the pipeline needs to know of a source. `width`/`height` are as displayed (rotation applied)."""
@@ -43,14 +71,18 @@ class SourceInfo:
     format_name: str
     frame_rate: float
     audio_streams: tuple[AudioStream, ...] = ()
+    subtitle_streams: tuple[SubtitleStream, ...] = ()
 
 
 @dataclass(frozen=True)
 class Source:
-    """A source on this machine's disk, and what probing it found."""
+    """A source on this machine's disk, and what probing it found; with the job's caption tracks (sidecar
+    files and the source's text subtitle streams) and why any subtitle stream was left out."""
 
     path: Path
     info: SourceInfo
+    captions: tuple[CaptionTrack, ...] = ()
+    caption_skips: tuple[tuple[str, str], ...] = ()  # (language, reason)
 
 
 @dataclass(frozen=True)

@@ -126,6 +126,46 @@ class ThumbnailSpec(Wire):
 
 
 NotifyEvent = Literal["playable", "completed"]
+MAX_CAPTIONS = 16
+MAX_CAPTION_LABEL = 64
+# A BCP 47 language tag as players use them (`en`, `pt-BR`, `zh-Hans`): a 2-3 letter language and subtags.
+_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8}){0,3}$")
+
+
+class CaptionSpec(Wire):
+    """A sidecar caption file (WebVTT or SRT) for one language."""
+
+    url: str = Field(description="Where to fetch it, like `videoUrl`: http(s)://, s3://bucket/key, file://.")
+    language: str = Field(
+        max_length=35,
+        description="BCP 47 language tag (`en`, `pt-BR`): HLS `LANGUAGE`, DASH `lang`, the file's name.",
+        json_schema_extra={"pattern": _LANGUAGE_TAG.pattern, "examples": ["en", "pt-BR"]},
+    )
+    label: str | None = Field(
+        default=None, max_length=MAX_CAPTION_LABEL, description="What players list; left out: the language."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _known_url(cls, value: str) -> str:
+        parse_video_url(value)
+        return value.strip()
+
+    @field_validator("language")
+    @classmethod
+    def _language_tag(cls, value: str) -> str:
+        if not _LANGUAGE_TAG.match(value.strip()):
+            raise ValueError(f"{value[:40]!r} is not a language tag such as 'en' or 'pt-BR'")
+        return value.strip()
+
+    @field_validator("label")
+    @classmethod
+    def _plain_label(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.strip() or any(c in value for c in '"\r\n\t\0'):
+            raise ValueError("must be non-empty text without quotes or line breaks")
+        return value.strip()
 
 
 class JobSpec(Wire):
@@ -154,6 +194,13 @@ class JobSpec(Wire):
         title="Notify",
         description="Webhook deliveries: `playable` (a ladder plays while encoding), `completed` (the job "
         "ended, completed or failed). Left out: completed only.",
+    )
+    captions: list[CaptionSpec] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_CAPTIONS,
+        description="Sidecar caption files, one per language: WebVTT renditions in every hls/cmaf ladder "
+        "and a whole `.vtt` file each.",
     )
 
     @model_validator(mode="before")
@@ -202,6 +249,16 @@ class JobSpec(Wire):
     def _distinct_events(cls, value: list[NotifyEvent] | None) -> list[NotifyEvent] | None:
         if value is not None and len(set(value)) != len(value):
             raise ValueError("lists an event twice")
+        return value
+
+    @field_validator("captions")
+    @classmethod
+    def _one_file_per_language(cls, value: list[CaptionSpec] | None) -> list[CaptionSpec] | None:
+        seen: set[str] = set()
+        for caption in value or []:
+            if caption.language.lower() in seen:
+                raise ValueError(f"language {caption.language!r} is given twice")
+            seen.add(caption.language.lower())
         return value
 
     def notifies(self, event: NotifyEvent) -> bool:

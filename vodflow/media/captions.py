@@ -1,7 +1,8 @@
-"""Captions: reading SRT and WebVTT files strictly, and writing WebVTT whole and cut into HLS segments.
+"""Captions: reading SRT and WebVTT files strictly, writing WebVTT whole and cut into HLS segments, the HLS
+master's subtitle group, and the ffmpeg command that reads a source's subtitle streams out as WebVTT.
 
-Pure text functions. A caption file is hostile input: it is read within limits (size, cues, line length), and
-any mistake is a `CaptionError` naming the line and the reason, so a job can fail saying which file and
+Pure functions, no I/O. A caption file is hostile input: it is read within limits (size, cues, line length),
+and any mistake is a `CaptionError` naming the line and the reason, so a job can fail saying which file and
 where. What is kept of a cue is its timing and its text lines; WebVTT settings, regions, styles and notes
 are dropped, and the text is written back as plain cue text (markup characters escaped, tags removed), so a
 player shows it as text and nothing else.
@@ -11,13 +12,21 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+
+from vodflow.jobs.plan import CaptionOutput
+from vodflow.media.inputs import input_args
 
 MAX_CAPTION_BYTES = 4 << 20
 MAX_CUES = 20_000
 MAX_LINE_CHARS = 2_000
 _TIME = re.compile(r"^(?:(\d{1,3}):)?([0-5]\d):([0-5]\d)[.,](\d{3})$")
-_TAG = re.compile(r"</?[a-zA-Z0-9._ ]*>|<\d{1,3}:\d{2}:\d{2}\.\d{3}>|<\d{2}:\d{2}\.\d{3}>")
+_TAG = re.compile(
+    r"</?[a-zA-Z0-9._ ]*>|</?font(?: [^<>]{0,200})?>|<\d{1,3}:\d{2}:\d{2}\.\d{3}>|<\d{2}:\d{2}\.\d{3}>"
+    r"|\{\\[^{}]{0,200}\}"  # SRT's `<font color=...>` and ASS override tags (`{\an8}`) as ffmpeg leaves them
+)
 _ARROW = "-->"
 
 
@@ -137,6 +146,8 @@ def _parse_webvtt(lines: list[str]) -> list[Cue]:
         if offset and (len(block) < 2 or _ARROW not in block[1]):
             raise CaptionError(number, "expected a timing line `start --> end`")
         start, end = _timing(block[offset], number + offset)
+        if not any(_TAG.sub("", line).strip() for line in block[offset + 1 :]):
+            continue  # a WebVTT cue may be empty (ffmpeg writes mov_text's gaps so): nothing to show
         cues.append(_cue(start, end, block[offset + 1 :], number + offset + 1))
     return cues
 
@@ -164,13 +175,13 @@ def webvtt(cues: list[Cue], header: str = "") -> str:
     return head + "".join(f"\n{_cue_text(cue)}" for cue in cues)
 
 
-def hls_segments(cues: list[Cue], duration: float, segment_seconds: float) -> list[str]:
+def hls_segments(cues: list[Cue], duration: float, segment_seconds: float, mpegts: int = 0) -> list[str]:
     """WebVTT segments for an HLS subtitle rendition: one per `segment_seconds` of the `duration`, each with
     the cues shown during it (a cue spanning a boundary is in both, as RFC 8216 allows) and the
-    `X-TIMESTAMP-MAP` that places it on the media timeline (MPEG-TS time 0 at 0 s, vodflow's segments start
-    at 0)."""
+    `X-TIMESTAMP-MAP` that places it on the media timeline: `mpegts` (90 kHz) is the media's timestamp at
+    0 s (the first MPEG-TS segment's start, which ffmpeg does not put at 0; 0 for fMP4)."""
     count = max(1, math.ceil(duration / segment_seconds - 1e-9))
-    header = "X-TIMESTAMP-MAP=MPEGTS:0,LOCAL:00:00:00.000"
+    header = f"X-TIMESTAMP-MAP=MPEGTS:{mpegts},LOCAL:00:00:00.000"
     segments = []
     for index in range(count):
         start, end = index * segment_seconds, min(duration, (index + 1) * segment_seconds)
@@ -193,3 +204,69 @@ def subtitle_playlist(duration: float, segment_seconds: float, name: str = "seg_
         length = min(duration, (index + 1) * segment_seconds) - index * segment_seconds
         lines += [f"#EXTINF:{length:.6f},", name.format(index)]
     return "\n".join([*lines, "#EXT-X-ENDLIST", ""])
+
+
+SUBTITLE_GROUP = "subs"
+SUBTITLE_PLAYLIST = "index.m3u8"
+GLOBAL_ARGS = ("-nostdin", "-hide_banner", "-loglevel", "error")
+
+
+def subtitle_folder(caption: CaptionOutput) -> str:
+    """Where a ladder keeps a language's subtitle rendition (`subs/<language>`), relative to its master."""
+    return f"{SUBTITLE_GROUP}/{caption.language}"
+
+
+def whole_file(caption: CaptionOutput) -> str:
+    """Where a CMAF ladder keeps a language's whole WebVTT file (the DASH text track), relative to its MPD."""
+    return f"{SUBTITLE_GROUP}/{caption.language}.vtt"
+
+
+def _quoted(value: str) -> str:
+    return "".join(c for c in value if c not in '"\r\n')
+
+
+def subtitle_media(captions: Sequence[CaptionOutput]) -> list[str]:
+    """The master's `EXT-X-MEDIA:TYPE=SUBTITLES` lines, one per language; none is DEFAULT (subtitles stay
+    off until chosen), every one AUTOSELECT (a player may pick it by the viewer's language)."""
+    return [
+        f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="{SUBTITLE_GROUP}",LANGUAGE="{_quoted(c.language)}",'
+        f'NAME="{_quoted(c.label)}",DEFAULT=NO,AUTOSELECT=YES,'
+        f'URI="{subtitle_folder(c)}/{SUBTITLE_PLAYLIST}"'
+        for c in captions
+    ]
+
+
+def with_subtitles(master: str, captions: Sequence[CaptionOutput]) -> str:
+    """An HLS master with the subtitle group: the `EXT-X-MEDIA` lines before the first variant and
+    `SUBTITLES="subs"` on every `EXT-X-STREAM-INF`. Unchanged without captions; ValueError for a master
+    without variants or one that has a subtitle group already."""
+    if not captions:
+        return master
+    lines = master.splitlines()
+    variants = [i for i, line in enumerate(lines) if line.startswith("#EXT-X-STREAM-INF:")]
+    if not lines or lines[0] != "#EXTM3U" or not variants:
+        raise ValueError("not an HLS master playlist")
+    if any("SUBTITLES=" in lines[i] for i in variants):
+        raise ValueError("the master has subtitles already")
+    for i in variants:
+        lines[i] += f',SUBTITLES="{SUBTITLE_GROUP}"'
+    first = variants[0]
+    return "\n".join([*lines[:first], *subtitle_media(captions), *lines[first:]]) + "\n"
+
+
+def build_subtitle_extract_command(source: Path, outputs: Sequence[tuple[int, Path]]) -> list[str]:
+    """One ffmpeg command that writes subtitle streams of `source` as WebVTT files: (index among the source's
+    subtitle streams, destination) pairs; the source opened with the input allow-list, nothing decoded but
+    the subtitles."""
+    if not outputs:
+        raise ValueError("no subtitle stream to extract")
+    args = ["ffmpeg", *GLOBAL_ARGS, "-y", *_input(source)]
+    for index, dest in outputs:
+        args += ["-map", f"0:s:{index}", "-c:s", "webvtt", "-f", "webvtt", str(dest)]
+    return args
+
+
+def _input(source: Path) -> list[str]:
+    """`input_args` ends with the input name; ffmpeg wants `-i` before it."""
+    *options, name = input_args(source)
+    return [*options, "-i", name]

@@ -17,8 +17,9 @@ audio-only variant.
 
 from __future__ import annotations
 
+import io
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from vodflow.jobs.plan import CmafOutput
@@ -162,3 +163,41 @@ def cmaf_master(output: CmafOutput, codecs: Mapping[int, str]) -> str:
             media_playlist(extra),
         ]
     return "\n".join(lines) + "\n"
+
+
+def with_text_sets(mpd: str, tracks: Sequence[tuple[str, str, str]]) -> str:
+    """An MPD with one text AdaptationSet per caption track (language, label, URL of its whole WebVTT file,
+    relative to the MPD) appended to each Period: `contentType="text"`, `mimeType="text/vtt"`, `lang`, a
+    `Label`, the `subtitle` Role and one Representation whose `BaseURL` is the file. The namespaces in use
+    keep their prefixes (ElementTree drops declared but unused ones); unchanged without tracks; ValueError
+    for an unreadable MPD."""
+    if not tracks:
+        return mpd
+    try:
+        namespaces = [ns for _, ns in ET.iterparse(io.StringIO(mpd), events=("start-ns",))]
+        root = ET.fromstring(mpd)
+    except ET.ParseError as exc:
+        raise ValueError(f"unreadable MPD: {exc}") from None
+    for prefix, uri in namespaces:
+        ET.register_namespace(prefix, uri)
+    periods = root.findall(f"{_MPD_NS}Period")
+    if not periods:
+        raise ValueError("an MPD without a Period")
+    for period in periods:
+        sets = period.findall(f"{_MPD_NS}AdaptationSet")
+        next_set = 1 + max((int(a.get("id", "0")) for a in sets if a.get("id", "").isdigit()), default=-1)
+        reps = [r.get("id", "") for r in period.iter(f"{_MPD_NS}Representation")]
+        next_rep = 1 + max((int(r) for r in reps if r.isdigit()), default=-1)
+        for k, (language, label, url) in enumerate(tracks):
+            text = ET.SubElement(
+                period,
+                f"{_MPD_NS}AdaptationSet",
+                {"id": str(next_set + k), "contentType": "text", "mimeType": "text/vtt", "lang": language},
+            )
+            ET.SubElement(text, f"{_MPD_NS}Label").text = label  # the schema's order: Label, then Role
+            ET.SubElement(text, f"{_MPD_NS}Role", {"schemeIdUri": DASH_ROLE_SCHEME, "value": "subtitle"})
+            attributes = {"id": str(next_rep + k), "bandwidth": "256"}
+            rep = ET.SubElement(text, f"{_MPD_NS}Representation", attributes)
+            ET.SubElement(rep, f"{_MPD_NS}BaseURL").text = url
+    ET.indent(root, space="\t")  # as ffmpeg indents
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

@@ -9,7 +9,7 @@ from typing import Any
 
 from vodflow.errors import StepError
 from vodflow.jobs.limits import Limits, check_source_cost, check_source_info
-from vodflow.jobs.sources import AudioStream, SourceInfo
+from vodflow.jobs.sources import AudioStream, SourceInfo, SubtitleStream
 from vodflow.media.inputs import SOURCE_DEMUXERS, allowed_format, file_url, input_args, refused_demuxer
 
 IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "webp_pipe", "gif", "bmp_pipe", "tiff_pipe", "apng"}
@@ -131,6 +131,15 @@ def parse_probe(report: dict[str, Any]) -> SourceInfo:
             )
             for s in streams
             if s.get("codec_type") == "audio"
+        ),
+        subtitle_streams=tuple(
+            SubtitleStream(
+                codec=str(s.get("codec_name") or ""),
+                language=str((s.get("tags") or {}).get("language") or "").strip(),
+                title=str((s.get("tags") or {}).get("title") or "").strip(),
+            )
+            for s in streams
+            if s.get("codec_type") == "subtitle"
         ),
     )
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -11,12 +13,14 @@ from vodflow.errors import ObjectNotFound, SpecError, StepError
 from vodflow.jobs.keys import INGEST_PREFIX, validate_key
 from vodflow.jobs.limits import Limits, check_source_bytes
 from vodflow.jobs.sources import Source, parse_video_url, s3_source_problem
-from vodflow.jobs.spec import JobSpec
+from vodflow.jobs.spec import CaptionSpec, JobSpec
+from vodflow.media.captions import MAX_CAPTION_BYTES
 from vodflow.media.probe import probe_source
 from vodflow.net.deadline import io_deadline
 from vodflow.net.guard import AddressRefused, NetPolicy, guarded_client
 from vodflow.net.retry import is_transient_status
 from vodflow.net.webhook import redact_url
+from vodflow.steps.captions import caption_file_name, ingest_sidecars, ingest_subtitle_streams
 from vodflow.storage.base import Storage
 
 
@@ -32,7 +36,12 @@ class IngestPolicy:
 
 
 def download_http(
-    url: str, dest: Path, *, limits: Limits | None = None, policy: NetPolicy | None = None
+    url: str,
+    dest: Path,
+    *,
+    limits: Limits | None = None,
+    policy: NetPolicy | None = None,
+    field: str = "videoUrl",
 ) -> None:
     """Stream an http(s) source to `dest` through the address guard (`vodflow.net.guard`, every redirect
     checked) within the size, time and redirect limits.
@@ -40,7 +49,8 @@ def download_http(
     Wall-clock bounds: connect and headers (every redirect hop) within `http_timeout`, the whole download
     within `download_timeout`, however slowly the server trickles. The body is asked for and stored as sent
     (`Accept-Encoding: identity`) and its bytes counted as they arrive, so no compression can inflate it past
-    the size limit. StepError(ingest), transient for network faults, header timeouts, 429 and 5xx.
+    the size limit. StepError(ingest), transient for network faults, header timeouts, 429 and 5xx; its
+    message starts with the spec `field` the URL came from.
     """
     shown = redact_url(url)
     limits = limits or Limits()
@@ -56,43 +66,45 @@ def download_http(
                 response = client.send(client.build_request("GET", url, headers=headers), stream=True)
             in_headers = False
             try:
-                save_body(response, dest, limits, shown)
+                save_body(response, dest, limits, shown, field)
             finally:
                 response.close()
     except AddressRefused as exc:
-        raise StepError("ingest", "url_not_allowed", f"videoUrl: {exc.reason}") from None
+        raise StepError("ingest", "url_not_allowed", f"{field}: {exc.reason}") from None
     except httpx.UnsupportedProtocol:
-        raise StepError("ingest", "url_not_allowed", f"videoUrl: {shown} redirects off http(s)") from None
+        raise StepError("ingest", "url_not_allowed", f"{field}: {shown} redirects off http(s)") from None
     except httpx.TooManyRedirects:
-        raise StepError("ingest", "too_many_redirects", f"videoUrl: {shown} redirects too often") from None
+        raise StepError("ingest", "too_many_redirects", f"{field}: {shown} redirects too often") from None
     except httpx.TimeoutException as exc:
         if whole.expired:
             raise StepError(
                 "ingest",
                 "download_timeout",
-                f"videoUrl: {shown} not downloaded within {limits.download_timeout:g} s",
+                f"{field}: {shown} not downloaded within {limits.download_timeout:g} s",
             ) from None
         slow_head = in_headers and head.expired
         waited = f"its headers took over {limits.http_timeout:g} s" if slow_head else type(exc).__name__
         raise StepError(
-            "ingest", "source_timeout", f"videoUrl: {shown} timed out ({waited})", transient=True
+            "ingest", "source_timeout", f"{field}: {shown} timed out ({waited})", transient=True
         ) from None
     except httpx.TransportError as exc:
         raise StepError(
             "ingest",
             "source_unreachable",
-            f"videoUrl: {shown} unreachable ({type(exc).__name__})",
+            f"{field}: {shown} unreachable ({type(exc).__name__})",
             transient=True,
         ) from None
 
 
-def save_body(response: httpx.Response, dest: Path, limits: Limits, shown: str) -> None:
+def save_body(
+    response: httpx.Response, dest: Path, limits: Limits, shown: str, field: str = "videoUrl"
+) -> None:
     """Write a source's body to `dest` as it arrives, counting its bytes; StepError for an error status."""
     if response.status_code >= 400:
         raise StepError(
             "ingest",
             "source_not_found" if response.status_code in (404, 410) else "source_http_error",
-            f"videoUrl: GET {shown} answered HTTP {response.status_code}",
+            f"{field}: GET {shown} answered HTTP {response.status_code}",
             transient=is_transient_status(response.status_code),
         )
     declared = response.headers.get("content-length", "")
@@ -151,11 +163,59 @@ def fetch_source(spec: JobSpec, workdir: Path, storage: Storage, policy: IngestP
     return local_source_path(ref.path or "", policy.allow_local_files)
 
 
+def fetch_caption_file(
+    caption: CaptionSpec, field: str, dest: Path, *, storage: Storage, policy: IngestPolicy
+) -> bytes:
+    """The bytes of a sidecar caption file (`field` is `captions[i]`), fetched as sources are (address
+    guard, limits, allowed buckets, local files only where allowed) and at most MAX_CAPTION_BYTES + 1 of
+    them, so the reader can say it is too large. StepError(ingest) naming `field`."""
+    try:
+        ref = parse_video_url(caption.url)
+    except ValueError as exc:
+        raise StepError("ingest", "invalid_captions", f"{field}.url: {exc}") from None
+    if ref.kind == "http":
+        limits = dataclasses.replace(
+            policy.limits, max_source_bytes=min(policy.limits.max_source_bytes, MAX_CAPTION_BYTES)
+        )
+        try:
+            download_http(ref.url, dest, limits=limits, policy=policy.net, field=field)
+        except StepError as exc:
+            if exc.code != "source_too_large":
+                raise
+            raise StepError(
+                "ingest", "invalid_captions", f"{field} ({caption_file_name(ref.url)}): larger than "
+                f"{MAX_CAPTION_BYTES} bytes"
+            ) from None  # fmt: skip
+    elif ref.kind == "s3":
+        bucket = getattr(storage, "bucket", None) if storage.kind == "s3" else None
+        if problem := s3_source_problem(ref, bucket, policy.allowed_buckets):
+            raise StepError("ingest", "url_not_allowed", f"{field}: {problem}")
+        try:
+            storage.download_object(ref.bucket, ref.key, dest)  # type: ignore[attr-defined]
+        except ObjectNotFound:
+            raise StepError("ingest", "source_not_found", f"{field}: no object {ref.url!r}") from None
+    else:
+        if not policy.allow_local_files:
+            raise StepError("ingest", "url_not_allowed", f"{field}: local files are not allowed here")
+        local = Path(ref.path or "")
+        if not local.is_file():
+            raise StepError("ingest", "source_not_found", f"{field}: no such file")
+        dest = local
+    with dest.open("rb") as data:
+        return data.read(MAX_CAPTION_BYTES + 1)
+
+
 def ingest_source(
     spec: JobSpec, workdir: Path, storage: Storage, policy: IngestPolicy | None = None
 ) -> Source:
-    """Fetch and probe; StepError(ingest) when the source is missing or not a playable video."""
+    """Fetch and probe, and read the captions (sidecars first, so a bad file fails before the source is
+    downloaded); StepError(ingest) when the source is missing or not a playable video, or a caption file
+    is bad."""
     policy = policy or IngestPolicy()
+    fetch = partial(fetch_caption_file, storage=storage, policy=policy)
+    sidecars = ingest_sidecars(spec, workdir, fetch)
     path = fetch_source(spec, workdir, storage, policy)
     check_source_bytes(path.stat().st_size, policy.limits)
-    return Source(path=path, info=probe_source(path, policy.limits))
+    info = probe_source(path, policy.limits)
+    streams, skips = ingest_subtitle_streams(path, info, workdir, sidecars, policy.limits.stall_seconds)
+    return Source(path=path, info=info, captions=(*sidecars, *streams), caption_skips=tuple(skips))

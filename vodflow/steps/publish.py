@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from vodflow.jobs.document import FileEntry, FileMeta, JobDocument, Resolution2D, iso_now
+from vodflow.jobs.document import CaptionMeta, FileEntry, FileMeta, JobDocument, Resolution2D, iso_now
 from vodflow.jobs.plan import CmafOutput, OutputPlan, Rendition
 from vodflow.jobs.summary import playlist_seconds
 from vodflow.media.cmaf import MANIFEST, MASTER, cmaf_dir, media_playlist
@@ -24,6 +24,7 @@ CONTENT_TYPES = {
     ".mp4": "video/mp4",
     ".jpg": "image/jpeg",
     ".webp": "image/webp",
+    ".vtt": "text/vtt",
 }
 
 
@@ -93,7 +94,7 @@ def file_entry(
     url_key: str,
     size: int,
     storage: Storage,
-    meta: FileMeta | None = None,
+    meta: FileMeta | CaptionMeta | None = None,
 ) -> FileEntry:
     now = iso_now()
     return FileEntry(
@@ -135,6 +136,11 @@ def plan_files(doc: JobDocument, plan: OutputPlan, workdir: Path, storage: Stora
         key = out.key
         entry = file_entry(doc, out.file_id, "image", key, key, path.stat().st_size, storage)
         files.append(PlannedFile(entry, (Upload(path, key),)))
+    for out in plan.captions:
+        meta = CaptionMeta(language=out.language, label=out.label)
+        size = out.path.stat().st_size
+        entry = file_entry(doc, out.file_id, "caption", out.key, out.key, size, storage, meta)
+        files.append(PlannedFile(entry, (Upload(out.path, out.key),)))
     return files
 
 

@@ -5,7 +5,8 @@ file server, so fileUrls are `http://`) and `vodflow encode` runs one job throug
 run's job artifact in the Prefect UI,
 and plays the job's HLS ladder with hls.js from a page on another loopback origin (CORS and byte ranges from
 the file app). A CMAF ladder of a bilingual source plays through its HLS master (hls.js) and its DASH
-manifest (dash.js), switching rungs and audio tracks. Set-up: `make browser` (chromium, nodejs, `npm ci`).
+manifest (dash.js), switching rungs and audio tracks. Caption tracks (a sidecar and a source stream) are
+listed by both players and show their cues at their time. Set-up: `make browser` (chromium, nodejs, `npm ci`).
 Without it the tests are skipped, except under `CI`, where they fail.
 
 The screenshot goes to the test's temp directory. To regenerate the README's `docs/ui-job-artifact.png`:
@@ -34,7 +35,7 @@ import httpx
 import pytest
 
 from tests.faults import ffmpeg_processes
-from tests.media import make_bilingual_clip, make_clip
+from tests.media import make_bilingual_clip, make_clip, make_subtitled_clip
 from tests.prefect_server import BIN
 from vodflow.jobs.document import job_artifact_key
 from vodflow.stack.state import load_state
@@ -158,6 +159,7 @@ def player_page(tmp_path) -> Iterator[str]:
     its base URL."""
     shutil.copy(HERE / "player.html", tmp_path)
     shutil.copy(HERE / "cmaf_player.html", tmp_path)
+    shutil.copy(HERE / "captions_player.html", tmp_path)
     shutil.copy(REPO / "node_modules" / "hls.js" / "dist" / "hls.min.js", tmp_path)
     shutil.copy(REPO / "node_modules" / DASH_JS, tmp_path)
     handler = functools.partial(QuietHandler, directory=str(tmp_path))
@@ -275,3 +277,55 @@ def test_cmaf_ladder_plays_switching_rungs_and_audio_tracks(cmaf_ladder, player_
     assert seen["before"]["audio"] == "en", "the default track plays first"
     assert seen["audio"][-1] == seen["currentAudio"] == "fr", "the French track took over"
     assert seen["currentTime"] > seen["before"]["currentTime"] + 1.5, "playback went on after the switches"
+
+
+CAPTION_SRT = """1
+00:00:01,000 --> 00:00:03,000
+Hello from the sidecar
+
+2
+00:00:07,000 --> 00:00:09,000
+Second cue
+"""
+
+
+@pytest.fixture(scope="module")
+def captioned(site, tmp_path_factory) -> dict[str, dict]:
+    """An HLS and a CMAF ladder (240) of a 14 s source with a French `mov_text` stream, and an English
+    sidecar SRT, encoded with `vodflow encode` through the running stack: the ladders' file entries."""
+    root = tmp_path_factory.mktemp("captions")
+    (root / "fr.srt").write_text("1\n00:00:02,000 --> 00:00:04,000\nBonjour\n")
+    (root / "en.srt").write_text(CAPTION_SRT)
+    source = make_subtitled_clip(root / "subtitled.mp4", root / "fr.srt", "fra", seconds=14)
+    spec = {
+        "videoUrl": str(source),
+        "presets": [{"format": "hls", "resolutions": ["240"]}, {"format": "cmaf", "resolutions": ["240"]}],
+        "captions": [{"url": str(root / "en.srt"), "language": "en", "label": "English"}],
+    }
+    (root / "spec.json").write_text(json.dumps(spec))
+    encode = subprocess.run(
+        [str(BIN / "vodflow"), "encode", str(root / "spec.json"), "--job-id", "7" * 24],
+        env=site.env, cwd=REPO, capture_output=True, text=True, timeout=400, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert encode.returncode == 0, encode.stderr[-4000:]
+    return {f["meta"]["format"]: f for f in files_of(json.loads(encode.stdout), "x-tar")}
+
+
+@pytest.mark.parametrize(("player", "ladder"), [("hls", "hls"), ("hls", "cmaf"), ("dash", "cmaf")])
+def test_caption_tracks_are_listed_and_show_their_cues(captioned, player_page, player, ladder):
+    """hls.js lists the subtitle renditions of both ladders, dash.js the MPD's text sets; the English track
+    turned on shows the sidecar's first cue at its time (the segments' X-TIMESTAMP-MAP holds)."""
+    entry = captioned[ladder]
+    src = entry["meta"]["dashUrl"] if player == "dash" else entry["fileUrl"]
+    page = f"{player_page}/captions_player.html?player={player}&lang=en&src={quote(src, safe='')}"
+
+    seen = run_node("captions_player.mjs", page, "Hello from the sidecar")
+
+    assert seen["fatal"] is None, seen
+    assert [track[0] for track in seen["tracks"]] == ["en", "fr"], seen["tracks"]
+    if player == "hls":
+        assert seen["tracks"] == [["en", "English"], ["fr", "French"]]
+    start, end, text, shown_at = seen["active"][0]
+    assert text == "Hello from the sidecar"
+    assert (start, end) == (pytest.approx(1.0, abs=0.1), pytest.approx(3.0, abs=0.1)), seen["active"]
+    assert 0.9 <= shown_at <= 3.2, "shown while the video is at the cue's time"

@@ -141,3 +141,34 @@ def test_ladder_plays_from_s3_while_encoding(s3_env, tmp_path):
         folder = f"{ladder['filePath']}/{variant.uri.rsplit('/', 1)[0]}"
         for segment in (line for line in playlist.splitlines() if line.endswith(".ts")):
             assert s3_env.exists(f"{folder}/{segment}")
+
+
+def test_s3_sidecar_captions_and_a_bucket_not_allowed(s3_server, s3_env, clips, tmp_path):
+    """A sidecar is read from an allowed bucket like a source; its whole file and subtitle rendition are
+    published as `text/vtt`; one in a bucket not allowed fails the job at ingest, naming `captions[0]`."""
+    client = s3_server.client()
+    if not client.bucket_exists("uploads"):
+        client.make_bucket("uploads")
+    (tmp_path / "en.srt").write_text("1\n00:00:01,000 --> 00:00:02,000\nHello\n")
+    client.fput_object("uploads", "subs/en.srt", str(tmp_path / "en.srt"))
+    spec = {"videoUrl": str(clips["landscape"]), "presets": [{"format": "hls", "resolutions": ["240"]}]}
+
+    doc = encode_video({**spec, "captions": [{"url": "s3://uploads/subs/en.srt", "language": "en"}]})
+
+    assert doc["status"] == "completed", doc.get("error")
+    (caption,) = [f for f in doc["files"] if f["type"] == "caption"]
+    assert caption["meta"] == {"language": "en", "label": "English"}
+    assert s3_env.read_bytes(caption["filePath"]) == b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nHello\n"
+    assert client.stat_object(s3_env.bucket, caption["filePath"]).content_type == "text/vtt"
+    ladder = next(f for f in doc["files"] if f["type"] == "x-tar")
+    keys = s3_env.list_keys(ladder["filePath"] + "/")
+    assert f"{ladder['filePath']}/subs/en/index.m3u8" in keys
+    assert f"{ladder['filePath']}/subs/en/seg_00000.vtt" in keys
+    master = s3_env.read_bytes(f"{ladder['filePath']}/index.m3u8").decode()
+    assert 'TYPE=SUBTITLES,GROUP-ID="subs",LANGUAGE="en"' in master and 'SUBTITLES="subs"' in master
+
+    with pytest.raises(JobFailed) as caught:
+        encode_video({**spec, "captions": [{"url": "s3://elsewhere/en.srt", "language": "en"}]})
+    error = caught.value.document["error"]
+    assert (error["step"], error["code"]) == ("ingest", "url_not_allowed")
+    assert error["message"].startswith("captions[0]: bucket 'elsewhere' is not allowed")

@@ -3,8 +3,8 @@ import pytest
 from vodflow.errors import StepError
 from vodflow.jobs.document import JobDocument
 from vodflow.jobs.ladder import scaled_size
-from vodflow.jobs.plan import plan_outputs
-from vodflow.jobs.sources import SourceInfo
+from vodflow.jobs.plan import language_tag, plan_outputs
+from vodflow.jobs.sources import CaptionTrack, SourceInfo
 from vodflow.jobs.spec import parse_spec
 
 
@@ -140,3 +140,36 @@ def test_an_hls_audio_only_variant_needs_audio():
     assert (with_audio.audio_only_kbps, without.audio_only_kbps) == (64, None)
     silent = SourceInfo(10.0, 640, 360, 0, False, "h264", "mov", 25.0)
     assert [out.audio_only_kbps for out in plan_outputs(doc, silent).hls] == [None, None]
+
+
+def test_captions_become_outputs_with_fixed_keys_and_stay_on_the_one_process_encoder(tmp_path):
+    from vodflow.encoders import get_encoder
+
+    doc = doc_for([{"format": "hls", "resolutions": ["240"]}])
+    tracks = [
+        CaptionTrack("en", "English", tmp_path / "en.vtt"),
+        CaptionTrack("und", "Subtitles", tmp_path / "u.vtt"),
+    ]
+    skips = [("fr", "source subtitle stream 1 is dvd_subtitle: only text subtitles are kept")]
+    info = source(640, 360, duration=600.0)
+    plan = plan_outputs(doc, info, tracks, skips)
+    assert [(c.language, c.label, c.path) for c in plan.captions] == [
+        ("en", "English", tmp_path / "en.vtt"),
+        ("und", "Subtitles", tmp_path / "u.vtt"),
+    ]
+    first = plan.captions[0]
+    assert first.key == f"files/captions/{first.file_id}.vtt"
+    assert first == plan_outputs(doc, info, tracks).captions[0], "a rerun names the same keys"
+    assert [s.wire() for s in plan.skipped] == [
+        {"format": "caption", "resolution": "fr", "reason": skips[0][1]}
+    ]
+    assert plan.one_process_only and get_encoder("local", info, 120, plan).name == "local"
+    assert not plan_outputs(doc, info).captions and not plan_outputs(doc, info).one_process_only
+
+
+def test_language_tags_of_container_codes():
+    assert language_tag("eng") == ("en", "English")
+    assert language_tag("FRA") == ("fr", "French")
+    assert language_tag("") == language_tag("und") == ("und", "")
+    assert language_tag("tlh") == ("tlh", "")
+    assert language_tag("../../etc") == language_tag("e n") == language_tag("english") == ("und", "")

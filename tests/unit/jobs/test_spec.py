@@ -163,3 +163,41 @@ def test_remote_encoders_refuse_what_only_the_local_one_makes():
             presets({"format": "hls", "resolutions": ["360"], "audioOnly": True}), "videosdk"
         )
     assert caught.value.field == "presets[0].audioOnly"
+
+
+@pytest.mark.parametrize(
+    ("captions", "field", "reason"),
+    [
+        ([{"url": "https://h/en.srt", "language": "english"}], "captions[0].language", "not a language tag"),
+        ([{"url": "ftp://h/en.srt", "language": "en"}], "captions[0].url", "unsupported scheme"),
+        ([{"url": "https://h/en.srt"}], "captions[0].language", "is required"),
+        ([{"url": "https://h/en.srt", "language": "en", "label": 'a "b"'}], "captions[0].label", "quotes"),
+        ([{"url": "https://h/en.srt", "language": "en", "kind": "cc"}], "captions[0].kind", "unknown field"),
+        (
+            [{"url": "https://h/a.srt", "language": "en"}, {"url": "https://h/b.srt", "language": "EN"}],
+            "captions",
+            "given twice",
+        ),
+        ([{"url": f"https://h/{i}.srt", "language": f"e{chr(97 + i)}"} for i in range(17)], "captions", "16"),
+        ([], "captions", "must not be empty"),
+    ],
+)
+def test_bad_captions_name_the_field_and_reason(captions, field, reason):
+    with pytest.raises(SpecError) as caught:
+        parse_spec(spec_with(captions=captions))
+    assert caught.value.field == field and reason in caught.value.reason
+
+
+def test_captions_keep_their_wire_form_and_a_spec_without_them_is_unchanged():
+    captions = [
+        {"url": " file:///srv/en.srt ", "language": "pt-BR", "label": "Português"},
+        {"url": "/s/fr.vtt", "language": "fr"},
+    ]
+    spec = parse_spec(spec_with(captions=captions))
+    assert spec.wire()["captions"] == [
+        {"url": "file:///srv/en.srt", "language": "pt-BR", "label": "Português"},
+        {"url": "/s/fr.vtt", "language": "fr"},
+    ]
+    doc = JobDocument.from_spec(spec)
+    assert doc.spec() == spec and JobDocument.model_validate(doc.wire()) == doc
+    assert "captions" not in parse_spec(GOOD).wire()

@@ -1,14 +1,20 @@
 """Caption files read strictly (errors name the line) and written as WebVTT, whole and in HLS segments."""
 
+from pathlib import Path
+
+import m3u8
 import pytest
 
+from vodflow.jobs.plan import CaptionOutput
 from vodflow.media.captions import (
     CaptionError,
     Cue,
+    build_subtitle_extract_command,
     hls_segments,
     parse_captions,
     subtitle_playlist,
     webvtt,
+    with_subtitles,
 )
 
 SRT = b"""1
@@ -84,3 +90,74 @@ def test_hls_segments_cover_the_duration_and_keep_spanning_cues_in_both():
     playlist = subtitle_playlist(14.5, 6)
     assert playlist.count("#EXTINF:") == 3 and "#EXTINF:2.500000," in playlist
     assert playlist.rstrip().endswith("#EXT-X-ENDLIST") and "seg_00002.vtt" in playlist
+
+
+# --- the HLS subtitle group and the extraction command ------------------------------------------------------
+
+CAPTIONS = [
+    CaptionOutput("a" * 24, "en", "English", Path("/w/captions/en.vtt")),
+    CaptionOutput("b" * 24, "pt-BR", 'Portu"guês', Path("/w/captions/pt-BR.vtt")),
+]
+MASTER = """#EXTM3U
+#EXT-X-VERSION:3
+#EXT-X-STREAM-INF:BANDWIDTH=484000,RESOLUTION=428x240,CODECS="avc1.64001e,mp4a.40.2"
+240p/index.m3u8
+
+#EXT-X-STREAM-INF:BANDWIDTH=70400,CODECS="mp4a.40.2"
+audio/index.m3u8
+"""
+
+
+def test_the_master_gets_a_subtitle_group_named_on_every_variant():
+    master = m3u8.loads(with_subtitles(MASTER, CAPTIONS))
+    subtitles = [m for m in master.media if m.type == "SUBTITLES"]
+    assert [(m.group_id, m.language, m.name, m.default, m.autoselect, m.uri) for m in subtitles] == [
+        ("subs", "en", "English", "NO", "YES", "subs/en/index.m3u8"),
+        ("subs", "pt-BR", "Português", "NO", "YES", "subs/pt-BR/index.m3u8"),
+    ]
+    assert [p.stream_info.subtitles for p in master.playlists] == ["subs", "subs"]
+    assert [p.uri for p in master.playlists] == ["240p/index.m3u8", "audio/index.m3u8"], "variants kept"
+
+
+def test_a_master_without_captions_is_unchanged_and_a_non_master_refused():
+    assert with_subtitles(MASTER, []) == MASTER
+    with pytest.raises(ValueError, match="master"):
+        with_subtitles("#EXTM3U\n#EXTINF:6,\nseg_00000.ts\n", CAPTIONS)
+    with pytest.raises(ValueError, match="already"):
+        with_subtitles(with_subtitles(MASTER, CAPTIONS), CAPTIONS)
+
+
+def test_subtitle_segments_name_the_media_timestamp_of_zero():
+    (segment,) = hls_segments([Cue(1.0, 2.0, ("a",))], duration=5, segment_seconds=6, mpegts=126000)
+    assert segment.startswith("WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:126000,LOCAL:00:00:00.000\n")
+
+
+def test_markup_of_srt_and_ass_leaves_plain_text():
+    (cue,) = parse_captions(
+        b'1\n00:00:01,000 --> 00:00:02,000\n{\\an8}<font color="#ffff00">Hi</font> <b>you</b>\n'
+    )
+    assert cue.lines == ("Hi you",)
+
+
+def test_the_extraction_command_opens_the_source_with_the_allow_list_and_writes_webvtt():
+    command = build_subtitle_extract_command(
+        Path("/w/source"), [(0, Path("/w/a.vtt")), (2, Path("/w/b.vtt"))]
+    )
+    assert command[0] == "ffmpeg" and "-nostdin" in command
+    at = command.index("-i")
+    assert command[at - 4 : at] == ["-format_whitelist", command[at - 3], "-protocol_whitelist", "file"]
+    assert command[at + 1] == "file:/w/source"
+    assert command[at + 2 :] == [
+        "-map", "0:s:0", "-c:s", "webvtt", "-f", "webvtt", "/w/a.vtt",
+        "-map", "0:s:2", "-c:s", "webvtt", "-f", "webvtt", "/w/b.vtt",
+    ]  # fmt: skip
+    with pytest.raises(ValueError):
+        build_subtitle_extract_command(Path("/w/source"), [])
+
+
+def test_an_empty_webvtt_cue_is_dropped_but_an_empty_srt_cue_is_a_mistake():
+    vtt = b"WEBVTT\n\n00:01.000 --> 00:02.000\nHello\n\n" + b"00:02.000 --> 00:04.000\n\n"
+    vtt += b"00:04.000 --> 00:05.000\n<i></i>\n"
+    assert parse_captions(vtt) == [Cue(1.0, 2.0, ("Hello",))]
+    with pytest.raises(CaptionError, match="without text"):
+        parse_captions(b"1\n00:00:01,000 --> 00:00:02,000\n<i></i>\n")

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import m3u8
 import pytest
+from mpegdash.parser import MPEGDASHParser
 
 from vodflow.jobs.plan import AudioTrack, CmafOutput, OutputPlan, Rendition
 from vodflow.media.cmaf import (
@@ -13,6 +14,7 @@ from vodflow.media.cmaf import (
     media_playlists,
     mpd_codecs,
     vod_media_playlist,
+    with_text_sets,
 )
 from vodflow.media.commands import build_encode_command
 
@@ -173,3 +175,52 @@ def test_media_playlists_become_vod_without_the_encodes_wall_clock():
 def test_media_playlists_of_a_ladder():
     assert media_playlists(ladder()) == [f"media_{n}.m3u8" for n in range(5)]
     assert media_playlists(ladder(audio=(), audio_only=None)) == ["media_0.m3u8", "media_1.m3u8"]
+
+
+FFMPEG_MPD = """<?xml version="1.0" encoding="utf-8"?>
+<MPD xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+\txmlns="urn:mpeg:dash:schema:mpd:2011"
+\txmlns:xlink="http://www.w3.org/1999/xlink"
+\txsi:schemaLocation="urn:mpeg:DASH:schema:MPD:2011 DASH-MPD.xsd"
+\tprofiles="urn:mpeg:dash:profile:isoff-live:2011" type="static" minBufferTime="PT2.0S">
+\t<Period id="0" start="PT0.0S">
+\t\t<AdaptationSet id="0" contentType="video" segmentAlignment="true">
+\t\t\t<Representation id="0" mimeType="video/mp4" codecs="avc1.640015" bandwidth="400000">
+\t\t\t</Representation>
+\t\t</AdaptationSet>
+\t\t<AdaptationSet id="1" contentType="audio" lang="eng">
+\t\t\t<Representation id="1" mimeType="audio/mp4" codecs="mp4a.40.2" bandwidth="96000"></Representation>
+\t\t</AdaptationSet>
+\t</Period>
+</MPD>
+"""
+
+
+def test_caption_tracks_become_text_adaptation_sets_of_the_mpd(tmp_path):
+    tracks = [("en", "English", "subs/en.vtt"), ("pt-BR", "Português", "subs/pt-BR.vtt")]
+    edited = with_text_sets(FFMPEG_MPD, tracks)
+    assert 'xsi:schemaLocation="urn:mpeg:DASH:schema:MPD:2011 DASH-MPD.xsd"' in edited, "prefixes kept"
+    assert "ns0:" not in edited and 'xmlns="urn:mpeg:dash:schema:mpd:2011"' in edited
+    assert mpd_codecs(FFMPEG_MPD) == {0: "avc1.640015", 1: "mp4a.40.2"}
+    (tmp_path / "manifest.mpd").write_text(edited)
+    (period,) = MPEGDASHParser.parse(str(tmp_path / "manifest.mpd")).periods
+    sets = period.adaptation_sets
+    assert [(a.id, a.content_type, a.lang) for a in sets] == [
+        (0, "video", None),
+        (1, "audio", "eng"),
+        (2, "text", "en"),
+        (3, "text", "pt-BR"),
+    ]
+    text = sets[2]
+    assert text.mime_type == "text/vtt"
+    assert [(r.scheme_id_uri, r.value) for r in text.roles] == [("urn:mpeg:dash:role:2011", "subtitle")]
+    (rep,) = text.representations
+    assert rep.id == "2" and [b.base_url_value for b in rep.base_urls] == ["subs/en.vtt"]
+    assert sets[3].representations[0].id == "3"
+    assert "<Label>Português</Label>" in edited
+
+
+def test_an_mpd_without_captions_is_unchanged_and_a_bad_one_refused():
+    assert with_text_sets(FFMPEG_MPD, []) == FFMPEG_MPD
+    with pytest.raises(ValueError, match="unreadable"):
+        with_text_sets("<MPD", [("en", "English", "subs/en.vtt")])
