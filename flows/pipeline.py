@@ -24,7 +24,7 @@ from vodflow.errors import JobFailed, StepError
 from vodflow.jobs.document import FileEntry, JobDocument, new_id
 from vodflow.jobs.keys import check_job_id, run_job_id, scratch_prefix
 from vodflow.jobs.plan import plan_outputs
-from vodflow.jobs.spec import RunSpec, check_remote_presets, parse_run_spec
+from vodflow.jobs.spec import RunSpec, check_remote_presets, check_remote_storyboard, parse_run_spec
 from vodflow.net.webhook import WebhookConfig, deliver_webhook
 from vodflow.orchestration.artifacts import publish_job_artifact, publish_webhook_report
 from vodflow.orchestration.retries import task_retry_options
@@ -143,6 +143,7 @@ def run_remotely(
     """Encode with a remote service, credentials from the named block or its environment; its files are the
     job's. A preset only the local encoder makes fails validation first."""
     check_remote_presets(doc.presets, encoder)
+    check_remote_storyboard(doc, encoder)
     try:
         request.account = ACCOUNTS[encoder].resolve(credentials_block)
     except ValueError as exc:  # missing credentials, an unknown block name, invalid block data
@@ -166,7 +167,7 @@ def playback_urls(doc: JobDocument) -> str:
     urls = [
         f"{'master playlist' if f.type == 'x-tar' else 'mp4'} {f.file_url}"
         for f in doc.files
-        if f.type != "image"
+        if f.type in ("x-tar", "video")
     ]
     return ": " + ", ".join(urls) if urls else ""
 

@@ -14,6 +14,7 @@ from vodflow.errors import SpecError, StorageError
 INGEST_PREFIX = "ingest/"
 VIDEOS_PREFIX = "files/videos/"
 IMAGES_PREFIX = "files/images/"
+STORYBOARDS_PREFIX = "files/storyboards/"
 JOBS_PREFIX = "jobs/"
 SCRATCH_PREFIX = "tmp/"
 CHUNKS_SCRATCH = "chunks/"

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from vodflow.errors import StepError
 from vodflow.jobs.document import JobDocument, Skipped, output_id
-from vodflow.jobs.keys import IMAGES_PREFIX, VIDEOS_PREFIX
+from vodflow.jobs.keys import IMAGES_PREFIX, STORYBOARDS_PREFIX, VIDEOS_PREFIX
 from vodflow.jobs.ladder import LADDER, scaled_size
 from vodflow.jobs.sources import AudioStream, SourceInfo
 
@@ -111,6 +111,24 @@ class ThumbnailOutput:
         return f"{IMAGES_PREFIX}{self.file_id}.{self.format}"
 
 
+@dataclass(frozen=True)
+class StoryboardOutput:
+    """The job's storyboard: a frame every `interval` s of a `duration`-second source, `width` wide (asked;
+    `media.storyboard.storyboard_layout` fits it to the `source_width` x `source_height` picture)."""
+
+    file_id: str
+    interval: float
+    width: int
+    duration: float
+    source_width: int
+    source_height: int
+
+    @property
+    def key(self) -> str:
+        """Storage folder of the sheets and the track (`files/storyboards/<id>`)."""
+        return f"{STORYBOARDS_PREFIX}{self.file_id}"
+
+
 @dataclass
 class OutputPlan:
     hls: list[HlsOutput] = field(default_factory=list)
@@ -118,11 +136,13 @@ class OutputPlan:
     mp4: list[Mp4Output] = field(default_factory=list)
     thumbnails: list[ThumbnailOutput] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    storyboard: StoryboardOutput | None = None
 
     @property
     def one_process_only(self) -> bool:
-        """Whether only the one-process encoder makes this plan (a CMAF ladder, an HLS audio-only variant)."""
-        return bool(self.cmaf) or any(out.audio_only_kbps for out in self.hls)
+        """Whether only the one-process encoder makes this plan (a CMAF ladder, an HLS audio-only variant, a
+        storyboard: its sheets are a branch of that encode's one decode)."""
+        return bool(self.cmaf) or any(out.audio_only_kbps for out in self.hls) or self.storyboard is not None
 
     @property
     def video_outputs(self) -> int:
@@ -229,4 +249,14 @@ def plan_outputs(doc: JobDocument, source: SourceInfo) -> OutputPlan:
                             image_filter,
                         )
                     )
+    if doc.storyboard is not None:
+        board = doc.storyboard
+        plan.storyboard = StoryboardOutput(
+            output_id(doc.id, "storyboard"),
+            board.interval,
+            board.width,
+            source.duration,
+            source.width,
+            source.height,
+        )
     return plan

@@ -125,6 +125,22 @@ class ThumbnailSpec(Wire):
         return timestamp_seconds(self.timestamp)
 
 
+class StoryboardSpec(Wire):
+    """Trickplay: sprite sheets of a frame every `interval` s and the WebVTT thumbnails track over them."""
+
+    interval: float = Field(default=5, ge=1, le=600, description="Seconds between two preview frames.")
+    width: int = Field(
+        default=160, ge=32, le=640, description="Preview frame width in pixels (even; at most the source's)."
+    )
+
+    @field_validator("width")
+    @classmethod
+    def _even(cls, value: int) -> int:
+        if value % 2:
+            raise ValueError("must be even")
+        return value
+
+
 NotifyEvent = Literal["playable", "completed"]
 
 
@@ -147,6 +163,12 @@ class JobSpec(Wire):
     )
     user_data: dict[str, Any] | None = Field(
         default=None, alias="userData", title="User data", description="Kept with the job, untouched."
+    )
+    storyboard: StoryboardSpec | None = Field(
+        default=None,
+        title="Storyboard",
+        description="Trickplay previews: sprite sheets and a WebVTT thumbnails track (a file of type "
+        "`storyboard`). Made only by the local encoder.",
     )
     notify: list[NotifyEvent] | None = Field(
         default=None,
@@ -248,6 +270,12 @@ def check_remote_presets(presets: list[Preset], service: str) -> None:
             raise SpecError(f"presets[{i}].format", reason)
         if preset.audio_only:
             raise SpecError(f"presets[{i}].audioOnly", f"made only by the local encoder, not by {service}")
+
+
+def check_remote_storyboard(spec: JobSpec, service: str) -> None:
+    """Refuse a `storyboard` (made only by the local encoder) before a job goes to the remote `service`."""
+    if spec.storyboard is not None:
+        raise SpecError("storyboard", f"made only by the local encoder, not by {service}")
 
 
 def prefect_marker_path(data: Any) -> str | None:

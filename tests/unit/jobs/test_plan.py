@@ -140,3 +140,17 @@ def test_an_hls_audio_only_variant_needs_audio():
     assert (with_audio.audio_only_kbps, without.audio_only_kbps) == (64, None)
     silent = SourceInfo(10.0, 640, 360, 0, False, "h264", "mov", 25.0)
     assert [out.audio_only_kbps for out in plan_outputs(doc, silent).hls] == [None, None]
+
+
+def test_a_storyboard_is_planned_under_its_own_prefix_and_stays_on_the_one_process_encoder():
+    from vodflow.encoders import get_encoder
+
+    spec = {"videoUrl": "/x.mp4", "presets": [{"format": "hls", "resolutions": ["240"]}]}
+    info = source(640, 360, duration=600.0)
+    doc = JobDocument.from_spec(parse_spec({**spec, "storyboard": {"interval": 2, "width": 120}}))
+    plan = plan_outputs(doc, info)
+    board = plan.storyboard
+    assert (board.interval, board.width, board.duration, board.source_width) == (2, 120, 600.0, 640)
+    assert board.key == f"files/storyboards/{board.file_id}"
+    assert get_encoder("local", info, 120, plan).name == "local"
+    assert plan_outputs(JobDocument.from_spec(parse_spec(spec)), info).storyboard is None

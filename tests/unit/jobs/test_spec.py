@@ -50,6 +50,10 @@ def spec_with(**changes):
         (spec_with(videoUrl="ftp://host/x.mp4"), "videoUrl", "unsupported scheme 'ftp'"),
         (spec_with(webhookUrl="mailto:a@b"), "webhookUrl", "http"),
         (spec_with(colour="red"), "colour", "unknown field"),
+        (spec_with(storyboard={"interval": 0.5}), "storyboard.interval", "greater than or equal to 1"),
+        (spec_with(storyboard={"width": 161}), "storyboard.width", "must be even"),
+        (spec_with(storyboard={"width": 1280}), "storyboard.width", "less than or equal to 640"),
+        (spec_with(storyboard={"columns": 4}), "storyboard.columns", "unknown field"),
     ],
 )
 def test_bad_specs_name_the_field_and_reason(data, field, reason):
@@ -163,3 +167,8 @@ def test_remote_encoders_refuse_what_only_the_local_one_makes():
             presets({"format": "hls", "resolutions": ["360"], "audioOnly": True}), "videosdk"
         )
     assert caught.value.field == "presets[0].audioOnly"
+
+
+def test_storyboard_defaults_and_a_spec_without_one_keeps_its_wire_form():
+    assert parse_spec(spec_with(storyboard={})).storyboard.wire() == {"interval": 5, "width": 160}
+    assert "storyboard" not in parse_spec(GOOD).wire()
