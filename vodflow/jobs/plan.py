@@ -44,6 +44,7 @@ class HlsOutput:
     preset_id: str
     renditions: tuple[Rendition, ...]
     audio_only_kbps: int | None = None
+    iframes: bool = False  # an I-frame playlist per rung, listed in the master
 
     @property
     def key(self) -> str:
@@ -198,7 +199,9 @@ def plan_outputs(doc: JobDocument, source: SourceInfo) -> OutputPlan:
         if preset.format == "hls" and renditions:
             audio_only = AUDIO_ONLY_KBPS if preset.audio_only and source.has_audio else None
             file_id = output_id(doc.id, preset.id or "", "hls")
-            plan.hls.append(HlsOutput(file_id, preset.id or "", tuple(renditions), audio_only))
+            plan.hls.append(
+                HlsOutput(file_id, preset.id or "", tuple(renditions), audio_only, bool(preset.iframes))
+            )
         elif preset.format == "cmaf" and renditions:
             tracks = audio_tracks(source)
             plan.cmaf.append(

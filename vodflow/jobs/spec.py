@@ -88,6 +88,12 @@ class Preset(Wire):
         title="Audio-only variant",
         description="`hls` and `cmaf`: add a low-bitrate audio-only variant for poor networks.",
     )
+    iframes: bool | None = Field(
+        default=None,
+        title="I-frame playlists",
+        description="`hls`: an I-frame playlist per rung (`EXT-X-I-FRAME-STREAM-INF` in the master), "
+        "for fast seeking.",
+    )
     id: str | None = Field(default=None, description="Assigned by vodflow.")
 
     @field_validator("resolutions")
@@ -99,6 +105,8 @@ class Preset(Wire):
     def _audio_only_on_cmaf(self) -> Preset:
         if self.audio_only and self.format == "mp4":
             raise ValueError("audioOnly: only an hls or cmaf preset has an audio-only variant, not mp4")
+        if self.iframes and self.format != "hls":
+            raise ValueError(f"iframes: only an hls preset has I-frame playlists, not {self.format}")
         return self
 
 
@@ -270,6 +278,8 @@ def check_remote_presets(presets: list[Preset], service: str) -> None:
             raise SpecError(f"presets[{i}].format", reason)
         if preset.audio_only:
             raise SpecError(f"presets[{i}].audioOnly", f"made only by the local encoder, not by {service}")
+        if preset.iframes:
+            raise SpecError(f"presets[{i}].iframes", f"made only by the local encoder, not by {service}")
 
 
 def check_remote_storyboard(spec: JobSpec, service: str) -> None:

@@ -14,6 +14,7 @@ from vodflow.media.cmaf import MANIFEST, MASTER, cmaf_dir, media_playlist
 from vodflow.media.commands import hls_dir, mp4_path, thumbnail_path, variant_name
 from vodflow.media.probe import run_ffprobe
 from vodflow.media.storyboard import TRACK, planned_layout, sheet_paths, storyboard_dir
+from vodflow.steps.iframes import write_iframe_playlists
 from vodflow.storage.base import Storage
 
 LIVE_RECORD = ".live-published.json"  # in the run's temp dir: segments published while encoding
@@ -137,6 +138,8 @@ def plan_files(doc: JobDocument, plan: OutputPlan, workdir: Path, storage: Stora
     files = []
     for out in plan.hls:
         folder = hls_dir(workdir, out)
+        if out.iframes:
+            write_iframe_playlists(folder, out)
         prefix = out.key
         segments = sorted(p for p in folder.rglob("*") if p.is_file() and p != folder / "index.m3u8")
         uploads = [Upload(p, f"{prefix}/{p.relative_to(folder).as_posix()}") for p in segments]

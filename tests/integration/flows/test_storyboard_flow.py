@@ -1,13 +1,16 @@
-"""A storyboard (trickplay) through the pipeline flow: sprite sheets from the encode's decode, the WebVTT
-thumbnails track over them, and its entry in the job document."""
+"""Trickplay through the pipeline flow: a storyboard (sprite sheets from the encode's decode, the WebVTT
+thumbnails track over them, its entry in the job document) and the I-frame playlists of an HLS ladder."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
+import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import m3u8
 import pytest
 
 from tests.media import ffprobe_streams, make_clip
@@ -16,18 +19,26 @@ from vodflow.media.captions import parse_captions
 from vodflow.storage.jobstore import load_job
 from vodflow.storage.local import LocalStorage
 
-pytestmark = pytest.mark.usefixtures("prefect_harness")
-
 XYWH = re.compile(r"^(sprite_\d{3}\.jpg)#xywh=(\d+),(\d+),(\d+),(\d+)$")
 
 
-@pytest.fixture
-def storage(tmp_path, monkeypatch):
-    root = tmp_path / "data"
-    monkeypatch.setenv("VODFLOW_STORAGE", "local")
-    monkeypatch.setenv("VODFLOW_DATA_DIR", str(root))
-    monkeypatch.setenv("VODFLOW_TMP_DIR", str(tmp_path / "tmp"))
-    return LocalStorage(root)
+@pytest.fixture(scope="module")
+def trickplay(prefect_harness, tmp_path_factory) -> tuple[dict, LocalStorage]:
+    """One job through the flow (its document and storage): a 105 s source, an HLS ladder with I-frame
+    playlists and a storyboard of a frame every second (a full sheet of 10 x 10 and one with 5 frames)."""
+    root = tmp_path_factory.mktemp("trickplay")
+    source = make_clip(root / "long.mp4", 428, 240, seconds=105, audio=False, fps=5)
+    spec = {
+        "videoUrl": str(source),
+        "presets": [{"format": "hls", "resolutions": ["240"], "iframes": True}],
+        "storyboard": {"interval": 1, "width": 160},
+    }
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("VODFLOW_STORAGE", "local")
+        env.setenv("VODFLOW_DATA_DIR", str(root / "data"))
+        env.setenv("VODFLOW_TMP_DIR", str(root / "tmp"))
+        doc = encode_video(spec, job_id="e" * 24)
+    return doc, LocalStorage(root / "data")
 
 
 def local_file(url: str) -> Path:
@@ -59,17 +70,8 @@ def check_track(track: Path, tile: tuple[int, int], duration: float, interval: f
     return used
 
 
-def test_storyboard_sheets_and_track_are_published_with_the_ladder(tmp_path, storage):
-    # 105 s at 1 s a frame: a full sheet of 10 x 10 and a second one with 5 frames
-    source = make_clip(tmp_path / "long.mp4", 428, 240, seconds=105, audio=False, fps=5)
-    spec = {
-        "videoUrl": str(source),
-        "presets": [{"format": "hls", "resolutions": ["240"]}],
-        "storyboard": {"interval": 1, "width": 160},
-    }
-
-    doc = encode_video(spec, job_id="e" * 24)
-
+def test_storyboard_sheets_and_track_are_published_with_the_ladder(trickplay):
+    doc, storage = trickplay
     assert doc["status"] == "completed" and doc["storyboard"] == {"interval": 1, "width": 160}
     (board,) = [f for f in doc["files"] if f["type"] == "storyboard"]
     assert board["filePath"] == f"files/storyboards/{board['id']}"
@@ -89,3 +91,37 @@ def test_storyboard_sheets_and_track_are_published_with_the_ladder(tmp_path, sto
     used = check_track(track, (160, 90), meta["duration"], 1)
     assert used == {"sprite_000.jpg": 100, "sprite_001.jpg": 5}
     assert load_job(storage, doc["id"]).wire() == doc
+
+
+def decoded_frames(data: bytes, dest: Path) -> list[str]:
+    """The picture types ffprobe decodes from `data` (an MPEG-TS byte range) written to `dest`."""
+    dest.write_bytes(data)
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "frame=pict_type,key_frame",
+         "-of", "json", str(dest)],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    return [f["pict_type"] for f in json.loads(out)["frames"]]
+
+
+def test_the_ladder_lists_an_i_frame_playlist_whose_ranges_each_decode_one_keyframe(trickplay, tmp_path):
+    doc, _ = trickplay
+    assert doc["presets"][0]["iframes"] is True
+    (ladder,) = [f for f in doc["files"] if f["type"] == "x-tar"]
+    master_path = local_file(ladder["fileUrl"])
+    master = m3u8.loads(master_path.read_text())
+    assert [p.uri for p in master.iframe_playlists] == ["240p/iframes.m3u8"]
+    (stream,) = master.iframe_playlists
+    assert stream.iframe_stream_info.resolution == (428, 240)
+    assert stream.iframe_stream_info.codecs.startswith("avc1.")
+    playlist = m3u8.loads((master_path.parent / stream.uri).read_text())
+    assert playlist.is_i_frames_only and playlist.is_endlist and playlist.version == 4
+    media = m3u8.loads((master_path.parent / "240p" / "index.m3u8").read_text())
+    assert len(playlist.segments) == math.ceil(105 / 2), "a keyframe every 2 s"
+    assert sum(s.duration for s in playlist.segments) == pytest.approx(
+        sum(s.duration for s in media.segments), abs=0.3
+    )
+    for n, frame in enumerate(playlist.segments):
+        length, offset = map(int, frame.byterange.split("@"))
+        data = (master_path.parent / "240p" / frame.uri).read_bytes()[offset : offset + length]
+        assert decoded_frames(data, tmp_path / f"iframe-{n}.ts") == ["I"], (n, frame.byterange)

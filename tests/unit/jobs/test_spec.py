@@ -54,6 +54,11 @@ def spec_with(**changes):
         (spec_with(storyboard={"width": 161}), "storyboard.width", "must be even"),
         (spec_with(storyboard={"width": 1280}), "storyboard.width", "less than or equal to 640"),
         (spec_with(storyboard={"columns": 4}), "storyboard.columns", "unknown field"),
+        (
+            spec_with(presets=[{"resolutions": ["360"], "format": "cmaf", "iframes": True}]),
+            "presets[0]",
+            "iframes: only an hls preset has I-frame playlists, not cmaf",
+        ),
     ],
 )
 def test_bad_specs_name_the_field_and_reason(data, field, reason):
