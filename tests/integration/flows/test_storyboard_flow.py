@@ -3,17 +3,15 @@ thumbnails track over them, its entry in the job document) and the I-frame playl
 
 from __future__ import annotations
 
-import json
 import math
 import re
-import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import m3u8
 import pytest
 
-from tests.media import ffprobe_streams, make_clip
+from tests.media import decoded_pictures, ffprobe_streams, make_clip
 from vodflow.flows.pipeline import encode_video
 from vodflow.media.captions import parse_captions
 from vodflow.storage.jobstore import load_job
@@ -93,17 +91,6 @@ def test_storyboard_sheets_and_track_are_published_with_the_ladder(trickplay):
     assert load_job(storage, doc["id"]).wire() == doc
 
 
-def decoded_frames(data: bytes, dest: Path) -> list[str]:
-    """The picture types ffprobe decodes from `data` (an MPEG-TS byte range) written to `dest`."""
-    dest.write_bytes(data)
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "frame=pict_type,key_frame",
-         "-of", "json", str(dest)],
-        check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
-    return [f["pict_type"] for f in json.loads(out)["frames"]]
-
-
 def test_the_ladder_lists_an_i_frame_playlist_whose_ranges_each_decode_one_keyframe(trickplay, tmp_path):
     doc, _ = trickplay
     assert doc["presets"][0]["iframes"] is True
@@ -124,4 +111,4 @@ def test_the_ladder_lists_an_i_frame_playlist_whose_ranges_each_decode_one_keyfr
     for n, frame in enumerate(playlist.segments):
         length, offset = map(int, frame.byterange.split("@"))
         data = (master_path.parent / "240p" / frame.uri).read_bytes()[offset : offset + length]
-        assert decoded_frames(data, tmp_path / f"iframe-{n}.ts") == ["I"], (n, frame.byterange)
+        assert decoded_pictures(data, tmp_path / f"iframe-{n}.ts") == ["I"], (n, frame.byterange)
