@@ -2,7 +2,7 @@ import pytest
 
 from vodflow.errors import SpecError
 from vodflow.jobs.document import JobDocument
-from vodflow.jobs.spec import parse_spec, timestamp_seconds
+from vodflow.jobs.spec import check_remote_presets, check_remote_storyboard, parse_spec, timestamp_seconds
 
 GOOD = {"videoUrl": "https://example.test/v.mp4", "presets": [{"resolutions": ["360"], "format": "hls"}]}
 
@@ -177,3 +177,14 @@ def test_remote_encoders_refuse_what_only_the_local_one_makes():
 def test_storyboard_defaults_and_a_spec_without_one_keeps_its_wire_form():
     assert parse_spec(spec_with(storyboard={})).storyboard.wire() == {"interval": 5, "width": 160}
     assert "storyboard" not in parse_spec(GOOD).wire()
+
+
+def test_remote_encoders_refuse_a_storyboard_and_i_frame_playlists():
+    with pytest.raises(SpecError) as board:
+        check_remote_storyboard(parse_spec(spec_with(storyboard={})), "videosdk")
+    assert board.value.field == "storyboard" and "local encoder" in board.value.reason
+    spec = parse_spec(spec_with(presets=[{"resolutions": ["360"], "format": "hls", "iframes": True}]))
+    with pytest.raises(SpecError) as iframes:
+        check_remote_presets(spec.presets, "mpc")
+    assert iframes.value.field == "presets[0].iframes"
+    check_remote_storyboard(parse_spec(GOOD), "mpc")
