@@ -24,7 +24,7 @@ from vodflow.errors import JobFailed, SpecError, StepError
 from vodflow.jobs.document import FileEntry, JobDocument, new_id
 from vodflow.jobs.keys import check_job_id, run_job_id, scratch_prefix
 from vodflow.jobs.plan import plan_outputs
-from vodflow.jobs.spec import RunSpec, check_remote_presets, parse_run_spec
+from vodflow.jobs.spec import RunSpec, check_remote_presets, check_remote_storyboard, parse_run_spec
 from vodflow.net.webhook import WebhookConfig, deliver_webhook
 from vodflow.orchestration.artifacts import publish_job_artifact, publish_webhook_report
 from vodflow.orchestration.retries import task_retry_options
@@ -145,6 +145,7 @@ def run_remotely(
     check_remote_presets(doc.presets, encoder)
     if doc.captions:
         raise SpecError("captions", f"made only by the local encoder, not by {encoder}")
+    check_remote_storyboard(doc, encoder)
     try:
         request.account = ACCOUNTS[encoder].resolve(credentials_block)
     except ValueError as exc:  # missing credentials, an unknown block name, invalid block data

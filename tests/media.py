@@ -92,3 +92,17 @@ def top_level_boxes(path: Path) -> list[str]:
             boxes.append(kind.decode("latin-1"))
             f.seek(size - 8, 1)
     return boxes
+
+
+def decoded_pictures(data: bytes, dest: Path) -> list[str]:
+    """The picture types (`I`, `P`, `B`) ffprobe decodes from the video of `data` (an MPEG-TS byte range,
+    say), written to `dest` first."""
+    import json
+
+    dest.write_bytes(data)
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "frame=pict_type", "-of", "json",
+         str(dest)],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    return [frame["pict_type"] for frame in json.loads(out)["frames"]]

@@ -72,12 +72,13 @@ def output_keys(doc: JobDocument) -> tuple[list[str], list[str]]:
     keys: list[str] = []
     prefixes: list[str] = []
     for entry in doc.files:
-        if entry.type == "x-tar":
+        if entry.type in ("x-tar", "storyboard"):
             prefixes.append(entry.file_path.rstrip("/") + "/")
         else:
             keys.append(entry.file_path)
     plan = plan_outputs(doc, _ANY_SOURCE)
     prefixes += [f"{out.key}/" for out in (*plan.hls, *plan.cmaf)]
+    prefixes += [f"{plan.storyboard.key}/"] if plan.storyboard is not None else []
     keys += [out.key for out in (*plan.mp4, *plan.thumbnails)]
     return sorted(set(keys)), sorted(set(prefixes))
 

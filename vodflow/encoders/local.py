@@ -53,6 +53,7 @@ from vodflow.media.commands import (
 from vodflow.media.hls import as_vod
 from vodflow.media.probe import run_ffprobe
 from vodflow.media.runner import encode_timeout, run_ffmpeg
+from vodflow.media.storyboard import TRACK, planned_layout, sheet_paths, storyboard_dir, thumbnails_track
 from vodflow.orchestration.progress import ArtifactProgress, has_progress_listeners
 
 # How often ffmpeg progress is read while a terminal shows it live (else the runner's default, 2 s).
@@ -87,6 +88,8 @@ def encode_renditions(
         shared_dir(workdir).mkdir(parents=True, exist_ok=True)
     for out in plan.cmaf:  # the dash muxer writes into its folder but does not make it
         cmaf_dir(workdir, out).mkdir(parents=True, exist_ok=True)
+    if plan.storyboard is not None:  # nor does the image2 muxer
+        storyboard_dir(workdir, plan.storyboard).mkdir(parents=True, exist_ok=True)
     with options.slots.ffmpeg(), live() if live else nullcontext():
         run_ffmpeg(
             command,
@@ -102,6 +105,7 @@ def encode_renditions(
         finish_event_playlists(plan, workdir)
     write_cmaf_masters(plan, workdir)
     write_subtitle_renditions(plan, workdir)
+    write_storyboard_track(plan, workdir)
     remux_shared_mp4s(source, plan, workdir, options)
 
 
@@ -174,6 +178,19 @@ def _write_subtitles(
         for index, text in enumerate(hls_segments(cues[caption.language], duration, seconds, mpegts)):
             (where / f"seg_{index:05d}.vtt").write_text(text)
         (where / SUBTITLE_PLAYLIST).write_text(subtitle_playlist(duration, seconds))
+
+
+def write_storyboard_track(plan: OutputPlan, workdir: Path) -> None:
+    """Write the storyboard's WebVTT thumbnails track next to the sheets the encode wrote; StepError(encode)
+    when a sheet the track points at is missing."""
+    if plan.storyboard is None:
+        return
+    layout = planned_layout(plan.storyboard)
+    folder = storyboard_dir(workdir, plan.storyboard)
+    if len(sheet_paths(folder)) != layout.sheets:
+        found = len(sheet_paths(folder))
+        raise StepError("encode", "ffmpeg_failed", f"storyboard: {found} of {layout.sheets} sprite sheets")
+    (folder / TRACK).write_text(thumbnails_track(layout, plan.storyboard.duration))
 
 
 def remux_shared_mp4s(source: Source, plan: OutputPlan, workdir: Path, options: EncodeOptions) -> None:

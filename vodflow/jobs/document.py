@@ -66,6 +66,11 @@ class FileMeta(BaseModel):
     dash_url: str | None = Field(
         default=None, alias="dashUrl", description="A CMAF ladder's DASH manifest (`.../manifest.mpd`)."
     )
+    # A storyboard's layout (`resolution` is then the size of one preview frame).
+    interval: float | None = Field(default=None, description="A storyboard's seconds between frames.")
+    columns: int | None = Field(default=None, description="A storyboard's frames across a sheet.")
+    rows: int | None = Field(default=None, description="A storyboard's frames down a sheet.")
+    sheets: int | None = Field(default=None, description="A storyboard's number of sprite sheets.")
 
 
 class CaptionMeta(BaseModel):
@@ -80,7 +85,7 @@ class FileEntry(Wire):
 
     id: str
     job_id: str = Field(alias="jobId")
-    type: Literal["video", "x-tar", "image", "caption"]
+    type: Literal["video", "x-tar", "image", "caption", "storyboard"]
     file_path: str = Field(alias="filePath")
     file_url: str = Field(alias="fileUrl")
     size: int

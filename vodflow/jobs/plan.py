@@ -9,7 +9,7 @@ from pathlib import Path
 
 from vodflow.errors import StepError
 from vodflow.jobs.document import JobDocument, Skipped, output_id
-from vodflow.jobs.keys import CAPTIONS_PREFIX, IMAGES_PREFIX, VIDEOS_PREFIX
+from vodflow.jobs.keys import CAPTIONS_PREFIX, IMAGES_PREFIX, STORYBOARDS_PREFIX, VIDEOS_PREFIX
 from vodflow.jobs.ladder import LADDER, scaled_size
 from vodflow.jobs.sources import AudioStream, CaptionTrack, SourceInfo
 
@@ -57,6 +57,7 @@ class HlsOutput:
     preset_id: str
     renditions: tuple[Rendition, ...]
     audio_only_kbps: int | None = None
+    iframes: bool = False  # an I-frame playlist per rung, listed in the master
 
     @property
     def key(self) -> str:
@@ -139,6 +140,24 @@ class CaptionOutput:
         return f"{CAPTIONS_PREFIX}{self.file_id}.vtt"
 
 
+@dataclass(frozen=True)
+class StoryboardOutput:
+    """The job's storyboard: a frame every `interval` s of a `duration`-second source, `width` wide (asked;
+    `media.storyboard.storyboard_layout` fits it to the `source_width` x `source_height` picture)."""
+
+    file_id: str
+    interval: float
+    width: int
+    duration: float
+    source_width: int
+    source_height: int
+
+    @property
+    def key(self) -> str:
+        """Storage folder of the sheets and the track (`files/storyboards/<id>`)."""
+        return f"{STORYBOARDS_PREFIX}{self.file_id}"
+
+
 @dataclass
 class OutputPlan:
     hls: list[HlsOutput] = field(default_factory=list)
@@ -147,12 +166,18 @@ class OutputPlan:
     thumbnails: list[ThumbnailOutput] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     captions: list[CaptionOutput] = field(default_factory=list)
+    storyboard: StoryboardOutput | None = None
 
     @property
     def one_process_only(self) -> bool:
         """Whether only the one-process encoder makes this plan (a CMAF ladder, an HLS audio-only variant,
-        captions)."""
-        return bool(self.cmaf) or any(out.audio_only_kbps for out in self.hls) or bool(self.captions)
+        captions, a storyboard: its sheets are a branch of that encode's one decode)."""
+        return (
+            bool(self.cmaf)
+            or any(out.audio_only_kbps for out in self.hls)
+            or bool(self.captions)
+            or self.storyboard is not None
+        )
 
     @property
     def video_outputs(self) -> int:
@@ -215,7 +240,9 @@ def plan_outputs(
         if preset.format == "hls" and renditions:
             audio_only = AUDIO_ONLY_KBPS if preset.audio_only and source.has_audio else None
             file_id = output_id(doc.id, preset.id or "", "hls")
-            plan.hls.append(HlsOutput(file_id, preset.id or "", tuple(renditions), audio_only))
+            plan.hls.append(
+                HlsOutput(file_id, preset.id or "", tuple(renditions), audio_only, bool(preset.iframes))
+            )
         elif preset.format == "cmaf" and renditions:
             tracks = audio_tracks(source)
             plan.cmaf.append(
@@ -271,4 +298,14 @@ def plan_outputs(
                             image_filter,
                         )
                     )
+    if doc.storyboard is not None:
+        board = doc.storyboard
+        plan.storyboard = StoryboardOutput(
+            output_id(doc.id, "storyboard"),
+            board.interval,
+            board.width,
+            source.duration,
+            source.width,
+            source.height,
+        )
     return plan

@@ -88,6 +88,12 @@ class Preset(Wire):
         title="Audio-only variant",
         description="`hls` and `cmaf`: add a low-bitrate audio-only variant for poor networks.",
     )
+    iframes: bool | None = Field(
+        default=None,
+        title="I-frame playlists",
+        description="`hls`: an I-frame playlist per rung (`EXT-X-I-FRAME-STREAM-INF` in the master), "
+        "for fast seeking.",
+    )
     id: str | None = Field(default=None, description="Assigned by vodflow.")
 
     @field_validator("resolutions")
@@ -99,6 +105,8 @@ class Preset(Wire):
     def _audio_only_on_cmaf(self) -> Preset:
         if self.audio_only and self.format == "mp4":
             raise ValueError("audioOnly: only an hls or cmaf preset has an audio-only variant, not mp4")
+        if self.iframes and self.format != "hls":
+            raise ValueError(f"iframes: only an hls preset has I-frame playlists, not {self.format}")
         return self
 
 
@@ -123,6 +131,22 @@ class ThumbnailSpec(Wire):
     @property
     def seconds(self) -> float:
         return timestamp_seconds(self.timestamp)
+
+
+class StoryboardSpec(Wire):
+    """Trickplay: sprite sheets of a frame every `interval` s and the WebVTT thumbnails track over them."""
+
+    interval: float = Field(default=5, ge=1, le=600, description="Seconds between two preview frames.")
+    width: int = Field(
+        default=160, ge=32, le=640, description="Preview frame width in pixels (even; at most the source's)."
+    )
+
+    @field_validator("width")
+    @classmethod
+    def _even(cls, value: int) -> int:
+        if value % 2:
+            raise ValueError("must be even")
+        return value
 
 
 NotifyEvent = Literal["playable", "completed"]
@@ -187,6 +211,12 @@ class JobSpec(Wire):
     )
     user_data: dict[str, Any] | None = Field(
         default=None, alias="userData", title="User data", description="Kept with the job, untouched."
+    )
+    storyboard: StoryboardSpec | None = Field(
+        default=None,
+        title="Storyboard",
+        description="Trickplay previews: sprite sheets and a WebVTT thumbnails track (a file of type "
+        "`storyboard`). Made only by the local encoder.",
     )
     notify: list[NotifyEvent] | None = Field(
         default=None,
@@ -305,6 +335,14 @@ def check_remote_presets(presets: list[Preset], service: str) -> None:
             raise SpecError(f"presets[{i}].format", reason)
         if preset.audio_only:
             raise SpecError(f"presets[{i}].audioOnly", f"made only by the local encoder, not by {service}")
+        if preset.iframes:
+            raise SpecError(f"presets[{i}].iframes", f"made only by the local encoder, not by {service}")
+
+
+def check_remote_storyboard(spec: JobSpec, service: str) -> None:
+    """Refuse a `storyboard` (made only by the local encoder) before a job goes to the remote `service`."""
+    if spec.storyboard is not None:
+        raise SpecError("storyboard", f"made only by the local encoder, not by {service}")
 
 
 def prefect_marker_path(data: Any) -> str | None:

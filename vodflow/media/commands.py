@@ -19,6 +19,7 @@ import ffmpeg
 from vodflow.jobs.plan import CmafOutput, HlsOutput, Mp4Output, OutputPlan, Rendition, ThumbnailOutput
 from vodflow.media.cmaf import MANIFEST, audio_only_id, cmaf_dir, dash_muxer_options
 from vodflow.media.inputs import concat_url, file_url, input_options
+from vodflow.media.storyboard import SHEET_PATTERN, planned_layout, storyboard_dir, storyboard_filters
 
 KEYFRAME_SECONDS = 2
 HLS_SEGMENT_SECONDS = 6
@@ -148,7 +149,8 @@ def build_encode_command(
     by_time = by_timestamp(plan.thumbnails)
     cmaf_rungs = sum(len(out.renditions) for out in plan.cmaf)
     src = ffmpeg.input(file_url(source), **input_options())
-    video = src.video.filter_multi_output("split", len(renditions) + cmaf_rungs + len(by_time))
+    boards = 1 if plan.storyboard is not None else 0
+    video = src.video.filter_multi_output("split", len(renditions) + cmaf_rungs + len(by_time) + boards)
     audio_branches = len(renditions) + len(shared_kbps) + len(audio_only)
     audio = src.audio.filter_multi_output("asplit", audio_branches) if has_audio else None
 
@@ -215,6 +217,8 @@ def build_encode_command(
     for j, (seconds, group) in enumerate(by_time):
         frame = video[i + j].filter("trim", start=seconds).filter("setpts", "PTS-STARTPTS")
         outputs += _image_outputs(frame.filter("trim", end_frame=1), group, workdir)
+    if plan.storyboard is not None:
+        outputs.append(_storyboard_output(video[i + len(by_time)], plan, workdir))
     return ffmpeg.merge_outputs(*outputs).global_args(*GLOBAL_ARGS).overwrite_output().compile()
 
 
@@ -246,6 +250,18 @@ def _cmaf_output(
         **({"acodec": "aac", "ac": 2} if audio else {}),
         **options,
     )
+
+
+def _storyboard_output(video: object, plan: OutputPlan, workdir: Path) -> object:
+    """The storyboard's sheets (JPEG, numbered from 0) from one branch of the decode; at most the layout's
+    number of sheets (the `fps` filter may round one frame more out of the source's end)."""
+    assert plan.storyboard is not None
+    layout = planned_layout(plan.storyboard)
+    for name, arguments in storyboard_filters(layout):
+        video = video.filter(name, **arguments)  # type: ignore[attr-defined]
+    folder = storyboard_dir(workdir, plan.storyboard)
+    options = {**_image_options("jpg"), "start_number": 0, "frames:v": layout.sheets}
+    return ffmpeg.output(video, str(folder / SHEET_PATTERN), **options)
 
 
 def _image_options(fmt: str) -> dict[str, object]:

@@ -38,6 +38,7 @@ from vodflow.media.commands import (
     shared_audio_path,
     shared_dir,
 )
+from vodflow.media.storyboard import storyboard_dir
 
 
 @dataclass(frozen=True)
@@ -108,9 +109,11 @@ def shell_script(
     groups: list[CommandGroup], workdir: Path, title: str, plan: OutputPlan | None = None
 ) -> str:
     """The groups as a POSIX shell script: a group's commands in the background, each waited for; the
-    folders they write in made first (with the `plan`'s CMAF ladders': the dash muxer does not make them)."""
+    folders they write in made first (with the `plan`'s CMAF ladders' and storyboard's: the dash and image2
+    muxers do not make them)."""
     made = [chunks_dir(workdir), shared_dir(workdir)]
     made += [cmaf_dir(workdir, out) for out in (plan.cmaf if plan else [])]
+    made += [storyboard_dir(workdir, plan.storyboard)] if plan and plan.storyboard else []
     folders = " ".join(shlex.quote(str(folder)) for folder in made)
     lines = ["#!/bin/sh", f"# {title}", "set -e", f"mkdir -p {folders}"]
     for group in groups:

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
+from vodflow.jobs.plan import StoryboardOutput
 from vodflow.media.captions import format_time
 
 COLUMNS = 10
 ROWS = 10
 SHEET_NAME = "sprite_{:03d}.jpg"
+SHEET_PATTERN = "sprite_%03d.jpg"  # the image2 muxer's name for SHEET_NAME
+TRACK = "index.vtt"
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,23 @@ def storyboard_layout(
     height = max(2, round(width * source_height / source_width / 2) * 2)
     count = max(1, math.ceil(duration / interval - 1e-9))
     return StoryboardLayout(interval, width, height, count)
+
+
+def planned_layout(output: StoryboardOutput) -> StoryboardLayout:
+    """The layout of the plan's storyboard."""
+    return storyboard_layout(
+        output.duration, output.interval, output.width, output.source_width, output.source_height
+    )
+
+
+def storyboard_dir(workdir: Path, output: StoryboardOutput) -> Path:
+    """Where the encode writes the sheets and the track of the storyboard."""
+    return workdir / output.file_id
+
+
+def sheet_paths(folder: Path) -> list[Path]:
+    """The sheets in `folder`, in order."""
+    return sorted(folder.glob("sprite_*.jpg"))
 
 
 def storyboard_filters(layout: StoryboardLayout) -> list[tuple[str, dict[str, object]]]:

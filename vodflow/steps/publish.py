@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vodflow.jobs.document import CaptionMeta, FileEntry, FileMeta, JobDocument, Resolution2D, iso_now
-from vodflow.jobs.plan import CmafOutput, OutputPlan, Rendition
+from vodflow.jobs.plan import CmafOutput, OutputPlan, Rendition, StoryboardOutput
 from vodflow.jobs.summary import playlist_seconds
 from vodflow.media.cmaf import MANIFEST, MASTER, cmaf_dir, media_playlist
 from vodflow.media.commands import hls_dir, mp4_path, thumbnail_path, variant_name
 from vodflow.media.probe import run_ffprobe
+from vodflow.media.storyboard import TRACK, planned_layout, sheet_paths, storyboard_dir
+from vodflow.steps.iframes import write_iframe_playlists
 from vodflow.storage.base import Storage
 
 LIVE_RECORD = ".live-published.json"  # in the run's temp dir: segments published while encoding
@@ -86,6 +88,27 @@ def cmaf_files(doc: JobDocument, out: CmafOutput, workdir: Path, storage: Storag
     return PlannedFile(entry, tuple(uploads))
 
 
+def storyboard_files(doc: JobDocument, out: StoryboardOutput, workdir: Path, storage: Storage) -> PlannedFile:
+    """The storyboard's entry (`type` storyboard, `fileUrl` its WebVTT track, `meta` its layout with
+    `resolution` the size of one frame) and uploads: the sheets first, the track last."""
+    folder = storyboard_dir(workdir, out)
+    layout = planned_layout(out)
+    sheets = sheet_paths(folder)
+    uploads = [Upload(p, f"{out.key}/{p.name}") for p in (*sheets, folder / TRACK)]
+    meta = FileMeta(
+        resolution=Resolution2D(width=layout.width, height=layout.height),
+        format="webvtt",
+        duration=round(out.duration, 3),
+        interval=out.interval,
+        columns=layout.columns,
+        rows=layout.rows,
+        sheets=len(sheets),
+    )
+    size = sum(u.path.stat().st_size for u in uploads)
+    entry = file_entry(doc, out.file_id, "storyboard", out.key, f"{out.key}/{TRACK}", size, storage, meta)
+    return PlannedFile(entry, tuple(uploads))
+
+
 def file_entry(
     doc: JobDocument,
     file_id: str,
@@ -115,6 +138,8 @@ def plan_files(doc: JobDocument, plan: OutputPlan, workdir: Path, storage: Stora
     files = []
     for out in plan.hls:
         folder = hls_dir(workdir, out)
+        if out.iframes:
+            write_iframe_playlists(folder, out)
         prefix = out.key
         segments = sorted(p for p in folder.rglob("*") if p.is_file() and p != folder / "index.m3u8")
         uploads = [Upload(p, f"{prefix}/{p.relative_to(folder).as_posix()}") for p in segments]
@@ -141,6 +166,8 @@ def plan_files(doc: JobDocument, plan: OutputPlan, workdir: Path, storage: Stora
         size = out.path.stat().st_size
         entry = file_entry(doc, out.file_id, "caption", out.key, out.key, size, storage, meta)
         files.append(PlannedFile(entry, (Upload(out.path, out.key),)))
+    if plan.storyboard is not None:
+        files.append(storyboard_files(doc, plan.storyboard, workdir, storage))
     return files
 
 
@@ -170,7 +197,7 @@ def remove_outputs(storage: Storage, entries: list[FileEntry]) -> int:
     """Delete the objects of published file entries (an HLS entry's whole folder); gone already is fine."""
     removed = 0
     for entry in entries:
-        if entry.type == "x-tar":
+        if entry.type in ("x-tar", "storyboard"):
             removed += storage.delete_prefix(entry.file_path.rstrip("/") + "/")
         else:
             removed += storage.delete_keys([entry.file_path])

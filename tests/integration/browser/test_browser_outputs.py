@@ -6,7 +6,8 @@ run's job artifact in the Prefect UI,
 and plays the job's HLS ladder with hls.js from a page on another loopback origin (CORS and byte ranges from
 the file app). A CMAF ladder of a bilingual source plays through its HLS master (hls.js) and its DASH
 manifest (dash.js), switching rungs and audio tracks. Caption tracks (a sidecar and a source stream) are
-listed by both players and show their cues at their time. Set-up: `make browser` (chromium, nodejs, `npm ci`).
+listed by both players and show their cues at their time. A storyboard's WebVTT thumbnails track loads as a
+`<track>`, its sprite sheets as images. Set-up: `make browser` (chromium, nodejs, `npm ci`).
 Without it the tests are skipped, except under `CI`, where they fail.
 
 The screenshot goes to the test's temp directory. To regenerate the README's `docs/ui-job-artifact.png`:
@@ -329,3 +330,33 @@ def test_caption_tracks_are_listed_and_show_their_cues(captioned, player_page, p
     assert text == "Hello from the sidecar"
     assert (start, end) == (pytest.approx(1.0, abs=0.1), pytest.approx(3.0, abs=0.1)), seen["active"]
     assert 0.9 <= shown_at <= 3.2, "shown while the video is at the cue's time"
+
+
+def test_storyboard_track_loads_in_chromium_with_every_tile_inside_its_sheet(site, player_page, tmp_path):
+    """A job's storyboard: Chromium loads its WebVTT thumbnails track as a `<track kind="metadata">` (from
+    another origin) and each sprite sheet its cues name; every `#xywh=` rectangle lies within its sheet."""
+    source = make_clip(tmp_path / "board.mp4", 640, 360, seconds=24, audio=False, fps=10)
+    spec = {
+        "videoUrl": str(source),
+        "presets": [{"format": "hls", "resolutions": ["240"]}],
+        "storyboard": {"interval": 1, "width": 160},
+    }
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    encode = subprocess.run(
+        [str(BIN / "vodflow"), "encode", str(tmp_path / "spec.json"), "--job-id", "d" * 24],
+        env=site.env, cwd=REPO, capture_output=True, text=True, timeout=400, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert encode.returncode == 0, encode.stderr[-4000:]
+    (board,) = files_of(json.loads(encode.stdout), "storyboard")
+    assert board["fileUrl"].startswith("http://127.0.0.1:") and board["fileUrl"].endswith("/index.vtt")
+
+    seen = run_node("storyboard_track.mjs", f"{player_page}/player.html", board["fileUrl"])
+
+    assert seen["readyState"] == 2, "the track loaded"
+    assert len(seen["cues"]) == 24 and seen["cues"][-1]["end"] == pytest.approx(24, abs=0.1)
+    assert seen["sheets"] == {"sprite_000.jpg": [1600, 900]}, "10 x 10 tiles of 160x90"
+    for cue in seen["cues"]:
+        name, _, fragment = cue["text"].partition("#xywh=")
+        x, y, w, h = map(int, fragment.split(","))
+        width, height = seen["sheets"][name]
+        assert (w, h) == (160, 90) and 0 <= x and x + w <= width and 0 <= y and y + h <= height, cue

@@ -6,19 +6,21 @@ in a module fixture; the chunked run goes through Prefect with one chunk failing
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from itertools import pairwise
 from pathlib import Path
 
+import m3u8
 import pytest
 from prefect import flow
 
 import vodflow.encoders.chunked as chunked
 from tests.hls import parse_master, segment_durations
-from tests.media import ffprobe_streams, make_clip
+from tests.media import decoded_pictures, ffprobe_streams, make_clip
 from vodflow.encoders import EncodeOptions, get_encoder
 from vodflow.encoders.local import encode_renditions
 from vodflow.errors import StepError
@@ -29,6 +31,7 @@ from vodflow.jobs.spec import parse_spec
 from vodflow.media.chunking import chunks_dir
 from vodflow.media.commands import hls_dir, mp4_path, variant_name
 from vodflow.media.probe import probe_source
+from vodflow.steps.iframes import write_iframe_playlists
 from vodflow.steps.publish import plan_files
 from vodflow.storage.local import LocalStorage
 from vodflow.tasks.steps import PrefectSteps
@@ -244,3 +247,20 @@ def test_a_chunk_that_keeps_failing_fails_the_encode_naming_it(encodes, tmp_path
         chunked_flow(encodes.source, encodes.plan, tmp_path)
     assert caught.value.step == "encode" and "chunk 1 (6-12 s)" in caught.value.message
     assert sorted(finished) == [0, 2], "every other chunk finished before the failure was raised"
+
+
+def test_i_frame_playlists_of_the_stitched_segments_decode_one_keyframe_a_range(encodes, tmp_path):
+    (out,) = encodes.plan.hls
+    folder = shutil.copytree(hls_dir(encodes.chunked, out), tmp_path / "ladder")
+    write_iframe_playlists(folder, replace(out, iframes=True))
+
+    master = m3u8.loads((folder / "index.m3u8").read_text())
+    assert [p.uri for p in master.iframe_playlists] == ["240p/iframes.m3u8", "360p/iframes.m3u8"]
+    for stream in master.iframe_playlists:
+        playlist = m3u8.loads((folder / stream.uri).read_text())
+        assert len(playlist.segments) == 7, "a keyframe every 2 s of the 14 s source"
+        rung = folder / stream.uri.split("/")[0]
+        for n, frame in enumerate(playlist.segments):
+            length, offset = map(int, frame.byterange.split("@"))
+            data = (rung / frame.uri).read_bytes()[offset : offset + length]
+            assert decoded_pictures(data, tmp_path / f"{n}.ts") == ["I"], (stream.uri, frame.byterange)

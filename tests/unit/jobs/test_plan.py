@@ -173,3 +173,17 @@ def test_language_tags_of_container_codes():
     assert language_tag("") == language_tag("und") == ("und", "")
     assert language_tag("tlh") == ("tlh", "")
     assert language_tag("../../etc") == language_tag("e n") == language_tag("english") == ("und", "")
+
+
+def test_a_storyboard_is_planned_under_its_own_prefix_and_stays_on_the_one_process_encoder():
+    from vodflow.encoders import get_encoder
+
+    spec = {"videoUrl": "/x.mp4", "presets": [{"format": "hls", "resolutions": ["240"]}]}
+    info = source(640, 360, duration=600.0)
+    doc = JobDocument.from_spec(parse_spec({**spec, "storyboard": {"interval": 2, "width": 120}}))
+    plan = plan_outputs(doc, info)
+    board = plan.storyboard
+    assert (board.interval, board.width, board.duration, board.source_width) == (2, 120, 600.0, 640)
+    assert board.key == f"files/storyboards/{board.file_id}"
+    assert get_encoder("local", info, 120, plan).name == "local"
+    assert plan_outputs(JobDocument.from_spec(parse_spec(spec)), info).storyboard is None

@@ -2,7 +2,7 @@ import pytest
 
 from vodflow.errors import SpecError
 from vodflow.jobs.document import JobDocument
-from vodflow.jobs.spec import parse_spec, timestamp_seconds
+from vodflow.jobs.spec import check_remote_presets, check_remote_storyboard, parse_spec, timestamp_seconds
 
 GOOD = {"videoUrl": "https://example.test/v.mp4", "presets": [{"resolutions": ["360"], "format": "hls"}]}
 
@@ -50,6 +50,15 @@ def spec_with(**changes):
         (spec_with(videoUrl="ftp://host/x.mp4"), "videoUrl", "unsupported scheme 'ftp'"),
         (spec_with(webhookUrl="mailto:a@b"), "webhookUrl", "http"),
         (spec_with(colour="red"), "colour", "unknown field"),
+        (spec_with(storyboard={"interval": 0.5}), "storyboard.interval", "greater than or equal to 1"),
+        (spec_with(storyboard={"width": 161}), "storyboard.width", "must be even"),
+        (spec_with(storyboard={"width": 1280}), "storyboard.width", "less than or equal to 640"),
+        (spec_with(storyboard={"columns": 4}), "storyboard.columns", "unknown field"),
+        (
+            spec_with(presets=[{"resolutions": ["360"], "format": "cmaf", "iframes": True}]),
+            "presets[0]",
+            "iframes: only an hls preset has I-frame playlists, not cmaf",
+        ),
     ],
 )
 def test_bad_specs_name_the_field_and_reason(data, field, reason):
@@ -201,3 +210,19 @@ def test_captions_keep_their_wire_form_and_a_spec_without_them_is_unchanged():
     doc = JobDocument.from_spec(spec)
     assert doc.spec() == spec and JobDocument.model_validate(doc.wire()) == doc
     assert "captions" not in parse_spec(GOOD).wire()
+
+
+def test_storyboard_defaults_and_a_spec_without_one_keeps_its_wire_form():
+    assert parse_spec(spec_with(storyboard={})).storyboard.wire() == {"interval": 5, "width": 160}
+    assert "storyboard" not in parse_spec(GOOD).wire()
+
+
+def test_remote_encoders_refuse_a_storyboard_and_i_frame_playlists():
+    with pytest.raises(SpecError) as board:
+        check_remote_storyboard(parse_spec(spec_with(storyboard={})), "videosdk")
+    assert board.value.field == "storyboard" and "local encoder" in board.value.reason
+    spec = parse_spec(spec_with(presets=[{"resolutions": ["360"], "format": "hls", "iframes": True}]))
+    with pytest.raises(SpecError) as iframes:
+        check_remote_presets(spec.presets, "mpc")
+    assert iframes.value.field == "presets[0].iframes"
+    check_remote_storyboard(parse_spec(GOOD), "mpc")

@@ -330,3 +330,24 @@ def test_stuck_ffmpeg_is_killed_at_the_deadline(tmp_path):
     assert caught.value.code == "ffmpeg_timeout"
     leftovers = subprocess.run(["pgrep", "-f", "testsrc2=duration=60"], capture_output=True, text=True).stdout
     assert leftovers.strip() == ""
+
+
+def test_the_storyboard_is_one_more_branch_of_the_one_decode(tmp_path, clips):
+    doc = JobDocument.from_spec(
+        parse_spec(
+            {
+                "videoUrl": str(clips["landscape"]),
+                "presets": [{"format": "hls", "resolutions": ["240"]}],
+                "storyboard": {"interval": 1, "width": 160},
+            }
+        )
+    )
+    plan = plan_outputs(doc, probe_source(clips["landscape"]))
+    command = build_encode_command(clips["landscape"], plan, tmp_path, has_audio=True)
+    graph = command[command.index("-filter_complex") + 1]
+    assert command.count("-i") == 1 and "split=2" in graph
+    assert "fps=fps=1/1" in graph and "tile=layout=10x10" in graph
+    sheets = command.index(str(tmp_path / plan.storyboard.file_id / "sprite_%03d.jpg"))
+    start = max(i for i in range(sheets) if command[i] == "-map") + 2
+    options = dict(zip(command[start:sheets:2], command[start + 1 : sheets : 2], strict=True))
+    assert options["-start_number"] == "0" and options["-frames:v"] == "1", "files from sprite_000.jpg"

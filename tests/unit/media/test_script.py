@@ -17,7 +17,7 @@ from vodflow.jobs.sources import Source
 from vodflow.jobs.spec import parse_spec
 from vodflow.media.commands import build_encode_command, mp4_path
 from vodflow.media.probe import probe_source
-from vodflow.media.script import one_process_commands
+from vodflow.media.script import one_process_commands, shell_script
 
 VODFLOW = Path(sys.executable).parent / "vodflow"
 SPEC = {
@@ -85,3 +85,11 @@ def test_the_script_of_a_cmaf_preset_makes_its_folder_and_refuses_chunks(tmp_pat
 
     refused = plan(spec, "--workdir", str(tmp_path / "out"), "--chunk-seconds", "6")
     assert refused.returncode != 0 and "leave out --chunk-seconds" in refused.stderr
+
+
+def test_the_script_makes_the_storyboard_folder_the_image2_muxer_writes_in(tmp_path, clips):
+    source = Source(clips["landscape"], probe_source(clips["landscape"]))
+    spec = {"videoUrl": str(source.path), **SPEC, "storyboard": {"interval": 1}}
+    job = plan_outputs(JobDocument.from_spec(parse_spec(spec), "plan"), source.info)
+    script = shell_script(one_process_commands(source, job, tmp_path, "veryfast"), tmp_path, "t", job)
+    assert str(tmp_path / job.storyboard.file_id) in script.splitlines()[3]

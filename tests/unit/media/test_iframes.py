@@ -1,0 +1,83 @@
+"""I-frame playlists: keyframe byte ranges of MPEG-TS segments, the playlist text, the master's new lines."""
+
+import m3u8
+
+from vodflow.media.iframes import (
+    IFrame,
+    Packet,
+    iframe_playlist,
+    peak_bandwidth,
+    read_packet_report,
+    segment_iframes,
+    with_iframe_streams,
+)
+
+VIDEO, AUDIO, PMT = 0x100, 0x101, 0x1000
+
+
+def ts(*pids: int) -> bytes:
+    return b"".join(bytes([0x47, pid >> 8, pid & 0xFF]) + bytes(185) for pid in pids)
+
+
+def test_a_keyframe_range_starts_at_the_tables_before_it_and_ends_at_the_next_video_packet():
+    #          0  188  376    564    752    940 1128 1316   1504
+    data = ts(0, PMT, VIDEO, AUDIO, VIDEO, 0, PMT, VIDEO, AUDIO)
+    packets = [Packet(1.4, 376, True), Packet(3.4, 1316, True), Packet(1.44, 752, False)]
+    frames = segment_iframes("seg_00000.ts", data, packets, {VIDEO, AUDIO})
+    assert frames == [
+        IFrame("seg_00000.ts", 0, 752, 1.4),
+        IFrame("seg_00000.ts", 940, len(data) - 940, 3.4),
+    ]
+
+
+def test_the_playlist_is_an_i_frames_only_vod_playlist_with_a_byte_range_per_keyframe():
+    frames = [IFrame("seg_00000.ts", 0, 9400, 1.4), IFrame("seg_00000.ts", 94000, 7520, 3.4)]
+    text = iframe_playlist(frames, end=4.9)
+    playlist = m3u8.loads(text)
+    assert playlist.is_i_frames_only and playlist.version == 4 and playlist.is_endlist
+    assert [(s.uri, s.byterange, round(s.duration, 3)) for s in playlist.segments] == [
+        ("seg_00000.ts", "9400@0", 2.0),
+        ("seg_00000.ts", "7520@94000", 1.5),
+    ]
+    assert playlist.target_duration == 2
+    assert peak_bandwidth(frames, 4.9) == 40107, "the second keyframe's 7520 bytes in 1.5 s"
+
+
+MASTER = """#EXTM3U
+#EXT-X-VERSION:3
+#EXT-X-STREAM-INF:BANDWIDTH=475200,RESOLUTION=428x240,CODECS="avc1.640015,mp4a.40.2"
+240p/index.m3u8
+
+#EXT-X-STREAM-INF:BANDWIDTH=1020800,RESOLUTION=640x360,CODECS="avc1.64001e,mp4a.40.2"
+360p/index.m3u8
+
+"""
+
+
+def test_the_master_lists_each_rungs_i_frame_playlist_once():
+    rewritten = with_iframe_streams(MASTER, {"240p": 90000, "360p": 150000})
+    assert rewritten.startswith(MASTER.rstrip("\n") + "\n#EXT-X-I-FRAME-STREAM-INF:")
+    assert with_iframe_streams(rewritten, {"240p": 90000, "360p": 150000}) == rewritten, "idempotent"
+    master = m3u8.loads(rewritten)
+    assert [p.uri for p in master.playlists] == ["240p/index.m3u8", "360p/index.m3u8"]
+    streams = [(p.uri, p.iframe_stream_info.bandwidth, p.iframe_stream_info.resolution,
+                p.iframe_stream_info.codecs) for p in master.iframe_playlists]  # fmt: skip
+    assert streams == [
+        ("240p/iframes.m3u8", 90000, (428, 240), "avc1.640015"),
+        ("360p/iframes.m3u8", 150000, (640, 360), "avc1.64001e"),
+    ]
+
+
+def test_a_packet_report_gives_video_packets_every_pid_and_the_end():
+    report = {
+        "streams": [{"index": 0, "id": "0x100", "codec_type": "video"}, {"index": 1, "id": "0x101"}],
+        "packets": [
+            {"stream_index": 0, "pts_time": "1.4", "pos": "376", "flags": "K__"},
+            {"stream_index": 1, "pts_time": "1.4", "pos": "564", "flags": "K__"},
+            {"stream_index": 0, "pts_time": "1.44", "pos": "752", "flags": "___"},
+        ],
+        "format": {"start_time": "1.4", "duration": "6.0"},
+    }
+    packets, pids, end = read_packet_report(report)
+    assert packets == [Packet(1.4, 376, True), Packet(1.44, 752, False)]
+    assert pids == {VIDEO, AUDIO} and end == 7.4

@@ -1,0 +1,158 @@
+"""HLS I-frame playlists of MPEG-TS ladders (`EXT-X-I-FRAMES-ONLY`), for fast seeking: pure, no I/O.
+
+Each keyframe of a rung is one byte range of its segment: from the PSI tables written just before it (ffmpeg's
+MPEG-TS muxer repeats PAT and PMT before every video keyframe, so the range decodes on its own) to the next
+video packet; its duration is the time to the next keyframe (to the end of the rung for the last one). The
+master gets one `EXT-X-I-FRAME-STREAM-INF` per rung, after its variants.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vodflow.media.inputs import input_args
+
+TS_PACKET = 188
+TS_SYNC = 0x47
+IFRAME_PLAYLIST = "iframes.m3u8"
+IFRAME_TAG = "#EXT-X-I-FRAME-STREAM-INF:"
+_ATTRIBUTE = re.compile(r'([A-Z0-9-]+)=("[^"]*"|[^,]*)')
+
+
+@dataclass(frozen=True)
+class Packet:
+    """One video packet as ffprobe reports it: presentation time (s), byte position, keyframe or not."""
+
+    time: float
+    pos: int
+    key: bool
+
+
+@dataclass(frozen=True)
+class IFrame:
+    """One keyframe: the segment `uri`, its byte range (`offset`, `length`) and `start` time (s)."""
+
+    uri: str
+    offset: int
+    length: int
+    start: float
+
+
+def packet_probe_command(segment: Path) -> list[str]:
+    """ffprobe's JSON report of an MPEG-TS segment's packets (stream, time, position, flags), its streams'
+    PIDs and its start and duration."""
+    entries = "packet=stream_index,pts_time,pos,flags:stream=index,id,codec_type:format=start_time,duration"
+    report = ["-show_entries", entries, "-of", "json"]
+    return ["ffprobe", "-v", "error", *report, *input_args(segment, ("mpegts",))]
+
+
+def read_packet_report(report: dict[str, Any]) -> tuple[list[Packet], set[int], float]:
+    """From `packet_probe_command`'s report: the video packets, every elementary stream's PID, and the time
+    the segment ends (s). ValueError when it has no video stream."""
+    streams = report.get("streams", [])
+    video = {s["index"] for s in streams if s.get("codec_type") == "video"}
+    if not video:
+        raise ValueError("no video stream")
+    pids = {int(str(s["id"]), 0) for s in streams if s.get("id")}
+    packets = [
+        Packet(float(p["pts_time"]), int(p["pos"]), "K" in p.get("flags", ""))
+        for p in report.get("packets", [])
+        if p.get("stream_index") in video and p.get("pos") not in (None, "N/A") and p.get("pts_time")
+    ]
+    fmt = report.get("format", {})
+    end = float(fmt.get("start_time") or 0) + float(fmt.get("duration") or 0)
+    return packets, pids, end
+
+
+def packet_pid(data: bytes, offset: int) -> int | None:
+    """The PID of the TS packet at `offset` of `data`, None when no TS packet starts there."""
+    if offset < 0 or offset + TS_PACKET > len(data) or data[offset] != TS_SYNC:
+        return None
+    return ((data[offset + 1] & 0x1F) << 8) | data[offset + 2]
+
+
+def range_start(data: bytes, pos: int, elementary_pids: Collection[int]) -> int:
+    """Where a keyframe's range begins: its first TS packet at `pos`, moved back over the table packets (any
+    PID not an elementary stream's: PAT, PMT, SDT) written just before it."""
+    while (pid := packet_pid(data, pos - TS_PACKET)) is not None and pid not in elementary_pids:
+        pos -= TS_PACKET
+    return pos
+
+
+def segment_iframes(
+    uri: str, data: bytes, packets: Sequence[Packet], elementary_pids: Collection[int]
+) -> list[IFrame]:
+    """The keyframes of one segment (`data`, its video `packets` in any order) as byte ranges."""
+    ordered = sorted(packets, key=lambda p: p.pos)
+    frames = []
+    for packet, following in zip(ordered, [*ordered[1:], None], strict=True):
+        if not packet.key:
+            continue
+        start = range_start(data, packet.pos, elementary_pids)
+        end = following.pos if following is not None else len(data)
+        frames.append(IFrame(uri, start, end - start, packet.time))
+    return frames
+
+
+def durations(frames: Sequence[IFrame], end: float) -> list[float]:
+    """Each keyframe's duration: the time to the next one, `end` (s) for the last."""
+    starts = [frame.start for frame in frames]
+    return [later - start for start, later in zip(starts, [*starts[1:], end], strict=True)]
+
+
+def iframe_playlist(frames: Sequence[IFrame], end: float) -> str:
+    """The I-frame media playlist (version 4, VOD) of a rung's keyframes; `end` is when the rung ends (s, in
+    the keyframes' time base). ValueError when there are none."""
+    if not frames:
+        raise ValueError("no keyframes")
+    spans = durations(frames, end)
+    lines = [
+        "#EXTM3U",
+        "#EXT-X-VERSION:4",
+        f"#EXT-X-TARGETDURATION:{max(1, math.ceil(max(spans) - 1e-6))}",
+        "#EXT-X-MEDIA-SEQUENCE:0",
+        "#EXT-X-PLAYLIST-TYPE:VOD",
+        "#EXT-X-I-FRAMES-ONLY",
+    ]
+    for frame, span in zip(frames, spans, strict=True):
+        lines += [f"#EXTINF:{span:.6f},", f"#EXT-X-BYTERANGE:{frame.length}@{frame.offset}", frame.uri]
+    return "\n".join([*lines, "#EXT-X-ENDLIST"]) + "\n"
+
+
+def peak_bandwidth(frames: Sequence[IFrame], end: float) -> int:
+    """BANDWIDTH of an I-frame playlist: the highest bit rate of one keyframe over its duration."""
+    spans = durations(frames, end)
+    return max(math.ceil(f.length * 8 / max(span, 1e-3)) for f, span in zip(frames, spans, strict=True))
+
+
+def _attributes(line: str) -> dict[str, str]:
+    return {k: v.strip('"') for k, v in _ATTRIBUTE.findall(line.split(":", 1)[1])}
+
+
+def with_iframe_streams(master: str, bandwidths: dict[str, int]) -> str:
+    """`master` with an `EXT-X-I-FRAME-STREAM-INF` after its variants for each variant folder in `bandwidths`
+    (`360p`: the BANDWIDTH of `360p/iframes.m3u8`): its RESOLUTION and the video codec of its CODECS. Lines
+    of an earlier rewrite are dropped first, so rewriting twice changes nothing."""
+    lines = [line for line in master.splitlines() if not line.startswith(IFRAME_TAG)]
+    added = []
+    for line, uri in zip(lines, [*lines[1:], ""], strict=True):
+        folder = uri.rsplit("/", 1)[0]
+        if not line.startswith("#EXT-X-STREAM-INF:") or folder not in bandwidths:
+            continue
+        attributes = _attributes(line)
+        video = [c for c in attributes.get("CODECS", "").split(",") if c.startswith(("avc1", "hvc1", "hev1"))]
+        parts = [f"BANDWIDTH={bandwidths[folder]}"]
+        if "RESOLUTION" in attributes:
+            parts.append(f"RESOLUTION={attributes['RESOLUTION']}")
+        if video:
+            parts.append(f'CODECS="{video[0]}"')
+        parts.append(f'URI="{folder}/{IFRAME_PLAYLIST}"')
+        added.append(IFRAME_TAG + ",".join(parts))
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return "\n".join([*lines, *added]) + "\n"
