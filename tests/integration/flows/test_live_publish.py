@@ -10,6 +10,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 
@@ -112,16 +113,17 @@ def test_playable_document_event_and_webhook_then_the_same_vod_ladder(tmp_path, 
     monkeypatch.setenv("VODFLOW_TMP_DIR", str(tmp_path / "tmp"))
     spec = {"videoUrl": str(long_clip), "presets": [LADDER, {"format": "mp4", "resolutions": ["360"]}]}
 
+    job_id = uuid4().hex[:24]  # its own: the events of other tests' jobs stay apart
     with serve(tmp_path) as hooks:
         live = encode_video(
-            {**spec, "webhookUrl": hooks.url("/hook"), "notify": ["playable", "completed"]}, job_id="e" * 24
+            {**spec, "webhookUrl": hooks.url("/hook"), "notify": ["playable", "completed"]}, job_id=job_id
         )
         deliveries = [r for r in hooks.requests if r["method"] == "POST"]
 
     # the webhook: `playable` while processing, then `completed`
     assert [r["headers"]["webhook-id"] for r in deliveries] == [
-        f"msg_{'e' * 24}_playable",
-        f"msg_{'e' * 24}_completed",
+        f"msg_{job_id}_playable",
+        f"msg_{job_id}_completed",
     ]
     playing, done = (r["json"] for r in deliveries)
     assert playing["status"] == "processing" and playing["playableAt"] and "finishedAt" not in playing
@@ -131,7 +133,7 @@ def test_playable_document_event_and_webhook_then_the_same_vod_ladder(tmp_path, 
     assert all("playlistType" not in f.get("meta", {}) for f in live["files"])
 
     # the Prefect event
-    (event,) = playable_events("e" * 24)
+    (event,) = playable_events(job_id)
     assert event["payload"]["playableAt"] == playing["playableAt"]
     assert event["payload"]["fileUrls"] == [ladder["fileUrl"]]
 
