@@ -9,7 +9,8 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
@@ -41,6 +42,33 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except OSError:
         pass
+
+
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
+@contextmanager
+def stop_signals_held() -> Iterator[None]:
+    """Hold SIGTERM and SIGINT while the main thread forks a child; deliver them right after.
+
+    A stop signal that lands while the fork runs Python's after-fork callbacks (logging's lock release)
+    raises inside that callback, where Python can only print the exception and drop it: the run would go on
+    as if never told to stop. Held, the signal is delivered once the fork has returned, and raises there.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # Python runs signal handlers in the main thread only: nothing to hold elsewhere
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _child_setup() -> None:
+    """In the child before exec: take stop signals again (the mask is inherited) and die with the parent."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    _die_with_parent()
 
 
 def encode_timeout(
@@ -111,20 +139,23 @@ def run_ffmpeg(
     progress = Progress()
     command = [args[0], *PROGRESS_ARGS, *args[1:]]
     deadline = time.monotonic() + timeout
+    reader: _ProgressReader | None = None
     with tempfile.TemporaryFile(mode="w+", dir=workdir) as errors:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=errors,
-            text=True,
-            preexec_fn=_die_with_parent,  # a killed worker leaves no orphan ffmpeg behind
-        )
-        logger.debug("ffmpeg started (%s, pid %d)", step, process.pid)
-        assert process.stdout is not None
-        reader = _ProgressReader(process.stdout, progress)
-        reader.start()
-        try:
+        process: subprocess.Popen[str] | None = None
+        try:  # a stop signal held during the fork is raised as the hold ends: ffmpeg is killed below
+            with stop_signals_held():
+                process = subprocess.Popen(
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=errors,
+                    text=True,
+                    preexec_fn=_child_setup,  # a killed worker leaves no orphan ffmpeg behind
+                )
+            logger.debug("ffmpeg started (%s, pid %d)", step, process.pid)
+            assert process.stdout is not None
+            reader = _ProgressReader(process.stdout, progress)
+            reader.start()
             while True:
                 now = time.monotonic()
                 if now >= deadline:
@@ -149,10 +180,11 @@ def run_ffmpeg(
                     if on_progress and not snapshot.done:
                         on_progress(snapshot)
         finally:
-            if process.poll() is None:
+            if process is not None and process.poll() is None:
                 process.send_signal(signal.SIGKILL)
                 process.wait()
-            reader.join(timeout=5)
+            if reader is not None:
+                reader.join(timeout=5)
             logger.debug("ffmpeg exited (%s, pid %d, code %s)", step, process.pid, process.returncode)
         if returncode < 0:  # its stderr then ends mid-sentence: the signal is the reason
             raise StepError(step, "ffmpeg_failed", f"ffmpeg was killed by {signal.Signals(-returncode).name}")

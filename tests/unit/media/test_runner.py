@@ -31,3 +31,30 @@ def test_a_failed_ffmpeg_logs_its_exit_code(tmp_path, caplog):
     lines = runner_lines(caplog)
     assert lines[0].startswith("ffmpeg started (thumbnail, pid ")
     assert lines[1].startswith("ffmpeg exited (thumbnail, pid ") and not lines[1].endswith("code 0)")
+
+
+def test_a_stop_signal_during_the_fork_is_held_then_raised():
+    """A SIGTERM that arrives while a child is forked must not be lost in the after-fork callbacks: it is
+    held, and raised once the hold ends."""
+    import os
+    import signal
+
+    from vodflow.media.runner import stop_signals_held
+
+    class Stopped(Exception):
+        pass
+
+    def stop(signum, frame):
+        raise Stopped
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    reached = []
+    try:
+        with pytest.raises(Stopped):
+            with stop_signals_held():
+                os.kill(os.getpid(), signal.SIGTERM)
+                reached.append("after the signal, still inside the hold")
+        assert reached == ["after the signal, still inside the hold"]
+        assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, []), "unblocked again"
+    finally:
+        signal.signal(signal.SIGTERM, previous)
