@@ -20,7 +20,7 @@ from vodflow.blocks.storage import resolve_storage, resolve_storage_config
 from vodflow.blocks.videosdk import VideoSDKCredentials
 from vodflow.blocks.webhook import resolve_webhook_config
 from vodflow.encoders import EncodeOptions, EncodeRequest, get_encoder
-from vodflow.errors import JobFailed, SpecError, StepError
+from vodflow.errors import JobFailed, SpecError, StepError, StorageError
 from vodflow.jobs.document import FileEntry, JobDocument, new_id
 from vodflow.jobs.keys import check_job_id, run_job_id, scratch_prefix
 from vodflow.jobs.plan import plan_outputs
@@ -131,7 +131,10 @@ def run_locally(
     except BaseException:
         if notice is not None and notice.at is not None and plan is not None:
             for out in plan.hls:  # a ladder that played while encoding: nothing half-listed stays
-                storage.delete_prefix(out.key + "/")
+                try:
+                    storage.delete_prefix(out.key + "/")
+                except StorageError as exc:  # storage down: the job's next run replaces the ladder
+                    get_run_logger().warning("could not remove %s: %s", out.key, exc)
         raise
     finally:
         cleanup(workdir)

@@ -149,7 +149,8 @@ class LivePublisher:
                 every_rung_started = False
                 continue
             segments = [s for s in finished_segments(text) if SEGMENT_NAME.fullmatch(s)]
-            if ENDLIST in text:  # the rung is done: the publish step uploads its VOD playlist
+            if ENDLIST in text:  # the rung is done: the publish step uploads it, with its VOD playlist
+                every_rung_started &= name in ladder.playlists
                 continue
             if not is_event_playlist(text) or not segments or not text.endswith("\n"):
                 every_rung_started = False
