@@ -12,7 +12,7 @@ import httpx
 from vodflow.errors import ObjectNotFound, SpecError, StepError
 from vodflow.jobs.keys import INGEST_PREFIX, validate_key
 from vodflow.jobs.limits import Limits, check_source_bytes
-from vodflow.jobs.sources import Source, parse_video_url, s3_source_problem
+from vodflow.jobs.sources import Source, SourceRef, parse_video_url, s3_source_problem
 from vodflow.jobs.spec import CaptionSpec, JobSpec
 from vodflow.media.captions import MAX_CAPTION_BYTES
 from vodflow.media.probe import probe_source
@@ -117,14 +117,37 @@ def save_body(
             out.write(chunk)
 
 
-def local_source_path(path: str, allowed: bool = True) -> Path:
+def local_source_path(path: str, allowed: bool = True, field: str = "videoUrl") -> Path:
     """The local file a source names (used in place); StepError when it is not `allowed` or not a file."""
     if not allowed:
-        raise StepError("ingest", "url_not_allowed", "videoUrl: local files are not allowed here")
+        raise StepError("ingest", "url_not_allowed", f"{field}: local files are not allowed here")
     local = Path(path)
     if not local.is_file():
-        raise StepError("ingest", "source_not_found", "videoUrl: no such file")
+        raise StepError("ingest", "source_not_found", f"{field}: no such file")
     return local
+
+
+def fetch_ref(
+    ref: SourceRef, dest: Path, *, field: str, storage: Storage, policy: IngestPolicy, limits: Limits
+) -> Path:
+    """Bring what a parsed source URL names to a local file (`dest`, streamed; a local path is used in
+    place): http(s) through the address guard and `limits`, s3 from the storage's or an allowed bucket,
+    local files only where allowed. Errors name `field`."""
+    if ref.kind == "http":
+        download_http(ref.url, dest, limits=limits, policy=policy.net, field=field)
+        return dest
+    if ref.kind == "s3":
+        bucket = getattr(storage, "bucket", None) if storage.kind == "s3" else None
+        if bucket is None:
+            raise SpecError(field, "s3:// sources need S3 storage (VODFLOW_STORAGE=s3 or a storage block)")
+        if problem := s3_source_problem(ref, bucket, policy.allowed_buckets):
+            raise StepError("ingest", "url_not_allowed", f"{field}: {problem}")
+        try:
+            storage.download_object(ref.bucket, ref.key, dest)  # type: ignore[attr-defined]
+        except ObjectNotFound:
+            raise StepError("ingest", "source_not_found", f"{field}: no object {ref.url!r}") from None
+        return dest
+    return local_source_path(ref.path or "", policy.allow_local_files, field)
 
 
 def fetch_source(spec: JobSpec, workdir: Path, storage: Storage, policy: IngestPolicy | None = None) -> Path:
@@ -144,64 +167,32 @@ def fetch_source(spec: JobSpec, workdir: Path, storage: Storage, policy: IngestP
         ref = parse_video_url(spec.video_url or "")
     except ValueError as exc:
         raise SpecError("videoUrl", str(exc)) from None
-    if ref.kind == "http":
-        download_http(ref.url, dest, limits=policy.limits, policy=policy.net)
-        return dest
-    if ref.kind == "s3":
-        bucket = getattr(storage, "bucket", None) if storage.kind == "s3" else None
-        if bucket is None:
-            raise SpecError(
-                "videoUrl", "s3:// sources need S3 storage (VODFLOW_STORAGE=s3 or a storage block)"
-            )
-        if problem := s3_source_problem(ref, bucket, policy.allowed_buckets):
-            raise StepError("ingest", "url_not_allowed", f"videoUrl: {problem}")
-        try:
-            storage.download_object(ref.bucket, ref.key, dest)  # type: ignore[attr-defined]
-        except ObjectNotFound:
-            raise StepError("ingest", "source_not_found", f"videoUrl: no object {ref.url!r}") from None
-        return dest
-    return local_source_path(ref.path or "", policy.allow_local_files)
+    return fetch_ref(ref, dest, field="videoUrl", storage=storage, policy=policy, limits=policy.limits)
 
 
 def fetch_caption_file(
     caption: CaptionSpec, field: str, dest: Path, *, storage: Storage, policy: IngestPolicy
 ) -> bytes:
-    """The bytes of a sidecar caption file (`field` is `captions[i]`), fetched as sources are (address
-    guard, limits, allowed buckets, local files only where allowed) and at most MAX_CAPTION_BYTES + 1 of
-    them, so the reader can say it is too large. StepError(ingest) naming `field`."""
+    """The bytes of a sidecar caption file (`field` is `captions[i]`), fetched as sources are
+    (`fetch_ref`), and at most MAX_CAPTION_BYTES + 1 of them, so the reader can say it is too large.
+    StepError(ingest) naming `field`."""
     try:
         ref = parse_video_url(caption.url)
     except ValueError as exc:
         raise StepError("ingest", "invalid_captions", f"{field}.url: {exc}") from None
-    if ref.kind == "http":
-        limits = dataclasses.replace(
-            policy.limits, max_source_bytes=min(policy.limits.max_source_bytes, MAX_CAPTION_BYTES)
-        )
-        try:
-            download_http(ref.url, dest, limits=limits, policy=policy.net, field=field)
-        except StepError as exc:
-            if exc.code != "source_too_large":
-                raise
-            raise StepError(
-                "ingest", "invalid_captions", f"{field} ({caption_file_name(ref.url)}): larger than "
-                f"{MAX_CAPTION_BYTES} bytes"
-            ) from None  # fmt: skip
-    elif ref.kind == "s3":
-        bucket = getattr(storage, "bucket", None) if storage.kind == "s3" else None
-        if problem := s3_source_problem(ref, bucket, policy.allowed_buckets):
-            raise StepError("ingest", "url_not_allowed", f"{field}: {problem}")
-        try:
-            storage.download_object(ref.bucket, ref.key, dest)  # type: ignore[attr-defined]
-        except ObjectNotFound:
-            raise StepError("ingest", "source_not_found", f"{field}: no object {ref.url!r}") from None
-    else:
-        if not policy.allow_local_files:
-            raise StepError("ingest", "url_not_allowed", f"{field}: local files are not allowed here")
-        local = Path(ref.path or "")
-        if not local.is_file():
-            raise StepError("ingest", "source_not_found", f"{field}: no such file")
-        dest = local
-    with dest.open("rb") as data:
+    limits = dataclasses.replace(
+        policy.limits, max_source_bytes=min(policy.limits.max_source_bytes, MAX_CAPTION_BYTES)
+    )
+    try:
+        path = fetch_ref(ref, dest, field=field, storage=storage, policy=policy, limits=limits)
+    except StepError as exc:
+        if exc.code != "source_too_large":
+            raise
+        raise StepError(
+            "ingest", "invalid_captions", f"{field} ({caption_file_name(ref.url)}): larger than "
+            f"{MAX_CAPTION_BYTES} bytes"
+        ) from None  # fmt: skip
+    with path.open("rb") as data:
         return data.read(MAX_CAPTION_BYTES + 1)
 
 

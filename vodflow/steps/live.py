@@ -92,16 +92,6 @@ class LivePublisher:
         published = {key: size for ladder in self.ladders for key, size in ladder.segments.items()}
         (self.workdir / LIVE_RECORD).write_text(json.dumps(published))
 
-    @property
-    def published_keys(self) -> list[str]:
-        """Every key uploaded so far (segments, playlists, masters)."""
-        keys = []
-        for ladder in self.ladders:
-            keys += ladder.segments
-            keys += [f"{ladder.out.key}/{name}/index.m3u8" for name in ladder.playlists]
-            keys += [f"{ladder.out.key}/index.m3u8"] if ladder.master else []
-        return keys
-
     def _watch(self) -> None:
         while not self._stop.wait(self.interval):
             self.poll()

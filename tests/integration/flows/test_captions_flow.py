@@ -18,7 +18,6 @@ from tests.media import ffprobe_streams, make_subtitled_clip
 from vodflow.errors import JobFailed
 from vodflow.flows.pipeline import encode_video
 from vodflow.media.captions import parse_captions
-from vodflow.storage.local import LocalStorage
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -43,15 +42,6 @@ Bonjour
 00:00:08,000 --> 00:00:10,000
 Au revoir
 """
-
-
-@pytest.fixture
-def storage(tmp_path, monkeypatch):
-    root = tmp_path / "data"
-    monkeypatch.setenv("VODFLOW_STORAGE", "local")
-    monkeypatch.setenv("VODFLOW_DATA_DIR", str(root))
-    monkeypatch.setenv("VODFLOW_TMP_DIR", str(tmp_path / "tmp"))
-    return LocalStorage(root)
 
 
 @pytest.fixture(scope="module")

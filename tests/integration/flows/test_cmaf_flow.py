@@ -13,7 +13,6 @@ from mpegdash.parser import MPEGDASHParser
 from tests.media import ffprobe_streams, make_bilingual_clip
 from vodflow.errors import JobFailed
 from vodflow.flows.pipeline import encode_video
-from vodflow.storage.local import LocalStorage
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -21,13 +20,10 @@ SECONDS = 14  # 6 + 6 + 2 s segments
 
 
 @pytest.fixture
-def storage(tmp_path, monkeypatch):
-    root = tmp_path / "data"
-    monkeypatch.setenv("VODFLOW_STORAGE", "local")
-    monkeypatch.setenv("VODFLOW_DATA_DIR", str(root))
-    monkeypatch.setenv("VODFLOW_TMP_DIR", str(tmp_path / "tmp"))
-    monkeypatch.setenv("VODFLOW_CHUNK_THRESHOLD_SECONDS", "5")  # cmaf stays on the one-process encoder
-    return LocalStorage(root)
+def storage(storage, monkeypatch):
+    """The shared local storage, with chunking on for short sources (cmaf must stay on one process)."""
+    monkeypatch.setenv("VODFLOW_CHUNK_THRESHOLD_SECONDS", "5")
+    return storage
 
 
 @pytest.fixture(scope="module")

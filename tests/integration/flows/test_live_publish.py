@@ -106,11 +106,9 @@ def test_ladder_is_published_as_it_encodes(tmp_path, long_clip, audio_only):
     assert (workdir / ".live-published.json").is_file()
 
 
-def test_playable_document_event_and_webhook_then_the_same_vod_ladder(tmp_path, long_clip, monkeypatch):
-    root = tmp_path / "data"
-    monkeypatch.setenv("VODFLOW_STORAGE", "local")
-    monkeypatch.setenv("VODFLOW_DATA_DIR", str(root))
-    monkeypatch.setenv("VODFLOW_TMP_DIR", str(tmp_path / "tmp"))
+def test_playable_document_event_and_webhook_then_the_same_vod_ladder(
+    tmp_path, long_clip, storage, monkeypatch
+):
     spec = {"videoUrl": str(long_clip), "presets": [LADDER, {"format": "mp4", "resolutions": ["360"]}]}
 
     job_id = uuid4().hex[:24]  # its own: the events of other tests' jobs stay apart
@@ -141,7 +139,6 @@ def test_playable_document_event_and_webhook_then_the_same_vod_ladder(tmp_path, 
     monkeypatch.setenv("VODFLOW_PUBLISH_WHILE_ENCODING", "false")
     plain = encode_video(spec, job_id="f" * 24)
     assert "playableAt" not in plain
-    storage = LocalStorage(root)
     for a, b in zip(ladder_playlists(storage, live), ladder_playlists(storage, plain), strict=True):
         assert a == b
     (master,) = [f for f in live["files"] if f["type"] == "x-tar"]
@@ -177,12 +174,7 @@ def playable_events(job_id: str, timeout: float = 30.0) -> list[dict]:
         time.sleep(0.5)
 
 
-def test_failure_after_playable_removes_what_was_listed(tmp_path, long_clip, monkeypatch):
-    root = tmp_path / "data"
-    monkeypatch.setenv("VODFLOW_STORAGE", "local")
-    monkeypatch.setenv("VODFLOW_DATA_DIR", str(root))
-    monkeypatch.setenv("VODFLOW_TMP_DIR", str(tmp_path / "tmp"))
-    storage = LocalStorage(root)
+def test_failure_after_playable_removes_what_was_listed(long_clip, storage):
     job_id = "9" * 24
     killed: list[int] = []
 

@@ -20,15 +20,6 @@ from vodflow.storage.local import LocalStorage
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
-@pytest.fixture
-def storage(tmp_path, monkeypatch):
-    root = tmp_path / "data"
-    monkeypatch.setenv("VODFLOW_STORAGE", "local")
-    monkeypatch.setenv("VODFLOW_DATA_DIR", str(root))
-    monkeypatch.setenv("VODFLOW_TMP_DIR", str(tmp_path / "tmp"))
-    return LocalStorage(root)
-
-
 def local_file(url: str) -> Path:
     assert url.startswith("file://")
     return Path(urlsplit(url).path)
