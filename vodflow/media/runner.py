@@ -53,21 +53,30 @@ def stop_signals_held() -> Iterator[None]:
 
     A stop signal that lands while the fork runs Python's after-fork callbacks (logging's lock release)
     raises inside that callback, where Python can only print the exception and drop it: the run would go on
-    as if never told to stop. Held, the signal is delivered once the fork has returned, and raises there.
+    as if never told to stop. During the hold a recorder replaces the Python-level handlers (a signal mask
+    would not do: the kernel hands a process-wide signal to any thread that does not block it); the signals
+    it recorded are raised again, through the restored handlers, once the fork has returned.
     """
     if threading.current_thread() is not threading.main_thread():
         yield  # Python runs signal handlers in the main thread only: nothing to hold elsewhere
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    held: list[int] = []
+    previous = {
+        number: signal.signal(number, lambda signum, frame: held.append(signum))
+        for number in STOP_SIGNALS
+        if signal.getsignal(number) is not None  # a handler installed outside Python: left as it is
+    }
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for number in held:
+            signal.raise_signal(number)
 
 
 def _child_setup() -> None:
-    """In the child before exec: take stop signals again (the mask is inherited) and die with the parent."""
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    """In the child before exec: die with the parent."""
     _die_with_parent()
 
 

@@ -36,6 +36,8 @@ REPO = Path(__file__).resolve().parents[3]
 POOL = "vodflow"
 API_KEY = "integration-api-key"
 SECRET = "integration-api-secret-0123456789abcdef"
+
+
 def seed_payload(webhook_url: str) -> dict[str, Any]:
     """The body of VideoSDK's create example; only the webhook's host is ours."""
     return seed_body(webhook_url)
