@@ -25,14 +25,22 @@ def make_clip(
     return make_sample(dest, width=width, height=height, seconds=seconds, audio=audio, fps=fps)
 
 
-def make_bilingual_clip(dest: Path, width: int, height: int, seconds: float = 14) -> Path:
+def make_bilingual_clip(
+    dest: Path, width: int, height: int, seconds: float = 14, subtitles: Path | None = None
+) -> Path:
     """A clip with two audio streams tagged `eng` (440 Hz) and `fra` (660 Hz), the French one titled
-    `Français` (write it to `.mkv`: MP4 keeps no stream titles)."""
+    `Français` (MP4 keeps no stream titles: write it to `.mkv` to keep them); with `subtitles` (an SRT file),
+    a French subtitle stream too (`mov_text` in `.mp4`, `subrip` in `.mkv`)."""
+    subtitle_args: list[str] = []
+    if subtitles is not None:
+        codec = "mov_text" if dest.suffix == ".mp4" else "srt"
+        subtitle_args = ["-map", "3:s", "-c:s", codec, "-metadata:s:s:0", "language=fra"]
     ffmpeg(
         "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate=25:duration={seconds}",
         "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
         "-f", "lavfi", "-i", f"sine=frequency=660:duration={seconds}",
-        "-map", "0:v", "-map", "1:a", "-map", "2:a",
+        *(["-i", str(subtitles)] if subtitles is not None else []),
+        "-map", "0:v", "-map", "1:a", "-map", "2:a", *subtitle_args,
         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
         "-metadata:s:a:0", "language=eng",
         "-metadata:s:a:1", "language=fra", "-metadata:s:a:1", "title=Français",

@@ -4,11 +4,13 @@
 file server, so fileUrls are `http://`) and `vodflow encode` runs one job through it; then Chromium opens the
 run's job artifact in the Prefect UI,
 and plays the job's HLS ladder with hls.js from a page on another loopback origin (CORS and byte ranges from
-the file app). A CMAF ladder of a bilingual source plays through its HLS master (hls.js) and its DASH
-manifest (dash.js), switching rungs and audio tracks. Caption tracks (a sidecar and a source stream) are
-listed by both players and show their cues at their time. A storyboard's WebVTT thumbnails track loads as a
-`<track>`, its sprite sheets as images. Set-up: `make browser` (chromium, nodejs, `npm ci`).
-Without it the tests are skipped, except under `CI`, where they fail.
+the file app). One job with all the packaging (a CMAF and an HLS ladder of a source with English and French
+audio and a French subtitle stream, an English sidecar SRT, a storyboard): the CMAF ladder plays through its
+HLS master (hls.js) and its DASH manifest (dash.js), switching rungs and audio tracks; caption tracks (the
+sidecar and the source stream) are listed by both players and show their cues at their time; its WebVTT
+thumbnails track loads as a `<track>`, its sprite sheets as images.
+Set-up: `make browser` (chromium, nodejs, `npm ci`). Without it the tests are skipped, except under `CI`,
+where they fail.
 
 The screenshot goes to the test's temp directory. To regenerate the README's `docs/ui-job-artifact.png`:
 
@@ -36,7 +38,7 @@ import httpx
 import pytest
 
 from tests.faults import ffmpeg_processes
-from tests.media import make_bilingual_clip, make_clip, make_subtitled_clip
+from tests.media import make_bilingual_clip, make_clip
 from tests.prefect_server import BIN
 from vodflow.jobs.document import job_artifact_key
 from vodflow.stack.state import load_state
@@ -241,15 +243,37 @@ def test_hls_ladder_plays_while_its_job_is_processing(site, player_page, tmp_pat
     assert "#EXT-X-PLAYLIST-TYPE:VOD" in top.read_text(), "VOD playlists once the job is done"
 
 
+CAPTION_SRT = """1
+00:00:01,000 --> 00:00:03,000
+Hello from the sidecar
+
+2
+00:00:07,000 --> 00:00:09,000
+Second cue
+"""
+PACKAGED_SECONDS = 14
+
+
 @pytest.fixture(scope="module")
-def cmaf_ladder(site, tmp_path_factory) -> dict:
-    """The file entry of a CMAF ladder (240 and 360, an audio-only variant) of a 14 s source with English and
-    French audio, encoded with `vodflow encode` through the running stack."""
-    root = tmp_path_factory.mktemp("cmaf")
-    source = make_bilingual_clip(root / "bilingual.mkv", 640, 360, seconds=14)
+def packaged(site, tmp_path_factory) -> dict:
+    """One job with all the packaging at once, encoded with `vodflow encode` through the running stack: a 14 s
+    source with English and French audio and a French `mov_text` subtitle stream, an English sidecar SRT, a
+    CMAF ladder (240 and 360, an audio-only variant), an MPEG-TS HLS ladder (240) and a storyboard (a tile a
+    second). Its document."""
+    root = tmp_path_factory.mktemp("packaged")
+    (root / "fr.srt").write_text("1\n00:00:02,000 --> 00:00:04,000\nBonjour\n")
+    (root / "en.srt").write_text(CAPTION_SRT)
+    source = make_bilingual_clip(
+        root / "source.mp4", 640, 360, seconds=PACKAGED_SECONDS, subtitles=root / "fr.srt"
+    )
     spec = {
         "videoUrl": str(source),
-        "presets": [{"format": "cmaf", "resolutions": ["240", "360"], "audioOnly": True}],
+        "presets": [
+            {"format": "cmaf", "resolutions": ["240", "360"], "audioOnly": True},
+            {"format": "hls", "resolutions": ["240"]},
+        ],
+        "captions": [{"url": str(root / "en.srt"), "language": "en", "label": "English"}],
+        "storyboard": {"interval": 1, "width": 160},
     }
     (root / "spec.json").write_text(json.dumps(spec))
     encode = subprocess.run(
@@ -257,15 +281,31 @@ def cmaf_ladder(site, tmp_path_factory) -> dict:
         env=site.env, cwd=REPO, capture_output=True, text=True, timeout=400, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert encode.returncode == 0, encode.stderr[-4000:]
-    (ladder,) = files_of(json.loads(encode.stdout), "x-tar")
-    assert ladder["meta"]["format"] == "cmaf" and ladder["fileUrl"].startswith("http://127.0.0.1:")
-    return ladder
+    return json.loads(encode.stdout)
+
+
+def test_packaged_job_lists_its_captions_storyboard_and_both_manifests(packaged):
+    captions = {f["meta"]["language"]: f for f in files_of(packaged, "caption")}
+    assert sorted(captions) == ["en", "fr"], "the sidecar's and the source stream's"
+    assert all(f["fileUrl"].endswith(".vtt") for f in captions.values())
+    assert len(files_of(packaged, "storyboard")) == 1
+    (cmaf,) = [f for f in files_of(packaged, "x-tar") if f["meta"]["format"] == "cmaf"]
+    assert cmaf["fileUrl"].endswith("/index.m3u8") and cmaf["meta"]["dashUrl"].endswith("/manifest.mpd")
+
+
+@pytest.fixture(scope="module")
+def ladders(packaged) -> dict[str, dict]:
+    """The packaged job's ladders by format (`cmaf`, `hls`)."""
+    found = {f["meta"]["format"]: f for f in files_of(packaged, "x-tar")}
+    assert sorted(found) == ["cmaf", "hls"] and found["cmaf"]["fileUrl"].startswith("http://127.0.0.1:")
+    return found
 
 
 @pytest.mark.parametrize("player", ["hls", "dash"])
-def test_cmaf_ladder_plays_switching_rungs_and_audio_tracks(cmaf_ladder, player_page, player):
+def test_cmaf_ladder_plays_switching_rungs_and_audio_tracks(ladders, player_page, player):
     """hls.js through the HLS master, dash.js through the MPD: same segments, both rungs, both languages."""
-    src = cmaf_ladder["fileUrl"] if player == "hls" else cmaf_ladder["meta"]["dashUrl"]
+    cmaf = ladders["cmaf"]
+    src = cmaf["fileUrl"] if player == "hls" else cmaf["meta"]["dashUrl"]
     page = f"{player_page}/cmaf_player.html?player={player}&src={quote(src, safe='')}"
 
     seen = run_node("cmaf_player.mjs", page)
@@ -280,43 +320,11 @@ def test_cmaf_ladder_plays_switching_rungs_and_audio_tracks(cmaf_ladder, player_
     assert seen["currentTime"] > seen["before"]["currentTime"] + 1.5, "playback went on after the switches"
 
 
-CAPTION_SRT = """1
-00:00:01,000 --> 00:00:03,000
-Hello from the sidecar
-
-2
-00:00:07,000 --> 00:00:09,000
-Second cue
-"""
-
-
-@pytest.fixture(scope="module")
-def captioned(site, tmp_path_factory) -> dict[str, dict]:
-    """An HLS and a CMAF ladder (240) of a 14 s source with a French `mov_text` stream, and an English
-    sidecar SRT, encoded with `vodflow encode` through the running stack: the ladders' file entries."""
-    root = tmp_path_factory.mktemp("captions")
-    (root / "fr.srt").write_text("1\n00:00:02,000 --> 00:00:04,000\nBonjour\n")
-    (root / "en.srt").write_text(CAPTION_SRT)
-    source = make_subtitled_clip(root / "subtitled.mp4", root / "fr.srt", "fra", seconds=14)
-    spec = {
-        "videoUrl": str(source),
-        "presets": [{"format": "hls", "resolutions": ["240"]}, {"format": "cmaf", "resolutions": ["240"]}],
-        "captions": [{"url": str(root / "en.srt"), "language": "en", "label": "English"}],
-    }
-    (root / "spec.json").write_text(json.dumps(spec))
-    encode = subprocess.run(
-        [str(BIN / "vodflow"), "encode", str(root / "spec.json"), "--job-id", "7" * 24],
-        env=site.env, cwd=REPO, capture_output=True, text=True, timeout=400, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    assert encode.returncode == 0, encode.stderr[-4000:]
-    return {f["meta"]["format"]: f for f in files_of(json.loads(encode.stdout), "x-tar")}
-
-
 @pytest.mark.parametrize(("player", "ladder"), [("hls", "hls"), ("hls", "cmaf"), ("dash", "cmaf")])
-def test_caption_tracks_are_listed_and_show_their_cues(captioned, player_page, player, ladder):
+def test_caption_tracks_are_listed_and_show_their_cues(ladders, player_page, player, ladder):
     """hls.js lists the subtitle renditions of both ladders, dash.js the MPD's text sets; the English track
     turned on shows the sidecar's first cue at its time (the segments' X-TIMESTAMP-MAP holds)."""
-    entry = captioned[ladder]
+    entry = ladders[ladder]
     src = entry["meta"]["dashUrl"] if player == "dash" else entry["fileUrl"]
     page = f"{player_page}/captions_player.html?player={player}&lang=en&src={quote(src, safe='')}"
 
@@ -332,31 +340,24 @@ def test_caption_tracks_are_listed_and_show_their_cues(captioned, player_page, p
     assert 0.9 <= shown_at <= 3.2, "shown while the video is at the cue's time"
 
 
-def test_storyboard_track_loads_in_chromium_with_every_tile_inside_its_sheet(site, player_page, tmp_path):
-    """A job's storyboard: Chromium loads its WebVTT thumbnails track as a `<track kind="metadata">` (from
-    another origin) and each sprite sheet its cues name; every `#xywh=` rectangle lies within its sheet."""
-    source = make_clip(tmp_path / "board.mp4", 640, 360, seconds=24, audio=False, fps=10)
-    spec = {
-        "videoUrl": str(source),
-        "presets": [{"format": "hls", "resolutions": ["240"]}],
-        "storyboard": {"interval": 1, "width": 160},
-    }
-    (tmp_path / "spec.json").write_text(json.dumps(spec))
-    encode = subprocess.run(
-        [str(BIN / "vodflow"), "encode", str(tmp_path / "spec.json"), "--job-id", "d" * 24],
-        env=site.env, cwd=REPO, capture_output=True, text=True, timeout=400, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    assert encode.returncode == 0, encode.stderr[-4000:]
-    (board,) = files_of(json.loads(encode.stdout), "storyboard")
+def test_storyboard_track_loads_in_chromium_with_every_tile_inside_its_sheet(packaged, player_page):
+    """The job's storyboard: Chromium loads its WebVTT thumbnails track as a `<track kind="metadata">` (from
+    another origin) and each sprite sheet its cues name; a cue a second, each `#xywh=` rectangle a 160x90 tile
+    of the 16:9 source within its sheet, no two cues on the same tile."""
+    (board,) = files_of(packaged, "storyboard")
     assert board["fileUrl"].startswith("http://127.0.0.1:") and board["fileUrl"].endswith("/index.vtt")
 
     seen = run_node("storyboard_track.mjs", f"{player_page}/player.html", board["fileUrl"])
 
     assert seen["readyState"] == 2, "the track loaded"
-    assert len(seen["cues"]) == 24 and seen["cues"][-1]["end"] == pytest.approx(24, abs=0.1)
-    assert seen["sheets"] == {"sprite_000.jpg": [1600, 900]}, "10 x 10 tiles of 160x90"
-    for cue in seen["cues"]:
+    cues = seen["cues"]
+    assert len(cues) == PACKAGED_SECONDS and cues[-1]["end"] == pytest.approx(PACKAGED_SECONDS, abs=0.1)
+    assert [cue["start"] for cue in cues] == pytest.approx(list(range(PACKAGED_SECONDS)), abs=0.05)
+    tiles = set()
+    for cue in cues:
         name, _, fragment = cue["text"].partition("#xywh=")
         x, y, w, h = map(int, fragment.split(","))
         width, height = seen["sheets"][name]
         assert (w, h) == (160, 90) and 0 <= x and x + w <= width and 0 <= y and y + h <= height, cue
+        tiles.add((name, x, y))
+    assert len(tiles) == len(cues), "each cue its own tile"
