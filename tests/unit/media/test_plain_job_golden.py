@@ -1,0 +1,76 @@
+"""A plain VideoSDK job keeps giving exactly what it gives today: the ffmpeg commands built for the default
+presets on an SDR source (one-process encode, live or not, thumbnails, the MP4 remux, the chunked path's
+chunk, audio and stitch commands, the chunked master playlist) are compared with
+`tests/golden/plain_job.json`.
+
+The golden file was written from the builders before codecs, HDR, quality and per-title ladders were added;
+an intended change of a plain job's output is made by regenerating it (`VODFLOW_UPDATE_GOLDEN=1`) and saying
+why in the commit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from fractions import Fraction
+from pathlib import Path
+
+from vodflow.jobs.document import JobDocument
+from vodflow.jobs.plan import plan_outputs
+from vodflow.jobs.sources import AudioStream, SourceInfo
+from vodflow.jobs.spec import DEFAULT_PRESETS, parse_spec
+from vodflow.media.chunking import (
+    build_audio_command,
+    build_chunk_command,
+    build_stitch_command,
+    distinct_renditions,
+    master_playlist,
+    plan_chunks,
+)
+from vodflow.media.commands import build_encode_command, build_mp4_remux_command, build_thumbnail_command
+
+GOLDEN = Path(__file__).parents[2] / "golden" / "plain_job.json"
+SOURCE = Path("/in/source.mp4")
+WORK = Path("/work/job")
+SDR_1080P = SourceInfo(
+    duration=300.0, width=1920, height=1080, rotation=0, has_audio=True, video_codec="h264",
+    format_name="mov,mp4,m4a,3gp,3g2,mj2", frame_rate=30.0, audio_streams=(AudioStream(),),
+)  # fmt: skip
+
+
+def plain_job_commands() -> dict[str, object]:
+    """Every command and playlist a plain job (default presets, a thumbnail) gets from the builders."""
+    spec = {
+        "videoUrl": "https://cdn.example.com/talk.mp4",
+        "presets": [dict(preset) for preset in DEFAULT_PRESETS],
+        "thumbnails": [{"timestamp": "00:00:03", "resolutions": ["360"], "formats": ["jpg", "webp"]}],
+    }
+    plan = plan_outputs(JobDocument.from_spec(parse_spec(spec), "0123456789abcdef01234567"), SDR_1080P)
+    renditions = distinct_renditions(plan)
+    chunks = plan_chunks(SDR_1080P.duration, 120)
+    pieces = {r: [WORK / f"piece-{k}-{r.resolution}.ts" for k in range(len(chunks))] for r in renditions}
+    codecs = {r: "avc1.64001f" for r in renditions}
+    return {
+        "encode": build_encode_command(SOURCE, plan, WORK, has_audio=True),
+        "encode_live": build_encode_command(SOURCE, plan, WORK, has_audio=True, live=True),
+        "thumbnail": build_thumbnail_command(SOURCE, plan.thumbnails, WORK),
+        "mp4_remux": build_mp4_remux_command(
+            [WORK / "a.ts", WORK / "b.ts"], WORK / "out.mp4", audio=WORK / "a.m4a"
+        ),
+        "chunk": build_chunk_command(SOURCE, chunks[1], renditions, WORK, frame_rate=Fraction(30)),
+        "audio": build_audio_command(SOURCE, 128, WORK),
+        "stitch": build_stitch_command(
+            plan, pieces, WORK, audio_starts={kbps: 0.0 for kbps in (64, 96, 128, 192)}
+        ),
+        "master": [master_playlist(out, codecs, has_audio=True) for out in plan.hls],
+    }
+
+
+def test_a_plain_job_gets_todays_commands_and_playlists():
+    commands = json.loads(json.dumps(plain_job_commands()))
+    if os.environ.get("VODFLOW_UPDATE_GOLDEN"):
+        GOLDEN.write_text(json.dumps(commands, indent=1) + "\n")
+    golden = json.loads(GOLDEN.read_text())
+    for name, expected in golden.items():
+        assert commands[name] == expected, f"{name} differs from today's: a plain job's output would change"
+    assert sorted(commands) == sorted(golden)
