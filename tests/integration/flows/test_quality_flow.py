@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 
 from tests.media import make_clip
+from vodflow.errors import StepError
 from vodflow.flows.pipeline import encode_video
-from vodflow.steps.quality import quality_tool
+from vodflow.jobs.plan import HlsOutput, OutputPlan, Rendition
+from vodflow.jobs.sources import Source, SourceInfo
+from vodflow.steps.quality import measure_quality, quality_tool
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -94,3 +97,17 @@ def test_a_job_without_quality_lists_no_measurement(source, storage):
     assert "qualitySeconds" not in doc and "quality" not in doc
     (ladder,) = doc["files"]
     assert set(ladder["meta"]) == {"resolution", "format", "duration"}
+
+
+def test_a_rendition_that_cannot_be_measured_fails_the_step(source, tmp_path):
+    rung = tmp_path / "ladder" / "240p"
+    rung.mkdir(parents=True)
+    (rung / "seg_00000.ts").write_bytes(b"not a transport stream" * 100)
+    (rung / "index.m3u8").write_text("#EXTM3U\n#EXTINF:3.0,\nseg_00000.ts\n#EXT-X-ENDLIST\n")
+    plan = OutputPlan(hls=[HlsOutput("ladder", "p0", (Rendition("240", 426, 240, 400, 64),))])
+    info = SourceInfo(SECONDS, 640, 360, 0, True, "h264", "mov", 25.0)
+
+    with pytest.raises(StepError) as failed:
+        measure_quality(Source(source, info), plan, tmp_path, configured_ffmpeg="ffmpeg")
+    assert failed.value.step == "quality" and failed.value.code == "ffmpeg_failed"
+    assert str(tmp_path) not in failed.value.message
