@@ -19,9 +19,12 @@ from pathlib import Path
 from vodflow.media.hls import finished_segments
 from vodflow.media.inputs import SOURCE_DEMUXERS, concat_url, file_url, input_options
 
-_SSIM = re.compile(r"\bSSIM .*?All:([\d.]+)")
-_PSNR = re.compile(r"\bPSNR .*?average:([\d.]+|inf)")
-_VMAF = re.compile(r"VMAF score:\s*([\d.]+)")
+# Each metric filter's summary line, by filter name.
+_SUMMARIES = {
+    "ssim": r"SSIM .*?All:([\d.]+)",
+    "psnr": r"PSNR .*?average:([\d.]+|inf)",
+    "libvmaf": r"VMAF score:\s*([\d.]+)",
+}
 _MAP = re.compile(r'^#EXT-X-MAP:.*?URI="([^"]+)"', re.MULTILINE)
 
 
@@ -54,16 +57,29 @@ def build_quality_command(
     ]  # fmt: skip
 
 
-def parse_quality(log: str) -> QualityScores:
-    """The scores in an ffmpeg log of `build_quality_command`; ValueError when SSIM or PSNR is missing."""
-    ssim, psnr, vmaf = _SSIM.search(log), _PSNR.search(log), _VMAF.search(log)
+def _scores(log: str, instance: str | None = None) -> QualityScores | None:
+    """The scores logged by the metric filters named `<filter>@<instance>`, or by any (`instance` None);
+    None when the SSIM or PSNR summary is missing."""
+    found = [
+        re.search((rf"\[{name}@{instance} @ [^\]]*\] " if instance else r"\b") + summary, log)
+        for name, summary in _SUMMARIES.items()
+    ]
+    ssim, psnr, vmaf = found
     if not (ssim and psnr):
-        raise ValueError("no SSIM/PSNR summary in the ffmpeg log")
+        return None
     return QualityScores(
         ssim=float(ssim.group(1)),
         psnr=float("inf") if psnr.group(1) == "inf" else float(psnr.group(1)),
         vmaf=float(vmaf.group(1)) if vmaf else None,
     )
+
+
+def parse_quality(log: str) -> QualityScores:
+    """The scores in an ffmpeg log of `build_quality_command`; ValueError when SSIM or PSNR is missing."""
+    scores = _scores(log)
+    if scores is None:
+        raise ValueError("no SSIM/PSNR summary in the ffmpeg log")
+    return scores
 
 
 def has_libvmaf(filters_listing: str) -> bool:
@@ -142,16 +158,10 @@ def parse_job_quality(log: str, targets: Sequence[QualityTarget]) -> dict[str, Q
     target whose SSIM or PSNR summary is missing."""
     scores = {}
     for i, target in enumerate(targets):
-        ssim = re.search(rf"\[ssim@q{i} @ [^\]]*\] SSIM .*?All:([\d.]+)", log)
-        psnr = re.search(rf"\[psnr@q{i} @ [^\]]*\] PSNR .*?average:([\d.]+|inf)", log)
-        vmaf = re.search(rf"\[libvmaf@q{i} @ [^\]]*\] VMAF score:\s*([\d.]+)", log)
-        if not (ssim and psnr):
+        found = _scores(log, f"q{i}")
+        if found is None:
             raise ValueError(f"{target.label}: no SSIM/PSNR summary in the ffmpeg log")
-        scores[target.label] = QualityScores(
-            ssim=float(ssim.group(1)),
-            psnr=float("inf") if psnr.group(1) == "inf" else float(psnr.group(1)),
-            vmaf=float(vmaf.group(1)) if vmaf else None,
-        )
+        scores[target.label] = found
     return scores
 
 
