@@ -24,7 +24,13 @@ from vodflow.errors import JobFailed, SpecError, StepError, StorageError
 from vodflow.jobs.document import FileEntry, JobDocument, new_id
 from vodflow.jobs.keys import check_job_id, run_job_id, scratch_prefix
 from vodflow.jobs.plan import plan_outputs
-from vodflow.jobs.spec import RunSpec, check_remote_presets, check_remote_storyboard, parse_run_spec
+from vodflow.jobs.spec import (
+    RunSpec,
+    check_remote_presets,
+    check_remote_quality,
+    check_remote_storyboard,
+    parse_run_spec,
+)
 from vodflow.net.webhook import WebhookConfig, deliver_webhook
 from vodflow.orchestration.artifacts import publish_job_artifact, publish_webhook_report
 from vodflow.orchestration.retries import task_retry_options
@@ -41,6 +47,7 @@ from vodflow.storage.scratch import Scratch
 from vodflow.tasks.cleanup import cleanup
 from vodflow.tasks.ingest import ingest
 from vodflow.tasks.publish import publish
+from vodflow.tasks.quality import quality
 from vodflow.tasks.steps import PrefectSteps
 from vodflow.tasks.thumbnail import thumbnail
 
@@ -124,9 +131,25 @@ def run_locally(
         if plan.thumbnails:
             options = request.options
             thumbnail.with_options(**retry)(source, plan, workdir, options.slots, options.stall_seconds)
-        files = publish.with_options(**retry)(doc, plan, workdir, storage)
+        measured = None
+        if doc.quality:
+            options = request.options
+            measured = quality.with_options(**retry)(
+                source,
+                plan,
+                workdir,
+                settings.quality_ffmpeg,
+                options.slots,
+                options.max_encode_seconds,
+                options.stall_seconds,
+            )
+        files = publish.with_options(**retry)(doc, plan, workdir, storage, measured)
         return doc.moved_to(
-            "completed", files=files, skipped=plan.skipped, playable_at=notice.at if notice else None
+            "completed",
+            files=files,
+            skipped=plan.skipped,
+            playable_at=notice.at if notice else None,
+            quality_seconds=measured.seconds if measured else None,
         )
     except BaseException:
         if notice is not None and notice.at is not None and plan is not None:
@@ -149,6 +172,7 @@ def run_remotely(
     if doc.captions:
         raise SpecError("captions", f"made only by the local encoder, not by {encoder}")
     check_remote_storyboard(doc, encoder)
+    check_remote_quality(doc, encoder)
     try:
         request.account = ACCOUNTS[encoder].resolve(credentials_block)
     except ValueError as exc:  # missing credentials, an unknown block name, invalid block data

@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     chunk_threshold_seconds: float | None = Field(default=None, ge=0)
     chunk_seconds: float = Field(default=30.0, gt=0)
     dask_address: str | None = None
+    quality_ffmpeg: str | None = Field(
+        default=None,
+        description="The ffmpeg that measures `quality: true` jobs (VMAF where it has libvmaf); default the"
+        " `imageio-ffmpeg` wheel's when installed with libvmaf, else `ffmpeg`.",
+    )
     chunk_transfer: Literal["shared-dir", "storage"] | None = Field(
         default=None,
         description="How chunk steps reach the source and return pieces: the run's temp directory on a shared"

@@ -54,6 +54,24 @@ class Resolution2D(BaseModel):
     height: int
 
 
+class QualityMeta(BaseModel):
+    """A rendition's measured quality against its source scaled to its size (`quality: true` jobs)."""
+
+    ssim: float = Field(description="SSIM, 0-1 (all planes).")
+    psnr: float = Field(description="PSNR in dB (average of the planes); 100 for identical pictures.")
+    vmaf: float | None = Field(
+        default=None, description="VMAF 0-100; left out where the measuring ffmpeg has no libvmaf."
+    )
+
+
+class RungMeta(BaseModel):
+    """One rung of a ladder: its variant name (`240p`), picture size and measured quality."""
+
+    name: str
+    resolution: Resolution2D
+    quality: QualityMeta
+
+
 class FileMeta(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -71,6 +89,11 @@ class FileMeta(BaseModel):
     columns: int | None = Field(default=None, description="A storyboard's frames across a sheet.")
     rows: int | None = Field(default=None, description="A storyboard's frames down a sheet.")
     sheets: int | None = Field(default=None, description="A storyboard's number of sprite sheets.")
+    # Measured quality (`quality: true` jobs): an MP4's, or each rung's of a ladder.
+    quality: QualityMeta | None = Field(default=None, description="An MP4's measured quality.")
+    rungs: list[RungMeta] | None = Field(
+        default=None, description="A ladder's rungs, in its order, with their measured quality."
+    )
 
 
 class CaptionMeta(BaseModel):
@@ -118,6 +141,9 @@ class JobDocument(JobSpec):
     playable_at: str | None = Field(default=None, alias="playableAt")
     files: list[FileEntry] = Field(default_factory=list)
     skipped: list[Skipped] = Field(default_factory=list)
+    quality_seconds: float | None = Field(
+        default=None, alias="qualitySeconds", description="Seconds spent measuring quality (`quality: true`)."
+    )
     error: JobErrorInfo | None = None
 
     @classmethod

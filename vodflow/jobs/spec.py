@@ -232,6 +232,12 @@ class JobSpec(Wire):
         description="Sidecar caption files, one per language: WebVTT renditions in every hls/cmaf ladder "
         "and a whole `.vtt` file each.",
     )
+    quality: bool | None = Field(
+        default=None,
+        title="Measure quality",
+        description="Measure every video rendition against the source scaled to its size: SSIM, PSNR and, "
+        "where the measuring ffmpeg has libvmaf, VMAF in each rendition's `meta`. Local encoder only.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -343,6 +349,12 @@ def check_remote_storyboard(spec: JobSpec, service: str) -> None:
     """Refuse a `storyboard` (made only by the local encoder) before a job goes to the remote `service`."""
     if spec.storyboard is not None:
         raise SpecError("storyboard", f"made only by the local encoder, not by {service}")
+
+
+def check_remote_quality(spec: JobSpec, service: str) -> None:
+    """Refuse `quality` (measured only after a local encode) before a job goes to the remote `service`."""
+    if spec.quality:
+        raise SpecError("quality", f"measured only by the local encoder, not by {service}")
 
 
 def prefect_marker_path(data: Any) -> str | None:

@@ -138,8 +138,9 @@ def run_ffmpeg(
     on_progress: ProgressCallback | None = None,
     progress_interval: float = 2.0,
     stall_timeout: float | None = None,
-) -> None:
-    """Run an ffmpeg command; StepError(step, "ffmpeg_failed" | "ffmpeg_timeout" | "stalled") when it fails.
+) -> str:
+    """Run an ffmpeg command and return its log (stderr); StepError(step, "ffmpeg_failed" | "ffmpeg_timeout"
+    | "stalled") when it fails.
 
     `on_progress` is called from this thread every `progress_interval` seconds while ffmpeg runs. With
     `stall_timeout`, a run whose output time has not moved for that many seconds is stopped (`stalled`).
@@ -204,3 +205,5 @@ def run_ffmpeg(
         if on_progress:
             progress.done = True
             on_progress(progress)
+        errors.seek(0)
+        return errors.read()

@@ -7,14 +7,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from vodflow.jobs.document import CaptionMeta, FileEntry, FileMeta, JobDocument, Resolution2D, iso_now
+from vodflow.jobs.document import (
+    CaptionMeta,
+    FileEntry,
+    FileMeta,
+    JobDocument,
+    QualityMeta,
+    Resolution2D,
+    RungMeta,
+    iso_now,
+)
 from vodflow.jobs.plan import CmafOutput, OutputPlan, Rendition, StoryboardOutput
 from vodflow.jobs.summary import playlist_seconds
 from vodflow.media.cmaf import MANIFEST, MASTER, cmaf_dir, media_playlist
 from vodflow.media.commands import hls_dir, mp4_path, thumbnail_path, variant_name
 from vodflow.media.probe import run_ffprobe
+from vodflow.media.quality import QualityScores
 from vodflow.media.storyboard import TRACK, planned_layout, sheet_paths, storyboard_dir
 from vodflow.steps.iframes import write_iframe_playlists
+from vodflow.steps.quality import QualityReport, rung_label
 from vodflow.storage.base import Storage
 
 LIVE_RECORD = ".live-published.json"  # in the run's temp dir: segments published while encoding
@@ -68,7 +79,33 @@ def hls_meta(folder: Path, largest: Rendition) -> FileMeta:
     )
 
 
-def cmaf_files(doc: JobDocument, out: CmafOutput, workdir: Path, storage: Storage) -> PlannedFile:
+def quality_meta(scores: QualityScores) -> QualityMeta:
+    return QualityMeta(ssim=scores.ssim, psnr=scores.psnr, vmaf=scores.vmaf)
+
+
+def rungs_meta(
+    file_id: str, renditions: tuple[Rendition, ...], quality: QualityReport | None
+) -> list[RungMeta] | None:
+    """A ladder's `meta.rungs` with each rung's measured quality; None when the job measured none."""
+    if quality is None:
+        return None
+    return [
+        RungMeta(
+            name=variant_name(r),
+            resolution=Resolution2D(width=r.width, height=r.height),
+            quality=quality_meta(quality.scores[rung_label(file_id, variant_name(r))]),
+        )
+        for r in renditions
+    ]
+
+
+def cmaf_files(
+    doc: JobDocument,
+    out: CmafOutput,
+    workdir: Path,
+    storage: Storage,
+    quality: QualityReport | None = None,
+) -> PlannedFile:
     """A CMAF ladder's entry (`meta.format` cmaf, `meta.dashUrl`) and uploads: segments and media playlists
     first, then the DASH manifest, the HLS master last."""
     folder = cmaf_dir(workdir, out)
@@ -82,6 +119,7 @@ def cmaf_files(doc: JobDocument, out: CmafOutput, workdir: Path, storage: Storag
         format="cmaf",
         duration=playlist_seconds((folder / media_playlist(j)).read_text()),
         dash_url=storage.url_for(f"{prefix}/{MANIFEST}"),
+        rungs=rungs_meta(out.file_id, out.renditions, quality),
     )
     size = sum(u.path.stat().st_size for u in uploads)
     entry = file_entry(doc, out.file_id, "x-tar", prefix, f"{prefix}/{MASTER}", size, storage, meta)
@@ -133,8 +171,15 @@ def file_entry(
     )
 
 
-def plan_files(doc: JobDocument, plan: OutputPlan, workdir: Path, storage: Storage) -> list[PlannedFile]:
-    """Measure the outputs under `workdir` and map each to its key and file entry (nothing uploaded)."""
+def plan_files(
+    doc: JobDocument,
+    plan: OutputPlan,
+    workdir: Path,
+    storage: Storage,
+    quality: QualityReport | None = None,
+) -> list[PlannedFile]:
+    """Measure the outputs under `workdir` and map each to its key and file entry (nothing uploaded); with
+    `quality`, each video rendition's measured quality goes into its meta."""
     files = []
     for out in plan.hls:
         folder = hls_dir(workdir, out)
@@ -146,15 +191,19 @@ def plan_files(doc: JobDocument, plan: OutputPlan, workdir: Path, storage: Stora
         uploads.append(Upload(folder / "index.m3u8", f"{prefix}/index.m3u8"))
         largest = max(out.renditions, key=lambda r: r.width * r.height)
         meta = hls_meta(folder, largest)
+        meta.rungs = rungs_meta(out.file_id, out.renditions, quality)
         size = sum(u.path.stat().st_size for u in uploads)
         entry = file_entry(doc, out.file_id, "x-tar", prefix, f"{prefix}/index.m3u8", size, storage, meta)
         files.append(PlannedFile(entry, tuple(uploads)))
-    files.extend(cmaf_files(doc, out, workdir, storage) for out in plan.cmaf)
+    files.extend(cmaf_files(doc, out, workdir, storage, quality) for out in plan.cmaf)
     for out in plan.mp4:
         path = mp4_path(workdir, out)
         key = out.key
         size = path.stat().st_size
-        entry = file_entry(doc, out.file_id, "video", key, key, size, storage, measure_video(path))
+        video = measure_video(path)
+        if quality is not None:
+            video.quality = quality_meta(quality.scores[rung_label(out.file_id)])
+        entry = file_entry(doc, out.file_id, "video", key, key, size, storage, video)
         files.append(PlannedFile(entry, (Upload(path, key),)))
     for out in plan.thumbnails:
         path = thumbnail_path(workdir, out)
@@ -204,9 +253,17 @@ def remove_outputs(storage: Storage, entries: list[FileEntry]) -> int:
     return removed
 
 
-def publish_outputs(doc: JobDocument, plan: OutputPlan, workdir: Path, storage: Storage) -> list[FileEntry]:
-    """Measure and upload the job's outputs; the entries returned are complete in storage."""
-    return upload_files(plan_files(doc, plan, workdir, storage), storage, published_while_encoding(workdir))
+def publish_outputs(
+    doc: JobDocument,
+    plan: OutputPlan,
+    workdir: Path,
+    storage: Storage,
+    quality: QualityReport | None = None,
+) -> list[FileEntry]:
+    """Measure and upload the job's outputs (with their `quality` where measured); the entries returned are
+    complete in storage."""
+    files = plan_files(doc, plan, workdir, storage, quality)
+    return upload_files(files, storage, published_while_encoding(workdir))
 
 
 def published_while_encoding(workdir: Path) -> dict[str, int]:

@@ -2,7 +2,13 @@ import pytest
 
 from vodflow.errors import SpecError
 from vodflow.jobs.document import JobDocument
-from vodflow.jobs.spec import check_remote_presets, check_remote_storyboard, parse_spec, timestamp_seconds
+from vodflow.jobs.spec import (
+    check_remote_presets,
+    check_remote_quality,
+    check_remote_storyboard,
+    parse_spec,
+    timestamp_seconds,
+)
 
 GOOD = {"videoUrl": "https://example.test/v.mp4", "presets": [{"resolutions": ["360"], "format": "hls"}]}
 
@@ -226,3 +232,16 @@ def test_remote_encoders_refuse_a_storyboard_and_i_frame_playlists():
         check_remote_presets(spec.presets, "mpc")
     assert iframes.value.field == "presets[0].iframes"
     check_remote_storyboard(parse_spec(GOOD), "mpc")
+
+
+def test_quality_is_a_job_flag_that_remote_encoders_refuse():
+    spec = parse_spec(spec_with(quality=True))
+    assert spec.wire()["quality"] is True
+    assert "quality" not in parse_spec(GOOD).wire()
+    with pytest.raises(SpecError) as refused:
+        check_remote_quality(spec, "videosdk")
+    assert refused.value.field == "quality" and "local encoder" in refused.value.reason
+    check_remote_quality(parse_spec(spec_with(quality=False)), "mpc")
+    with pytest.raises(SpecError) as bad:
+        parse_spec(spec_with(quality="sometimes"))
+    assert bad.value.field == "quality"

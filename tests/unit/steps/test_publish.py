@@ -8,7 +8,10 @@ import pytest
 
 from vodflow.errors import StorageError
 from vodflow.jobs.document import FileEntry, iso_now
-from vodflow.steps.publish import PlannedFile, Upload, playlist_seconds, upload_files
+from vodflow.jobs.plan import Rendition
+from vodflow.media.quality import QualityScores
+from vodflow.steps.publish import PlannedFile, Upload, playlist_seconds, rungs_meta, upload_files
+from vodflow.steps.quality import QualityReport
 from vodflow.storage.local import LocalStorage
 
 
@@ -66,3 +69,24 @@ def test_playlist_seconds_sums_the_segments():
     playlist = "#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXTINF:6.000000,\nseg_0.ts\n#EXTINF:4.250000,\nseg_1.ts\n"
     assert playlist_seconds(playlist) == 10.25
     assert playlist_seconds("#EXTM3U\n#EXT-X-ENDLIST\n") == 0.0
+
+
+def test_a_ladder_lists_its_rungs_with_their_measured_quality_only_when_measured():
+    rungs = (Rendition("240", 426, 240, 400, 64), Rendition("4k", 3840, 2160, 16000, 128))
+    report = QualityReport(
+        {"l/240p": QualityScores(0.95, 38.5, 90.1), "l/4k": QualityScores(0.99, 45.0)}, 1.5, vmaf=True
+    )
+    listed = [r.model_dump(exclude_none=True) for r in rungs_meta("l", rungs, report) or []]
+    assert listed == [
+        {
+            "name": "240p",
+            "resolution": {"width": 426, "height": 240},
+            "quality": {"ssim": 0.95, "psnr": 38.5, "vmaf": 90.1},
+        },
+        {
+            "name": "4k",
+            "resolution": {"width": 3840, "height": 2160},
+            "quality": {"ssim": 0.99, "psnr": 45.0},
+        },
+    ]
+    assert rungs_meta("l", rungs, None) is None
