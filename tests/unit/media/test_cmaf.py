@@ -1,5 +1,6 @@
 """The CMAF ladder's pure builders: the dash muxer's options, codecs read back from an MPD, the HLS master."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import m3u8
@@ -50,10 +51,17 @@ def test_adaptation_sets_put_each_language_apart_and_the_audio_only_variant_with
 
 
 def test_dash_muxer_options_cut_six_second_templated_segments_with_hls_playlists():
-    options = dash_muxer_options(ladder())
+    options = dash_muxer_options(ladder(), 2)
     assert options["f"] == "dash" and options["seg_duration"] == 6
     assert options["use_template"] == options["use_timeline"] == options["hls_playlist"] == 1
     assert options["init_seg_name"] == "init-$RepresentationID$.m4s"
+    assert "frag_type" not in options and "frag_duration" not in options, "a fragment per segment"
+
+
+def test_a_ladder_with_i_frame_playlists_is_cut_into_a_fragment_per_keyframe_interval():
+    options = dash_muxer_options(replace(ladder(), iframes=True), 2)
+    assert (options["frag_type"], options["frag_duration"]) == ("duration", 2)
+    assert {k: v for k, v in options.items() if not k.startswith("frag_")} == dash_muxer_options(ladder(), 2)
 
 
 def test_mpd_codecs_by_representation_id():

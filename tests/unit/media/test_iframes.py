@@ -54,10 +54,14 @@ MASTER = """#EXTM3U
 """
 
 
+RUNGS = [("240p", 90000), ("360p", 150000)]
+
+
 def test_the_master_lists_each_rungs_i_frame_playlist_once():
-    rewritten = with_iframe_streams(MASTER, {"240p": 90000, "360p": 150000})
+    streams = {f"{rung}/index.m3u8": (bandwidth, f"{rung}/iframes.m3u8") for rung, bandwidth in RUNGS}
+    rewritten = with_iframe_streams(MASTER, streams)
     assert rewritten.startswith(MASTER.rstrip("\n") + "\n#EXT-X-I-FRAME-STREAM-INF:")
-    assert with_iframe_streams(rewritten, {"240p": 90000, "360p": 150000}) == rewritten, "idempotent"
+    assert with_iframe_streams(rewritten, streams) == rewritten, "idempotent"
     master = m3u8.loads(rewritten)
     assert [p.uri for p in master.playlists] == ["240p/index.m3u8", "360p/index.m3u8"]
     streams = [(p.uri, p.iframe_stream_info.bandwidth, p.iframe_stream_info.resolution,
