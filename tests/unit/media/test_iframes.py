@@ -2,9 +2,11 @@
 
 import m3u8
 
+from vodflow.media.fmp4 import Fragment
 from vodflow.media.iframes import (
     IFrame,
     Packet,
+    fmp4_iframes,
     iframe_playlist,
     peak_bandwidth,
     read_packet_report,
@@ -41,6 +43,29 @@ def test_the_playlist_is_an_i_frames_only_vod_playlist_with_a_byte_range_per_key
     ]
     assert playlist.target_duration == 2
     assert peak_bandwidth(frames, 4.9) == 40107, "the second keyframe's 7520 bytes in 1.5 s"
+
+
+def test_fmp4_keyframes_are_the_fragments_that_start_on_one_timed_by_the_fragments_before():
+    segments = [
+        ("seg-0-00001.m4s", [Fragment(76, 900, 2.0, True), Fragment(5000, 800, 2.0, False)]),
+        ("seg-0-00002.m4s", [Fragment(76, 700, 2.0, True), Fragment(4000, 600, 1.0, True)]),
+    ]
+    frames, end = fmp4_iframes(segments)
+    assert frames == [
+        IFrame("seg-0-00001.m4s", 76, 900, 0.0),
+        IFrame("seg-0-00002.m4s", 76, 700, 4.0),
+        IFrame("seg-0-00002.m4s", 4000, 600, 6.0),
+    ]
+    assert end == 7.0
+    playlist = m3u8.loads(iframe_playlist(frames, end, init="init-0.m4s"))
+    assert playlist.is_i_frames_only and playlist.version == 7 and playlist.is_endlist
+    assert [m.uri for m in playlist.segment_map] == ["init-0.m4s"]
+    assert [(s.uri, s.byterange, s.duration) for s in playlist.segments] == [
+        ("seg-0-00001.m4s", "900@76", 4.0),
+        ("seg-0-00002.m4s", "700@76", 2.0),
+        ("seg-0-00002.m4s", "600@4000", 1.0),
+    ], "the fragment that starts on no keyframe lengthens the one before"
+    assert peak_bandwidth(frames, end) == 4800, "the last keyframe's 600 bytes in 1 s"
 
 
 MASTER = """#EXTM3U
