@@ -243,13 +243,14 @@ def test_hls_ladder_plays_while_its_job_is_processing(site, player_page, tmp_pat
 
 @pytest.fixture(scope="module")
 def cmaf_ladder(site, tmp_path_factory) -> dict:
-    """The file entry of a CMAF ladder (240 and 360, an audio-only variant) of a 14 s source with English and
-    French audio, encoded with `vodflow encode` through the running stack."""
+    """The file entry of a CMAF ladder (240 and 360, an audio-only variant, I-frame playlists: a fragment per
+    keyframe) of a 14 s source with English and French audio, encoded with `vodflow encode` through the
+    running stack."""
     root = tmp_path_factory.mktemp("cmaf")
     source = make_bilingual_clip(root / "bilingual.mkv", 640, 360, seconds=14)
     spec = {
         "videoUrl": str(source),
-        "presets": [{"format": "cmaf", "resolutions": ["240", "360"], "audioOnly": True}],
+        "presets": [{"format": "cmaf", "resolutions": ["240", "360"], "audioOnly": True, "iframes": True}],
     }
     (root / "spec.json").write_text(json.dumps(spec))
     encode = subprocess.run(
