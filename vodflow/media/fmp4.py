@@ -29,7 +29,8 @@ _SAMPLE_FLAGS = 0x000400
 _SAMPLE_CTS_OFFSET = 0x000800
 # sample flags
 _NON_SYNC = 0x00010000  # sample_is_non_sync_sample
-_DEPENDS_ON = 0x03000000  # sample_depends_on: 1 = depends on other samples (not an I-frame)
+_DEPENDS_ON = 0x03000000  # sample_depends_on
+_DEPENDS_ON_OTHERS = 0x01000000  # ... on other samples: not an I-frame
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,7 @@ def fragments(segment: bytes, track: VideoTrack) -> list[Fragment]:
                 raise ValueError(f"{moof.where()}: no mdat box after it")
             if start < following.body or start + size > following.end:
                 raise ValueError(f"{moof.where()}: its first sample is not inside the mdat after it")
-            sync = not flags & _NON_SYNC and flags & _DEPENDS_ON != 0x01000000
+            sync = not flags & _NON_SYNC and flags & _DEPENDS_ON != _DEPENDS_ON_OTHERS
             found.append(Fragment(moof.start, start + size - moof.start, duration / track.timescale, sync))
     if not found:
         raise ValueError(f"no fragment of track {track.track_id}")
