@@ -97,6 +97,10 @@ def test_sizes_and_flags_fall_back_from_the_trun_to_the_tfhd_and_the_trex():
     assert frag.length == len(from_tfhd) - 3 * 500
     from_trex = fragment(2, BASE_IS_MOOF | DEFAULT_SIZE, u32(500), DATA_OFFSET, b"", 2, [500] * 2)
     assert not fragments(from_trex, TRACK)[0].sync, "the trex's flags say non-sync"
+    depends = fragment(
+        2, BASE_IS_MOOF | DEFAULT_SIZE, u32(500), DATA_OFFSET | FIRST_FLAGS, u32(0x01000000), 1, [500]
+    )
+    assert not fragments(depends, TRACK)[0].sync, "sample_depends_on 1: it needs other samples"
 
 
 def test_another_tracks_fragments_are_left_out():
