@@ -105,12 +105,18 @@ def top_level_boxes(path: Path) -> list[str]:
 def decoded_pictures(data: bytes, dest: Path) -> list[str]:
     """The picture types (`I`, `P`, `B`) ffprobe decodes from the video of `data` (an MPEG-TS byte range,
     say), written to `dest` first."""
+    return [pict_type for pict_type, _ in decoded_frames(data, dest)]
+
+
+def decoded_frames(data: bytes, dest: Path) -> list[tuple[str, bool]]:
+    """Each video frame ffprobe decodes from `data` (written to `dest` first): its picture type and whether
+    it is a keyframe."""
     import json
 
     dest.write_bytes(data)
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "frame=pict_type", "-of", "json",
-         str(dest)],
+        ["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "frame=pict_type,key_frame",
+         "-of", "json", str(dest)],
         check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
-    return [frame["pict_type"] for frame in json.loads(out)["frames"]]
+    return [(frame["pict_type"], frame["key_frame"] == 1) for frame in json.loads(out)["frames"]]

@@ -91,6 +91,7 @@ class CmafOutput:
     audio: tuple[AudioTrack, ...]
     audio_kbps: int
     audio_only_kbps: int | None = None
+    iframes: bool = False  # an fMP4 I-frame playlist per rung (a fragment per keyframe), listed in the master
 
     @property
     def key(self) -> str:
@@ -253,6 +254,7 @@ def plan_outputs(
                     tracks,
                     max(r.audio_kbps for r in renditions),
                     AUDIO_ONLY_KBPS if preset.audio_only and tracks else None,
+                    bool(preset.iframes),
                 )
             )
         elif preset.format == "mp4":

@@ -91,8 +91,8 @@ class Preset(Wire):
     iframes: bool | None = Field(
         default=None,
         title="I-frame playlists",
-        description="`hls`: an I-frame playlist per rung (`EXT-X-I-FRAME-STREAM-INF` in the master), "
-        "for fast seeking.",
+        description="`hls` and `cmaf`: an I-frame playlist per rung (`EXT-X-I-FRAME-STREAM-INF` in the "
+        "master), for fast seeking.",
     )
     id: str | None = Field(default=None, description="Assigned by vodflow.")
 
@@ -102,11 +102,11 @@ class Preset(Wire):
         return list(dict.fromkeys(value))
 
     @model_validator(mode="after")
-    def _audio_only_on_cmaf(self) -> Preset:
+    def _ladder_keys_not_on_mp4(self) -> Preset:
         if self.audio_only and self.format == "mp4":
             raise ValueError("audioOnly: only an hls or cmaf preset has an audio-only variant, not mp4")
-        if self.iframes and self.format != "hls":
-            raise ValueError(f"iframes: only an hls preset has I-frame playlists, not {self.format}")
+        if self.iframes and self.format == "mp4":
+            raise ValueError("iframes: only an hls or cmaf preset has I-frame playlists, not mp4")
         return self
 
 

@@ -12,7 +12,9 @@ variant, so the master `index.m3u8` is built from the plan and the `codecs` ffmp
 streams (read back from the MPD), and ffmpeg's `master.m3u8` is dropped; its media playlists carry the wall
 clock of the encode (`EXT-X-PROGRAM-DATE-TIME`) and no playlist type, so they are rewritten as VOD playlists.
 Representation ids are the output stream indices: the video rungs first, then the audio tracks, then the
-audio-only variant.
+audio-only variant. A ladder with I-frame playlists is cut into one fragment (`moof` + `mdat`) per 2 s
+keyframe interval instead of one per segment, so that every keyframe starts a fragment a byte range can
+address.
 """
 
 from __future__ import annotations
@@ -42,6 +44,16 @@ def media_playlist(representation: int) -> str:
     return f"media_{representation}.m3u8"
 
 
+def init_segment(representation: int) -> str:
+    """The init segment the dash muxer writes for a representation."""
+    return f"init-{representation}.m4s"
+
+
+def iframe_playlist_name(representation: int) -> str:
+    """The I-frame playlist vodflow writes for a video representation (a rung)."""
+    return f"iframes_{representation}.m3u8"
+
+
 def audio_ids(output: CmafOutput) -> list[int]:
     """Representation ids of the audio tracks, in the plan's order."""
     first = len(output.renditions)
@@ -68,8 +80,10 @@ def adaptation_sets(output: CmafOutput) -> str:
     return " ".join(sets)
 
 
-def dash_muxer_options(output: CmafOutput) -> dict[str, object]:
-    """ffmpeg's `dash` muxer options of a CMAF ladder (written under its folder, segments named by id)."""
+def dash_muxer_options(output: CmafOutput, keyframe_seconds: int) -> dict[str, object]:
+    """ffmpeg's `dash` muxer options of a CMAF ladder (written under its folder, segments named by id); with
+    I-frame playlists, a fragment every `keyframe_seconds` (the keyframe interval, so each starts on one)."""
+    fragments = {"frag_type": "duration", "frag_duration": keyframe_seconds} if output.iframes else {}
     return {
         "f": "dash",
         "seg_duration": SEGMENT_SECONDS,
@@ -80,6 +94,7 @@ def dash_muxer_options(output: CmafOutput) -> dict[str, object]:
         "adaptation_sets": adaptation_sets(output),
         "init_seg_name": "init-$RepresentationID$.m4s",
         "media_seg_name": "seg-$RepresentationID$-$Number%05d$.m4s",
+        **fragments,
     }
 
 

@@ -245,7 +245,7 @@ def _cmaf_output(
         *scaled,
         *audio,
         str(cmaf_dir(workdir, out) / MANIFEST),
-        **dash_muxer_options(out),
+        **dash_muxer_options(out, KEYFRAME_SECONDS),
         **_video_options(x264_preset),
         **({"acodec": "aac", "ac": 2} if audio else {}),
         **options,

@@ -24,7 +24,7 @@ from vodflow.media.commands import hls_dir, mp4_path, thumbnail_path, variant_na
 from vodflow.media.probe import run_ffprobe
 from vodflow.media.quality import QualityScores
 from vodflow.media.storyboard import TRACK, planned_layout, sheet_paths, storyboard_dir
-from vodflow.steps.iframes import write_iframe_playlists
+from vodflow.steps.iframes import write_cmaf_iframe_playlists, write_iframe_playlists
 from vodflow.steps.quality import QualityReport, rung_label
 from vodflow.storage.base import Storage
 
@@ -109,6 +109,8 @@ def cmaf_files(
     """A CMAF ladder's entry (`meta.format` cmaf, `meta.dashUrl`) and uploads: segments and media playlists
     first, then the DASH manifest, the HLS master last."""
     folder = cmaf_dir(workdir, out)
+    if out.iframes:
+        write_cmaf_iframe_playlists(folder, out)
     prefix = out.key
     manifests = (folder / MANIFEST, folder / MASTER)
     parts = sorted(p for p in folder.rglob("*") if p.is_file() and p not in manifests)

@@ -258,8 +258,8 @@ PACKAGED_SECONDS = 14
 def packaged(site, tmp_path_factory) -> dict:
     """One job with all the packaging at once, encoded with `vodflow encode` through the running stack: a 14 s
     source with English and French audio and a French `mov_text` subtitle stream, an English sidecar SRT, a
-    CMAF ladder (240 and 360, an audio-only variant), an MPEG-TS HLS ladder (240) and a storyboard (a tile a
-    second). Its document."""
+    CMAF ladder (240 and 360, an audio-only variant, I-frame playlists: a fragment per keyframe), an MPEG-TS
+    HLS ladder (240, I-frame playlists) and a storyboard (a tile a second). Its document."""
     root = tmp_path_factory.mktemp("packaged")
     (root / "fr.srt").write_text("1\n00:00:02,000 --> 00:00:04,000\nBonjour\n")
     (root / "en.srt").write_text(CAPTION_SRT)
@@ -269,8 +269,8 @@ def packaged(site, tmp_path_factory) -> dict:
     spec = {
         "videoUrl": str(source),
         "presets": [
-            {"format": "cmaf", "resolutions": ["240", "360"], "audioOnly": True},
-            {"format": "hls", "resolutions": ["240"]},
+            {"format": "cmaf", "resolutions": ["240", "360"], "audioOnly": True, "iframes": True},
+            {"format": "hls", "resolutions": ["240"], "iframes": True},
         ],
         "captions": [{"url": str(root / "en.srt"), "language": "en", "label": "English"}],
         "storyboard": {"interval": 1, "width": 160},

@@ -3,6 +3,7 @@ parsers (`m3u8`, `mpegdash`), every init and media segment probed with ffprobe."
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -10,7 +11,7 @@ import m3u8
 import pytest
 from mpegdash.parser import MPEGDASHParser
 
-from tests.media import ffprobe_streams, make_bilingual_clip
+from tests.media import decoded_frames, ffprobe_streams, make_bilingual_clip, make_clip
 from vodflow.errors import JobFailed
 from vodflow.flows.pipeline import encode_video
 
@@ -161,6 +162,66 @@ def test_cmaf_without_audio_only_and_a_silent_source(tmp_path, clips, storage):
     assert variant.stream_info.codecs.startswith("avc1.") and "," not in variant.stream_info.codecs
     mpd = MPEGDASHParser.parse(str(local_file(ladder["meta"]["dashUrl"])))
     assert [a.content_type for a in mpd.periods[0].adaptation_sets] == ["video"]
+
+
+def test_cmaf_i_frame_playlists_address_every_keyframe_as_its_own_fragment(tmp_path, storage):
+    """With `iframes`, every 2 s keyframe starts a fragment: each I-frame playlist entry, joined to its init
+    segment, decodes to exactly one frame, a keyframe, and the entries cover the rung."""
+    seconds = 9  # segments of 6 + 3 s: fragments of 2, 2, 2 and 2, 1 s
+    source = make_clip(tmp_path / "nine.mp4", 640, 360, seconds=seconds)
+    spec = {
+        "videoUrl": str(source),
+        "presets": [{"format": "cmaf", "resolutions": ["240", "360"], "iframes": True}],
+    }
+    doc = encode_video(spec, job_id="a" * 24)
+
+    assert doc["status"] == "completed", doc.get("error")
+    assert doc["presets"][0]["iframes"] is True
+    (ladder,) = doc["files"]
+    folder = local_file(ladder["fileUrl"]).parent
+    assert ladder["size"] == sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    master = m3u8.load(str(folder / "index.m3u8"))
+    video = [p for p in master.playlists if p.stream_info.resolution]
+    assert [p.uri for p in master.iframe_playlists] == ["iframes_0.m3u8", "iframes_1.m3u8"]
+    for variant, stream in zip(video, master.iframe_playlists, strict=True):
+        info = stream.iframe_stream_info
+        assert info.resolution == variant.stream_info.resolution
+        assert info.codecs == variant.stream_info.codecs.split(",")[0] and info.codecs.startswith("avc1.")
+        playlist = m3u8.load(str(folder / stream.uri))
+        assert playlist.is_i_frames_only and playlist.is_endlist and playlist.version == 7
+        assert playlist.playlist_type == "vod"
+        media = m3u8.load(str(folder / variant.uri))
+        assert [m.uri for m in playlist.segment_map] == [m.uri for m in media.segment_map]
+        init = (folder / playlist.segment_map[0].uri).read_bytes()
+        assert len(playlist.segments) == math.ceil(seconds / 2), "a fragment per keyframe, all addressable"
+        assert {s.uri for s in playlist.segments} == {s.uri for s in media.segments}
+        total = sum(s.duration for s in playlist.segments)
+        assert total == pytest.approx(sum(s.duration for s in media.segments), abs=1e-3)
+        assert total == pytest.approx(seconds, abs=0.05)
+        sizes = []
+        for n, entry in enumerate(playlist.segments):
+            length, offset = map(int, entry.byterange.split("@"))
+            data = (folder / entry.uri).read_bytes()
+            assert offset + length <= len(data)
+            frames = decoded_frames(init + data[offset : offset + length], tmp_path / f"{stream.uri}-{n}.mp4")
+            assert frames == [("I", True)], (stream.uri, entry.byterange)
+            sizes.append((length, entry.duration))
+        # RFC 8216's peak segment bit rate: runs of consecutive entries of 0.5-1.5 target durations
+        target = playlist.target_duration
+        runs = [sizes[i:j] for i in range(len(sizes)) for j in range(i + 1, len(sizes) + 1)]
+        rates = [
+            sum(n for n, _ in run) * 8 / sum(d for _, d in run)
+            for run in runs
+            if 0.5 * target <= sum(d for _, d in run) <= 1.5 * target
+        ]
+        assert info.bandwidth == pytest.approx(max(rates), rel=1e-3), "the peak segment bit rate"
+    # the fragmented segments still play as segments: each joined to its init segment lasts its EXTINF
+    media = m3u8.load(str(folder / video[0].uri))
+    init_path = folder / media.segment_map[0].uri
+    for segment in media.segments:
+        probe = probe_segment(init_path, folder / segment.uri, tmp_path)
+        start, end = float(probe["format"]["start_time"]), float(probe["format"]["duration"])
+        assert end - start == pytest.approx(segment.duration, abs=0.05)
 
 
 @pytest.mark.parametrize("encoder", ["videosdk", "mpc"])

@@ -61,9 +61,9 @@ def spec_with(**changes):
         (spec_with(storyboard={"width": 1280}), "storyboard.width", "less than or equal to 640"),
         (spec_with(storyboard={"columns": 4}), "storyboard.columns", "unknown field"),
         (
-            spec_with(presets=[{"resolutions": ["360"], "format": "cmaf", "iframes": True}]),
+            spec_with(presets=[{"resolutions": ["360"], "format": "mp4", "iframes": True}]),
             "presets[0]",
-            "iframes: only an hls preset has I-frame playlists, not cmaf",
+            "iframes: only an hls or cmaf preset has I-frame playlists, not mp4",
         ),
     ],
 )

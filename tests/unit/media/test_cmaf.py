@@ -1,5 +1,6 @@
 """The CMAF ladder's pure builders: the dash muxer's options, codecs read back from an MPD, the HLS master."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import m3u8
@@ -11,12 +12,15 @@ from vodflow.media.cmaf import (
     adaptation_sets,
     cmaf_master,
     dash_muxer_options,
+    iframe_playlist_name,
+    media_playlist,
     media_playlists,
     mpd_codecs,
     vod_media_playlist,
     with_text_sets,
 )
 from vodflow.media.commands import build_encode_command
+from vodflow.media.iframes import with_iframe_streams
 
 R360 = Rendition("360", 640, 360, 800, 96)
 R240 = Rendition("240", 426, 240, 400, 64)
@@ -50,10 +54,17 @@ def test_adaptation_sets_put_each_language_apart_and_the_audio_only_variant_with
 
 
 def test_dash_muxer_options_cut_six_second_templated_segments_with_hls_playlists():
-    options = dash_muxer_options(ladder())
+    options = dash_muxer_options(ladder(), 2)
     assert options["f"] == "dash" and options["seg_duration"] == 6
     assert options["use_template"] == options["use_timeline"] == options["hls_playlist"] == 1
     assert options["init_seg_name"] == "init-$RepresentationID$.m4s"
+    assert "frag_type" not in options and "frag_duration" not in options, "a fragment per segment"
+
+
+def test_a_ladder_with_i_frame_playlists_is_cut_into_a_fragment_per_keyframe_interval():
+    options = dash_muxer_options(replace(ladder(), iframes=True), 2)
+    assert (options["frag_type"], options["frag_duration"]) == ("duration", 2)
+    assert {k: v for k, v in options.items() if not k.startswith("frag_")} == dash_muxer_options(ladder(), 2)
 
 
 def test_mpd_codecs_by_representation_id():
@@ -85,6 +96,19 @@ def test_master_lists_audio_renditions_rungs_and_the_audio_only_variant():
     ]
     assert [p.stream_info.bandwidth for p in master.playlists] == [545_600, 985_600, 70_400]
     assert [p.stream_info.average_bandwidth for p in master.playlists] == [496_000, 896_000, 64_000]
+
+
+def test_the_master_lists_each_rungs_fmp4_i_frame_playlist_with_the_video_codec_only():
+    streams = {media_playlist(j): (80_000 + j, iframe_playlist_name(j)) for j in range(2)}
+    master = m3u8.loads(with_iframe_streams(cmaf_master(ladder(), CODECS), streams))
+    assert [p.uri for p in master.playlists] == ["media_0.m3u8", "media_1.m3u8", "media_4.m3u8"]
+    assert [
+        (p.uri, p.iframe_stream_info.bandwidth, p.iframe_stream_info.resolution, p.iframe_stream_info.codecs)
+        for p in master.iframe_playlists
+    ] == [
+        ("iframes_0.m3u8", 80_000, (426, 240), "avc1.640015"),
+        ("iframes_1.m3u8", 80_001, (640, 360), "avc1.64001e"),
+    ]
 
 
 def test_master_of_a_silent_source_has_video_only_variants():

@@ -1,10 +1,14 @@
 """I-frame playlists: keyframe byte ranges of MPEG-TS segments, the playlist text, the master's new lines."""
 
+import math
+
 import m3u8
 
+from vodflow.media.fmp4 import Fragment
 from vodflow.media.iframes import (
     IFrame,
     Packet,
+    fmp4_iframes,
     iframe_playlist,
     peak_bandwidth,
     read_packet_report,
@@ -43,6 +47,36 @@ def test_the_playlist_is_an_i_frames_only_vod_playlist_with_a_byte_range_per_key
     assert peak_bandwidth(frames, 4.9) == 40107, "the second keyframe's 7520 bytes in 1.5 s"
 
 
+def test_fmp4_keyframes_are_the_fragments_that_start_on_one_timed_by_the_fragments_before():
+    segments = [
+        ("seg-0-00001.m4s", [Fragment(76, 900, 2.0, True), Fragment(5000, 800, 2.0, False)]),
+        ("seg-0-00002.m4s", [Fragment(76, 700, 2.0, True), Fragment(4000, 600, 1.0, True)]),
+    ]
+    frames, end = fmp4_iframes(segments)
+    assert frames == [
+        IFrame("seg-0-00001.m4s", 76, 900, 0.0),
+        IFrame("seg-0-00002.m4s", 76, 700, 4.0),
+        IFrame("seg-0-00002.m4s", 4000, 600, 6.0),
+    ]
+    assert end == 7.0
+    playlist = m3u8.loads(iframe_playlist(frames, end, init="init-0.m4s"))
+    assert playlist.is_i_frames_only and playlist.version == 7 and playlist.is_endlist
+    assert [m.uri for m in playlist.segment_map] == ["init-0.m4s"]
+    assert [(s.uri, s.byterange, s.duration) for s in playlist.segments] == [
+        ("seg-0-00001.m4s", "900@76", 4.0),
+        ("seg-0-00002.m4s", "700@76", 2.0),
+        ("seg-0-00002.m4s", "600@4000", 1.0),
+    ], "the fragment that starts on no keyframe lengthens the one before"
+    # target 4 s: runs of 2-6 s count; the last keyframe's 1 s alone does not, with the one before it does
+    assert peak_bandwidth(frames, end) == 3467, "700 + 600 bytes in 3 s"
+
+
+def test_a_last_keyframe_one_frame_long_does_not_make_the_peak():
+    frames = [IFrame("s.ts", 0, 8000, 0.0), IFrame("s.ts", 8000, 8000, 2.0), IFrame("s.ts", 16000, 8000, 4.0)]
+    assert peak_bandwidth(frames, 4.04) == math.ceil(16000 * 8 / 2.04), "8000 bytes in 0.04 s joins the run"
+    assert peak_bandwidth(frames[:1], 0.04) == 1_600_000, "nothing else: the whole playlist's rate"
+
+
 MASTER = """#EXTM3U
 #EXT-X-VERSION:3
 #EXT-X-STREAM-INF:BANDWIDTH=475200,RESOLUTION=428x240,CODECS="avc1.640015,mp4a.40.2"
@@ -54,10 +88,14 @@ MASTER = """#EXTM3U
 """
 
 
+RUNGS = [("240p", 90000), ("360p", 150000)]
+
+
 def test_the_master_lists_each_rungs_i_frame_playlist_once():
-    rewritten = with_iframe_streams(MASTER, {"240p": 90000, "360p": 150000})
+    streams = {f"{rung}/index.m3u8": (bandwidth, f"{rung}/iframes.m3u8") for rung, bandwidth in RUNGS}
+    rewritten = with_iframe_streams(MASTER, streams)
     assert rewritten.startswith(MASTER.rstrip("\n") + "\n#EXT-X-I-FRAME-STREAM-INF:")
-    assert with_iframe_streams(rewritten, {"240p": 90000, "360p": 150000}) == rewritten, "idempotent"
+    assert with_iframe_streams(rewritten, streams) == rewritten, "idempotent"
     master = m3u8.loads(rewritten)
     assert [p.uri for p in master.playlists] == ["240p/index.m3u8", "360p/index.m3u8"]
     streams = [(p.uri, p.iframe_stream_info.bandwidth, p.iframe_stream_info.resolution,
