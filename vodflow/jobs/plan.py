@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from vodflow.errors import StepError
 from vodflow.jobs.document import JobDocument, Skipped, output_id
 from vodflow.jobs.keys import CAPTIONS_PREFIX, IMAGES_PREFIX, STORYBOARDS_PREFIX, VIDEOS_PREFIX
-from vodflow.jobs.ladder import LADDER, scaled_size
+from vodflow.jobs.ladder import LADDER, codec_kbps, scaled_size
 from vodflow.jobs.sources import AudioStream, CaptionTrack, SourceInfo
 
 # The audio-only variant of a ladder (`audioOnly`): low enough for the poorest networks.
@@ -39,13 +39,14 @@ def language_tag(code: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Rendition:
-    """One encoded picture size with its bitrates."""
+    """One encoded picture size with its bitrates and its video codec."""
 
     resolution: str
     width: int
     height: int
     video_kbps: int
     audio_kbps: int
+    codec: str = "h264"
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,8 @@ class AudioTrack:
 @dataclass(frozen=True)
 class CmafOutput:
     """One CMAF ladder (fMP4 segments, an HLS master `index.m3u8` and a DASH `manifest.mpd`) for one `cmaf`
-    preset: video rungs without sound, and `audio` tracks at `audio_kbps` that serve every rung."""
+    preset: video rungs without sound (every size in each codec, one codec after the other), and `audio`
+    tracks at `audio_kbps` that serve every rung."""
 
     file_id: str
     preset_id: str
@@ -210,6 +212,15 @@ def _rendition(resolution: str, size: tuple[int, int]) -> Rendition:
     return Rendition(resolution, size[0], size[1], rung.video_kbps, rung.audio_kbps)
 
 
+def codec_renditions(renditions: Sequence[Rendition], codecs: Sequence[str]) -> tuple[Rendition, ...]:
+    """Every rung in each codec, one codec after the other, at the codec's bitrate (`ladder.codec_kbps`)."""
+    return tuple(
+        replace(r, codec=codec, video_kbps=codec_kbps(r.video_kbps, codec))
+        for codec in codecs
+        for r in renditions
+    )
+
+
 def _no_upscale(fmt: str, resolution: str, source: SourceInfo) -> Skipped:
     reason = f"source is {source.width}x{source.height}; {resolution} would upscale it"
     return Skipped(format=fmt, resolution=resolution, reason=reason)
@@ -249,7 +260,7 @@ def plan_outputs(
                 CmafOutput(
                     output_id(doc.id, preset.id or "", "cmaf"),
                     preset.id or "",
-                    tuple(renditions),
+                    codec_renditions(renditions, preset.video_codecs()),
                     tracks,
                     max(r.audio_kbps for r in renditions),
                     AUDIO_ONLY_KBPS if preset.audio_only and tracks else None,

@@ -18,6 +18,7 @@ audio-only variant.
 from __future__ import annotations
 
 import io
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -35,6 +36,11 @@ _MPD_NS = "{urn:mpeg:dash:schema:mpd:2011}"
 
 def cmaf_dir(workdir: Path, output: CmafOutput) -> Path:
     return workdir / output.file_id
+
+
+def init_segment(representation: int) -> str:
+    """The init segment the dash muxer writes for a representation (`init_seg_name`)."""
+    return f"init-{representation}.m4s"
 
 
 def media_playlist(representation: int) -> str:
@@ -55,11 +61,24 @@ def audio_only_id(output: CmafOutput) -> int | None:
     return len(output.renditions) + len(output.audio)
 
 
+def codec_sets(output: CmafOutput) -> list[list[int]]:
+    """The video rungs' representation ids grouped by codec, in the ladder's order (one group per codec)."""
+    groups: dict[str, list[int]] = {}
+    for j, rendition in enumerate(output.renditions):
+        groups.setdefault(rendition.codec, []).append(j)
+    return list(groups.values())
+
+
 def adaptation_sets(output: CmafOutput) -> str:
-    """The dash muxer's `adaptation_sets`: the video rungs in one set, each audio track in its own (so each
-    language is its own AdaptationSet with `lang`), the default one with the `main` Role (HLS's DEFAULT=YES),
-    the others `alternate`; the audio-only variant joins the default track's set."""
-    sets = ["id=0,streams=v"]
+    """The dash muxer's `adaptation_sets`: the video rungs of each codec in one set (a player switches
+    within a set only, and within one codec only), each audio track in its own (so each language is its own
+    AdaptationSet with `lang`), the default one with the `main` Role (HLS's DEFAULT=YES), the others
+    `alternate`; the audio-only variant joins the default track's set."""
+    groups = codec_sets(output)
+    if len(groups) == 1:
+        sets = ["id=0,streams=v"]
+    else:
+        sets = [f"id={k},streams={','.join(map(str, group))}" for k, group in enumerate(groups)]
     extra = audio_only_id(output)
     for track, representation in zip(output.audio, audio_ids(output), strict=True):
         streams = [representation] + ([extra] if extra is not None and track.default else [])
@@ -98,6 +117,17 @@ def mpd_codecs(mpd: str) -> dict[int, str]:
     return codecs
 
 
+def with_codecs(mpd: str, codecs: Mapping[int, str]) -> str:
+    """An MPD whose Representations with an id in `codecs` name that codec (ffmpeg 5.1 writes a bare `hvc1`
+    for HEVC); the attribute is replaced in place, every other byte kept. ValueError when an id is missing."""
+    for rep_id, codec in codecs.items():
+        pattern = re.compile(rf'(<Representation id="{rep_id}"[^>]*? codecs=")[^"]*(")')
+        mpd, found = pattern.subn(lambda m, codec=codec: f"{m.group(1)}{_quoted(codec)}{m.group(2)}", mpd)
+        if not found:
+            raise ValueError(f"no Representation {rep_id} in the MPD")
+    return mpd
+
+
 def vod_media_playlist(playlist: str) -> str:
     """A media playlist of the dash muxer as a VOD one: `#EXT-X-PLAYLIST-TYPE:VOD` after the version, and
     without the `#EXT-X-PROGRAM-DATE-TIME` lines (the wall clock of the encode, so a rerun of a job writes the
@@ -131,7 +161,8 @@ def _bandwidth(kbps: int) -> int:
 
 def cmaf_master(output: CmafOutput, codecs: Mapping[int, str]) -> str:
     """The HLS master `index.m3u8` of a CMAF ladder (version 7): the audio tracks as one `EXT-X-MEDIA` group
-    (LANGUAGE, NAME, DEFAULT), a variant per rung with its measured CODECS, and the audio-only variant.
+    (LANGUAGE, NAME, DEFAULT), a variant per rung with its measured CODECS (the rungs of each codec one
+    variant set, as Apple's authoring spec lists them), and the audio-only variant.
 
     KeyError when `codecs` lacks a representation of the ladder.
     """

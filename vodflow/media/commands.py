@@ -11,6 +11,7 @@ not a second decode.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from vodflow.jobs.plan import CmafOutput, HlsOutput, Mp4Output, OutputPlan, Rend
 from vodflow.media.cmaf import MANIFEST, audio_only_id, cmaf_dir, dash_muxer_options
 from vodflow.media.inputs import concat_url, file_url, input_options
 from vodflow.media.storyboard import SHEET_PATTERN, planned_layout, storyboard_dir, storyboard_filters
+from vodflow.media.video_codecs import EncoderPresets, codec_stream_options
 
 KEYFRAME_SECONDS = 2
 HLS_SEGMENT_SECONDS = 6
@@ -134,12 +136,16 @@ def build_encode_command(
     has_audio: bool,
     x264_preset: str = "veryfast",
     live: bool = False,
+    x265_preset: str = "faster",
+    svtav1_preset: int = 10,
+    frame_rate: float = 0.0,
 ) -> list[str]:
     """One ffmpeg command that writes every HLS ladder, MP4 and thumbnail of `plan` under `workdir`; the MP4s
     of `remuxed_mp4s(plan)` excepted (their rung's encode serves them).
 
     `live` writes the ladders' playlists as EVENT playlists after every segment, so they can be published
-    while the encode runs; the segments and master playlists are the same bytes either way.
+    while the encode runs; the segments and master playlists are the same bytes either way. HEVC and AV1
+    rungs use `x265_preset` and `svtav1_preset`, and a GOP of 2 s at the source's `frame_rate`.
     """
     remuxed = remuxed_mp4s(plan)
     encoded_mp4s = [out for out in plan.mp4 if out not in remuxed]
@@ -147,9 +153,9 @@ def build_encode_command(
     shared_kbps = sorted({out.rendition.audio_kbps for out in remuxed}) if has_audio else []
     audio_only = [out for out in plan.hls if out.audio_only_kbps] if has_audio else []
     by_time = by_timestamp(plan.thumbnails)
-    cmaf_rungs = sum(len(out.renditions) for out in plan.cmaf)
     src = ffmpeg.input(file_url(source), **input_options())
     boards = 1 if plan.storyboard is not None else 0
+    cmaf_rungs = sum(len(out.renditions) for out in plan.cmaf)
     video = src.video.filter_multi_output("split", len(renditions) + cmaf_rungs + len(by_time) + boards)
     audio_branches = len(renditions) + len(shared_kbps) + len(audio_only)
     audio = src.audio.filter_multi_output("asplit", audio_branches) if has_audio else None
@@ -204,7 +210,11 @@ def build_encode_command(
         # No `setsar 1` here: the dash muxer wants one aspect ratio per AdaptationSet, and a rung rounded to
         # even sizes (426x240 of 16:9) keeps the source's exact one only through the sample aspect ratio.
         scaled = [video[i + j].filter("scale", r.width, r.height) for j, r in enumerate(out.renditions)]
-        outputs.append(_cmaf_output(src, scaled, out, workdir, x264_preset))
+        codecs = _CodecOptions(
+            EncoderPresets(x264_preset, x265_preset, svtav1_preset),
+            max(1, round(KEYFRAME_SECONDS * (frame_rate or 25))),
+        )
+        outputs.append(_cmaf_output(src, scaled, out, workdir, codecs))
         i += len(out.renditions)
     for k, kbps in enumerate(shared_kbps):
         track = audio[len(renditions) + k]
@@ -222,13 +232,27 @@ def build_encode_command(
     return ffmpeg.merge_outputs(*outputs).global_args(*GLOBAL_ARGS).overwrite_output().compile()
 
 
+@dataclass(frozen=True)
+class _CodecOptions:
+    presets: EncoderPresets
+    gop_frames: int
+
+
 def _cmaf_output(
-    src: object, scaled: list[object], out: CmafOutput, workdir: Path, x264_preset: str
+    src: object, scaled: list[object], out: CmafOutput, workdir: Path, codecs: _CodecOptions
 ) -> object:
     """The `dash` output of one CMAF ladder: the scaled rungs without sound, then each audio track of the
-    source encoded once (it serves every rung), then the audio-only variant from the default track."""
+    source encoded once (it serves every rung), then the audio-only variant from the default track. An
+    H.264-only ladder has the encoder options of every other output; one with HEVC or AV1 rungs names them
+    per stream (`media.video_codecs`)."""
     audio = [src[f"a:{track.index}"] for track in out.audio]  # type: ignore[index]
     options: dict[str, object] = {}
+    if all(r.codec == "h264" for r in out.renditions):
+        video_options = _video_options(codecs.presets.x264)
+    else:
+        video_options = {"force_key_frames": _video_options("")["force_key_frames"], "sc_threshold": 0}
+        for j, rendition in enumerate(out.renditions):
+            video_options |= codec_stream_options(rendition, j, codecs.presets, gop_frames=codecs.gop_frames)
     for j, rendition in enumerate(out.renditions):
         options.update(_rate_options(rendition, j, with_audio=False))
     languages = [track.language for track in out.audio]
@@ -246,7 +270,7 @@ def _cmaf_output(
         *audio,
         str(cmaf_dir(workdir, out) / MANIFEST),
         **dash_muxer_options(out),
-        **_video_options(x264_preset),
+        **video_options,
         **({"acodec": "aac", "ac": 2} if audio else {}),
         **options,
     )

@@ -187,3 +187,17 @@ def test_a_storyboard_is_planned_under_its_own_prefix_and_stays_on_the_one_proce
     assert board.key == f"files/storyboards/{board.file_id}"
     assert get_encoder("local", info, 120, plan).name == "local"
     assert plan_outputs(JobDocument.from_spec(parse_spec(spec)), info).storyboard is None
+
+
+def test_a_cmaf_ladder_has_every_rung_in_each_codec_at_its_bitrate():
+    doc = doc_for([{"format": "cmaf", "resolutions": ["240", "360"], "codecs": ["h264", "hevc", "av1"]}])
+    plan = plan_outputs(doc, source(640, 360))
+
+    (ladder,) = plan.cmaf
+    rungs = [(r.codec, r.resolution, r.video_kbps) for r in ladder.renditions]
+    assert rungs == [
+        ("h264", "240", 400), ("h264", "360", 800),
+        ("hevc", "240", 240), ("hevc", "360", 480),
+        ("av1", "240", 200), ("av1", "360", 400),
+    ]  # fmt: skip
+    assert ladder.audio_kbps == 96 and not plan.mp4

@@ -1,5 +1,6 @@
 """The CMAF ladder's pure builders: the dash muxer's options, codecs read back from an MPD, the HLS master."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import m3u8
@@ -10,10 +11,12 @@ from vodflow.jobs.plan import AudioTrack, CmafOutput, OutputPlan, Rendition
 from vodflow.media.cmaf import (
     adaptation_sets,
     cmaf_master,
+    codec_sets,
     dash_muxer_options,
     media_playlists,
     mpd_codecs,
     vod_media_playlist,
+    with_codecs,
     with_text_sets,
 )
 from vodflow.media.commands import build_encode_command
@@ -224,3 +227,68 @@ def test_an_mpd_without_captions_is_unchanged_and_a_bad_one_refused():
     assert with_text_sets(FFMPEG_MPD, []) == FFMPEG_MPD
     with pytest.raises(ValueError, match="unreadable"):
         with_text_sets("<MPD", [("en", "English", "subs/en.vtt")])
+
+
+HEVC = replace(R240, codec="hevc", video_kbps=240)
+AV1 = replace(R240, codec="av1", video_kbps=200)
+
+
+def three_codecs(audio=(ENGLISH,)):
+    return CmafOutput("f" * 24, "p", (R240, R360, HEVC, AV1), tuple(audio), 96)
+
+
+def test_each_codec_is_its_own_adaptation_set():
+    assert codec_sets(three_codecs()) == [[0, 1], [2], [3]]
+    main = '<Role schemeIdUri="urn:mpeg:dash:role:2011" value="main"/>'
+    assert adaptation_sets(three_codecs()) == (
+        f"id=0,streams=0,1 id=1,streams=2 id=2,streams=3 id=3,descriptor={main},streams=4"
+    )
+
+
+def test_a_master_lists_the_rungs_of_each_codec_as_one_variant_set():
+    codecs = {0: "avc1.640015", 1: "avc1.64001e", 2: "hvc1.1.6.L60.90", 3: "av01.0.00M.08", 4: "mp4a.40.2"}
+    master = m3u8.loads(cmaf_master(three_codecs(), codecs))
+
+    variants = [(p.stream_info.codecs, p.uri) for p in master.playlists]
+    assert variants == [
+        ("avc1.640015,mp4a.40.2", "media_0.m3u8"),
+        ("avc1.64001e,mp4a.40.2", "media_1.m3u8"),
+        ("hvc1.1.6.L60.90,mp4a.40.2", "media_2.m3u8"),
+        ("av01.0.00M.08,mp4a.40.2", "media_3.m3u8"),
+    ]
+    assert [p.stream_info.average_bandwidth for p in master.playlists][2:] == [336_000, 296_000]
+
+
+def test_with_codecs_replaces_only_the_named_representations_codecs():
+    assert with_codecs(MPD, {1: "hvc1.1.6.L63.90"}) == MPD.replace('"avc1.64001e"', '"hvc1.1.6.L63.90"')
+    assert with_codecs(MPD, {}) == MPD
+    with pytest.raises(ValueError, match="Representation 7"):
+        with_codecs(MPD, {7: "hvc1"})
+
+
+def stream_options(command, index):
+    """The options of output stream `v:index` in a compiled command (`-c:v:1 libx265` as {"c": "libx265"})."""
+    suffix = f":v:{index}"
+    return {arg[1 : -len(suffix)]: command[i + 1] for i, arg in enumerate(command) if arg.endswith(suffix)}
+
+
+def test_encode_command_names_each_codecs_options_per_stream():
+    plan = OutputPlan(cmaf=[three_codecs()])
+    command = build_encode_command(
+        Path("/src.mkv"),
+        plan,
+        Path("/w"),
+        has_audio=True,
+        frame_rate=30,
+        x265_preset="medium",
+        svtav1_preset=12,
+    )
+
+    h264, hevc, av1 = (stream_options(command, j) for j in (0, 2, 3))
+    assert h264 == {"b": "400k", "bufsize": "800k", "c": "libx264", "maxrate": "428k", "pix_fmt": "yuv420p",
+                    "preset": "veryfast", "profile": "high"}  # fmt: skip
+    assert hevc["c"] == "libx265" and hevc["tag"] == "hvc1" and hevc["preset"] == "medium"
+    assert hevc["b"] == "240k" and av1["b"] == "200k"
+    assert "keyint=60" in hevc["x265-params"]
+    assert av1["c"] == "libsvtav1" and av1["preset"] == "12" and av1["g"] == "60", "2 s at 30 fps"
+    assert "-vcodec" not in command and command[command.index("-force_key_frames") + 1].startswith("expr:")
