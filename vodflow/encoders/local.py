@@ -54,7 +54,7 @@ from vodflow.media.commands import (
     shared_dir,
 )
 from vodflow.media.hls import as_vod
-from vodflow.media.probe import run_ffprobe, stream_extradata
+from vodflow.media.probe import mastering_metadata, run_ffprobe, stream_extradata
 from vodflow.media.runner import encode_timeout, run_ffmpeg
 from vodflow.media.storyboard import TRACK, planned_layout, sheet_paths, storyboard_dir, thumbnails_track
 from vodflow.orchestration.progress import ArtifactProgress, has_progress_listeners
@@ -78,6 +78,7 @@ def encode_renditions(
     """
     options = options or EncodeOptions()
     live = live if plan.hls and not plan.captions else None
+    keeps_hdr10 = any(r.dynamic_range == "hdr10" for out in plan.cmaf for r in out.renditions)
     command = build_encode_command(
         source.path,
         plan,
@@ -88,6 +89,7 @@ def encode_renditions(
         x265_preset=options.x265_preset,
         svtav1_preset=options.svtav1_preset,
         frame_rate=source.info.frame_rate,
+        mastering=mastering_metadata(source.path) if keeps_hdr10 else None,
     )
     progress = ArtifactProgress(source.info.duration, "encode") if options.report_progress else None
     if remuxed_mp4s(plan):

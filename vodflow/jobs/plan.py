@@ -39,7 +39,8 @@ def language_tag(code: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Rendition:
-    """One encoded picture size with its bitrates and its video codec."""
+    """One encoded picture size with its bitrates, its video codec and the dynamic range it carries (`sdr`,
+    or the source's `hdr10` / `hlg` kept)."""
 
     resolution: str
     width: int
@@ -47,6 +48,7 @@ class Rendition:
     video_kbps: int
     audio_kbps: int
     codec: str = "h264"
+    dynamic_range: str = "sdr"
 
 
 @dataclass(frozen=True)
@@ -169,16 +171,19 @@ class OutputPlan:
     skipped: list[Skipped] = field(default_factory=list)
     captions: list[CaptionOutput] = field(default_factory=list)
     storyboard: StoryboardOutput | None = None
+    dynamic_range: str = "sdr"  # the source's: `sdr`, `hdr10` or `hlg`
 
     @property
     def one_process_only(self) -> bool:
         """Whether only the one-process encoder makes this plan (a CMAF ladder, an HLS audio-only variant,
-        captions, a storyboard: its sheets are a branch of that encode's one decode)."""
+        captions, a storyboard: its sheets are a branch of that encode's one decode; an HDR source: only
+        that encode tone-maps)."""
         return (
             bool(self.cmaf)
             or any(out.audio_only_kbps for out in self.hls)
             or bool(self.captions)
             or self.storyboard is not None
+            or self.dynamic_range != "sdr"
         )
 
     @property
@@ -212,10 +217,18 @@ def _rendition(resolution: str, size: tuple[int, int]) -> Rendition:
     return Rendition(resolution, size[0], size[1], rung.video_kbps, rung.audio_kbps)
 
 
-def codec_renditions(renditions: Sequence[Rendition], codecs: Sequence[str]) -> tuple[Rendition, ...]:
-    """Every rung in each codec, one codec after the other, at the codec's bitrate (`ladder.codec_kbps`)."""
+def codec_renditions(
+    renditions: Sequence[Rendition], codecs: Sequence[str], source_range: str, keep_hdr: bool
+) -> tuple[Rendition, ...]:
+    """Every rung in each codec, one codec after the other, at the codec's bitrate (`ladder.codec_kbps`);
+    HEVC and AV1 rungs carry the source's HDR when `keep_hdr`, everything else is SDR."""
     return tuple(
-        replace(r, codec=codec, video_kbps=codec_kbps(r.video_kbps, codec))
+        replace(
+            r,
+            codec=codec,
+            video_kbps=codec_kbps(r.video_kbps, codec),
+            dynamic_range=source_range if keep_hdr and codec != "h264" else "sdr",
+        )
         for codec in codecs
         for r in renditions
     )
@@ -239,7 +252,7 @@ def plan_outputs(
     Raises StepError(validate, ...) for a thumbnail past the end of the source or when nothing is left
     to encode.
     """
-    plan = OutputPlan()
+    plan = OutputPlan(dynamic_range=source.dynamic_range)
     for preset in doc.presets:
         renditions = []
         for resolution in preset.resolutions:
@@ -256,11 +269,12 @@ def plan_outputs(
             )
         elif preset.format == "cmaf" and renditions:
             tracks = audio_tracks(source)
+            keep = preset.hdr == "keep"
             plan.cmaf.append(
                 CmafOutput(
                     output_id(doc.id, preset.id or "", "cmaf"),
                     preset.id or "",
-                    codec_renditions(renditions, preset.video_codecs()),
+                    codec_renditions(renditions, preset.video_codecs(), source.dynamic_range, keep),
                     tracks,
                     max(r.audio_kbps for r in renditions),
                     AUDIO_ONLY_KBPS if preset.audio_only and tracks else None,

@@ -63,6 +63,7 @@ Resolution = Annotated[
 ]
 VideoFormat = Literal["hls", "mp4", "cmaf"]
 VideoCodec = Literal["h264", "hevc", "av1"]
+HdrMode = Literal["keep", "tonemap"]
 ImageFormat = Literal["jpg", "webp"]
 ImageFilter = Literal["none", "blur"]
 
@@ -104,6 +105,12 @@ class Preset(Wire):
         min_length=1,
         description="`cmaf`: several codecs in one ladder (one HLS master with a variant set per codec, a "
         'DASH AdaptationSet per codec), e.g. `["h264", "hevc"]`.',
+    )
+    hdr: HdrMode | None = Field(
+        default=None,
+        title="HDR",
+        description="An HDR source's `hevc`/`av1` rungs: `keep` its HDR10 or HLG (10-bit), or `tonemap` "
+        "them to SDR (the default). H.264 is always tone-mapped.",
     )
     id: str | None = Field(default=None, description="Assigned by vodflow.")
 
@@ -319,7 +326,7 @@ class JobSpec(Wire):
 
     @model_validator(mode="after")
     def _codecs_where_made(self) -> JobSpec:
-        """HEVC and AV1 only in `cmaf` presets, `codec` or `codecs` not both."""
+        """HEVC and AV1 only in `cmaf` presets, `codec` or `codecs` not both, `hdr` only with them."""
         for i, preset in enumerate(self.presets or []):
             field = "codecs" if preset.codecs else "codec"
             if preset.codec and preset.codecs:
@@ -330,6 +337,8 @@ class JobSpec(Wire):
             if preset.video_codecs() != ["h264"] and preset.format != "cmaf":
                 reason = f"{preset.codec} is made only in cmaf presets (fMP4), not in {preset.format}"
                 raise SpecError(f"presets[{i}].{field}", reason)
+            if preset.hdr == "keep" and set(preset.video_codecs()) == {"h264"}:
+                raise SpecError(f"presets[{i}].hdr", "keep needs an hevc or av1 codec (H.264 is tone-mapped)")
         return self
 
     @model_validator(mode="after")
@@ -364,13 +373,15 @@ class RunSpec(JobSpec):
 
 
 def check_remote_presets(presets: list[Preset], service: str) -> None:
-    """Refuse what only the local encoder makes (`cmaf` ladders, `audioOnly`, HEVC/AV1) before a job
+    """Refuse what only the local encoder makes (`cmaf` ladders, `audioOnly`, HEVC/AV1, `hdr`) before a job
     goes to the remote `service`; SpecError naming the preset field."""
     for i, preset in enumerate(presets):
         if preset.video_codecs() != ["h264"]:
             field = "codecs" if preset.codecs else "codec"
             reason = f"hevc and av1 are made only by the local encoder, not by {service}"
             raise SpecError(f"presets[{i}].{field}", reason)
+        if preset.hdr:
+            raise SpecError(f"presets[{i}].hdr", f"made only by the local encoder, not by {service}")
         if preset.format == "cmaf":
             reason = f"cmaf is made only by the local encoder, not by {service}"
             raise SpecError(f"presets[{i}].format", reason)

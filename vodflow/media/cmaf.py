@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from vodflow.jobs.plan import CmafOutput
+from vodflow.media.color import hls_video_range
 
 SEGMENT_SECONDS = 6
 MASTER = "index.m3u8"
@@ -162,7 +163,8 @@ def _bandwidth(kbps: int) -> int:
 def cmaf_master(output: CmafOutput, codecs: Mapping[int, str]) -> str:
     """The HLS master `index.m3u8` of a CMAF ladder (version 7): the audio tracks as one `EXT-X-MEDIA` group
     (LANGUAGE, NAME, DEFAULT), a variant per rung with its measured CODECS (the rungs of each codec one
-    variant set, as Apple's authoring spec lists them), and the audio-only variant.
+    variant set, as Apple's authoring spec lists them), and the audio-only variant. A ladder with HDR rungs
+    names every variant's `VIDEO-RANGE` (`PQ`, `HLG` or `SDR`).
 
     KeyError when `codecs` lacks a representation of the ladder.
     """
@@ -176,13 +178,15 @@ def cmaf_master(output: CmafOutput, codecs: Mapping[int, str]) -> str:
             f'URI="{media_playlist(representation)}"'
         )
     audio_codec = codecs[tracks[0]] if tracks else None
+    ranges = any(r.dynamic_range != "sdr" for r in output.renditions)
     for j, rendition in enumerate(output.renditions):
         kbps = rendition.video_kbps + (output.audio_kbps if tracks else 0)
         codec = f"{codecs[j]},{audio_codec}" if audio_codec else codecs[j]
         group = f',AUDIO="{AUDIO_GROUP}"' if tracks else ""
+        video_range = f",VIDEO-RANGE={hls_video_range(rendition.dynamic_range)}" if ranges else ""
         lines += [
             f"#EXT-X-STREAM-INF:BANDWIDTH={_bandwidth(kbps)},AVERAGE-BANDWIDTH={kbps * 1000},"
-            f'RESOLUTION={rendition.width}x{rendition.height},CODECS="{codec}"{group}',
+            f'RESOLUTION={rendition.width}x{rendition.height},CODECS="{codec}"{video_range}{group}',
             media_playlist(j),
         ]
     extra = audio_only_id(output)

@@ -6,6 +6,9 @@ the same size and bitrates as an HLS rung is not encoded again but remuxed, copy
 segments afterwards (`build_mp4_remux_command`). A thumbnail branch keeps the one frame at its timestamp
 (`trim`, the filter ffmpeg's own accurate `-ss` seek inserts) and then ends, so it costs one scaled picture,
 not a second decode.
+
+An HDR source (PQ or HLG) is tone-mapped to SDR BT.709 once, before the split, for every output but the
+HEVC/AV1 rungs that keep its HDR: those get the untouched decode (`_pictures`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import ffmpeg
 
 from vodflow.jobs.plan import CmafOutput, HlsOutput, Mp4Output, OutputPlan, Rendition, ThumbnailOutput
 from vodflow.media.cmaf import MANIFEST, audio_only_id, cmaf_dir, dash_muxer_options
+from vodflow.media.color import TONEMAP_FILTERS, MasteringDisplay
 from vodflow.media.inputs import concat_url, file_url, input_options
 from vodflow.media.storyboard import SHEET_PATTERN, planned_layout, storyboard_dir, storyboard_filters
 from vodflow.media.video_codecs import EncoderPresets, codec_stream_options
@@ -139,13 +143,15 @@ def build_encode_command(
     x265_preset: str = "faster",
     svtav1_preset: int = 10,
     frame_rate: float = 0.0,
+    mastering: MasteringDisplay | None = None,
 ) -> list[str]:
     """One ffmpeg command that writes every HLS ladder, MP4 and thumbnail of `plan` under `workdir`; the MP4s
     of `remuxed_mp4s(plan)` excepted (their rung's encode serves them).
 
     `live` writes the ladders' playlists as EVENT playlists after every segment, so they can be published
     while the encode runs; the segments and master playlists are the same bytes either way. HEVC and AV1
-    rungs use `x265_preset` and `svtav1_preset`, and a GOP of 2 s at the source's `frame_rate`.
+    rungs use `x265_preset` and `svtav1_preset`, a GOP of 2 s at the source's `frame_rate`, and the source's
+    `mastering` metadata when they keep its HDR10.
     """
     remuxed = remuxed_mp4s(plan)
     encoded_mp4s = [out for out in plan.mp4 if out not in remuxed]
@@ -155,8 +161,9 @@ def build_encode_command(
     by_time = by_timestamp(plan.thumbnails)
     src = ffmpeg.input(file_url(source), **input_options())
     boards = 1 if plan.storyboard is not None else 0
-    cmaf_rungs = sum(len(out.renditions) for out in plan.cmaf)
-    video = src.video.filter_multi_output("split", len(renditions) + cmaf_rungs + len(by_time) + boards)
+    keeps = [False] * len(renditions)
+    keeps += [r.dynamic_range != "sdr" for out in plan.cmaf for r in out.renditions]
+    video = _pictures(src.video, keeps + [False] * (len(by_time) + boards), plan.dynamic_range)
     audio_branches = len(renditions) + len(shared_kbps) + len(audio_only)
     audio = src.audio.filter_multi_output("asplit", audio_branches) if has_audio else None
 
@@ -213,6 +220,7 @@ def build_encode_command(
         codecs = _CodecOptions(
             EncoderPresets(x264_preset, x265_preset, svtav1_preset),
             max(1, round(KEYFRAME_SECONDS * (frame_rate or 25))),
+            mastering,
         )
         outputs.append(_cmaf_output(src, scaled, out, workdir, codecs))
         i += len(out.renditions)
@@ -232,10 +240,35 @@ def build_encode_command(
     return ffmpeg.merge_outputs(*outputs).global_args(*GLOBAL_ARGS).overwrite_output().compile()
 
 
+def _pictures(video: object, keeps: list[bool], source_range: str) -> list[object]:
+    """One branch of the decoded `video` per consumer, in order: tone-mapped to SDR BT.709 when the source
+    is HDR, unless `keeps` says the consumer keeps the source's HDR. An SDR source is split as it is."""
+    if source_range == "sdr":
+        split = video.filter_multi_output("split", len(keeps))  # type: ignore[attr-defined]
+        return [split[k] for k in range(len(keeps))]
+    hdr, sdr = keeps.count(True), keeps.count(False)
+    if hdr and sdr:
+        top = video.filter_multi_output("split", 2)  # type: ignore[attr-defined]
+        tonemapped, kept = top[0], top[1]
+    else:
+        tonemapped = kept = video
+    branches: dict[bool, list[object]] = {True: [], False: []}
+    if sdr:
+        for name, arguments in TONEMAP_FILTERS:
+            tonemapped = tonemapped.filter(name, **arguments)  # type: ignore[attr-defined]
+        split = tonemapped.filter_multi_output("split", sdr)  # type: ignore[attr-defined]
+        branches[False] = [split[k] for k in range(sdr)]
+    if hdr:
+        split = kept.filter_multi_output("split", hdr)  # type: ignore[attr-defined]
+        branches[True] = [split[k] for k in range(hdr)]
+    return [branches[keep].pop(0) for keep in keeps]
+
+
 @dataclass(frozen=True)
 class _CodecOptions:
     presets: EncoderPresets
     gop_frames: int
+    mastering: MasteringDisplay | None
 
 
 def _cmaf_output(
@@ -252,7 +285,9 @@ def _cmaf_output(
     else:
         video_options = {"force_key_frames": _video_options("")["force_key_frames"], "sc_threshold": 0}
         for j, rendition in enumerate(out.renditions):
-            video_options |= codec_stream_options(rendition, j, codecs.presets, gop_frames=codecs.gop_frames)
+            video_options |= codec_stream_options(
+                rendition, j, codecs.presets, gop_frames=codecs.gop_frames, mastering=codecs.mastering
+            )
     for j, rendition in enumerate(out.renditions):
         options.update(_rate_options(rendition, j, with_audio=False))
     languages = [track.language for track in out.audio]

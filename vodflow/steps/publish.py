@@ -7,7 +7,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from vodflow.jobs.document import CaptionMeta, FileEntry, FileMeta, JobDocument, Resolution2D, iso_now
+from vodflow.jobs.document import (
+    CaptionMeta,
+    FileEntry,
+    FileMeta,
+    JobDocument,
+    Resolution2D,
+    dynamic_range_name,
+    iso_now,
+)
 from vodflow.jobs.plan import CmafOutput, OutputPlan, Rendition, StoryboardOutput
 from vodflow.jobs.summary import playlist_seconds
 from vodflow.media.cmaf import MANIFEST, MASTER, cmaf_dir, media_playlist
@@ -68,7 +76,9 @@ def hls_meta(folder: Path, largest: Rendition) -> FileMeta:
     )
 
 
-def cmaf_files(doc: JobDocument, out: CmafOutput, workdir: Path, storage: Storage) -> PlannedFile:
+def cmaf_files(
+    doc: JobDocument, out: CmafOutput, workdir: Path, storage: Storage, plan_range: str = "sdr"
+) -> PlannedFile:
     """A CMAF ladder's entry (`meta.format` cmaf, `meta.dashUrl`) and uploads: segments and media playlists
     first, then the DASH manifest, the HLS master last."""
     folder = cmaf_dir(workdir, out)
@@ -82,6 +92,7 @@ def cmaf_files(doc: JobDocument, out: CmafOutput, workdir: Path, storage: Storag
         format="cmaf",
         duration=playlist_seconds((folder / media_playlist(j)).read_text()),
         dash_url=storage.url_for(f"{prefix}/{MANIFEST}"),
+        dynamic_range=dynamic_range_name(plan_range),
     )
     size = sum(u.path.stat().st_size for u in uploads)
     entry = file_entry(doc, out.file_id, "x-tar", prefix, f"{prefix}/{MASTER}", size, storage, meta)
@@ -134,7 +145,9 @@ def file_entry(
 
 
 def plan_files(doc: JobDocument, plan: OutputPlan, workdir: Path, storage: Storage) -> list[PlannedFile]:
-    """Measure the outputs under `workdir` and map each to its key and file entry (nothing uploaded)."""
+    """Measure the outputs under `workdir` and map each to its key and file entry (nothing uploaded); every
+    video and ladder entry names the source's dynamic range (`meta.dynamicRange`)."""
+    source_range = {"dynamic_range": dynamic_range_name(plan.dynamic_range)}
     files = []
     for out in plan.hls:
         folder = hls_dir(workdir, out)
@@ -145,16 +158,17 @@ def plan_files(doc: JobDocument, plan: OutputPlan, workdir: Path, storage: Stora
         uploads = [Upload(p, f"{prefix}/{p.relative_to(folder).as_posix()}") for p in segments]
         uploads.append(Upload(folder / "index.m3u8", f"{prefix}/index.m3u8"))
         largest = max(out.renditions, key=lambda r: r.width * r.height)
-        meta = hls_meta(folder, largest)
+        meta = hls_meta(folder, largest).model_copy(update=source_range)
         size = sum(u.path.stat().st_size for u in uploads)
         entry = file_entry(doc, out.file_id, "x-tar", prefix, f"{prefix}/index.m3u8", size, storage, meta)
         files.append(PlannedFile(entry, tuple(uploads)))
-    files.extend(cmaf_files(doc, out, workdir, storage) for out in plan.cmaf)
+    files.extend(cmaf_files(doc, out, workdir, storage, plan.dynamic_range) for out in plan.cmaf)
     for out in plan.mp4:
         path = mp4_path(workdir, out)
         key = out.key
         size = path.stat().st_size
-        entry = file_entry(doc, out.file_id, "video", key, key, size, storage, measure_video(path))
+        meta = measure_video(path).model_copy(update=source_range)
+        entry = file_entry(doc, out.file_id, "video", key, key, size, storage, meta)
         files.append(PlannedFile(entry, (Upload(path, key),)))
     for out in plan.thumbnails:
         path = thumbnail_path(workdir, out)

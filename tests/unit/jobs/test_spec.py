@@ -236,6 +236,8 @@ def test_remote_encoders_refuse_a_storyboard_and_i_frame_playlists():
         ({"format": "hls", "codecs": ["h264"]}, "presets[0].codecs", "only a cmaf preset has several"),
         ({"format": "cmaf", "codec": "hevc", "codecs": ["av1"]}, "presets[0].codec", "give codec or codecs"),
         ({"format": "cmaf", "codecs": ["hevc", "hevc"]}, "presets[0].codecs", "lists a codec twice"),
+        ({"format": "cmaf", "hdr": "keep"}, "presets[0].hdr", "keep needs an hevc or av1 codec"),
+        ({"format": "cmaf", "codec": "av1", "hdr": "hdr10"}, "presets[0].hdr", "unknown value 'hdr10'"),
         ({"format": "cmaf", "codec": "vp9"}, "presets[0].codec", "unknown value 'vp9'"),
     ],
 )  # fmt: skip
@@ -254,16 +256,20 @@ def test_a_cmaf_preset_lists_its_codecs_in_order():
 
     assert codecs() == ["h264"]
     assert codecs(codec="av1") == ["av1"]
-    assert codecs(codecs=["hevc", "h264"]) == ["hevc", "h264"]
+    assert codecs(codecs=["hevc", "h264"], hdr="keep") == ["hevc", "h264"]
     spec = parse_spec({"videoUrl": "/x.mp4", "presets": [{"format": "hls", "resolutions": ["360"]}]})
     assert "codec" not in spec.wire()["presets"][0], "left out, the wire form is as before"
 
 
 @pytest.mark.parametrize(
     ("keys", "field"),
-    [({"codecs": ["h264", "hevc"]}, "presets[0].codecs"), ({"codec": "av1"}, "presets[0].codec")],
+    [
+        ({"codecs": ["h264", "hevc"]}, "presets[0].codecs"),
+        ({"codec": "av1"}, "presets[0].codec"),
+        ({"hdr": "tonemap"}, "presets[0].hdr"),
+    ],
 )
-def test_remote_encoders_refuse_hevc_and_av1(keys, field):
+def test_remote_encoders_refuse_hevc_av1_and_hdr(keys, field):
     presets = parse_spec(
         {"videoUrl": "/x.mp4", "presets": [{"format": "cmaf", "resolutions": ["360"], **keys}]}
     )

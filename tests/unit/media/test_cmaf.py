@@ -7,7 +7,7 @@ import m3u8
 import pytest
 from mpegdash.parser import MPEGDASHParser
 
-from vodflow.jobs.plan import AudioTrack, CmafOutput, OutputPlan, Rendition
+from vodflow.jobs.plan import AudioTrack, CmafOutput, HlsOutput, OutputPlan, Rendition
 from vodflow.media.cmaf import (
     adaptation_sets,
     cmaf_master,
@@ -19,6 +19,7 @@ from vodflow.media.cmaf import (
     with_codecs,
     with_text_sets,
 )
+from vodflow.media.color import MasteringDisplay
 from vodflow.media.commands import build_encode_command
 
 R360 = Rendition("360", 640, 360, 800, 96)
@@ -292,3 +293,60 @@ def test_encode_command_names_each_codecs_options_per_stream():
     assert "keyint=60" in hevc["x265-params"]
     assert av1["c"] == "libsvtav1" and av1["preset"] == "12" and av1["g"] == "60", "2 s at 30 fps"
     assert "-vcodec" not in command and command[command.index("-force_key_frames") + 1].startswith("expr:")
+
+
+HEVC_HDR = replace(HEVC, dynamic_range="hdr10")
+AV1_HDR = replace(AV1, dynamic_range="hdr10")
+MASTERING = MasteringDisplay(
+    (13250, 34500), (7500, 3000), (34000, 16000), (15635, 16450), 10000000, 1, 1000, 400
+)
+
+
+def hdr_ladder():
+    return CmafOutput("f" * 24, "p", (R240, HEVC_HDR, AV1_HDR), (ENGLISH,), 96)
+
+
+def test_a_master_with_hdr_rungs_names_every_variants_video_range():
+    codecs = {0: "avc1.640015", 1: "hvc1.2.4.L60.90", 2: "av01.0.00M.10", 3: "mp4a.40.2"}
+    master = m3u8.loads(cmaf_master(hdr_ladder(), codecs))
+
+    assert [p.stream_info.video_range for p in master.playlists] == ["SDR", "PQ", "PQ"]
+    hlg = CmafOutput("f" * 24, "p", (R240, replace(HEVC, dynamic_range="hlg")), (), 96)
+    assert [p.stream_info.video_range for p in m3u8.loads(cmaf_master(hlg, codecs)).playlists] == [
+        "SDR",
+        "HLG",
+    ]
+    assert "VIDEO-RANGE" not in cmaf_master(three_codecs(), CODECS), "an SDR ladder's master is as before"
+
+
+def test_rungs_that_keep_hdr10_are_10_bit_tagged_with_the_mastering_metadata():
+    plan = OutputPlan(cmaf=[hdr_ladder()], dynamic_range="hdr10")
+    command = build_encode_command(Path("/src.mkv"), plan, Path("/w"), has_audio=True, mastering=MASTERING)
+
+    h264, hevc, av1 = (stream_options(command, j) for j in range(3))
+    assert h264["pix_fmt"] == "yuv420p" and "color_trc" not in h264, "tone-mapped, tagged by the filters"
+    assert hevc["pix_fmt"] == av1["pix_fmt"] == "yuv420p10le"
+    assert MASTERING.x265_params() in hevc["x265-params"] and "hdr10=1" in hevc["x265-params"]
+    assert av1["svtav1-params"] == MASTERING.svtav1_params()
+    for options in (hevc, av1):
+        tags = (options["color_primaries"], options["color_trc"], options["colorspace"])
+        assert tags == ("bt2020", "smpte2084", "bt2020nc")
+    graph = command[command.index("-filter_complex") + 1]
+    assert graph.startswith("[0:v]split=2"), "one branch tone-mapped, one kept"
+    assert graph.count("]tonemap=") == 1, "the source is tone-mapped once, for the H.264 rung"
+
+
+def test_an_hdr_source_is_tone_mapped_for_every_output_and_an_sdr_one_is_not():
+    plan = OutputPlan(hls=[HlsOutput("h" * 24, "p", (R240,))], cmaf=[ladder()])
+    sdr = build_encode_command(Path("/src.mkv"), plan, Path("/w"), has_audio=True)
+    plan.dynamic_range = "hlg"
+    hdr = build_encode_command(Path("/src.mkv"), plan, Path("/w"), has_audio=True)
+
+    graph = hdr[hdr.index("-filter_complex") + 1]
+    assert graph.startswith("[0:v]zscale=npl=100:t=linear") and graph.count("]tonemap=") == 1
+    assert "[0:v]split=3" in sdr[sdr.index("-filter_complex") + 1] and "zscale" not in " ".join(sdr)
+
+    def options(command):  # without the graph and the labels of its outputs
+        return [arg for arg in command if "[" not in arg]
+
+    assert options(hdr) == options(sdr), "the same encoder options: only the pictures change"
