@@ -349,8 +349,11 @@ def _image_outputs(frame: object, outputs: list[ThumbnailOutput], workdir: Path)
     return images
 
 
-def build_thumbnail_command(source: Path, outputs: list[ThumbnailOutput], workdir: Path) -> list[str]:
-    """One ffmpeg command that writes every image taken at one timestamp (fast and accurate input seek).
+def build_thumbnail_command(
+    source: Path, outputs: list[ThumbnailOutput], workdir: Path, dynamic_range: str = "sdr"
+) -> list[str]:
+    """One ffmpeg command that writes every image taken at one timestamp (fast and accurate input seek),
+    tone-mapped to SDR when the source's `dynamic_range` is HDR.
 
     Used for thumbnails the encode did not make (a chunked encode, a frame the encode could not take).
     """
@@ -359,5 +362,8 @@ def build_thumbnail_command(source: Path, outputs: list[ThumbnailOutput], workdi
         raise ValueError("a thumbnail command covers exactly one timestamp")
     seconds, group = groups[0]
     frame = ffmpeg.input(file_url(source), ss=f"{seconds:.3f}", **input_options()).video
+    if dynamic_range != "sdr":
+        for name, arguments in TONEMAP_FILTERS:
+            frame = frame.filter(name, **arguments)
     images = _image_outputs(frame, group, workdir)
     return ffmpeg.merge_outputs(*images).global_args(*GLOBAL_ARGS).overwrite_output().compile()
