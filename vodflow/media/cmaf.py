@@ -1,7 +1,7 @@
 """CMAF ladders: ffmpeg's `dash` muxer options, and the HLS playlists written over its output (pure, no I/O).
 
 Why the `dash` muxer: one ffmpeg output writes a whole ladder, fMP4 (CMAF) init and media segments, the DASH
-`manifest.mpd` (`SegmentTemplate` with `SegmentTimeline`, one AdaptationSet for the video and one per audio
+`manifest.mpd` (`SegmentTemplate` with `SegmentTimeline`, one AdaptationSet per video codec and one per audio
 language) and, with `hls_playlist`, an HLS media playlist per representation (`media_<id>.m3u8`, `EXT-X-MAP`
 init segments) over the same files. So both manifests name the same segments, cut by one muxer on the 2 s
 keyframes of every rung (6 s segments), aligned across rungs, and no MPD is written by hand (the other way,
@@ -9,8 +9,9 @@ the `hls` muxer with fMP4 segments, would leave the MPD and its timelines to vod
 
 What ffmpeg 5.1 does not do is done here: its HLS master has no `LANGUAGE`, invented `NAME`s and no audio-only
 variant, so the master `index.m3u8` is built from the plan and the `codecs` ffmpeg measured from the encoded
-streams (read back from the MPD), and ffmpeg's `master.m3u8` is dropped; its media playlists carry the wall
-clock of the encode (`EXT-X-PROGRAM-DATE-TIME`) and no playlist type, so they are rewritten as VOD playlists.
+streams (read back from the MPD; HEVC's, a bare `hvc1` there, from the init segment's `hvcC`, written back
+into the MPD), and ffmpeg's `master.m3u8` is dropped; its media playlists carry the wall clock of the encode
+(`EXT-X-PROGRAM-DATE-TIME`) and no playlist type, so they are rewritten as VOD playlists.
 Representation ids are the output stream indices: the video rungs first, then the audio tracks, then the
 audio-only variant.
 """

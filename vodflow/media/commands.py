@@ -28,6 +28,8 @@ from vodflow.media.storyboard import SHEET_PATTERN, planned_layout, storyboard_d
 from vodflow.media.video_codecs import EncoderPresets, codec_stream_options
 
 KEYFRAME_SECONDS = 2
+# Keyframes every 2 s on every rendition, never on scene cuts, so variants switch cleanly.
+FORCE_KEY_FRAMES = f"expr:gte(t,n_forced*{KEYFRAME_SECONDS})"
 HLS_SEGMENT_SECONDS = 6
 GLOBAL_ARGS = ("-nostdin", "-hide_banner", "-loglevel", "error")
 
@@ -101,8 +103,7 @@ def _video_options(x264_preset: str) -> dict[str, object]:
         "preset": x264_preset,
         "pix_fmt": "yuv420p",
         "profile:v": "high",
-        # Keyframes every 2 s on every rendition, never on scene cuts, so variants switch cleanly.
-        "force_key_frames": f"expr:gte(t,n_forced*{KEYFRAME_SECONDS})",
+        "force_key_frames": FORCE_KEY_FRAMES,
         "sc_threshold": 0,
     }
 
@@ -283,7 +284,7 @@ def _cmaf_output(
     if all(r.codec == "h264" for r in out.renditions):
         video_options = _video_options(codecs.presets.x264)
     else:
-        video_options = {"force_key_frames": _video_options("")["force_key_frames"], "sc_threshold": 0}
+        video_options = {"force_key_frames": FORCE_KEY_FRAMES, "sc_threshold": 0}
         for j, rendition in enumerate(out.renditions):
             video_options |= codec_stream_options(
                 rendition, j, codecs.presets, gop_frames=codecs.gop_frames, mastering=codecs.mastering
