@@ -241,19 +241,14 @@ def test_hls_ladder_plays_while_its_job_is_processing(site, player_page, tmp_pat
     assert "#EXT-X-PLAYLIST-TYPE:VOD" in top.read_text(), "VOD playlists once the job is done"
 
 
-@pytest.fixture(scope="module")
-def cmaf_ladder(site, tmp_path_factory) -> dict:
-    """The file entry of a CMAF ladder (240 and 360, an audio-only variant) of a 14 s source with English and
-    French audio, encoded with `vodflow encode` through the running stack."""
-    root = tmp_path_factory.mktemp("cmaf")
+def encode_cmaf(site, root: Path, preset: dict, job_id: str) -> dict:
+    """The file entry of a CMAF ladder (`preset`) of a 14 s source with English and French audio, encoded with
+    `vodflow encode` through the running stack."""
     source = make_bilingual_clip(root / "bilingual.mkv", 640, 360, seconds=14)
-    spec = {
-        "videoUrl": str(source),
-        "presets": [{"format": "cmaf", "resolutions": ["240", "360"], "audioOnly": True}],
-    }
+    spec = {"videoUrl": str(source), "presets": [{"format": "cmaf", **preset}]}
     (root / "spec.json").write_text(json.dumps(spec))
     encode = subprocess.run(
-        [str(BIN / "vodflow"), "encode", str(root / "spec.json"), "--job-id", "c" * 24],
+        [str(BIN / "vodflow"), "encode", str(root / "spec.json"), "--job-id", job_id],
         env=site.env, cwd=REPO, capture_output=True, text=True, timeout=400, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert encode.returncode == 0, encode.stderr[-4000:]
@@ -262,9 +257,26 @@ def cmaf_ladder(site, tmp_path_factory) -> dict:
     return ladder
 
 
+@pytest.fixture(scope="module")
+def cmaf_ladder(site, tmp_path_factory) -> dict:
+    """A CMAF ladder: 240 and 360, an audio-only variant."""
+    preset = {"resolutions": ["240", "360"], "audioOnly": True}
+    return encode_cmaf(site, tmp_path_factory.mktemp("cmaf"), preset, "c" * 24)
+
+
+@pytest.fixture(scope="module")
+def av1_ladder(site, tmp_path_factory) -> dict:
+    """A CMAF ladder in AV1 (SVT-AV1): 240 and 360 (HEVC does not play in headless Chromium)."""
+    preset = {"resolutions": ["240", "360"], "codec": "av1"}
+    return encode_cmaf(site, tmp_path_factory.mktemp("av1"), preset, "a" * 24)
+
+
 @pytest.mark.parametrize("player", ["hls", "dash"])
-def test_cmaf_ladder_plays_switching_rungs_and_audio_tracks(cmaf_ladder, player_page, player):
-    """hls.js through the HLS master, dash.js through the MPD: same segments, both rungs, both languages."""
+@pytest.mark.parametrize("ladder", ["cmaf_ladder", "av1_ladder"])
+def test_cmaf_ladder_plays_switching_rungs_and_audio_tracks(request, ladder, player_page, player):
+    """hls.js through the HLS master, dash.js through the MPD: same segments, both rungs, both languages; in
+    H.264 and in AV1."""
+    cmaf_ladder = request.getfixturevalue(ladder)
     src = cmaf_ladder["fileUrl"] if player == "hls" else cmaf_ladder["meta"]["dashUrl"]
     page = f"{player_page}/cmaf_player.html?player={player}&src={quote(src, safe='')}"
 
