@@ -38,6 +38,7 @@ from vodflow.media.cmaf import (
     mpd_codecs,
     vod_media_playlist,
     with_codecs,
+    with_hdr_properties,
     with_text_sets,
 )
 from vodflow.media.codecs import hevc_codec_string
@@ -130,8 +131,9 @@ def finish_event_playlists(plan: OutputPlan, workdir: Path) -> None:
 
 def write_cmaf_masters(plan: OutputPlan, workdir: Path) -> None:
     """Write each CMAF ladder's HLS master `index.m3u8` (codecs read back from its MPD; HEVC's from its init
-    segments, into the MPD too) in place of the one ffmpeg wrote, and its media playlists as VOD ones;
-    StepError(encode) when the MPD, a playlist or an init segment is missing or unreadable."""
+    segments, into the MPD too, with the colour properties of HDR sets) in place of the one ffmpeg wrote, and
+    its media playlists as VOD ones; StepError(encode) when the MPD, a playlist or an init segment is missing
+    or unreadable."""
     for out in plan.cmaf:
         folder = cmaf_dir(workdir, out)
         try:
@@ -142,8 +144,8 @@ def write_cmaf_masters(plan: OutputPlan, workdir: Path) -> None:
                 for j, rendition in enumerate(out.renditions)
                 if rendition.codec == "hevc"
             }
-            if hevc:
-                (folder / MANIFEST).write_text(with_codecs(mpd, hevc))
+            if hevc or any(r.dynamic_range != "sdr" for r in out.renditions):
+                (folder / MANIFEST).write_text(with_hdr_properties(with_codecs(mpd, hevc), out))
             master = cmaf_master(out, codecs | hevc)
             for name in media_playlists(out):
                 (folder / name).write_text(vod_media_playlist((folder / name).read_text()))

@@ -130,6 +130,37 @@ def with_codecs(mpd: str, codecs: Mapping[int, str]) -> str:
     return mpd
 
 
+# ISO/IEC 23001-8 (CICP) code points of the colour of HDR rungs: BT.2020 primaries and non-constant
+# luminance matrix, PQ (16) or HLG (18) transfer.
+_CICP = "urn:mpeg:mpegB:cicp:"
+_HDR_TRANSFER = {"hdr10": 16, "hlg": 18}
+
+
+def with_hdr_properties(mpd: str, output: CmafOutput) -> str:
+    """An MPD whose video AdaptationSets of HDR rungs say so, as DASH-IF's guidelines ask: the transfer as
+    an `EssentialProperty` (a player that cannot show it skips the set), primaries and matrix as
+    `SupplementalProperty`s, right after the set's opening tag; unchanged for an SDR ladder. ValueError when
+    a set is missing."""
+    for k, group in enumerate(codec_sets(output)):
+        kind = output.renditions[group[0]].dynamic_range
+        if kind == "sdr":
+            continue
+        opening = re.compile(rf'(\n(\t*)<AdaptationSet id="{k}" contentType="video"[^>]*>)')
+        match = opening.search(mpd)
+        if match is None:
+            raise ValueError(f"no video AdaptationSet {k} in the MPD")
+        indent = match.group(2) + "\t"
+        transfer = _HDR_TRANSFER[kind]
+        properties = [
+            f'<EssentialProperty schemeIdUri="{_CICP}TransferCharacteristics" value="{transfer}"/>',
+            f'<SupplementalProperty schemeIdUri="{_CICP}ColourPrimaries" value="9"/>',
+            f'<SupplementalProperty schemeIdUri="{_CICP}MatrixCoefficients" value="9"/>',
+        ]
+        added = "".join(f"\n{indent}{p}" for p in properties)
+        mpd = mpd[: match.end()] + added + mpd[match.end() :]
+    return mpd
+
+
 def vod_media_playlist(playlist: str) -> str:
     """A media playlist of the dash muxer as a VOD one: `#EXT-X-PLAYLIST-TYPE:VOD` after the version, and
     without the `#EXT-X-PROGRAM-DATE-TIME` lines (the wall clock of the encode, so a rerun of a job writes the

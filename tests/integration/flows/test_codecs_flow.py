@@ -178,6 +178,9 @@ def test_hdr10_source_gives_one_master_with_sdr_h264_and_hdr10_hevc_and_av1(tmp_
     assert [[rep.codecs for rep in a.representations] for a in sets] == [
         [v.stream_info.codecs.split(",")[0]] for v in variants
     ]
+    transfers = [[(p.scheme_id_uri, p.value) for p in a.essential_properties or []] for a in sets]
+    pq = [("urn:mpeg:mpegB:cicp:TransferCharacteristics", "16")]
+    assert transfers == [[], pq, pq], "the HDR10 sets say so"
     timelines = [[(s.t, s.d, s.r) for s in a.representations[0].segment_templates[0].segment_timelines[0].Ss]
                  for a in sets]  # fmt: skip
     assert timelines[0] == timelines[1] == timelines[2], "every codec cut on the same 2 s keyframes"

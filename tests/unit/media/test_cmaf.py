@@ -17,6 +17,7 @@ from vodflow.media.cmaf import (
     mpd_codecs,
     vod_media_playlist,
     with_codecs,
+    with_hdr_properties,
     with_text_sets,
 )
 from vodflow.media.color import MasteringDisplay
@@ -350,3 +351,37 @@ def test_an_hdr_source_is_tone_mapped_for_every_output_and_an_sdr_one_is_not():
         return [arg for arg in command if "[" not in arg]
 
     assert options(hdr) == options(sdr), "the same encoder options: only the pictures change"
+
+
+HDR_MPD = """<?xml version="1.0" encoding="utf-8"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static">
+\t<Period id="0" start="PT0.0S">
+\t\t<AdaptationSet id="0" contentType="video" startWithSAP="1">
+\t\t\t<Representation id="0" codecs="avc1.640015"/>
+\t\t</AdaptationSet>
+\t\t<AdaptationSet id="1" contentType="video" startWithSAP="1">
+\t\t\t<Representation id="1" codecs="hvc1.2.4.L60.90"/>
+\t\t</AdaptationSet>
+\t\t<AdaptationSet id="2" contentType="video" startWithSAP="1">
+\t\t\t<Representation id="2" codecs="av01.0.00M.10"/>
+\t\t</AdaptationSet>
+\t</Period>
+</MPD>
+"""
+
+
+def test_hdr_sets_of_the_mpd_carry_their_colour_as_properties(tmp_path):
+    text = with_hdr_properties(HDR_MPD, hdr_ladder())
+    (tmp_path / "manifest.mpd").write_text(text)
+    sets = MPEGDASHParser.parse(str(tmp_path / "manifest.mpd")).periods[0].adaptation_sets
+
+    cicp = "urn:mpeg:mpegB:cicp:"
+    essential = [[(p.scheme_id_uri, p.value) for p in a.essential_properties or []] for a in sets]
+    pq = [(f"{cicp}TransferCharacteristics", "16")]
+    assert essential == [[], pq, pq], "H.264 is SDR, HEVC and AV1 keep PQ"
+    supplemental = {(p.scheme_id_uri, p.value) for p in sets[2].supplemental_properties}
+    assert supplemental == {(f"{cicp}ColourPrimaries", "9"), (f"{cicp}MatrixCoefficients", "9")}
+    assert [a.representations[0].codecs for a in sets] == ["avc1.640015", "hvc1.2.4.L60.90", "av01.0.00M.10"]
+    assert with_hdr_properties(HDR_MPD, three_codecs()) == HDR_MPD, "an SDR ladder's MPD is unchanged"
+    hlg = CmafOutput("f" * 24, "p", (R240, replace(HEVC, dynamic_range="hlg")), (), 96)
+    assert 'TransferCharacteristics" value="18"' in with_hdr_properties(HDR_MPD, hlg)
