@@ -66,6 +66,8 @@ def job_id_for_run(job_id: str | None) -> str:
 def encode_options(settings: Settings, x264_preset: str | None) -> EncodeOptions:
     return EncodeOptions(
         x264_preset=x264_preset or settings.x264_preset,
+        x265_preset=settings.x265_preset,
+        svtav1_preset=settings.svtav1_preset,
         max_encode_seconds=settings.max_encode_seconds,
         stall_seconds=settings.encode_stall_seconds,
         slots=settings.slots(),

@@ -120,3 +120,39 @@ def decoded_frames(data: bytes, dest: Path) -> list[tuple[str, bool]]:
         check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
     return [(frame["pict_type"], frame["key_frame"] == 1) for frame in json.loads(out)["frames"]]
+
+
+# The mastering display of a BT.2020 / D65 HDR10 master (1000 cd/m², 0.0001 minimum), in x265's units, and
+# the content light levels (MaxCLL, MaxFALL) of the synthetic HDR10 clip.
+HDR10_MASTER_DISPLAY = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1)"
+HDR10_LIGHT_LEVELS = (1000, 400)
+
+
+def make_hdr10_clip(dest: Path, width: int, height: int, seconds: float = 4, audio: bool = True) -> Path:
+    """An HDR10 clip: 10-bit HEVC (libx265) tagged BT.2020 / PQ (smpte2084) / bt2020nc, with the mastering
+    display and content light level SEI of `HDR10_MASTER_DISPLAY` and `HDR10_LIGHT_LEVELS` (write it to
+    `.mp4`)."""
+    cll = ",".join(map(str, HDR10_LIGHT_LEVELS))
+    params = f"hdr10=1:master-display={HDR10_MASTER_DISPLAY}:max-cll={cll}:log-level=error"
+    sound = ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-c:a", "aac"] if audio else []
+    ffmpeg(
+        "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate=25:duration={seconds}", *sound,
+        "-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p10le", "-tag:v", "hvc1",
+        "-x265-params", params,
+        "-color_primaries", "bt2020", "-color_trc", "smpte2084", "-colorspace", "bt2020nc",
+        str(dest),
+    )  # fmt: skip
+    return dest
+
+
+def first_frame_side_data(path: Path) -> dict[str, dict]:
+    """The side data of the first video frame of `path`, by type (`Mastering display metadata`...)."""
+    import json
+
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-read_intervals", "%+#1", "-show_frames",
+         "-of", "json", str(path)],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    frames = json.loads(out)["frames"]
+    return {entry["side_data_type"]: entry for entry in frames[0].get("side_data_list", [])}

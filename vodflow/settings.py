@@ -82,6 +82,13 @@ class Settings(BaseSettings):
         default=None, description="Where runs keep temp directories; default system's."
     )
     x264_preset: str = "veryfast"
+    x265_preset: str = Field(default="faster", description="libx265 preset of HEVC rungs (cmaf presets).")
+    svtav1_preset: int = Field(
+        default=10,
+        ge=0,
+        le=13,
+        description="SVT-AV1 preset of AV1 rungs (cmaf presets): 0 slowest, 13 fastest.",
+    )
     publish_while_encoding: bool = Field(
         default=True, description="Publish HLS ladders as they encode (EVENT playlists, then VOD)."
     )

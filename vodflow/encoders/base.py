@@ -54,9 +54,11 @@ class InlineSteps:
 
 @dataclass(frozen=True)
 class EncodeOptions:
-    """How local encodes run: x264 preset, time bounds, ffmpeg slots, chunk length."""
+    """How local encodes run: x264, x265 and SVT-AV1 presets, time bounds, ffmpeg slots, chunk length."""
 
     x264_preset: str = "veryfast"
+    x265_preset: str = "faster"
+    svtav1_preset: int = 10
     max_encode_seconds: float = 12 * 3600.0
     stall_seconds: float = 120.0
     slots: Slots = field(default_factory=Slots)

@@ -32,12 +32,16 @@ from vodflow.media.cmaf import (
     SEGMENT_SECONDS,
     cmaf_dir,
     cmaf_master,
+    init_segment,
     media_playlist,
     media_playlists,
     mpd_codecs,
     vod_media_playlist,
+    with_codecs,
+    with_hdr_properties,
     with_text_sets,
 )
+from vodflow.media.codecs import hevc_codec_string
 from vodflow.media.commands import (
     HLS_SEGMENT_SECONDS,
     build_encode_command,
@@ -51,7 +55,7 @@ from vodflow.media.commands import (
     shared_dir,
 )
 from vodflow.media.hls import as_vod
-from vodflow.media.probe import run_ffprobe
+from vodflow.media.probe import mastering_metadata, run_ffprobe, stream_extradata
 from vodflow.media.runner import encode_timeout, run_ffmpeg
 from vodflow.media.storyboard import TRACK, planned_layout, sheet_paths, storyboard_dir, thumbnails_track
 from vodflow.orchestration.progress import ArtifactProgress, has_progress_listeners
@@ -75,6 +79,7 @@ def encode_renditions(
     """
     options = options or EncodeOptions()
     live = live if plan.hls and not plan.captions else None
+    keeps_hdr10 = any(r.dynamic_range == "hdr10" for out in plan.cmaf for r in out.renditions)
     command = build_encode_command(
         source.path,
         plan,
@@ -82,6 +87,10 @@ def encode_renditions(
         has_audio=source.info.has_audio,
         x264_preset=options.x264_preset,
         live=live is not None,
+        x265_preset=options.x265_preset,
+        svtav1_preset=options.svtav1_preset,
+        frame_rate=source.info.frame_rate,
+        mastering=mastering_metadata(source.path) if keeps_hdr10 else None,
     )
     progress = ArtifactProgress(source.info.duration, "encode") if options.report_progress else None
     if remuxed_mp4s(plan):
@@ -121,13 +130,23 @@ def finish_event_playlists(plan: OutputPlan, workdir: Path) -> None:
 
 
 def write_cmaf_masters(plan: OutputPlan, workdir: Path) -> None:
-    """Write each CMAF ladder's HLS master `index.m3u8` (codecs read back from its MPD) in place of the one
-    ffmpeg wrote, and its media playlists as VOD ones; StepError(encode) when the MPD or a playlist is missing
+    """Write each CMAF ladder's HLS master `index.m3u8` (codecs read back from its MPD; HEVC's from its init
+    segments, into the MPD too, with the colour properties of HDR sets) in place of the one ffmpeg wrote, and
+    its media playlists as VOD ones; StepError(encode) when the MPD, a playlist or an init segment is missing
     or unreadable."""
     for out in plan.cmaf:
         folder = cmaf_dir(workdir, out)
         try:
-            master = cmaf_master(out, mpd_codecs((folder / MANIFEST).read_text()))
+            mpd = (folder / MANIFEST).read_text()
+            codecs = mpd_codecs(mpd)
+            hevc = {
+                j: hevc_codec_string(stream_extradata(folder / init_segment(j)))
+                for j, rendition in enumerate(out.renditions)
+                if rendition.codec == "hevc"
+            }
+            if hevc or any(r.dynamic_range != "sdr" for r in out.renditions):
+                (folder / MANIFEST).write_text(with_hdr_properties(with_codecs(mpd, hevc), out))
+            master = cmaf_master(out, codecs | hevc)
             for name in media_playlists(out):
                 (folder / name).write_text(vod_media_playlist((folder / name).read_text()))
         except (OSError, ValueError, KeyError) as exc:

@@ -27,6 +27,11 @@ def output_id(job_id: str, *parts: str) -> str:
     return hashlib.sha256("/".join((job_id, *parts)).encode()).hexdigest()[:24]
 
 
+def dynamic_range_name(kind: str) -> Literal["SDR", "HDR10", "HLG"]:
+    """The document's name of a dynamic range (`hdr10` is `HDR10`)."""
+    return {"hdr10": "HDR10", "hlg": "HLG"}.get(kind, "SDR")  # type: ignore[return-value]
+
+
 def iso_time(when: datetime) -> str:
     """`when` as ISO-8601 UTC with milliseconds and `Z` (`2021-03-18T08:39:55.069Z`); naive means UTC."""
     when = when.astimezone(UTC) if when.tzinfo else when
@@ -65,9 +70,11 @@ class QualityMeta(BaseModel):
 
 
 class RungMeta(BaseModel):
-    """One rung of a ladder: its variant name (`240p`), picture size and measured quality."""
+    """One rung of a ladder: its name (`240p`; `240p-hevc` in another codec than H.264), video codec, picture
+    size and measured quality."""
 
     name: str
+    codec: str
     resolution: Resolution2D
     quality: QualityMeta
 
@@ -83,6 +90,9 @@ class FileMeta(BaseModel):
     )
     dash_url: str | None = Field(
         default=None, alias="dashUrl", description="A CMAF ladder's DASH manifest (`.../manifest.mpd`)."
+    )
+    dynamic_range: Literal["SDR", "HDR10", "HLG"] | None = Field(
+        default=None, alias="dynamicRange", description="A video or ladder's source: `SDR`, `HDR10` or `HLG`."
     )
     # A storyboard's layout (`resolution` is then the size of one preview frame).
     interval: float | None = Field(default=None, description="A storyboard's seconds between frames.")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from vodflow.errors import StepError
 from vodflow.jobs.document import JobDocument, Skipped, output_id
 from vodflow.jobs.keys import CAPTIONS_PREFIX, IMAGES_PREFIX, STORYBOARDS_PREFIX, VIDEOS_PREFIX
-from vodflow.jobs.ladder import LADDER, scaled_size
+from vodflow.jobs.ladder import LADDER, codec_kbps, scaled_size
 from vodflow.jobs.sources import AudioStream, CaptionTrack, SourceInfo
 
 # The audio-only variant of a ladder (`audioOnly`): low enough for the poorest networks.
@@ -39,13 +39,16 @@ def language_tag(code: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Rendition:
-    """One encoded picture size with its bitrates."""
+    """One encoded picture size with its bitrates, its video codec and the dynamic range it carries (`sdr`,
+    or the source's `hdr10` / `hlg` kept)."""
 
     resolution: str
     width: int
     height: int
     video_kbps: int
     audio_kbps: int
+    codec: str = "h264"
+    dynamic_range: str = "sdr"
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,8 @@ class AudioTrack:
 @dataclass(frozen=True)
 class CmafOutput:
     """One CMAF ladder (fMP4 segments, an HLS master `index.m3u8` and a DASH `manifest.mpd`) for one `cmaf`
-    preset: video rungs without sound, and `audio` tracks at `audio_kbps` that serve every rung."""
+    preset: video rungs without sound (every size in each codec, one codec after the other), and `audio`
+    tracks at `audio_kbps` that serve every rung."""
 
     file_id: str
     preset_id: str
@@ -168,16 +172,19 @@ class OutputPlan:
     skipped: list[Skipped] = field(default_factory=list)
     captions: list[CaptionOutput] = field(default_factory=list)
     storyboard: StoryboardOutput | None = None
+    dynamic_range: str = "sdr"  # the source's: `sdr`, `hdr10` or `hlg`
 
     @property
     def one_process_only(self) -> bool:
         """Whether only the one-process encoder makes this plan (a CMAF ladder, an HLS audio-only variant,
-        captions, a storyboard: its sheets are a branch of that encode's one decode)."""
+        captions, a storyboard: its sheets are a branch of that encode's one decode; an HDR source: only
+        that encode tone-maps)."""
         return (
             bool(self.cmaf)
             or any(out.audio_only_kbps for out in self.hls)
             or bool(self.captions)
             or self.storyboard is not None
+            or self.dynamic_range != "sdr"
         )
 
     @property
@@ -211,6 +218,23 @@ def _rendition(resolution: str, size: tuple[int, int]) -> Rendition:
     return Rendition(resolution, size[0], size[1], rung.video_kbps, rung.audio_kbps)
 
 
+def codec_renditions(
+    renditions: Sequence[Rendition], codecs: Sequence[str], source_range: str, keep_hdr: bool
+) -> tuple[Rendition, ...]:
+    """Every rung in each codec, one codec after the other, at the codec's bitrate (`ladder.codec_kbps`);
+    HEVC and AV1 rungs carry the source's HDR when `keep_hdr`, everything else is SDR."""
+    return tuple(
+        replace(
+            r,
+            codec=codec,
+            video_kbps=codec_kbps(r.video_kbps, codec),
+            dynamic_range=source_range if keep_hdr and codec != "h264" else "sdr",
+        )
+        for codec in codecs
+        for r in renditions
+    )
+
+
 def _no_upscale(fmt: str, resolution: str, source: SourceInfo) -> Skipped:
     reason = f"source is {source.width}x{source.height}; {resolution} would upscale it"
     return Skipped(format=fmt, resolution=resolution, reason=reason)
@@ -229,7 +253,7 @@ def plan_outputs(
     Raises StepError(validate, ...) for a thumbnail past the end of the source or when nothing is left
     to encode.
     """
-    plan = OutputPlan()
+    plan = OutputPlan(dynamic_range=source.dynamic_range)
     for preset in doc.presets:
         renditions = []
         for resolution in preset.resolutions:
@@ -246,11 +270,12 @@ def plan_outputs(
             )
         elif preset.format == "cmaf" and renditions:
             tracks = audio_tracks(source)
+            keep = preset.hdr == "keep"
             plan.cmaf.append(
                 CmafOutput(
                     output_id(doc.id, preset.id or "", "cmaf"),
                     preset.id or "",
-                    tuple(renditions),
+                    codec_renditions(renditions, preset.video_codecs(), source.dynamic_range, keep),
                     tracks,
                     max(r.audio_kbps for r in renditions),
                     AUDIO_ONLY_KBPS if preset.audio_only and tracks else None,

@@ -60,7 +60,8 @@ class CaptionTrack:
 
 @dataclass(frozen=True)
 class SourceInfo:
-    """What the pipeline needs to know of a source. `width`/`height` are as displayed (rotation applied)."""
+    """What the pipeline needs to know of a source. `width`/`height` are as displayed (rotation applied);
+    `dynamic_range` is `sdr`, `hdr10` (PQ) or `hlg`."""
 
     duration: float
     width: int
@@ -72,6 +73,7 @@ class SourceInfo:
     frame_rate: float
     audio_streams: tuple[AudioStream, ...] = ()
     subtitle_streams: tuple[SubtitleStream, ...] = ()
+    dynamic_range: str = "sdr"
 
 
 @dataclass(frozen=True)

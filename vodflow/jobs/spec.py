@@ -62,6 +62,8 @@ Resolution = Annotated[
     Literal["240", "360", "480", "720", "1080", "4k"], BeforeValidator(_normalise_resolution)
 ]
 VideoFormat = Literal["hls", "mp4", "cmaf"]
+VideoCodec = Literal["h264", "hevc", "av1"]
+HdrMode = Literal["keep", "tonemap"]
 ImageFormat = Literal["jpg", "webp"]
 ImageFilter = Literal["none", "blur"]
 
@@ -94,12 +96,39 @@ class Preset(Wire):
         description="`hls` and `cmaf`: an I-frame playlist per rung (`EXT-X-I-FRAME-STREAM-INF` in the "
         "master), for fast seeking.",
     )
+    codec: VideoCodec | None = Field(
+        default=None,
+        description="Video codec: `h264` (the default), or `hevc` / `av1` (a `cmaf` preset only).",
+    )
+    codecs: list[VideoCodec] | None = Field(
+        default=None,
+        min_length=1,
+        description="`cmaf`: several codecs in one ladder (one HLS master with a variant set per codec, a "
+        'DASH AdaptationSet per codec), e.g. `["h264", "hevc"]`.',
+    )
+    hdr: HdrMode | None = Field(
+        default=None,
+        title="HDR",
+        description="An HDR source's `hevc`/`av1` rungs: `keep` its HDR10 or HLG (10-bit), or `tonemap` "
+        "them to SDR (the default). H.264 is always tone-mapped.",
+    )
     id: str | None = Field(default=None, description="Assigned by vodflow.")
 
     @field_validator("resolutions")
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))
+
+    @field_validator("codecs")
+    @classmethod
+    def _distinct_codecs(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("lists a codec twice")
+        return value
+
+    def video_codecs(self) -> list[VideoCodec]:
+        """The codecs of the preset's video, in order: `codecs`, else `codec`, else H.264."""
+        return list(self.codecs or [self.codec or "h264"])
 
     @model_validator(mode="after")
     def _ladder_keys_not_on_mp4(self) -> Preset:
@@ -302,6 +331,23 @@ class JobSpec(Wire):
         return bool(self.webhook_url) and event in (self.notify or ["completed"])
 
     @model_validator(mode="after")
+    def _codecs_where_made(self) -> JobSpec:
+        """HEVC and AV1 only in `cmaf` presets, `codec` or `codecs` not both, `hdr` only with them."""
+        for i, preset in enumerate(self.presets or []):
+            field = "codecs" if preset.codecs else "codec"
+            if preset.codec and preset.codecs:
+                raise SpecError(f"presets[{i}].codec", "give codec or codecs, not both")
+            if preset.codecs and preset.format != "cmaf":
+                reason = f"only a cmaf preset has several, not {preset.format}"
+                raise SpecError(f"presets[{i}].codecs", reason)
+            if preset.video_codecs() != ["h264"] and preset.format != "cmaf":
+                reason = f"{preset.codec} is made only in cmaf presets (fMP4), not in {preset.format}"
+                raise SpecError(f"presets[{i}].{field}", reason)
+            if preset.hdr == "keep" and set(preset.video_codecs()) == {"h264"}:
+                raise SpecError(f"presets[{i}].hdr", "keep needs an hevc or av1 codec (H.264 is tone-mapped)")
+        return self
+
+    @model_validator(mode="after")
     def _one_source(self) -> JobSpec:
         if not (self.video_id or self.video_url):
             raise ValueError("one of videoId or videoUrl is required")
@@ -333,9 +379,15 @@ class RunSpec(JobSpec):
 
 
 def check_remote_presets(presets: list[Preset], service: str) -> None:
-    """Refuse what only the local encoder makes (`cmaf` ladders, `audioOnly`) before a job goes to the remote
-    `service`; SpecError naming the preset field."""
+    """Refuse what only the local encoder makes (`cmaf` ladders, `audioOnly`, HEVC/AV1, `hdr`) before a job
+    goes to the remote `service`; SpecError naming the preset field."""
     for i, preset in enumerate(presets):
+        if preset.video_codecs() != ["h264"]:
+            field = "codecs" if preset.codecs else "codec"
+            reason = f"hevc and av1 are made only by the local encoder, not by {service}"
+            raise SpecError(f"presets[{i}].{field}", reason)
+        if preset.hdr:
+            raise SpecError(f"presets[{i}].hdr", f"made only by the local encoder, not by {service}")
         if preset.format == "cmaf":
             reason = f"cmaf is made only by the local encoder, not by {service}"
             raise SpecError(f"presets[{i}].format", reason)

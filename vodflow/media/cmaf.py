@@ -1,7 +1,7 @@
 """CMAF ladders: ffmpeg's `dash` muxer options, and the HLS playlists written over its output (pure, no I/O).
 
 Why the `dash` muxer: one ffmpeg output writes a whole ladder, fMP4 (CMAF) init and media segments, the DASH
-`manifest.mpd` (`SegmentTemplate` with `SegmentTimeline`, one AdaptationSet for the video and one per audio
+`manifest.mpd` (`SegmentTemplate` with `SegmentTimeline`, one AdaptationSet per video codec and one per audio
 language) and, with `hls_playlist`, an HLS media playlist per representation (`media_<id>.m3u8`, `EXT-X-MAP`
 init segments) over the same files. So both manifests name the same segments, cut by one muxer on the 2 s
 keyframes of every rung (6 s segments), aligned across rungs, and no MPD is written by hand (the other way,
@@ -9,8 +9,9 @@ the `hls` muxer with fMP4 segments, would leave the MPD and its timelines to vod
 
 What ffmpeg 5.1 does not do is done here: its HLS master has no `LANGUAGE`, invented `NAME`s and no audio-only
 variant, so the master `index.m3u8` is built from the plan and the `codecs` ffmpeg measured from the encoded
-streams (read back from the MPD), and ffmpeg's `master.m3u8` is dropped; its media playlists carry the wall
-clock of the encode (`EXT-X-PROGRAM-DATE-TIME`) and no playlist type, so they are rewritten as VOD playlists.
+streams (read back from the MPD; HEVC's, a bare `hvc1` there, from the init segment's `hvcC`, written back
+into the MPD), and ffmpeg's `master.m3u8` is dropped; its media playlists carry the wall clock of the encode
+(`EXT-X-PROGRAM-DATE-TIME`) and no playlist type, so they are rewritten as VOD playlists.
 Representation ids are the output stream indices: the video rungs first, then the audio tracks, then the
 audio-only variant. A ladder with I-frame playlists is cut into one fragment (`moof` + `mdat`) per 2 s
 keyframe interval instead of one per segment, so that every keyframe starts a fragment a byte range can
@@ -20,11 +21,13 @@ address.
 from __future__ import annotations
 
 import io
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from vodflow.jobs.plan import CmafOutput
+from vodflow.media.color import hls_video_range
 
 SEGMENT_SECONDS = 6
 MASTER = "index.m3u8"
@@ -39,14 +42,14 @@ def cmaf_dir(workdir: Path, output: CmafOutput) -> Path:
     return workdir / output.file_id
 
 
+def init_segment(representation: int) -> str:
+    """The init segment the dash muxer writes for a representation (`init_seg_name`)."""
+    return f"init-{representation}.m4s"
+
+
 def media_playlist(representation: int) -> str:
     """The HLS media playlist the dash muxer writes for a representation (an output stream index)."""
     return f"media_{representation}.m3u8"
-
-
-def init_segment(representation: int) -> str:
-    """The init segment the dash muxer writes for a representation."""
-    return f"init-{representation}.m4s"
 
 
 def iframe_playlist_name(representation: int) -> str:
@@ -67,11 +70,24 @@ def audio_only_id(output: CmafOutput) -> int | None:
     return len(output.renditions) + len(output.audio)
 
 
+def codec_sets(output: CmafOutput) -> list[list[int]]:
+    """The video rungs' representation ids grouped by codec, in the ladder's order (one group per codec)."""
+    groups: dict[str, list[int]] = {}
+    for j, rendition in enumerate(output.renditions):
+        groups.setdefault(rendition.codec, []).append(j)
+    return list(groups.values())
+
+
 def adaptation_sets(output: CmafOutput) -> str:
-    """The dash muxer's `adaptation_sets`: the video rungs in one set, each audio track in its own (so each
-    language is its own AdaptationSet with `lang`), the default one with the `main` Role (HLS's DEFAULT=YES),
-    the others `alternate`; the audio-only variant joins the default track's set."""
-    sets = ["id=0,streams=v"]
+    """The dash muxer's `adaptation_sets`: the video rungs of each codec in one set (a player switches
+    within a set only, and within one codec only), each audio track in its own (so each language is its own
+    AdaptationSet with `lang`), the default one with the `main` Role (HLS's DEFAULT=YES), the others
+    `alternate`; the audio-only variant joins the default track's set."""
+    groups = codec_sets(output)
+    if len(groups) == 1:
+        sets = ["id=0,streams=v"]
+    else:
+        sets = [f"id={k},streams={','.join(map(str, group))}" for k, group in enumerate(groups)]
     extra = audio_only_id(output)
     for track, representation in zip(output.audio, audio_ids(output), strict=True):
         streams = [representation] + ([extra] if extra is not None and track.default else [])
@@ -113,6 +129,48 @@ def mpd_codecs(mpd: str) -> dict[int, str]:
     return codecs
 
 
+def with_codecs(mpd: str, codecs: Mapping[int, str]) -> str:
+    """An MPD whose Representations with an id in `codecs` name that codec (ffmpeg 5.1 writes a bare `hvc1`
+    for HEVC); the attribute is replaced in place, every other byte kept. ValueError when an id is missing."""
+    for rep_id, codec in codecs.items():
+        pattern = re.compile(rf'(<Representation id="{rep_id}"[^>]*? codecs=")[^"]*(")')
+        mpd, found = pattern.subn(lambda m, codec=codec: f"{m.group(1)}{_quoted(codec)}{m.group(2)}", mpd)
+        if not found:
+            raise ValueError(f"no Representation {rep_id} in the MPD")
+    return mpd
+
+
+# ISO/IEC 23001-8 (CICP) code points of the colour of HDR rungs: BT.2020 primaries and non-constant
+# luminance matrix, PQ (16) or HLG (18) transfer.
+_CICP = "urn:mpeg:mpegB:cicp:"
+_HDR_TRANSFER = {"hdr10": 16, "hlg": 18}
+
+
+def with_hdr_properties(mpd: str, output: CmafOutput) -> str:
+    """An MPD whose video AdaptationSets of HDR rungs say so, as DASH-IF's guidelines ask: the transfer as
+    an `EssentialProperty` (a player that cannot show it skips the set), primaries and matrix as
+    `SupplementalProperty`s, right after the set's opening tag; unchanged for an SDR ladder. ValueError when
+    a set is missing."""
+    for k, group in enumerate(codec_sets(output)):
+        kind = output.renditions[group[0]].dynamic_range
+        if kind == "sdr":
+            continue
+        opening = re.compile(rf'(\n(\t*)<AdaptationSet id="{k}" contentType="video"[^>]*>)')
+        match = opening.search(mpd)
+        if match is None:
+            raise ValueError(f"no video AdaptationSet {k} in the MPD")
+        indent = match.group(2) + "\t"
+        transfer = _HDR_TRANSFER[kind]
+        properties = [
+            f'<EssentialProperty schemeIdUri="{_CICP}TransferCharacteristics" value="{transfer}"/>',
+            f'<SupplementalProperty schemeIdUri="{_CICP}ColourPrimaries" value="9"/>',
+            f'<SupplementalProperty schemeIdUri="{_CICP}MatrixCoefficients" value="9"/>',
+        ]
+        added = "".join(f"\n{indent}{p}" for p in properties)
+        mpd = mpd[: match.end()] + added + mpd[match.end() :]
+    return mpd
+
+
 def vod_media_playlist(playlist: str) -> str:
     """A media playlist of the dash muxer as a VOD one: `#EXT-X-PLAYLIST-TYPE:VOD` after the version, and
     without the `#EXT-X-PROGRAM-DATE-TIME` lines (the wall clock of the encode, so a rerun of a job writes the
@@ -146,7 +204,9 @@ def _bandwidth(kbps: int) -> int:
 
 def cmaf_master(output: CmafOutput, codecs: Mapping[int, str]) -> str:
     """The HLS master `index.m3u8` of a CMAF ladder (version 7): the audio tracks as one `EXT-X-MEDIA` group
-    (LANGUAGE, NAME, DEFAULT), a variant per rung with its measured CODECS, and the audio-only variant.
+    (LANGUAGE, NAME, DEFAULT), a variant per rung with its measured CODECS (the rungs of each codec one
+    variant set, as Apple's authoring spec lists them), and the audio-only variant. A ladder with HDR rungs
+    names every variant's `VIDEO-RANGE` (`PQ`, `HLG` or `SDR`).
 
     KeyError when `codecs` lacks a representation of the ladder.
     """
@@ -160,13 +220,15 @@ def cmaf_master(output: CmafOutput, codecs: Mapping[int, str]) -> str:
             f'URI="{media_playlist(representation)}"'
         )
     audio_codec = codecs[tracks[0]] if tracks else None
+    ranges = any(r.dynamic_range != "sdr" for r in output.renditions)
     for j, rendition in enumerate(output.renditions):
         kbps = rendition.video_kbps + (output.audio_kbps if tracks else 0)
         codec = f"{codecs[j]},{audio_codec}" if audio_codec else codecs[j]
         group = f',AUDIO="{AUDIO_GROUP}"' if tracks else ""
+        video_range = f",VIDEO-RANGE={hls_video_range(rendition.dynamic_range)}" if ranges else ""
         lines += [
             f"#EXT-X-STREAM-INF:BANDWIDTH={_bandwidth(kbps)},AVERAGE-BANDWIDTH={kbps * 1000},"
-            f'RESOLUTION={rendition.width}x{rendition.height},CODECS="{codec}"{group}',
+            f'RESOLUTION={rendition.width}x{rendition.height},CODECS="{codec}"{video_range}{group}',
             media_playlist(j),
         ]
     extra = audio_only_id(output)

@@ -9,6 +9,20 @@ prints it (`-show_data` extradata of an MP4/fMP4 track): `hvcC` for HEVC (ISO/IE
 from __future__ import annotations
 
 
+def hexdump_bytes(dump: str) -> bytes:
+    """The bytes of ffprobe's `-show_data` hex dump (`00000000: 0102 2000 ...  ..ascii..` lines);
+    ValueError when a line is not one."""
+    data = bytearray()
+    for line in dump.splitlines():
+        if not line.strip():
+            continue
+        offset, sep, rest = line.partition(": ")
+        if not sep or len(offset) != 8:
+            raise ValueError(f"not a hex dump line: {line[:40]!r}")
+        data += bytes.fromhex(rest[:40].split("  ")[0].replace(" ", ""))
+    return bytes(data)
+
+
 def _reverse_bits32(value: int) -> int:
     return int(f"{value:032b}"[::-1], 2)
 

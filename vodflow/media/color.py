@@ -27,6 +27,14 @@ TONEMAP_FILTERS: list[tuple[str, dict[str, object]]] = [
 ]
 
 
+def filter_chain(filters: list[tuple[str, dict[str, object]]]) -> str:
+    """`filters` as one filtergraph chain (`zscale=t=linear:npl=100,format=...`)."""
+    return ",".join(
+        name + "=" + ":".join(f"{key}={value}" for key, value in arguments.items())
+        for name, arguments in filters
+    )
+
+
 def dynamic_range(stream: dict[str, Any]) -> DynamicRange:
     """`hdr10` for a PQ stream, `hlg` for an HLG one, `sdr` otherwise (from ffprobe's stream entry)."""
     transfer = stream.get("color_transfer")

@@ -6,11 +6,15 @@ the same size and bitrates as an HLS rung is not encoded again but remuxed, copy
 segments afterwards (`build_mp4_remux_command`). A thumbnail branch keeps the one frame at its timestamp
 (`trim`, the filter ffmpeg's own accurate `-ss` seek inserts) and then ends, so it costs one scaled picture,
 not a second decode.
+
+An HDR source (PQ or HLG) is tone-mapped to SDR BT.709 once, before the split, for every output but the
+HEVC/AV1 rungs that keep its HDR: those get the untouched decode (`_pictures`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 
@@ -18,10 +22,14 @@ import ffmpeg
 
 from vodflow.jobs.plan import CmafOutput, HlsOutput, Mp4Output, OutputPlan, Rendition, ThumbnailOutput
 from vodflow.media.cmaf import MANIFEST, audio_only_id, cmaf_dir, dash_muxer_options
+from vodflow.media.color import TONEMAP_FILTERS, MasteringDisplay
 from vodflow.media.inputs import concat_url, file_url, input_options
 from vodflow.media.storyboard import SHEET_PATTERN, planned_layout, storyboard_dir, storyboard_filters
+from vodflow.media.video_codecs import EncoderPresets, codec_stream_options
 
 KEYFRAME_SECONDS = 2
+# Keyframes every 2 s on every rendition, never on scene cuts, so variants switch cleanly.
+FORCE_KEY_FRAMES = f"expr:gte(t,n_forced*{KEYFRAME_SECONDS})"
 HLS_SEGMENT_SECONDS = 6
 GLOBAL_ARGS = ("-nostdin", "-hide_banner", "-loglevel", "error")
 
@@ -43,6 +51,13 @@ def variant_name(rendition: Rendition) -> str:
 
 
 AUDIO_ONLY_VARIANT = "audio"
+
+
+def rung_name(rendition: Rendition) -> str:
+    """A rung's name in a ladder: its variant name (`240p`), with the codec when it is not H.264
+    (`240p-hevc`: a CMAF ladder may hold the same size in several codecs)."""
+    name = variant_name(rendition)
+    return name if rendition.codec == "h264" else f"{name}-{rendition.codec}"
 
 
 def hls_variants(output: HlsOutput) -> list[str]:
@@ -95,8 +110,7 @@ def _video_options(x264_preset: str) -> dict[str, object]:
         "preset": x264_preset,
         "pix_fmt": "yuv420p",
         "profile:v": "high",
-        # Keyframes every 2 s on every rendition, never on scene cuts, so variants switch cleanly.
-        "force_key_frames": f"expr:gte(t,n_forced*{KEYFRAME_SECONDS})",
+        "force_key_frames": FORCE_KEY_FRAMES,
         "sc_threshold": 0,
     }
 
@@ -134,12 +148,18 @@ def build_encode_command(
     has_audio: bool,
     x264_preset: str = "veryfast",
     live: bool = False,
+    x265_preset: str = "faster",
+    svtav1_preset: int = 10,
+    frame_rate: float = 0.0,
+    mastering: MasteringDisplay | None = None,
 ) -> list[str]:
     """One ffmpeg command that writes every HLS ladder, MP4 and thumbnail of `plan` under `workdir`; the MP4s
     of `remuxed_mp4s(plan)` excepted (their rung's encode serves them).
 
     `live` writes the ladders' playlists as EVENT playlists after every segment, so they can be published
-    while the encode runs; the segments and master playlists are the same bytes either way.
+    while the encode runs; the segments and master playlists are the same bytes either way. HEVC and AV1
+    rungs use `x265_preset` and `svtav1_preset`, a GOP of 2 s at the source's `frame_rate`, and the source's
+    `mastering` metadata when they keep its HDR10.
     """
     remuxed = remuxed_mp4s(plan)
     encoded_mp4s = [out for out in plan.mp4 if out not in remuxed]
@@ -147,10 +167,11 @@ def build_encode_command(
     shared_kbps = sorted({out.rendition.audio_kbps for out in remuxed}) if has_audio else []
     audio_only = [out for out in plan.hls if out.audio_only_kbps] if has_audio else []
     by_time = by_timestamp(plan.thumbnails)
-    cmaf_rungs = sum(len(out.renditions) for out in plan.cmaf)
     src = ffmpeg.input(file_url(source), **input_options())
     boards = 1 if plan.storyboard is not None else 0
-    video = src.video.filter_multi_output("split", len(renditions) + cmaf_rungs + len(by_time) + boards)
+    keeps = [False] * len(renditions)
+    keeps += [r.dynamic_range != "sdr" for out in plan.cmaf for r in out.renditions]
+    video = _pictures(src.video, keeps + [False] * (len(by_time) + boards), plan.dynamic_range)
     audio_branches = len(renditions) + len(shared_kbps) + len(audio_only)
     audio = src.audio.filter_multi_output("asplit", audio_branches) if has_audio else None
 
@@ -204,7 +225,12 @@ def build_encode_command(
         # No `setsar 1` here: the dash muxer wants one aspect ratio per AdaptationSet, and a rung rounded to
         # even sizes (426x240 of 16:9) keeps the source's exact one only through the sample aspect ratio.
         scaled = [video[i + j].filter("scale", r.width, r.height) for j, r in enumerate(out.renditions)]
-        outputs.append(_cmaf_output(src, scaled, out, workdir, x264_preset))
+        codecs = _CodecOptions(
+            EncoderPresets(x264_preset, x265_preset, svtav1_preset),
+            max(1, round(KEYFRAME_SECONDS * (frame_rate or 25))),
+            mastering,
+        )
+        outputs.append(_cmaf_output(src, scaled, out, workdir, codecs))
         i += len(out.renditions)
     for k, kbps in enumerate(shared_kbps):
         track = audio[len(renditions) + k]
@@ -222,13 +248,54 @@ def build_encode_command(
     return ffmpeg.merge_outputs(*outputs).global_args(*GLOBAL_ARGS).overwrite_output().compile()
 
 
+def _pictures(video: object, keeps: list[bool], source_range: str) -> list[object]:
+    """One branch of the decoded `video` per consumer, in order: tone-mapped to SDR BT.709 when the source
+    is HDR, unless `keeps` says the consumer keeps the source's HDR. An SDR source is split as it is."""
+    if source_range == "sdr":
+        split = video.filter_multi_output("split", len(keeps))  # type: ignore[attr-defined]
+        return [split[k] for k in range(len(keeps))]
+    hdr, sdr = keeps.count(True), keeps.count(False)
+    if hdr and sdr:
+        top = video.filter_multi_output("split", 2)  # type: ignore[attr-defined]
+        tonemapped, kept = top[0], top[1]
+    else:
+        tonemapped = kept = video
+    branches: dict[bool, list[object]] = {True: [], False: []}
+    if sdr:
+        for name, arguments in TONEMAP_FILTERS:
+            tonemapped = tonemapped.filter(name, **arguments)  # type: ignore[attr-defined]
+        split = tonemapped.filter_multi_output("split", sdr)  # type: ignore[attr-defined]
+        branches[False] = [split[k] for k in range(sdr)]
+    if hdr:
+        split = kept.filter_multi_output("split", hdr)  # type: ignore[attr-defined]
+        branches[True] = [split[k] for k in range(hdr)]
+    return [branches[keep].pop(0) for keep in keeps]
+
+
+@dataclass(frozen=True)
+class _CodecOptions:
+    presets: EncoderPresets
+    gop_frames: int
+    mastering: MasteringDisplay | None
+
+
 def _cmaf_output(
-    src: object, scaled: list[object], out: CmafOutput, workdir: Path, x264_preset: str
+    src: object, scaled: list[object], out: CmafOutput, workdir: Path, codecs: _CodecOptions
 ) -> object:
     """The `dash` output of one CMAF ladder: the scaled rungs without sound, then each audio track of the
-    source encoded once (it serves every rung), then the audio-only variant from the default track."""
+    source encoded once (it serves every rung), then the audio-only variant from the default track. An
+    H.264-only ladder has the encoder options of every other output; one with HEVC or AV1 rungs names them
+    per stream (`media.video_codecs`)."""
     audio = [src[f"a:{track.index}"] for track in out.audio]  # type: ignore[index]
     options: dict[str, object] = {}
+    if all(r.codec == "h264" for r in out.renditions):
+        video_options = _video_options(codecs.presets.x264)
+    else:
+        video_options = {"force_key_frames": FORCE_KEY_FRAMES, "sc_threshold": 0}
+        for j, rendition in enumerate(out.renditions):
+            video_options |= codec_stream_options(
+                rendition, j, codecs.presets, gop_frames=codecs.gop_frames, mastering=codecs.mastering
+            )
     for j, rendition in enumerate(out.renditions):
         options.update(_rate_options(rendition, j, with_audio=False))
     languages = [track.language for track in out.audio]
@@ -246,7 +313,7 @@ def _cmaf_output(
         *audio,
         str(cmaf_dir(workdir, out) / MANIFEST),
         **dash_muxer_options(out, KEYFRAME_SECONDS),
-        **_video_options(x264_preset),
+        **video_options,
         **({"acodec": "aac", "ac": 2} if audio else {}),
         **options,
     )
@@ -290,8 +357,11 @@ def _image_outputs(frame: object, outputs: list[ThumbnailOutput], workdir: Path)
     return images
 
 
-def build_thumbnail_command(source: Path, outputs: list[ThumbnailOutput], workdir: Path) -> list[str]:
-    """One ffmpeg command that writes every image taken at one timestamp (fast and accurate input seek).
+def build_thumbnail_command(
+    source: Path, outputs: list[ThumbnailOutput], workdir: Path, dynamic_range: str = "sdr"
+) -> list[str]:
+    """One ffmpeg command that writes every image taken at one timestamp (fast and accurate input seek),
+    tone-mapped to SDR when the source's `dynamic_range` is HDR.
 
     Used for thumbnails the encode did not make (a chunked encode, a frame the encode could not take).
     """
@@ -300,5 +370,8 @@ def build_thumbnail_command(source: Path, outputs: list[ThumbnailOutput], workdi
         raise ValueError("a thumbnail command covers exactly one timestamp")
     seconds, group = groups[0]
     frame = ffmpeg.input(file_url(source), ss=f"{seconds:.3f}", **input_options()).video
+    if dynamic_range != "sdr":
+        for name, arguments in TONEMAP_FILTERS:
+            frame = frame.filter(name, **arguments)
     images = _image_outputs(frame, group, workdir)
     return ffmpeg.merge_outputs(*images).global_args(*GLOBAL_ARGS).overwrite_output().compile()

@@ -10,6 +10,8 @@ from typing import Any
 from vodflow.errors import StepError
 from vodflow.jobs.limits import Limits, check_source_cost, check_source_info
 from vodflow.jobs.sources import AudioStream, SourceInfo, SubtitleStream
+from vodflow.media.codecs import hexdump_bytes
+from vodflow.media.color import MasteringDisplay, dynamic_range, mastering_display
 from vodflow.media.inputs import SOURCE_DEMUXERS, allowed_format, file_url, input_args, refused_demuxer
 
 IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "webp_pipe", "gif", "bmp_pipe", "tiff_pipe", "apng"}
@@ -141,7 +143,34 @@ def parse_probe(report: dict[str, Any]) -> SourceInfo:
             for s in streams
             if s.get("codec_type") == "subtitle"
         ),
+        dynamic_range=dynamic_range(video),
     )
+
+
+def mastering_metadata(path: Path, timeout: float = 60.0) -> MasteringDisplay | None:
+    """The mastering display and content light levels of the first video frame of `path` (HDR10 side data),
+    or None without them; StepError(encode, probe_failed) when ffprobe fails or the metadata is malformed."""
+    cmd = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-read_intervals", "%+#1", "-show_frames",
+           "-of", "json", *input_args(path)]  # fmt: skip
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True)
+        frames = json.loads(result.stdout or "{}").get("frames") or [{}]
+        return mastering_display(frames[0].get("side_data_list") or [])
+    except (subprocess.SubprocessError, ValueError) as exc:
+        raise StepError("encode", "probe_failed", f"source HDR metadata: {type(exc).__name__}") from None
+
+
+def stream_extradata(path: Path, timeout: float = 60.0) -> bytes:
+    """The first video stream's decoder configuration record (`hvcC`, `av1C`...) of an MP4 or fMP4 init
+    segment; ValueError when ffprobe fails or prints none."""
+    cmd = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_streams", "-show_data", "-of", "json",
+           *input_args(path, ("mov",))]  # fmt: skip
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True)
+    except subprocess.SubprocessError as exc:
+        raise ValueError(f"ffprobe of {path.name}: {type(exc).__name__}") from None
+    streams = json.loads(result.stdout or "{}").get("streams") or [{}]
+    return hexdump_bytes(str(streams[0].get("extradata") or ""))
 
 
 def probe_source(path: Path, limits: Limits | None = None) -> SourceInfo:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from vodflow.media.color import TONEMAP_FILTERS, filter_chain
 from vodflow.media.hls import finished_segments
 from vodflow.media.inputs import SOURCE_DEMUXERS, concat_url, file_url, input_options
 
@@ -102,6 +103,7 @@ class QualityTarget:
     demuxer: str
     width: int
     height: int
+    tonemap: bool = False  # an SDR rendition of an HDR source: its reference is tone-mapped as it was
 
 
 def rung_files(playlist: str) -> list[str]:
@@ -126,9 +128,10 @@ def build_job_quality_command(
     source: Path, targets: Sequence[QualityTarget], *, vmaf: bool = False, ffmpeg: str = "ffmpeg"
 ) -> list[str]:
     """One ffmpeg command whose log (stderr, `info` level) holds the scores of every target against `source`:
-    the source is decoded once and split, each branch scaled as the encode scales it (`scale=W:H`, bicubic);
-    both sides start at time 0 and are compared as 8-bit 4:2:0. Target `i`'s filters are named `q<i>`
-    (`parse_job_quality` reads them back). ValueError when there is no target."""
+    the source is decoded once and split, each branch scaled as the encode scales it (`scale=W:H`, bicubic;
+    tone-mapped first for a `tonemap` target, as the encode tone-maps it); both sides start at time 0 and are
+    compared as 8-bit 4:2:0 (an HDR10 rung kept as such too: PQ-coded values on both sides). Target `i`'s
+    filters are named `q<i>` (`parse_job_quality` reads them back). ValueError when there is no target."""
     if not targets:
         raise ValueError("no rendition to measure")
     metrics = ["ssim", "psnr", *(["libvmaf"] if vmaf else [])]
@@ -136,10 +139,11 @@ def build_job_quality_command(
     branches = "".join(f"[s{i}]" for i in range(len(targets)))
     graph = [f"[0:v]setpts=PTS-STARTPTS,split={len(targets)}{branches}"]
     for i, target in enumerate(targets):
+        tonemap = filter_chain(TONEMAP_FILTERS) + "," if target.tonemap else ""
         ref = "".join(f"[r{i}_{k}]" for k in range(n))
         dist = "".join(f"[d{i}_{k}]" for k in range(n))
         graph += [
-            f"[s{i}]scale={target.width}:{target.height},setsar=1,format=yuv420p,split={n}{ref}",
+            f"[s{i}]{tonemap}scale={target.width}:{target.height},setsar=1,format=yuv420p,split={n}{ref}",
             f"[{i + 1}:v]setpts=PTS-STARTPTS,setsar=1,format=yuv420p,split={n}{dist}",
             *(f"[d{i}_{k}][r{i}_{k}]{metric}@q{i}[o{i}_{k}]" for k, metric in enumerate(metrics)),
         ]

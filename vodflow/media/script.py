@@ -54,7 +54,12 @@ def one_process_commands(
 ) -> list[CommandGroup]:
     """The `local` encoder's commands: one encode for every output, then the shared MP4s' remuxes."""
     encode = build_encode_command(
-        source.path, plan, workdir, has_audio=source.info.has_audio, x264_preset=x264_preset
+        source.path,
+        plan,
+        workdir,
+        has_audio=source.info.has_audio,
+        x264_preset=x264_preset,
+        frame_rate=source.info.frame_rate,
     )
     groups = [CommandGroup("encode: every rendition and thumbnail, one decode", [encode])]
     segments = max(1, math.ceil(source.info.duration / HLS_SEGMENT_SECONDS))

@@ -15,12 +15,13 @@ from vodflow.jobs.document import (
     QualityMeta,
     Resolution2D,
     RungMeta,
+    dynamic_range_name,
     iso_now,
 )
 from vodflow.jobs.plan import CmafOutput, OutputPlan, Rendition, StoryboardOutput
 from vodflow.jobs.summary import playlist_seconds
 from vodflow.media.cmaf import MANIFEST, MASTER, cmaf_dir, media_playlist
-from vodflow.media.commands import hls_dir, mp4_path, thumbnail_path, variant_name
+from vodflow.media.commands import hls_dir, mp4_path, rung_name, thumbnail_path, variant_name
 from vodflow.media.probe import run_ffprobe
 from vodflow.media.quality import QualityScores
 from vodflow.media.storyboard import TRACK, planned_layout, sheet_paths, storyboard_dir
@@ -91,9 +92,10 @@ def rungs_meta(
         return None
     return [
         RungMeta(
-            name=variant_name(r),
+            name=rung_name(r),
+            codec=r.codec,
             resolution=Resolution2D(width=r.width, height=r.height),
-            quality=quality_meta(quality.scores[rung_label(file_id, variant_name(r))]),
+            quality=quality_meta(quality.scores[rung_label(file_id, rung_name(r))]),
         )
         for r in renditions
     ]
@@ -105,6 +107,7 @@ def cmaf_files(
     workdir: Path,
     storage: Storage,
     quality: QualityReport | None = None,
+    plan_range: str = "sdr",
 ) -> PlannedFile:
     """A CMAF ladder's entry (`meta.format` cmaf, `meta.dashUrl`) and uploads: segments and media playlists
     first, then the DASH manifest, the HLS master last."""
@@ -122,6 +125,7 @@ def cmaf_files(
         duration=playlist_seconds((folder / media_playlist(j)).read_text()),
         dash_url=storage.url_for(f"{prefix}/{MANIFEST}"),
         rungs=rungs_meta(out.file_id, out.renditions, quality),
+        dynamic_range=dynamic_range_name(plan_range),
     )
     size = sum(u.path.stat().st_size for u in uploads)
     entry = file_entry(doc, out.file_id, "x-tar", prefix, f"{prefix}/{MASTER}", size, storage, meta)
@@ -181,7 +185,12 @@ def plan_files(
     quality: QualityReport | None = None,
 ) -> list[PlannedFile]:
     """Measure the outputs under `workdir` and map each to its key and file entry (nothing uploaded); with
-    `quality`, each video rendition's measured quality goes into its meta."""
+    `quality`, each video rendition's measured quality goes into its meta. Every CMAF ladder names the
+    source's dynamic range (`meta.dynamicRange`), HLS ladders and MP4s only that of an HDR source (a plain
+    job's document stays as it was)."""
+    source_range = (
+        {"dynamic_range": dynamic_range_name(plan.dynamic_range)} if plan.dynamic_range != "sdr" else {}
+    )
     files = []
     for out in plan.hls:
         folder = hls_dir(workdir, out)
@@ -192,17 +201,17 @@ def plan_files(
         uploads = [Upload(p, f"{prefix}/{p.relative_to(folder).as_posix()}") for p in segments]
         uploads.append(Upload(folder / "index.m3u8", f"{prefix}/index.m3u8"))
         largest = max(out.renditions, key=lambda r: r.width * r.height)
-        meta = hls_meta(folder, largest)
+        meta = hls_meta(folder, largest).model_copy(update=source_range)
         meta.rungs = rungs_meta(out.file_id, out.renditions, quality)
         size = sum(u.path.stat().st_size for u in uploads)
         entry = file_entry(doc, out.file_id, "x-tar", prefix, f"{prefix}/index.m3u8", size, storage, meta)
         files.append(PlannedFile(entry, tuple(uploads)))
-    files.extend(cmaf_files(doc, out, workdir, storage, quality) for out in plan.cmaf)
+    files.extend(cmaf_files(doc, out, workdir, storage, quality, plan.dynamic_range) for out in plan.cmaf)
     for out in plan.mp4:
         path = mp4_path(workdir, out)
         key = out.key
         size = path.stat().st_size
-        video = measure_video(path)
+        video = measure_video(path).model_copy(update=source_range)
         if quality is not None:
             video.quality = quality_meta(quality.scores[rung_label(out.file_id)])
         entry = file_entry(doc, out.file_id, "video", key, key, size, storage, video)

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vodflow.errors import StepError
-from vodflow.jobs.plan import OutputPlan
+from vodflow.jobs.plan import OutputPlan, Rendition
 from vodflow.jobs.sources import Source
 from vodflow.media.cmaf import cmaf_dir, media_playlist
-from vodflow.media.commands import hls_dir, mp4_path, variant_name
+from vodflow.media.commands import hls_dir, mp4_path, rung_name, variant_name
 from vodflow.media.quality import (
     QualityScores,
     QualityTarget,
@@ -95,26 +95,27 @@ def quality_targets(plan: OutputPlan, workdir: Path) -> list[QualityTarget]:
     CMAF rung (its init and media segments) and each MP4; StepError(quality) when a rung's playlist is
     missing or lists nothing."""
     targets = []
+    hdr_source = plan.dynamic_range != "sdr"
+
+    def target(label: str, files: tuple[Path, ...], demuxer: str, rendition: Rendition) -> QualityTarget:
+        tonemap = hdr_source and rendition.dynamic_range == "sdr"
+        return QualityTarget(label, files, demuxer, rendition.width, rendition.height, tonemap)
+
     for out in plan.hls:
         for rendition in out.renditions:
             name = variant_name(rendition)
-            files = _rung(hls_dir(workdir, out) / name, "index.m3u8", rung_label(out.file_id, name))
+            label = rung_label(out.file_id, name)
             targets.append(
-                QualityTarget(
-                    rung_label(out.file_id, name), files, "mpegts", rendition.width, rendition.height
-                )
+                target(label, _rung(hls_dir(workdir, out) / name, "index.m3u8", label), "mpegts", rendition)
             )
     for out in plan.cmaf:
         for j, rendition in enumerate(out.renditions):
-            name = variant_name(rendition)
-            files = _rung(cmaf_dir(workdir, out), media_playlist(j), rung_label(out.file_id, name))
+            label = rung_label(out.file_id, rung_name(rendition))
             targets.append(
-                QualityTarget(rung_label(out.file_id, name), files, "mov", rendition.width, rendition.height)
+                target(label, _rung(cmaf_dir(workdir, out), media_playlist(j), label), "mov", rendition)
             )
     for out in plan.mp4:
-        rendition = out.rendition
-        path = mp4_path(workdir, out)
-        targets.append(QualityTarget(out.file_id, (path,), "mov", rendition.width, rendition.height))
+        targets.append(target(out.file_id, (mp4_path(workdir, out),), "mov", out.rendition))
     return targets
 
 
@@ -140,23 +141,39 @@ def measure_quality(
 ) -> QualityReport:
     """Measure every video rendition of `plan` under `workdir` against the source, in one ffmpeg bounded
     like an encode of the source (`encode_timeout`, capped at `max_seconds`); StepError(quality) when the
-    measurement fails or its log lacks a rendition's scores."""
+    measurement fails or its log lacks a rendition's scores.
+
+    The SDR renditions of an HDR source are compared with the source tone-mapped by the ffmpeg that encoded
+    them (`ffmpeg`): builds differ there (ffmpeg 9's zscale makes the same tone-mapped light brighter than
+    Debian's 5.1), and the measure is of what encoding lost, not of the builds' difference. They get VMAF
+    only where that ffmpeg has libvmaf; a second ffmpeg measures them when the measuring one is another."""
     tool = quality_tool(configured_ffmpeg)
     targets = quality_targets(plan, workdir)
-    command = build_job_quality_command(source.path, targets, vmaf=tool.vmaf, ffmpeg=tool.ffmpeg)
+    encoder = tool if tool.ffmpeg == "ffmpeg" else QualityTool("ffmpeg", bool(_lists_libvmaf("ffmpeg")))
+    groups = [
+        (tool, [t for t in targets if not t.tonemap]),
+        (encoder, [t for t in targets if t.tonemap]),
+    ]
+    if encoder == tool:
+        groups = [(tool, targets)]
     started = time.monotonic()
-    with (slots or Slots()).ffmpeg():
-        log = run_ffmpeg(
-            command,
-            step="quality",
-            workdir=workdir,
-            timeout=encode_timeout(source.info.duration, cap=max_seconds),
-            stall_timeout=stall_seconds or None,
-            source=source.path,
-        )
+    scores: dict[str, QualityScores] = {}
+    for measuring, group in groups:
+        if not group:
+            continue
+        command = build_job_quality_command(source.path, group, vmaf=measuring.vmaf, ffmpeg=measuring.ffmpeg)
+        with (slots or Slots()).ffmpeg():
+            log = run_ffmpeg(
+                command,
+                step="quality",
+                workdir=workdir,
+                timeout=encode_timeout(source.info.duration, cap=max_seconds),
+                stall_timeout=stall_seconds or None,
+                source=source.path,
+            )
+        try:
+            scores |= parse_job_quality(log, group)
+        except ValueError as exc:
+            raise StepError("quality", "quality_failed", str(exc)) from exc
     seconds = round(time.monotonic() - started, 2)
-    try:
-        scores = parse_job_quality(log, targets)
-    except ValueError as exc:
-        raise StepError("quality", "quality_failed", str(exc)) from exc
     return QualityReport({label: rounded(s) for label, s in scores.items()}, seconds, tool.vmaf)

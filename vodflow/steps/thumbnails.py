@@ -49,7 +49,7 @@ def make_thumbnails(
     slots = slots or Slots()
     missing = missing_thumbnails(plan.thumbnails, workdir)
     for seconds, outputs in by_timestamp(missing):
-        command = build_thumbnail_command(source.path, outputs, workdir)
+        command = build_thumbnail_command(source.path, outputs, workdir, plan.dynamic_range)
         with slots.ffmpeg():
             run_ffmpeg(
                 command,

@@ -301,10 +301,35 @@ def ladders(packaged) -> dict[str, dict]:
     return found
 
 
+@pytest.fixture(scope="module")
+def av1_ladder(site, tmp_path_factory) -> dict:
+    """The file entry of a CMAF ladder in AV1 (SVT-AV1; HEVC does not play in headless Chromium), 240 and
+    360, of a 14 s source with English and French audio, encoded with `vodflow encode` through the stack."""
+    root = tmp_path_factory.mktemp("av1")
+    source = make_bilingual_clip(root / "bilingual.mkv", 640, 360, seconds=14)
+    preset = {"format": "cmaf", "resolutions": ["240", "360"], "codec": "av1"}
+    spec = {"videoUrl": str(source), "presets": [preset]}
+    (root / "spec.json").write_text(json.dumps(spec))
+    encode = subprocess.run(
+        [str(BIN / "vodflow"), "encode", str(root / "spec.json"), "--job-id", "a" * 24],
+        env=site.env, cwd=REPO, capture_output=True, text=True, timeout=400, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert encode.returncode == 0, encode.stderr[-4000:]
+    (ladder,) = files_of(json.loads(encode.stdout), "x-tar")
+    assert ladder["meta"]["format"] == "cmaf" and ladder["fileUrl"].startswith("http://127.0.0.1:")
+    return ladder
+
+
 @pytest.mark.parametrize("player", ["hls", "dash"])
-def test_cmaf_ladder_plays_switching_rungs_and_audio_tracks(ladders, player_page, player):
-    """hls.js through the HLS master, dash.js through the MPD: same segments, both rungs, both languages."""
-    cmaf = ladders["cmaf"]
+@pytest.mark.parametrize("ladder", ["cmaf", "av1"])
+def test_cmaf_ladder_plays_switching_rungs_and_audio_tracks(request, ladder, player_page, player):
+    """hls.js through the HLS master, dash.js through the MPD: same segments, both rungs, both languages; the
+    packaged job's H.264 ladder and an AV1 one."""
+    cmaf = (
+        request.getfixturevalue("ladders")["cmaf"]
+        if ladder == "cmaf"
+        else request.getfixturevalue("av1_ladder")
+    )
     src = cmaf["fileUrl"] if player == "hls" else cmaf["meta"]["dashUrl"]
     page = f"{player_page}/cmaf_player.html?player={player}&src={quote(src, safe='')}"
 

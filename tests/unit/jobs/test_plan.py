@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 
 from vodflow.errors import StepError
@@ -187,3 +189,34 @@ def test_a_storyboard_is_planned_under_its_own_prefix_and_stays_on_the_one_proce
     assert board.key == f"files/storyboards/{board.file_id}"
     assert get_encoder("local", info, 120, plan).name == "local"
     assert plan_outputs(JobDocument.from_spec(parse_spec(spec)), info).storyboard is None
+
+
+def test_a_cmaf_ladder_has_every_rung_in_each_codec_at_its_bitrate():
+    doc = doc_for([{"format": "cmaf", "resolutions": ["240", "360"], "codecs": ["h264", "hevc", "av1"]}])
+    plan = plan_outputs(doc, source(640, 360))
+
+    (ladder,) = plan.cmaf
+    rungs = [(r.codec, r.resolution, r.video_kbps) for r in ladder.renditions]
+    assert rungs == [
+        ("h264", "240", 400), ("h264", "360", 800),
+        ("hevc", "240", 240), ("hevc", "360", 480),
+        ("av1", "240", 200), ("av1", "360", 400),
+    ]  # fmt: skip
+    assert ladder.audio_kbps == 96 and not plan.mp4
+
+
+@pytest.mark.parametrize(("hdr", "kept"), [("keep", "hdr10"), ("tonemap", "sdr"), (None, "sdr")])
+def test_hevc_and_av1_rungs_keep_an_hdr_sources_range_only_when_asked(hdr, kept):
+    preset = {"format": "cmaf", "resolutions": ["240"], "codecs": ["h264", "hevc", "av1"]}
+    doc = doc_for([{**preset, **({"hdr": hdr} if hdr else {})}, {"format": "hls", "resolutions": ["240"]}])
+    plan = plan_outputs(doc, replace(source(640, 360), dynamic_range="hdr10"))
+
+    assert [r.dynamic_range for r in plan.cmaf[0].renditions] == ["sdr", kept, kept], "H.264 is tone-mapped"
+    assert [r.dynamic_range for r in plan.hls[0].renditions] == ["sdr"]
+    assert plan.dynamic_range == "hdr10" and plan.one_process_only, "only the one-process encode tone-maps"
+
+
+def test_an_sdr_source_plans_sdr_rungs_even_when_hdr_is_kept():
+    doc = doc_for([{"format": "cmaf", "resolutions": ["240"], "codec": "hevc", "hdr": "keep"}])
+    plan = plan_outputs(doc, source(640, 360))
+    assert [r.dynamic_range for r in plan.cmaf[0].renditions] == ["sdr"] and plan.dynamic_range == "sdr"

@@ -245,3 +245,53 @@ def test_quality_is_a_job_flag_that_remote_encoders_refuse():
     with pytest.raises(SpecError) as bad:
         parse_spec(spec_with(quality="sometimes"))
     assert bad.value.field == "quality"
+
+
+@pytest.mark.parametrize(
+    ("preset", "field", "reason"),
+    [
+        ({"format": "hls", "codec": "hevc"}, "presets[0].codec", "hevc is made only in cmaf presets"),
+        ({"format": "mp4", "codec": "av1"}, "presets[0].codec", "av1 is made only in cmaf presets"),
+        ({"format": "hls", "codecs": ["h264"]}, "presets[0].codecs", "only a cmaf preset has several"),
+        ({"format": "cmaf", "codec": "hevc", "codecs": ["av1"]}, "presets[0].codec", "give codec or codecs"),
+        ({"format": "cmaf", "codecs": ["hevc", "hevc"]}, "presets[0].codecs", "lists a codec twice"),
+        ({"format": "cmaf", "hdr": "keep"}, "presets[0].hdr", "keep needs an hevc or av1 codec"),
+        ({"format": "cmaf", "codec": "av1", "hdr": "hdr10"}, "presets[0].hdr", "unknown value 'hdr10'"),
+        ({"format": "cmaf", "codec": "vp9"}, "presets[0].codec", "unknown value 'vp9'"),
+    ],
+)  # fmt: skip
+def test_hevc_and_av1_only_in_cmaf_presets(preset, field, reason):
+    with pytest.raises(SpecError) as caught:
+        parse_spec({"videoUrl": "/x.mp4", "presets": [{"resolutions": ["360"], **preset}]})
+    assert caught.value.field == field and caught.value.reason.startswith(reason)
+
+
+def test_a_cmaf_preset_lists_its_codecs_in_order():
+    def codecs(**keys):
+        spec = parse_spec(
+            {"videoUrl": "/x.mp4", "presets": [{"format": "cmaf", "resolutions": ["360"], **keys}]}
+        )
+        return spec.presets[0].video_codecs()
+
+    assert codecs() == ["h264"]
+    assert codecs(codec="av1") == ["av1"]
+    assert codecs(codecs=["hevc", "h264"], hdr="keep") == ["hevc", "h264"]
+    spec = parse_spec({"videoUrl": "/x.mp4", "presets": [{"format": "hls", "resolutions": ["360"]}]})
+    assert "codec" not in spec.wire()["presets"][0], "left out, the wire form is as before"
+
+
+@pytest.mark.parametrize(
+    ("keys", "field"),
+    [
+        ({"codecs": ["h264", "hevc"]}, "presets[0].codecs"),
+        ({"codec": "av1"}, "presets[0].codec"),
+        ({"hdr": "tonemap"}, "presets[0].hdr"),
+    ],
+)
+def test_remote_encoders_refuse_hevc_av1_and_hdr(keys, field):
+    presets = parse_spec(
+        {"videoUrl": "/x.mp4", "presets": [{"format": "cmaf", "resolutions": ["360"], **keys}]}
+    )
+    with pytest.raises(SpecError) as caught:
+        check_remote_presets(presets.presets, "videosdk")
+    assert caught.value.field == field and "videosdk" in caught.value.reason

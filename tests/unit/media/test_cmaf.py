@@ -7,18 +7,22 @@ import m3u8
 import pytest
 from mpegdash.parser import MPEGDASHParser
 
-from vodflow.jobs.plan import AudioTrack, CmafOutput, OutputPlan, Rendition
+from vodflow.jobs.plan import AudioTrack, CmafOutput, HlsOutput, OutputPlan, Rendition
 from vodflow.media.cmaf import (
     adaptation_sets,
     cmaf_master,
+    codec_sets,
     dash_muxer_options,
     iframe_playlist_name,
     media_playlist,
     media_playlists,
     mpd_codecs,
     vod_media_playlist,
+    with_codecs,
+    with_hdr_properties,
     with_text_sets,
 )
+from vodflow.media.color import MasteringDisplay
 from vodflow.media.commands import build_encode_command
 from vodflow.media.iframes import with_iframe_streams
 
@@ -248,3 +252,159 @@ def test_an_mpd_without_captions_is_unchanged_and_a_bad_one_refused():
     assert with_text_sets(FFMPEG_MPD, []) == FFMPEG_MPD
     with pytest.raises(ValueError, match="unreadable"):
         with_text_sets("<MPD", [("en", "English", "subs/en.vtt")])
+
+
+HEVC = replace(R240, codec="hevc", video_kbps=240)
+AV1 = replace(R240, codec="av1", video_kbps=200)
+
+
+def three_codecs(audio=(ENGLISH,)):
+    return CmafOutput("f" * 24, "p", (R240, R360, HEVC, AV1), tuple(audio), 96)
+
+
+def test_each_codec_is_its_own_adaptation_set():
+    assert codec_sets(three_codecs()) == [[0, 1], [2], [3]]
+    main = '<Role schemeIdUri="urn:mpeg:dash:role:2011" value="main"/>'
+    assert adaptation_sets(three_codecs()) == (
+        f"id=0,streams=0,1 id=1,streams=2 id=2,streams=3 id=3,descriptor={main},streams=4"
+    )
+
+
+def test_a_master_lists_the_rungs_of_each_codec_as_one_variant_set():
+    codecs = {0: "avc1.640015", 1: "avc1.64001e", 2: "hvc1.1.6.L60.90", 3: "av01.0.00M.08", 4: "mp4a.40.2"}
+    master = m3u8.loads(cmaf_master(three_codecs(), codecs))
+
+    variants = [(p.stream_info.codecs, p.uri) for p in master.playlists]
+    assert variants == [
+        ("avc1.640015,mp4a.40.2", "media_0.m3u8"),
+        ("avc1.64001e,mp4a.40.2", "media_1.m3u8"),
+        ("hvc1.1.6.L60.90,mp4a.40.2", "media_2.m3u8"),
+        ("av01.0.00M.08,mp4a.40.2", "media_3.m3u8"),
+    ]
+    assert [p.stream_info.average_bandwidth for p in master.playlists][2:] == [336_000, 296_000]
+
+
+def test_with_codecs_replaces_only_the_named_representations_codecs():
+    assert with_codecs(MPD, {1: "hvc1.1.6.L63.90"}) == MPD.replace('"avc1.64001e"', '"hvc1.1.6.L63.90"')
+    assert with_codecs(MPD, {}) == MPD
+    with pytest.raises(ValueError, match="Representation 7"):
+        with_codecs(MPD, {7: "hvc1"})
+
+
+def stream_options(command, index):
+    """The options of output stream `v:index` in a compiled command (`-c:v:1 libx265` as {"c": "libx265"})."""
+    suffix = f":v:{index}"
+    return {arg[1 : -len(suffix)]: command[i + 1] for i, arg in enumerate(command) if arg.endswith(suffix)}
+
+
+def test_encode_command_names_each_codecs_options_per_stream():
+    plan = OutputPlan(cmaf=[three_codecs()])
+    command = build_encode_command(
+        Path("/src.mkv"),
+        plan,
+        Path("/w"),
+        has_audio=True,
+        frame_rate=30,
+        x265_preset="medium",
+        svtav1_preset=12,
+    )
+
+    h264, hevc, av1 = (stream_options(command, j) for j in (0, 2, 3))
+    assert h264 == {"b": "400k", "bufsize": "800k", "c": "libx264", "maxrate": "428k", "pix_fmt": "yuv420p",
+                    "preset": "veryfast", "profile": "high"}  # fmt: skip
+    assert hevc["c"] == "libx265" and hevc["tag"] == "hvc1" and hevc["preset"] == "medium"
+    assert hevc["b"] == "240k" and av1["b"] == "200k"
+    assert "keyint=60" in hevc["x265-params"]
+    assert av1["c"] == "libsvtav1" and av1["preset"] == "12" and av1["g"] == "60", "2 s at 30 fps"
+    assert "-vcodec" not in command and command[command.index("-force_key_frames") + 1].startswith("expr:")
+
+
+HEVC_HDR = replace(HEVC, dynamic_range="hdr10")
+AV1_HDR = replace(AV1, dynamic_range="hdr10")
+MASTERING = MasteringDisplay(
+    (13250, 34500), (7500, 3000), (34000, 16000), (15635, 16450), 10000000, 1, 1000, 400
+)
+
+
+def hdr_ladder():
+    return CmafOutput("f" * 24, "p", (R240, HEVC_HDR, AV1_HDR), (ENGLISH,), 96)
+
+
+def test_a_master_with_hdr_rungs_names_every_variants_video_range():
+    codecs = {0: "avc1.640015", 1: "hvc1.2.4.L60.90", 2: "av01.0.00M.10", 3: "mp4a.40.2"}
+    master = m3u8.loads(cmaf_master(hdr_ladder(), codecs))
+
+    assert [p.stream_info.video_range for p in master.playlists] == ["SDR", "PQ", "PQ"]
+    hlg = CmafOutput("f" * 24, "p", (R240, replace(HEVC, dynamic_range="hlg")), (), 96)
+    assert [p.stream_info.video_range for p in m3u8.loads(cmaf_master(hlg, codecs)).playlists] == [
+        "SDR",
+        "HLG",
+    ]
+    assert "VIDEO-RANGE" not in cmaf_master(three_codecs(), CODECS), "an SDR ladder's master is as before"
+
+
+def test_rungs_that_keep_hdr10_are_10_bit_tagged_with_the_mastering_metadata():
+    plan = OutputPlan(cmaf=[hdr_ladder()], dynamic_range="hdr10")
+    command = build_encode_command(Path("/src.mkv"), plan, Path("/w"), has_audio=True, mastering=MASTERING)
+
+    h264, hevc, av1 = (stream_options(command, j) for j in range(3))
+    assert h264["pix_fmt"] == "yuv420p" and "color_trc" not in h264, "tone-mapped, tagged by the filters"
+    assert hevc["pix_fmt"] == av1["pix_fmt"] == "yuv420p10le"
+    assert MASTERING.x265_params() in hevc["x265-params"] and "hdr10=1" in hevc["x265-params"]
+    assert av1["svtav1-params"] == MASTERING.svtav1_params()
+    for options in (hevc, av1):
+        tags = (options["color_primaries"], options["color_trc"], options["colorspace"])
+        assert tags == ("bt2020", "smpte2084", "bt2020nc")
+    graph = command[command.index("-filter_complex") + 1]
+    assert graph.startswith("[0:v]split=2"), "one branch tone-mapped, one kept"
+    assert graph.count("]tonemap=") == 1, "the source is tone-mapped once, for the H.264 rung"
+
+
+def test_an_hdr_source_is_tone_mapped_for_every_output_and_an_sdr_one_is_not():
+    plan = OutputPlan(hls=[HlsOutput("h" * 24, "p", (R240,))], cmaf=[ladder()])
+    sdr = build_encode_command(Path("/src.mkv"), plan, Path("/w"), has_audio=True)
+    plan.dynamic_range = "hlg"
+    hdr = build_encode_command(Path("/src.mkv"), plan, Path("/w"), has_audio=True)
+
+    graph = hdr[hdr.index("-filter_complex") + 1]
+    assert graph.startswith("[0:v]zscale=npl=100:t=linear") and graph.count("]tonemap=") == 1
+    assert "[0:v]split=3" in sdr[sdr.index("-filter_complex") + 1] and "zscale" not in " ".join(sdr)
+
+    def options(command):  # without the graph and the labels of its outputs
+        return [arg for arg in command if "[" not in arg]
+
+    assert options(hdr) == options(sdr), "the same encoder options: only the pictures change"
+
+
+HDR_MPD = """<?xml version="1.0" encoding="utf-8"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static">
+\t<Period id="0" start="PT0.0S">
+\t\t<AdaptationSet id="0" contentType="video" startWithSAP="1">
+\t\t\t<Representation id="0" codecs="avc1.640015"/>
+\t\t</AdaptationSet>
+\t\t<AdaptationSet id="1" contentType="video" startWithSAP="1">
+\t\t\t<Representation id="1" codecs="hvc1.2.4.L60.90"/>
+\t\t</AdaptationSet>
+\t\t<AdaptationSet id="2" contentType="video" startWithSAP="1">
+\t\t\t<Representation id="2" codecs="av01.0.00M.10"/>
+\t\t</AdaptationSet>
+\t</Period>
+</MPD>
+"""
+
+
+def test_hdr_sets_of_the_mpd_carry_their_colour_as_properties(tmp_path):
+    text = with_hdr_properties(HDR_MPD, hdr_ladder())
+    (tmp_path / "manifest.mpd").write_text(text)
+    sets = MPEGDASHParser.parse(str(tmp_path / "manifest.mpd")).periods[0].adaptation_sets
+
+    cicp = "urn:mpeg:mpegB:cicp:"
+    essential = [[(p.scheme_id_uri, p.value) for p in a.essential_properties or []] for a in sets]
+    pq = [(f"{cicp}TransferCharacteristics", "16")]
+    assert essential == [[], pq, pq], "H.264 is SDR, HEVC and AV1 keep PQ"
+    supplemental = {(p.scheme_id_uri, p.value) for p in sets[2].supplemental_properties}
+    assert supplemental == {(f"{cicp}ColourPrimaries", "9"), (f"{cicp}MatrixCoefficients", "9")}
+    assert [a.representations[0].codecs for a in sets] == ["avc1.640015", "hvc1.2.4.L60.90", "av01.0.00M.10"]
+    assert with_hdr_properties(HDR_MPD, three_codecs()) == HDR_MPD, "an SDR ladder's MPD is unchanged"
+    hlg = CmafOutput("f" * 24, "p", (R240, replace(HEVC, dynamic_range="hlg")), (), 96)
+    assert 'TransferCharacteristics" value="18"' in with_hdr_properties(HDR_MPD, hlg)

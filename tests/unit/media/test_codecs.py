@@ -2,7 +2,7 @@
 
 import pytest
 
-from vodflow.media.codecs import av1_codec_string, hevc_codec_string
+from vodflow.media.codecs import av1_codec_string, hevc_codec_string, hexdump_bytes
 
 # Heads of the records ffprobe showed for 320x180 encodes with Debian's ffmpeg 5.1 (libx265 3.5, SVT-AV1).
 HEVC_MAIN10 = bytes.fromhex("010220000000900000000000" + "3cf000fcfdfafa00000f04")
@@ -29,3 +29,14 @@ def test_anything_else_is_refused(record):
         hevc_codec_string(record)
     with pytest.raises(ValueError):
         av1_codec_string(record)
+
+
+def test_ffprobes_hex_dump_reads_back_as_the_record():
+    dump = (
+        "\n00000000: 0102 2000 0000 9000 0000 0000 3cf0 00fc  .. .........<...\n"
+        "00000010: fdfa fa00 000f 04                        .......\n"
+    )
+    assert hexdump_bytes(dump) == HEVC_MAIN10
+    assert hevc_codec_string(hexdump_bytes(dump)) == hevc_codec_string(HEVC_MAIN10)
+    with pytest.raises(ValueError, match="hex dump"):
+        hexdump_bytes("extradata=0102")

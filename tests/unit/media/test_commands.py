@@ -351,3 +351,19 @@ def test_the_storyboard_is_one_more_branch_of_the_one_decode(tmp_path, clips):
     start = max(i for i in range(sheets) if command[i] == "-map") + 2
     options = dict(zip(command[start:sheets:2], command[start + 1 : sheets : 2], strict=True))
     assert options["-start_number"] == "0" and options["-frames:v"] == "1", "files from sprite_000.jpg"
+
+
+def test_a_thumbnail_of_an_hdr_source_is_tone_mapped(tmp_path):
+    from tests.media import make_hdr10_clip
+
+    src = make_hdr10_clip(tmp_path / "hdr10.mp4", 426, 240, seconds=1, audio=False)
+    thumbnail = {"timestamp": "00:00:00.5", "resolutions": ["240"]}
+    plan, info = plan_for(src, [{"format": "mp4", "resolutions": ["240"]}], [thumbnail])
+    assert info.dynamic_range == plan.dynamic_range == "hdr10"
+    command = build_thumbnail_command(src, plan.thumbnails, tmp_path, plan.dynamic_range)
+    assert "tonemap=desat=0:tonemap=hable" in " ".join(command)
+    assert "tonemap" not in " ".join(build_thumbnail_command(src, plan.thumbnails, tmp_path))
+    run_ffmpeg(command, step="thumbnail", workdir=tmp_path, timeout=60)
+    (out,) = plan.thumbnails
+    stream = ffprobe_streams(thumbnail_path(tmp_path, out))["streams"][0]
+    assert (stream["codec_name"], stream["width"], stream["height"]) == ("mjpeg", 426, 240)

@@ -65,3 +65,24 @@ def test_audio_streams_keep_their_language_and_title(tmp_path):
         AudioStream("eng", ""),
         AudioStream("fra", ""),
     ), "MP4 keeps languages, not titles"
+
+
+def test_an_hdr10_source_and_its_mastering_metadata(tmp_path, clips):
+    from tests.media import HDR10_LIGHT_LEVELS, make_hdr10_clip
+    from vodflow.media.probe import mastering_metadata
+
+    source = make_hdr10_clip(tmp_path / "hdr10.mp4", 320, 180, seconds=1, audio=False)
+    assert probe_source(source).dynamic_range == "hdr10"
+    display = mastering_metadata(source)
+    assert display is not None and (display.max_cll, display.max_fall) == HDR10_LIGHT_LEVELS
+    assert display.white == (15635, 16450) and display.max_luminance == 10000000
+    assert probe_source(clips["landscape"]).dynamic_range == "sdr"
+    assert mastering_metadata(clips["landscape"]) is None
+
+
+def test_the_transfer_names_an_hlg_source():
+    report = {
+        "format": {"format_name": "mov,mp4,m4a,3gp,3g2,mj2", "duration": "2.0"},
+        "streams": [{"codec_type": "video", "width": 320, "height": 180, "color_transfer": "arib-std-b67"}],
+    }
+    assert parse_probe(report).dynamic_range == "hlg"

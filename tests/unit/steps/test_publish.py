@@ -72,19 +72,21 @@ def test_playlist_seconds_sums_the_segments():
 
 
 def test_a_ladder_lists_its_rungs_with_their_measured_quality_only_when_measured():
-    rungs = (Rendition("240", 426, 240, 400, 64), Rendition("4k", 3840, 2160, 16000, 128))
+    rungs = (Rendition("240", 426, 240, 400, 64), Rendition("4k", 3840, 2160, 8000, 128, codec="av1"))
     report = QualityReport(
-        {"l/240p": QualityScores(0.95, 38.5, 90.1), "l/4k": QualityScores(0.99, 45.0)}, 1.5, vmaf=True
+        {"l/240p": QualityScores(0.95, 38.5, 90.1), "l/4k-av1": QualityScores(0.99, 45.0)}, 1.5, vmaf=True
     )
     listed = [r.model_dump(exclude_none=True) for r in rungs_meta("l", rungs, report) or []]
     assert listed == [
         {
             "name": "240p",
+            "codec": "h264",
             "resolution": {"width": 426, "height": 240},
             "quality": {"ssim": 0.95, "psnr": 38.5, "vmaf": 90.1},
         },
         {
-            "name": "4k",
+            "name": "4k-av1",
+            "codec": "av1",
             "resolution": {"width": 3840, "height": 2160},
             "quality": {"ssim": 0.99, "psnr": 45.0},
         },
