@@ -71,6 +71,10 @@ class FileMeta(BaseModel):
     columns: int | None = Field(default=None, description="A storyboard's frames across a sheet.")
     rows: int | None = Field(default=None, description="A storyboard's frames down a sheet.")
     sheets: int | None = Field(default=None, description="A storyboard's number of sprite sheets.")
+    ladder: Literal["auto"] | None = Field(default=None, description="`auto`: a per-title ladder.")
+    video_kbps: dict[str, int] | None = Field(
+        default=None, alias="videoKbps", description="An `auto` ladder's video bitrate per rung (kbit/s)."
+    )
 
 
 class CaptionMeta(BaseModel):

@@ -6,6 +6,10 @@ For every rung, short probe encodes of sampled scenes at a few constant-quality 
 linearly in log-bitrate, the shape rate-quality curves have), never more than the fixed ladder's bitrate (so
 complex titles lose nothing against it) and never less than `floor` of it. A rung whose bitrate ends up
 within `min_step` of the rung kept below it adds too little: it is dropped, with the reason.
+
+Quality is SSIM in decibels (`ssim_db`): SSIM measures the same on every ffmpeg (VMAF needs libvmaf), and in
+dB it is close to linear in log-bitrate, as the interpolation assumes. `TARGET_SSIM_DB` is what the encode
+aims at; the per-title benchmark (`bench/pertitle.py`) reports VMAF next to it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+# The quality every rung of an `auto` ladder aims at: SSIM 0.996 (24 dB; see bench/results.md for the VMAF
+# this gives), and the least share of the fixed ladder's bitrate a rung keeps.
+TARGET_SSIM_DB = 22.0
+FLOOR = 0.2
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,11 @@ class RungChoice:
     kbps: int
     reason: str
     dropped: bool = False
+
+
+def ssim_db(ssim: float) -> float:
+    """SSIM (0-1) in decibels, `-10 log10(1 - ssim)`; identical pictures (SSIM 1) give 100 dB."""
+    return 100.0 if ssim >= 1.0 else min(100.0, -10 * math.log10(1 - ssim))
 
 
 def bitrate_for_quality(points: Sequence[ProbePoint], target: float) -> float | None:
@@ -52,7 +66,7 @@ def choose_ladder(
     rungs: Sequence[tuple[str, int, Sequence[ProbePoint]]],
     target: float,
     *,
-    floor: float = 0.2,
+    floor: float = FLOOR,
     min_step: float = 0.2,
 ) -> list[RungChoice]:
     """Each rung (resolution, fixed-ladder kbit/s, probe points), smallest first: its bitrate, or dropped.

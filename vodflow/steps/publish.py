@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vodflow.jobs.document import CaptionMeta, FileEntry, FileMeta, JobDocument, Resolution2D, iso_now
-from vodflow.jobs.plan import CmafOutput, OutputPlan, Rendition, StoryboardOutput
+from vodflow.jobs.plan import CmafOutput, HlsOutput, Mp4Output, OutputPlan, Rendition, StoryboardOutput
 from vodflow.jobs.summary import playlist_seconds
 from vodflow.media.cmaf import MANIFEST, MASTER, cmaf_dir, media_playlist
 from vodflow.media.commands import hls_dir, mp4_path, thumbnail_path, variant_name
@@ -57,6 +57,14 @@ def measure_video(path: Path) -> FileMeta:
     )
 
 
+def ladder_meta(out: HlsOutput | CmafOutput | Mp4Output) -> dict[str, object]:
+    """`meta` fields of a `ladder: auto` output: `ladder` and the chosen video bitrate per rung; none else."""
+    if not out.auto_ladder:
+        return {}
+    renditions = (out.rendition,) if isinstance(out, Mp4Output) else out.renditions
+    return {"ladder": "auto", "video_kbps": {r.resolution: r.video_kbps for r in renditions}}
+
+
 def hls_meta(folder: Path, largest: Rendition) -> FileMeta:
     """An HLS ladder's meta without a probe: the top rung's size (scaled to exactly that) and its playlist's
     duration."""
@@ -82,6 +90,7 @@ def cmaf_files(doc: JobDocument, out: CmafOutput, workdir: Path, storage: Storag
         format="cmaf",
         duration=playlist_seconds((folder / media_playlist(j)).read_text()),
         dash_url=storage.url_for(f"{prefix}/{MANIFEST}"),
+        **ladder_meta(out),
     )
     size = sum(u.path.stat().st_size for u in uploads)
     entry = file_entry(doc, out.file_id, "x-tar", prefix, f"{prefix}/{MASTER}", size, storage, meta)
@@ -145,7 +154,7 @@ def plan_files(doc: JobDocument, plan: OutputPlan, workdir: Path, storage: Stora
         uploads = [Upload(p, f"{prefix}/{p.relative_to(folder).as_posix()}") for p in segments]
         uploads.append(Upload(folder / "index.m3u8", f"{prefix}/index.m3u8"))
         largest = max(out.renditions, key=lambda r: r.width * r.height)
-        meta = hls_meta(folder, largest)
+        meta = hls_meta(folder, largest).model_copy(update=ladder_meta(out))
         size = sum(u.path.stat().st_size for u in uploads)
         entry = file_entry(doc, out.file_id, "x-tar", prefix, f"{prefix}/index.m3u8", size, storage, meta)
         files.append(PlannedFile(entry, tuple(uploads)))
@@ -154,7 +163,8 @@ def plan_files(doc: JobDocument, plan: OutputPlan, workdir: Path, storage: Stora
         path = mp4_path(workdir, out)
         key = out.key
         size = path.stat().st_size
-        entry = file_entry(doc, out.file_id, "video", key, key, size, storage, measure_video(path))
+        meta = measure_video(path).model_copy(update=ladder_meta(out))
+        entry = file_entry(doc, out.file_id, "video", key, key, size, storage, meta)
         files.append(PlannedFile(entry, (Upload(path, key),)))
     for out in plan.thumbnails:
         path = thumbnail_path(workdir, out)
