@@ -5,7 +5,8 @@ For every rung, short probe encodes of sampled scenes at a few constant-quality 
 (kbit/s, quality). The rung gets the bitrate at which its curve reaches the target quality (interpolated
 linearly in log-bitrate, the shape rate-quality curves have), never more than the fixed ladder's bitrate (so
 complex titles lose nothing against it) and never less than `floor` of it. A rung whose bitrate ends up
-within `min_step` of the rung kept below it adds too little: it is dropped, with the reason.
+within `min_step` of the rung kept below it adds too little: it is dropped, with the reason; when that rung
+is the top one, the rung below it is dropped instead (the top stays: it gives more picture for those bits).
 
 Quality is SSIM in decibels (`ssim_db`): SSIM measures the same on every ffmpeg (VMAF needs libvmaf), and in
 dB it is close to linear in log-bitrate, as the interpolation assumes. `TARGET_SSIM_DB` is what the encode
@@ -85,7 +86,17 @@ def choose_ladder(
             kbps = max(round(needed), round(fixed * floor))
             reason = f"reaches the target quality at {round(needed)} kbit/s (fixed ladder: {fixed})"
         top = index == len(rungs) - 1
-        if kept_below is not None and not top and kbps < kept_below * (1 + min_step):
+        if kept_below is not None and top and kbps < kept_below * (1 + min_step):
+            # the top rung stays: the rung below, for about its bits, gives less picture
+            below = next(i for i in range(len(choices) - 1, -1, -1) if not choices[i].dropped)
+            choices[below] = RungChoice(
+                choices[below].resolution,
+                kept_below,
+                f"adds too little: the {resolution} rung above costs within {round(min_step * 100)}% more "
+                f"({kbps} kbit/s)",
+                dropped=True,
+            )
+        elif kept_below is not None and not top and kbps < kept_below * (1 + min_step):
             choices.append(
                 RungChoice(
                     resolution,

@@ -187,3 +187,35 @@ def test_a_storyboard_is_planned_under_its_own_prefix_and_stays_on_the_one_proce
     assert board.key == f"files/storyboards/{board.file_id}"
     assert get_encoder("local", info, 120, plan).name == "local"
     assert plan_outputs(JobDocument.from_spec(parse_spec(spec)), info).storyboard is None
+
+
+def test_auto_ladder_takes_the_probed_bitrates_and_lists_dropped_rungs():
+    from vodflow.jobs.pertitle import TARGET_SSIM_DB, ProbePoint
+
+    presets = [{"format": "hls", "resolutions": ["480", "240", "360"], "ladder": "auto"}]
+    doc = doc_for(presets)
+    fixed = plan_outputs(doc, source(854, 480))
+    assert [r.video_kbps for r in fixed.hls[0].renditions] == [1400, 400, 800], "no probes: the fixed ladder"
+    assert fixed.hls[0].auto_ladder and [r.resolution for r in fixed.auto_rungs] == ["480", "240", "360"]
+    easy = [ProbePoint(100, TARGET_SSIM_DB + 1)]
+    never = [ProbePoint(800, TARGET_SSIM_DB - 5)]
+    probes = {"240": easy, "360": never, "480": [ProbePoint(900, TARGET_SSIM_DB)]}
+
+    plan = plan_outputs(doc, source(854, 480), probes=probes)
+
+    (out,) = plan.hls
+    assert [(r.resolution, r.video_kbps) for r in out.renditions] == [("480", 900), ("240", 100)]
+    (skip,) = plan.skipped
+    assert (skip.format, skip.resolution) == ("hls", "360")
+    assert skip.reason.startswith("ladder auto: adds too little")
+
+
+def test_a_fixed_preset_ignores_probes():
+    from vodflow.jobs.pertitle import ProbePoint
+
+    doc = doc_for(
+        [{"format": "hls", "resolutions": ["240", "360"]}, {"format": "mp4", "resolutions": ["240"]}]
+    )
+    plan = plan_outputs(doc, source(640, 360), probes={"240": [ProbePoint(50, 99.0)]})
+    assert [r.video_kbps for r in plan.hls[0].renditions] == [400, 800]
+    assert not plan.auto_rungs and not plan.hls[0].auto_ladder and not plan.mp4[0].auto_ladder
