@@ -5,8 +5,9 @@ For every rung, short probe encodes of sampled scenes at a few constant-quality 
 (kbit/s, quality). The rung gets the bitrate at which its curve reaches the target quality (interpolated
 linearly in log-bitrate, the shape rate-quality curves have), never more than the fixed ladder's bitrate (so
 complex titles lose nothing against it) and never less than `floor` of it. A rung whose bitrate ends up
-within `min_step` of the rung kept below it adds too little: it is dropped, with the reason; when that rung
-is the top one, the rung below it is dropped instead (the top stays: it gives more picture for those bits).
+within `min_step` of the rung kept below it adds too little: it is dropped, with the reason. A smaller rung
+that costs as much as a larger one, or nearly as much as the top one (which always stays), is dropped instead:
+the larger picture is better for those bits.
 
 Quality is SSIM in decibels (`ssim_db`): SSIM measures the same on every ffmpeg (VMAF needs libvmaf), and in
 dB it is close to linear in log-bitrate, as the interpolation assumes. `TARGET_SSIM_DB` is what the encode
@@ -77,7 +78,7 @@ def choose_ladder(
     if any(a[1] > b[1] for a, b in zip(rungs, rungs[1:], strict=False)):
         raise ValueError("rungs must come smallest first")
     choices: list[RungChoice] = []
-    kept_below: int | None = None
+    kept: list[int] = []  # indexes in `choices` of the rungs kept so far
     for index, (resolution, fixed, points) in enumerate(rungs):
         needed = bitrate_for_quality(points, target)
         if needed is None or needed >= fixed:
@@ -86,17 +87,22 @@ def choose_ladder(
             kbps = max(round(needed), round(fixed * floor))
             reason = f"reaches the target quality at {round(needed)} kbit/s (fixed ladder: {fixed})"
         top = index == len(rungs) - 1
-        if kept_below is not None and top and kbps < kept_below * (1 + min_step):
-            # the top rung stays: the rung below, for about its bits, gives less picture
-            below = next(i for i in range(len(choices) - 1, -1, -1) if not choices[i].dropped)
-            choices[below] = RungChoice(
-                choices[below].resolution,
-                kept_below,
-                f"adds too little: the {resolution} rung above costs within {round(min_step * 100)}% more "
-                f"({kbps} kbit/s)",
+        # smaller rungs that cost as much as this one (or, below the top, nearly as much) give less picture
+        # for those bits: dropped
+        while kept and (
+            choices[kept[-1]].kbps >= kbps or (top and kbps < choices[kept[-1]].kbps * (1 + min_step))
+        ):
+            i = kept.pop()
+            below = choices[i]
+            choices[i] = RungChoice(
+                below.resolution,
+                below.kbps,
+                f"adds too little: the {resolution} rung above needs {kbps} kbit/s, within "
+                f"{round(min_step * 100)}% of its {below.kbps} kbit/s or less",
                 dropped=True,
             )
-        elif kept_below is not None and not top and kbps < kept_below * (1 + min_step):
+        if kept and not top and kbps < choices[kept[-1]].kbps * (1 + min_step):
+            kept_below = choices[kept[-1]].kbps
             choices.append(
                 RungChoice(
                     resolution,
@@ -107,6 +113,6 @@ def choose_ladder(
                 )
             )
             continue
+        kept.append(len(choices))
         choices.append(RungChoice(resolution, kbps, reason))
-        kept_below = kbps
     return choices

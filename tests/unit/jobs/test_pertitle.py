@@ -57,6 +57,19 @@ def test_a_top_rung_close_to_the_rung_below_replaces_it():
     assert "480 rung above" in choices[1].reason and choices[1].kbps == 800
 
 
+def test_a_smaller_rung_costing_more_than_a_larger_one_is_dropped():
+    hard = [ProbePoint(400, 10.0)]
+    easy = [ProbePoint(160, 25.0)]
+    rungs = [("240", 400, hard), ("360", 800, easy), ("720", 2800, [ProbePoint(2000, 23.0)])]
+    choices = choose_ladder(rungs, target=22)
+    assert [(c.resolution, c.kbps, c.dropped) for c in choices] == [
+        ("240", 400, True),
+        ("360", 160, False),
+        ("720", 2000, False),
+    ]
+    assert "the 360 rung above needs 160 kbit/s" in choices[0].reason
+
+
 def test_ssim_in_decibels():
     assert ssim_db(0.99) == pytest.approx(20.0)
     assert ssim_db(0.9) == pytest.approx(10.0)
