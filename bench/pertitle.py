@@ -1,11 +1,11 @@
 """`make bench-pertitle`: the per-title ladder (`"ladder": "auto"`) against the fixed ladder.
 
-Four 720p25 sources made with ffmpeg's lavfi sources (a still slide deck, a low-motion scene, high-motion noise,
-a cartoon-like flat-colour scene) are planned and encoded as one HLS ladder (360p + 720p) each way, through
-vodflow's own steps (plan, per-title analysis, the one-process encode; no Prefect). Each rung's bitrate is read
-from its segments and its quality measured against the source: SSIM (the metric the analysis aims at) and VMAF
-(with the libvmaf of imageio-ffmpeg's static ffmpeg). Prints the table and writes it to `bench/results.md`
-(section "Per-title ladder").
+Four 720p25 sources made with ffmpeg's lavfi sources (a still slide deck, a low-motion scene, high-motion
+noise, a cartoon-like flat-colour scene) are planned and encoded as one HLS ladder (360p + 720p) each way,
+through vodflow's own steps (plan, per-title analysis, the one-process encode; no Prefect). Each rung's
+bitrate is read from its segments and its quality measured against the source: SSIM (the metric the analysis
+aims at) and VMAF (with the libvmaf of imageio-ffmpeg's static ffmpeg). Prints the table and writes it to
+`bench/results.md` (section "Per-title ladder").
 
 Environment: BENCH_PERTITLE_SECONDS (default 12), BENCH_PERTITLE_CONTENT (comma list of content names).
 """
@@ -184,26 +184,30 @@ def write_section(text: str) -> None:
     RESULTS.write_text(updated)
 
 
-def main() -> None:
-    seconds = float(os.environ.get("BENCH_PERTITLE_SECONDS", "12"))
-    names = [n for n in os.environ.get("BENCH_PERTITLE_CONTENT", ",".join(CONTENT)).split(",") if n]
+def section(seconds: float, names: list[str]) -> str:
+    """Run the contents `names` and return the "Per-title ladder" section (table and how it was made)."""
     WORK.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     results = {}
     for name in names:
         results[name] = run_content(name, seconds)
         print(f"{name}: done at {time.perf_counter() - started:.0f} s", flush=True)
-    body = table(results)
-    print(body)
     contents = "\n".join(f"- {name}: {CONTENT[name][0]}" for name in names)
-    section = (
+    return (
         f"{SECTION}\n\nMachine: {machine()}\n\nDate: {datetime.now(UTC):%Y-%m-%d}; command: "
         f"`make bench-pertitle`; {seconds:g} s 720p25 sources, HLS ladder {'/'.join(LADDER)}, x264 veryfast, "
         f"target SSIM {TARGET_SSIM_DB:g} dB; whole run {time.perf_counter() - started:.0f} s\n\n"
-        f"{contents}\n\n{body}\n"
+        f"{contents}\n\n{table(results)}\n"
     )
+
+
+def main() -> None:
+    seconds = float(os.environ.get("BENCH_PERTITLE_SECONDS", "12"))
+    names = [n for n in os.environ.get("BENCH_PERTITLE_CONTENT", ",".join(CONTENT)).split(",") if n]
+    text = section(seconds, names)
+    print(text)
     if set(names) == set(CONTENT):
-        write_section(section)
+        write_section(text)
 
 
 if __name__ == "__main__":

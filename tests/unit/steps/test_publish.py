@@ -66,3 +66,14 @@ def test_playlist_seconds_sums_the_segments():
     playlist = "#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXTINF:6.000000,\nseg_0.ts\n#EXTINF:4.250000,\nseg_1.ts\n"
     assert playlist_seconds(playlist) == 10.25
     assert playlist_seconds("#EXTM3U\n#EXT-X-ENDLIST\n") == 0.0
+
+
+def test_ladder_meta_names_an_auto_ladders_bitrates_only():
+    from vodflow.jobs.plan import HlsOutput, Mp4Output, Rendition
+    from vodflow.steps.publish import ladder_meta
+
+    low, top = Rendition("240", 426, 240, 90, 64), Rendition("720", 1280, 720, 700, 128)
+    assert ladder_meta(HlsOutput("f", "p", (low, top))) == {}
+    auto = ladder_meta(HlsOutput("f", "p", (low, top), auto_ladder=True))
+    assert auto == {"ladder": "auto", "video_kbps": {"240": 90, "720": 700}}
+    assert ladder_meta(Mp4Output("f", "p", top, auto_ladder=True))["video_kbps"] == {"720": 700}
