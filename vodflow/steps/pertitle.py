@@ -1,4 +1,5 @@
-"""Per-title analysis: probe encodes of a sample of the title at each `auto` rung, measured with SSIM.
+"""Per-title analysis: probe encodes of a sample of the title at each `auto` rung, measured with SSIM (that of
+the worst sampled scene).
 
 Each rung is probed from its cheapest bitrate up and stops at the first probe that reaches the target quality
 (more probes would not change its choice: `jobs.pertitle.choose_ladder`).
@@ -7,7 +8,6 @@ Each rung is probed from its cheapest bitrate up and stops at the first probe th
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,32 +19,16 @@ from vodflow.media.pertitle import (
     PROBE_SHARES,
     build_probe_command,
     build_sample_command,
+    build_ssim_command,
     probe_kbps,
     sample_scenes,
+    worst_scene_ssim,
 )
-from vodflow.media.quality import build_quality_command, parse_quality
-from vodflow.media.runner import describe_failure, run_ffmpeg
+from vodflow.media.runner import run_ffmpeg
 from vodflow.orchestration.concurrency import Slots
 
 STEP = "encode"  # the analysis is the first part of an `auto` ladder's encode
 PROBE_TIMEOUT = 300.0  # seconds for one ffmpeg of the analysis (a few seconds of video each)
-
-
-def measure_ssim(probe: Path, sample: Path, width: int, height: int, workdir: Path) -> float:
-    """The SSIM (0-1) of `probe` against the `sample` scaled to its size; StepError(encode) on failure."""
-    command = build_quality_command(probe, sample, width, height)
-    try:
-        done = subprocess.run(
-            command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=PROBE_TIMEOUT
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise StepError(STEP, "ffmpeg_timeout", f"SSIM did not finish within {PROBE_TIMEOUT:.0f} s") from exc
-    try:
-        if done.returncode != 0:
-            raise ValueError(describe_failure(done.stderr[-20000:], workdir))
-        return parse_quality(done.stderr).ssim
-    except ValueError as exc:
-        raise StepError(STEP, "ffmpeg_failed", f"per-title analysis: SSIM failed: {exc}") from exc
 
 
 def probe_rungs(
@@ -58,7 +42,8 @@ def probe_rungs(
 ) -> dict[str, list[ProbePoint]]:
     """Probe points (kbit/s, SSIM dB) per rung resolution, from encodes of a sample of `source`.
 
-    Works in `workdir/pertitle` (removed after); StepError(encode) when an ffmpeg fails or times out.
+    Works in `workdir/pertitle` (removed after); StepError(encode) when an ffmpeg fails or times out, or
+    measures nothing.
     """
     slots = slots or Slots()
     folder = workdir / "pertitle"
@@ -79,8 +64,12 @@ def probe_rungs(
                 kbps = probe_kbps(rung, share)
                 probe = folder / f"{rung.resolution}-{kbps}k.mp4"
                 run(build_probe_command(sample, rung, kbps, probe, x264_preset))
-                with slots.ffmpeg():
-                    quality = ssim_db(measure_ssim(probe, sample, rung.width, rung.height, workdir))
+                stats = folder / f"{rung.resolution}-{kbps}k.ssim"
+                run(build_ssim_command(probe, sample, rung, stats))
+                try:
+                    quality = ssim_db(worst_scene_ssim(stats.read_text(), len(scenes)))
+                except (OSError, ValueError) as exc:
+                    raise StepError(STEP, "ffmpeg_failed", f"per-title analysis: no SSIM: {exc}") from exc
                 found.append(ProbePoint(kbps, quality))
                 if quality >= target:
                     break
