@@ -63,7 +63,7 @@ CONTENT = {
     ),
     "cartoon": (
         "cartoon-like flat colour (Game of Life in big flat cells, a new drawing every 5th frame)",
-        "life=s=320x180:r=5:mold=10:ratio=0.1:death_color=#C83232:life_color=#00FF00,"
+        "life=s=320x180:r=5:seed=1:mold=10:ratio=0.1:death_color=#C83232:life_color=#00FF00,"
         f"scale={SIZE.replace('x', ':')}:flags=neighbor,fps={RATE}",
     ),
     "noise": (
@@ -71,6 +71,16 @@ CONTENT = {
         f"testsrc2=s={SIZE}:r={RATE},noise=alls=40:allf=t+u",
     ),
 }
+
+
+NOTES = """\
+How to read it: `planned` is what the plan asks x264 for (the fixed ladder, or the analysis's choice);
+`measured` is the ladder's video bitrate from its segments (a still picture cannot use the fixed ladder's
+bits, so its fixed ladder measures far below plan). `bits saved` is 1 - auto/fixed of the measured totals.
+The analysis aims at SSIM (its worst sampled scene's mean, in dB), the metric this table reports next to VMAF
+(libvmaf's default model, computed at each rung's own size against the source scaled to it). `analysis` is
+the per-title analysis's wall time (sample, probe encodes, SSIM), not counted in the encode; the 2 cores were
+shared with other work while this ran, so times are upper bounds."""
 
 
 def make_source(name: str, seconds: float) -> Path:
@@ -197,7 +207,7 @@ def section(seconds: float, names: list[str]) -> str:
         f"{SECTION}\n\nMachine: {machine()}\n\nDate: {datetime.now(UTC):%Y-%m-%d}; command: "
         f"`make bench-pertitle`; {seconds:g} s 720p25 sources, HLS ladder {'/'.join(LADDER)}, x264 veryfast, "
         f"target SSIM {TARGET_SSIM_DB:g} dB; whole run {time.perf_counter() - started:.0f} s\n\n"
-        f"{contents}\n\n{table(results)}\n"
+        f"{contents}\n\n{table(results)}\n\n{NOTES}\n"
     )
 
 
