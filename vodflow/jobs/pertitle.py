@@ -1,13 +1,13 @@
 """A ladder per title: each rung's bitrate chosen from probe encodes of the title, rungs that add too little
 dropped (pure decisions; the probe encodes are run elsewhere).
 
-For every rung, short probe encodes of sampled scenes at a few constant-quality settings give points
-(kbit/s, quality). The rung gets the bitrate at which its curve reaches the target quality (interpolated
-linearly in log-bitrate, the shape rate-quality curves have), never more than the fixed ladder's bitrate (so
-complex titles lose nothing against it) and never less than `floor` of it. A rung whose bitrate ends up
-within `min_step` of the rung kept below it adds too little: it is dropped, with the reason. A smaller rung
-that costs as much as a larger one, or nearly as much as the top one (which always stays), is dropped instead:
-the larger picture is better for those bits.
+For every rung, short probe encodes of sampled scenes at a few bitrates (the encode's rate control) give
+points (kbit/s, quality). The rung gets the bitrate at which its curve reaches the target quality
+(interpolated linearly in log-bitrate, the shape rate-quality curves have), never more than the fixed
+ladder's bitrate (so complex titles lose nothing against it) and never less than `floor` of it. A rung whose
+bitrate ends up within `min_step` of the rung kept below it adds too little: it is dropped, with the reason.
+A smaller rung that costs as much as a larger one, or nearly as much as the top one (which always stays), is
+dropped instead: the larger picture is better for those bits.
 
 Quality is SSIM in decibels (`ssim_db`): SSIM measures the same on every ffmpeg (VMAF needs libvmaf), and in
 dB it is close to linear in log-bitrate, as the interpolation assumes. `TARGET_SSIM_DB` is what the encode
