@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 # uv uses the machine's Python 3.11 and never downloads one
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup ffmpeg test-deps postgresql browser demo test lint bench bench-load bench-fixed profile lock clean
+.PHONY: setup ffmpeg test-deps postgresql browser demo test lint bench bench-pertitle bench-load bench-fixed profile lock clean
 
 setup: $(STAMP) ffmpeg
 
@@ -61,6 +61,10 @@ clean:
 
 bench: setup
 	$(PY) bench/run.py
+
+# The per-title ladder (`"ladder": "auto"`) against the fixed one on four lavfi sources (VMAF via imageio-ffmpeg)
+bench-pertitle: setup
+	$(PY) bench/pertitle.py
 
 bench-load: setup test-deps
 	$(PY) bench/load.py

@@ -5,11 +5,12 @@ script and `vodflow encode` of the equivalent job spec (through the CLI, against
 here); then the time to first playable on the longest source (`bench/playable.py`), the orchestration's
 fixed cost on a 2 s source (vodflow minus the reference command, and the flow run's own from the Prefect API:
 `bench/fixed_cost.py`, a CLI run and a deployment run on a worker), output quality (bitrate, SSIM, PSNR), the
-Python process's peak memory for ingest + publish of a 20 MB and a 2 GB source, and jobs/hour with 1, 2 and 4
-jobs submitted at once. Prints the tables and writes them to `bench/results.md`.
+Python process's peak memory for ingest + publish of a 20 MB and a 2 GB source, jobs/hour with 1, 2 and 4
+jobs submitted at once, and the per-title ladder against the fixed one (`bench/pertitle.py`). Prints the
+tables and writes them to `bench/results.md`.
 
 Environment: BENCH_REPS (default 3), BENCH_SOURCES (default "10,60" seconds), BENCH_SKIP (comma list of
-sections to skip: speed,dedup,playable,orchestration,quality,memory,throughput).
+sections to skip: speed,dedup,playable,orchestration,quality,memory,throughput,pertitle).
 """
 
 from __future__ import annotations
@@ -394,6 +395,12 @@ def main() -> None:
     if "memory" not in skip:
         print("memory", flush=True)
         sections.append("## Peak memory of the Python process, ingest (HTTP) + publish\n\n" + table(memory()))
+    if "pertitle" not in skip:
+        print("per-title ladder", flush=True)
+        from bench.pertitle import CONTENT
+        from bench.pertitle import section as pertitle_section
+
+        sections.append(pertitle_section(12, list(CONTENT)))
     report = "# vodflow benchmark\n\n" + "\n\n".join(sections) + "\n"
     (ROOT / "bench" / "results.md").write_text(report)
     print(report)

@@ -46,6 +46,7 @@ from vodflow.storage.jobstore import load_job, previous_job, save_job
 from vodflow.storage.scratch import Scratch
 from vodflow.tasks.cleanup import cleanup
 from vodflow.tasks.ingest import ingest
+from vodflow.tasks.pertitle import analyse_ladder
 from vodflow.tasks.publish import publish
 from vodflow.tasks.quality import quality
 from vodflow.tasks.steps import PrefectSteps
@@ -112,7 +113,8 @@ def run_locally(
     request: EncodeRequest,
     notice: PlayableNotice | None = None,
 ) -> JobDocument:
-    """Ingest, plan, encode (one process, or chunks), thumbnail and publish; the completed document.
+    """Ingest, plan (with the per-title analysis of `ladder: auto` presets), encode (one process, or chunks),
+    thumbnail and publish; the completed document.
 
     With a `notice`, HLS ladders are published while they encode (see `vodflow.steps.live`); if the job
     then fails, what was published of them is removed.
@@ -125,6 +127,12 @@ def run_locally(
     try:
         source = ingest.with_options(**retry)(doc, workdir, storage, policy)
         plan = plan_outputs(doc, source.info, source.captions, source.caption_skips)
+        if plan.auto_rungs:  # `ladder: auto`: the bitrates follow from probe encodes of the title
+            options = request.options
+            probes = analyse_ladder.with_options(**retry)(
+                source, plan.auto_rungs, workdir, options.x264_preset, options.slots
+            )
+            plan = plan_outputs(doc, source.info, source.captions, source.caption_skips, probes)
         encoder = get_encoder("local", source.info, settings.chunk_threshold(), plan)
         request = request.with_source(source, plan)
         if notice is not None:

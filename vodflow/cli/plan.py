@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ def add_parser(subparsers: Any) -> None:
         help="print the ffmpeg commands a local encode of a job spec would run (a shell script)",
         description="Probe the spec's local source and print, as a POSIX shell script, the exact ffmpeg "
         "commands vodflow's local encoder would run for it: one process (default) or chunks side by side "
-        "(--chunk-seconds). Nothing is run; no Prefect. Time it anywhere: `vodflow plan job.json > job.sh; "
+        "(--chunk-seconds). Nothing is run but a `ladder: auto` preset's analysis (its probe encodes choose "
+        "the bitrates the script shows); no Prefect. Time it anywhere: `vodflow plan job.json > job.sh; "
         "time sh job.sh`.",
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -46,6 +48,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from vodflow.media.probe import probe_source
     from vodflow.media.script import chunked_commands, one_process_commands, shell_script
     from vodflow.settings import load_settings
+    from vodflow.steps.pertitle import probe_rungs
 
     try:
         spec = prepare_spec(read_spec_file(args.spec))
@@ -59,6 +62,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
         plan = plan_outputs(doc, source.info)
         workdir = args.workdir.resolve()
         preset = args.x264_preset or settings.x264_preset
+        if plan.auto_rungs:
+            with tempfile.TemporaryDirectory(prefix="vodflow-plan-") as scratch:
+                probes = probe_rungs(source, plan.auto_rungs, Path(scratch), x264_preset=preset)
+            plan = plan_outputs(doc, source.info, probes=probes)
         if args.chunk_seconds:
             rate = video_frame_rate(path)
             groups = chunked_commands(source, plan, workdir, preset, args.chunk_seconds, rate)
@@ -70,5 +77,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     title = (
         f"vodflow plan: {path.name}, {source.info.duration:.1f} s {source.info.width}x{source.info.height}"
     )
+    if auto := [r for out in (*plan.hls, *plan.cmaf) if out.auto_ladder for r in out.renditions]:
+        dropped = [s.resolution for s in plan.skipped if s.reason.startswith("ladder auto")]
+        title += "; ladder auto: " + ", ".join(f"{r.resolution} {r.video_kbps} kbit/s" for r in auto)
+        title += f" (dropped: {', '.join(dropped)})" if dropped else ""
     sys.stdout.write(shell_script(groups, workdir, title, plan))
     return EXIT_OK

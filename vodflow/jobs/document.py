@@ -104,6 +104,10 @@ class FileMeta(BaseModel):
     rungs: list[RungMeta] | None = Field(
         default=None, description="A ladder's rungs, in its order, with their measured quality."
     )
+    ladder: Literal["auto"] | None = Field(default=None, description="`auto`: a per-title ladder.")
+    video_kbps: dict[str, int] | None = Field(
+        default=None, alias="videoKbps", description="An `auto` ladder's video bitrate per rung (kbit/s)."
+    )
 
 
 class CaptionMeta(BaseModel):

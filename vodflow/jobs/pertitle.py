@@ -1,11 +1,17 @@
 """A ladder per title: each rung's bitrate chosen from probe encodes of the title, rungs that add too little
 dropped (pure decisions; the probe encodes are run elsewhere).
 
-For every rung, short probe encodes of sampled scenes at a few constant-quality settings give points
-(kbit/s, quality). The rung gets the bitrate at which its curve reaches the target quality (interpolated
-linearly in log-bitrate, the shape rate-quality curves have), never more than the fixed ladder's bitrate (so
-complex titles lose nothing against it) and never less than `floor` of it. A rung whose bitrate ends up
-within `min_step` of the rung kept below it adds too little: it is dropped, with the reason.
+For every rung, short probe encodes of sampled scenes at a few bitrates (the encode's rate control) give
+points (kbit/s, quality). The rung gets the bitrate at which its curve reaches the target quality
+(interpolated linearly in log-bitrate, the shape rate-quality curves have), never more than the fixed
+ladder's bitrate (so complex titles lose nothing against it) and never less than `floor` of it. A rung whose
+bitrate ends up within `min_step` of the rung kept below it adds too little: it is dropped, with the reason.
+A smaller rung that costs as much as a larger one, or nearly as much as the top one (which always stays), is
+dropped instead: the larger picture is better for those bits.
+
+Quality is SSIM in decibels (`ssim_db`): SSIM measures the same on every ffmpeg (VMAF needs libvmaf), and in
+dB it is close to linear in log-bitrate, as the interpolation assumes. `TARGET_SSIM_DB` is what the encode
+aims at; the per-title benchmark (`bench/pertitle.py`) reports VMAF next to it.
 """
 
 from __future__ import annotations
@@ -13,6 +19,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+# The quality every rung of an `auto` ladder aims at: SSIM 0.992 (21 dB; see bench/results.md for the VMAF
+# this gives), and the least share of the fixed ladder's bitrate a rung keeps.
+TARGET_SSIM_DB = 21.0
+FLOOR = 0.2
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,11 @@ class RungChoice:
     kbps: int
     reason: str
     dropped: bool = False
+
+
+def ssim_db(ssim: float) -> float:
+    """SSIM (0-1) in decibels, `-10 log10(1 - ssim)`; identical pictures (SSIM 1) give 100 dB."""
+    return 100.0 if ssim >= 1.0 else min(100.0, -10 * math.log10(1 - ssim))
 
 
 def bitrate_for_quality(points: Sequence[ProbePoint], target: float) -> float | None:
@@ -52,7 +68,7 @@ def choose_ladder(
     rungs: Sequence[tuple[str, int, Sequence[ProbePoint]]],
     target: float,
     *,
-    floor: float = 0.2,
+    floor: float = FLOOR,
     min_step: float = 0.2,
 ) -> list[RungChoice]:
     """Each rung (resolution, fixed-ladder kbit/s, probe points), smallest first: its bitrate, or dropped.
@@ -62,7 +78,7 @@ def choose_ladder(
     if any(a[1] > b[1] for a, b in zip(rungs, rungs[1:], strict=False)):
         raise ValueError("rungs must come smallest first")
     choices: list[RungChoice] = []
-    kept_below: int | None = None
+    kept: list[int] = []  # indexes in `choices` of the rungs kept so far
     for index, (resolution, fixed, points) in enumerate(rungs):
         needed = bitrate_for_quality(points, target)
         if needed is None or needed >= fixed:
@@ -71,7 +87,22 @@ def choose_ladder(
             kbps = max(round(needed), round(fixed * floor))
             reason = f"reaches the target quality at {round(needed)} kbit/s (fixed ladder: {fixed})"
         top = index == len(rungs) - 1
-        if kept_below is not None and not top and kbps < kept_below * (1 + min_step):
+        # smaller rungs that cost as much as this one (or, below the top, nearly as much) give less picture
+        # for those bits: dropped
+        while kept and (
+            choices[kept[-1]].kbps >= kbps or (top and kbps < choices[kept[-1]].kbps * (1 + min_step))
+        ):
+            i = kept.pop()
+            below = choices[i]
+            choices[i] = RungChoice(
+                below.resolution,
+                below.kbps,
+                f"adds too little: the {resolution} rung above needs {kbps} kbit/s, within "
+                f"{round(min_step * 100)}% of its {below.kbps} kbit/s or less",
+                dropped=True,
+            )
+        if kept and not top and kbps < choices[kept[-1]].kbps * (1 + min_step):
+            kept_below = choices[kept[-1]].kbps
             choices.append(
                 RungChoice(
                     resolution,
@@ -82,6 +113,6 @@ def choose_ladder(
                 )
             )
             continue
+        kept.append(len(choices))
         choices.append(RungChoice(resolution, kbps, reason))
-        kept_below = kbps
     return choices

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -11,6 +11,7 @@ from vodflow.errors import StepError
 from vodflow.jobs.document import JobDocument, Skipped, output_id
 from vodflow.jobs.keys import CAPTIONS_PREFIX, IMAGES_PREFIX, STORYBOARDS_PREFIX, VIDEOS_PREFIX
 from vodflow.jobs.ladder import LADDER, codec_kbps, scaled_size
+from vodflow.jobs.pertitle import TARGET_SSIM_DB, ProbePoint, choose_ladder
 from vodflow.jobs.sources import AudioStream, CaptionTrack, SourceInfo
 
 # The audio-only variant of a ladder (`audioOnly`): low enough for the poorest networks.
@@ -61,6 +62,7 @@ class HlsOutput:
     renditions: tuple[Rendition, ...]
     audio_only_kbps: int | None = None
     iframes: bool = False  # an I-frame playlist per rung, listed in the master
+    auto_ladder: bool = False  # `ladder: auto`: bitrates chosen for the title
 
     @property
     def key(self) -> str:
@@ -96,6 +98,7 @@ class CmafOutput:
     audio_kbps: int
     audio_only_kbps: int | None = None
     iframes: bool = False  # an fMP4 I-frame playlist per rung (a fragment per keyframe), listed in the master
+    auto_ladder: bool = False
 
     @property
     def key(self) -> str:
@@ -108,6 +111,7 @@ class Mp4Output:
     file_id: str
     preset_id: str
     rendition: Rendition
+    auto_ladder: bool = False
 
     @property
     def key(self) -> str:
@@ -191,6 +195,13 @@ class OutputPlan:
     def video_outputs(self) -> int:
         return len(self.hls) + len(self.cmaf) + len(self.mp4)
 
+    @property
+    def auto_rungs(self) -> list[Rendition]:
+        """The rungs of `ladder: auto` outputs, one per resolution: what the per-title analysis probes."""
+        rungs = [r for out in (*self.hls, *self.cmaf) if out.auto_ladder for r in out.renditions]
+        rungs += [out.rendition for out in self.mp4 if out.auto_ladder]
+        return list({r.resolution: r for r in rungs}.values())
+
 
 def audio_tracks(source: SourceInfo) -> tuple[AudioTrack, ...]:
     """The audio tracks a CMAF ladder keeps: every stream with a language tag (`und` is none), the first one
@@ -240,15 +251,34 @@ def _no_upscale(fmt: str, resolution: str, source: SourceInfo) -> Skipped:
     return Skipped(format=fmt, resolution=resolution, reason=reason)
 
 
+def auto_ladder(
+    fmt: str, renditions: Sequence[Rendition], probes: Mapping[str, Sequence[ProbePoint]]
+) -> tuple[list[Rendition], list[Skipped]]:
+    """A `ladder: auto` preset's renditions at the bitrates `choose_ladder` gives them from the `probes` (per
+    resolution), and the rungs it dropped, as skipped with its reason."""
+    ordered = sorted(renditions, key=lambda r: r.video_kbps)
+    rungs = [(r.resolution, r.video_kbps, probes[r.resolution]) for r in ordered]
+    choices = {c.resolution: c for c in choose_ladder(rungs, TARGET_SSIM_DB)}
+    kept = [replace(r, video_kbps=choices[r.resolution].kbps) for r in renditions]
+    dropped = [
+        Skipped(format=fmt, resolution=r.resolution, reason=f"ladder auto: {choices[r.resolution].reason}")
+        for r in renditions
+        if choices[r.resolution].dropped
+    ]
+    return [r for r in kept if not choices[r.resolution].dropped], dropped
+
+
 def plan_outputs(
     doc: JobDocument,
     source: SourceInfo,
     captions: Sequence[CaptionTrack] = (),
     caption_skips: Sequence[tuple[str, str]] = (),
+    probes: Mapping[str, Sequence[ProbePoint]] | None = None,
 ) -> OutputPlan:
     """Every output of the job; renditions larger than the source are listed as skipped, never upscaled.
     `captions` (read at ingest) become caption outputs; `caption_skips` (language, reason) are listed as
-    skipped (`format` "caption", `resolution` the language).
+    skipped (`format` "caption", `resolution` the language). A `ladder: auto` preset gets the bitrates the
+    per-title analysis's `probes` (points per resolution of `auto_rungs`) give; without them, the fixed ones.
 
     Raises StepError(validate, ...) for a thumbnail past the end of the source or when nothing is left
     to encode.
@@ -262,11 +292,15 @@ def plan_outputs(
                 plan.skipped.append(_no_upscale(preset.format, resolution, source))
             else:
                 renditions.append(_rendition(resolution, size))
+        auto = preset.ladder == "auto"
+        if auto and probes is not None and renditions:
+            renditions, dropped = auto_ladder(preset.format, renditions, probes)
+            plan.skipped += dropped
         if preset.format == "hls" and renditions:
             audio_only = AUDIO_ONLY_KBPS if preset.audio_only and source.has_audio else None
             file_id = output_id(doc.id, preset.id or "", "hls")
             plan.hls.append(
-                HlsOutput(file_id, preset.id or "", tuple(renditions), audio_only, bool(preset.iframes))
+                HlsOutput(file_id, preset.id or "", tuple(renditions), audio_only, bool(preset.iframes), auto)
             )
         elif preset.format == "cmaf" and renditions:
             tracks = audio_tracks(source)
@@ -280,11 +314,12 @@ def plan_outputs(
                     max(r.audio_kbps for r in renditions),
                     AUDIO_ONLY_KBPS if preset.audio_only and tracks else None,
                     bool(preset.iframes),
+                    auto,
                 )
             )
         elif preset.format == "mp4":
             plan.mp4.extend(
-                Mp4Output(output_id(doc.id, preset.id or "", "mp4", r.resolution), preset.id or "", r)
+                Mp4Output(output_id(doc.id, preset.id or "", "mp4", r.resolution), preset.id or "", r, auto)
                 for r in renditions
             )
     plan.captions = [

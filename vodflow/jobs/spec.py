@@ -112,6 +112,12 @@ class Preset(Wire):
         description="An HDR source's `hevc`/`av1` rungs: `keep` its HDR10 or HLG (10-bit), or `tonemap` "
         "them to SDR (the default). H.264 is always tone-mapped.",
     )
+    ladder: Literal["fixed", "auto"] | None = Field(
+        default=None,
+        description="`auto`: each rung's bitrate chosen for this title from short probe encodes (never "
+        "above the fixed ladder's), rungs that add too little dropped (listed in `skipped`). Left out or "
+        "`fixed`: the fixed ladder. Made only by the local encoder.",
+    )
     id: str | None = Field(default=None, description="Assigned by vodflow.")
 
     @field_validator("resolutions")
@@ -379,8 +385,8 @@ class RunSpec(JobSpec):
 
 
 def check_remote_presets(presets: list[Preset], service: str) -> None:
-    """Refuse what only the local encoder makes (`cmaf` ladders, `audioOnly`, HEVC/AV1, `hdr`) before a job
-    goes to the remote `service`; SpecError naming the preset field."""
+    """Refuse what only the local encoder makes (`cmaf` ladders, `audioOnly`, `iframes`, HEVC/AV1, `hdr`,
+    `ladder: auto`) before a job goes to the remote `service`; SpecError naming the preset field."""
     for i, preset in enumerate(presets):
         if preset.video_codecs() != ["h264"]:
             field = "codecs" if preset.codecs else "codec"
@@ -395,6 +401,10 @@ def check_remote_presets(presets: list[Preset], service: str) -> None:
             raise SpecError(f"presets[{i}].audioOnly", f"made only by the local encoder, not by {service}")
         if preset.iframes:
             raise SpecError(f"presets[{i}].iframes", f"made only by the local encoder, not by {service}")
+        if preset.ladder == "auto":
+            raise SpecError(
+                f"presets[{i}].ladder", f"auto is made only by the local encoder, not by {service}"
+            )
 
 
 def check_remote_storyboard(spec: JobSpec, service: str) -> None:

@@ -18,7 +18,7 @@ from vodflow.jobs.document import (
     dynamic_range_name,
     iso_now,
 )
-from vodflow.jobs.plan import CmafOutput, OutputPlan, Rendition, StoryboardOutput
+from vodflow.jobs.plan import CmafOutput, HlsOutput, Mp4Output, OutputPlan, Rendition, StoryboardOutput
 from vodflow.jobs.summary import playlist_seconds
 from vodflow.media.cmaf import MANIFEST, MASTER, cmaf_dir, media_playlist
 from vodflow.media.commands import hls_dir, mp4_path, rung_name, thumbnail_path, variant_name
@@ -67,6 +67,15 @@ def measure_video(path: Path) -> FileMeta:
         format=report["format"]["format_name"],
         duration=round(float(report["format"].get("duration") or video.get("duration") or 0), 3),
     )
+
+
+def ladder_meta(out: HlsOutput | CmafOutput | Mp4Output) -> dict[str, object]:
+    """`meta` fields of a `ladder: auto` output: `ladder` and the chosen video bitrate per rung (by rung name,
+    `240p`, `240p-hevc`); none else."""
+    if not out.auto_ladder:
+        return {}
+    renditions = (out.rendition,) if isinstance(out, Mp4Output) else out.renditions
+    return {"ladder": "auto", "video_kbps": {rung_name(r): r.video_kbps for r in renditions}}
 
 
 def hls_meta(folder: Path, largest: Rendition) -> FileMeta:
@@ -126,6 +135,7 @@ def cmaf_files(
         dash_url=storage.url_for(f"{prefix}/{MANIFEST}"),
         rungs=rungs_meta(out.file_id, out.renditions, quality),
         dynamic_range=dynamic_range_name(plan_range),
+        **ladder_meta(out),
     )
     size = sum(u.path.stat().st_size for u in uploads)
     entry = file_entry(doc, out.file_id, "x-tar", prefix, f"{prefix}/{MASTER}", size, storage, meta)
@@ -201,7 +211,7 @@ def plan_files(
         uploads = [Upload(p, f"{prefix}/{p.relative_to(folder).as_posix()}") for p in segments]
         uploads.append(Upload(folder / "index.m3u8", f"{prefix}/index.m3u8"))
         largest = max(out.renditions, key=lambda r: r.width * r.height)
-        meta = hls_meta(folder, largest).model_copy(update=source_range)
+        meta = hls_meta(folder, largest).model_copy(update=source_range | ladder_meta(out))
         meta.rungs = rungs_meta(out.file_id, out.renditions, quality)
         size = sum(u.path.stat().st_size for u in uploads)
         entry = file_entry(doc, out.file_id, "x-tar", prefix, f"{prefix}/index.m3u8", size, storage, meta)
@@ -211,7 +221,7 @@ def plan_files(
         path = mp4_path(workdir, out)
         key = out.key
         size = path.stat().st_size
-        video = measure_video(path).model_copy(update=source_range)
+        video = measure_video(path).model_copy(update=source_range | ladder_meta(out))
         if quality is not None:
             video.quality = quality_meta(quality.scores[rung_label(out.file_id)])
         entry = file_entry(doc, out.file_id, "video", key, key, size, storage, video)

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from vodflow.jobs.pertitle import ProbePoint, bitrate_for_quality, choose_ladder
+from vodflow.jobs.pertitle import ProbePoint, bitrate_for_quality, choose_ladder, ssim_db
 
 
 def curve(scale: float) -> list[ProbePoint]:
@@ -45,3 +45,32 @@ def test_floor_and_order():
     assert only.kbps == 1000 and math.isclose(only.kbps / 5000, 0.2)
     with pytest.raises(ValueError):
         choose_ladder([("1080", 5000, flat), ("240", 400, flat)], target=95)
+
+
+def test_a_top_rung_close_to_the_rung_below_replaces_it():
+    hard = [ProbePoint(400, 10.0), ProbePoint(800, 12.0)]  # never reaches the target: the fixed bitrate
+    cheap = [ProbePoint(280, 18.0), ProbePoint(490, 21.0), ProbePoint(840, 23.0)]  # 22 at ~650 kbit/s
+    rungs = [("240", 400, hard), ("360", 800, hard), ("480", 1400, cheap)]
+    choices = choose_ladder(rungs, target=22)
+    assert [(c.resolution, c.dropped) for c in choices] == [("240", False), ("360", True), ("480", False)]
+    assert choices[2].kbps < 800 * 1.2
+    assert "480 rung above" in choices[1].reason and choices[1].kbps == 800
+
+
+def test_a_smaller_rung_costing_more_than_a_larger_one_is_dropped():
+    hard = [ProbePoint(400, 10.0)]
+    easy = [ProbePoint(160, 25.0)]
+    rungs = [("240", 400, hard), ("360", 800, easy), ("720", 2800, [ProbePoint(2000, 23.0)])]
+    choices = choose_ladder(rungs, target=22)
+    assert [(c.resolution, c.kbps, c.dropped) for c in choices] == [
+        ("240", 400, True),
+        ("360", 160, False),
+        ("720", 2000, False),
+    ]
+    assert "the 360 rung above needs 160 kbit/s" in choices[0].reason
+
+
+def test_ssim_in_decibels():
+    assert ssim_db(0.99) == pytest.approx(20.0)
+    assert ssim_db(0.9) == pytest.approx(10.0)
+    assert ssim_db(1.0) == 100.0

@@ -220,3 +220,35 @@ def test_an_sdr_source_plans_sdr_rungs_even_when_hdr_is_kept():
     doc = doc_for([{"format": "cmaf", "resolutions": ["240"], "codec": "hevc", "hdr": "keep"}])
     plan = plan_outputs(doc, source(640, 360))
     assert [r.dynamic_range for r in plan.cmaf[0].renditions] == ["sdr"] and plan.dynamic_range == "sdr"
+
+
+def test_auto_ladder_takes_the_probed_bitrates_and_lists_dropped_rungs():
+    from vodflow.jobs.pertitle import TARGET_SSIM_DB, ProbePoint
+
+    presets = [{"format": "hls", "resolutions": ["480", "240", "360"], "ladder": "auto"}]
+    doc = doc_for(presets)
+    fixed = plan_outputs(doc, source(854, 480))
+    assert [r.video_kbps for r in fixed.hls[0].renditions] == [1400, 400, 800], "no probes: the fixed ladder"
+    assert fixed.hls[0].auto_ladder and [r.resolution for r in fixed.auto_rungs] == ["480", "240", "360"]
+    easy = [ProbePoint(100, TARGET_SSIM_DB + 1)]
+    never = [ProbePoint(800, TARGET_SSIM_DB - 5)]
+    probes = {"240": easy, "360": never, "480": [ProbePoint(900, TARGET_SSIM_DB)]}
+
+    plan = plan_outputs(doc, source(854, 480), probes=probes)
+
+    (out,) = plan.hls
+    assert [(r.resolution, r.video_kbps) for r in out.renditions] == [("480", 900), ("240", 100)]
+    (skip,) = plan.skipped
+    assert (skip.format, skip.resolution) == ("hls", "360")
+    assert skip.reason.startswith("ladder auto: adds too little")
+
+
+def test_a_fixed_preset_ignores_probes():
+    from vodflow.jobs.pertitle import ProbePoint
+
+    doc = doc_for(
+        [{"format": "hls", "resolutions": ["240", "360"]}, {"format": "mp4", "resolutions": ["240"]}]
+    )
+    plan = plan_outputs(doc, source(640, 360), probes={"240": [ProbePoint(50, 99.0)]})
+    assert [r.video_kbps for r in plan.hls[0].renditions] == [400, 800]
+    assert not plan.auto_rungs and not plan.hls[0].auto_ladder and not plan.mp4[0].auto_ladder

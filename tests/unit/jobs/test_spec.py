@@ -178,6 +178,18 @@ def test_remote_encoders_refuse_what_only_the_local_one_makes():
             presets({"format": "hls", "resolutions": ["360"], "audioOnly": True}), "videosdk"
         )
     assert caught.value.field == "presets[0].audioOnly"
+    with pytest.raises(SpecError) as caught:
+        check_remote_presets(presets({"format": "hls", "resolutions": ["360"], "ladder": "auto"}), "mpc")
+    assert caught.value.field == "presets[0].ladder" and "local encoder" in caught.value.reason
+
+
+def test_ladder_key_is_fixed_or_auto_and_left_out_of_the_wire_form_when_absent():
+    spec = parse_spec(spec_with(presets=[{"resolutions": ["360"], "format": "hls", "ladder": "auto"}]))
+    assert spec.presets[0].ladder == "auto" and spec.wire()["presets"][0]["ladder"] == "auto"
+    assert "ladder" not in parse_spec(GOOD).wire()["presets"][0]
+    with pytest.raises(SpecError) as caught:
+        parse_spec(spec_with(presets=[{"resolutions": ["360"], "format": "hls", "ladder": "best"}]))
+    assert caught.value.field == "presets[0].ladder" and "'best'" in caught.value.reason
 
 
 @pytest.mark.parametrize(

@@ -93,3 +93,26 @@ def test_the_script_makes_the_storyboard_folder_the_image2_muxer_writes_in(tmp_p
     job = plan_outputs(JobDocument.from_spec(parse_spec(spec), "plan"), source.info)
     script = shell_script(one_process_commands(source, job, tmp_path, "veryfast"), tmp_path, "t", job)
     assert str(tmp_path / job.storyboard.file_id) in script.splitlines()[3]
+
+
+def test_plan_runs_the_per_title_analysis_and_prints_the_chosen_ladder(tmp_path, clips, capsys, monkeypatch):
+    import argparse
+
+    from vodflow.cli.plan import cmd_plan
+    from vodflow.jobs.ladder import LADDER
+
+    monkeypatch.setenv("VODFLOW_ALLOW_LOCAL_FILES", "true")
+    spec = tmp_path / "job.json"
+    presets = [{"format": "hls", "resolutions": ["240", "360"], "ladder": "auto"}]
+    spec.write_text(json.dumps({"videoUrl": str(clips["landscape"]), "presets": presets}))
+    args = argparse.Namespace(spec=str(spec), workdir=tmp_path / "out", chunk_seconds=None, x264_preset=None)
+    assert cmd_plan(args) == 0
+    script = capsys.readouterr().out
+    title = script.splitlines()[1]
+    assert "; ladder auto: " in title
+    chosen = {
+        r: int(k) for r, k in (part.split()[:2] for part in title.split("ladder auto: ")[1].split(", "))
+    }
+    assert set(chosen) <= {"240", "360"} and "360" in chosen, "the top rung always stays"
+    assert all(kbps <= LADDER[r].video_kbps for r, kbps in chosen.items())
+    assert all(f"{kbps}k" in script for kbps in chosen.values()), "the commands use the chosen bitrates"

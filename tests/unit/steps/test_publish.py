@@ -92,3 +92,14 @@ def test_a_ladder_lists_its_rungs_with_their_measured_quality_only_when_measured
         },
     ]
     assert rungs_meta("l", rungs, None) is None
+
+
+def test_ladder_meta_names_an_auto_ladders_bitrates_only():
+    from vodflow.jobs.plan import HlsOutput, Mp4Output, Rendition
+    from vodflow.steps.publish import ladder_meta
+
+    low, top = Rendition("240", 426, 240, 90, 64), Rendition("720", 1280, 720, 700, 128)
+    assert ladder_meta(HlsOutput("f", "p", (low, top))) == {}
+    auto = ladder_meta(HlsOutput("f", "p", (low, top), auto_ladder=True))
+    assert auto == {"ladder": "auto", "video_kbps": {"240p": 90, "720p": 700}}
+    assert ladder_meta(Mp4Output("f", "p", top, auto_ladder=True))["video_kbps"] == {"720p": 700}
