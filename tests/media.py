@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from vodflow.media.samples import make_sample
 
@@ -156,3 +157,9 @@ def first_frame_side_data(path: Path) -> dict[str, dict]:
     ).stdout  # fmt: skip
     frames = json.loads(out)["frames"]
     return {entry["side_data_type"]: entry for entry in frames[0].get("side_data_list", [])}
+
+
+def local_file(url: str) -> Path:
+    """The path a local storage's `file://` URL names."""
+    assert url.startswith("file://")
+    return Path(urlsplit(url).path)

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import m3u8
 import pytest
 from mpegdash.parser import MPEGDASHParser
 
 from tests.httpserver import serve
-from tests.media import ffprobe_streams, make_subtitled_clip
+from tests.media import ffprobe_streams, local_file, make_subtitled_clip
 from vodflow.errors import JobFailed
 from vodflow.flows.pipeline import encode_video
 from vodflow.media.captions import parse_captions
@@ -49,11 +48,6 @@ def subtitled(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("captions")
     (folder / "fr.srt").write_text(IN_SOURCE)
     return make_subtitled_clip(folder / "subtitled.mp4", folder / "fr.srt", "fra", SECONDS)
-
-
-def local_file(url: str) -> Path:
-    assert url.startswith("file://")
-    return Path(urlsplit(url).path)
 
 
 def texts(vtt: str) -> list[str]:

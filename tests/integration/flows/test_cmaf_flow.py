@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import m3u8
 import pytest
 from mpegdash.parser import MPEGDASHParser
 
-from tests.media import decoded_frames, ffprobe_streams, make_bilingual_clip, make_clip
+from tests.media import decoded_frames, ffprobe_streams, local_file, make_bilingual_clip, make_clip
 from vodflow.errors import JobFailed
 from vodflow.flows.pipeline import encode_video
 
@@ -30,11 +29,6 @@ def storage(storage, monkeypatch):
 @pytest.fixture(scope="module")
 def bilingual(tmp_path_factory) -> Path:
     return make_bilingual_clip(tmp_path_factory.mktemp("cmaf") / "bilingual.mkv", 640, 360, SECONDS)
-
-
-def local_file(url: str) -> Path:
-    assert url.startswith("file://")
-    return Path(urlsplit(url).path)
 
 
 def probe_segment(init: Path, segment: Path, tmp: Path) -> dict:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
 from tests.hls import parse_master
 from tests.httpserver import serve
-from tests.media import ffprobe_streams
+from tests.media import ffprobe_streams, local_file
 from tests.runs import workdir_of
 from vodflow.errors import JobFailed
 from vodflow.flows.pipeline import encode_video
@@ -18,11 +16,6 @@ from vodflow.storage.jobstore import load_job
 from vodflow.storage.local import LocalStorage
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
-
-
-def local_file(url: str) -> Path:
-    assert url.startswith("file://")
-    return Path(urlsplit(url).path)
 
 
 def published_keys(storage: LocalStorage) -> list[str]:

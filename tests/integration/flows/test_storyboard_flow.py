@@ -6,12 +6,11 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import m3u8
 import pytest
 
-from tests.media import decoded_pictures, ffprobe_streams, make_clip
+from tests.media import decoded_pictures, ffprobe_streams, local_file, make_clip
 from vodflow.flows.pipeline import encode_video
 from vodflow.media.captions import parse_captions
 from vodflow.storage.jobstore import load_job
@@ -37,11 +36,6 @@ def trickplay(prefect_harness, tmp_path_factory) -> tuple[dict, LocalStorage]:
         env.setenv("VODFLOW_TMP_DIR", str(root / "tmp"))
         doc = encode_video(spec, job_id="e" * 24)
     return doc, LocalStorage(root / "data")
-
-
-def local_file(url: str) -> Path:
-    assert url.startswith("file://")
-    return Path(urlsplit(url).path)
 
 
 def check_track(track: Path, tile: tuple[int, int], duration: float, interval: float) -> dict[str, int]:
