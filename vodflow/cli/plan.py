@@ -45,6 +45,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from vodflow.jobs.document import JobDocument
     from vodflow.jobs.plan import plan_outputs
     from vodflow.jobs.sources import Source, parse_video_url
+    from vodflow.media.commands import rung_name
     from vodflow.media.probe import probe_source
     from vodflow.media.script import chunked_commands, one_process_commands, shell_script
     from vodflow.settings import load_settings
@@ -79,7 +80,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     )
     if auto := [r for out in (*plan.hls, *plan.cmaf) if out.auto_ladder for r in out.renditions]:
         dropped = [s.resolution for s in plan.skipped if s.reason.startswith("ladder auto")]
-        title += "; ladder auto: " + ", ".join(f"{r.resolution} {r.video_kbps} kbit/s" for r in auto)
+        title += "; ladder auto: " + ", ".join(f"{rung_name(r)} {r.video_kbps} kbit/s" for r in auto)
         title += f" (dropped: {', '.join(dropped)})" if dropped else ""
     sys.stdout.write(shell_script(groups, workdir, title, plan))
     return EXIT_OK
