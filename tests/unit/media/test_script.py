@@ -111,7 +111,8 @@ def test_plan_runs_the_per_title_analysis_and_prints_the_chosen_ladder(tmp_path,
     title = script.splitlines()[1]
     assert "; ladder auto: " in title
     chosen = {
-        r: int(k) for r, k in (part.split()[:2] for part in title.split("ladder auto: ")[1].split(", "))
+        r.removesuffix("p"): int(k)
+        for r, k in (part.split()[:2] for part in title.split("ladder auto: ")[1].split(", "))
     }
     assert set(chosen) <= {"240", "360"} and "360" in chosen, "the top rung always stays"
     assert all(kbps <= LADDER[r].video_kbps for r, kbps in chosen.items())
