@@ -16,13 +16,26 @@ DynamicRange = Literal["sdr", "hdr10", "hlg"]
 PQ = "smpte2084"
 HLG = "arib-std-b67"
 
-# HDR (PQ or HLG) to SDR BT.709: linear light, BT.709 primaries, Hable tone curve, BT.709 video range.
+# HDR (PQ or HLG) to SDR BT.709: linear light (float), BT.709 primaries, Hable tone curve, BT.709 transfer
+# into 16-bit RGB, then the BT.709 matrix and video range.
+#
+# The primaries conversion leaves negative linear values (colours outside BT.709) and the transfer must
+# clip them to 0, as zimg's reference BT.709 transfer does (display-referred: the inverse of the BT.1886
+# EOTF, V = L^(1/2.4) for L >= 0, 0 below). The zimg 3.0.4 that Debian's ffmpeg 5.1 uses instead mirrors them
+# (V = -|L|^(1/2.4): a linear -0.01 becomes -0.15) and, with float RGB going straight to YUV, those negative
+# R'G'B' pull Y' down: the HDR10 test clip's mean luma was 78 where the clipped transfer gives 111 (the
+# static ffmpeg 9.0.2 clips, but carried R'G'B' above 1 into Y', 116). Converting to gbrp16le between the
+# transfer and the matrix clips R'G'B' to [0, 1] in every build, so 5.1 and 9.0.2 give the same picture
+# (tests/integration/media/test_tonemap.py). `r=full`/`rin=full`/`min=gbr` are explicit because ffmpeg 5.1
+# keeps the source's `tv` range and bt2020nc matrix tags on the RGB frames.
 TONEMAP_FILTERS: list[tuple[str, dict[str, object]]] = [
     ("zscale", {"t": "linear", "npl": 100}),
     ("format", {"pix_fmts": "gbrpf32le"}),
     ("zscale", {"p": "bt709"}),
     ("tonemap", {"tonemap": "hable", "desat": 0}),
-    ("zscale", {"t": "bt709", "m": "bt709", "r": "tv"}),
+    ("zscale", {"t": "bt709", "r": "full"}),
+    ("format", {"pix_fmts": "gbrp16le"}),
+    ("zscale", {"min": "gbr", "rin": "full", "m": "bt709", "r": "tv"}),
     ("format", {"pix_fmts": "yuv420p"}),
 ]
 
