@@ -141,39 +141,23 @@ def measure_quality(
 ) -> QualityReport:
     """Measure every video rendition of `plan` under `workdir` against the source, in one ffmpeg bounded
     like an encode of the source (`encode_timeout`, capped at `max_seconds`); StepError(quality) when the
-    measurement fails or its log lacks a rendition's scores.
-
-    The SDR renditions of an HDR source are compared with the source tone-mapped by the ffmpeg that encoded
-    them (`ffmpeg`): builds differ there (ffmpeg 9's zscale makes the same tone-mapped light brighter than
-    Debian's 5.1), and the measure is of what encoding lost, not of the builds' difference. They get VMAF
-    only where that ffmpeg has libvmaf; a second ffmpeg measures them when the measuring one is another."""
+    measurement fails or its log lacks a rendition's scores."""
     tool = quality_tool(configured_ffmpeg)
     targets = quality_targets(plan, workdir)
-    encoder = tool if tool.ffmpeg == "ffmpeg" else QualityTool("ffmpeg", bool(_lists_libvmaf("ffmpeg")))
-    groups = [
-        (tool, [t for t in targets if not t.tonemap]),
-        (encoder, [t for t in targets if t.tonemap]),
-    ]
-    if encoder == tool:
-        groups = [(tool, targets)]
+    command = build_job_quality_command(source.path, targets, vmaf=tool.vmaf, ffmpeg=tool.ffmpeg)
     started = time.monotonic()
-    scores: dict[str, QualityScores] = {}
-    for measuring, group in groups:
-        if not group:
-            continue
-        command = build_job_quality_command(source.path, group, vmaf=measuring.vmaf, ffmpeg=measuring.ffmpeg)
-        with (slots or Slots()).ffmpeg():
-            log = run_ffmpeg(
-                command,
-                step="quality",
-                workdir=workdir,
-                timeout=encode_timeout(source.info.duration, cap=max_seconds),
-                stall_timeout=stall_seconds or None,
-                source=source.path,
-            )
-        try:
-            scores |= parse_job_quality(log, group)
-        except ValueError as exc:
-            raise StepError("quality", "quality_failed", str(exc)) from exc
+    with (slots or Slots()).ffmpeg():
+        log = run_ffmpeg(
+            command,
+            step="quality",
+            workdir=workdir,
+            timeout=encode_timeout(source.info.duration, cap=max_seconds),
+            stall_timeout=stall_seconds or None,
+            source=source.path,
+        )
     seconds = round(time.monotonic() - started, 2)
+    try:
+        scores = parse_job_quality(log, targets)
+    except ValueError as exc:
+        raise StepError("quality", "quality_failed", str(exc)) from exc
     return QualityReport({label: rounded(s) for label, s in scores.items()}, seconds, tool.vmaf)

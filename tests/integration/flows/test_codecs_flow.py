@@ -187,6 +187,7 @@ def test_hdr10_source_gives_one_master_with_sdr_h264_and_hdr10_hevc_and_av1(tmp_
     assert timelines[0] == timelines[1] == timelines[2], "every codec cut on the same 2 s keyframes"
 
     # quality against the source: the SDR rungs against the source tone-mapped as the encode tone-maps it
+    # (by another ffmpeg build: the static 9.0.2 with libvmaf, whose tone-mapping now matches 5.1's)
     rungs = ladder["meta"]["rungs"]
     assert [(r["name"], r["codec"]) for r in rungs] == [
         ("240p", "h264"),
@@ -194,9 +195,7 @@ def test_hdr10_source_gives_one_master_with_sdr_h264_and_hdr10_hevc_and_av1(tmp_
         ("240p-av1", "av1"),
     ]
     for scores in [r["quality"] for r in rungs] + [mp4["meta"]["quality"]]:
-        assert 0.9 < scores["ssim"] <= 1 and scores["psnr"] > 30, scores
-    assert [("vmaf" in r["quality"]) for r in rungs] == [False, True, True], "tone-mapped: Debian's ffmpeg"
-    assert all(50 < r["quality"]["vmaf"] <= 100 for r in rungs[1:])
+        assert 0.9 < scores["ssim"] <= 1 and scores["psnr"] > 30 and 50 < scores["vmaf"] <= 100, scores
     assert doc["qualitySeconds"] > 0
 
 

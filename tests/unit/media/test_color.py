@@ -41,8 +41,7 @@ def test_mastering_metadata_round_trips_into_encoder_parameters():
 
 
 def test_tonemap_ends_in_sdr_bt709_video_range():
-    # Checked with Debian's ffmpeg 5.1 on a libx265 HDR10 clip: the output is yuv420p, bt709 transfer,
-    # primaries and matrix; not yet wired into the encode (issue 16).
+    # The picture it makes is checked against a derivation in tests/integration/media/test_tonemap.py.
     names = [name for name, _ in TONEMAP_FILTERS]
     assert (
         names[0] == "zscale"
