@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import m3u8
 import pytest
@@ -17,6 +16,7 @@ from tests.media import (
     HDR10_MASTER_DISPLAY,
     ffprobe_streams,
     first_frame_side_data,
+    local_file,
     make_hdr10_clip,
 )
 from vodflow.errors import JobFailed
@@ -33,11 +33,6 @@ SDR_TAGS = {"color_primaries": "bt709", "color_transfer": "bt709", "color_space"
 @pytest.fixture(scope="module")
 def hdr10(tmp_path_factory) -> Path:
     return make_hdr10_clip(tmp_path_factory.mktemp("hdr") / "hdr10.mp4", 426, 240, SECONDS)
-
-
-def local_file(url: str) -> Path:
-    assert url.startswith("file://")
-    return Path(urlsplit(url).path)
 
 
 def first_segment(folder: Path, uri: str, tmp: Path) -> Path:
