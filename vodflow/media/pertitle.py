@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from vodflow.jobs.plan import Rendition
+from vodflow.media.color import TONEMAP_FILTERS, filter_chain
 from vodflow.media.commands import _rate_options, _video_options
 from vodflow.media.inputs import input_args
 
@@ -39,15 +40,19 @@ def sample_scenes(
     return [(round(part * (i + 0.5) - seconds / 2, 3), seconds) for i in range(scenes)]
 
 
-def build_sample_command(source: Path, scenes: list[tuple[float, float]], dest: Path) -> list[str]:
+def build_sample_command(
+    source: Path, scenes: list[tuple[float, float]], dest: Path, *, tonemap: bool = False
+) -> list[str]:
     """An ffmpeg command writing the `scenes` of `source` one after the other, video only, lossless
-    (FFV1 in Matroska) at the source's size, to `dest`."""
+    (FFV1 in Matroska) at the source's size, to `dest`; with `tonemap` (an HDR source) tone-mapped to SDR
+    BT.709 as the encode tone-maps its H.264 rungs, so the probes start from the picture they encode."""
     *restrictions, url = input_args(source)
     inputs: list[str] = []
     for start, length in scenes:
         inputs += ["-ss", f"{start:.3f}", "-t", f"{length:.3f}", *restrictions, "-i", url]
     joined = "".join(f"[{i}:v:0]" for i in range(len(scenes)))
-    graph = f"{joined}concat=n={len(scenes)}:v=1:a=0,format=yuv420p[v]"
+    picture = filter_chain(TONEMAP_FILTERS) if tonemap else "format=yuv420p"
+    graph = f"{joined}concat=n={len(scenes)}:v=1:a=0,{picture}[v]"
     return [
         "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", *inputs,
         "-filter_complex", graph, "-map", "[v]", "-c:v", "ffv1", "-y", str(dest),

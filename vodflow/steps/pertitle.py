@@ -56,7 +56,8 @@ def probe_rungs(
             run_ffmpeg(command, step=STEP, workdir=workdir, timeout=PROBE_TIMEOUT, source=source.path)
 
     try:
-        run(build_sample_command(source.path, scenes, sample))
+        hdr = source.info.dynamic_range != "sdr"
+        run(build_sample_command(source.path, scenes, sample, tonemap=hdr))
         points: dict[str, list[ProbePoint]] = {}
         for rung in rungs:
             found = points.setdefault(rung.resolution, [])

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from vodflow.jobs.plan import Rendition
+from vodflow.media.color import TONEMAP_FILTERS, filter_chain
 from vodflow.media.commands import KEYFRAME_SECONDS
 from vodflow.media.pertitle import (
     build_probe_command,
@@ -32,6 +33,14 @@ def test_sample_joins_the_scenes_losslessly_from_a_restricted_input():
     graph = command[command.index("-filter_complex") + 1]
     assert graph.startswith("[0:v:0][1:v:0]concat=n=2:v=1:a=0")
     assert command[command.index("-c:v") + 1] == "ffv1" and command[-1] == "/w/sample.mkv"
+    assert graph.endswith(",format=yuv420p[v]") and "tonemap" not in graph
+
+
+def test_the_sample_of_an_hdr_source_is_tone_mapped_as_its_h264_rungs_are():
+    command = build_sample_command(Path("/in/hdr.mp4"), [(0.0, 2.0)], Path("/w/s.mkv"), tonemap=True)
+    graph = command[command.index("-filter_complex") + 1]
+    assert graph == f"[0:v:0]concat=n=1:v=1:a=0,{filter_chain(TONEMAP_FILTERS)}[v]"
+    assert filter_chain(TONEMAP_FILTERS).startswith("zscale=") and "tonemap=tonemap=hable" in graph
 
 
 def test_probe_encodes_at_the_rungs_size_with_the_encodes_rate_control():
