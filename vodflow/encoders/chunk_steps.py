@@ -71,7 +71,13 @@ def encode_chunk_pieces(
     """Encode one chunk into a video-only piece per rendition; returns the seconds it took."""
     chunks_dir(workdir).mkdir(parents=True, exist_ok=True)
     command = build_chunk_command(
-        source.path, chunk, renditions, workdir, frame_rate=frame_rate, x264_preset=options.x264_preset
+        source.path,
+        chunk,
+        renditions,
+        workdir,
+        frame_rate=frame_rate,
+        x264_preset=options.x264_preset,
+        dynamic_range=source.info.dynamic_range,
     )
     length = (chunk.end or source.info.duration) - chunk.start
     return _run(

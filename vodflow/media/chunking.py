@@ -33,6 +33,7 @@ from vodflow.media.commands import (
     hls_dir,
     hls_muxer_options,
     mp4_path,
+    tone_mapped,
     variant_name,
 )
 from vodflow.media.inputs import WORK_DEMUXERS, concat_url, file_url, input_options
@@ -154,6 +155,7 @@ def build_chunk_command(
     *,
     frame_rate: Fraction,
     x264_preset: str = "veryfast",
+    dynamic_range: str = "sdr",
 ) -> list[str]:
     """One ffmpeg command that encodes `chunk` of `source` into a video-only piece per rendition.
 
@@ -161,6 +163,8 @@ def build_chunk_command(
     the constant `frame_rate` grid the one-process encode uses (nearest slot; a late first frame is padded
     from `start`), then `trim` ends the chunk before the first slot of the next one. The input seek only
     skips what rounds into earlier slots, so the pieces of all chunks hold every slot exactly once.
+    An HDR source (`dynamic_range` `hdr10` or `hlg`) is tone-mapped to SDR BT.709 before the split, as in
+    the one-process encode (every chunked rendition is H.264).
     """
     begin = first_frame(chunk.start, frame_rate)
     seek = {"ss": _seconds((begin - Fraction(1, 2)) / frame_rate)} if chunk.start else {}
@@ -169,6 +173,8 @@ def build_chunk_command(
     )
     if chunk.end is not None:
         video = video.filter("trim", end_pts=first_frame(chunk.end, frame_rate))  # in 1/frame_rate units
+    if dynamic_range != "sdr":
+        video = tone_mapped(video)
     split = video.filter_multi_output("split", len(renditions))
     outputs = [
         ffmpeg.output(

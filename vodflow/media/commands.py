@@ -248,6 +248,14 @@ def build_encode_command(
     return ffmpeg.merge_outputs(*outputs).global_args(*GLOBAL_ARGS).overwrite_output().compile()
 
 
+def tone_mapped(video: object) -> object:
+    """`video` (an ffmpeg-python stream of an HDR source) tone-mapped to SDR BT.709 by `TONEMAP_FILTERS`; the
+    encoder takes its BT.709 tags from the frames, so an H.264 output needs no colour options."""
+    for name, arguments in TONEMAP_FILTERS:
+        video = video.filter(name, **arguments)  # type: ignore[attr-defined]
+    return video
+
+
 def _pictures(video: object, keeps: list[bool], source_range: str) -> list[object]:
     """One branch of the decoded `video` per consumer, in order: tone-mapped to SDR BT.709 when the source
     is HDR, unless `keeps` says the consumer keeps the source's HDR. An SDR source is split as it is."""
@@ -262,9 +270,7 @@ def _pictures(video: object, keeps: list[bool], source_range: str) -> list[objec
         tonemapped = kept = video
     branches: dict[bool, list[object]] = {True: [], False: []}
     if sdr:
-        for name, arguments in TONEMAP_FILTERS:
-            tonemapped = tonemapped.filter(name, **arguments)  # type: ignore[attr-defined]
-        split = tonemapped.filter_multi_output("split", sdr)  # type: ignore[attr-defined]
+        split = tone_mapped(tonemapped).filter_multi_output("split", sdr)  # type: ignore[attr-defined]
         branches[False] = [split[k] for k in range(sdr)]
     if hdr:
         split = kept.filter_multi_output("split", hdr)  # type: ignore[attr-defined]
@@ -371,7 +377,6 @@ def build_thumbnail_command(
     seconds, group = groups[0]
     frame = ffmpeg.input(file_url(source), ss=f"{seconds:.3f}", **input_options()).video
     if dynamic_range != "sdr":
-        for name, arguments in TONEMAP_FILTERS:
-            frame = frame.filter(name, **arguments)
+        frame = tone_mapped(frame)
     images = _image_outputs(frame, group, workdir)
     return ffmpeg.merge_outputs(*images).global_args(*GLOBAL_ARGS).overwrite_output().compile()

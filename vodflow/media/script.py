@@ -95,7 +95,13 @@ def chunked_commands(
     parallel = [build_audio_command(source.path, kbps, workdir) for kbps in bitrates]
     parallel += [
         build_chunk_command(
-            source.path, c, renditions, workdir, frame_rate=frame_rate, x264_preset=x264_preset
+            source.path,
+            c,
+            renditions,
+            workdir,
+            frame_rate=frame_rate,
+            x264_preset=x264_preset,
+            dynamic_range=plan.dynamic_range,
         )
         for c in chunks
     ]

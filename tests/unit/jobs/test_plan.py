@@ -213,7 +213,17 @@ def test_hevc_and_av1_rungs_keep_an_hdr_sources_range_only_when_asked(hdr, kept)
 
     assert [r.dynamic_range for r in plan.cmaf[0].renditions] == ["sdr", kept, kept], "H.264 is tone-mapped"
     assert [r.dynamic_range for r in plan.hls[0].renditions] == ["sdr"]
-    assert plan.dynamic_range == "hdr10" and plan.one_process_only, "only the one-process encode tone-maps"
+    assert plan.dynamic_range == "hdr10" and plan.one_process_only, "a CMAF ladder is made in one process"
+
+
+def test_an_hdr_source_alone_does_not_keep_a_long_job_off_the_chunked_encoder():
+    from vodflow.encoders import get_encoder
+
+    doc = doc_for([{"format": "hls", "resolutions": ["240"]}, {"format": "mp4", "resolutions": ["240"]}])
+    info = replace(source(640, 360, duration=600.0), dynamic_range="hdr10")
+    plan = plan_outputs(doc, info)
+    assert plan.dynamic_range == "hdr10" and not plan.one_process_only
+    assert get_encoder("local", info, 120, plan).name == "chunked", "its chunks are tone-mapped"
 
 
 def test_an_sdr_source_plans_sdr_rungs_even_when_hdr_is_kept():

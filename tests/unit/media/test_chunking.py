@@ -1,5 +1,6 @@
 """The chunk plan and the chunked encode's commands, built purely (no ffmpeg runs here)."""
 
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from vodflow.media.chunking import (
     round_chunk_seconds,
     should_chunk,
 )
+from vodflow.media.color import TONEMAP_FILTERS
 from vodflow.media.inputs import concat_url
 
 WORK = Path("/work/job")
@@ -120,6 +122,33 @@ def test_chunk_command_decodes_only_its_range_onto_the_frame_grid():
     assert "fps=fps=25/1:start_time=0.000000" in first[first.index("-filter_complex") + 1]
     last = build_chunk_command(Path("/src.mp4"), Chunk(9, 54, None), renditions, WORK, frame_rate=rate)
     assert "trim" not in last[last.index("-filter_complex") + 1]
+
+
+def graph_filters(graph: str) -> list[tuple[str, dict[str, str]]]:
+    """The filters of a `-filter_complex` graph in order, each as (name, its `key=value` arguments)."""
+    filters = []
+    for part in graph.split(";"):
+        name, _, args = re.sub(r"\[\w+\]", "", part).partition("=")
+        filters.append((name, dict(a.partition("=")[::2] for a in args.split(":") if "=" in a)))
+    return filters
+
+
+@pytest.mark.parametrize("kind", ["hdr10", "hlg"])
+def test_chunk_of_an_hdr_source_is_tone_mapped_once_before_the_split(kind):
+    renditions = distinct_renditions(plan_for(LADDER))
+    src, chunk, rate = Path("/src.mp4"), Chunk(1, 6, 12), Fraction(25)
+    command = build_chunk_command(src, chunk, renditions, WORK, frame_rate=rate, dynamic_range=kind)
+    filters = graph_filters(command[command.index("-filter_complex") + 1])
+    names = [name for name, _ in filters]
+    tonemap = [(name, {k: str(v) for k, v in args.items()}) for name, args in TONEMAP_FILTERS]
+    start = names.index("trim") + 1
+    assert filters[start : start + len(tonemap)] == tonemap, "the one-process encode's chain, in its order"
+    assert names[start + len(tonemap)] == "split" and names.count("tonemap") == 1, "once, before the split"
+    assert command.count("libx264") == 3 and "-color_trc" not in command, "x264 takes BT.709 from the frames"
+
+    sdr = build_chunk_command(src, chunk, renditions, WORK, frame_rate=rate)
+    assert "zscale" not in " ".join(sdr) and "tonemap" not in " ".join(sdr)
+    assert sdr == build_chunk_command(src, chunk, renditions, WORK, frame_rate=rate, dynamic_range="sdr")
 
 
 def test_audio_is_encoded_from_the_whole_source():

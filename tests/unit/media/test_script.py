@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -13,11 +15,11 @@ import pytest
 from tests.media import ffprobe_streams
 from vodflow.jobs.document import JobDocument
 from vodflow.jobs.plan import plan_outputs
-from vodflow.jobs.sources import Source
+from vodflow.jobs.sources import Source, SourceInfo
 from vodflow.jobs.spec import parse_spec
 from vodflow.media.commands import build_encode_command, mp4_path
 from vodflow.media.probe import probe_source
-from vodflow.media.script import one_process_commands, shell_script
+from vodflow.media.script import chunked_commands, one_process_commands, shell_script
 
 VODFLOW = Path(sys.executable).parent / "vodflow"
 SPEC = {
@@ -56,6 +58,21 @@ def test_running_the_printed_script_makes_the_jobs_outputs(tmp_path, clips, chun
     (ladder,) = (p for p in (tmp_path / "out").iterdir() if p.is_dir() and p.name not in ("chunks", "shared"))
     assert sorted(p.name for p in ladder.iterdir() if p.is_dir()) == ["240p", "360p"]
     assert all("#EXT-X-ENDLIST" in (ladder / v / "index.m3u8").read_text() for v in ("240p", "360p"))
+
+
+def test_the_chunked_script_of_an_hdr_source_tone_maps_every_chunk_and_nothing_else(tmp_path):
+    info = SourceInfo(14.0, 640, 360, 0, True, "hevc", "mov,mp4,m4a,3gp,3g2,mj2", 25.0)
+    doc = JobDocument.from_spec(parse_spec({"videoUrl": "/hdr.mp4", **SPEC}), "plan")
+
+    def tone_maps(kind: str) -> list[int]:
+        source = Source(Path("/hdr.mp4"), replace(info, dynamic_range=kind))
+        groups = chunked_commands(
+            source, plan_outputs(doc, source.info), tmp_path, "veryfast", 6, Fraction(25)
+        )
+        return [" ".join(command).count("]tonemap=") for group in groups for command in group.commands]
+
+    assert tone_maps("hdr10") == [0, 0, 1, 1, 1, 0], "two audio tracks, three chunks (once each), the stitch"
+    assert tone_maps("hlg") == [0, 0, 1, 1, 1, 0] and tone_maps("sdr") == [0] * 6
 
 
 def test_a_remote_source_or_a_bad_spec_is_refused_in_one_line(tmp_path):
