@@ -28,13 +28,13 @@ from vodflow.jobs.plan import HlsOutput, OutputPlan, Rendition
 from vodflow.media.commands import (
     GLOBAL_ARGS,
     HLS_SEGMENT_SECONDS,
-    _rate_options,
-    _video_options,
     hls_dir,
     hls_muxer_options,
     mp4_path,
+    rate_options,
     tone_mapped,
     variant_name,
+    x264_options,
 )
 from vodflow.media.inputs import WORK_DEMUXERS, concat_url, file_url, input_options
 
@@ -184,8 +184,8 @@ def build_chunk_command(
             fps_mode="passthrough",
             # keep the first piece's negative B-frame dts: a shift there would open a gap at the first join
             avoid_negative_ts="disabled",
-            **_video_options(x264_preset),
-            **_rate_options(r, with_audio=False),
+            **x264_options(x264_preset),
+            **rate_options(r, with_audio=False),
         )
         for i, r in enumerate(renditions)
     ]

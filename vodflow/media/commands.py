@@ -104,7 +104,8 @@ def build_mp4_remux_command(
     return output.global_args(*GLOBAL_ARGS).overwrite_output().compile()
 
 
-def _video_options(x264_preset: str) -> dict[str, object]:
+def x264_options(x264_preset: str) -> dict[str, object]:
+    """libx264's options of every H.264 rendition (the encode's, the chunks', the per-title probes')."""
     return {
         "vcodec": "libx264",
         "preset": x264_preset,
@@ -127,7 +128,9 @@ def hls_muxer_options(folder: Path, playlist_type: str = "vod") -> dict[str, obj
     }
 
 
-def _rate_options(rendition: Rendition, index: int | None = None, with_audio: bool = True) -> dict[str, str]:
+def rate_options(rendition: Rendition, index: int | None = None, with_audio: bool = True) -> dict[str, str]:
+    """A rendition's rate control (average bitrate, maxrate 1.07x, a 2x buffer) and audio bitrate, for output
+    stream `index` (every stream when None)."""
     v = "v" if index is None else f"v:{index}"
     a = "a" if index is None else f"a:{index}"
     options = {
@@ -187,7 +190,7 @@ def build_encode_command(
         variants = []
         for j, rendition in enumerate(out.renditions):
             streams += branch(i, rendition)
-            options.update(_rate_options(rendition, j, has_audio))
+            options.update(rate_options(rendition, j, has_audio))
             pair = f"v:{j},a:{j}" if has_audio else f"v:{j}"
             variants.append(f"{pair},name:{variant_name(rendition)}")
             i += 1
@@ -204,7 +207,7 @@ def build_encode_command(
                 **hls_muxer_options(folder, "event" if live else "vod"),
                 master_pl_name="index.m3u8",
                 var_stream_map=" ".join(variants),
-                **_video_options(x264_preset),
+                **x264_options(x264_preset),
                 **({"acodec": "aac", "ac": 2} if has_audio else {}),
                 **options,
             )
@@ -215,9 +218,9 @@ def build_encode_command(
                 *branch(i, out.rendition),
                 str(mp4_path(workdir, out)),
                 movflags="+faststart",
-                **_video_options(x264_preset),
+                **x264_options(x264_preset),
                 **({"acodec": "aac", "ac": 2} if has_audio else {}),
-                **_rate_options(out.rendition, with_audio=has_audio),
+                **rate_options(out.rendition, with_audio=has_audio),
             )
         )
         i += 1
@@ -295,7 +298,7 @@ def _cmaf_output(
     audio = [src[f"a:{track.index}"] for track in out.audio]  # type: ignore[index]
     options: dict[str, object] = {}
     if all(r.codec == "h264" for r in out.renditions):
-        video_options = _video_options(codecs.presets.x264)
+        video_options = x264_options(codecs.presets.x264)
     else:
         video_options = {"force_key_frames": FORCE_KEY_FRAMES, "sc_threshold": 0}
         for j, rendition in enumerate(out.renditions):
@@ -303,7 +306,7 @@ def _cmaf_output(
                 rendition, j, codecs.presets, gop_frames=codecs.gop_frames, mastering=codecs.mastering
             )
     for j, rendition in enumerate(out.renditions):
-        options.update(_rate_options(rendition, j, with_audio=False))
+        options.update(rate_options(rendition, j, with_audio=False))
     languages = [track.language for track in out.audio]
     bitrates = [out.audio_kbps] * len(out.audio)
     if audio_only_id(out) is not None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from vodflow.jobs.plan import Rendition
 from vodflow.media.color import TONEMAP_FILTERS, filter_chain
-from vodflow.media.commands import _rate_options, _video_options
+from vodflow.media.commands import rate_options, x264_options
 from vodflow.media.inputs import input_args
 
 _FRAME_SSIM = re.compile(r"^n:\d+ .*\bAll:([\d.]+|inf)", re.M)
@@ -69,8 +69,8 @@ def build_probe_command(
 ) -> list[str]:
     """An ffmpeg command encoding the `sample` as the encode makes `rung`, at `kbps` (MP4, video only)."""
     options = {
-        **_video_options(x264_preset),
-        **_rate_options(replace(rung, video_kbps=kbps), with_audio=False),
+        **x264_options(x264_preset),
+        **rate_options(replace(rung, video_kbps=kbps), with_audio=False),
     }
     return [
         "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
