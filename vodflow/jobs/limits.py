@@ -33,6 +33,10 @@ def _size(count: float) -> str:
     return f"{count:.1f} GB"  # pragma: no cover
 
 
+# Audio and subtitle streams a source may have (a Blu-ray remux has a few dozen).
+MAX_SOURCE_STREAMS = 64
+
+
 def check_source_bytes(size: int, limits: Limits) -> None:
     """StepError(ingest, source_too_large) when a source of `size` bytes is over the limit."""
     if size > limits.max_source_bytes:
@@ -44,7 +48,15 @@ def check_source_bytes(size: int, limits: Limits) -> None:
 
 
 def check_source_info(info: SourceInfo, limits: Limits) -> None:
-    """StepError(ingest, ...) when a probed source is too long or its picture too large."""
+    """StepError(ingest, ...) when a probed source is too long, its picture too large, or it has more audio
+    and subtitle streams than any real title (each kept one is an encode or a caption track)."""
+    streams = len(info.audio_streams) + len(info.subtitle_streams)
+    if streams > MAX_SOURCE_STREAMS:
+        raise StepError(
+            "ingest",
+            "too_many_streams",
+            f"source has {streams} audio and subtitle streams; the limit is {MAX_SOURCE_STREAMS}",
+        )
     if info.duration > limits.max_source_seconds:
         raise StepError(
             "ingest",

@@ -14,6 +14,8 @@ from vodflow.jobs.ladder import LADDER, codec_kbps, scaled_size
 from vodflow.jobs.pertitle import TARGET_SSIM_DB, ProbePoint, choose_ladder
 from vodflow.jobs.sources import AudioStream, CaptionTrack, SourceInfo
 
+# Audio tracks a CMAF ladder keeps at most (alternate languages and commentaries of one title).
+MAX_AUDIO_TRACKS = 8
 # The audio-only variant of a ladder (`audioOnly`): low enough for the poorest networks.
 AUDIO_ONLY_KBPS = 64
 # ISO 639-2 codes (what ffmpeg reads from a container) of common languages: the BCP 47 form HLS `LANGUAGE`
@@ -203,13 +205,14 @@ class OutputPlan:
 
 
 def audio_tracks(source: SourceInfo) -> tuple[AudioTrack, ...]:
-    """The audio tracks a CMAF ladder keeps: every stream with a language tag (`und` is none), the first one
-    the default; a source whose streams have no language keeps its first stream only."""
+    """The audio tracks a CMAF ladder keeps: every stream with a language tag (`und` is none), at most
+    `MAX_AUDIO_TRACKS` (each is one more encode; `dropped_audio` lists the rest), the first one the default;
+    a source whose streams have no language keeps its first stream only."""
     if not source.has_audio:
         return ()
     streams = source.audio_streams or (AudioStream(),)
     tagged = [(i, s) for i, s in enumerate(streams) if s.language and s.language.lower() != "und"]
-    kept = tagged or [(0, streams[0])]
+    kept = (tagged or [(0, streams[0])])[:MAX_AUDIO_TRACKS]
     names: set[str] = set()
     tracks = []
     for n, (index, stream) in enumerate(kept):
@@ -221,6 +224,21 @@ def audio_tracks(source: SourceInfo) -> tuple[AudioTrack, ...]:
         names.add(name)
         tracks.append(AudioTrack(index, language, name, default=n == 0))
     return tuple(tracks)
+
+
+def dropped_audio(source: SourceInfo) -> list[Skipped]:
+    """The tagged audio streams past `MAX_AUDIO_TRACKS`, as the job's `skipped` lists them (`format` audio,
+    `resolution` the language)."""
+    tagged = [
+        (i, s) for i, s in enumerate(source.audio_streams) if s.language and s.language.lower() != "und"
+    ]
+    reason = f"a CMAF ladder keeps at most {MAX_AUDIO_TRACKS} audio tracks"
+    return [
+        Skipped(
+            format="audio", resolution=stream.language.lower(), reason=f"source audio stream {i}: {reason}"
+        )
+        for i, stream in tagged[MAX_AUDIO_TRACKS:]
+    ]
 
 
 def _rendition(resolution: str, size: tuple[int, int]) -> Rendition:
@@ -321,6 +339,8 @@ def plan_outputs(
                 Mp4Output(output_id(doc.id, preset.id or "", "mp4", r.resolution), preset.id or "", r, auto)
                 for r in renditions
             )
+    if plan.cmaf:
+        plan.skipped += dropped_audio(source)
     plan.captions = [
         CaptionOutput(output_id(doc.id, "caption", track.language), track.language, track.label, track.path)
         for track in captions

@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 from vodflow.errors import StepError
 from vodflow.jobs.plan import language_tag
 from vodflow.jobs.sources import CaptionTrack, SourceInfo
-from vodflow.jobs.spec import CaptionSpec, JobSpec
+from vodflow.jobs.spec import MAX_CAPTIONS, CaptionSpec, JobSpec
 from vodflow.media.captions import (
     CaptionError,
     build_subtitle_extract_command,
@@ -83,8 +83,8 @@ def ingest_subtitle_streams(
     source: Path, info: SourceInfo, workdir: Path, taken: list[CaptionTrack], stall_seconds: float = 120.0
 ) -> tuple[list[CaptionTrack], list[tuple[str, str]]]:
     """The source's text subtitle streams as caption tracks, and (language, reason) for each one left out: a
-    bitmap stream, a language a sidecar (or an earlier stream) gives already, a stream that does not read.
-    One ffmpeg process reads every kept stream out as WebVTT."""
+    bitmap stream, a language a sidecar (or an earlier stream) gives already, one past `MAX_CAPTIONS` tracks
+    in all, a stream that does not read. One ffmpeg process reads every kept stream out as WebVTT."""
     languages = {t.language.lower() for t in taken}
     wanted: list[tuple[int, str, str]] = []  # (stream index, language, label)
     skips: list[tuple[str, str]] = []
@@ -95,6 +95,8 @@ def ingest_subtitle_streams(
             skips.append((language, f"{where} is {stream.codec or 'unknown'}: only text subtitles are kept"))
         elif language.lower() in languages:
             skips.append((language, f"{where}: the captions have {language} already"))
+        elif len(taken) + len(wanted) >= MAX_CAPTIONS:
+            skips.append((language, f"{where}: a job keeps at most {MAX_CAPTIONS} caption tracks"))
         else:
             languages.add(language.lower())
             title = "".join(c for c in stream.title if c.isprintable()).strip()[:64]  # a label, in XML too

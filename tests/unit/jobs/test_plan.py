@@ -5,8 +5,8 @@ import pytest
 from vodflow.errors import StepError
 from vodflow.jobs.document import JobDocument
 from vodflow.jobs.ladder import scaled_size
-from vodflow.jobs.plan import language_tag, plan_outputs
-from vodflow.jobs.sources import CaptionTrack, SourceInfo
+from vodflow.jobs.plan import MAX_AUDIO_TRACKS, language_tag, plan_outputs
+from vodflow.jobs.sources import AudioStream, CaptionTrack, SourceInfo
 from vodflow.jobs.spec import parse_spec
 
 
@@ -129,6 +129,31 @@ def test_a_cmaf_plan_stays_on_the_one_process_encoder():
     assert get_encoder("local", info, 120, cmaf).name == "local"
     assert get_encoder("local", info, 120, audio_only).name == "local"
     assert get_encoder("local", info, 120, hls).name == "chunked"
+
+
+def test_a_cmaf_ladder_keeps_at_most_max_audio_tracks_and_lists_the_rest():
+    streams = tuple(
+        AudioStream(code) for code in ("eng", "fra", "deu", "spa", "ita", "por", "rus", "jpn", "kor")
+    )
+    doc = doc_for([{"format": "cmaf", "resolutions": ["240"]}])
+    plan = plan_outputs(doc, replace(source(640, 360), audio_streams=streams))
+    assert [t.language for t in plan.cmaf[0].audio] == [
+        "eng",
+        "fra",
+        "deu",
+        "spa",
+        "ita",
+        "por",
+        "rus",
+        "jpn",
+    ]
+    assert len(plan.cmaf[0].audio) == MAX_AUDIO_TRACKS
+    (skip,) = plan.skipped
+    assert (skip.format, skip.resolution) == ("audio", "kor") and "at most 8 audio tracks" in skip.reason
+    hls = plan_outputs(
+        doc_for([{"format": "hls", "resolutions": ["240"]}]), replace(source(640, 360), audio_streams=streams)
+    )
+    assert hls.skipped == [], "an hls ladder keeps its one muxed track, as before"
 
 
 def test_an_hls_audio_only_variant_needs_audio():

@@ -11,7 +11,7 @@ import pytest
 from tests.httpserver import serve
 from vodflow.errors import StepError
 from vodflow.jobs.sources import CaptionTrack, SourceInfo, SubtitleStream
-from vodflow.jobs.spec import parse_spec
+from vodflow.jobs.spec import MAX_CAPTIONS, parse_spec
 from vodflow.media.captions import MAX_CAPTION_BYTES, parse_captions
 from vodflow.net.guard import NetPolicy
 from vodflow.steps.captions import caption_file_name, default_label, ingest_sidecars, ingest_subtitle_streams
@@ -125,6 +125,15 @@ def test_bitmap_streams_and_languages_given_already_are_skipped_with_a_reason(tm
         ("fr", "source subtitle stream 0 is hdmv_pgs_subtitle: only text subtitles are kept"),
         ("en", "source subtitle stream 1: the captions have en already"),
     ]
+
+
+def test_a_job_keeps_at_most_max_captions_tracks(tmp_path):
+    sidecars = [CaptionTrack(f"x{n:02d}", f"X{n}", tmp_path / f"{n}.vtt") for n in range(MAX_CAPTIONS - 1)]
+    info = info_with(SubtitleStream("webvtt", "ger"), SubtitleStream("webvtt", "ita"))
+    reached = [*sidecars, CaptionTrack("de", "German", tmp_path / "de.vtt")]
+    tracks, skips = ingest_subtitle_streams(Path("/no/source"), info, tmp_path, reached)
+    assert tracks == [] and [lang for lang, _ in skips] == ["de", "it"]
+    assert skips[1] == ("it", f"source subtitle stream 1: a job keeps at most {MAX_CAPTIONS} caption tracks")
 
 
 def test_default_labels():
