@@ -173,7 +173,7 @@ def _ladder(doc: JobDocument, ladders: Mapping[str, Sequence[Variant]]) -> list[
     for entry in doc.files:
         meta = entry.meta
         if entry.type == "x-tar":
-            label = f"HLS {entry.id}"
+            label = f"{'CMAF' if meta and meta.format == 'cmaf' else 'HLS'} {entry.id}"
             for variant in ladders.get(entry.id, ()):
                 size = f"{variant.width}x{variant.height}"
                 lines.append(
@@ -194,6 +194,32 @@ def _ladder(doc: JobDocument, ladders: Mapping[str, Sequence[Variant]]) -> list[
                 f"| {escape_text('MP4 ' + entry.id)} | {link(name, entry.file_url)} | {size} | {rate}"
                 f" | {_seconds(duration)} | {entry.size:,} |"
             )
+    return lines
+
+
+def _quality(doc: JobDocument) -> list[str]:
+    """The measured quality of every rendition (`quality: true` jobs), and what measuring cost."""
+    lines = [
+        "## Quality",
+        "",
+        "| output | rendition | SSIM | PSNR | VMAF |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for entry in doc.files:
+        meta = entry.meta
+        if meta is None:
+            continue
+        rows = [(rung.name, rung.quality) for rung in meta.rungs or ()]
+        if meta.quality is not None:
+            rows.append((f"{meta.resolution.height}p", meta.quality))
+        for name, scores in rows:
+            vmaf = f"{scores.vmaf:.2f}" if scores.vmaf is not None else "—"
+            lines.append(
+                f"| {escape_text(entry.id)} | {escape_text(name)} | {scores.ssim:.4f} | {scores.psnr:.2f} dB"
+                f" | {vmaf} |"
+            )
+    if doc.quality_seconds is not None:
+        lines += ["", f"Measured in {doc.quality_seconds:.1f} s."]
     return lines
 
 
@@ -234,6 +260,8 @@ def job_markdown(doc: JobDocument, ladders: Mapping[str, Sequence[Variant]] | No
         lines += [*_thumbnails(images), ""]
     if any(f.type in ("x-tar", "video") for f in doc.files):
         lines += [*_ladder(doc, ladders), ""]
+    if doc.quality_seconds is not None:
+        lines += [*_quality(doc), ""]
     if doc.files:
         lines += [*_files(doc, ladders), ""]
     if doc.skipped:
