@@ -116,8 +116,8 @@ def run_locally(
     """Ingest, plan (with the per-title analysis of `ladder: auto` presets), encode (one process, or chunks),
     thumbnail and publish; the completed document.
 
-    With a `notice`, HLS ladders are published while they encode (see `vodflow.steps.live`); if the job
-    then fails, what was published of them is removed.
+    With a `notice`, HLS and CMAF ladders are published while they encode (see `vodflow.steps.live`); if the
+    job then fails, what was published of them is removed.
     """
     retry = task_retry_options(settings.task_retries, settings.task_retry_delay)
     workdir = request.workdir
@@ -163,7 +163,8 @@ def run_locally(
         )
     except BaseException:
         if notice is not None and notice.at is not None and plan is not None:
-            for out in plan.hls:  # a ladder that played while encoding: nothing half-listed stays
+            # a ladder that played while encoding: nothing half-listed stays
+            for out in (*plan.hls, *plan.cmaf):
                 try:
                     storage.delete_prefix(out.key + "/")
                 except StorageError as exc:  # storage down: the job's next run replaces the ladder

@@ -74,8 +74,9 @@ class EncodeRequest:
     """What an encoder is given. Local encoders read `source` and `plan` and write under `workdir`; remote
     ones read `doc` and their service `account` (a credentials block, or any object with its methods).
 
-    `live`, where given, makes what publishes HLS ladders while they encode (`steps.live.LivePublisher`):
-    the one-process encode runs ffmpeg inside it and writes EVENT playlists; other encoders ignore it.
+    `live`, where given, makes what publishes HLS and CMAF ladders while they encode
+    (`steps.live.LivePublisher`): the one-process encode runs ffmpeg inside it and writes EVENT playlists;
+    other encoders ignore it.
 
     `scratch`, when set, is where a chunked encode's pieces travel (the job's storage), not `workdir`.
     """

@@ -32,7 +32,6 @@ from vodflow.media.cmaf import (
     SEGMENT_SECONDS,
     cmaf_dir,
     cmaf_master,
-    init_segment,
     media_playlist,
     media_playlists,
     mpd_codecs,
@@ -41,7 +40,6 @@ from vodflow.media.cmaf import (
     with_hdr_properties,
     with_text_sets,
 )
-from vodflow.media.codecs import hevc_codec_string
 from vodflow.media.commands import (
     HLS_SEGMENT_SECONDS,
     build_encode_command,
@@ -55,7 +53,7 @@ from vodflow.media.commands import (
     shared_dir,
 )
 from vodflow.media.hls import as_vod
-from vodflow.media.probe import mastering_metadata, run_ffprobe, stream_extradata
+from vodflow.media.probe import hevc_codecs, mastering_metadata, run_ffprobe
 from vodflow.media.runner import encode_timeout, run_ffmpeg
 from vodflow.media.storyboard import TRACK, planned_layout, sheet_paths, storyboard_dir, thumbnails_track
 from vodflow.orchestration.progress import ArtifactProgress, has_progress_listeners
@@ -73,12 +71,13 @@ def encode_renditions(
 ) -> None:
     """Write the plan's HLS folders, MP4 files and thumbnails under `workdir`; StepError(encode) if failed.
 
-    With `live` (and HLS ladders in the plan), ffmpeg runs inside the context it makes, which publishes the
-    ladders as they grow; the EVENT playlists are turned into VOD ones once ffmpeg has finished. A plan with
-    captions is not published while encoding: its masters are rewritten with the subtitle group at the end.
+    With `live` (and HLS or CMAF ladders in the plan), ffmpeg runs inside the context it makes, which
+    publishes the ladders as they grow; the EVENT playlists are turned into VOD ones once ffmpeg has finished.
+    A plan with captions is not published while encoding: its masters are rewritten with the subtitle group at
+    the end.
     """
     options = options or EncodeOptions()
-    live = live if plan.hls and not plan.captions else None
+    live = live if (plan.hls or plan.cmaf) and not plan.captions else None
     keeps_hdr10 = any(r.dynamic_range == "hdr10" for out in plan.cmaf for r in out.renditions)
     command = build_encode_command(
         source.path,
@@ -139,11 +138,7 @@ def write_cmaf_masters(plan: OutputPlan, workdir: Path) -> None:
         try:
             mpd = (folder / MANIFEST).read_text()
             codecs = mpd_codecs(mpd)
-            hevc = {
-                j: hevc_codec_string(stream_extradata(folder / init_segment(j)))
-                for j, rendition in enumerate(out.renditions)
-                if rendition.codec == "hevc"
-            }
+            hevc = hevc_codecs(out, folder)
             if hevc or any(r.dynamic_range != "sdr" for r in out.renditions):
                 (folder / MANIFEST).write_text(with_hdr_properties(with_codecs(mpd, hevc), out))
             master = cmaf_master(out, codecs | hevc)

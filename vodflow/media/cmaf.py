@@ -185,6 +185,23 @@ def vod_media_playlist(playlist: str) -> str:
     return "\n".join([*kept[:at], "#EXT-X-PLAYLIST-TYPE:VOD", *kept[at:]]) + "\n"
 
 
+def event_media_playlist(playlist: str) -> str:
+    """A media playlist the dash muxer rewrote mid-encode (the segments finished so far, no
+    `#EXT-X-ENDLIST`) as an EVENT playlist: `#EXT-X-PLAYLIST-TYPE:EVENT` after the version, without the
+    `#EXT-X-PROGRAM-DATE-TIME` lines, so that the VOD playlist of the end differs from it by its type and
+    its tail only. ValueError unless it lists a segment and is not finished."""
+    lines = playlist.splitlines()
+    if not lines or lines[0] != "#EXTM3U" or "#EXT-X-ENDLIST" in lines or not playlist.endswith("\n"):
+        raise ValueError("not a growing media playlist")
+    if not lines[-1] or lines[-1].startswith("#"):
+        raise ValueError("a media playlist that does not end with a segment")
+    kept = [
+        line for line in lines if not line.startswith(("#EXT-X-PROGRAM-DATE-TIME:", "#EXT-X-PLAYLIST-TYPE:"))
+    ]
+    at = next((i + 1 for i, line in enumerate(kept) if line.startswith("#EXT-X-VERSION:")), 1)
+    return "\n".join([*kept[:at], "#EXT-X-PLAYLIST-TYPE:EVENT", *kept[at:]]) + "\n"
+
+
 def media_playlists(output: CmafOutput) -> list[str]:
     """Every HLS media playlist of the ladder: the rungs', the audio tracks', the audio-only variant's."""
     last = audio_only_id(output)

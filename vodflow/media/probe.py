@@ -9,8 +9,10 @@ from typing import Any
 
 from vodflow.errors import StepError
 from vodflow.jobs.limits import Limits, check_source_cost, check_source_info
+from vodflow.jobs.plan import CmafOutput
 from vodflow.jobs.sources import AudioStream, SourceInfo, SubtitleStream
-from vodflow.media.codecs import hexdump_bytes
+from vodflow.media.cmaf import init_segment
+from vodflow.media.codecs import hevc_codec_string, hexdump_bytes
 from vodflow.media.color import MasteringDisplay, dynamic_range, mastering_display
 from vodflow.media.inputs import SOURCE_DEMUXERS, allowed_format, file_url, input_args, refused_demuxer
 
@@ -171,6 +173,17 @@ def stream_extradata(path: Path, timeout: float = 60.0) -> bytes:
         raise ValueError(f"ffprobe of {path.name}: {type(exc).__name__}") from None
     streams = json.loads(result.stdout or "{}").get("streams") or [{}]
     return hexdump_bytes(str(streams[0].get("extradata") or ""))
+
+
+def hevc_codecs(output: CmafOutput, folder: Path) -> dict[int, str]:
+    """The codecs (RFC 6381) of a CMAF ladder's HEVC rungs by representation id, read from their init segments
+    in `folder` (ffmpeg 5.1's MPD names a bare `hvc1`); ValueError or OSError when one is missing or
+    unreadable."""
+    return {
+        j: hevc_codec_string(stream_extradata(folder / init_segment(j)))
+        for j, rendition in enumerate(output.renditions)
+        if rendition.codec == "hevc"
+    }
 
 
 def probe_source(path: Path, limits: Limits | None = None) -> SourceInfo:

@@ -1,4 +1,4 @@
-"""Publishing HLS ladders while ffmpeg encodes them, so a job plays long before it is done.
+"""Publishing HLS ladders (MPEG-TS and CMAF) while ffmpeg encodes them, so a job plays long before it is done.
 
 The encode writes EVENT playlists (`build_encode_command(live=True)`): after each segment ffmpeg renames a new
 variant playlist into place listing the segments finished so far. `LivePublisher` watches the run's temp
@@ -6,6 +6,14 @@ directory from a thread of its own: it uploads each finished segment, then the v
 (so a player never sees a segment that is not there yet), and each ladder's master once every rung of that
 ladder has a segment. When every ladder's master is up the job is playable: `on_playable` is called once, in
 a thread of its own, with the ladders' file entries (`meta.playlistType: "event"`).
+
+A CMAF ladder is written by the dash muxer, which renames each media playlist `media_<n>.m3u8` into place
+after each segment, listing the segments finished so far (a rung may lag a segment behind), with no playlist
+type and no `#EXT-X-ENDLIST` until the end (`media.cmaf`). Its init segments go up first, then the segments
+listed, then the playlist as an EVENT one (`event_media_playlist`); once every media playlist is up, the
+master vodflow writes at the end (`cmaf_master`), its CODECS read from the MPD the muxer rewrites with the
+playlists (HEVC's from the init segments), the same bytes as the end's. The DASH `manifest.mpd` is published
+at the end only (mid-encode the muxer writes a `dynamic` MPD tied to the encode's wall clock).
 
 Publishing while encoding never fails the encode: an upload that fails is tried again at the next look, and
 the publish step uploads whatever is missing at the end, the VOD playlists last. What was uploaded is recorded
@@ -26,10 +34,22 @@ from types import TracebackType
 
 from vodflow.errors import StorageError
 from vodflow.jobs.document import FileEntry, FileMeta, JobDocument, Resolution2D, iso_now
-from vodflow.jobs.plan import HlsOutput, OutputPlan
+from vodflow.jobs.plan import CmafOutput, HlsOutput, OutputPlan
 from vodflow.jobs.summary import playlist_seconds
+from vodflow.media.cmaf import (
+    MANIFEST,
+    MASTER,
+    cmaf_dir,
+    cmaf_master,
+    event_media_playlist,
+    init_segment,
+    media_playlist,
+    media_playlists,
+    mpd_codecs,
+)
 from vodflow.media.commands import hls_dir, hls_variants, variant_name
 from vodflow.media.hls import finished_segments, is_event_playlist
+from vodflow.media.probe import hevc_codecs
 from vodflow.steps.publish import CONTENT_TYPES, LIVE_RECORD, file_entry
 from vodflow.storage.base import Storage
 
@@ -37,17 +57,18 @@ logger = logging.getLogger("vodflow.live")
 
 PlayableCallback = Callable[[list[FileEntry], str], None]
 SEGMENT_NAME = re.compile(r"seg_\d{5,9}\.ts")  # what the encode names segments; nothing else is uploaded
+CMAF_SEGMENT_NAME = re.compile(r"seg-\d{1,3}-\d{5,9}\.m4s")  # the dash muxer's `media_seg_name`
 PLAYLIST_TYPE = CONTENT_TYPES[".m3u8"]
 ENDLIST = "#EXT-X-ENDLIST"
 
 
 @dataclass
 class _Ladder:
-    """What has been published of one HLS ladder so far."""
+    """What has been published of one HLS or CMAF ladder so far."""
 
-    out: HlsOutput
+    out: HlsOutput | CmafOutput
     segments: dict[str, int] = field(default_factory=dict)  # key: size
-    playlists: dict[str, str] = field(default_factory=dict)  # variant name: text last uploaded
+    playlists: dict[str, str] = field(default_factory=dict)  # variant or media playlist: text last sent
     master: bool = False
 
 
@@ -68,7 +89,7 @@ class LivePublisher:
         self.storage = storage
         self.on_playable = on_playable
         self.interval = interval
-        self.ladders = [_Ladder(out) for out in plan.hls]
+        self.ladders = [_Ladder(out) for out in (*plan.hls, *plan.cmaf)]
         self.playable_at: str | None = None
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="vodflow-live-publish", daemon=True)
@@ -102,7 +123,10 @@ class LivePublisher:
             return
         try:
             for ladder in self.ladders:
-                self._publish_ladder(ladder)
+                if isinstance(ladder.out, CmafOutput):
+                    self._publish_cmaf(ladder, ladder.out)
+                else:
+                    self._publish_ladder(ladder, ladder.out)
         except (StorageError, OSError) as exc:  # storage unreachable, a file gone: tried at the next look
             logger.warning("publishing while encoding: %s (will retry)", type(exc).__name__)
             return
@@ -128,10 +152,10 @@ class LivePublisher:
         except Exception:
             logger.exception("the playable notice failed")
 
-    def _publish_ladder(self, ladder: _Ladder) -> None:
-        folder = hls_dir(self.workdir, ladder.out)
+    def _publish_ladder(self, ladder: _Ladder, out: HlsOutput) -> None:
+        folder = hls_dir(self.workdir, out)
         every_rung_started = True
-        for name in hls_variants(ladder.out):
+        for name in hls_variants(out):
             path = folder / name / "index.m3u8"
             try:
                 text = path.read_text()  # ffmpeg renames each EVENT playlist into place: never half-written
@@ -161,17 +185,61 @@ class LivePublisher:
             self.storage.upload_file(master, f"{ladder.out.key}/index.m3u8", PLAYLIST_TYPE)
             ladder.master = True
 
+    def _publish_cmaf(self, ladder: _Ladder, out: CmafOutput) -> None:
+        folder = cmaf_dir(self.workdir, out)
+        every_playlist_up = True
+        for representation, name in enumerate(media_playlists(out)):
+            try:
+                text = (folder / name).read_text()  # the dash muxer renames each playlist into place
+            except FileNotFoundError:
+                every_playlist_up = False
+                continue
+            if ENDLIST in text:  # done: the publish step uploads it, with its VOD playlist
+                every_playlist_up &= name in ladder.playlists
+                continue
+            try:
+                event = event_media_playlist(text)
+            except ValueError:
+                every_playlist_up = False
+                continue
+            segments = [s for s in finished_segments(event) if CMAF_SEGMENT_NAME.fullmatch(s)]
+            if ladder.playlists.get(name) == event or not segments:
+                every_playlist_up &= name in ladder.playlists
+                continue
+            if name not in ladder.playlists:  # the init segment first; the publish step uploads it again
+                init = init_segment(representation)
+                self.storage.upload_file(folder / init, f"{out.key}/{init}", CONTENT_TYPES[".m4s"])
+            for segment in segments:
+                key = f"{out.key}/{segment}"
+                if key not in ladder.segments:
+                    local = folder / segment
+                    size = local.stat().st_size
+                    self.storage.upload_file(local, key, CONTENT_TYPES[".m4s"])
+                    ladder.segments[key] = size
+            self.storage.upload_bytes(event.encode(), f"{out.key}/{name}", PLAYLIST_TYPE)
+            ladder.playlists[name] = event
+        if every_playlist_up and not ladder.master:
+            try:
+                codecs = mpd_codecs((folder / MANIFEST).read_text()) | hevc_codecs(out, folder)
+                master = cmaf_master(out, codecs)
+            except (ValueError, KeyError):  # an MPD that does not name every codec yet: the next look
+                return
+            self.storage.upload_bytes(master.encode(), f"{out.key}/{MASTER}", PLAYLIST_TYPE)
+            ladder.master = True
+
     def _entry(self, ladder: _Ladder) -> FileEntry:
         """The ladder's file entry as it plays now: its top rung, the seconds published of it so far."""
-        largest = max(ladder.out.renditions, key=lambda r: r.width * r.height)
+        j, largest = max(enumerate(ladder.out.renditions), key=lambda item: item[1].width * item[1].height)
+        cmaf = isinstance(ladder.out, CmafOutput)
+        top = media_playlist(j) if cmaf else variant_name(largest)
         meta = FileMeta(
             resolution=Resolution2D(width=largest.width, height=largest.height),
-            format="hls",
-            duration=playlist_seconds(ladder.playlists.get(variant_name(largest), "")),
+            format="cmaf" if cmaf else "hls",
+            duration=playlist_seconds(ladder.playlists.get(top, "")),
             playlist_type="event",
         )
         size = sum(ladder.segments.values())
         prefix = ladder.out.key
         return file_entry(
-            self.doc, ladder.out.file_id, "x-tar", prefix, f"{prefix}/index.m3u8", size, self.storage, meta
+            self.doc, ladder.out.file_id, "x-tar", prefix, f"{prefix}/{MASTER}", size, self.storage, meta
         )

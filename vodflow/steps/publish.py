@@ -253,7 +253,8 @@ def upload_files(
     try:
         for planned in files:
             for upload in planned.uploads:
-                if upload.path.suffix == ".ts" and published.get(upload.key) == upload.path.stat().st_size:
+                size = published.get(upload.key) if upload.path.suffix in (".ts", ".m4s") else None
+                if size is not None and size == upload.path.stat().st_size:
                     continue
                 storage.upload_file(upload.path, upload.key, CONTENT_TYPES.get(upload.path.suffix))
                 done.append(upload.key)

@@ -194,15 +194,17 @@ def test_hls_ladder_plays_in_chromium_with_hls_js(site, player_page):
     assert (seen["videoWidth"], seen["videoHeight"]) == (640, 360), "the top rendition is on screen"
 
 
-def test_hls_ladder_plays_while_its_job_is_processing(site, player_page, tmp_path):
-    """A job's ladder plays in Chromium while the job is still `processing`: its ffmpeg is paused (SIGSTOP)
-    as soon as the document says it is playable, the player is run, then the encode goes on to the end."""
+@pytest.mark.parametrize(("fmt", "top_playlist"), [("hls", "360p/index.m3u8"), ("cmaf", "media_1.m3u8")])
+def test_hls_ladder_plays_while_its_job_is_processing(site, player_page, tmp_path, fmt, top_playlist):
+    """A job's ladder (MPEG-TS or CMAF) plays in Chromium while the job is still `processing`: its ffmpeg
+    is paused (SIGSTOP) as soon as the document says it is playable, the player is run, then the encode goes
+    on to the end."""
     source = make_clip(tmp_path / "long.mp4", 854, 480, seconds=30)
     spec = tmp_path / "spec.json"
     spec.write_text(
-        json.dumps({"videoUrl": str(source), "presets": [{"format": "hls", "resolutions": ["240", "360"]}]})
+        json.dumps({"videoUrl": str(source), "presets": [{"format": fmt, "resolutions": ["240", "360"]}]})
     )
-    job_id = "5" * 24
+    job_id = ("5" if fmt == "hls" else "4") * 24
     document = site.root / "data" / "jobs" / f"{job_id}.json"
     command = [str(BIN / "vodflow"), "encode", str(spec), "--job-id", job_id, "--x264-preset", "slower"]
     encode = subprocess.Popen(
@@ -239,7 +241,7 @@ def test_hls_ladder_plays_while_its_job_is_processing(site, player_page, tmp_pat
     assert encode.returncode == 0, err[-4000:]
     done = json.loads(out)
     assert done["status"] == "completed" and done["playableAt"] == doc["playableAt"]
-    top = site.root / "data" / files_of(done, "x-tar")[0]["filePath"] / "360p" / "index.m3u8"
+    top = site.root / "data" / files_of(done, "x-tar")[0]["filePath"] / top_playlist
     assert "#EXT-X-PLAYLIST-TYPE:VOD" in top.read_text(), "VOD playlists once the job is done"
 
 

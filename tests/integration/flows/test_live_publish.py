@@ -1,10 +1,11 @@
-"""Publishing HLS ladders while they encode: EVENT playlists in storage as segments land, the master once
-every rung plays, a `processing` document with `playableAt`, the `vodflow.job.playable` event and the
-`playable` webhook; VOD playlists identical to a job published at the end; nothing left when the job fails
-after it played."""
+"""Publishing HLS ladders (MPEG-TS and CMAF) while they encode: EVENT playlists in storage as segments land,
+the master once every rung plays, a `processing` document with `playableAt`, the `vodflow.job.playable`
+event and the `playable` webhook; VOD playlists identical to a job published at the end; nothing left when
+the job fails after it played."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -34,6 +35,7 @@ from vodflow.storage.local import LocalStorage
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 LADDER = {"format": "hls", "resolutions": ["240", "360"]}
+CMAF = {"format": "cmaf", "resolutions": ["240", "360"]}
 
 
 @pytest.fixture(scope="module")
@@ -106,10 +108,62 @@ def test_ladder_is_published_as_it_encodes(tmp_path, long_clip, audio_only):
     assert (workdir / ".live-published.json").is_file()
 
 
+@pytest.mark.parametrize("audio_only", [False, True], ids=["rungs", "rungs-and-audio-only"])
+def test_cmaf_ladder_is_published_as_it_encodes(tmp_path, long_clip, audio_only):
+    ladder = {**CMAF, "audioOnly": True} if audio_only else CMAF
+    doc = JobDocument.from_spec(parse_spec({"videoUrl": str(long_clip), "presets": [ladder]}), "c" * 24)
+    source = Source(long_clip, probe_source(long_clip))
+    plan = plan_outputs(doc, source.info)
+    storage = RecordingStorage(tmp_path / "data")
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    playable: list[tuple[list, str]] = []
+    publisher = LivePublisher(doc, plan, workdir, storage, lambda entries, at: playable.append((entries, at)))
+
+    encode_renditions(source, plan, workdir, live=lambda: publisher)
+
+    (out,) = plan.cmaf
+    playlists = [f"media_{n}.m3u8" for n in range(4 if audio_only else 3)]  # 240p, 360p, audio (, audio-only)
+    uploaded: set[str] = set()
+    event_playlists = 0
+    master = None
+    for key, body in storage.log:
+        name = key.removeprefix(f"{out.key}/")
+        if name in playlists:
+            text = body.decode()
+            assert text.startswith("#EXTM3U\n#EXT-X-VERSION:") and "#EXT-X-PLAYLIST-TYPE:EVENT\n" in text
+            assert "#EXT-X-ENDLIST" not in text and "PROGRAM-DATE-TIME" not in text, text
+            init = text.split('#EXT-X-MAP:URI="', 1)[1].split('"', 1)[0]
+            listed = {f"{out.key}/{s}" for s in (init, *finished_segments(text))}
+            assert listed <= uploaded, "a playlist never lists a segment (or init segment) not uploaded yet"
+            event_playlists += 1
+        elif name == "index.m3u8":
+            assert {f"{out.key}/{p}" for p in playlists} <= uploaded, "the master follows every playlist"
+            master = body
+        else:
+            assert name.endswith(".m4s"), f"only segments go up while encoding, not {name}"
+        uploaded.add(key)
+    assert master is not None and event_playlists >= len(playlists)
+    assert len(playable) == 1, "the playable notice comes once"
+    (entry,), at = playable[0]
+    assert entry.type == "x-tar" and entry.meta.playlist_type == "event" and entry.meta.format == "cmaf"
+    assert entry.meta.duration >= 6 and entry.file_url == storage.url_for(f"{out.key}/index.m3u8") and at
+
+    # what the encode leaves for the publish step: VOD playlists, the master already published, the record
+    folder = workdir / out.file_id
+    assert (folder / "index.m3u8").read_bytes() == master, "the master published early is the final one"
+    for name in playlists:
+        final = (folder / name).read_text()
+        assert "#EXT-X-PLAYLIST-TYPE:VOD" in final and final.rstrip().endswith("#EXT-X-ENDLIST")
+    record = json.loads((workdir / ".live-published.json").read_text())
+    assert record and all(k.endswith(".m4s") and "/seg-" in k for k in record)
+
+
+@pytest.mark.parametrize("preset", [LADDER, CMAF], ids=["hls", "cmaf"])
 def test_playable_document_event_and_webhook_then_the_same_vod_ladder(
-    tmp_path, long_clip, storage, monkeypatch
+    tmp_path, long_clip, storage, monkeypatch, preset
 ):
-    spec = {"videoUrl": str(long_clip), "presets": [LADDER, {"format": "mp4", "resolutions": ["360"]}]}
+    spec = {"videoUrl": str(long_clip), "presets": [preset, {"format": "mp4", "resolutions": ["360"]}]}
 
     job_id = uuid4().hex[:24]  # its own: the events of other tests' jobs stay apart
     with serve(tmp_path) as hooks:
@@ -137,15 +191,15 @@ def test_playable_document_event_and_webhook_then_the_same_vod_ladder(
 
     # the same job published only at the end gives the same playlists, byte for byte
     monkeypatch.setenv("VODFLOW_PUBLISH_WHILE_ENCODING", "false")
-    plain = encode_video(spec, job_id="f" * 24)
+    plain = encode_video(spec, job_id=("f" if preset is LADDER else "e") * 24)
     assert "playableAt" not in plain
     for a, b in zip(ladder_playlists(storage, live), ladder_playlists(storage, plain), strict=True):
         assert a == b
     (master,) = [f for f in live["files"] if f["type"] == "x-tar"]
-    assert [v.uri for v in parse_master(storage.read_bytes(master["filePath"] + "/index.m3u8").decode())] == [
-        "240p/index.m3u8",
-        "360p/index.m3u8",
-    ]
+    hls_variants = ["240p/index.m3u8", "360p/index.m3u8"]
+    variants = hls_variants if preset is LADDER else ["media_0.m3u8", "media_1.m3u8"]
+    published = storage.read_bytes(master["filePath"] + "/index.m3u8").decode()
+    assert [v.uri for v in parse_master(published)] == variants
 
 
 def ladder_playlists(storage: LocalStorage, doc: dict) -> list[bytes]:
@@ -174,8 +228,9 @@ def playable_events(job_id: str, timeout: float = 30.0) -> list[dict]:
         time.sleep(0.5)
 
 
-def test_failure_after_playable_removes_what_was_listed(long_clip, storage):
-    job_id = "9" * 24
+@pytest.mark.parametrize("preset", [LADDER, CMAF], ids=["hls", "cmaf"])
+def test_failure_after_playable_removes_what_was_listed(long_clip, storage, preset):
+    job_id = ("9" if preset is LADDER else "8") * 24
     killed: list[int] = []
 
     def kill_once_playable() -> None:
@@ -196,7 +251,7 @@ def test_failure_after_playable_removes_what_was_listed(long_clip, storage):
     watcher.start()
     with pytest.raises(JobFailed) as failed:
         # `slower` keeps ffmpeg busy well past the first segment on any machine
-        encode_video({"videoUrl": str(long_clip), "presets": [LADDER]}, job_id=job_id, x264_preset="slower")
+        encode_video({"videoUrl": str(long_clip), "presets": [preset]}, job_id=job_id, x264_preset="slower")
     watcher.join(timeout=10)
 
     assert killed, "ffmpeg was stopped after the job played"

@@ -13,6 +13,7 @@ from vodflow.media.cmaf import (
     cmaf_master,
     codec_sets,
     dash_muxer_options,
+    event_media_playlist,
     iframe_playlist_name,
     media_playlist,
     media_playlists,
@@ -180,6 +181,24 @@ seg-0-00001.m4s
 seg-0-00002.m4s
 #EXT-X-ENDLIST
 """
+
+
+def test_a_growing_media_playlist_becomes_an_event_one_that_the_vod_one_extends():
+    growing = FFMPEG_MEDIA.replace("#EXT-X-ENDLIST\n", "")
+    text = event_media_playlist(growing)
+    assert "PROGRAM-DATE-TIME" not in text and text.splitlines()[:3] == [
+        "#EXTM3U",
+        "#EXT-X-VERSION:6",
+        "#EXT-X-PLAYLIST-TYPE:EVENT",
+    ]
+    playlist = m3u8.loads(text)
+    assert playlist.playlist_type == "event" and not playlist.is_endlist
+    assert playlist.segment_map[0].uri == "init-0.m4s"
+    assert vod_media_playlist(FFMPEG_MEDIA) == text.replace("EVENT", "VOD") + "#EXT-X-ENDLIST\n"
+    assert event_media_playlist(text) == text, "idempotent"
+    for unusable in (FFMPEG_MEDIA, growing.rstrip("\n"), growing.rsplit("seg-0-00002.m4s\n", 1)[0], ""):
+        with pytest.raises(ValueError):
+            event_media_playlist(unusable)
 
 
 def test_media_playlists_become_vod_without_the_encodes_wall_clock():
