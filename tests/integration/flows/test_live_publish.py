@@ -10,6 +10,7 @@ import os
 import signal
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from uuid import uuid4
 
@@ -23,7 +24,7 @@ from vodflow.encoders.local import encode_renditions
 from vodflow.errors import JobFailed
 from vodflow.flows.pipeline import encode_video
 from vodflow.jobs.document import JobDocument
-from vodflow.jobs.plan import plan_outputs
+from vodflow.jobs.plan import OutputPlan, plan_outputs
 from vodflow.jobs.sources import Source
 from vodflow.jobs.spec import parse_spec
 from vodflow.media.hls import finished_segments
@@ -63,19 +64,33 @@ class RecordingStorage(LocalStorage):
             self.log.append((key, data))
 
 
+@dataclass
+class LiveRun:
+    plan: OutputPlan
+    storage: RecordingStorage
+    workdir: Path
+    playable: list[tuple[list, str]]
+
+
+def encode_live(tmp_path: Path, clip: Path, preset: dict, job_id: str) -> LiveRun:
+    """A one-process encode of `clip` with `preset` published while it runs, into a recording storage."""
+    doc = JobDocument.from_spec(parse_spec({"videoUrl": str(clip), "presets": [preset]}), job_id)
+    source = Source(clip, probe_source(clip))
+    plan = plan_outputs(doc, source.info)
+    run = LiveRun(plan, RecordingStorage(tmp_path / "data"), tmp_path / "work", [])
+    run.workdir.mkdir()
+    publisher = LivePublisher(
+        doc, plan, run.workdir, run.storage, lambda entries, at: run.playable.append((entries, at))
+    )
+    encode_renditions(source, plan, run.workdir, live=lambda: publisher)
+    return run
+
+
 @pytest.mark.parametrize("audio_only", [False, True], ids=["rungs", "rungs-and-audio-only"])
 def test_ladder_is_published_as_it_encodes(tmp_path, long_clip, audio_only):
     ladder = {**LADDER, "audioOnly": True} if audio_only else LADDER
-    doc = JobDocument.from_spec(parse_spec({"videoUrl": str(long_clip), "presets": [ladder]}), "d" * 24)
-    source = Source(long_clip, probe_source(long_clip))
-    plan = plan_outputs(doc, source.info)
-    storage = RecordingStorage(tmp_path / "data")
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    playable: list[tuple[list, str]] = []
-    publisher = LivePublisher(doc, plan, workdir, storage, lambda entries, at: playable.append((entries, at)))
-
-    encode_renditions(source, plan, workdir, live=lambda: publisher)
+    run = encode_live(tmp_path, long_clip, ladder, "d" * 24)
+    plan, storage, workdir, playable = run.plan, run.storage, run.workdir, run.playable
 
     (out,) = plan.hls
     uploaded: set[str] = set()
@@ -111,16 +126,8 @@ def test_ladder_is_published_as_it_encodes(tmp_path, long_clip, audio_only):
 @pytest.mark.parametrize("audio_only", [False, True], ids=["rungs", "rungs-and-audio-only"])
 def test_cmaf_ladder_is_published_as_it_encodes(tmp_path, long_clip, audio_only):
     ladder = {**CMAF, "audioOnly": True} if audio_only else CMAF
-    doc = JobDocument.from_spec(parse_spec({"videoUrl": str(long_clip), "presets": [ladder]}), "c" * 24)
-    source = Source(long_clip, probe_source(long_clip))
-    plan = plan_outputs(doc, source.info)
-    storage = RecordingStorage(tmp_path / "data")
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    playable: list[tuple[list, str]] = []
-    publisher = LivePublisher(doc, plan, workdir, storage, lambda entries, at: playable.append((entries, at)))
-
-    encode_renditions(source, plan, workdir, live=lambda: publisher)
+    run = encode_live(tmp_path, long_clip, ladder, "c" * 24)
+    plan, storage, workdir, playable = run.plan, run.storage, run.workdir, run.playable
 
     (out,) = plan.cmaf
     playlists = [f"media_{n}.m3u8" for n in range(4 if audio_only else 3)]  # 240p, 360p, audio (, audio-only)
