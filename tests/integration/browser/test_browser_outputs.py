@@ -245,6 +245,17 @@ def test_hls_ladder_plays_while_its_job_is_processing(site, player_page, tmp_pat
     assert "#EXT-X-PLAYLIST-TYPE:VOD" in top.read_text(), "VOD playlists once the job is done"
 
 
+def encode_job(site: Site, root: Path, spec: dict, job_id: str) -> dict:
+    """`vodflow encode` of `spec` (written under `root`) through the running stack: the job's document."""
+    (root / "spec.json").write_text(json.dumps(spec))
+    encode = subprocess.run(
+        [str(BIN / "vodflow"), "encode", str(root / "spec.json"), "--job-id", job_id],
+        env=site.env, cwd=REPO, capture_output=True, text=True, timeout=400, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert encode.returncode == 0, encode.stderr[-4000:]
+    return json.loads(encode.stdout)
+
+
 CAPTION_SRT = """1
 00:00:01,000 --> 00:00:03,000
 Hello from the sidecar
@@ -277,13 +288,7 @@ def packaged(site, tmp_path_factory) -> dict:
         "captions": [{"url": str(root / "en.srt"), "language": "en", "label": "English"}],
         "storyboard": {"interval": 1, "width": 160},
     }
-    (root / "spec.json").write_text(json.dumps(spec))
-    encode = subprocess.run(
-        [str(BIN / "vodflow"), "encode", str(root / "spec.json"), "--job-id", "c" * 24],
-        env=site.env, cwd=REPO, capture_output=True, text=True, timeout=400, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    assert encode.returncode == 0, encode.stderr[-4000:]
-    return json.loads(encode.stdout)
+    return encode_job(site, root, spec, "c" * 24)
 
 
 def test_packaged_job_lists_its_captions_storyboard_and_both_manifests(packaged):
@@ -311,13 +316,7 @@ def av1_ladder(site, tmp_path_factory) -> dict:
     source = make_bilingual_clip(root / "bilingual.mkv", 640, 360, seconds=14)
     preset = {"format": "cmaf", "resolutions": ["240", "360"], "codec": "av1"}
     spec = {"videoUrl": str(source), "presets": [preset]}
-    (root / "spec.json").write_text(json.dumps(spec))
-    encode = subprocess.run(
-        [str(BIN / "vodflow"), "encode", str(root / "spec.json"), "--job-id", "a" * 24],
-        env=site.env, cwd=REPO, capture_output=True, text=True, timeout=400, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    assert encode.returncode == 0, encode.stderr[-4000:]
-    (ladder,) = files_of(json.loads(encode.stdout), "x-tar")
+    (ladder,) = files_of(encode_job(site, root, spec, "a" * 24), "x-tar")
     assert ladder["meta"]["format"] == "cmaf" and ladder["fileUrl"].startswith("http://127.0.0.1:")
     return ladder
 
