@@ -195,7 +195,10 @@ def run_remotely(
 def finish(doc: JobDocument, storage: Storage, webhook: WebhookConfig) -> None:
     """Store the final document, add the files artifact and notify the webhook."""
     save_job(storage, doc)
-    publish_job_artifact(doc, storage)
+    try:
+        publish_job_artifact(doc, storage)
+    except Exception:  # the artifact only shows the job: the document says how it ended
+        get_run_logger().exception("job %s: the job artifact could not be written", doc.id)
     if doc.webhook_url and doc.notifies("completed"):
         report = deliver_webhook(doc.webhook_url, doc.wire(), config=webhook)
         publish_webhook_report(report, doc.id)

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
-from vodflow.jobs.document import FileEntry, JobDocument, iso_parse
+from vodflow.jobs.document import FileEntry, FileMeta, JobDocument, iso_parse
 
 _ATTRIBUTE = re.compile(r'([A-Z0-9-]+)=("[^"]*"|[^,]*)')
 _RESOLUTION = re.compile(r"^(\d{1,5})x(\d{1,5})$")
@@ -207,7 +207,7 @@ def _quality(doc: JobDocument) -> list[str]:
     ]
     for entry in doc.files:
         meta = entry.meta
-        if meta is None:
+        if not isinstance(meta, FileMeta):  # captions and images are not measured
             continue
         rows = [(rung.name, rung.quality) for rung in meta.rungs or ()]
         if meta.quality is not None:

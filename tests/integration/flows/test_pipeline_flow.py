@@ -168,3 +168,26 @@ def test_cli_encode_prints_the_document(tmp_path, clips, storage, capsys):
         "vodflow encode: invalid job spec: presets[0].format: unknown value 'mkv'; "
         "allowed: 'hls', 'mp4' or 'cmaf'\n"
     )
+
+
+def test_a_job_artifact_that_cannot_be_written_does_not_fail_a_published_job(
+    clips, storage, monkeypatch, caplog
+):
+    """The artifact only shows the job: when writing it fails, the run still ends as its document says."""
+    import vodflow.flows.pipeline as pipeline
+
+    calls = []
+
+    def broken(doc, storage=None):
+        calls.append(doc.id)
+        raise RuntimeError("artifact store down")
+
+    monkeypatch.setattr(pipeline, "publish_job_artifact", broken)
+    spec = {"videoUrl": str(clips["landscape"]), "presets": [{"format": "mp4", "resolutions": ["240"]}]}
+    state = encode_video(spec, job_id="e5" * 12, return_state=True)
+
+    assert calls == ["e5" * 12], "the artifact was attempted"
+    assert state.is_completed(), state.message
+    assert state.result()["status"] == "completed"
+    assert load_job(storage, "e5" * 12).status == "completed"
+    assert "the job artifact could not be written" in caplog.text

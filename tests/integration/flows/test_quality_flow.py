@@ -111,3 +111,35 @@ def test_a_rendition_that_cannot_be_measured_fails_the_step(source, tmp_path):
         measure_quality(Source(source, info), plan, tmp_path, configured_ffmpeg="ffmpeg")
     assert failed.value.step == "quality" and failed.value.code == "ffmpeg_failed"
     assert str(tmp_path) not in failed.value.message
+
+
+def test_a_full_featured_measured_job_ends_completed_in_prefect_with_its_artifact(
+    source, storage, tmp_path, monkeypatch
+):
+    """Captions, a storyboard and `quality: true` together: the run's state, the document and the artifact
+    agree (the artifact's quality section once failed the run of a job that had published everything)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from vodflow.jobs.document import job_artifact_key
+
+    monkeypatch.setenv("VODFLOW_QUALITY_FFMPEG", "ffmpeg")
+    captions = tmp_path / "en.vtt"
+    captions.write_text("WEBVTT\n\n00:00:00.500 --> 00:00:02.000\nHello\n")
+    spec = {
+        "videoUrl": str(source),
+        "presets": [{"format": "cmaf", "resolutions": ["240"]}, {"format": "mp4", "resolutions": ["240"]}],
+        "captions": [{"url": str(captions), "language": "en"}],
+        "storyboard": {"interval": 1},
+        "quality": True,
+    }
+    job_id = "d4" * 12
+    state = encode_video(spec, job_id=job_id, return_state=True)
+
+    assert state.is_completed(), state.message
+    doc = state.result()
+    assert doc["status"] == "completed" and {"caption", "storyboard"} <= {f["type"] for f in doc["files"]}
+    with get_client(sync_client=True) as client:
+        key = ArtifactFilterKey(any_=[job_artifact_key("job", job_id)])
+        (artifact,) = client.read_artifacts(artifact_filter=ArtifactFilter(key=key))
+    assert "## Quality" in artifact.data and "## Files" in artifact.data

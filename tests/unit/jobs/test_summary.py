@@ -179,3 +179,21 @@ def test_a_measured_job_shows_each_renditions_quality_and_what_it_cost():
     assert f"| {'m' * 24} | 360p | 0.9927 | 42.26 dB | — |" in text, "no VMAF measured: a dash, not a number"
     assert "Measured in 2.8 s." in text
     assert "## Quality" not in job_markdown(doc), "a job that measured nothing has no such section"
+
+
+def test_a_measured_job_with_captions_and_a_storyboard_has_its_quality_section():
+    """Captions and storyboards carry no rendition meta: the quality section skips them (it raised
+    AttributeError on `CaptionMeta.rungs` and failed a job that had published everything)."""
+    base = "http://files.example"
+    doc = document(base)
+    scores = {"ssim": 0.98, "psnr": 40.0, "vmaf": None}
+    data = doc.model_dump(by_alias=True)
+    data["qualitySeconds"] = 1.0
+    data["files"][1]["meta"]["quality"] = scores
+    caption = entry("c" * 24, "caption", "files/captions/c.vtt", f"{base}/files/captions/c.vtt", 120,
+                    {"language": "en", "label": "English"})  # fmt: skip
+    board = entry("s" * 24, "storyboard", "files/images/s.vtt", f"{base}/files/images/s.vtt", 300)
+    data["files"] += [caption, board]
+    text = job_markdown(JobDocument.model_validate(data))
+    assert f"| {'m' * 24} | 360p | 0.9800 | 40.00 dB | — |" in text
+    assert "c" * 24 not in text.split("## Quality")[1].split("## Files")[0]
