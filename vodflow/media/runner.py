@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import signal
 import subprocess
 import tempfile
@@ -128,6 +129,44 @@ class _ProgressReader(threading.Thread):
                 self.moved_at = time.monotonic()
 
 
+def written_footprint(folder: Path) -> tuple[int, int]:
+    """How many files `folder` holds and their bytes: what an encode has written so far."""
+    count = size = 0
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            try:
+                size += os.stat(os.path.join(root, name)).st_size
+            except OSError:  # removed meanwhile (a published segment, a temp file)
+                continue
+            count += 1
+    return count, size
+
+
+class _OutputWatch:
+    """Notes when the files under a work directory last changed.
+
+    ffmpeg reports no progress at all until every output has written its header: a storyboard's tile
+    output writes its first sheet only once the sheet fills (100 frames, minutes of source), so its
+    reports say nothing for most of such an encode while the other outputs grow on disk.
+    """
+
+    def __init__(self, folder: Path, limit: float) -> None:
+        self.folder = folder
+        self.limit = limit
+        self.every = min(5.0, limit / 4)
+        self.footprint = written_footprint(folder)
+        self.checked_at = self.changed_at = time.monotonic()
+
+    def check(self, now: float) -> float:
+        """When the folder last changed, looking again at most every `every` s."""
+        if now - self.checked_at >= self.every:
+            footprint = written_footprint(self.folder)
+            if footprint != self.footprint:
+                self.footprint, self.changed_at = footprint, now
+            self.checked_at = now
+        return self.changed_at
+
+
 def run_ffmpeg(
     args: list[str],
     *,
@@ -143,7 +182,8 @@ def run_ffmpeg(
     | "stalled") when it fails.
 
     `on_progress` is called from this thread every `progress_interval` seconds while ffmpeg runs. With
-    `stall_timeout`, a run whose output time has not moved for that many seconds is stopped (`stalled`).
+    `stall_timeout`, a run whose output time has not moved, nor any file under `workdir` changed, for that
+    many seconds is stopped (`stalled`).
     The process is killed if the caller is interrupted (cancellation, timeout), so no ffmpeg outlives its run.
     """
     progress = Progress()
@@ -166,20 +206,22 @@ def run_ffmpeg(
             assert process.stdout is not None
             reader = _ProgressReader(process.stdout, progress)
             reader.start()
+            watch = _OutputWatch(workdir, stall_timeout) if stall_timeout else None
             while True:
                 now = time.monotonic()
                 if now >= deadline:
                     raise StepError(step, "ffmpeg_timeout", f"ffmpeg did not finish within {timeout:.0f} s")
-                if stall_timeout is not None and now - reader.moved_at >= stall_timeout:
-                    raise StepError(
-                        step,
-                        "stalled",
-                        f"ffmpeg wrote nothing new for {stall_timeout:g} s (stopped at "
-                        f"{progress.out_seconds:.1f} s of output)",
-                    )
                 wait = min(progress_interval, deadline - now)
-                if stall_timeout is not None:
-                    wait = min(wait, max(0.05, reader.moved_at + stall_timeout - now))
+                if watch is not None:
+                    moved_at = max(reader.moved_at, watch.check(now))  # the output time, or the bytes
+                    if now - moved_at >= watch.limit:
+                        raise StepError(
+                            step,
+                            "stalled",
+                            f"ffmpeg wrote nothing new for {watch.limit:g} s (stopped at "
+                            f"{progress.out_seconds:.1f} s of output)",
+                        )
+                    wait = min(wait, watch.every, max(0.05, moved_at + watch.limit - now))
                 try:
                     returncode = process.wait(timeout=wait)
                     break

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import pytest
 
@@ -63,3 +64,29 @@ def test_a_stop_signal_during_the_fork_is_held_then_raised():
     finally:
         other_thread_done.set()
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_an_encode_whose_reports_wait_for_a_storyboard_sheet_is_not_stalled(tmp_path):
+    """ffmpeg reports no progress until every output has its header; a tile output has none until its sheet
+    fills. Segments written meanwhile are progress: 6 s of paced encode with a 2 s stall limit completes."""
+    command = [
+        "ffmpeg", "-hide_banner", "-nostdin", "-re", "-f", "lavfi", "-i", "testsrc2=s=160x90:r=25:d=6",
+        "-filter_complex", "[0:v]split=2[a][b];[b]fps=1,tile=10x10[t]",
+        "-map", "[a]", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25",
+        "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod", str(tmp_path / "index.m3u8"),
+        "-map", "[t]", "-frames:v", "1", str(tmp_path / "sheet_%03d.jpg"), "-y",
+    ]  # fmt: skip
+    started = time.monotonic()
+    run_ffmpeg(command, step="encode", workdir=tmp_path, timeout=60, stall_timeout=2)
+    assert time.monotonic() - started > 4, "paced by -re: longer than the stall limit"
+    assert len(list(tmp_path.glob("index*.ts"))) >= 5
+
+
+def test_an_encode_that_writes_nothing_is_still_stopped_as_stalled(tmp_path):
+    command = [
+        "ffmpeg", "-hide_banner", "-nostdin", "-re", "-f", "lavfi", "-i", "testsrc2=s=160x90:r=25:d=30",
+        "-vf", "fps=1,tile=10x10", "-frames:v", "1", str(tmp_path / "sheet_%03d.jpg"), "-y",
+    ]  # fmt: skip
+    with pytest.raises(StepError) as stalled:
+        run_ffmpeg(command, step="encode", workdir=tmp_path, timeout=60, stall_timeout=2)
+    assert stalled.value.code == "stalled"
