@@ -21,6 +21,7 @@ from vodflow.blocks.videosdk import VideoSDKCredentials
 from vodflow.blocks.webhook import resolve_webhook_config
 from vodflow.encoders import EncodeOptions, EncodeRequest, get_encoder
 from vodflow.errors import JobFailed, SpecError, StepError, StorageError
+from vodflow.jobs.cost import check_plan_size, check_spec_size
 from vodflow.jobs.document import FileEntry, JobDocument, new_id
 from vodflow.jobs.keys import check_job_id, run_job_id, scratch_prefix
 from vodflow.jobs.plan import plan_outputs
@@ -113,8 +114,8 @@ def run_locally(
     request: EncodeRequest,
     notice: PlayableNotice | None = None,
 ) -> JobDocument:
-    """Ingest, plan (with the per-title analysis of `ladder: auto` presets), encode (one process, or chunks),
-    thumbnail and publish; the completed document.
+    """Ingest, plan (refused when larger than the limits allow; with the per-title analysis of `ladder: auto`
+    presets), encode (one process, or chunks), thumbnail and publish; the completed document.
 
     With a `notice`, HLS and CMAF ladders are published while they encode (see `vodflow.steps.live`); if the
     job then fails, what was published of them is removed.
@@ -127,6 +128,7 @@ def run_locally(
     try:
         source = ingest.with_options(**retry)(doc, workdir, storage, policy)
         plan = plan_outputs(doc, source.info, source.captions, source.caption_skips)
+        check_plan_size(plan, source.info, policy.limits)  # its audio tracks, duration and frame rate known
         if plan.auto_rungs:  # `ladder: auto`: the bitrates follow from probe encodes of the title
             options = request.options
             probes = analyse_ladder.with_options(**retry)(
@@ -306,6 +308,7 @@ def encode_video(
             max_wait=settings.remote_max_wait_seconds,
         )
         try:
+            check_spec_size(spec, settings.limits())
             if get_encoder(encoder).local:
                 policy = IngestPolicy(
                     settings.limits(),

@@ -125,6 +125,18 @@ class Settings(BaseSettings):
     max_pixels_per_byte: float = Field(default=Limits.max_pixels_per_byte, ge=0)
     max_encode_seconds: float = Field(default=Limits.max_encode_seconds, gt=0)
     encode_stall_seconds: float = Field(default=Limits.stall_seconds, ge=0)
+    max_encoders: int = Field(
+        default=Limits.max_encoders, ge=1, description="Audio and video encoders one ffmpeg process may run."
+    )
+    max_thumbnails: int = Field(
+        default=Limits.max_thumbnails, ge=0, description="Thumbnail images one job may make (0: none)."
+    )
+    max_job_pixels: float = Field(
+        default=Limits.max_job_pixels,
+        gt=0,
+        description="Pixels one job may encode: width x height x frame rate x duration, summed over its "
+        "video renditions.",
+    )
 
     # What may be fetched, and from where
     allowed_hosts: str = ""
@@ -176,6 +188,9 @@ class Settings(BaseSettings):
             max_pixels_per_byte=self.max_pixels_per_byte,
             max_encode_seconds=self.max_encode_seconds,
             stall_seconds=self.encode_stall_seconds,
+            max_encoders=self.max_encoders,
+            max_thumbnails=self.max_thumbnails,
+            max_job_pixels=self.max_job_pixels,
         )
 
     def net_policy(self) -> NetPolicy:

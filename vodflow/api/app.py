@@ -17,6 +17,7 @@ from vodflow.api.errors import BodyLimit, error_response, openapi_without_422, r
 from vodflow.api.jobs import JobService
 from vodflow.api.routes import job_routes
 from vodflow.api.runs import JobRuns, PrefectJobRuns
+from vodflow.jobs.limits import Limits
 from vodflow.settings import ApiSettings
 from vodflow.storage.base import Storage
 
@@ -27,8 +28,10 @@ def create_app(
     *,
     runs: JobRuns | None = None,
     allowed_buckets: frozenset[str] = frozenset(),
+    limits: Limits | None = None,
 ) -> FastAPI:
-    """The API app over `storage`; `runs` defaults to the settings' Prefect deployment.
+    """The API app over `storage`; `runs` defaults to the settings' Prefect deployment; `limits` bound what
+    one job may ask for (`vodflow.jobs.cost`; default ones when None).
 
     ValueError when the settings are unsafe (a short secret).
     """
@@ -40,6 +43,7 @@ def create_app(
         cancel_timeout=settings.cancel_timeout,
         allow_local_sources=settings.allow_local_sources,
         allowed_buckets=allowed_buckets,
+        limits=limits,
     )
     secret = settings.api_secret.get_secret_value()
     app = FastAPI(

@@ -17,8 +17,10 @@ from typing import Any
 
 from vodflow.api.runs import JobRuns, RunInfo, RunsUnavailable
 from vodflow.errors import ObjectNotFound, SpecError
+from vodflow.jobs.cost import check_spec_size
 from vodflow.jobs.document import JobDocument, JobErrorInfo, new_id
 from vodflow.jobs.keys import job_key
+from vodflow.jobs.limits import Limits
 from vodflow.jobs.plan import plan_outputs
 from vodflow.jobs.sources import SourceInfo, SourceRef, parse_video_url, s3_source_problem
 from vodflow.jobs.spec import JobSpec
@@ -97,9 +99,11 @@ class JobService:
         allow_local_sources: bool = False,
         allowed_buckets: frozenset[str] = frozenset(),
         run_cache_seconds: float = 2.0,
+        limits: Limits | None = None,
     ) -> None:
         self.storage = storage
         self.allowed_buckets = allowed_buckets
+        self.limits = limits or Limits()
         self.runs = runs
         self.storage_block = storage_block
         self.allow_local_sources = allow_local_sources
@@ -115,12 +119,16 @@ class JobService:
         A start whose answer is lost (a timeout) is checked: the job stands if its run exists; otherwise its
         document is removed, and a run made after all finds no record and does nothing (the flow checks).
 
-        SpecError for a `file://` or path `videoUrl` unless local sources are allowed (API callers should not
-        make workers read their own disks), and for an `s3://` one outside the storage's bucket and
-        `VODFLOW_ALLOWED_BUCKETS` (the workers' credentials may reach more than callers should read).
+        SpecError for a `file://` or path `videoUrl` or `captions[].url` unless local sources are allowed (API
+        callers should not make workers read their own disks), and for an `s3://` one outside the storage's
+        bucket and `VODFLOW_ALLOWED_BUCKETS` (the workers' credentials may reach more than callers should
+        read); JobTooLarge (a SpecError) for a spec that asks for more than the limits allow.
         """
         if spec.video_url:
-            self._check_source(parse_video_url(spec.video_url))
+            self._check_source(parse_video_url(spec.video_url), "videoUrl")
+        for i, caption in enumerate(spec.captions or []):
+            self._check_source(parse_video_url(caption.url), f"captions[{i}].url")
+        check_spec_size(spec, self.limits)
         doc = JobDocument.from_spec(spec, new_id())
         save_job(self.storage, doc)
         parameters: dict[str, Any] = {"spec": spec.wire(), "job_id": doc.id}
@@ -145,13 +153,16 @@ class JobService:
         except RunsUnavailable:
             return False
 
-    def _check_source(self, ref: SourceRef) -> None:
+    def _check_source(self, ref: SourceRef, field: str) -> None:
+        """SpecError naming `field` for a URL the workers should not read for an API caller: the same policy
+        for every URL of a spec."""
         if ref.kind == "local" and not self.allow_local_sources:
-            raise SpecError("videoUrl", "local files are not accepted here; use http(s)://, s3:// or videoId")
+            instead = "http(s)://, s3:// or videoId" if field == "videoUrl" else "http(s):// or s3://"
+            raise SpecError(field, f"local files are not accepted here; use {instead}")
         if ref.kind == "s3":
             bucket = getattr(self.storage, "bucket", None) if self.storage.kind == "s3" else None
             if problem := s3_source_problem(ref, bucket, self.allowed_buckets):
-                raise SpecError("videoUrl", problem)
+                raise SpecError(field, problem)
 
     def get(self, job_id: str) -> JobDocument:
         doc = self._load(job_id)

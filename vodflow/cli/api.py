@@ -45,7 +45,7 @@ def cmd_api(args: argparse.Namespace) -> int:
         if not get_current_settings().api.url:
             raise ValueError("set PREFECT_API_URL to the Prefect server that runs the jobs")
         storage = resolve_storage(api.storage_block, settings)
-        app = create_app(api, storage, allowed_buckets=settings.bucket_allow_list())
+        app = create_app(api, storage, allowed_buckets=settings.bucket_allow_list(), limits=settings.limits())
     except (ValueError, StepError) as exc:
         print(f"vodflow api: {exc}", file=sys.stderr)
         return 2

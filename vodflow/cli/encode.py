@@ -14,10 +14,13 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vodflow.cli.output import EXIT_CODES, EXIT_FAILED, EXIT_OK, EXIT_USER_ERROR, UserError, print_json
 from vodflow.errors import SpecError, StepError
+
+if TYPE_CHECKING:
+    from vodflow.jobs.limits import Limits
 
 X264_PRESETS = (
     "ultrafast",
@@ -69,17 +72,23 @@ def failed_document(job_id: str | None, code: str, message: str) -> dict[str, An
     return ({"id": job_id} if job_id else {}) | document | {"error": error}
 
 
-def check_spec(spec_data: Any, allow_local_files: bool) -> Any:
-    """The validated spec (presets left out: the default ladder) whose local source, if any, exists.
+def check_spec(spec_data: Any, allow_local_files: bool, limits: Limits | None = None) -> Any:
+    """The validated spec (presets left out: the default ladder) whose local source, if any, exists, and
+    which asks for no more than `limits` (a `Limits`; default ones when None) allow.
 
     UserError naming the field and the reason otherwise: what the flow would refuse anyway, without waiting
     for Prefect to start.
     """
+    from vodflow.jobs.cost import JobTooLarge, check_spec_size
+    from vodflow.jobs.limits import Limits
     from vodflow.jobs.sources import parse_video_url
     from vodflow.jobs.spec import parse_run_spec
 
     try:
         spec = parse_run_spec(spec_data)
+        check_spec_size(spec, limits or Limits())
+    except JobTooLarge as exc:
+        raise UserError(f"job too large: {exc.message}") from None
     except SpecError as exc:
         raise UserError(f"invalid job spec: {exc.message}") from None
     if spec.video_url and (ref := parse_video_url(spec.video_url)).kind == "local":
@@ -98,7 +107,7 @@ def prepare_spec(spec_data: Any) -> Any:
         settings = load_settings()
     except StepError as exc:  # a malformed VODFLOW_* variable
         raise UserError(exc.message) from None
-    return check_spec(spec_data, settings.allow_local_files)
+    return check_spec(spec_data, settings.allow_local_files, settings.limits())
 
 
 def run_job(

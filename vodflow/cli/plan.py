@@ -42,6 +42,7 @@ def add_parser(subparsers: Any) -> None:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from vodflow.encoders.chunked import video_frame_rate
+    from vodflow.jobs.cost import check_plan_size
     from vodflow.jobs.document import JobDocument
     from vodflow.jobs.plan import plan_outputs
     from vodflow.jobs.sources import Source, parse_video_url
@@ -61,6 +62,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         source = Source(path, probe_source(path, settings.limits()))
         doc = JobDocument.from_spec(spec, "plan")
         plan = plan_outputs(doc, source.info)
+        check_plan_size(plan, source.info, settings.limits())
         workdir = args.workdir.resolve()
         preset = args.x264_preset or settings.x264_preset
         if plan.auto_rungs:

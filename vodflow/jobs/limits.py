@@ -1,5 +1,6 @@
 """Limits on what a source may make vodflow do: bytes, seconds, picture size, work claimed per byte, download
-and encode time. The values come from `vodflow.settings` (one `VODFLOW_*` variable each)."""
+and encode time; and on what a spec may ask of it: encoders in one ffmpeg process, thumbnail images, pixels
+encoded (`vodflow.jobs.cost`). The values come from `vodflow.settings` (one `VODFLOW_*` variable each)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,11 @@ class Limits:
     max_pixels_per_byte: float = 1_000_000.0
     max_encode_seconds: float = 12 * 3600.0
     stall_seconds: float = 120.0
+    # What one job may ask (`vodflow.jobs.cost`): the largest real job plans 40 encoders (a CMAF ladder of
+    # 3 codecs x 6 rungs with 8 audio tracks and an audio-only variant, beside a 6-rung HLS ladder with one).
+    max_encoders: int = 64
+    max_thumbnails: int = 256
+    max_job_pixels: float = 1e14  # about ten 4K rungs of a 6-hour 60 fps source
 
 
 def _size(count: float) -> str:

@@ -27,6 +27,11 @@ RESOLUTIONS = ("240", "360", "480", "720", "1080", "4k")
 SHORT_EDGE = {"240": 240, "360": 360, "480": 480, "720": 720, "1080": 1080, "4k": 2160}
 MAX_USER_DATA_BYTES = 16 * 1024
 MAX_USER_DATA_DEPTH = 32
+# How long each list of a spec may be (the OpenAPI schema and the Prefect form show them): far more than any
+# real job lists; what they add up to is bounded by the settable limits of `vodflow.jobs.cost`.
+MAX_PRESETS = 16
+MAX_RESOLUTIONS = 12  # six names, each maybe spelt twice (`360`, `360p`): kept once
+MAX_THUMBNAILS = 128
 # Prefect turns `{"__prefect_kind": ...}` objects in run parameters into workspace variables, templates...
 _PREFECT_MARKER = "__prefect"
 
@@ -79,7 +84,9 @@ class Wire(BaseModel):
 class Preset(Wire):
     """One output family: an HLS ladder (MPEG-TS), a CMAF ladder (HLS + DASH) or a set of MP4 renditions."""
 
-    resolutions: list[Resolution] = Field(min_length=1, description="Short edges to produce.")
+    resolutions: list[Resolution] = Field(
+        min_length=1, max_length=MAX_RESOLUTIONS, description="Short edges to produce."
+    )
     format: VideoFormat = Field(
         description="`hls` (one ladder of MPEG-TS segments with a master playlist), `cmaf` (one ladder of "
         "fMP4 segments with an HLS master and a DASH manifest, every audio track of the source) or `mp4`."
@@ -103,6 +110,7 @@ class Preset(Wire):
     codecs: list[VideoCodec] | None = Field(
         default=None,
         min_length=1,
+        max_length=3,
         description="`cmaf`: several codecs in one ladder (one HLS master with a variant set per codec, a "
         'DASH AdaptationSet per codec), e.g. `["h264", "hevc"]`.',
     )
@@ -152,9 +160,9 @@ class ThumbnailSpec(Wire):
         description="`HH:MM:SS` with optional fraction, e.g. `00:00:03.5`.",
         json_schema_extra={"pattern": _TIMESTAMP.pattern, "examples": ["00:00:03", "00:01:30.5"]},
     )
-    resolutions: list[Resolution] = Field(min_length=1)
-    formats: list[ImageFormat] = Field(default=["jpg"], min_length=1)
-    filters: list[ImageFilter] = Field(default=["none"], min_length=1)
+    resolutions: list[Resolution] = Field(min_length=1, max_length=MAX_RESOLUTIONS)
+    formats: list[ImageFormat] = Field(default=["jpg"], min_length=1, max_length=2)
+    filters: list[ImageFilter] = Field(default=["none"], min_length=1, max_length=2)
     id: str | None = None
 
     @field_validator("timestamp")
@@ -239,8 +247,8 @@ class JobSpec(Wire):
         title="Video URL",
         description="http(s)://, s3://bucket/key, file:// or a local path.",
     )
-    presets: list[Preset] = Field(min_length=1)
-    thumbnails: list[ThumbnailSpec] = Field(default_factory=list)
+    presets: list[Preset] = Field(min_length=1, max_length=MAX_PRESETS)
+    thumbnails: list[ThumbnailSpec] = Field(default_factory=list, max_length=MAX_THUMBNAILS)
     webhook_url: str | None = Field(
         default=None, alias="webhookUrl", title="Webhook URL", description="Notified when the job ends."
     )
@@ -256,6 +264,7 @@ class JobSpec(Wire):
     notify: list[NotifyEvent] | None = Field(
         default=None,
         min_length=1,
+        max_length=2,
         title="Notify",
         description="Webhook deliveries: `playable` (a ladder plays while encoding), `completed` (the job "
         "ended, completed or failed). Left out: completed only.",
@@ -372,6 +381,7 @@ class RunSpec(JobSpec):
     presets: list[Preset] | None = Field(  # type: ignore[assignment]
         default=None,
         min_length=1,
+        max_length=MAX_PRESETS,
         description="Output families; left out: an HLS ladder 240-1080 and a 360 MP4.",
     )
 
@@ -466,6 +476,8 @@ def _reason(error: dict[str, Any]) -> str:
         return f"unknown value {given!r}; allowed: {expected}"
     if kind == "too_short":
         return "must not be empty"
+    if kind == "too_long":
+        return f"at most {error.get('ctx', {}).get('max_length')} items"
     if kind == "missing":
         return "is required"
     if kind == "extra_forbidden":

@@ -118,13 +118,26 @@ def save_body(
 
 
 def local_source_path(path: str, allowed: bool = True, field: str = "videoUrl") -> Path:
-    """The local file a source names (used in place); StepError when it is not `allowed` or not a file."""
+    """The local file a source names (used in place); StepError when local files are not `allowed`, or when
+    it names no regular file this process may read: one answer whether the path is missing, a folder, a
+    device or refused, so that what a job is told says nothing of the worker's disk."""
     if not allowed:
         raise StepError("ingest", "url_not_allowed", f"{field}: local files are not allowed here")
     local = Path(path)
-    if not local.is_file():
-        raise StepError("ingest", "source_not_found", f"{field}: no such file")
+    if not readable_file(local):
+        raise StepError("ingest", "source_not_found", f"{field}: no readable file at that path")
     return local
+
+
+def readable_file(path: Path) -> bool:
+    """Whether `path` is a regular file (symbolic links followed) this process can open for reading."""
+    try:
+        if not path.is_file():  # before opening: a FIFO would block the open
+            return False
+        with path.open("rb"):
+            return True
+    except (OSError, ValueError):  # refused, too long a name, a NUL byte...
+        return False
 
 
 def fetch_ref(

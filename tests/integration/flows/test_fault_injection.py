@@ -10,6 +10,7 @@ SeaweedFS server, cut after the first uploads), an ffmpeg crash (SIGKILL during 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -241,6 +242,62 @@ def test_a_cost_bomb_source_is_refused_before_it_holds_an_encoder(tmp_path, loca
     doc = run_job({"videoUrl": str(make_sparse_timestamps(tmp_path / "sparse.mkv")), **SPEC}, local)
     LEDGER.inject("cost-bomb source")
     expect("cost-bomb source", doc, "failed", "ingest", "implausible_source")
+
+
+def test_a_job_over_the_pixel_ceiling_fails_before_its_encode_and_a_normal_one_completes(
+    clip, local, monkeypatch
+):
+    monkeypatch.setenv("VODFLOW_MAX_JOB_PIXELS", "1e6")  # the 3 s 240p clip's one rung: millions
+    doc = run_job({"videoUrl": str(clip), **SPEC}, local)
+    LEDGER.inject("cost-bomb spec")
+    expect("cost-bomb spec", doc, "failed", "validate", "job_too_large")
+    assert doc["error"]["message"].startswith("presets: the job would encode ")
+    assert doc["error"]["message"].endswith("the limit is 1e+06 (VODFLOW_MAX_JOB_PIXELS)")
+    assert local.list_keys("files/") == []
+    monkeypatch.setenv("VODFLOW_MAX_THUMBNAILS", "1")  # checked on the spec alone, before ingest
+    doc = run_job({"videoUrl": str(clip), **SPEC, "thumbnails": SPEC["thumbnails"] * 2}, local)
+    LEDGER.inject("cost-bomb spec")
+    expect("cost-bomb spec", doc, "failed", "validate", "job_too_large")
+    assert "the limit is 1 (VODFLOW_MAX_THUMBNAILS)" in doc["error"]["message"]
+    assert local.list_keys("files/") == []
+    monkeypatch.delenv("VODFLOW_MAX_JOB_PIXELS")
+    monkeypatch.delenv("VODFLOW_MAX_THUMBNAILS")
+    assert run_job({"videoUrl": str(clip), **SPEC}, local)["status"] == "completed"  # the same job, in bounds
+
+
+def test_a_local_caption_file_is_not_read_where_local_files_are_not_allowed(
+    www, local, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("VODFLOW_ALLOW_LOCAL_FILES", "false")
+    other_job = tmp_path / "other-job.srt"  # another job's subtitles on the worker's disk
+    other_job.write_text("1\n00:00:00,500 --> 00:00:01,500\nsecret line\n")
+    with serve(www) as server:
+        captions = [{"url": f"file://{other_job}", "language": "en"}]
+        doc = run_job({"videoUrl": server.url("/clip.mp4"), **SPEC, "captions": captions}, local)
+        assert server.requests == []  # refused at the captions, before the source
+    LEDGER.inject("local file as caption URL")
+    expect("local file as caption URL", doc, "failed", "ingest", "url_not_allowed")
+    assert doc["error"]["message"] == "captions[0]: local files are not allowed here"
+    assert local.list_keys("files/") == []
+
+
+def test_local_caption_paths_missing_or_unreadable_get_one_answer(clip, local, tmp_path):
+    """Where local files are allowed (the CLI's operator), what a job is told of a caption path does not
+    say whether it exists: missing, a folder, a name too long and (not as root) a refused file alike."""
+    paths = [tmp_path / "missing.srt", tmp_path, Path("/" + "a" * 300 + ".srt")]
+    if os.geteuid() != 0:  # root reads any file
+        refused = tmp_path / "refused.srt"
+        refused.write_text("1\n00:00:00,500 --> 00:00:01,500\nHello\n")
+        refused.chmod(0)
+        paths.append(refused)
+    for path in paths:
+        doc = run_job(
+            {"videoUrl": str(clip), **SPEC, "captions": [{"url": f"file://{path}", "language": "en"}]}, local
+        )
+        LEDGER.inject("local file as caption URL")
+        expect("local file as caption URL", doc, "failed", "ingest", "source_not_found")
+        assert doc["error"]["message"] == "captions[0]: no readable file at that path", path
+        assert local.list_keys("files/") == []
 
 
 def test_an_encode_that_stops_progressing_is_stopped_as_stalled(tmp_path, local, monkeypatch):

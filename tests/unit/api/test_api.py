@@ -20,6 +20,7 @@ from vodflow.blocks.api import VodflowApi
 from vodflow.errors import ConfigError
 from vodflow.jobs.document import JobDocument
 from vodflow.jobs.keys import job_key
+from vodflow.jobs.limits import Limits
 from vodflow.jobs.spec import parse_spec
 from vodflow.providers.videosdk import mint_token
 from vodflow.settings import ApiSettings
@@ -43,10 +44,16 @@ def runs() -> FakeRuns:
 
 
 def make_client(
-    storage: LocalStorage, runs: FakeRuns, allowed_buckets: frozenset[str] = frozenset(), **settings: Any
+    storage: LocalStorage,
+    runs: FakeRuns,
+    allowed_buckets: frozenset[str] = frozenset(),
+    limits: Limits | None = None,
+    **settings: Any,
 ) -> TestClient:
     config = ApiSettings(api_key=API_KEY, api_secret=SecretStr(SECRET), cancel_timeout=0.5, **settings)
-    client = TestClient(create_app(config, storage, runs=runs, allowed_buckets=allowed_buckets))
+    bounds = {"limits": limits} if limits else {}
+    app = create_app(config, storage, runs=runs, allowed_buckets=allowed_buckets, **bounds)
+    client = TestClient(app)
     client.headers["Authorization"] = mint_token(API_KEY, SECRET)
     return client
 
@@ -343,6 +350,66 @@ def test_local_sources_are_refused_unless_allowed(storage, runs, video_url):
     assert response.status_code == 400 and response.json()["field"] == "videoUrl", response.text
     assert runs.started == [] and storage.list_keys("") == []
     assert make_client(storage, runs, allow_local_sources=True).post(JOBS, json=body).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "url", ["file:///srv/jobs/other-job/en.vtt", "/etc/passwd", "FILE://localhost/x.srt"]
+)
+def test_local_caption_files_are_refused_like_local_sources(storage, runs, url):
+    body = {**SEED_BODY, "captions": [{"url": "https://cdn.example.com/fr.vtt", "language": "fr"},
+                                      {"url": url, "language": "en"}]}  # fmt: skip
+    response = make_client(storage, runs).post(JOBS, json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == "captions[1].url"
+    assert response.json()["reason"] == "local files are not accepted here; use http(s):// or s3://"
+    assert runs.started == [] and storage.list_keys("") == []
+    assert make_client(storage, runs, allow_local_sources=True).post(JOBS, json=body).status_code == 200
+
+
+def test_s3_captions_come_from_the_storage_bucket_unless_allowed(tmp_path, runs):
+    storage = BucketStorage(tmp_path / "data")
+    body = {**SEED_BODY, "captions": [{"url": "s3://private-backups/subs/en.vtt", "language": "en"}]}
+    response = make_client(storage, runs).post(JOBS, json=body)
+    assert response.status_code == 400 and response.json()["field"] == "captions[0].url", response.text
+    assert "bucket 'private-backups' is not allowed" in response.json()["reason"] and runs.started == []
+    allowed = make_client(storage, runs, allowed_buckets=frozenset({"private-backups"}))
+    assert allowed.post(JOBS, json=body).status_code == 200
+    own = {**body, "captions": [{"url": "s3://media/subs/en.vtt", "language": "en"}]}
+    assert make_client(storage, runs).post(JOBS, json=own).status_code == 200
+
+
+def test_a_spec_that_asks_for_too_much_gets_400_before_anything_is_stored(client, storage, runs):
+    one = {"format": "mp4", "resolutions": ["240"]}
+    response = client.post(JOBS, json={**SEED_BODY, "presets": [one] * 200})  # the 8.8 kB body of issue 21
+    assert response.status_code == 400, response.text
+    assert (response.json()["field"], response.json()["reason"]) == ("presets", "at most 16 items")
+    ladders = [{"format": "hls", "resolutions": ["240", "360", "480", "720", "1080", "4k"]}] * 6
+    response = client.post(JOBS, json={**SEED_BODY, "presets": ladders})  # 72 encoders in one ffmpeg
+    assert response.status_code == 400 and response.json()["field"] == "presets", response.text
+    assert "the limit is 64 (VODFLOW_MAX_ENCODERS)" in response.json()["reason"]
+    thumbnail = {**SEED_BODY["thumbnails"][0], "resolutions": ["240", "360", "480"]}
+    thumbnails = [{**thumbnail, "timestamp": f"00:00:{s:02d}"} for s in range(22)]  # 22 x 3 x 2 x 2 images
+    response = client.post(JOBS, json={**SEED_BODY, "thumbnails": thumbnails})
+    assert response.status_code == 400 and response.json()["field"] == "thumbnails", response.text
+    assert "264 thumbnail images" in response.json()["reason"]
+    assert "VODFLOW_MAX_THUMBNAILS" in response.json()["reason"]
+    assert runs.started == [] and storage.list_keys("") == []
+    assert client.post(JOBS, json={**SEED_BODY, "thumbnails": thumbnails[:21]}).status_code == 200  # 252
+
+
+def test_the_limits_on_what_a_job_asks_for_are_settable(storage, runs):
+    strict = make_client(storage, runs, limits=Limits(max_encoders=6, max_thumbnails=3))
+    response = strict.post(JOBS, json=SEED_BODY)  # 3 rungs and their audio, the MP4's audio: 7
+    assert response.status_code == 400 and "7 audio and video encoders" in response.json()["reason"]
+    one_mp4 = {**SEED_BODY, "presets": [{"format": "mp4", "resolutions": ["360"]}]}
+    response = strict.post(JOBS, json=one_mp4)  # 4 thumbnail images
+    assert response.status_code == 400
+    assert "the limit is 3 (VODFLOW_MAX_THUMBNAILS)" in response.json()["reason"]
+    assert runs.started == []
+    schemas = strict.get("/openapi.json").json()["components"]["schemas"]
+    job, preset = schemas["JobSpec"]["properties"], schemas["Preset"]["properties"]
+    bounds = (job["presets"]["maxItems"], job["thumbnails"]["maxItems"], preset["resolutions"]["maxItems"])
+    assert bounds == (16, 128, 12)
 
 
 def test_upper_case_4k_and_integers_are_tolerated(client):

@@ -69,6 +69,24 @@ def test_a_bad_spec_is_one_line_and_exit_2(tmp_path, storage, capsys, text, mess
     assert (code, out) == (2, "") and message in one_line(err)
 
 
+def test_a_spec_that_asks_for_too_much_is_refused_before_any_run(tmp_path, storage, capsys, monkeypatch):
+    source = tmp_path / "a.mp4"
+    source.write_bytes(b"whatever: never read")
+    bomb = {"videoUrl": str(source), "presets": MP4_240 * 200}  # issue 21: one ffmpeg with 200 encoders
+    code, out, err = run(["encode", write(tmp_path, json.dumps(bomb))], capsys)
+    assert (code, out) == (2, "") and one_line(err).endswith("presets: at most 16 items")
+    thumbnails = [{"timestamp": f"00:00:{s:02d}", "resolutions": ["240", "360", "480", "720"],
+                   "formats": ["jpg", "webp"], "filters": ["none", "blur"]} for s in range(20)]  # fmt: skip
+    many = {**bomb, "presets": MP4_240, "thumbnails": thumbnails}
+    code, out, err = run(["encode", write(tmp_path, json.dumps(many))], capsys)
+    assert (code, out) == (2, "")
+    assert one_line(err).startswith("vodflow encode: job too large: thumbnails: the job makes 320 thumbnail")
+    monkeypatch.setenv("VODFLOW_MAX_ENCODERS", "8")  # the default ladder (no presets) runs 11
+    code, out, err = run(["encode", write(tmp_path, json.dumps({"videoUrl": str(source)}))], capsys)
+    assert (code, out) == (2, "") and "11 audio and video encoders" in one_line(err)
+    assert "the limit is 8 (VODFLOW_MAX_ENCODERS)" in err
+
+
 def test_an_unreadable_spec_file_and_a_bad_job_id(tmp_path, storage, capsys, clips):
     code, out, err = run(["encode", str(tmp_path / "absent.json")], capsys)
     assert (code, out) == (2, "") and "cannot read job spec" in one_line(err)

@@ -17,5 +17,6 @@ def test_the_schema_builds_and_presets_are_optional():
     assert presets["default"] is None and "HLS ladder 240-1080" in presets["description"]
     array = next(option for option in presets["anyOf"] if option.get("type") == "array")
     assert array["items"] == {"$ref": "#/definitions/Preset"} and array["minItems"] == 1
+    assert array["maxItems"] == 16, "the form shows the bound the API and the flow apply"
     preset = schema["definitions"]["Preset"]
     assert preset["properties"]["format"]["enum"] == ["hls", "mp4", "cmaf"]

@@ -85,6 +85,15 @@ def test_a_remote_source_or_a_bad_spec_is_refused_in_one_line(tmp_path):
     assert missing.returncode == 2 and "no such file" in missing.stderr
 
 
+def test_a_job_over_the_pixel_ceiling_gets_no_script(tmp_path, clips, monkeypatch):
+    spec = tmp_path / "job.json"
+    spec.write_text(json.dumps({"videoUrl": str(clips["landscape"]), **SPEC}))
+    monkeypatch.setenv("VODFLOW_MAX_JOB_PIXELS", "1e6")  # the 3 s source's 240p and 360p rungs: ~2.5e7
+    printed = plan(spec)
+    assert printed.returncode == 2 and not printed.stdout
+    assert "the limit is 1e+06 (VODFLOW_MAX_JOB_PIXELS)" in printed.stderr
+
+
 def test_the_script_of_a_cmaf_preset_makes_its_folder_and_refuses_chunks(tmp_path, clips):
     spec = tmp_path / "job.json"
     spec.write_text(
