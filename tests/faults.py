@@ -39,6 +39,8 @@ KINDS = (
     "stalled encode",
     "signal to the CLI",
     "worker lost, run silent",
+    "stack state naming a foreign process",
+    "untrusted stack state file",
 )
 
 
