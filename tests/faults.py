@@ -41,6 +41,7 @@ KINDS = (
     "worker lost, run silent",
     "stack state naming a foreign process",
     "untrusted stack state file",
+    "file server request outside files/",
 )
 
 
