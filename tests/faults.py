@@ -42,6 +42,7 @@ KINDS = (
     "stack state naming a foreign process",
     "untrusted stack state file",
     "file server request outside files/",
+    "setting that weakens a defence",
 )
 
 

@@ -75,6 +75,10 @@ def cmd_up(args: argparse.Namespace) -> int:
             raise ConfigError(
                 "--receiver needs VODFLOW_RECEIVER_TOKEN (the token bucket notifications carry)"
             )
+        if args.receiver:
+            from vodflow.cli.receiver import load_token
+
+            load_token(None, settings.receiver_token.get_secret_value())  # ValueError: too short
         database = args.database_url or (
             settings.database_url.get_secret_value() if settings.database_url else None
         )
