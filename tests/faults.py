@@ -41,6 +41,10 @@ KINDS = (
     "worker lost, run silent",
     "cost-bomb spec",
     "local file as caption URL",
+    "stack state naming a foreign process",
+    "untrusted stack state file",
+    "file server request outside files/",
+    "setting that weakens a defence",
 )
 
 

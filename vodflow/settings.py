@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # imported when used: it loads Prefect, which settings and th
     from vodflow.orchestration.concurrency import Slots
 
 MIN_API_SECRET_LENGTH = 32
+MIN_RECEIVER_TOKEN_LENGTH = MIN_API_SECRET_LENGTH  # the receiver's shared token: as hard to guess
+MIN_STALL_SECONDS = 1.0  # stall detection cannot be turned off (0 would); a large value makes it lenient
 DEFAULT_DEPLOYMENT = "vodflow-encode/encode"
 
 
@@ -124,7 +126,12 @@ class Settings(BaseSettings):
     min_source_bitrate: float = Field(default=Limits.min_source_bitrate, ge=0)
     max_pixels_per_byte: float = Field(default=Limits.max_pixels_per_byte, ge=0)
     max_encode_seconds: float = Field(default=Limits.max_encode_seconds, gt=0)
-    encode_stall_seconds: float = Field(default=Limits.stall_seconds, ge=0)
+    encode_stall_seconds: float = Field(
+        default=Limits.stall_seconds,
+        ge=MIN_STALL_SECONDS,
+        description="An ffmpeg run whose output time has not moved, nor its files changed, for this long is "
+        "stopped (`stalled`).",
+    )
     max_encoders: int = Field(
         default=Limits.max_encoders, ge=1, description="Audio and video encoders one ffmpeg process may run."
     )

@@ -15,7 +15,8 @@ EXIT_CODES = """exit codes:
   1  the job failed: its document, with error.step and error.code, is still printed on stdout (also
      when Prefect cannot be reached, or SIGTERM / Ctrl-C stopped the run: code prefect_unavailable or
      cancelled); job get: no such job; cleanup: an item failed; up: a part did not start (its log is
-     named); status: a part is not running or not answering
+     named); status: a part is not running or not answering; up, down, status: the stack's state file
+     cannot be trusted (reported and left as it is, nothing signalled)
   2  refused before any run, one line on stderr, nothing on stdout: bad command line, unreadable or
      invalid job spec (naming the field), a local videoUrl that does not exist, an invalid job id, a
      malformed VODFLOW_* setting

@@ -31,16 +31,24 @@ def add_parser(subparsers: Any) -> None:
 def load_token(token_block: str | None, from_settings: str | None) -> str:
     """The shared token: from a Prefect `Secret` block when named, else `VODFLOW_RECEIVER_TOKEN`.
 
-    ValueError when neither gives a non-empty token (the receiver never runs open).
+    ValueError when neither gives a token of at least `MIN_RECEIVER_TOKEN_LENGTH` characters (the receiver
+    never runs open, nor with a guessable token), naming where the token came from but never quoting it.
     """
+    from vodflow.settings import MIN_RECEIVER_TOKEN_LENGTH
+
     if token_block:
         from prefect.blocks.system import Secret
 
-        token = str(Secret.load(token_block).get())
+        token, source = str(Secret.load(token_block).get()), f"the Secret block {token_block!r}"
     else:
-        token = from_settings or ""
+        token, source = from_settings or "", "VODFLOW_RECEIVER_TOKEN"
     if not token.strip():
         raise ValueError("no receiver token: set VODFLOW_RECEIVER_TOKEN or name a Secret block")
+    if len(token.strip()) < MIN_RECEIVER_TOKEN_LENGTH:
+        raise ValueError(
+            f"the receiver token ({source}) must be at least {MIN_RECEIVER_TOKEN_LENGTH} characters long, "
+            "as the API's secret (e.g. `openssl rand -hex 24`)"
+        )
     return token.strip()
 
 

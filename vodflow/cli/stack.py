@@ -36,7 +36,14 @@ def add_parser(subparsers: Any) -> None:
     up.set_defaults(func=cmd_up)
     status = subparsers.add_parser("status", help="show what the local stack runs and where")
     status.set_defaults(func=cmd_status)
-    down = subparsers.add_parser("down", help="stop exactly what `vodflow up` started (safe to repeat)")
+    down = subparsers.add_parser(
+        "down",
+        help="stop exactly what `vodflow up` started (safe to repeat)",
+        description="Stop what `vodflow up` started and forget it. A recorded pid that now names another "
+        "process (after a reboot or pid reuse) is not signalled; a state file that cannot be trusted "
+        "(invalid, a pid of 1 or less, no recorded identity, writable by others) is reported, left as it "
+        "is, and the exit status is 1.",
+    )
     down.set_defaults(func=cmd_down)
 
 
@@ -58,6 +65,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     from vodflow.settings import load_settings
     from vodflow.stack.local import UpOptions, up
+    from vodflow.stack.state import UntrustedState
 
     try:
         settings = load_settings()
@@ -67,6 +75,10 @@ def cmd_up(args: argparse.Namespace) -> int:
             raise ConfigError(
                 "--receiver needs VODFLOW_RECEIVER_TOKEN (the token bucket notifications carry)"
             )
+        if args.receiver:
+            from vodflow.cli.receiver import load_token
+
+            load_token(None, settings.receiver_token.get_secret_value())  # ValueError: too short
         database = args.database_url or (
             settings.database_url.get_secret_value() if settings.database_url else None
         )
@@ -87,6 +99,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"vodflow up: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except UntrustedState as exc:
+        print(f"vodflow up: {untrusted(exc)}", file=sys.stderr)
+        return EXIT_FAILED
     except (RuntimeError, OSError) as exc:
         print(f"vodflow up: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -110,9 +125,13 @@ def print_parts(state: Any) -> list[Any]:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from vodflow.settings import load_settings
-    from vodflow.stack.state import load_state
+    from vodflow.stack.state import UntrustedState, read_state
 
-    state = load_state(load_settings().state_dir.expanduser().resolve())
+    try:
+        state = read_state(load_settings().state_dir.expanduser().resolve())
+    except UntrustedState as exc:
+        print(f"vodflow status: {untrusted(exc)}", file=sys.stderr)
+        return EXIT_FAILED
     if state is None or not state.parts:
         print("vodflow: the local stack is not running (start it with `vodflow up`)", file=sys.stderr)
         return 3
@@ -124,10 +143,25 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_down(args: argparse.Namespace) -> int:
     from vodflow.settings import load_settings
     from vodflow.stack.local import down
+    from vodflow.stack.state import UntrustedState
 
-    stopped = down(load_settings().state_dir.expanduser().resolve())
+    try:
+        stopped = down(
+            load_settings().state_dir.expanduser().resolve(),
+            warn=lambda line: print(f"vodflow down: {line}", file=sys.stderr),
+        )
+    except UntrustedState as exc:
+        print(f"vodflow down: {untrusted(exc)}", file=sys.stderr)
+        return EXIT_FAILED
     print(
         f"vodflow down: stopped {', '.join(stopped)}" if stopped else "vodflow down: nothing was running",
         file=sys.stderr,
     )
     return 0
+
+
+def untrusted(exc: Exception) -> str:
+    return (
+        f"the state file cannot be trusted, so nothing was signalled and it is left as it is: {exc}; stop "
+        "what it names yourself if anything, then remove it"
+    )

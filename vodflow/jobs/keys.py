@@ -12,6 +12,7 @@ import re
 from vodflow.errors import SpecError, StorageError
 
 INGEST_PREFIX = "ingest/"
+PUBLISHED_PREFIX = "files/"  # everything published, and nothing else, is under it (the file server's tree)
 VIDEOS_PREFIX = "files/videos/"
 IMAGES_PREFIX = "files/images/"
 CAPTIONS_PREFIX = "files/captions/"

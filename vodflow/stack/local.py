@@ -1,7 +1,8 @@
 """The local stack: a Prefect server (SQLite under the state directory, or a PostgreSQL URL), the work pool
 and deployments of prefect.yaml, one worker, a read-only file server for local storage and, when asked, the
 encoder-job API and the upload receiver. All on 127.0.0.1, each in its own process group, recorded in the
-state directory so that `status` can show them and `down` stop exactly them."""
+state directory so that `status` can show them and `down` stop exactly them (a process that only got one of
+their pids is never signalled; a state file that cannot be trusted is reported and left)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,25 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from vodflow.stack.processes import answers, free_port, is_running, port_in_use, spawn, stop, wait_until
-from vodflow.stack.state import Part, StackState, forget_state, load_state, save_state
+from vodflow.stack.processes import (
+    answers,
+    free_port,
+    identity_problem,
+    is_running,
+    port_in_use,
+    spawn,
+    stop,
+    wait_until,
+)
+from vodflow.stack.state import (
+    STACK_ID_VARIABLE,
+    Part,
+    StackState,
+    forget_state,
+    load_state,
+    read_state,
+    save_state,
+)
 
 POOL = "vodflow"  # the work pool prefect.yaml's deployments use
 SERVER_START_SECONDS = 180.0  # a first start migrates the database; slow on a busy 2-core machine
@@ -53,17 +71,22 @@ def running_stack(state_dir: Path) -> StackState | None:
     if state is None:
         return None
     server = state.part("server")
-    if server is None or not is_running(server) or not answers(f"{server.url}/api/health", timeout=1.0):
+    if (
+        server is None
+        or not is_running(server, state.stack_id)
+        or not answers(f"{server.url}/api/health", timeout=1.0)
+    ):
         return None
     return state
 
 
 def up(options: UpOptions, environ: Mapping[str, str], say: Callable[[str], None]) -> tuple[StackState, bool]:
     """Start the stack, or find the one already running; (state, started). RuntimeError naming the part that
-    failed (everything started by this call is stopped again)."""
+    failed (everything started by this call is stopped again); UntrustedState when the state file left by an
+    earlier stack cannot be trusted (then nothing is started or signalled)."""
     if found := running_stack(options.state_dir):
         return found, False
-    down(options.state_dir)  # what a crashed earlier stack left behind
+    down(options.state_dir, warn=say)  # what a crashed earlier stack left behind
     logs = options.state_dir / "logs"
     home = options.state_dir / "prefect"
     home.mkdir(parents=True, exist_ok=True)
@@ -74,13 +97,14 @@ def up(options: UpOptions, environ: Mapping[str, str], say: Callable[[str], None
         raise RuntimeError(f"port {port} is in use; choose another with --port")
     ui_url = f"http://127.0.0.1:{port}"
     base = {k: v for k, v in environ.items() if not k.startswith("PREFECT_API_URL")}
-    base |= {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
     client = {
         "PREFECT_API_URL": f"{ui_url}/api",
         "VODFLOW_DATA_DIR": str(data_dir),
         "VODFLOW_PROJECT_DIR": str(options.project_dir),
     }
     state = StackState(state_dir=str(options.state_dir), project_dir=str(options.project_dir), env=client)
+    base |= {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+    base[STACK_ID_VARIABLE] = state.stack_id  # inherited by what the parts start: how `down` knows them
     exe = lambda name: str(options.bin_dir / name)  # noqa: E731
 
     def start(
@@ -208,7 +232,7 @@ def status(state: StackState) -> list[PartStatus]:
     """Each recorded part: whether its process runs and whether it answers on its URL."""
     rows = []
     for part in state.parts:
-        running = is_running(part)
+        running = is_running(part, state.stack_id)
         health = {"server": "/api/health", "api": "/healthz", "receiver": "/healthz", "files": "/"}.get(
             part.name
         )
@@ -217,13 +241,22 @@ def status(state: StackState) -> list[PartStatus]:
     return rows
 
 
-def down(state_dir: Path) -> list[str]:
-    """Stop every part the state records (newest first) with its process group, wait until their ports are
-    free, forget the state. The names of the parts that were running; [] when nothing was (safe to repeat)."""
-    state = load_state(state_dir)
+def down(state_dir: Path, warn: Callable[[str], None] = lambda line: None) -> list[str]:
+    """Stop every part the state records (newest first) with what it started, wait until their ports are
+    free, forget the state. The names of the parts that were running; [] when nothing was (safe to repeat).
+
+    A part whose pid now names another process is not signalled (`warn` says so). UntrustedState, with the
+    file left as it is and nothing signalled, when the state file cannot be trusted."""
+    state = read_state(state_dir)
     if state is None:
         return []
-    stopped = [part.name for part in reversed(state.parts) if stop(part)]
+    stopped = []
+    for part in reversed(state.parts):
+        problem = identity_problem(part, state.stack_id)
+        if problem and problem != "it has exited":
+            warn(f"{part.name} (pid {part.pid}) not signalled: {problem}")
+        if stop(part, state.stack_id):
+            stopped.append(part.name)
     for part in state.parts:
         if part.url:
             port = int(part.url.rsplit(":", 1)[1])

@@ -1,5 +1,6 @@
-"""Background processes of the stack: started in their own process group with output to a log file, checked
-by pid and start time (a recycled pid is not ours), stopped with their whole group."""
+"""Background processes of the stack: started in their own session and process group with output to a log
+file, told from a process that got a recycled pid by start time, command line, boot and environment, and
+stopped with the members of their group that provably descend from them. Nothing else is ever signalled."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-from vodflow.stack.state import Part
+from vodflow.stack.state import STACK_ID_VARIABLE, Part
 
 
 def free_port() -> int:
@@ -29,40 +32,81 @@ def port_in_use(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+@dataclass(frozen=True)
+class Proc:
+    """What /proc/<pid>/stat tells of a live process."""
+
+    pid: int
+    state: str  # "Z": a zombie, already dead
+    pgid: int
+    sid: int
+    start: int  # clock ticks since boot
+
+
+def read_proc(pid: int) -> Proc | None:
+    """The process `pid` now, or None when there is none (or /proc cannot tell)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return Proc(pid, fields[0], int(fields[2]), int(fields[3]), int(fields[19]))  # proc(5) fields 3 to 22
+
+
 def process_start(pid: int) -> str | None:
     """The start time of `pid` in clock ticks since boot (Linux), or None where /proc cannot tell."""
+    proc = read_proc(pid)
+    return str(proc.start) if proc else None
+
+
+def _nul_list(path: str) -> list[str] | None:
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        data = Path(path).read_bytes()
     except OSError:
         return None
-    return stat.rpartition(")")[2].split()[19]  # field 22 of proc(5), counted after the command name
+    return [os.fsdecode(item) for item in data.split(b"\0")[:-1]]
 
 
-def is_running(part: Part) -> bool:
-    """Whether the process `part` recorded still runs (and is the same process, not a recycled pid)."""
+def process_cmdline(pid: int) -> list[str] | None:
+    return _nul_list(f"/proc/{pid}/cmdline")
+
+
+def boot_id() -> str | None:
+    """This boot's id; another id in a state file means its processes died with an earlier boot."""
     try:
-        os.kill(part.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    state = _proc_state(part.pid)
-    if state == "Z":
-        return False
-    return part.started_at is None or process_start(part.pid) in (None, part.started_at)
-
-
-def _proc_state(pid: int) -> str | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
     except OSError:
         return None
+
+
+def carries(pid: int, stack_id: str) -> bool:
+    """Whether `pid` was started with the stack's id in its environment (it descends from the stack)."""
+    return f"{STACK_ID_VARIABLE}={stack_id}" in (_nul_list(f"/proc/{pid}/environ") or [])
+
+
+def identity_problem(part: Part, stack_id: str) -> str | None:
+    """Why the process now at `part.pid` is not the one `up` started (None when it is that one, alive)."""
+    if part.boot_id != boot_id():
+        return "it was started before the last reboot"
+    proc = read_proc(part.pid)
+    if proc is None or proc.state == "Z":
+        return "it has exited"
+    if str(proc.start) != part.started_at or (proc.pgid, proc.sid) != (part.pid, part.pid):
+        return f"pid {part.pid} is another process now (start time or process group differ)"
+    if process_cmdline(part.pid) != part.cmdline or not carries(part.pid, stack_id):
+        return f"pid {part.pid} is another process now (command line or environment differ)"
+    return None
+
+
+def is_running(part: Part, stack_id: str) -> bool:
+    """Whether the process `part` recorded still runs (and is that process, not another with its pid)."""
+    return identity_problem(part, stack_id) is None
 
 
 def spawn(
     name: str, args: list[str], env: Mapping[str, str], logs: Path, cwd: Path, url: str | None = None
 ) -> tuple[Part, subprocess.Popen]:
-    """Start `args` detached (own session, stdin closed), output appended to `logs/<name>.log`."""
+    """Start `args` detached (own session, stdin closed), output appended to `logs/<name>.log`; its part
+    records what identifies it later. RuntimeError (the process killed again) where /proc cannot tell."""
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{name}.log"
     with open(log, "ab") as out:
@@ -75,9 +119,19 @@ def spawn(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    return Part(
-        name=name, pid=process.pid, started_at=process_start(process.pid), url=url, log=str(log)
-    ), process
+    deadline = time.monotonic() + 5.0  # /proc shows the new command line a moment after exec returned
+    while not (cmdline := process_cmdline(process.pid)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    started, boot = process_start(process.pid), boot_id()
+    if not (started and cmdline and boot):
+        process.kill()
+        if (status := process.wait()) >= 0:
+            raise RuntimeError(f"{name} exited with status {status} at once (log: {log})")
+        raise RuntimeError(f"{name}: /proc does not tell its start time, command line and boot")
+    part = Part(
+        name=name, pid=process.pid, started_at=started, cmdline=cmdline, boot_id=boot, url=url, log=str(log)
+    )
+    return part, process
 
 
 def answers(url: str, timeout: float = 2.0) -> bool:
@@ -103,39 +157,77 @@ def wait_until(ready: Callable[[], bool], timeout: float, process: subprocess.Po
     raise RuntimeError(f"{what} not ready after {timeout:.0f} s")
 
 
-def stop(part: Part, grace: float = 10.0) -> bool:
-    """SIGTERM the part's process group, SIGKILL whatever is left after `grace` s (a worker whose server is
-    gone may ignore its first SIGTERM). True when something was running."""
-    if not is_running(part):
-        _signal_group(part.pid, signal.SIGKILL)  # children may outlive their leader
+def stop(part: Part, stack_id: str, grace: float = 10.0) -> bool:
+    """SIGTERM the part's process and the members of its group that are provably its own, SIGKILL whatever
+    of them is left after `grace` s (a worker whose server is gone may ignore its first SIGTERM). True when
+    the part itself was running; a process that is not the recorded one is never signalled."""
+    with _pidfd(part.pid) as leader:
+        running = leader is not None and is_running(part, stack_id)
+        if running or part.boot_id == boot_id():  # members may outlive their leader; none outlive a boot
+            for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+                if not _signal_members(part, stack_id, leader if running else None, sig):
+                    break
+                deadline = time.monotonic() + wait
+                while time.monotonic() < deadline and _members(part, stack_id, leader if running else None):
+                    time.sleep(0.2)
+    return running
+
+
+@contextmanager
+def _pidfd(pid: int) -> Iterator[int | None]:
+    """A pidfd of `pid` (it keeps naming that process even if its pid is reused), None when it is gone."""
+    try:
+        fd = os.pidfd_open(pid)
+    except (ProcessLookupError, OSError):
+        yield None
+        return
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _alive(pidfd: int) -> bool:
+    try:
+        signal.pidfd_send_signal(pidfd, 0)
+    except ProcessLookupError:
         return False
-    _signal_group(part.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and _group_alive(part.pid):
-        time.sleep(0.2)
-    _signal_group(part.pid, signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and _group_alive(part.pid):
-        time.sleep(0.1)
+    except PermissionError:
+        return True
     return True
 
 
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
+def _ours(proc: Proc, part: Part, stack_id: str, leader: int | None) -> bool:
+    """Whether `proc` belongs to the part: in the session and group it leads, started after it, and either
+    the part's own process still holds its pid (then nothing else can be in that session) or `proc` carries
+    the stack's id in its environment."""
+    if proc.state == "Z" or (proc.pgid, proc.sid) != (part.pid, part.pid):
+        return False
+    if proc.start < int(part.started_at):
+        return False
+    if leader is not None and _alive(leader):
+        return True
+    return proc.pid != part.pid and carries(proc.pid, stack_id)
 
 
-def _group_alive(pgid: int) -> bool:
-    """Whether any process of the group is still there (zombies of reaped parents do not count)."""
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            fields = (proc / "stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
+def _members(part: Part, stack_id: str, leader: int | None) -> list[Proc]:
+    procs = (read_proc(int(entry.name)) for entry in Path("/proc").iterdir() if entry.name.isdigit())
+    return [proc for proc in procs if proc is not None and _ours(proc, part, stack_id, leader)]
+
+
+def _signal_members(part: Part, stack_id: str, leader: int | None, sig: int) -> bool:
+    """Send `sig` to each member, through a pidfd taken before its identity is checked again (a pid reused in
+    between is never signalled). Whether any member was found."""
+    found = _members(part, stack_id, leader)
+    for member in found:
+        with _pidfd(member.pid) as fd:
+            again = read_proc(member.pid)  # the process the pidfd names, or one that took its pid before it
+            if fd is None or again is None or again.start != member.start:
+                continue
+            if not _ours(again, part, stack_id, leader):
+                continue
+            try:
+                signal.pidfd_send_signal(fd, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+    return bool(found)

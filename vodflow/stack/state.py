@@ -1,24 +1,35 @@
-"""What `vodflow up` started, kept in `<state dir>/stack.json`: each part's pid, URL and log, and the
-environment that points a process at the stack. Pure data and file I/O; no process is started here."""
+"""What `vodflow up` started, kept in `<state dir>/stack.json`: each part's pid and identity (start time,
+command line, boot), URL and log, and the environment that points a process at the stack. Pure data and file
+I/O; no process is started here."""
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
 STATE_FILE = "stack.json"
+STACK_ID_VARIABLE = "VODFLOW_STACK_ID"  # in every part's environment: what ties a process to its stack
+
+
+class UntrustedState(RuntimeError):
+    """The state file cannot be trusted to name processes: `down` reports it and leaves it alone."""
 
 
 class Part(BaseModel):
-    """One process of the stack, in its own process group (`pid` leads it)."""
+    """One process of the stack, leading its own session and process group (`pid`), and what proves that a
+    process is this one and not another that got its pid: start time, command line and boot."""
 
     name: str
-    pid: int
-    started_at: str | None = Field(default=None, description="The process's start time, to tell pid reuse.")
+    pid: int = Field(gt=1, description="Never 0, 1 or negative: those name the caller's group or init.")
+    started_at: str = Field(pattern=r"^[0-9]+$", description="Start time, clock ticks since boot (/proc).")
+    cmdline: list[str] = Field(min_length=1, description="/proc/<pid>/cmdline as it started.")
+    boot_id: str = Field(min_length=1, description="The boot it started in; a reboot ends every part.")
     url: str | None = None
     log: str
 
@@ -28,6 +39,7 @@ class StackState(BaseModel):
 
     state_dir: str
     project_dir: str
+    stack_id: str = Field(default_factory=lambda: secrets.token_hex(16), pattern=r"^[0-9a-f]{32}$")
     env: dict[str, str] = Field(default_factory=dict)
     parts: list[Part] = Field(default_factory=list)
 
@@ -39,20 +51,44 @@ def state_path(state_dir: Path) -> Path:
     return state_dir / STATE_FILE
 
 
-def load_state(state_dir: Path) -> StackState | None:
-    """The recorded stack, or None when nothing was started here (or the file is unreadable)."""
+def read_state(state_dir: Path) -> StackState | None:
+    """The recorded stack, None when nothing was started here; UntrustedState when the file is unreadable,
+    invalid (a pid of 1 or less, no start time, command line or boot), or writable by another user."""
+    path = state_path(state_dir)
     try:
-        return StackState.model_validate_json(state_path(state_dir).read_text())
-    except (OSError, ValidationError, ValueError):
+        with path.open("rb") as file:
+            info = os.fstat(file.fileno())
+            text = file.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise UntrustedState(f"{path}: cannot read it ({exc.strerror})") from None
+    if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise UntrustedState(f"{path}: owned or writable by another user")
+    try:
+        return StackState.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the file"
+        raise UntrustedState(f"{path}: {where}: {first['msg']}") from None
+
+
+def load_state(state_dir: Path) -> StackState | None:
+    """The recorded stack, or None when nothing was started here or the file cannot be trusted."""
+    try:
+        return read_state(state_dir)
+    except UntrustedState:
         return None
 
 
 def save_state(state: StackState) -> None:
-    """Write the state file atomically (a reader never sees half of it)."""
+    """Write the state file atomically (a reader never sees half of it), readable by its owner only."""
     path = state_path(Path(state.state_dir))
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state.model_dump(), indent=2))
+    tmp.unlink(missing_ok=True)
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+        file.write(json.dumps(state.model_dump(), indent=2))
     os.replace(tmp, path)
 
 

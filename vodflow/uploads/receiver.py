@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from vodflow.settings import MIN_RECEIVER_TOKEN_LENGTH
 from vodflow.uploads.events import prefect_event, uploads_from_notification
 
 MAX_BODY_BYTES = 1 << 20
@@ -55,8 +56,8 @@ def create_app(token: str, send: Sender | None = None, ingest_bucket: str | None
     Objects under `ingest/` in `ingest_bucket` (or in any bucket when it is None) are announced with a
     `video_id`, others with an `s3://` `video_url`.
     """
-    if not token:
-        raise ValueError("the receiver needs a token")
+    if len(token) < MIN_RECEIVER_TOKEN_LENGTH:
+        raise ValueError(f"the receiver needs a token of at least {MIN_RECEIVER_TOKEN_LENGTH} characters")
     if send is None:
         from vodflow.uploads.announce import send_events
 

@@ -32,7 +32,7 @@ from vodflow.uploads.events import job_id_for_object
 
 REPO = Path(__file__).resolve().parents[3]
 POOL = "vodflow"
-TOKEN = "integration-token"
+TOKEN = "integration-token-32-characters-long"
 BUCKET = "uploads"
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 SPEC = {

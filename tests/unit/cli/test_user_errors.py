@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from tests.faults import LEDGER
 from vodflow.cli import build_parser, main
 from vodflow.cli.logs import QuietJobFailures
 from vodflow.errors import JobFailed
@@ -159,3 +160,29 @@ def test_the_console_drops_prefect_s_repeats_of_a_failed_job_only():
     assert quiet.filter(record("job j1 failed: validate: past the end"))
     assert quiet.filter(record("Encountered exception during execution", ValueError("a bug")))
     assert quiet.filter(record("Finished in state Failed('Flow run encountered an exception: ValueError')"))
+
+
+def test_a_receiver_token_shorter_than_the_api_secret_is_refused(tmp_path, storage, capsys, monkeypatch):
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    for weak in ("q", "Q" * 31):
+        monkeypatch.setenv("VODFLOW_RECEIVER_TOKEN", weak)
+        code, out, err = run(["receiver", "--port", "1"], capsys)
+        assert (code, out) == (2, "")
+        line = one_line(err)
+        assert "VODFLOW_RECEIVER_TOKEN" in line and "at least 32 characters" in line and weak not in line
+        # `up --receiver` refuses it before it looks for the project or starts anything
+        code, out, err = run(["up", "--receiver", "--project", str(tmp_path / "none")], capsys)
+        assert (code, out) == (2, "") and "at least 32 characters" in one_line(err)
+    LEDGER.inject("setting that weakens a defence", 4)
+
+
+@pytest.mark.parametrize("value", ["0", "0.5"])
+def test_a_stall_limit_that_would_turn_stall_detection_off_is_refused(tmp_path, storage, capsys, monkeypatch,
+                                                                      clips, value):  # fmt: skip
+    monkeypatch.setenv("VODFLOW_ENCODE_STALL_SECONDS", value)
+    spec = {"videoUrl": str(clips["landscape"]), "presets": MP4_240}
+    code, out, err = run(["encode", write(tmp_path, json.dumps(spec))], capsys)
+    assert (code, out) == (2, "")
+    assert one_line(err).startswith(f"vodflow encode: VODFLOW_ENCODE_STALL_SECONDS={value!r}: ")
+    assert "greater than or equal to 1" in err
+    LEDGER.inject("setting that weakens a defence")

@@ -10,16 +10,24 @@ from pathlib import Path
 import pytest
 
 from vodflow.stack.local import UpOptions, down, running_stack, up
-from vodflow.stack.processes import process_start
+from vodflow.stack.processes import boot_id, process_cmdline, process_start
 from vodflow.stack.state import Part, StackState, load_state, save_state
 
 
 def exited_process() -> Part:
     """A part whose process has ended (its pid is free or someone else's now)."""
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    started = process_start(child.pid)
-    child.wait()
-    return Part(name="server", pid=child.pid, started_at=started, url="http://127.0.0.1:9", log="server.log")
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    started, cmdline = process_start(child.pid), process_cmdline(child.pid)
+    child.communicate(b"")
+    return Part(
+        name="server",
+        pid=child.pid,
+        started_at=started,
+        cmdline=cmdline,
+        boot_id=boot_id(),
+        url="http://127.0.0.1:9",
+        log="server.log",
+    )
 
 
 def test_a_stack_whose_processes_are_gone_is_not_running_and_down_only_forgets_it(tmp_path):

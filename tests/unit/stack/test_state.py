@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
-import subprocess
+import json
 import sys
 
-from vodflow.stack.processes import is_running, process_start
-from vodflow.stack.state import Part, StackState, client_environment, forget_state, load_state, save_state
+import pytest
+
+from vodflow.stack.processes import is_running, spawn
+from vodflow.stack.state import (
+    STACK_ID_VARIABLE,
+    Part,
+    StackState,
+    UntrustedState,
+    client_environment,
+    forget_state,
+    load_state,
+    read_state,
+    save_state,
+)
+
+PART = {"cmdline": ["prefect", "server"], "started_at": "12345", "boot_id": "b00t", "log": "server.log"}
 
 
 def state_for(tmp_path) -> StackState:
@@ -18,7 +32,7 @@ def state_for(tmp_path) -> StackState:
             "VODFLOW_DATA_DIR": str(tmp_path / "data"),
             "VODFLOW_DATA_URL": "http://127.0.0.1:4301",
         },
-        parts=[Part(name="server", pid=1, url="http://127.0.0.1:4300", log="server.log")],
+        parts=[Part(name="server", pid=4242, url="http://127.0.0.1:4300", **PART)],
     )
 
 
@@ -26,8 +40,11 @@ def test_the_state_survives_a_round_trip_and_a_broken_file_reads_as_no_stack(tmp
     state = state_for(tmp_path)
     save_state(state)
     assert load_state(tmp_path / "state") == state
+    assert (tmp_path / "state" / "stack.json").stat().st_mode & 0o777 == 0o600
     (tmp_path / "state" / "stack.json").write_text('{"state_dir": ')
     assert load_state(tmp_path / "state") is None
+    with pytest.raises(UntrustedState, match="stack.json"):
+        read_state(tmp_path / "state")
     forget_state(tmp_path / "state")
     forget_state(tmp_path / "state")  # twice is fine
     assert load_state(tmp_path / "state") is None
@@ -53,13 +70,40 @@ def test_what_the_user_set_wins_and_another_storage_gets_no_data_url(tmp_path):
     assert same_dir["VODFLOW_DATA_URL"] == "http://127.0.0.1:4301"
 
 
+def test_a_part_needs_a_pid_above_1_and_its_identity(tmp_path):
+    state = state_for(tmp_path)
+    save_state(state)
+    path = tmp_path / "state" / "stack.json"
+    good = json.loads(path.read_text())
+    for key, bad in (
+        ("pid", 0),
+        ("pid", 1),
+        ("pid", -5),
+        ("started_at", None),
+        ("cmdline", []),
+        ("boot_id", ""),
+    ):
+        path.write_text(json.dumps(good | {"parts": [good["parts"][0] | {key: bad}]}))
+        with pytest.raises(UntrustedState, match=f"parts.0.{key}"):
+            read_state(tmp_path / "state")
+    path.write_text(json.dumps(good))
+    assert read_state(tmp_path / "state") == state
+    path.chmod(0o622)  # another user could have written it
+    with pytest.raises(UntrustedState, match="writable by another user"):
+        read_state(tmp_path / "state")
+
+
 def test_a_recycled_pid_is_not_taken_for_the_stack_process(tmp_path):
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    state = state_for(tmp_path)
+    env = {"PATH": "/usr/bin:/bin", STACK_ID_VARIABLE: state.stack_id}
+    mine, child = spawn("x", [sys.executable, "-c", "import time; time.sleep(30)"], env, tmp_path, tmp_path)
     try:
-        mine = Part(name="x", pid=child.pid, started_at=process_start(child.pid), log="x.log")
-        assert is_running(mine)
-        assert not is_running(mine.model_copy(update={"started_at": "1"}))  # same pid, another process
+        assert is_running(mine, state.stack_id)
+        assert not is_running(mine.model_copy(update={"started_at": "1"}), state.stack_id)  # another process
+        assert not is_running(mine.model_copy(update={"cmdline": ["sleep", "30"]}), state.stack_id)
+        assert not is_running(mine.model_copy(update={"boot_id": "an-earlier-boot"}), state.stack_id)
+        assert not is_running(mine, "0" * 32)  # not started by this stack
     finally:
         child.kill()
         child.wait()
-    assert not is_running(mine)
+    assert not is_running(mine, state.stack_id)

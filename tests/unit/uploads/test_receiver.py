@@ -13,7 +13,7 @@ from tests.s3_events import minio_notification, minio_record
 from vodflow.cli.receiver import load_token
 from vodflow.uploads.receiver import create_app, is_authorized
 
-TOKEN = "s3cr3t-token"
+TOKEN = "s3cr3t-token-of-at-least-32-characters"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -190,14 +190,17 @@ def test_bearer_scheme_is_case_insensitive_and_the_token_is_not():
 
 
 def test_token_from_environment_and_never_empty(environment):
-    settings = environment({"VODFLOW_RECEIVER_TOKEN": " abc "})
-    assert load_token(None, settings.receiver_token.get_secret_value()) == "abc"
+    settings = environment({"VODFLOW_RECEIVER_TOKEN": f" {TOKEN} "})
+    assert load_token(None, settings.receiver_token.get_secret_value()) == TOKEN
     empty = environment({"VODFLOW_RECEIVER_TOKEN": ""})
     assert empty.receiver_token is None
     with pytest.raises(ValueError, match="VODFLOW_RECEIVER_TOKEN"):
         load_token(None, None)
-    with pytest.raises(ValueError):
-        create_app("", send=Recorder())
+    with pytest.raises(ValueError, match="32 characters"):
+        load_token(None, " " + "x" * 31 + " ")
+    for weak in ("", "x" * 31):
+        with pytest.raises(ValueError):
+            create_app(weak, send=Recorder())
 
 
 def test_health(client):
