@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from vodflow.errors import ConfigError
 from vodflow.jobs.limits import Limits
 from vodflow.media.capacity import default_chunk_threshold, default_ffmpeg_slots, host_cores
+from vodflow.media.captions import CaptionLimits
 from vodflow.net.guard import NetPolicy
 from vodflow.net.retry import RetrySettings
 from vodflow.net.webhook import WebhookConfig, check_secret
@@ -125,6 +126,17 @@ class Settings(BaseSettings):
     max_pixels_per_byte: float = Field(default=Limits.max_pixels_per_byte, ge=0)
     max_encode_seconds: float = Field(default=Limits.max_encode_seconds, gt=0)
     encode_stall_seconds: float = Field(default=Limits.stall_seconds, ge=0)
+    max_caption_segment_cues: int = Field(
+        default=CaptionLimits.segment_cues, ge=1, description="Cues one WebVTT subtitle segment may show."
+    )
+    max_caption_segment_bytes: int = Field(
+        default=CaptionLimits.segment_bytes, ge=1, description="Bytes one WebVTT subtitle segment may hold."
+    )
+    max_caption_job_bytes: int = Field(
+        default=CaptionLimits.job_bytes,
+        ge=1,
+        description="Bytes all the WebVTT subtitle segments of a job (all languages and ladders) may hold.",
+    )
 
     # What may be fetched, and from where
     allowed_hosts: str = ""
@@ -176,6 +188,13 @@ class Settings(BaseSettings):
             max_pixels_per_byte=self.max_pixels_per_byte,
             max_encode_seconds=self.max_encode_seconds,
             stall_seconds=self.encode_stall_seconds,
+        )
+
+    def caption_limits(self) -> CaptionLimits:
+        return CaptionLimits(
+            segment_cues=self.max_caption_segment_cues,
+            segment_bytes=self.max_caption_segment_bytes,
+            job_bytes=self.max_caption_job_bytes,
         )
 
     def net_policy(self) -> NetPolicy:
