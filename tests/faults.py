@@ -39,6 +39,8 @@ KINDS = (
     "stalled encode",
     "signal to the CLI",
     "worker lost, run silent",
+    "caption amplification",
+    "stream metadata injection",
 )
 
 

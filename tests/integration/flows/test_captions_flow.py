@@ -12,6 +12,7 @@ import m3u8
 import pytest
 from mpegdash.parser import MPEGDASHParser
 
+from tests.faults import LEDGER
 from tests.httpserver import serve
 from tests.media import ffprobe_streams, local_file, make_bilingual_clip, make_subtitled_clip
 from vodflow.errors import JobFailed
@@ -197,6 +198,8 @@ def test_captions_copied_into_every_segment_past_a_limit_fail_the_job_before_the
     }
     assert storage.list_keys("files/") == [], "nothing published"
     assert not any((tmp_path / "tmp").iterdir()), "temp files removed"
+    LEDGER.inject("caption amplification")
+    LEDGER.job("caption amplification", doc["status"])
 
 
 def test_a_source_subtitle_stream_is_bounded_per_job_like_a_sidecar(tmp_path, storage, monkeypatch):
@@ -220,3 +223,5 @@ def test_a_source_subtitle_stream_is_bounded_per_job_like_a_sidecar(tmp_path, st
         "(VODFLOW_MAX_CAPTION_JOB_BYTES)",
     }
     assert storage.list_keys("files/") == [], "nothing published"
+    LEDGER.inject("caption amplification")
+    LEDGER.job("caption amplification", doc["status"])

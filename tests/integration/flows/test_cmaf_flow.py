@@ -11,6 +11,7 @@ import m3u8
 import pytest
 from mpegdash.parser import MPEGDASHParser
 
+from tests.faults import LEDGER
 from tests.media import decoded_frames, ffmpeg, ffprobe_streams, local_file, make_bilingual_clip, make_clip
 from vodflow.errors import JobFailed
 from vodflow.flows.pipeline import encode_video
@@ -326,3 +327,5 @@ def test_source_stream_metadata_cannot_inject_into_the_mpd_or_the_masters(tmp_pa
             assert media.language in (None, "und", "en", "fr") and '"' not in (media.name or "")
             assert media.uri and not media.uri.startswith("http")
     assert mpd_path.read_text().count("evil") == (tags is EVERYWHERE), "only in the label (a title), as text"
+    LEDGER.inject("stream metadata injection")
+    LEDGER.job("stream metadata injection", doc["status"])
