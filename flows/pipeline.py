@@ -74,6 +74,7 @@ def encode_options(settings: Settings, x264_preset: str | None) -> EncodeOptions
         stall_seconds=settings.encode_stall_seconds,
         slots=settings.slots(),
         chunk_seconds=int(settings.chunk_seconds),
+        captions=settings.caption_limits(),
     )
 
 

@@ -45,6 +45,8 @@ KINDS = (
     "untrusted stack state file",
     "file server request outside files/",
     "setting that weakens a defence",
+    "caption amplification",
+    "stream metadata injection",
 )
 
 

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from vodflow.errors import ConfigError
 from vodflow.jobs.limits import Limits
 from vodflow.media.capacity import default_chunk_threshold, default_ffmpeg_slots, host_cores
+from vodflow.media.captions import CaptionLimits
 from vodflow.net.guard import NetPolicy
 from vodflow.net.retry import RetrySettings
 from vodflow.net.webhook import WebhookConfig, check_secret
@@ -144,6 +145,17 @@ class Settings(BaseSettings):
         description="Pixels one job may encode: width x height x frame rate x duration, summed over its "
         "video renditions.",
     )
+    max_caption_segment_cues: int = Field(
+        default=CaptionLimits.segment_cues, ge=1, description="Cues one WebVTT subtitle segment may show."
+    )
+    max_caption_segment_bytes: int = Field(
+        default=CaptionLimits.segment_bytes, ge=1, description="Bytes one WebVTT subtitle segment may hold."
+    )
+    max_caption_job_bytes: int = Field(
+        default=CaptionLimits.job_bytes,
+        ge=1,
+        description="Bytes all the WebVTT subtitle segments of a job (all languages and ladders) may hold.",
+    )
 
     # What may be fetched, and from where
     allowed_hosts: str = ""
@@ -198,6 +210,13 @@ class Settings(BaseSettings):
             max_encoders=self.max_encoders,
             max_thumbnails=self.max_thumbnails,
             max_job_pixels=self.max_job_pixels,
+        )
+
+    def caption_limits(self) -> CaptionLimits:
+        return CaptionLimits(
+            segment_cues=self.max_caption_segment_cues,
+            segment_bytes=self.max_caption_segment_bytes,
+            job_bytes=self.max_caption_job_bytes,
         )
 
     def net_policy(self) -> NetPolicy:

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 from vodflow.jobs.document import FileEntry, JobDocument
 from vodflow.jobs.plan import OutputPlan
 from vodflow.jobs.sources import Source
+from vodflow.media.captions import CaptionLimits
 from vodflow.orchestration.concurrency import Slots
 from vodflow.storage.scratch import Scratch
 
@@ -54,7 +55,8 @@ class InlineSteps:
 
 @dataclass(frozen=True)
 class EncodeOptions:
-    """How local encodes run: x264, x265 and SVT-AV1 presets, time bounds, ffmpeg slots, chunk length."""
+    """How local encodes run: x264, x265 and SVT-AV1 presets, time bounds, ffmpeg slots, chunk length, and
+    what the subtitle renditions may come to."""
 
     x264_preset: str = "veryfast"
     x265_preset: str = "faster"
@@ -64,6 +66,7 @@ class EncodeOptions:
     slots: Slots = field(default_factory=Slots)
     chunk_seconds: int = 30
     report_progress: bool = True
+    captions: CaptionLimits = field(default_factory=CaptionLimits)
 
 
 LiveContext = Callable[[], AbstractContextManager[object]]

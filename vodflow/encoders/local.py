@@ -15,11 +15,15 @@ from vodflow.jobs.plan import OutputPlan
 from vodflow.jobs.sources import Source
 from vodflow.jobs.summary import playlist_seconds
 from vodflow.media.captions import (
+    MAX_MPEGTS,
     SUBTITLE_PLAYLIST,
     CaptionError,
+    CaptionLimitError,
+    CaptionLimits,
     Cue,
     hls_segments,
     parse_captions,
+    segmented_bytes,
     subtitle_folder,
     subtitle_playlist,
     whole_file,
@@ -74,9 +78,10 @@ def encode_renditions(
     With `live` (and HLS or CMAF ladders in the plan), ffmpeg runs inside the context it makes, which
     publishes the ladders as they grow; the EVENT playlists are turned into VOD ones once ffmpeg has finished.
     A plan with captions is not published while encoding: its masters are rewritten with the subtitle group at
-    the end.
+    the end. Its subtitle renditions are reckoned before ffmpeg runs (`check_subtitle_renditions`).
     """
     options = options or EncodeOptions()
+    check_subtitle_renditions(plan, source.info.duration, options.captions)
     live = live if (plan.hls or plan.cmaf) and not plan.captions else None
     keeps_hdr10 = any(r.dynamic_range == "hdr10" for out in plan.cmaf for r in out.renditions)
     command = build_encode_command(
@@ -112,7 +117,7 @@ def encode_renditions(
     if live:
         finish_event_playlists(plan, workdir)
     write_cmaf_masters(plan, workdir)
-    write_subtitle_renditions(plan, workdir)
+    write_subtitle_renditions(plan, workdir, options.captions)
     write_storyboard_track(plan, workdir)
     remux_shared_mp4s(source, plan, workdir, options)
 
@@ -152,13 +157,42 @@ def write_cmaf_masters(plan: OutputPlan, workdir: Path) -> None:
         (folder / FFMPEG_MASTER).unlink(missing_ok=True)
 
 
-def write_subtitle_renditions(plan: OutputPlan, workdir: Path) -> None:
-    """Add the plan's captions to every ladder: a segmented WebVTT rendition per language (`subs/<lang>/`,
-    6 s segments on the video's boundaries) in the HLS master's subtitle group, and for CMAF ladders the whole
-    file per language as a text AdaptationSet of the MPD. StepError(encode, captions_failed) when a ladder's
-    playlists or a caption file cannot be read."""
+def _too_large(exc: CaptionLimitError, language: str) -> StepError:
+    return StepError("encode", "invalid_captions", f"captions ({language}): {exc}")
+
+
+def check_subtitle_renditions(plan: OutputPlan, duration: float, limits: CaptionLimits) -> None:
+    """StepError(encode, invalid_captions) naming the language and the limit when the plan's subtitle
+    renditions (every language in every HLS and CMAF ladder, 6 s segments over the source's `duration`)
+    would be over `limits`: reckoned without making them, so a job that would be refused is before it is
+    encoded. StepError(encode, captions_failed) when a caption file cannot be read."""
     if not plan.captions:
         return
+    ladders = [(HLS_SEGMENT_SECONDS, MAX_MPEGTS)] * len(plan.hls) + [(SEGMENT_SECONDS, 0)] * len(plan.cmaf)
+    total = 0
+    for caption in plan.captions:
+        try:
+            cues = parse_captions(caption.path.read_bytes())
+            for seconds, mpegts in ladders:
+                total += segmented_bytes(cues, duration, seconds, limits, mpegts)
+                if total > limits.job_bytes:
+                    raise limits.over_job()
+        except CaptionLimitError as exc:
+            raise _too_large(exc, caption.language) from None
+        except (OSError, CaptionError) as exc:
+            raise StepError("encode", "captions_failed", f"captions: {type(exc).__name__}: {exc}") from exc
+
+
+def write_subtitle_renditions(plan: OutputPlan, workdir: Path, limits: CaptionLimits | None = None) -> None:
+    """Add the plan's captions to every ladder: a segmented WebVTT rendition per language (`subs/<lang>/`,
+    6 s segments on the video's boundaries, written one at a time) in the HLS master's subtitle group, and
+    for CMAF ladders the whole file per language as a text AdaptationSet of the MPD. StepError(encode,
+    invalid_captions) once a segment, or all of them, would be over `limits`; StepError(encode,
+    captions_failed) when a ladder's playlists or a caption file cannot be read."""
+    if not plan.captions:
+        return
+    limits = limits or CaptionLimits()
+    written = [0]  # bytes of segments so far, in every ladder
     try:
         cues = {c.language: parse_captions(c.path.read_bytes()) for c in plan.captions}
         for out in plan.hls:
@@ -167,13 +201,14 @@ def write_subtitle_renditions(plan: OutputPlan, workdir: Path) -> None:
             duration = playlist_seconds((top / "index.m3u8").read_text())
             # the MPEG-TS time of 0 s, named by the X-TIMESTAMP-MAP (ffmpeg's TS does not start at 0)
             start = float(run_ffprobe(min(top.glob("seg_*.ts")))["format"]["start_time"])
-            _write_subtitles(folder, plan, cues, duration, HLS_SEGMENT_SECONDS, round(start * 90000))
+            mpegts = round(start * 90000)
+            _write_subtitles(folder, plan, cues, duration, HLS_SEGMENT_SECONDS, mpegts, limits, written)
             master = folder / "index.m3u8"
             master.write_text(with_subtitles(master.read_text(), plan.captions))
         for out in plan.cmaf:
             folder = cmaf_dir(workdir, out)
             duration = playlist_seconds((folder / media_playlist(0)).read_text())
-            _write_subtitles(folder, plan, cues, duration, SEGMENT_SECONDS, 0)
+            _write_subtitles(folder, plan, cues, duration, SEGMENT_SECONDS, 0, limits, written)
             for caption in plan.captions:
                 (folder / whole_file(caption)).write_bytes(caption.path.read_bytes())
             (folder / MASTER).write_text(with_subtitles((folder / MASTER).read_text(), plan.captions))
@@ -184,13 +219,30 @@ def write_subtitle_renditions(plan: OutputPlan, workdir: Path) -> None:
 
 
 def _write_subtitles(
-    folder: Path, plan: OutputPlan, cues: dict[str, list[Cue]], duration: float, seconds: float, mpegts: int
+    folder: Path,
+    plan: OutputPlan,
+    cues: dict[str, list[Cue]],
+    duration: float,
+    seconds: float,
+    mpegts: int,
+    limits: CaptionLimits,
+    written: list[int],
 ) -> None:
+    """Each language's segments, written as they are made (one in memory at a time), counted in
+    `written[0]` against `limits.job_bytes`."""
     for caption in plan.captions:
         where = folder / subtitle_folder(caption)
         where.mkdir(parents=True, exist_ok=True)
-        for index, text in enumerate(hls_segments(cues[caption.language], duration, seconds, mpegts)):
-            (where / f"seg_{index:05d}.vtt").write_text(text)
+        try:
+            segments = hls_segments(cues[caption.language], duration, seconds, mpegts, limits)
+            for index, text in enumerate(segments):
+                data = text.encode()
+                written[0] += len(data)
+                if written[0] > limits.job_bytes:
+                    raise limits.over_job()
+                (where / f"seg_{index:05d}.vtt").write_bytes(data)
+        except CaptionLimitError as exc:
+            raise _too_large(exc, caption.language) from None
         (where / SUBTITLE_PLAYLIST).write_text(subtitle_playlist(duration, seconds))
 
 

@@ -19,6 +19,31 @@ SourceKind = Literal["http", "s3", "local"]
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A well-formed BCP 47 language tag as players use them (`en`, `pt-BR`, `zh-Hans`; ISO 639-2's `eng` too): a
+# 2-3 letter language and up to three subtags, at most 35 characters.
+LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8}){0,3}")
+MAX_LANGUAGE_TAG = 35
+MAX_STREAM_TITLE = 64
+_NOT_IN_TITLES = frozenset("\"<>&'")
+
+
+def is_language_tag(value: str) -> bool:
+    """Whether `value` is a well-formed language tag (`LANGUAGE_TAG`)."""
+    return len(value) <= MAX_LANGUAGE_TAG and LANGUAGE_TAG.fullmatch(value) is not None
+
+
+def stream_language(value: str) -> str:
+    """A source stream's language tag as vodflow keeps it: the tag if well-formed, else "" (untagged, `und`):
+    source metadata goes into playlists, manifests and ffmpeg's options, and a bad one never fails a job."""
+    value = value.strip()
+    return value if is_language_tag(value) else ""
+
+
+def stream_title(value: str) -> str:
+    """A source stream's title as a label may show it: without control characters, quotes, angle brackets
+    or ampersands, at most `MAX_STREAM_TITLE` characters."""
+    kept = "".join((c if c.isprintable() else " ") for c in value if c not in _NOT_IN_TITLES)
+    return " ".join(kept.split())[:MAX_STREAM_TITLE].strip()
 
 
 @dataclass(frozen=True)

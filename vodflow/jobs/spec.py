@@ -21,7 +21,7 @@ from pydantic import (
 
 from vodflow.errors import SpecError
 from vodflow.jobs.keys import video_id_problem
-from vodflow.jobs.sources import parse_video_url
+from vodflow.jobs.sources import LANGUAGE_TAG, MAX_LANGUAGE_TAG, is_language_tag, parse_video_url
 
 RESOLUTIONS = ("240", "360", "480", "720", "1080", "4k")
 SHORT_EDGE = {"240": 240, "360": 360, "480": 480, "720": 720, "1080": 1080, "4k": 2160}
@@ -195,8 +195,6 @@ class StoryboardSpec(Wire):
 NotifyEvent = Literal["playable", "completed"]
 MAX_CAPTIONS = 16
 MAX_CAPTION_LABEL = 64
-# A BCP 47 language tag as players use them (`en`, `pt-BR`, `zh-Hans`): a 2-3 letter language and subtags.
-_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8}){0,3}$")
 
 
 class CaptionSpec(Wire):
@@ -204,9 +202,9 @@ class CaptionSpec(Wire):
 
     url: str = Field(description="Where to fetch it, like `videoUrl`: http(s)://, s3://bucket/key, file://.")
     language: str = Field(
-        max_length=35,
+        max_length=MAX_LANGUAGE_TAG,
         description="BCP 47 language tag (`en`, `pt-BR`): HLS `LANGUAGE`, DASH `lang`, the file's name.",
-        json_schema_extra={"pattern": _LANGUAGE_TAG.pattern, "examples": ["en", "pt-BR"]},
+        json_schema_extra={"pattern": f"^{LANGUAGE_TAG.pattern}$", "examples": ["en", "pt-BR"]},
     )
     label: str | None = Field(
         default=None, max_length=MAX_CAPTION_LABEL, description="What players list; left out: the language."
@@ -221,7 +219,7 @@ class CaptionSpec(Wire):
     @field_validator("language")
     @classmethod
     def _language_tag(cls, value: str) -> str:
-        if not _LANGUAGE_TAG.match(value.strip()):
+        if not is_language_tag(value.strip()):
             raise ValueError(f"{value[:40]!r} is not a language tag such as 'en' or 'pt-BR'")
         return value.strip()
 

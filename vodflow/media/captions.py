@@ -3,7 +3,9 @@ master's subtitle group, and the ffmpeg command that reads a source's subtitle s
 
 Pure functions, no I/O. A caption file is hostile input: it is read within limits (size, cues, line length),
 and any mistake is a `CaptionError` naming the line and the reason, so a job can fail saying which file and
-where. What is kept of a cue is its timing and its text lines; WebVTT settings, regions, styles and notes
+where. Cut into segments, a small file can say a lot (every cue spanning the whole video is in every
+segment): segments are made one at a time, and refused (`CaptionLimitError`) past `CaptionLimits`.
+What is kept of a cue is its timing and its text lines; WebVTT settings, regions, styles and notes
 are dropped, and the text is written back as plain cue text (markup characters escaped, tags removed), so a
 player shows it as text and nothing else.
 """
@@ -12,7 +14,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +40,31 @@ class CaptionError(ValueError):
         super().__init__(f"line {line}: {reason}" if line else reason)
         self.line = line
         self.reason = reason
+
+
+class CaptionLimitError(CaptionError):
+    """Segmented captions would be over a limit of `CaptionLimits`; the message names its setting."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(0, reason)
+
+
+@dataclass(frozen=True)
+class CaptionLimits:
+    """What the segmented subtitle renditions of a job may hold (`vodflow.settings`): cues and bytes in one
+    segment, and bytes in all the segments of the job (every language of every ladder). A real caption file
+    shows a few cues, a few hundred bytes, per 6 s segment; a 6-hour one comes to about 1 MB a ladder."""
+
+    segment_cues: int = 1000
+    segment_bytes: int = 1 << 20
+    job_bytes: int = 256 << 20
+
+    def over_job(self) -> CaptionLimitError:
+        """The error of a job whose segments come to more than `job_bytes`."""
+        return CaptionLimitError(
+            f"the subtitle segments of the job come to more than {self.job_bytes} bytes "
+            "(VODFLOW_MAX_CAPTION_JOB_BYTES)"
+        )
 
 
 @dataclass(frozen=True)
@@ -175,24 +203,86 @@ def webvtt(cues: list[Cue], header: str = "") -> str:
     return head + "".join(f"\n{_cue_text(cue)}" for cue in cues)
 
 
-def hls_segments(cues: list[Cue], duration: float, segment_seconds: float, mpegts: int = 0) -> list[str]:
-    """WebVTT segments for an HLS subtitle rendition: one per `segment_seconds` of the `duration`, each with
-    the cues shown during it (a cue spanning a boundary is in both, as RFC 8216 allows) and the
-    `X-TIMESTAMP-MAP` that places it on the media timeline: `mpegts` (90 kHz) is the media's timestamp at
-    0 s (the first MPEG-TS segment's start, which ffmpeg does not put at 0; 0 for fMP4)."""
-    count = max(1, math.ceil(duration / segment_seconds - 1e-9))
-    header = f"X-TIMESTAMP-MAP=MPEGTS:{mpegts},LOCAL:00:00:00.000"
-    segments = []
-    for index in range(count):
+def segment_count(duration: float, segment_seconds: float) -> int:
+    """How many `segment_seconds` segments cover `duration` (at least one)."""
+    return max(1, math.ceil(duration / segment_seconds - 1e-9))
+
+
+def _segment_cues(
+    cues: Sequence[Cue], duration: float, segment_seconds: float, head: int, limits: CaptionLimits
+) -> Iterator[tuple[list[str], int]]:
+    """The cue texts of each segment in turn (a cue shown during a segment is in it) and its size in bytes
+    with its `head`, lazily: cues enter in start order and leave once ended, each written once.
+    CaptionLimitError at the first segment with more cues or bytes than `limits` allow, before its text
+    is made."""
+    pending = deque(sorted(cues, key=lambda c: (c.start, c.end)))
+    shown: list[tuple[Cue, str, int]] = []  # (cue, its text, its size in bytes)
+    for index in range(segment_count(duration, segment_seconds)):
         start, end = index * segment_seconds, min(duration, (index + 1) * segment_seconds)
-        shown = [cue for cue in cues if cue.start < end and cue.end > start]
-        segments.append(webvtt(shown, header))
-    return segments
+        shown = [entry for entry in shown if entry[0].end > start]
+        while pending and pending[0].start < end:
+            cue = pending.popleft()
+            if cue.end > start:
+                text = f"\n{_cue_text(cue)}"
+                shown.append((cue, text, len(text.encode())))
+            if len(shown) > limits.segment_cues:
+                raise CaptionLimitError(
+                    f"segment {index} ({start:g}-{end:g} s) shows more than {limits.segment_cues} cues "
+                    "(VODFLOW_MAX_CAPTION_SEGMENT_CUES)"
+                )
+        size = head + sum(entry[2] for entry in shown)
+        if size > limits.segment_bytes:
+            raise CaptionLimitError(
+                f"segment {index} ({start:g}-{end:g} s) comes to {size} bytes, more than "
+                f"{limits.segment_bytes} (VODFLOW_MAX_CAPTION_SEGMENT_BYTES)"
+            )
+        yield [entry[1] for entry in shown], size
+
+
+def _segment_head(mpegts: int) -> str:
+    return f"WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:{mpegts},LOCAL:00:00:00.000\n"
+
+
+def hls_segments(
+    cues: Sequence[Cue],
+    duration: float,
+    segment_seconds: float,
+    mpegts: int = 0,
+    limits: CaptionLimits | None = None,
+) -> Iterator[str]:
+    """WebVTT segments for an HLS subtitle rendition, one at a time: one per `segment_seconds` of the
+    `duration`, each with the cues shown during it (a cue spanning a boundary is in both, as RFC 8216
+    allows) and the `X-TIMESTAMP-MAP` that places it on the media timeline: `mpegts` (90 kHz) is the
+    media's timestamp at 0 s (the first MPEG-TS segment's start, which ffmpeg does not put at 0; 0 for
+    fMP4). CaptionLimitError, when it comes to it, at the first segment over the per-segment `limits`."""
+    head = _segment_head(mpegts)
+    limits = limits or CaptionLimits()
+    for texts, _ in _segment_cues(cues, duration, segment_seconds, len(head.encode()), limits):
+        yield head + "".join(texts)
+
+
+# The largest X-TIMESTAMP-MAP time (MPEG-TS timestamps are 33 bits): reckoning a rendition's size before
+# the encode, which sets the real one.
+MAX_MPEGTS = (1 << 33) - 1
+
+
+def segmented_bytes(
+    cues: Sequence[Cue], duration: float, segment_seconds: float, limits: CaptionLimits, mpegts: int = 0
+) -> int:
+    """The bytes `hls_segments` would make, reckoned without making them; CaptionLimitError as it raises,
+    and once the total is over `limits.job_bytes`."""
+    head = len(_segment_head(mpegts).encode())
+    total = 0
+    for _, size in _segment_cues(cues, duration, segment_seconds, head, limits):
+        total += size
+        if total > limits.job_bytes:
+            raise limits.over_job()
+    return total
 
 
 def subtitle_playlist(duration: float, segment_seconds: float, name: str = "seg_{:05d}.vtt") -> str:
     """The VOD media playlist of `hls_segments(..., duration, segment_seconds)`, segments named `name`."""
-    count = max(1, math.ceil(duration / segment_seconds - 1e-9))
+    count = segment_count(duration, segment_seconds)
     lines = [
         "#EXTM3U",
         "#EXT-X-VERSION:3",
@@ -257,12 +347,13 @@ def with_subtitles(master: str, captions: Sequence[CaptionOutput]) -> str:
 def build_subtitle_extract_command(source: Path, outputs: Sequence[tuple[int, Path]]) -> list[str]:
     """One ffmpeg command that writes subtitle streams of `source` as WebVTT files: (index among the source's
     subtitle streams, destination) pairs; the source opened with the input allow-list, nothing decoded but
-    the subtitles."""
+    the subtitles, each file ended once it is larger than a caption file may be (the reader refuses it)."""
     if not outputs:
         raise ValueError("no subtitle stream to extract")
     args = ["ffmpeg", *GLOBAL_ARGS, "-y", *_input(source)]
     for index, dest in outputs:
-        args += ["-map", f"0:s:{index}", "-c:s", "webvtt", "-f", "webvtt", str(dest)]
+        args += ["-map", f"0:s:{index}", "-c:s", "webvtt", "-fs", str(MAX_CAPTION_BYTES + 1)]
+        args += ["-f", "webvtt", str(dest)]
     return args
 
 

@@ -25,6 +25,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 from vodflow.jobs.plan import CmafOutput
 from vodflow.media.color import hls_video_range
@@ -134,7 +135,8 @@ def with_codecs(mpd: str, codecs: Mapping[int, str]) -> str:
     for HEVC); the attribute is replaced in place, every other byte kept. ValueError when an id is missing."""
     for rep_id, codec in codecs.items():
         pattern = re.compile(rf'(<Representation id="{rep_id}"[^>]*? codecs=")[^"]*(")')
-        mpd, found = pattern.subn(lambda m, codec=codec: f"{m.group(1)}{_quoted(codec)}{m.group(2)}", mpd)
+        value = escape(codec, {'"': "&quot;"})  # as an XML writer writes an attribute
+        mpd, found = pattern.subn(lambda m, value=value: f"{m.group(1)}{value}{m.group(2)}", mpd)
         if not found:
             raise ValueError(f"no Representation {rep_id} in the MPD")
     return mpd

@@ -292,9 +292,10 @@ def _cmaf_output(
     src: object, scaled: list[object], out: CmafOutput, workdir: Path, codecs: _CodecOptions
 ) -> object:
     """The `dash` output of one CMAF ladder: the scaled rungs without sound, then each audio track of the
-    source encoded once (it serves every rung), then the audio-only variant from the default track. An
-    H.264-only ladder has the encoder options of every other output; one with HEVC or AV1 rungs names them
-    per stream (`media.video_codecs`)."""
+    source encoded once (it serves every rung), then the audio-only variant from the default track; none of
+    the source's metadata, only the tracks' checked languages (`metadata:s:a`). An H.264-only ladder has the
+    encoder options of every other output; one with HEVC or AV1 rungs names them per stream
+    (`media.video_codecs`)."""
     audio = [src[f"a:{track.index}"] for track in out.audio]  # type: ignore[index]
     options: dict[str, object] = {}
     if all(r.codec == "h264" for r in out.renditions):
@@ -321,6 +322,7 @@ def _cmaf_output(
         *scaled,
         *audio,
         str(cmaf_dir(workdir, out) / MANIFEST),
+        map_metadata=-1,  # the dash muxer writes metadata into the MPD as it is: only vodflow's goes in
         **dash_muxer_options(out, KEYFRAME_SECONDS),
         **video_options,
         **({"acodec": "aac", "ac": 2} if audio else {}),

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from vodflow.errors import StepError
 from vodflow.jobs.limits import Limits, check_source_cost, check_source_info
 from vodflow.jobs.plan import CmafOutput
-from vodflow.jobs.sources import AudioStream, SourceInfo, SubtitleStream
+from vodflow.jobs.sources import AudioStream, SourceInfo, SubtitleStream, stream_language, stream_title
 from vodflow.media.cmaf import init_segment
 from vodflow.media.codecs import hevc_codec_string, hexdump_bytes
 from vodflow.media.color import MasteringDisplay, dynamic_range, mastering_display
@@ -82,6 +83,11 @@ def _rotation(stream: dict[str, Any]) -> int:
     return int(float(rotate or 0)) % 360
 
 
+def _tag(stream: dict[str, Any], name: str, clean: Callable[[str], str]) -> str:
+    """A stream's metadata tag `name`, `clean`ed: source metadata reaches playlists and manifests."""
+    return clean(str((stream.get("tags") or {}).get(name) or ""))
+
+
 def _fraction(value: str | None) -> float:
     if not value or value in ("0/0", "0:1", "N/A"):
         return 0.0
@@ -129,18 +135,15 @@ def parse_probe(report: dict[str, Any]) -> SourceInfo:
         format_name=format_name,
         frame_rate=_fraction(video.get("avg_frame_rate")) or _fraction(video.get("r_frame_rate")),
         audio_streams=tuple(
-            AudioStream(
-                language=str((s.get("tags") or {}).get("language") or "").strip(),
-                title=str((s.get("tags") or {}).get("title") or "").strip(),
-            )
+            AudioStream(language=_tag(s, "language", stream_language), title=_tag(s, "title", stream_title))
             for s in streams
             if s.get("codec_type") == "audio"
         ),
         subtitle_streams=tuple(
             SubtitleStream(
                 codec=str(s.get("codec_name") or ""),
-                language=str((s.get("tags") or {}).get("language") or "").strip(),
-                title=str((s.get("tags") or {}).get("title") or "").strip(),
+                language=_tag(s, "language", stream_language),
+                title=_tag(s, "title", stream_title),
             )
             for s in streams
             if s.get("codec_type") == "subtitle"

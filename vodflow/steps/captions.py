@@ -18,6 +18,7 @@ from vodflow.jobs.plan import language_tag
 from vodflow.jobs.sources import CaptionTrack, SourceInfo
 from vodflow.jobs.spec import MAX_CAPTIONS, CaptionSpec, JobSpec
 from vodflow.media.captions import (
+    MAX_CAPTION_BYTES,
     CaptionError,
     build_subtitle_extract_command,
     parse_captions,
@@ -121,7 +122,8 @@ def ingest_subtitle_streams(
     labels = {t.label for t in taken}
     for (n, language, label), (_, path) in zip(wanted, outputs, strict=True):
         try:
-            cues = parse_captions(path.read_bytes())
+            with path.open("rb") as extracted:  # a file larger than a caption may be is not read whole
+                cues = parse_captions(extracted.read(MAX_CAPTION_BYTES + 1))
         except (OSError, CaptionError) as exc:
             skips.append((language, f"source subtitle stream {n}: {exc}"))
             continue

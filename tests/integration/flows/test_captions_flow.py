@@ -12,8 +12,9 @@ import m3u8
 import pytest
 from mpegdash.parser import MPEGDASHParser
 
+from tests.faults import LEDGER
 from tests.httpserver import serve
-from tests.media import ffprobe_streams, local_file, make_subtitled_clip
+from tests.media import ffprobe_streams, local_file, make_bilingual_clip, make_subtitled_clip
 from vodflow.errors import JobFailed
 from vodflow.flows.pipeline import encode_video
 from vodflow.media.captions import parse_captions
@@ -162,3 +163,65 @@ def test_a_bad_sidecar_fails_the_job_at_ingest_naming_the_file_and_the_line(tmp_
     }
     assert not re.search(r"127\.0\.0\.1|/tmp/", doc["error"]["message"])
     assert storage.list_keys("files/") == [], "nothing published"
+
+
+def spanning_srt(cues: int, seconds: float) -> str:
+    """Overlapping cues that each span the whole video: every one is in every segment."""
+    end = f"00:00:{seconds:06.3f}".replace(".", ",")
+    return "".join(
+        f"{n}\n00:00:00,000 --> {end}\nCue {n} says something long enough\n\n" for n in range(1, cues + 1)
+    )
+
+
+def test_captions_copied_into_every_segment_past_a_limit_fail_the_job_before_the_encode(
+    tmp_path, clips, storage, monkeypatch
+):
+    monkeypatch.setenv("VODFLOW_MAX_CAPTION_SEGMENT_CUES", "5")
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "spanning.srt").write_text(spanning_srt(20, 3))
+    with serve(tmp_path / "www") as server:
+        spec = {
+            "videoUrl": str(clips["landscape"]),
+            "presets": [{"format": "hls", "resolutions": ["240"]}],
+            "captions": [{"url": server.url("/spanning.srt"), "language": "en"}],
+        }
+        with pytest.raises(JobFailed) as failed:
+            encode_video(spec, job_id="a1" * 12)
+
+    doc = failed.value.document
+    assert doc["status"] == "failed" and doc["files"] == []
+    assert doc["error"] == {
+        "step": "encode",
+        "code": "invalid_captions",
+        "message": "captions (en): segment 0 (0-3 s) shows more than 5 cues "
+        "(VODFLOW_MAX_CAPTION_SEGMENT_CUES)",
+    }
+    assert storage.list_keys("files/") == [], "nothing published"
+    assert not any((tmp_path / "tmp").iterdir()), "temp files removed"
+    LEDGER.inject("caption amplification")
+    LEDGER.job("caption amplification", doc["status"])
+
+
+def test_a_source_subtitle_stream_is_bounded_per_job_like_a_sidecar(tmp_path, storage, monkeypatch):
+    (tmp_path / "spanning.srt").write_text(spanning_srt(40, 13))
+    source = make_bilingual_clip(tmp_path / "spanning.mkv", 320, 240, 13, subtitles=tmp_path / "spanning.srt")
+    # 3 segments of 40 spanning cues, in 2 ladders: some 12 kB, refused at 8 kB
+    monkeypatch.setenv("VODFLOW_MAX_CAPTION_JOB_BYTES", "8000")
+    spec = {
+        "videoUrl": str(source),
+        "presets": [{"format": "hls", "resolutions": ["240"]}, {"format": "cmaf", "resolutions": ["240"]}],
+    }
+    with pytest.raises(JobFailed) as failed:
+        encode_video(spec, job_id="a2" * 12)
+
+    doc = failed.value.document
+    assert doc["status"] == "failed" and doc["files"] == []
+    assert doc["error"] == {
+        "step": "encode",
+        "code": "invalid_captions",
+        "message": "captions (fr): the subtitle segments of the job come to more than 8000 bytes "
+        "(VODFLOW_MAX_CAPTION_JOB_BYTES)",
+    }
+    assert storage.list_keys("files/") == [], "nothing published"
+    LEDGER.inject("caption amplification")
+    LEDGER.job("caption amplification", doc["status"])

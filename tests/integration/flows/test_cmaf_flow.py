@@ -4,13 +4,15 @@ parsers (`m3u8`, `mpegdash`), every init and media segment probed with ffprobe."
 from __future__ import annotations
 
 import math
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import m3u8
 import pytest
 from mpegdash.parser import MPEGDASHParser
 
-from tests.media import decoded_frames, ffprobe_streams, local_file, make_bilingual_clip, make_clip
+from tests.faults import LEDGER
+from tests.media import decoded_frames, ffmpeg, ffprobe_streams, local_file, make_bilingual_clip, make_clip
 from vodflow.errors import JobFailed
 from vodflow.flows.pipeline import encode_video
 
@@ -265,3 +267,65 @@ def test_an_hls_and_a_cmaf_ladder_in_one_job(tmp_path, clips, storage):
     master = m3u8.load(str(local_file(cmaf["fileUrl"])))
     assert [m.language for m in master.media] == [None], "the clip's one untagged track"
     assert master.media[0].name == "Audio" and master.media[0].default == "YES"
+
+
+EVIL = '"><BaseURL>https://evil.example/</BaseURL><x a="'
+EVERYWHERE = [
+    *("-metadata:s:v:0", f"language=en{EVIL}", "-metadata", f"title=G{EVIL}"),
+    *("-metadata:s:a:0", f"language=en{EVIL}", "-metadata:s:a:0", f"title=T{EVIL}"),
+    *("-metadata:s:a:0", f"role=main{EVIL}", "-metadata:s:a:0", f"handler_name=H{EVIL}"),
+    *("-metadata:s:s:0", f"language=fr{EVIL}", "-metadata:s:s:0", f"title=S{EVIL}"),
+]
+# A role that leaves the MPD well-formed (ffmpeg writes it into an empty Role element), with a good language.
+IN_THE_ROLE = [
+    *("-metadata:s:a:0", "language=eng", "-metadata:s:s:0", "language=fra"),
+    *("-metadata:s:a:0", 'role=main"/><BaseURL>https://evil.example/</BaseURL><Role schemeIdUri="x" value="'),
+]
+
+
+@pytest.mark.parametrize("tags", [EVERYWHERE, IN_THE_ROLE], ids=["everywhere", "in-the-role"])
+def test_source_stream_metadata_cannot_inject_into_the_mpd_or_the_masters(tmp_path, storage, tags):
+    """A source whose audio and subtitle streams carry markup in their language, title, role and handler:
+    the MPD and the masters have only what vodflow writes (a malformed language is `und`)."""
+    (tmp_path / "s.srt").write_text("1\n00:00:01,000 --> 00:00:02,000\nHello\n")
+    source = tmp_path / "crafted.mkv"
+    ffmpeg(
+        "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2",
+        "-f", "lavfi", "-i", "sine=frequency=440:duration=2", "-i", str(tmp_path / "s.srt"),
+        "-map", "0:v", "-map", "1:a", "-map", "2:s",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-c:s", "srt",
+        *tags, str(source),
+    )  # fmt: skip
+    spec = {
+        "videoUrl": str(source),
+        "presets": [{"format": "cmaf", "resolutions": ["240"]}, {"format": "hls", "resolutions": ["240"]}],
+    }
+    doc = encode_video(spec, job_id="d1" * 12)
+
+    assert doc["status"] == "completed", doc.get("error")
+    cmaf, hls = sorted((f for f in doc["files"] if f["type"] == "x-tar"), key=lambda f: f["meta"]["format"])
+    mpd_path = local_file(cmaf["meta"]["dashUrl"])
+    root = ET.parse(mpd_path).getroot()  # well-formed XML
+    assert all(e.tag.startswith("{urn:mpeg:dash:schema:mpd:2011}") for e in root.iter()), "no element added"
+    base_urls = [e.text for e in root.iter("{urn:mpeg:dash:schema:mpd:2011}BaseURL")]
+    assert base_urls in (["subs/und.vtt"], ["subs/fr.vtt"]), "only the caption track's file"
+    values = [v for e in root.iter() for v in e.attrib.values()]
+    assert not any("evil" in v or "<" in v or '"' in v for v in values)
+    langs = {e.get("lang") for e in root.iter() if e.get("lang")}
+    assert langs <= {"und", "en", "eng", "fr"}, "a malformed source language is no language"
+    roles = {e.get("value") for e in root.iter("{urn:mpeg:dash:schema:mpd:2011}Role")}
+    assert roles <= {"main", "alternate", "subtitle"}
+
+    for ladder in (cmaf, hls):
+        folder = local_file(ladder["fileUrl"]).parent
+        for playlist in folder.rglob("*.m3u8"):
+            text = playlist.read_text()
+            assert "<" not in text and ">" not in text and "</BaseURL" not in text, playlist.name
+        master = m3u8.load(str(folder / "index.m3u8"))
+        assert master.playlists
+        for media in master.media:
+            assert media.language in (None, "und", "en", "fr") and '"' not in (media.name or "")
+            assert media.uri and not media.uri.startswith("http")
+    assert mpd_path.read_text().count("evil") == (tags is EVERYWHERE), "only in the label (a title), as text"
+    LEDGER.inject("stream metadata injection")
+    LEDGER.job("stream metadata injection", doc["status"])

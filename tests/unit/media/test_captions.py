@@ -1,5 +1,6 @@
 """Caption files read strictly (errors name the line) and written as WebVTT, whole and in HLS segments."""
 
+import random
 from pathlib import Path
 
 import m3u8
@@ -7,11 +8,15 @@ import pytest
 
 from vodflow.jobs.plan import CaptionOutput
 from vodflow.media.captions import (
+    MAX_MPEGTS,
     CaptionError,
+    CaptionLimitError,
+    CaptionLimits,
     Cue,
     build_subtitle_extract_command,
     hls_segments,
     parse_captions,
+    segmented_bytes,
     subtitle_playlist,
     webvtt,
     with_subtitles,
@@ -79,7 +84,7 @@ def test_limits_hold_for_hostile_files():
 
 def test_hls_segments_cover_the_duration_and_keep_spanning_cues_in_both():
     cues = [Cue(1.0, 2.0, ("a",)), Cue(5.5, 6.5, ("b",)), Cue(13.0, 14.0, ("c",))]
-    segments = hls_segments(cues, duration=14.5, segment_seconds=6)
+    segments = list(hls_segments(cues, duration=14.5, segment_seconds=6))
     assert len(segments) == 3
     assert all(s.startswith("WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:0,LOCAL:00:00:00.000\n") for s in segments)
     assert [[c.lines[0] for c in parse_captions(s.encode())] if "-->" in s else [] for s in segments] == [
@@ -90,6 +95,54 @@ def test_hls_segments_cover_the_duration_and_keep_spanning_cues_in_both():
     playlist = subtitle_playlist(14.5, 6)
     assert playlist.count("#EXTINF:") == 3 and "#EXTINF:2.500000," in playlist
     assert playlist.rstrip().endswith("#EXT-X-ENDLIST") and "seg_00002.vtt" in playlist
+
+
+def test_segments_are_the_cues_each_shows_as_a_whole_scan_finds_them():
+    rng = random.Random(21)
+    cues = []
+    for _ in range(300):
+        start = round(rng.uniform(0, 100), 3)
+        cues.append(Cue(start, round(start + rng.choice([0.5, 2, 7, 30]), 3), (f"cue {len(cues)}",)))
+    cues.sort(key=lambda c: (c.start, c.end))
+    segments = list(hls_segments(cues, duration=95.0, segment_seconds=6))
+    for index, segment in enumerate(segments):
+        start, end = index * 6, min(95.0, index * 6 + 6)
+        shown = [c for c in cues if c.start < end and c.end > start]
+        assert segment == webvtt(shown, "X-TIMESTAMP-MAP=MPEGTS:0,LOCAL:00:00:00.000")
+    assert segmented_bytes(cues, 95.0, 6, CaptionLimits()) == sum(len(s.encode()) for s in segments)
+
+
+# Every cue spans the whole video: each is copied into every segment.
+SPANNING = [Cue(0.0, 36_000.0, (f"cue {n} " + "é" * 30,)) for n in range(50)]
+
+
+def test_segments_are_made_one_at_a_time_and_refused_at_the_first_over_a_limit():
+    segments = hls_segments(
+        SPANNING, duration=36_000, segment_seconds=6, limits=CaptionLimits(segment_cues=10)
+    )
+    with pytest.raises(CaptionLimitError, match=r"segment 0 .* more than 10 cues .*SEGMENT_CUES"):
+        next(segments)
+
+    made = 0
+    segments = hls_segments(SPANNING, duration=36_000, segment_seconds=6, limits=CaptionLimits())
+    for _ in segments:  # 6000 segments in all: only those asked for are made
+        made += 1
+        if made == 3:
+            break
+    assert made == 3 and segments.gi_frame is not None, "a generator, suspended after three segments"
+
+    small = CaptionLimits(segment_bytes=1000)
+    with pytest.raises(
+        CaptionLimitError, match=r"segment 0 .* more than 1000 \(VODFLOW_MAX_CAPTION_SEGMENT_BYTES"
+    ):
+        next(hls_segments(SPANNING, duration=36_000, segment_seconds=6, limits=small))
+
+
+def test_what_segments_come_to_is_reckoned_without_making_them_and_bounded_per_job():
+    one = len(next(hls_segments(SPANNING, 36_000, 6, MAX_MPEGTS)).encode())
+    assert segmented_bytes(SPANNING, 6000, 6, CaptionLimits(), MAX_MPEGTS) == 1000 * one
+    with pytest.raises(CaptionLimitError, match=r"more than 1000000 bytes \(VODFLOW_MAX_CAPTION_JOB_BYTES\)"):
+        segmented_bytes(SPANNING, 36_000, 6, CaptionLimits(job_bytes=1_000_000))
 
 
 # --- the HLS subtitle group and the extraction command ------------------------------------------------------
@@ -128,7 +181,7 @@ def test_a_master_without_captions_is_unchanged_and_a_non_master_refused():
 
 
 def test_subtitle_segments_name_the_media_timestamp_of_zero():
-    (segment,) = hls_segments([Cue(1.0, 2.0, ("a",))], duration=5, segment_seconds=6, mpegts=126000)
+    (segment,) = list(hls_segments([Cue(1.0, 2.0, ("a",))], duration=5, segment_seconds=6, mpegts=126000))
     assert segment.startswith("WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:126000,LOCAL:00:00:00.000\n")
 
 
@@ -148,8 +201,8 @@ def test_the_extraction_command_opens_the_source_with_the_allow_list_and_writes_
     assert command[at - 4 : at] == ["-format_whitelist", command[at - 3], "-protocol_whitelist", "file"]
     assert command[at + 1] == "file:/w/source"
     assert command[at + 2 :] == [
-        "-map", "0:s:0", "-c:s", "webvtt", "-f", "webvtt", "/w/a.vtt",
-        "-map", "0:s:2", "-c:s", "webvtt", "-f", "webvtt", "/w/b.vtt",
+        "-map", "0:s:0", "-c:s", "webvtt", "-fs", "4194305", "-f", "webvtt", "/w/a.vtt",
+        "-map", "0:s:2", "-c:s", "webvtt", "-fs", "4194305", "-f", "webvtt", "/w/b.vtt",
     ]  # fmt: skip
     with pytest.raises(ValueError):
         build_subtitle_extract_command(Path("/w/source"), [])
