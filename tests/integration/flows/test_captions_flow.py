@@ -141,20 +141,24 @@ def test_source_subtitles_and_a_sidecar_become_captions_of_every_ladder(tmp_path
     assert {a.content_type for a in period.adaptation_sets} == {"video", "audio", "text"}
 
 
-def test_a_bad_sidecar_fails_the_job_at_ingest_naming_the_file_and_the_line(tmp_path, clips, storage):
+def failed_with_sidecar(tmp_path: Path, source: Path, name: str, text: str, job_id: str) -> dict:
+    """The failed document of an HLS job whose English sidecar `name`, served over HTTP, holds `text`."""
     (tmp_path / "www").mkdir()
-    broken = SIDECAR.replace("00:00:07,000", "00:00:0x,000")
-    (tmp_path / "www" / "broken.srt").write_text(broken)
+    (tmp_path / "www" / name).write_text(text)
     with serve(tmp_path / "www") as server:
         spec = {
-            "videoUrl": str(clips["landscape"]),
+            "videoUrl": str(source),
             "presets": [{"format": "hls", "resolutions": ["240"]}],
-            "captions": [{"url": server.url("/broken.srt"), "language": "en"}],
+            "captions": [{"url": server.url(f"/{name}"), "language": "en"}],
         }
         with pytest.raises(JobFailed) as failed:
-            encode_video(spec, job_id="f" * 24)
+            encode_video(spec, job_id=job_id)
+    return failed.value.document
 
-    doc = failed.value.document
+
+def test_a_bad_sidecar_fails_the_job_at_ingest_naming_the_file_and_the_line(tmp_path, clips, storage):
+    broken = SIDECAR.replace("00:00:07,000", "00:00:0x,000")
+    doc = failed_with_sidecar(tmp_path, clips["landscape"], "broken.srt", broken, "f" * 24)
     assert doc["status"] == "failed" and doc["files"] == []
     assert doc["error"] == {
         "step": "ingest",
@@ -177,18 +181,7 @@ def test_captions_copied_into_every_segment_past_a_limit_fail_the_job_before_the
     tmp_path, clips, storage, monkeypatch
 ):
     monkeypatch.setenv("VODFLOW_MAX_CAPTION_SEGMENT_CUES", "5")
-    (tmp_path / "www").mkdir()
-    (tmp_path / "www" / "spanning.srt").write_text(spanning_srt(20, 3))
-    with serve(tmp_path / "www") as server:
-        spec = {
-            "videoUrl": str(clips["landscape"]),
-            "presets": [{"format": "hls", "resolutions": ["240"]}],
-            "captions": [{"url": server.url("/spanning.srt"), "language": "en"}],
-        }
-        with pytest.raises(JobFailed) as failed:
-            encode_video(spec, job_id="a1" * 12)
-
-    doc = failed.value.document
+    doc = failed_with_sidecar(tmp_path, clips["landscape"], "spanning.srt", spanning_srt(20, 3), "a1" * 12)
     assert doc["status"] == "failed" and doc["files"] == []
     assert doc["error"] == {
         "step": "encode",
