@@ -117,13 +117,14 @@ def run_locally(
     thumbnail and publish; the completed document.
 
     With a `notice`, HLS and CMAF ladders are published while they encode (see `vodflow.steps.live`); if the
-    job then fails, what was published of them is removed.
+    job then fails, whatever was published of them is removed, whether it played or not.
     """
     retry = task_retry_options(settings.task_retries, settings.task_retry_delay)
     workdir = request.workdir
     remove_workdir(workdir)  # what a killed earlier run of this job left behind
     workdir.mkdir(parents=True)
     plan = None
+    publishers: list[LivePublisher] = []
     try:
         source = ingest.with_options(**retry)(doc, workdir, storage, policy)
         plan = plan_outputs(doc, source.info, source.captions, source.caption_skips)
@@ -136,7 +137,13 @@ def run_locally(
         encoder = get_encoder("local", source.info, settings.chunk_threshold(), plan)
         request = request.with_source(source, plan)
         if notice is not None:
-            request.live = partial(LivePublisher, doc, plan, workdir, storage, notice)
+            publish_live = partial(LivePublisher, doc, plan, workdir, storage, notice)
+
+            def live() -> LivePublisher:  # each encode attempt's publisher, kept for the failure path
+                publishers.append(publish_live())
+                return publishers[-1]
+
+            request.live = live
         encoder.encode(request)
         if plan.thumbnails:
             options = request.options
@@ -162,13 +169,14 @@ def run_locally(
             quality_seconds=measured.seconds if measured else None,
         )
     except BaseException:
-        if notice is not None and notice.at is not None and plan is not None:
-            # a ladder that played while encoding: nothing half-listed stays
-            for out in (*plan.hls, *plan.cmaf):
-                try:
-                    storage.delete_prefix(out.key + "/")
-                except StorageError as exc:  # storage down: the job's next run replaces the ladder
-                    get_run_logger().warning("could not remove %s: %s", out.key, exc)
+        # what was published while encoding, played or not: nothing half-listed (or unlisted) stays
+        uploaded = sorted({key for publisher in publishers for key in publisher.uploaded})
+        try:
+            storage.delete_keys(uploaded)
+        except StorageError as exc:  # storage down: the job's next run replaces the ladder
+            get_run_logger().warning(
+                "could not remove %d object(s) published while encoding: %s", len(uploaded), exc
+            )
         raise
     finally:
         cleanup(workdir)

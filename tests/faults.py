@@ -39,6 +39,7 @@ KINDS = (
     "stalled encode",
     "signal to the CLI",
     "worker lost, run silent",
+    "ffmpeg crash before a live ladder played",
 )
 
 
