@@ -39,7 +39,7 @@ from vodflow.settings import Settings, load_settings
 from vodflow.steps.ingest import IngestPolicy
 from vodflow.steps.live import LivePublisher
 from vodflow.steps.publish import remove_outputs
-from vodflow.steps.workdir import remove_workdir, run_workdir
+from vodflow.steps.workdir import job_lock, make_workdir, new_workdir, remove_job_workdirs
 from vodflow.storage.base import Storage
 from vodflow.storage.config import StorageConfig
 from vodflow.storage.jobstore import load_job, previous_job, save_job
@@ -121,8 +121,8 @@ def run_locally(
     """
     retry = task_retry_options(settings.task_retries, settings.task_retry_delay)
     workdir = request.workdir
-    remove_workdir(workdir)  # what a killed earlier run of this job left behind
-    workdir.mkdir(parents=True)
+    remove_job_workdirs(doc.id, settings.tmp_dir)  # what killed earlier runs of this job left behind
+    make_workdir(workdir)
     plan = None
     publishers: list[LivePublisher] = []
     try:
@@ -222,7 +222,7 @@ def playback_urls(doc: JobDocument) -> str:
 
 def _mark_interrupted(flow: Any, flow_run: Any, state: Any) -> None:
     """Hook for cancelled or crashed runs: remove the temp directory and the scratch objects, and fail the
-    job document.
+    job document; nothing when another run of the job holds its lock on this host (all that is its own).
 
     The parameter names matter: Prefect's runner calls hooks with keywords (`flow=, flow_run=, state=`).
     """
@@ -230,7 +230,8 @@ def _mark_interrupted(flow: Any, flow_run: Any, state: Any) -> None:
     job_id = params.get("job_id") or run_job_id(flow_run.id)
     try:
         settings = load_settings()
-        remove_workdir(run_workdir(job_id, settings.tmp_dir))
+        with job_lock(job_id, settings.tmp_dir):
+            remove_job_workdirs(job_id, settings.tmp_dir)
         storage = resolve_storage(params.get("storage_block"), settings)
     except Exception:
         return
@@ -282,8 +283,11 @@ def encode_video(
     storage_config = resolve_storage_config(storage_block, settings)
     storage = storage_config.open()
     webhook = resolve_webhook_config(settings)
-    with settings.slots().job(job_id):  # runs given the same job_id never overlap
-        doc = JobDocument.from_spec(spec, job_id_for_run(job_id))
+    run_id = job_id_for_run(job_id)
+    # runs given the same job_id never overlap: the second waits for the job's Prefect slot, and fails
+    # (job_running) if it finds the first on this host all the same (no Prefect API, the slot unavailable)
+    with settings.slots().job(job_id), job_lock(run_id, settings.tmp_dir):
+        doc = JobDocument.from_spec(spec, run_id)
         previous = previous_job(storage, doc.id)
         if previous is None and created_for_api_job(doc.id, flow_run.tags or []):
             logger.warning("job %s has no record: the API withdrew it (its start timed out)", doc.id)
@@ -298,7 +302,7 @@ def encode_video(
         logger.info("job %s processing", doc.id)
         request = EncodeRequest(
             doc=doc,
-            workdir=run_workdir(doc.id, settings.tmp_dir),
+            workdir=new_workdir(doc.id, settings.tmp_dir),
             steps=PrefectSteps(
                 settings.task_retries,
                 settings.task_retry_delay,

@@ -40,6 +40,7 @@ KINDS = (
     "signal to the CLI",
     "worker lost, run silent",
     "ffmpeg crash before a live ladder played",
+    "same job run twice at once",
 )
 
 

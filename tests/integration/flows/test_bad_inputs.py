@@ -14,7 +14,7 @@ import pytest
 
 from tests.corpus import build_corpus
 from tests.media import ffprobe_streams
-from tests.runs import bytes_written, workdir_of
+from tests.runs import bytes_written, workdirs_of
 from vodflow.errors import JobFailed
 from vodflow.flows.pipeline import encode_video
 from vodflow.storage.jobstore import load_job
@@ -70,7 +70,7 @@ def test_broken_sources_fail_at_ingest_with_a_precise_reason(name, corpus, stora
         assert private not in doc["error"]["message"]
     assert load_job(storage, doc["id"]).status == "failed"
     assert storage.list_keys("files/") == []
-    assert not workdir_of(doc["id"]).exists()
+    assert not workdirs_of(doc["id"])
 
 
 def test_variable_frame_rate_source_completes_as_a_ladder(corpus, storage):
@@ -85,7 +85,7 @@ def test_variable_frame_rate_source_completes_as_a_ladder(corpus, storage):
     streams = {s["codec_type"]: s for s in output(mp4)["streams"]}
     assert set(streams) == {"video", "audio"}
     assert int(streams["video"]["nb_frames"]) >= 110  # 37 frames at 25 fps + 75 at 50, none dropped wholesale
-    assert not workdir_of(doc["id"]).exists()
+    assert not workdirs_of(doc["id"])
 
 
 @pytest.mark.parametrize(
@@ -107,7 +107,7 @@ def test_rotated_portrait_and_silent_sources_complete(name, size, has_audio, cor
     assert any(s["codec_type"] == "audio" for s in streams) == has_audio
     image = output(thumb)["streams"][0]
     assert (image["width"], image["height"]) == (width, height)
-    assert not workdir_of(doc["id"]).exists()
+    assert not workdirs_of(doc["id"])
 
 
 @pytest.mark.parametrize("grown", [False, True], ids=["as-uploaded", "grown-after-stat"])
