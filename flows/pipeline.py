@@ -40,7 +40,7 @@ from vodflow.settings import Settings, load_settings
 from vodflow.steps.ingest import IngestPolicy
 from vodflow.steps.live import LivePublisher
 from vodflow.steps.publish import remove_outputs
-from vodflow.steps.workdir import remove_workdir, run_workdir
+from vodflow.steps.workdir import job_lock, make_workdir, new_workdir, remove_job_workdirs
 from vodflow.storage.base import Storage
 from vodflow.storage.config import StorageConfig
 from vodflow.storage.jobstore import load_job, previous_job, save_job
@@ -119,13 +119,14 @@ def run_locally(
     presets), encode (one process, or chunks), thumbnail and publish; the completed document.
 
     With a `notice`, HLS and CMAF ladders are published while they encode (see `vodflow.steps.live`); if the
-    job then fails, what was published of them is removed.
+    job then fails, whatever was published of them is removed, whether it played or not.
     """
     retry = task_retry_options(settings.task_retries, settings.task_retry_delay)
     workdir = request.workdir
-    remove_workdir(workdir)  # what a killed earlier run of this job left behind
-    workdir.mkdir(parents=True)
+    remove_job_workdirs(doc.id, settings.tmp_dir)  # what killed earlier runs of this job left behind
+    make_workdir(workdir)
     plan = None
+    publishers: list[LivePublisher] = []
     try:
         source = ingest.with_options(**retry)(doc, workdir, storage, policy)
         plan = plan_outputs(doc, source.info, source.captions, source.caption_skips)
@@ -139,7 +140,13 @@ def run_locally(
         encoder = get_encoder("local", source.info, settings.chunk_threshold(), plan)
         request = request.with_source(source, plan)
         if notice is not None:
-            request.live = partial(LivePublisher, doc, plan, workdir, storage, notice)
+            publish_live = partial(LivePublisher, doc, plan, workdir, storage, notice)
+
+            def live() -> LivePublisher:  # each encode attempt's publisher, kept for the failure path
+                publishers.append(publish_live())
+                return publishers[-1]
+
+            request.live = live
         encoder.encode(request)
         if plan.thumbnails:
             options = request.options
@@ -165,13 +172,14 @@ def run_locally(
             quality_seconds=measured.seconds if measured else None,
         )
     except BaseException:
-        if notice is not None and notice.at is not None and plan is not None:
-            # a ladder that played while encoding: nothing half-listed stays
-            for out in (*plan.hls, *plan.cmaf):
-                try:
-                    storage.delete_prefix(out.key + "/")
-                except StorageError as exc:  # storage down: the job's next run replaces the ladder
-                    get_run_logger().warning("could not remove %s: %s", out.key, exc)
+        # what was published while encoding, played or not: nothing half-listed (or unlisted) stays
+        uploaded = sorted({key for publisher in publishers for key in publisher.uploaded})
+        try:
+            storage.delete_keys(uploaded)
+        except StorageError as exc:  # storage down: the job's next run replaces the ladder
+            get_run_logger().warning(
+                "could not remove %d object(s) published while encoding: %s", len(uploaded), exc
+            )
         raise
     finally:
         cleanup(workdir)
@@ -220,7 +228,7 @@ def playback_urls(doc: JobDocument) -> str:
 
 def _mark_interrupted(flow: Any, flow_run: Any, state: Any) -> None:
     """Hook for cancelled or crashed runs: remove the temp directory and the scratch objects, and fail the
-    job document.
+    job document; nothing when another run of the job holds its lock on this host (all that is its own).
 
     The parameter names matter: Prefect's runner calls hooks with keywords (`flow=, flow_run=, state=`).
     """
@@ -228,7 +236,8 @@ def _mark_interrupted(flow: Any, flow_run: Any, state: Any) -> None:
     job_id = params.get("job_id") or run_job_id(flow_run.id)
     try:
         settings = load_settings()
-        remove_workdir(run_workdir(job_id, settings.tmp_dir))
+        with job_lock(job_id, settings.tmp_dir):
+            remove_job_workdirs(job_id, settings.tmp_dir)
         storage = resolve_storage(params.get("storage_block"), settings)
     except Exception:
         return
@@ -280,8 +289,11 @@ def encode_video(
     storage_config = resolve_storage_config(storage_block, settings)
     storage = storage_config.open()
     webhook = resolve_webhook_config(settings)
-    with settings.slots().job(job_id):  # runs given the same job_id never overlap
-        doc = JobDocument.from_spec(spec, job_id_for_run(job_id))
+    run_id = job_id_for_run(job_id)
+    # runs given the same job_id never overlap: the second waits for the job's Prefect slot, and fails
+    # (job_running) if it finds the first on this host all the same (no Prefect API, the slot unavailable)
+    with settings.slots().job(job_id), job_lock(run_id, settings.tmp_dir):
+        doc = JobDocument.from_spec(spec, run_id)
         previous = previous_job(storage, doc.id)
         if previous is None and created_for_api_job(doc.id, flow_run.tags or []):
             logger.warning("job %s has no record: the API withdrew it (its start timed out)", doc.id)
@@ -296,7 +308,7 @@ def encode_video(
         logger.info("job %s processing", doc.id)
         request = EncodeRequest(
             doc=doc,
-            workdir=run_workdir(doc.id, settings.tmp_dir),
+            workdir=new_workdir(doc.id, settings.tmp_dir),
             steps=PrefectSteps(
                 settings.task_retries,
                 settings.task_retry_delay,

@@ -47,6 +47,8 @@ KINDS = (
     "setting that weakens a defence",
     "caption amplification",
     "stream metadata injection",
+    "ffmpeg crash before a live ladder played",
+    "same job run twice at once",
 )
 
 

@@ -148,6 +148,9 @@ def run_job(
                     x264_preset=x264_preset,
                     return_state=True,
                 )
+        refused = _refusal(state)
+        if refused is not None:  # another run of the job is at work here: its document is its own
+            return failed_document(job_id, refused.code, refused.message), EXIT_FAILED
         fallback = failed_document(job_id, "crashed", str(state.message or state.name))
     except Interrupted as exc:
         fallback = failed_document(job_id, "cancelled", f"run cancelled: stopped by {exc}")
@@ -155,6 +158,18 @@ def run_job(
         message = f"Prefect could not run the job: {type(exc).__name__}: {_first_line(str(exc))}"
         fallback = failed_document(job_id, "prefect_unavailable", message)
     return _stored_document(job_id, storage_block, fallback)
+
+
+def _refusal(state: Any) -> StepError | None:
+    """The error of a run that refused to start because another run of its job holds the job (`job_running`);
+    None for any other state."""
+    if not state.is_failed():
+        return None
+    try:
+        error = state.result(raise_on_failure=False)
+    except Exception:
+        return None
+    return error if isinstance(error, StepError) and error.code == "job_running" else None
 
 
 def _first_line(text: str) -> str:

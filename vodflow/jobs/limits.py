@@ -43,13 +43,15 @@ def _size(count: float) -> str:
 MAX_SOURCE_STREAMS = 64
 
 
-def check_source_bytes(size: int, limits: Limits) -> None:
-    """StepError(ingest, source_too_large) when a source of `size` bytes is over the limit."""
+def check_source_bytes(size: int, limits: Limits, field: str = "") -> None:
+    """StepError(ingest, source_too_large) when a source of `size` bytes is over the limit; the message
+    starts with the spec `field` it came from, where given."""
     if size > limits.max_source_bytes:
+        where = f"{field}: " if field else ""
         raise StepError(
             "ingest",
             "source_too_large",
-            f"source is larger than {_size(limits.max_source_bytes)} (VODFLOW_MAX_SOURCE_BYTES)",
+            f"{where}source is larger than {_size(limits.max_source_bytes)} (VODFLOW_MAX_SOURCE_BYTES)",
         )
 
 

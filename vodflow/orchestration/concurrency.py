@@ -13,6 +13,8 @@ Both are no-ops outside a Prefect flow or task run (plain function calls in test
 PREFECT_API_URL (an ephemeral server never frees a crashed holder's slot), or with
 `VODFLOW_CONCURRENCY_LIMITS=off`; and they never fail a run because the API could not be reached: the run
 then goes on without the slot. On a server, a killed holder's slot is freed when its lease (60 s) expires.
+Without the slot, the job's lock on the host (`vodflow.steps.workdir.job_lock`) still refuses a second run of
+a job that is running there (`job_running`).
 """
 
 from __future__ import annotations

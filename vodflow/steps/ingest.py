@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from vodflow.errors import ObjectNotFound, SpecError, StepError
+from vodflow.errors import ObjectNotFound, SpecError, StepError, StorageError
 from vodflow.jobs.keys import INGEST_PREFIX, validate_key
 from vodflow.jobs.limits import Limits, check_source_bytes
 from vodflow.jobs.sources import Source, SourceRef, parse_video_url, s3_source_problem
@@ -108,12 +108,12 @@ def save_body(
             transient=is_transient_status(response.status_code),
         )
     declared = response.headers.get("content-length", "")
-    check_source_bytes(int(declared) if declared.isdigit() else 0, limits)
+    check_source_bytes(int(declared) if declared.isdigit() else 0, limits, field)
     received = 0
     with dest.open("wb") as out:
         for chunk in response.iter_raw():  # the bytes on the wire, never decompressed
             received += len(chunk)
-            check_source_bytes(received, limits)
+            check_source_bytes(received, limits, field)
             out.write(chunk)
 
 
@@ -140,6 +140,26 @@ def readable_file(path: Path) -> bool:
         return False
 
 
+def copy_object(
+    storage: Storage, key: str, dest: Path, limits: Limits, field: str, bucket: str | None = None
+) -> None:
+    """Copy an object of `storage` (or of `bucket`, for S3) to `dest` when it is within the source size
+    limit: its size is asked first, so nothing of one too large is copied, and the copy stops past the limit
+    (the object may have grown since). StepError(ingest, source_too_large) naming `field`; ObjectNotFound
+    when there is no such object."""
+    size = storage.size(key) if bucket is None else storage.object_size(bucket, key)  # type: ignore[attr-defined]
+    check_source_bytes(size, limits, field)
+    try:
+        if bucket is None:
+            storage.download_file(key, dest, max_bytes=limits.max_source_bytes)
+        else:
+            storage.download_object(bucket, key, dest, max_bytes=limits.max_source_bytes)  # type: ignore[attr-defined]
+    except StorageError as exc:
+        if exc.code != "too_large":
+            raise
+        check_source_bytes(limits.max_source_bytes + 1, limits, field)  # it grew past the limit: the error
+
+
 def fetch_ref(
     ref: SourceRef, dest: Path, *, field: str, storage: Storage, policy: IngestPolicy, limits: Limits
 ) -> Path:
@@ -156,7 +176,7 @@ def fetch_ref(
         if problem := s3_source_problem(ref, bucket, policy.allowed_buckets):
             raise StepError("ingest", "url_not_allowed", f"{field}: {problem}")
         try:
-            storage.download_object(ref.bucket, ref.key, dest)  # type: ignore[attr-defined]
+            copy_object(storage, ref.key, dest, limits, field, bucket=ref.bucket)
         except ObjectNotFound:
             raise StepError("ingest", "source_not_found", f"{field}: no object {ref.url!r}") from None
         return dest
@@ -169,12 +189,14 @@ def fetch_source(spec: JobSpec, workdir: Path, storage: Storage, policy: IngestP
     dest = workdir / "source"
     if spec.video_id:
         key = validate_key(f"{INGEST_PREFIX}{spec.video_id}")
+        missing = f"videoId: no object {spec.video_id!r} in {INGEST_PREFIX}"
         candidates = [key] if storage.exists(key) else storage.list_keys(f"{key}.")
         if not candidates:
-            raise StepError(
-                "ingest", "source_not_found", f"videoId: no object {spec.video_id!r} in {INGEST_PREFIX}"
-            )
-        storage.download_file(candidates[0], dest)
+            raise StepError("ingest", "source_not_found", missing)
+        try:
+            copy_object(storage, candidates[0], dest, policy.limits, "videoId")
+        except ObjectNotFound:  # removed since it was listed
+            raise StepError("ingest", "source_not_found", missing) from None
         return dest
     try:
         ref = parse_video_url(spec.video_url or "")

@@ -17,7 +17,8 @@ at the end only (mid-encode the muxer writes a `dynamic` MPD tied to the encode'
 
 Publishing while encoding never fails the encode: an upload that fails is tried again at the next look, and
 the publish step uploads whatever is missing at the end, the VOD playlists last. What was uploaded is recorded
-in the temp directory (`publish.LIVE_RECORD`) so the publish step does not upload those segments again.
+in the temp directory (`publish.LIVE_RECORD`) so the publish step does not upload those segments again. Every
+key put (or begun) is in `uploaded`, so that a job that fails removes them all, whether it played or not.
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ class LivePublisher:
         self._notifier: threading.Thread | None = None
         self._context = contextvars.copy_context()  # the notice runs in the caller's (Prefect) run context
         self._broken = False
+        self.uploaded: set[str] = set()  # every key put, or begun, while encoding
 
     def __enter__(self) -> LivePublisher:
         self._watcher.start()
@@ -145,6 +147,14 @@ class LivePublisher:
                 )
                 self._notifier.start()
 
+    def _put_file(self, path: Path, key: str, content_type: str) -> None:
+        self.uploaded.add(key)  # before: an upload cut off half-way is removed too
+        self.storage.upload_file(path, key, content_type)
+
+    def _put_bytes(self, data: bytes, key: str) -> None:
+        self.uploaded.add(key)
+        self.storage.upload_bytes(data, key, PLAYLIST_TYPE)
+
     def _notify(self, entries: list[FileEntry], at: str) -> None:
         assert self.on_playable is not None
         try:
@@ -176,13 +186,13 @@ class LivePublisher:
                 if key not in ladder.segments:
                     local = folder / name / segment
                     size = local.stat().st_size
-                    self.storage.upload_file(local, key, CONTENT_TYPES[".ts"])
+                    self._put_file(local, key, CONTENT_TYPES[".ts"])
                     ladder.segments[key] = size
-            self.storage.upload_bytes(text.encode(), f"{ladder.out.key}/{name}/index.m3u8", PLAYLIST_TYPE)
+            self._put_bytes(text.encode(), f"{ladder.out.key}/{name}/index.m3u8")
             ladder.playlists[name] = text
         master = folder / "index.m3u8"
         if every_rung_started and not ladder.master and master.is_file():
-            self.storage.upload_file(master, f"{ladder.out.key}/index.m3u8", PLAYLIST_TYPE)
+            self._put_file(master, f"{ladder.out.key}/index.m3u8", PLAYLIST_TYPE)
             ladder.master = True
 
     def _publish_cmaf(self, ladder: _Ladder, out: CmafOutput) -> None:
@@ -208,15 +218,15 @@ class LivePublisher:
                 continue
             if name not in ladder.playlists:  # the init segment first; the publish step uploads it again
                 init = init_segment(representation)
-                self.storage.upload_file(folder / init, f"{out.key}/{init}", CONTENT_TYPES[".m4s"])
+                self._put_file(folder / init, f"{out.key}/{init}", CONTENT_TYPES[".m4s"])
             for segment in segments:
                 key = f"{out.key}/{segment}"
                 if key not in ladder.segments:
                     local = folder / segment
                     size = local.stat().st_size
-                    self.storage.upload_file(local, key, CONTENT_TYPES[".m4s"])
+                    self._put_file(local, key, CONTENT_TYPES[".m4s"])
                     ladder.segments[key] = size
-            self.storage.upload_bytes(event.encode(), f"{out.key}/{name}", PLAYLIST_TYPE)
+            self._put_bytes(event.encode(), f"{out.key}/{name}")
             ladder.playlists[name] = event
         if every_playlist_up and not ladder.master:
             try:
@@ -224,7 +234,7 @@ class LivePublisher:
                 master = cmaf_master(out, codecs)
             except (ValueError, KeyError):  # an MPD that does not name every codec yet: the next look
                 return
-            self.storage.upload_bytes(master.encode(), f"{out.key}/{MASTER}", PLAYLIST_TYPE)
+            self._put_bytes(master.encode(), f"{out.key}/{MASTER}")
             ladder.master = True
 
     def _entry(self, ladder: _Ladder) -> FileEntry:

@@ -77,6 +77,14 @@ class LocalStorage:
             with source:
                 write_atomically(Path(dest), limited(file_chunks(source), max_bytes, key))
 
+    def size(self, key: str) -> int:
+        """The object's size in bytes; ObjectNotFound when there is none."""
+        path = self._path(key)
+        with self._io("stat", key):
+            if not path.is_file():
+                raise ObjectNotFound(key)
+            return path.stat().st_size
+
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 

@@ -214,6 +214,16 @@ class S3Storage:
                 response.close()
                 response.release_conn()
 
+    def size(self, key: str) -> int:
+        self._ready()
+        return self.object_size(self.bucket, key)
+
+    def object_size(self, bucket: str, key: str) -> int:
+        """The size in bytes of `bucket/key` (a HEAD request); ObjectNotFound when missing."""
+        object_key(key)
+        with self._s3("stat", key, bucket):
+            return int(self.client.stat_object(bucket, key).size or 0)
+
     def exists(self, key: str) -> bool:
         object_key(key)
         self._ready()

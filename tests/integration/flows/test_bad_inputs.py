@@ -14,7 +14,7 @@ import pytest
 
 from tests.corpus import build_corpus
 from tests.media import ffprobe_streams
-from tests.runs import workdir_of
+from tests.runs import bytes_written, workdirs_of
 from vodflow.errors import JobFailed
 from vodflow.flows.pipeline import encode_video
 from vodflow.storage.jobstore import load_job
@@ -70,7 +70,7 @@ def test_broken_sources_fail_at_ingest_with_a_precise_reason(name, corpus, stora
         assert private not in doc["error"]["message"]
     assert load_job(storage, doc["id"]).status == "failed"
     assert storage.list_keys("files/") == []
-    assert not workdir_of(doc["id"]).exists()
+    assert not workdirs_of(doc["id"])
 
 
 def test_variable_frame_rate_source_completes_as_a_ladder(corpus, storage):
@@ -85,7 +85,7 @@ def test_variable_frame_rate_source_completes_as_a_ladder(corpus, storage):
     streams = {s["codec_type"]: s for s in output(mp4)["streams"]}
     assert set(streams) == {"video", "audio"}
     assert int(streams["video"]["nb_frames"]) >= 110  # 37 frames at 25 fps + 75 at 50, none dropped wholesale
-    assert not workdir_of(doc["id"]).exists()
+    assert not workdirs_of(doc["id"])
 
 
 @pytest.mark.parametrize(
@@ -107,4 +107,24 @@ def test_rotated_portrait_and_silent_sources_complete(name, size, has_audio, cor
     assert any(s["codec_type"] == "audio" for s in streams) == has_audio
     image = output(thumb)["streams"][0]
     assert (image["width"], image["height"]) == (width, height)
-    assert not workdir_of(doc["id"]).exists()
+    assert not workdirs_of(doc["id"])
+
+
+@pytest.mark.parametrize("grown", [False, True], ids=["as-uploaded", "grown-after-stat"])
+def test_an_upload_over_the_size_limit_is_refused_before_it_is_copied(storage, monkeypatch, grown):
+    """A 16 MiB `videoId` upload with `VODFLOW_MAX_SOURCE_BYTES=100000` fails `source_too_large` having
+    written less than the limit anywhere (the old ingest copied it into the temp directory first); one that
+    grows after its size was asked is stopped at the limit all the same."""
+    monkeypatch.setenv("VODFLOW_MAX_SOURCE_BYTES", "100000")
+    storage.upload_bytes(bytes(16 * 1024 * 1024), "ingest/big-upload.mp4")
+    if grown:  # 10 bytes when asked, 16 MiB when copied
+        monkeypatch.setattr(LocalStorage, "size", lambda self, key: 10)
+    before = bytes_written()
+    with pytest.raises(JobFailed) as caught:
+        encode_video({"videoId": "big-upload.mp4", **MP4_240})
+    written = bytes_written() - before
+    assert written < 100_000, f"{written} bytes written for a refused source"
+    doc = caught.value.document
+    assert (doc["error"]["step"], doc["error"]["code"]) == ("ingest", "source_too_large")
+    assert doc["error"]["message"] == "videoId: source is larger than 100.0 kB (VODFLOW_MAX_SOURCE_BYTES)"
+    assert storage.list_keys("files/") == []

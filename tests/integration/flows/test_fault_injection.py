@@ -34,7 +34,7 @@ from tests.faults import (
 from tests.httpserver import serve
 from tests.media import make_clip
 from tests.remote import encode_remotely
-from tests.runs import workdir_of
+from tests.runs import workdir_marker, workdirs_of
 from vodflow.errors import JobFailed, StepError
 from vodflow.flows.pipeline import encode_video
 from vodflow.jobs.document import JobDocument, new_id
@@ -116,7 +116,7 @@ def run_job(
         state = encode_video(spec, job_id=job_id, return_state=True)
     result = state.result(raise_on_failure=False)
     doc = result.document if isinstance(result, JobFailed) else result
-    assert not workdir_of(job_id).exists()
+    assert not workdirs_of(job_id)
     lost, orphaned = audit_storage(storage)
     LEDGER.objects_lost += lost
     LEDGER.objects_orphaned += orphaned if final else 0
@@ -304,7 +304,7 @@ def test_an_encode_that_stops_progressing_is_stopped_as_stalled(tmp_path, local,
     monkeypatch.setenv("VODFLOW_ENCODE_STALL_SECONDS", "3")
     source = make_clip(tmp_path / "long.mp4", 640, 360, seconds=12)
     job_id = new_id()
-    with freeze_ffmpeg_when_it_runs(str(workdir_of(job_id))) as frozen:
+    with freeze_ffmpeg_when_it_runs(workdir_marker(job_id)) as frozen:
         doc = run_job({"videoUrl": str(source), **SPEC}, local, job_id=job_id)
     assert frozen, "ffmpeg was not seen running"
     LEDGER.inject("stalled encode")
@@ -377,7 +377,7 @@ def webhook_artifact(job_id: str) -> list[dict]:
 def test_ffmpeg_crash_fails_the_encode_and_publishes_nothing(tmp_path, local):
     source = make_clip(tmp_path / "long.mp4", 640, 360, seconds=12)
     job_id = new_id()
-    with kill_ffmpeg_when_it_runs(str(workdir_of(job_id))) as killed:
+    with kill_ffmpeg_when_it_runs(workdir_marker(job_id)) as killed:
         doc = run_job({"videoUrl": str(source), **SPEC}, local, job_id=job_id)
     assert killed, "ffmpeg was not seen running"
     LEDGER.inject("ffmpeg crash")

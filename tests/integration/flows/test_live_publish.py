@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -16,12 +17,12 @@ from uuid import uuid4
 
 import pytest
 
-from tests.faults import ffmpeg_processes
+from tests.faults import LEDGER, audit_storage, ffmpeg_processes
 from tests.hls import parse_master
 from tests.httpserver import serve
 from tests.media import make_clip
 from vodflow.encoders.local import encode_renditions
-from vodflow.errors import JobFailed
+from vodflow.errors import JobFailed, StorageError
 from vodflow.flows.pipeline import encode_video
 from vodflow.jobs.document import JobDocument
 from vodflow.jobs.plan import OutputPlan, plan_outputs
@@ -267,3 +268,48 @@ def test_failure_after_playable_removes_what_was_listed(long_clip, storage, pres
     assert doc["files"] == [] and "playableAt" not in doc
     assert storage.list_keys("files/") == [], "nothing half-listed stays"
     assert load_job(storage, job_id).status == "failed"
+
+
+@pytest.mark.parametrize("preset", [LADDER, CMAF], ids=["hls", "cmaf"])
+def test_failure_before_playable_removes_what_was_published(long_clip, storage, monkeypatch, preset):
+    """The storage refuses every ladder's master playlist (an outage for those keys), so the job never plays;
+    ffmpeg is killed once the first segment is up. The job fails at encode and nothing published while it
+    encoded stays: no document lists those segments and playlists, so none may be left."""
+    job_id = ("7" if preset is LADDER else "6") * 24
+    master = re.compile(r"files/videos/[^/]+/index\.m3u8")
+
+    def refusing_masters(upload):
+        def upload_unless_master(self, what, key, content_type=None):
+            if master.fullmatch(key):
+                raise StorageError(code="storage_unavailable", message=f"{key}: refused", transient=True)
+            return upload(self, what, key, content_type)
+
+        return upload_unless_master
+
+    monkeypatch.setattr(LocalStorage, "upload_file", refusing_masters(LocalStorage.upload_file))
+    monkeypatch.setattr(LocalStorage, "upload_bytes", refusing_masters(LocalStorage.upload_bytes))
+    killed: list[int] = []
+
+    def kill_once_a_segment_is_up() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if any(key.endswith((".ts", ".m4s")) for key in storage.list_keys("files/")):
+                for pid in ffmpeg_processes(f"vodflow-{job_id}"):
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                return
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=kill_once_a_segment_is_up, daemon=True)
+    watcher.start()
+    with pytest.raises(JobFailed) as failed:
+        encode_video({"videoUrl": str(long_clip), "presets": [preset]}, job_id=job_id, x264_preset="slower")
+    watcher.join(timeout=10)
+
+    assert killed, "ffmpeg was stopped after the first segment was published"
+    LEDGER.inject("ffmpeg crash before a live ladder played")
+    doc = failed.value.document
+    assert doc["status"] == "failed" and doc["error"]["step"] == "encode" and "playableAt" not in doc
+    assert storage.list_keys("files/") == [], "nothing published while encoding stays"
+    assert audit_storage(storage) == (0, 0)
+    LEDGER.job("ffmpeg crash before a live ladder played", doc["status"])

@@ -9,7 +9,7 @@ import pytest
 from tests.hls import parse_master
 from tests.httpserver import serve
 from tests.media import ffprobe_streams, local_file
-from tests.runs import workdir_of
+from tests.runs import workdirs_of
 from vodflow.errors import JobFailed
 from vodflow.flows.pipeline import encode_video
 from vodflow.storage.jobstore import load_job
@@ -77,7 +77,7 @@ def test_completed_job_publishes_measured_outputs_and_notifies(tmp_path, clips, 
     stored = load_job(storage, doc["id"]).wire()
     assert stored == doc
     assert hooks.requests[-1]["json"] == doc
-    assert not workdir_of(doc["id"]).exists()
+    assert not workdirs_of(doc["id"])
 
 
 def test_missing_url_fails_the_job_with_the_step_and_reason(tmp_path, clips, storage):
@@ -99,7 +99,7 @@ def test_missing_url_fails_the_job_with_the_step_and_reason(tmp_path, clips, sto
     assert server.requests[-1]["json"]["status"] == "failed"
     assert load_job(storage, doc["id"]).status == "failed"
     assert published_keys(storage) == []
-    assert not workdir_of(doc["id"]).exists()
+    assert not workdirs_of(doc["id"])
 
 
 def test_http_source_is_streamed_and_5xx_retried(tmp_path, clips, storage):
@@ -135,7 +135,7 @@ def test_bad_sources_fail_without_publishing(clips, bad_sources, storage, spec_e
     error = caught.value.document["error"]
     assert (error["step"], error["code"]) == (step, code)
     assert published_keys(storage) == []
-    assert not workdir_of(caught.value.document["id"]).exists()
+    assert not workdirs_of(caught.value.document["id"])
 
 
 def test_video_id_reads_the_ingest_prefix(clips, storage):

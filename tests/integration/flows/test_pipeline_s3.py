@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import io
+
 import httpx
 import pytest
 
 from tests.corpus import playlist_corpus
 from tests.hls import parse_master
+from tests.runs import bytes_written
 from tests.s3server import PUBLIC_BUCKET
 from vodflow.errors import JobFailed
 from vodflow.flows.pipeline import encode_video
+from vodflow.media.captions import MAX_CAPTION_BYTES
 from vodflow.settings import load_settings
 from vodflow.storage.jobstore import load_job
+from vodflow.storage.s3 import S3Storage
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -172,3 +177,48 @@ def test_s3_sidecar_captions_and_a_bucket_not_allowed(s3_server, s3_env, clips, 
     error = caught.value.document["error"]
     assert (error["step"], error["code"]) == ("ingest", "url_not_allowed")
     assert error["message"].startswith("captions[0]: bucket 'elsewhere' is not allowed")
+
+
+BIG = 16 * 1024 * 1024  # the old ingest copied all of it before comparing it with a 100 kB limit
+
+
+def _put_zeros(s3_server, bucket: str, key: str, size: int = BIG) -> None:
+    client = s3_server.client()
+    if not client.bucket_exists(bucket):
+        client.make_bucket(bucket)
+    client.put_object(bucket, key, io.BytesIO(bytes(size)), size)
+
+
+@pytest.mark.parametrize("case", ["videoUrl", "videoId", "grown-after-stat", "caption"])
+def test_an_object_over_the_size_limit_is_refused_before_it_is_copied(
+    s3_server, s3_env, monkeypatch, clips, case
+):
+    """A 16 MiB object as the source (`s3://` or `videoId`, `VODFLOW_MAX_SOURCE_BYTES=100000`) or as an
+    `s3://` caption (limit 4 MiB): its size is asked first and the job fails naming the field, having
+    written less than the limit, to its temp directory or anywhere (the old ingest copied it whole first).
+    An object that grows between that question and the copy is stopped at the limit all the same."""
+    monkeypatch.setenv("VODFLOW_MAX_SOURCE_BYTES", "100000")
+    _put_zeros(s3_server, "uploads", "raw/big.mp4")
+    spec: dict = {
+        "videoUrl": "s3://uploads/raw/big.mp4",
+        "presets": [{"format": "mp4", "resolutions": ["240"]}],
+    }
+    code, message = "source_too_large", "videoUrl: source is larger than 100.0 kB (VODFLOW_MAX_SOURCE_BYTES)"
+    if case == "videoId":
+        _put_zeros(s3_server, s3_env.bucket, "ingest/big-upload.mp4")
+        spec = {"videoId": "big-upload.mp4", "presets": spec["presets"]}
+        message = message.replace("videoUrl", "videoId")
+    elif case == "grown-after-stat":  # 10 bytes when asked, 16 MiB when copied
+        monkeypatch.setattr(S3Storage, "object_size", lambda self, bucket, key: 10)
+    elif case == "caption":
+        spec = {**spec, "videoUrl": str(clips["landscape"]),
+                "captions": [{"url": "s3://uploads/raw/big.mp4", "language": "en"}]}  # fmt: skip
+        code, message = "invalid_captions", f"captions[0] (big.mp4): larger than {MAX_CAPTION_BYTES} bytes"
+    before = bytes_written()
+    with pytest.raises(JobFailed) as caught:
+        encode_video(spec)
+    written = bytes_written() - before
+    assert written < 100_000, f"{written} bytes written for a refused source"
+    error = caught.value.document["error"]
+    assert (error["step"], error["code"], error["message"]) == ("ingest", code, message)
+    assert s3_env.list_keys("files/") == []

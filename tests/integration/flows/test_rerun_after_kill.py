@@ -12,6 +12,7 @@ import pytest
 from prefect.settings import PREFECT_API_URL
 
 from tests.faults import LEDGER, audit_storage
+from tests.runs import workdirs_of
 from vodflow.flows.pipeline import encode_video
 from vodflow.storage.local import LocalStorage
 
@@ -76,9 +77,11 @@ def test_kill_mid_encode_then_rerun(tmp_path, clips, monkeypatch):
         time.sleep(0.1)
     assert not alive(encoder), "ffmpeg outlived its killed run"
     LEDGER.inject("worker kill")
+    assert len(workdirs_of(JOB_ID)) == 1, "the killed run left its temp directory"
 
     doc = encode_video(spec, job_id=JOB_ID)
     assert doc["status"] == "completed"
+    assert workdirs_of(JOB_ID) == [], "the rerun removed the killed run's temp directory, and its own"
     storage = LocalStorage(tmp_path / "data")
     expected = set()
     for entry in doc["files"]:

@@ -61,6 +61,8 @@ def test_missing_objects(storage: S3Storage, tmp_path: Path):
     assert caught.value.code == "not_found" and not caught.value.transient
     with pytest.raises(ObjectNotFound):
         storage.download_file("ingest/nope", tmp_path / "dest")
+    with pytest.raises(ObjectNotFound):
+        storage.size("ingest/nope")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -119,8 +121,14 @@ def test_download_object_from_another_bucket(storage: S3Storage, s3_server, tmp_
     if not client.bucket_exists("st-uploads"):
         client.make_bucket("st-uploads")
     client.put_object("st-uploads", "raw/clip.mp4", io.BytesIO(b"clip" * 1000), 4000)
+    assert storage.object_size("st-uploads", "raw/clip.mp4") == 4000
     storage.download_object("st-uploads", "raw/clip.mp4", tmp_path / "source")
     assert (tmp_path / "source").read_bytes() == b"clip" * 1000
+    with pytest.raises(StorageError) as caught:  # stopped as it arrives past the bound, nothing left
+        storage.download_object("st-uploads", "raw/clip.mp4", tmp_path / "bounded", max_bytes=3999)
+    assert caught.value.code == "too_large" and not (tmp_path / "bounded").exists()
+    with pytest.raises(ObjectNotFound):
+        storage.object_size("st-uploads", "raw/missing.mp4")
     with pytest.raises(ObjectNotFound, match="st-uploads/raw/missing.mp4"):
         storage.download_object("st-uploads", "raw/missing.mp4", tmp_path / "x")
     with pytest.raises(ObjectNotFound, match="no-such-bucket"):

@@ -8,10 +8,12 @@ from uuid import uuid4
 import pytest
 from prefect.states import Cancelled, Crashed
 
-from tests.runs import workdir_of
+from tests.runs import workdirs_of
 from vodflow.flows.pipeline import _mark_interrupted
 from vodflow.jobs.document import JobDocument
 from vodflow.jobs.spec import parse_spec
+from vodflow.settings import load_settings
+from vodflow.steps.workdir import job_lock, make_workdir, new_workdir
 from vodflow.storage.jobstore import load_job, save_job
 from vodflow.storage.local import LocalStorage
 
@@ -30,13 +32,13 @@ def interrupted(storage: LocalStorage, state, status: str = "processing") -> Job
     """Run the hook on a job in `status` with a temp directory; the stored document afterwards."""
     doc = JobDocument.from_spec(parse_spec(SPEC), uuid4().hex[:24]).moved_to(status)
     save_job(storage, doc)
-    workdir_of(doc.id).mkdir(parents=True)
-    (workdir_of(doc.id) / "source").write_bytes(b"partial")
+    make_workdir(workdir := new_workdir(doc.id, load_settings().tmp_dir))
+    (workdir / "source").write_bytes(b"partial")
     storage.upload_bytes(b"piece", f"tmp/{doc.id}/chunks/00001-426x240-400k.ts")  # chunks in transit
     storage.upload_bytes(b"other", "tmp/another-job/chunks/source")
     flow_run = SimpleNamespace(id=uuid4(), parameters={"job_id": doc.id})
     _mark_interrupted(flow=None, flow_run=flow_run, state=state)
-    assert not workdir_of(doc.id).exists()
+    assert not workdirs_of(doc.id)
     assert storage.list_keys("tmp/") == ["tmp/another-job/chunks/source"], "its scratch objects are removed"
     return load_job(storage, doc.id)
 
@@ -90,3 +92,19 @@ def test_a_ladder_that_played_while_encoding_is_removed_with_the_run(storage):
     failed = load_job(storage, doc.id)
     assert failed.status == "failed" and failed.files == [] and failed.playable_at is None
     assert storage.list_keys("files/") == [], "nothing half-listed stays"
+
+
+def test_nothing_is_touched_while_another_run_of_the_job_holds_it_on_this_host(storage):
+    """A run of the same job alive here (it holds the job's lock): its temp directory, scratch objects and
+    document are its own, and stay."""
+    doc = JobDocument.from_spec(parse_spec(SPEC), uuid4().hex[:24]).moved_to("processing")
+    save_job(storage, doc)
+    tmp_dir = load_settings().tmp_dir
+    make_workdir(workdir := new_workdir(doc.id, tmp_dir))
+    storage.upload_bytes(b"piece", f"tmp/{doc.id}/chunks/source")
+    flow_run = SimpleNamespace(id=uuid4(), parameters={"job_id": doc.id})
+    with job_lock(doc.id, tmp_dir):
+        _mark_interrupted(flow=None, flow_run=flow_run, state=Crashed(message="late"))
+    assert workdir.is_dir() and workdirs_of(doc.id) == [workdir]
+    assert storage.list_keys("tmp/") == [f"tmp/{doc.id}/chunks/source"]
+    assert load_job(storage, doc.id).status == "processing"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import minio
@@ -15,7 +16,7 @@ from vodflow.jobs.sources import AudioStream, SourceInfo, SubtitleStream
 from vodflow.jobs.spec import parse_spec
 from vodflow.media.probe import probe_source
 from vodflow.steps.ingest import IngestPolicy, fetch_source, ingest_source
-from vodflow.steps.workdir import run_workdir
+from vodflow.steps.workdir import new_workdir
 from vodflow.storage.local import LocalStorage
 from vodflow.storage.s3 import S3Storage
 
@@ -128,13 +129,14 @@ def test_job_ids_that_could_name_other_paths_are_refused(job_id):
         check_job_id(job_id)
     assert caught.value.field == "job_id"
     with pytest.raises(SpecError):
-        run_workdir(job_id)
+        new_workdir(job_id)
 
 
-def test_good_job_ids_name_a_folder_in_the_temp_root(tmp_path):
+def test_good_job_ids_name_a_folder_of_each_run_in_the_temp_root(tmp_path):
     for job_id in ("a" * 24, "Job_1.2-x"):
-        assert run_workdir(job_id, tmp_path) == tmp_path / f"vodflow-{job_id}"
-        assert run_workdir(job_id, tmp_path).parent == Path(tmp_path)
+        first, second = new_workdir(job_id, tmp_path), new_workdir(job_id, tmp_path)
+        assert first.parent == second.parent == Path(tmp_path) and first != second
+        assert re.fullmatch(rf"vodflow-{re.escape(job_id)}-[0-9a-f]{{16}}", first.name)
 
 
 def test_unsafe_key_reason():

@@ -68,6 +68,9 @@ def test_missing_objects(storage: LocalStorage, tmp_path: Path):
     storage.upload_bytes(b"x", "ingest/dir/file")
     with pytest.raises(ObjectNotFound):
         storage.read_bytes("ingest/dir")
+    with pytest.raises(ObjectNotFound):
+        storage.size("ingest/dir")
+    assert storage.size("ingest/dir/file") == 1
 
 
 def test_list_is_recursive_sorted_and_a_plain_string_prefix(storage: LocalStorage):
