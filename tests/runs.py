@@ -27,3 +27,9 @@ def bytes_written() -> int:
     """How many bytes this process has written so far, to files, pipes and sockets (`wchar`, Linux)."""
     fields = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
     return int(fields["wchar"])
+
+
+def temp_left(root: Path) -> list[Path]:
+    """What runs left under a temp root: everything but the job-lock folder itself (empty between runs)."""
+    locks = [p for p in root.glob("vodflow-locks-*") if p.is_dir()]
+    return sorted(p for p in root.rglob("*") if p not in locks)

@@ -24,6 +24,7 @@ from tests.faults import LEDGER
 from tests.httpserver import serve
 from tests.media import make_clip
 from tests.prefect_server import BIN, free_port
+from tests.runs import temp_left
 
 MP4_240 = [{"format": "mp4", "resolutions": ["240"]}]
 
@@ -145,8 +146,7 @@ def assert_cancelled(run: CliRun, tmp_path: Path) -> None:
     assert run.document["error"]["step"] == "run" and run.document["error"]["code"] == "cancelled"
     assert run.seconds < 45, f"took {run.seconds:.1f} s to stop"  # seconds, not the 150 s of a stuck read
     assert run.leftovers == [], run.leftovers
-    left = sorted(p for p in (tmp_path / "tmp").rglob("*") if not p.name.startswith("vodflow-locks-"))
-    assert left == [], "the run's temp directory is removed, and its job lock"
+    assert temp_left(tmp_path / "tmp") == [], "the run's temp directory is removed, and its job lock"
     stored = json.loads((tmp_path / "data" / "jobs" / f"{run.document['id']}.json").read_text())
     assert stored["status"] == "failed" and stored["error"]["code"] == "cancelled"
     assert not (tmp_path / "data" / "files").exists() or not any((tmp_path / "data" / "files").rglob("*.*"))

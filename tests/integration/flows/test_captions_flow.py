@@ -15,6 +15,7 @@ from mpegdash.parser import MPEGDASHParser
 from tests.faults import LEDGER
 from tests.httpserver import serve
 from tests.media import ffprobe_streams, local_file, make_bilingual_clip, make_subtitled_clip
+from tests.runs import temp_left
 from vodflow.errors import JobFailed
 from vodflow.flows.pipeline import encode_video
 from vodflow.media.captions import parse_captions
@@ -190,7 +191,7 @@ def test_captions_copied_into_every_segment_past_a_limit_fail_the_job_before_the
         "(VODFLOW_MAX_CAPTION_SEGMENT_CUES)",
     }
     assert storage.list_keys("files/") == [], "nothing published"
-    assert not any((tmp_path / "tmp").iterdir()), "temp files removed"
+    assert temp_left(tmp_path / "tmp") == [], "temp files removed"
     LEDGER.inject("caption amplification")
     LEDGER.job("caption amplification", doc["status"])
 
