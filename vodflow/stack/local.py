@@ -193,7 +193,8 @@ def up(
     wanted = ["server", *[n for n, on in (("files", options.serve_files), ("api", options.api),
                                           ("receiver", options.receiver)) if on]]  # fmt: skip
     ports = choose_ports(wanted, options.ports, config.ports)
-    (options.state_dir / "prefect").mkdir(parents=True, exist_ok=True)
+    options.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # logs and database: the user's only
+    (options.state_dir / "prefect").mkdir(exist_ok=True)
     data_dir = (options.data_dir or Path(config.data_dir or "./data")).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     ui_url = f"http://127.0.0.1:{ports['server']}"

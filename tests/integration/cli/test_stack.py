@@ -237,6 +237,7 @@ def test_a_job_from_another_directory_uses_the_stack_and_up_starts_a_missing_api
         assert started.returncode == 0, started.stderr + logs_of(tmp_path, state_dir)
         state = load_state(state_dir)
         assert state is not None and state.env["VODFLOW_DATA_DIR"] == str(home / "data")
+        assert state_dir.stat().st_mode & 0o777 == 0o700  # its logs and database are the user's only
 
         doc = run_job(tmp_path, env, elsewhere)
         assert (home / "data" / "jobs" / f"{doc['id']}.json").is_file() and not (elsewhere / "data").exists()
