@@ -4,6 +4,7 @@ for a test (`storage`), the S3 server."""
 from __future__ import annotations
 
 import os
+import tempfile
 
 # Retries stay real but short in tests; set before any task module is imported.
 os.environ.setdefault("VODFLOW_TASK_RETRY_DELAY", "0.2")
@@ -12,6 +13,12 @@ os.environ.setdefault("VODFLOW_WEBHOOK_RETRY_DELAY", "0.05")
 os.environ.setdefault("VODFLOW_WEBHOOK_WINDOW", "10")
 # Test servers listen on loopback, which the address guard refuses by default (guard tests override this).
 os.environ.setdefault("VODFLOW_ALLOWED_HOSTS", "127.0.0.1,localhost,::1")
+
+# The local stack's state of the session, never the user's: `vodflow` finds a stack by VODFLOW_STATE_DIR,
+# else the per-user directory under XDG_STATE_HOME (a test that needs a stack starts its own, in its own dir).
+_STATE = tempfile.mkdtemp(prefix="vodflow-test-state-")
+os.environ["VODFLOW_STATE_DIR"] = os.path.join(_STATE, "stack")
+os.environ["XDG_STATE_HOME"] = os.path.join(_STATE, "xdg")
 
 import pytest  # noqa: E402
 

@@ -190,7 +190,11 @@ class Settings(BaseSettings):
     project_dir: Path | None = None
 
     # The local stack (`vodflow up`)
-    state_dir: Path = Field(default=Path(".vodflow"), description="pids, ports, logs and SQLite of the stack")
+    state_dir: Path | None = Field(
+        default=None,
+        description="pids, ports, logs and SQLite of the stack (default: the checkout's .vodflow where one "
+        "exists, else $XDG_STATE_HOME/vodflow, ~/.local/state/vodflow)",
+    )
     database_url: SecretStr | None = Field(
         default=None, description="Prefect server database for `vodflow up` (default: SQLite in state_dir)"
     )

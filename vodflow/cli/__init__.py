@@ -39,29 +39,58 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def use_running_stack() -> None:
-    """Point this process at the local stack (`vodflow up`) when one runs and PREFECT_API_URL is not set:
-    runs show in its UI, and no throwaway server is started."""
-    if os.environ.get("PREFECT_API_URL"):
-        return
+def use_running_stack(command: str) -> None:
+    """Point this process at the local stack (`vodflow up`, found from any directory) when one runs and
+    PREFECT_API_URL is not set: runs show in its UI, outputs go to its data directory and file server, and no
+    throwaway server is started. A stack that exists but is not used gets one line on stderr saying why."""
+    from vodflow.cli.stack import stack_dir
     from vodflow.errors import ConfigError
-    from vodflow.settings import load_settings
     from vodflow.stack.local import running_stack
-    from vodflow.stack.state import client_environment
+    from vodflow.stack.state import CONFIG_FILE, UntrustedState, client_environment, read_state
 
+    def note(line: str) -> None:
+        print(f"vodflow {command}: {line}", file=sys.stderr)
+
+    instead = "; this job runs on a temporary Prefect server" if command in ("encode", "demo") else ""
+    given = os.environ.get("PREFECT_API_URL")
     try:
-        state = running_stack(load_settings().state_dir.expanduser().resolve())
+        where, _ = stack_dir()
+        recorded = read_state(where)
     except ConfigError:
         return  # the command itself reports bad settings
-    if state is not None:
-        os.environ.update(client_environment(state, os.environ))
+    except UntrustedState as exc:
+        note(f"the local stack is not used: {exc}")
+        return
+    if recorded is None:
+        if not given and (where / CONFIG_FILE).is_file():
+            note(f"the local stack ({where}) is stopped{instead}; `vodflow up` starts it")
+        return
+    state = running_stack(where)
+    own_api = recorded.env.get("PREFECT_API_URL", "")
+    if given:
+        if state is not None and given.rstrip("/") != own_api:
+            note(f"PREFECT_API_URL is set, so the running local stack ({own_api}) is not used")
+        return
+    if state is None:
+        note(f"the local stack ({where}) does not answer at {own_api}{instead}; see `vodflow status`")
+        return
+    chosen = client_environment(state, os.environ)
+    if (
+        "VODFLOW_DATA_URL" in state.env
+        and not os.environ.get("VODFLOW_DATA_URL")
+        and ("VODFLOW_DATA_URL" not in chosen)
+    ):
+        note(
+            "VODFLOW_DATA_DIR or the storage is not the stack's: its file server does not serve these outputs"
+        )
+    os.environ.update(chosen)
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", EPHEMERAL_STARTUP_TIMEOUT)
     args = build_parser().parse_args(argv)
     if args.command in STACK_CLIENTS:
-        use_running_stack()
+        use_running_stack(args.command)
     try:
         return args.func(args)
     except BrokenPipeError:

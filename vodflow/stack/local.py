@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vodflow.stack.processes import (
@@ -29,10 +29,13 @@ from vodflow.stack.processes import (
 from vodflow.stack.state import (
     STACK_ID_VARIABLE,
     Part,
+    StackConfig,
     StackState,
     forget_state,
     load_state,
+    read_config,
     read_state,
+    save_config,
     save_state,
 )
 
@@ -40,6 +43,22 @@ POOL = "vodflow"  # the work pool prefect.yaml's deployments use
 SERVER_START_SECONDS = 180.0  # a first start migrates the database; slow on a busy 2-core machine
 PART_START_SECONDS = 60.0
 SETUP_SECONDS = 300.0
+PORT_OPTIONS = {
+    "server": "--port",
+    "files": "--files-port",
+    "api": "--api-port",
+    "receiver": "--receiver-port",
+}
+HEALTH = {"server": "/api/health", "api": "/healthz", "receiver": "/healthz", "files": "/"}
+ADDABLE = ("api", "receiver")  # parts that `up` starts beside a running stack that lacks them
+
+
+class PortInUse(RuntimeError):
+    """A port the stack is to listen on is taken by another program (the user frees it or picks another)."""
+
+
+class StackRunning(RuntimeError):
+    """What `up` was asked needs the running stack stopped first (the message names the commands)."""
 
 
 @dataclass(frozen=True)
@@ -48,9 +67,9 @@ class UpOptions:
 
     state_dir: Path
     project_dir: Path
-    data_dir: Path
+    data_dir: Path | None  # None: the one recorded in the state directory, else ./data (then recorded)
     bin_dir: Path  # where the `prefect` and `vodflow` executables are (the virtualenv's bin)
-    port: int | None = None  # the Prefect server's; default: a free one
+    ports: Mapping[str, int] = field(default_factory=dict)  # by part name; others: recorded, else free ones
     database_url: str | None = None
     serve_files: bool = True
     api: bool = False
@@ -80,34 +99,64 @@ def running_stack(state_dir: Path) -> StackState | None:
     return state
 
 
-def up(options: UpOptions, environ: Mapping[str, str], say: Callable[[str], None]) -> tuple[StackState, bool]:
-    """Start the stack, or find the one already running; (state, started). RuntimeError naming the part that
-    failed (everything started by this call is stopped again); UntrustedState when the state file left by an
-    earlier stack cannot be trusted (then nothing is started or signalled)."""
-    if found := running_stack(options.state_dir):
-        return found, False
-    down(options.state_dir, warn=say)  # what a crashed earlier stack left behind
-    logs = options.state_dir / "logs"
-    home = options.state_dir / "prefect"
-    home.mkdir(parents=True, exist_ok=True)
-    data_dir = options.data_dir.expanduser().resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    port = options.port or free_port()
-    if port_in_use(port):
-        raise RuntimeError(f"port {port} is in use; choose another with --port")
-    ui_url = f"http://127.0.0.1:{port}"
+def url_port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+def choose_ports(names: list[str], asked: Mapping[str, int], recorded: Mapping[str, int]) -> dict[str, int]:
+    """A port for each part in `names`: the one asked for, else the one its state directory recorded (the
+    URLs it published hold it), else a free one. PortInUse naming the part and the option to change it
+    when one is taken by another program; ValueError when two parts would share one."""
+    ports: dict[str, int] = {}
+    for name in names:
+        port = asked.get(name) or recorded.get(name)
+        others = {*ports.values(), *asked.values(), *(p for n, p in recorded.items() if n != name)}
+        while port is None or (name not in asked and port in others):
+            port = free_port()  # never one recorded for another part: that part gets it back on its start
+        ports[name] = port
+    if len(set(ports.values())) < len(ports):
+        raise ValueError(f"two parts of the stack cannot share a port: {ports}")
+    for name, port in ports.items():
+        if port_in_use(port):
+            kept = (
+                " (the port this state directory recorded: links it published use it)"
+                if (name not in asked and name in recorded)
+                else ""
+            )
+            raise PortInUse(
+                f"port {port} of the {name}{kept} is in use by another program: stop it, or choose another "
+                f"port with `vodflow up {PORT_OPTIONS[name]} PORT`"
+            )
+    return ports
+
+
+def base_environment(state: StackState, environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment every part starts with: the caller's, less its Prefect server, with the stack's
+    Prefect home and id (inherited by what the parts start: how `down` knows them)."""
     base = {k: v for k, v in environ.items() if not k.startswith("PREFECT_API_URL")}
-    client = {
-        "PREFECT_API_URL": f"{ui_url}/api",
-        "VODFLOW_DATA_DIR": str(data_dir),
-        "VODFLOW_PROJECT_DIR": str(options.project_dir),
+    return base | {
+        "PREFECT_HOME": str(Path(state.state_dir) / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        STACK_ID_VARIABLE: state.stack_id,
     }
-    state = StackState(state_dir=str(options.state_dir), project_dir=str(options.project_dir), env=client)
-    base |= {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
-    base[STACK_ID_VARIABLE] = state.stack_id  # inherited by what the parts start: how `down` knows them
-    exe = lambda name: str(options.bin_dir / name)  # noqa: E731
+
+
+def service_args(exe: Callable[[str], str], name: str, port: int, data_dir: Path) -> list[str]:
+    """The command line of the files server, the API or the receiver on `port`."""
+    extra = ["--dir", str(data_dir)] if name == "files" else []
+    return [exe("vodflow"), name, *extra, "--port", str(port)]
+
+
+@dataclass
+class Starter:
+    """Starts parts into `state`, saved after each, and waits until each is ready."""
+
+    state: StackState
+    say: Callable[[str], None]
 
     def start(
+        self,
         name: str,
         args: list[str],
         env: Mapping[str, str],
@@ -115,63 +164,129 @@ def up(options: UpOptions, environ: Mapping[str, str], say: Callable[[str], None
         url: str | None = None,
         timeout: float = PART_START_SECONDS,
     ) -> None:
-        say(f"starting {name}")
-        part, process = spawn(name, args, env, logs, cwd=options.state_dir, url=url)
-        state.parts.append(part)
-        save_state(state)
+        self.say(f"starting {name}")
+        state_dir = Path(self.state.state_dir)
+        part, process = spawn(name, args, env, state_dir / "logs", cwd=state_dir, url=url)
+        self.state.parts.append(part)
+        save_state(self.state)
         wait_until(ready or (lambda: True), timeout, process, f"{name} (log: {part.log})")
 
+    def start_service(self, name: str, port: int, env: Mapping[str, str], exe: Callable[[str], str]) -> None:
+        url = f"http://127.0.0.1:{port}"
+        args = service_args(exe, name, port, Path(self.state.env["VODFLOW_DATA_DIR"]))
+        self.start(name, args, env, lambda: answers(f"{url}{HEALTH[name]}"), url)
+
+
+def up(
+    options: UpOptions, environ: Mapping[str, str], say: Callable[[str], None]
+) -> tuple[StackState, list[str]]:
+    """Start the stack, or the parts asked for that the running one lacks; (state, the parts started: [] when
+    it ran with all of them). Ports and the data directory are those the state directory recorded, so links
+    published before a restart answer after it. RuntimeError naming the part that failed (everything
+    started by this call is stopped again); PortInUse before anything starts; StackRunning when the running
+    stack would have to move; UntrustedState when a file left by an earlier stack cannot be trusted (then
+    nothing is started or signalled)."""
+    config = read_config(options.state_dir)
+    if found := running_stack(options.state_dir):
+        return found, add_parts(found, options, config, environ, say)
+    down(options.state_dir, warn=say)  # what a crashed earlier stack left behind
+    wanted = ["server", *[n for n, on in (("files", options.serve_files), ("api", options.api),
+                                          ("receiver", options.receiver)) if on]]  # fmt: skip
+    ports = choose_ports(wanted, options.ports, config.ports)
+    options.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # logs and database: the user's only
+    (options.state_dir / "prefect").mkdir(exist_ok=True)
+    data_dir = (options.data_dir or Path(config.data_dir or "./data")).expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    ui_url = f"http://127.0.0.1:{ports['server']}"
+    client = {
+        "PREFECT_API_URL": f"{ui_url}/api",
+        "VODFLOW_DATA_DIR": str(data_dir),
+        "VODFLOW_PROJECT_DIR": str(options.project_dir),
+    }
+    state = StackState(state_dir=str(options.state_dir), project_dir=str(options.project_dir), env=client)
+    base = base_environment(state, environ)
+    exe = lambda name: str(options.bin_dir / name)  # noqa: E731
+    starter = Starter(state, say)
     try:
         server_env = {**base, "PREFECT_UI_API_URL": f"{ui_url}/api"}  # the UI's calls go to this server's API
         if options.database_url:
             server_env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = options.database_url
-        start(
+        starter.start(
             "server",
-            [exe("prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            [exe("prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(ports["server"])],
             server_env,
             lambda: answers(f"{ui_url}/api/health"),
             url=ui_url,
             timeout=SERVER_START_SECONDS,
         )
         if options.serve_files:
-            files_url = f"http://127.0.0.1:{free_port()}"
-            files_args = [
-                exe("vodflow"),
-                "files",
-                "--dir",
-                str(data_dir),
-                "--port",
-                files_url.rsplit(":", 1)[1],
-            ]
-            start("files", files_args, base, lambda: answers(f"{files_url}/"), url=files_url)
-            client["VODFLOW_DATA_URL"] = files_url
+            starter.start_service("files", ports["files"], base, exe)
+            client["VODFLOW_DATA_URL"] = f"http://127.0.0.1:{ports['files']}"
         env = {**base, **client}
         say("creating the work pool and deploying prefect.yaml")
-        setup_deployments(exe, env, options.project_dir, logs)
+        setup_deployments(exe, env, options.project_dir, options.state_dir / "logs")
         worker_env = {"PREFECT_WORKER_QUERY_SECONDS": "2", **env}
         worker_name = f"vodflow-local@{socket.gethostname()}"
-        start(
+        starter.start(
             "worker",
             [exe("prefect"), "worker", "start", "--pool", POOL, "--type", "process", "--name", worker_name],
             worker_env,
             lambda: worker_online(client["PREFECT_API_URL"], worker_name),
         )
-        if options.api:
-            api_url = f"http://127.0.0.1:{free_port()}"
-            api_args = [exe("vodflow"), "api", "--port", api_url.rsplit(":", 1)[1]]
-            start("api", api_args, env, lambda: answers(f"{api_url}/healthz"), url=api_url)
-        if options.receiver:
-            receiver_url = f"http://127.0.0.1:{free_port()}"
-            receiver_args = [exe("vodflow"), "receiver", "--port", receiver_url.rsplit(":", 1)[1]]
-            start(
-                "receiver", receiver_args, env, lambda: answers(f"{receiver_url}/healthz"), url=receiver_url
-            )
+        for name in ADDABLE:
+            if name in ports:
+                starter.start_service(name, ports[name], env, exe)
     except BaseException:
         down(options.state_dir)
         raise
     state.env = client
     save_state(state)
-    return state, True
+    save_config(options.state_dir, StackConfig(ports={**config.ports, **ports}, data_dir=str(data_dir)))
+    return state, [part.name for part in state.parts]
+
+
+def add_parts(
+    state: StackState,
+    options: UpOptions,
+    config: StackConfig,
+    environ: Mapping[str, str],
+    say: Callable[[str], None],
+) -> list[str]:
+    """Start beside the running stack the API or receiver asked for that it lacks (or whose process has
+    ended); the names started. StackRunning when a port asked for differs from a running part's."""
+    for name, port in options.ports.items():
+        if (part := state.part(name)) and part.url and url_port(part.url) != port:
+            raise StackRunning(
+                f"the stack runs with its {name} on port {url_port(part.url)}: to move it, `vodflow down`, "
+                f"then `vodflow up {PORT_OPTIONS[name]} {port}`"
+            )
+    missing = [
+        name
+        for name, asked in (("api", options.api), ("receiver", options.receiver))
+        if asked and not ((part := state.part(name)) and is_running(part, state.stack_id))
+    ]
+    if not missing:
+        return []
+    for name in missing:
+        if ended := state.part(name):
+            stop(ended, state.stack_id)  # what its group left; never another process
+            state.parts.remove(ended)
+    ports = choose_ports(missing, options.ports, config.ports)
+    env = {**base_environment(state, environ), **state.env}
+    exe = lambda name: str(options.bin_dir / name)  # noqa: E731
+    starter = Starter(state, say)
+    before = list(state.parts)
+    try:
+        for name in missing:
+            starter.start_service(name, ports[name], env, exe)
+    except BaseException:
+        for part in state.parts[len(before) :]:
+            stop(part, state.stack_id)
+        state.parts[:] = before
+        save_state(state)
+        raise
+    save_config(options.state_dir, config.model_copy(update={"ports": {**config.ports, **ports}}))
+    return missing
 
 
 def setup_deployments(exe: Callable[[str], str], env: Mapping[str, str], project: Path, logs: Path) -> None:
@@ -233,9 +348,7 @@ def status(state: StackState) -> list[PartStatus]:
     rows = []
     for part in state.parts:
         running = is_running(part, state.stack_id)
-        health = {"server": "/api/health", "api": "/healthz", "receiver": "/healthz", "files": "/"}.get(
-            part.name
-        )
+        health = HEALTH.get(part.name)
         answering = (running and answers(f"{part.url}{health}", timeout=2.0)) if part.url and health else None
         rows.append(PartStatus(part.name, running, answering, part))
     return rows
@@ -259,8 +372,7 @@ def down(state_dir: Path, warn: Callable[[str], None] = lambda line: None) -> li
             stopped.append(part.name)
     for part in state.parts:
         if part.url:
-            port = int(part.url.rsplit(":", 1)[1])
-            wait_port_free(port)
+            wait_port_free(url_port(part.url))
     forget_state(state_dir)
     return stopped
 

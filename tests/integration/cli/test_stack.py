@@ -67,9 +67,10 @@ def ports_of(state: StackState) -> list[int]:
     return [int(p.url.rsplit(":", 1)[1]) for p in state.parts if p.url]
 
 
-def logs_of(root: Path) -> str:
+def logs_of(root: Path, state_dir: Path | None = None) -> str:
     return "\n".join(
-        f"--- {log.name}\n{log.read_text()[-3000:]}" for log in (root / "state" / "logs").glob("*.log")
+        f"--- {log.name}\n{log.read_text()[-3000:]}"
+        for log in ((state_dir or root / "state") / "logs").glob("*.log")
     )
 
 
@@ -169,3 +170,90 @@ def test_a_stack_on_postgresql_completes_a_deployment_run_through_its_worker(tmp
         assert not (tmp_path / "state" / "prefect" / "prefect.db").exists()
         stopped = vodflow(env, "down")
         assert stopped.returncode == 0 and [group_alive(p.pid) for p in state.parts] == [[], [], []]
+
+
+def run_in(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """`vodflow ARGS` run from `cwd`."""
+    return subprocess.run(
+        [str(BIN / "vodflow"), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=400,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def run_job(root: Path, env: dict[str, str], cwd: Path) -> dict:
+    """A small job run with `vodflow encode` from `cwd`; its completed document."""
+    clip = make_clip(root / "clip.mp4", 320, 240, seconds=2)
+    spec = root / "job.json"
+    spec.write_text(json.dumps({"videoUrl": str(clip), **SPEC}))
+    encoded = run_in(cwd, env, "encode", str(spec))
+    assert encoded.returncode == 0, encoded.stderr
+    assert "temporary server" not in encoded.stderr  # the stack's server ran it
+    return json.loads(encoded.stdout)
+
+
+def test_a_link_published_before_a_restart_serves_after_it(tmp_path, down_after):
+    """The first `up` picks the ports and the data directory, the next one (from another directory) reuses
+    them: a fileUrl stored before `down` answers after the next `up`."""
+    env = {k: v for k, v in down_after.items() if k != "VODFLOW_DATA_DIR"}  # the default: ./data of `up`
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    home.mkdir()
+    elsewhere.mkdir()
+    started = run_in(home, env, "up")
+    assert started.returncode == 0, started.stderr + logs_of(tmp_path)
+    state = load_state(tmp_path / "state")
+    doc = run_job(tmp_path, env, home)
+    link = next(f["fileUrl"] for f in doc["files"] if f["fileUrl"].endswith("index.m3u8"))
+    assert link.startswith(f"{state.part('files').url}/files/videos/")
+
+    assert run_in(home, env, "down").returncode == 0
+    again = run_in(elsewhere, env, "up")
+    assert again.returncode == 0, again.stderr + logs_of(tmp_path)
+    assert [p.url for p in load_state(tmp_path / "state").parts] == [p.url for p in state.parts]
+    playlist = httpx.get(link)  # published before the restart
+    assert playlist.status_code == 200 and playlist.text.startswith("#EXTM3U")
+    assert not (elsewhere / "data").exists()  # the files are served from where the first `up` put them
+
+
+def test_a_job_from_another_directory_uses_the_stack_and_up_starts_a_missing_api(tmp_path):
+    """No VODFLOW_STATE_DIR: the stack lives in the per-user state directory, which any directory finds;
+    `up --api` beside it starts the API, and a stopped stack is named when it is not used."""
+    if (REPO / ".vodflow").is_dir():
+        pytest.skip("this checkout has a .vodflow of an earlier version, which the search finds first")
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    home.mkdir()
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "VODFLOW_", "XDG_"))} | {
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_HOME": str(tmp_path / "user-prefect-home"),
+        "HOME": str(home),
+        "XDG_STATE_HOME": str(tmp_path / "xdg"),
+        "VODFLOW_ALLOW_LOCAL_FILES": "true",
+        "VODFLOW_API_KEY": "key",
+        "VODFLOW_API_SECRET": "s" * 32,
+    }
+    state_dir = tmp_path / "xdg" / "vodflow"
+    try:
+        started = run_in(home, env, "up")
+        assert started.returncode == 0, started.stderr + logs_of(tmp_path, state_dir)
+        state = load_state(state_dir)
+        assert state is not None and state.env["VODFLOW_DATA_DIR"] == str(home / "data")
+        assert state_dir.stat().st_mode & 0o777 == 0o700  # its logs and database are the user's only
+
+        doc = run_job(tmp_path, env, elsewhere)
+        assert (home / "data" / "jobs" / f"{doc['id']}.json").is_file() and not (elsewhere / "data").exists()
+        api = f"{state.part('server').url}/api"
+        runs = httpx.post(f"{api}/flow_runs/filter", json={}).raise_for_status().json()
+        assert [r["state_type"] for r in runs if r["parameters"].get("job_id") == doc["id"]] == ["COMPLETED"]
+
+        added = run_in(elsewhere, env, "up", "--api")  # the running stack lacks the API: start it, only it
+        assert added.returncode == 0 and "started api" in added.stderr, added.stderr
+        with_api = load_state(state_dir)
+        assert [p.name for p in with_api.parts] == ["server", "files", "worker", "api"]
+        assert with_api.parts[:3] == state.parts
+        assert httpx.get(f"{with_api.part('api').url}/healthz").status_code == 200
+
+        assert run_in(home, env, "down").returncode == 0
+        told = run_in(elsewhere, env, "job", "get", doc["id"])
+        assert f"the local stack ({state_dir}) is stopped" in told.stderr  # says why it is not used
+    finally:
+        run_in(home, env, "down")

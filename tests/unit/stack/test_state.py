@@ -11,12 +11,16 @@ from vodflow.stack.processes import is_running, spawn
 from vodflow.stack.state import (
     STACK_ID_VARIABLE,
     Part,
+    StackConfig,
     StackState,
     UntrustedState,
     client_environment,
+    find_state_dir,
     forget_state,
     load_state,
+    read_config,
     read_state,
+    save_config,
     save_state,
 )
 
@@ -107,3 +111,32 @@ def test_a_recycled_pid_is_not_taken_for_the_stack_process(tmp_path):
         child.kill()
         child.wait()
     assert not is_running(mine, state.stack_id)
+
+
+def test_the_state_dir_is_the_chosen_one_else_a_checkouts_vodflow_else_the_per_user_one(tmp_path):
+    checkout, elsewhere = tmp_path / "checkout", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (checkout / ".vodflow").mkdir(parents=True)
+    xdg = {"XDG_STATE_HOME": str(tmp_path / "xdg"), "HOME": str(tmp_path / "home")}
+    assert find_state_dir(tmp_path / "mine", xdg, [checkout]) == (tmp_path / "mine", "chosen")
+    assert (
+        find_state_dir(None, xdg, [elsewhere, checkout])[0] == checkout / ".vodflow"
+    )  # an earlier version's
+    assert find_state_dir(None, xdg, [elsewhere, None])[0] == tmp_path / "xdg" / "vodflow"
+    home = {"HOME": str(tmp_path / "home"), "XDG_STATE_HOME": "relative/is/ignored"}
+    assert find_state_dir(None, home, [elsewhere])[0] == tmp_path / "home" / ".local" / "state" / "vodflow"
+
+
+def test_the_config_outlives_the_state_and_must_be_the_users_own(tmp_path):
+    state_dir = tmp_path / "state"
+    assert read_config(state_dir) == StackConfig()
+    save_config(state_dir, StackConfig(ports={"server": 4300, "files": 4301}, data_dir="/srv/data"))
+    forget_state(state_dir)  # what `down` does
+    assert read_config(state_dir).ports == {"server": 4300, "files": 4301}
+    (state_dir / "config.json").write_text('{"ports": {"files": 70000}}')
+    with pytest.raises(UntrustedState, match="not a TCP port"):
+        read_config(state_dir)
+    (state_dir / "config.json").write_text('{"ports": {}}')
+    (state_dir / "config.json").chmod(0o666)
+    with pytest.raises(UntrustedState, match="writable by another user"):
+        read_config(state_dir)
