@@ -217,8 +217,11 @@ def test_a_link_published_before_a_restart_serves_after_it(tmp_path, down_after)
 def test_a_job_from_another_directory_uses_the_stack_and_up_starts_a_missing_api(tmp_path):
     """No VODFLOW_STATE_DIR: the stack lives in the per-user state directory, which any directory finds;
     `up --api` beside it starts the API, and a stopped stack is named when it is not used."""
-    if (REPO / ".vodflow").is_dir():
-        pytest.skip("this checkout has a .vodflow of an earlier version, which the search finds first")
+    if (REPO / ".vodflow").is_dir():  # a developer's own stack in the checkout: never on a clean clone
+        reason = "this checkout has a .vodflow of an earlier version, which the search finds first"
+        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+            pytest.fail(reason)
+        pytest.skip(reason)
     home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
     home.mkdir()
     elsewhere.mkdir()
