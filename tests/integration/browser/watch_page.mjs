@@ -1,0 +1,57 @@
+// Open a job's watch page (vodflow's own, at WATCH_URL), turn on the caption track labelled CAPTION, press Play,
+// wait for playback past 1 s with a caption cue showing, then hover the seek bar at 60 % of its width; report
+// the cue, the preview tile's style, the storyboard cues the page read, the menus, every URL the page requested
+// and any Content-Security-Policy complaint.
+// Usage: node watch_page.mjs WATCH_URL CAPTION
+import { withPage } from './chromium.mjs';
+
+const [watchUrl, caption] = process.argv.slice(2);
+
+await withPage(async (page) => {
+  const requests = [];
+  page.on('request', (r) => requests.push(r.url()));
+  const violations = [];
+  page.on('console', (m) => { if (/Content.Security.Policy/i.test(m.text())) violations.push(m.text().slice(0, 300)); });
+  await page.goto(watchUrl, { waitUntil: 'load' });
+  // dash.js has read the MPD: its caption tracks are in the menu
+  await page.waitForFunction(() => document.querySelectorAll('#captions option').length > 1, null, { timeout: 120000 });
+  const options = (id) => page.$$eval(`#${id} option`, (os) => os.map((o) => o.textContent));
+  const menus = { source: await options('source'), rung: await options('rung'), audio: await options('audio'), captions: await options('captions') };
+  await page.selectOption('#captions', { label: caption });
+  await page.click('#play');
+  await page.waitForFunction(() => {
+    const video = document.querySelector('video');
+    const p = window.vodflowPlayer;
+    const showing = Array.from(video.textTracks).some((t) => t.mode === 'showing' && t.activeCues && t.activeCues.length);
+    return p.errors.length || (video.currentTime > 1.0 && showing);
+  }, null, { timeout: 120000, polling: 100 });
+  const played = await page.evaluate(() => {
+    const video = document.querySelector('video');
+    const track = Array.from(video.textTracks).find((t) => t.mode === 'showing' && t.activeCues && t.activeCues.length);
+    return {
+      errors: window.vodflowPlayer.errors,
+      kind: window.vodflowPlayer.kind,
+      currentTime: video.currentTime,
+      cue: track ? { language: track.language, text: track.activeCues[0].text } : null,
+    };
+  });
+  const box = await page.locator('#seekbar').boundingBox();
+  const fraction = 0.6;
+  await page.mouse.move(box.x + box.width * fraction, box.y + box.height / 2);
+  await page.waitForSelector('#preview:not([hidden])', { timeout: 10000 });
+  const preview = await page.evaluate(() => {
+    const image = document.getElementById('preview-image');
+    const style = getComputedStyle(image);
+    return {
+      visible: !document.getElementById('preview').hidden && image.offsetWidth > 0,
+      backgroundImage: style.backgroundImage,
+      backgroundPosition: style.backgroundPosition,
+      width: image.offsetWidth,
+      height: image.offsetHeight,
+      time: document.getElementById('preview-time').textContent,
+      duration: document.querySelector('video').duration,
+    };
+  });
+  const storyboard = await page.evaluate(() => window.vodflowPlayer.storyboard);
+  return { ...played, menus, fraction, preview, storyboard, requests, violations };
+});
