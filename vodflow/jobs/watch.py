@@ -115,7 +115,8 @@ def media_origins(view: dict[str, Any]) -> list[str]:
 
 def content_security_policy(origins: list[str]) -> str:
     """The page's CSP: its own scripts and styles only; media, manifests, captions and images from itself and
-    `origins` (MSE plays from `blob:` URLs); no plugins, frames, forms, base or inline code."""
+    `origins` (MSE plays from `blob:` URLs; hls.js gives its caption `<track>`s an empty `data:` WebVTT); no
+    plugins, frames, forms, base or inline code."""
     media = " ".join(["'self'", *(o for o in origins if _ORIGIN.match(o))])
     return "; ".join(
         [
@@ -123,7 +124,7 @@ def content_security_policy(origins: list[str]) -> str:
             "script-src 'self'",
             "style-src 'self'",
             f"img-src {media} data:",
-            f"media-src {media} blob:",
+            f"media-src {media} blob: data:",
             f"connect-src {media}",
             "base-uri 'none'",
             "form-action 'none'",

@@ -1,7 +1,8 @@
 """The watch page (`/watch/<job id>`) in Debian's headless Chromium: a `cmaf` job with a sidecar caption and a
 storyboard, encoded by the pipeline flow into local storage and served by the file server of `vodflow files`
 (what `vodflow up` runs), plays with dash.js from the page's vendored copy: past 1 s, the caption's cue shown,
-the storyboard's tile under the pointer on the seek bar, and no request leaving 127.0.0.1 (the page names no
+the top rung once chosen, the storyboard's tile under the pointer on the seek bar, then its HLS master with
+hls.js; and no request leaves 127.0.0.1 (the page names no
 other origin in its Content-Security-Policy, and Chromium reports no violation of it).
 Set-up: `make browser`; skipped without it (failed under CI), like the other browser tests."""
 
@@ -56,11 +57,11 @@ def test_a_cmaf_job_plays_in_its_watch_page_with_captions_and_storyboard_thumbna
     tmp_path: Path, storage, file_server: str, monkeypatch
 ):
     monkeypatch.setenv("VODFLOW_DATA_URL", file_server)
-    source = make_clip(tmp_path / "source.mp4", 426, 240, seconds=4)
+    source = make_clip(tmp_path / "source.mp4", 640, 360, seconds=8)
     (tmp_path / "en.srt").write_text(CAPTION)
     spec = {
         "videoUrl": str(source),
-        "presets": [{"format": "cmaf", "resolutions": ["240"]}],
+        "presets": [{"format": "cmaf", "resolutions": ["240", "360"]}],
         "captions": [{"url": str(tmp_path / "en.srt"), "language": "en", "label": "English"}],
         "storyboard": {"interval": 1, "width": 160},
     }
@@ -69,13 +70,15 @@ def test_a_cmaf_job_plays_in_its_watch_page_with_captions_and_storyboard_thumbna
 
     seen = run_node("watch_page.mjs", watch_url(file_server, doc["id"]), "English")
 
+    assert "pageStatus" not in seen, f"the watch page answered {seen.get('pageStatus')}"
     assert seen["errors"] == [] and seen["violations"] == [], seen
     assert seen["kind"] == "dash", "a CMAF ladder plays its MPD with dash.js first"
     assert seen["menus"]["source"] == ["CMAF ladder, DASH (dash.js)", "CMAF ladder, HLS (hls.js)"]
-    assert seen["menus"]["rung"][0] == "Auto" and seen["menus"]["rung"][1].startswith("240p")
+    assert [r.split(" ")[0] for r in seen["menus"]["rung"]] == ["Auto", "240p", "360p"]
     assert seen["menus"]["captions"] == ["Off", "English"]
     assert seen["currentTime"] > 1.0, "playback advanced"
     assert seen["cue"] == {"language": "en", "text": "Hello from the watch page"}
+    assert seen["switched"] == {"playing": "playing 640x360", "videoHeight": 360}, "the top rung, chosen"
 
     preview = seen["preview"]
     assert preview["visible"], preview
@@ -87,6 +90,11 @@ def test_a_cmaf_job_plays_in_its_watch_page_with_captions_and_storyboard_thumbna
     x, y = (abs(int(v.removesuffix("px"))) for v in preview["backgroundPosition"].split())
     assert (x, y, preview["width"], preview["height"]) == (tile["x"], tile["y"], tile["w"], tile["h"])
     assert (tile["w"], tile["h"]) == (160, 90) and (x, y) != (0, 0), "a tile inside the sheet, not its corner"
+
+    hls = seen["hls"]
+    assert (hls["kind"], hls["errors"]) == ("hls", []) and hls["currentTime"] > 1.0, "the HLS master, hls.js"
+    assert [r.split(" ")[0] for r in hls["rung"]] == ["Auto", "240p", "360p"]
+    assert hls["captions"] == ["Off", "English"]
 
     hosts = {urlsplit(url).hostname for url in seen["requests"] if not url.startswith(("blob:", "data:"))}
     assert hosts == {"127.0.0.1"}, seen["requests"]

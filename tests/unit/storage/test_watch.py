@@ -123,7 +123,7 @@ def test_the_page_is_served_with_a_strict_policy_naming_only_the_media_origin(cl
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
     csp = dict(part.strip().split(" ", 1) for part in response.headers["content-security-policy"].split(";"))
     assert csp["default-src"] == "'none'" and csp["script-src"] == "'self'" and csp["style-src"] == "'self'"
-    assert csp["media-src"] == f"'self' {BASE} blob:" and csp["connect-src"] == f"'self' {BASE}"
+    assert csp["media-src"] == f"'self' {BASE} blob: data:" and csp["connect-src"] == f"'self' {BASE}"
     assert csp["frame-ancestors"] == "'none'" and response.headers["x-content-type-options"] == "nosniff"
     assert not any(secret in response.text for secret in SECRETS)
     scripts = re.findall(r'<script src="([^"]+)"', response.text)
