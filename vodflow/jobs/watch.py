@@ -123,7 +123,7 @@ def content_security_policy(origins: list[str]) -> str:
             "default-src 'none'",
             "script-src 'self'",
             "style-src 'self'",
-            f"img-src {media} data:",
+            f"img-src {media}",
             f"media-src {media} blob: data:",
             f"connect-src {media}",
             "base-uri 'none'",
