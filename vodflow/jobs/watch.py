@@ -89,9 +89,14 @@ def watch_view(doc: JobDocument) -> dict[str, Any]:
                     "quality": _quality(meta.quality),
                 }
             )
-        elif entry.type == "image" and isinstance(meta, FileMeta):
+        elif entry.type == "image":  # thumbnails carry no meta
+            size = meta.resolution if isinstance(meta, FileMeta) else None
             view["images"].append(
-                {"url": entry.file_url, "width": meta.resolution.width, "height": meta.resolution.height}
+                {
+                    "url": entry.file_url,
+                    "width": size.width if size else None,
+                    "height": size.height if size else None,
+                }
             )
         elif entry.type == "caption" and meta is not None and not isinstance(meta, FileMeta):
             view["captions"].append({"url": entry.file_url, "language": meta.language, "label": meta.label})

@@ -217,7 +217,8 @@
       $('clock').textContent = `${clock(video.currentTime)} / ${clock(duration())}`;
       $('play').textContent = video.paused ? 'Play' : 'Pause';
     };
-    ['timeupdate', 'durationchange', 'play', 'pause', 'loadedmetadata'].forEach((e) => video.addEventListener(e, tick));
+    ['timeupdate', 'durationchange', 'play', 'pause', 'seeked', 'loadedmetadata'].forEach((e) => video.addEventListener(e, tick));
+    setInterval(tick, 250);
     $('play').addEventListener('click', () => {
       if (video.paused) video.play().catch((e) => fail(`play(): ${e.name}`));
       else video.pause();
@@ -256,11 +257,14 @@
     view.images.forEach((i) => {
       const img = element('img');
       img.src = i.url;
-      img.width = i.width;
-      img.height = i.height;
-      img.alt = `thumbnail ${i.width}x${i.height}`;
-      $('thumbnails').append(link(i.url, ''));
-      $('thumbnails').lastChild.append(img);
+      if (i.width && i.height) {
+        img.width = i.width;
+        img.height = i.height;
+      }
+      img.alt = 'thumbnail';
+      const a = link(i.url, '');
+      a.append(img);
+      $('thumbnails').append(a);
     });
     $('thumbnails-section').hidden = !view.images.length;
 
@@ -273,7 +277,7 @@
       body.append(tr);
     };
     view.ladders.forEach((l) => l.rungs.forEach((r) => row(`${l.format} ${r.name}`, r.codec, r.width, r.height, r.quality)));
-    view.videos.forEach((v) => row(`MP4 ${v.height}p`, v.format, v.width, v.height, v.quality));
+    view.videos.forEach((v) => row(`MP4 ${v.height}p`, '—', v.width, v.height, v.quality));
     $('quality-section').hidden = !body.children.length;
   }
 

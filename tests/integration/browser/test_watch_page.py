@@ -2,12 +2,19 @@
 storyboard, encoded by the pipeline flow into local storage and served by the file server of `vodflow files`
 (what `vodflow up` runs), plays with dash.js from the page's vendored copy: past 1 s, the caption's cue shown,
 the top rung once chosen, the storyboard's tile under the pointer on the seek bar, then its HLS master with
-hls.js; and no request leaves 127.0.0.1 (the page names no
-other origin in its Content-Security-Policy, and Chromium reports no violation of it).
-Set-up: `make browser`; skipped without it (failed under CI), like the other browser tests."""
+hls.js; its MP4, thumbnail and quality table listed; and no request leaves 127.0.0.1 (the page names no other
+origin in its Content-Security-Policy, and Chromium reports no violation of it).
+Set-up: `make browser`; skipped without it (failed under CI), like the other browser tests. To regenerate the
+README's `docs/watch-page.png`:
+
+    VODFLOW_WATCH_SCREENSHOT=docs/watch-page.png \\
+        .venv/bin/python -m pytest tests/integration/browser/test_watch_page.py
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import threading
 import time
@@ -18,7 +25,7 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 import uvicorn
 
-from tests.integration.browser.test_browser_outputs import browser, run_node  # noqa: F401 (fixture)
+from tests.integration.browser.test_browser_outputs import REPO, browser, run_node  # noqa: F401 (fixture)
 from tests.media import make_clip
 from vodflow.flows.pipeline import encode_video
 from vodflow.jobs.watch import watch_url
@@ -61,19 +68,26 @@ def test_a_cmaf_job_plays_in_its_watch_page_with_captions_and_storyboard_thumbna
     (tmp_path / "en.srt").write_text(CAPTION)
     spec = {
         "videoUrl": str(source),
-        "presets": [{"format": "cmaf", "resolutions": ["240", "360"]}],
+        "presets": [
+            {"format": "cmaf", "resolutions": ["240", "360"]},
+            {"format": "mp4", "resolutions": ["240"]},
+        ],
+        "thumbnails": [{"timestamp": "00:00:02", "resolutions": ["240"], "formats": ["jpg"]}],
+        "quality": True,
         "captions": [{"url": str(tmp_path / "en.srt"), "language": "en", "label": "English"}],
         "storyboard": {"interval": 1, "width": 160},
     }
     doc = encode_video(spec, job_id="9" * 24)
     assert doc["status"] == "completed", doc.get("error")
 
-    seen = run_node("watch_page.mjs", watch_url(file_server, doc["id"]), "English")
+    screenshot = tmp_path / "watch-page.png"
+    seen = run_node("watch_page.mjs", watch_url(file_server, doc["id"]), "English", str(screenshot))
 
     assert "pageStatus" not in seen, f"the watch page answered {seen.get('pageStatus')}"
     assert seen["errors"] == [] and seen["violations"] == [], seen
     assert seen["kind"] == "dash", "a CMAF ladder plays its MPD with dash.js first"
-    assert seen["menus"]["source"] == ["CMAF ladder, DASH (dash.js)", "CMAF ladder, HLS (hls.js)"]
+    sources = ["CMAF ladder, DASH (dash.js)", "CMAF ladder, HLS (hls.js)", "MP4 426x240"]
+    assert seen["menus"]["source"] == sources
     assert [r.split(" ")[0] for r in seen["menus"]["rung"]] == ["Auto", "240p", "360p"]
     assert seen["menus"]["captions"] == ["Off", "English"]
     assert seen["currentTime"] > 1.0, "playback advanced"
@@ -90,6 +104,22 @@ def test_a_cmaf_job_plays_in_its_watch_page_with_captions_and_storyboard_thumbna
     x, y = (abs(int(v.removesuffix("px"))) for v in preview["backgroundPosition"].split())
     assert (x, y, preview["width"], preview["height"]) == (tile["x"], tile["y"], tile["w"], tile["h"])
     assert (tile["w"], tile["h"]) == (160, 90) and (x, y) != (0, 0), "a tile inside the sheet, not its corner"
+
+    listed = seen["listed"]
+    (mp4,) = [f for f in doc["files"] if f["type"] == "video"]
+    assert [mp4["fileUrl"]] == [href for text, href in listed["files"] if text.startswith("MP4 ")]
+    assert [[src, w, h] for src, w, h in listed["thumbnails"]] == [
+        [f["fileUrl"], 426, 240] for f in doc["files"] if f["type"] == "image"
+    ], "the thumbnail loaded"
+    assert [row[:3] for row in listed["quality"]] == [
+        ["cmaf 240p", "h264", "426x240"],
+        ["cmaf 360p", "h264", "640x360"],
+        ["MP4 240p", "—", "426x240"],
+    ]
+    for row in listed["quality"]:
+        assert 0.5 < float(row[3]) <= 1 and 20 < float(row[4]), row  # SSIM, PSNR
+    if target := os.environ.get("VODFLOW_WATCH_SCREENSHOT"):
+        shutil.copyfile(screenshot, REPO / target)
 
     hls = seen["hls"]
     assert (hls["kind"], hls["errors"]) == ("hls", []) and hls["currentTime"] > 1.0, "the HLS master, hls.js"

@@ -3,10 +3,11 @@
 // seek bar at 60 % of its width; then pick the second source (the ladder's HLS master, hls.js) and play it.
 // Report the cue, the rung shown, the preview tile's style, the storyboard cues the page read, the menus, the
 // HLS playback, every URL the page requested and any Content-Security-Policy complaint.
-// Usage: node watch_page.mjs WATCH_URL CAPTION
+// With SCREENSHOT, a picture of the page while the preview shows.
+// Usage: node watch_page.mjs WATCH_URL CAPTION [SCREENSHOT]
 import { withPage } from './chromium.mjs';
 
-const [watchUrl, caption] = process.argv.slice(2);
+const [watchUrl, caption, screenshot] = process.argv.slice(2);
 
 await withPage(async (page) => {
   const requests = [];
@@ -64,7 +65,16 @@ await withPage(async (page) => {
       duration: document.querySelector('video').duration,
     };
   });
+  if (screenshot) {
+    await page.waitForTimeout(300); // the clock's next tick
+    await page.screenshot({ path: screenshot, fullPage: true });
+  }
   const storyboard = await page.evaluate(() => window.vodflowPlayer.storyboard);
+  const listed = await page.evaluate(() => ({
+    files: Array.from(document.querySelectorAll('#files a'), (a) => [a.textContent, a.href]),
+    thumbnails: Array.from(document.querySelectorAll('#thumbnails img'), (i) => [i.src, i.naturalWidth, i.naturalHeight]),
+    quality: Array.from(document.querySelectorAll('#quality tbody tr'), (tr) => Array.from(tr.cells, (c) => c.textContent)),
+  }));
   await page.mouse.move(0, 0);
   await page.selectOption('#source', '1');
   await page.waitForFunction(() => document.querySelectorAll('#rung option').length > 1, null, { timeout: 60000 });
@@ -77,5 +87,5 @@ await withPage(async (page) => {
     rung: Array.from(document.querySelectorAll('#rung option'), (o) => o.textContent),
     captions: Array.from(document.querySelectorAll('#captions option'), (o) => o.textContent),
   }));
-  return { ...played, switched, menus, fraction, preview, storyboard, hls, requests, violations };
+  return { ...played, switched, menus, fraction, preview, storyboard, listed, hls, requests, violations };
 });

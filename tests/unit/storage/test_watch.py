@@ -64,8 +64,7 @@ def stored_job(storage: LocalStorage) -> JobDocument:
         file("x-tar", "files/videos/ladder/index.m3u8", ladder),
         file("video", "files/videos/aaaa.mp4", {"resolution": {"width": 426, "height": 240}, "format": "mp4",
                                                 "duration": 4.0, "quality": {"ssim": 0.97, "psnr": 40.0}}),
-        file("image", "files/images/bbbb.jpg", {"resolution": {"width": 426, "height": 240}, "format": "jpg",
-                                                "duration": 0}),
+        file("image", "files/images/bbbb.jpg", None),  # thumbnails carry no meta
         file("caption", "files/captions/cccc.vtt", {"language": "en", "label": "English"}),
         file("storyboard", "files/storyboards/dddd/index.vtt",
              {"resolution": {"width": 160, "height": 90}, "format": "jpg", "duration": 4.0, "interval": 1.0,
@@ -114,7 +113,7 @@ def test_the_page_data_holds_the_published_files_and_nothing_of_the_job_document
     caption = {"url": f"{BASE}/files/captions/cccc.vtt", "language": "en", "label": "English"}
     assert view["captions"] == [caption]
     assert view["storyboard"]["url"].endswith("/index.vtt") and view["storyboard"]["interval"] == 1.0
-    assert len(view["images"]) == 1
+    assert view["images"] == [{"url": f"{BASE}/files/images/bbbb.jpg", "width": None, "height": None}]
 
 
 def test_the_page_is_served_with_a_strict_policy_naming_only_the_media_origin(client):
