@@ -38,11 +38,15 @@ def cmd_job_get(args: argparse.Namespace) -> int:
 def print_watch_links(settings: Any, storage_block: str | None, docs: list[Any]) -> None:
     """`watch <id>: <url>` on stderr for each job with published files, when a server shows the watch page
     (stdout keeps the documents alone)."""
-    from vodflow.cli.watch import watch_link
+    from vodflow.cli.watch import watch_base
+    from vodflow.jobs.watch import watch_url
 
-    for doc in docs:
-        if doc.files and (url := watch_link(settings, storage_block, doc.id)):
-            print(f"watch {doc.id}: {url}", file=sys.stderr)
+    published = [doc for doc in docs if doc.files]
+    base = watch_base(settings, storage_block) if published else None
+    if base is None:
+        return
+    for doc in published:
+        print(f"watch {doc.id}: {watch_url(base, doc.id)}", file=sys.stderr)
 
 
 def cmd_job_list(args: argparse.Namespace) -> int:

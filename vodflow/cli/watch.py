@@ -25,19 +25,18 @@ def can_open_browser() -> bool:
     return desktop and sys.stdout.isatty()
 
 
-def watch_link(settings: Any, storage_block: str | None, job_id: str) -> str | None:
-    """The job's watch URL under the settings' player URL, or None when no server is known to show it."""
+def watch_base(settings: Any, storage_block: str | None) -> str | None:
+    """The base URL of the server that shows the storage's jobs (`<it>/watch/<job id>`), or None."""
     from vodflow.blocks.storage import resolve_storage_config
-    from vodflow.jobs.watch import watch_url
 
-    base = settings.watch_base_url(resolve_storage_config(storage_block, settings))
-    return watch_url(base, job_id) if base else None
+    return settings.watch_base_url(resolve_storage_config(storage_block, settings))
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
     from vodflow.blocks.storage import resolve_storage
     from vodflow.errors import ObjectNotFound, SpecError
     from vodflow.jobs.keys import job_id_from_ref
+    from vodflow.jobs.watch import watch_url
     from vodflow.settings import load_settings
     from vodflow.storage.jobstore import load_job
 
@@ -47,10 +46,11 @@ def cmd_watch(args: argparse.Namespace) -> int:
         print(f"vodflow watch: invalid job id {args.job_id!r}: {exc.reason}", file=sys.stderr)
         return EXIT_USER_ERROR
     settings = load_settings()
-    url = watch_link(settings, args.storage_block, job_id)
-    if url is None:
+    base = watch_base(settings, args.storage_block)
+    if base is None:
         print(f"vodflow watch: {NO_SERVER}", file=sys.stderr)
         return EXIT_USER_ERROR
+    url = watch_url(base, job_id)
     try:
         doc = load_job(resolve_storage(args.storage_block, settings), job_id)
     except ObjectNotFound:
