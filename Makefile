@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 # uv uses the machine's Python 3.11 and never downloads one
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup ffmpeg test-deps postgresql browser demo test lint bench bench-pertitle bench-load bench-fixed profile lock clean
+.PHONY: setup ffmpeg test-deps postgresql browser player-vendor demo test lint bench bench-pertitle bench-load bench-fixed profile lock clean
 
 setup: $(STAMP) ffmpeg
 
@@ -91,3 +91,13 @@ node_modules/.installed: package-lock.json
 	fi
 	npm ci --no-audit --no-fund
 	touch $@
+
+# The watch page's players (`vodflow watch`), copied from the pinned npm packages into the Python package, which
+# serves them without node_modules (committed: vodflow/player/vendor/, with their licenses). Rerun after a
+# package-lock.json update; tests/unit/test_watch.py checks the copies against package.json's versions.
+player-vendor: node_modules/.installed
+	sed '/^\/\/# sourceMappingURL=/d' node_modules/hls.js/dist/hls.min.js > vodflow/player/vendor/hls.min.js
+	sed '/^\/\/# sourceMappingURL=/d' node_modules/dashjs/dist/modern/umd/dash.all.min.js \
+		> vodflow/player/vendor/dash.all.min.js
+	cp node_modules/hls.js/LICENSE vodflow/player/vendor/hls.js.LICENSE
+	cp node_modules/dashjs/LICENSE.md vodflow/player/vendor/dashjs.LICENSE.md

@@ -203,11 +203,14 @@ def run_remotely(
     return doc.moved_to("completed", files=result.files or [])
 
 
-def finish(doc: JobDocument, storage: Storage, webhook: WebhookConfig) -> None:
-    """Store the final document, add the files artifact and notify the webhook."""
+def finish(
+    doc: JobDocument, storage: Storage, webhook: WebhookConfig, watch_base_url: str | None = None
+) -> None:
+    """Store the final document, add the files artifact (linking the job's watch page under `watch_base_url`)
+    and notify the webhook."""
     save_job(storage, doc)
     try:
-        publish_job_artifact(doc, storage)
+        publish_job_artifact(doc, storage, watch_base_url)
     except Exception:  # the artifact only shows the job: the document says how it ended
         get_run_logger().exception("job %s: the job artifact could not be written", doc.id)
     if doc.webhook_url and doc.notifies("completed"):
@@ -344,7 +347,7 @@ def encode_video(
             logger.exception("job %s failed unexpectedly", doc.id)
             error = {"step": "run", "code": "internal_error", "message": f"unexpected {type(exc).__name__}"}
             doc = doc.moved_to("failed", error=error)
-        finish(doc, storage, webhook)
+        finish(doc, storage, webhook, settings.watch_base_url(storage_config))
         if doc.status == "failed":
             raise JobFailed(doc.wire())
         logger.info("job %s completed with %d file(s)%s", doc.id, len(doc.files), playback_urls(doc))

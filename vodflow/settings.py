@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     data_url: str | None = Field(
         default=None, description="Base URL that serves VODFLOW_DATA_DIR over HTTP (set by `vodflow up`)."
     )
+    player_url: str | None = Field(
+        default=None,
+        description="Base URL of a server with the watch page (`<url>/watch/<job id>`: the API's, or the file"
+        " server's); default VODFLOW_DATA_URL with local storage (`vodflow up`'s file server serves it).",
+    )
     s3_endpoint: str | None = None
     s3_access_key: str | None = None
     s3_secret_key: SecretStr | None = None
@@ -266,6 +271,13 @@ class Settings(BaseSettings):
             source="VODFLOW_STORAGE=s3",
             names=("VODFLOW_S3_ENDPOINT", "VODFLOW_S3_ACCESS_KEY", "VODFLOW_S3_SECRET_KEY"),
         )
+
+    def watch_base_url(self, storage: StorageConfig) -> str | None:
+        """Where jobs of `storage` are watched (`<it>/watch/<job id>`): VODFLOW_PLAYER_URL, else local
+        storage's public URL (a file server, which serves the page), else None (S3's serves no page)."""
+        if self.player_url:
+            return self.player_url
+        return storage.public_base_url if storage.kind == "local" else None
 
     def api_settings(self) -> ApiSettings:
         """The encoder-job API's settings from `VODFLOW_API_*`; ConfigError naming what is missing."""

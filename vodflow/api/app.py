@@ -2,7 +2,8 @@
 
 `POST/GET /v1/encoder/jobs`, `GET/DELETE /v1/encoder/jobs/{id}`, the VideoSDK shapes and JWT auth; errors are
 `{"message"}` (a bad spec adds `field` and `reason`). Routes: `vodflow.api.routes`; errors:
-`vodflow.api.errors`; the jobs: `vodflow.api.jobs`; Prefect: `vodflow.api.runs`. See docs/api.md.
+`vodflow.api.errors`; the jobs: `vodflow.api.jobs`; Prefect: `vodflow.api.runs`. The public watch page of a
+job (`/watch/<job id>`: its published files only, `vodflow.storage.watch`) needs no token. See docs/api.md.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from vodflow.api.runs import JobRuns, PrefectJobRuns
 from vodflow.jobs.limits import Limits
 from vodflow.settings import ApiSettings
 from vodflow.storage.base import Storage
+from vodflow.storage.jobstore import load_job
+from vodflow.storage.watch import watch_routes
 
 
 def create_app(
@@ -74,6 +77,7 @@ def create_app(
 
     register_error_handlers(app)
     app.include_router(job_routes(service))
+    app.router.routes.extend(watch_routes(lambda job_id: load_job(storage, job_id)))  # not in the OpenAPI
     app.openapi = lambda: openapi_without_422(app)  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

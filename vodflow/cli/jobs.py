@@ -1,4 +1,5 @@
-"""`vodflow job get ID` and `vodflow job list`: stored job documents, as JSON on stdout."""
+"""`vodflow job get ID` and `vodflow job list`: stored job documents, as JSON on stdout; on stderr, the watch
+page of each that published files (when a server shows it: `vodflow watch`)."""
 
 from __future__ import annotations
 
@@ -23,12 +24,29 @@ def cmd_job_get(args: argparse.Namespace) -> int:
     except SpecError as exc:
         print(f"vodflow job get: invalid job id {args.job_id!r}: {exc.reason}", file=sys.stderr)
         return EXIT_USER_ERROR
+    settings = load_settings()
     try:
-        print_json(load_job(resolve_storage(args.storage_block, load_settings()), job_id).wire())
+        doc = load_job(resolve_storage(args.storage_block, settings), job_id)
     except ObjectNotFound:
         print(f"vodflow job get: no job {job_id!r}", file=sys.stderr)
         return EXIT_FAILED
+    print_json(doc.wire())
+    print_watch_links(settings, args.storage_block, [doc])
     return EXIT_OK
+
+
+def print_watch_links(settings: Any, storage_block: str | None, docs: list[Any]) -> None:
+    """`watch <id>: <url>` on stderr for each job with published files, when a server shows the watch page
+    (stdout keeps the documents alone)."""
+    from vodflow.cli.watch import watch_base
+    from vodflow.jobs.watch import watch_url
+
+    published = [doc for doc in docs if doc.files]
+    base = watch_base(settings, storage_block) if published else None
+    if base is None:
+        return
+    for doc in published:
+        print(f"watch {doc.id}: {watch_url(base, doc.id)}", file=sys.stderr)
 
 
 def cmd_job_list(args: argparse.Namespace) -> int:
@@ -40,9 +58,10 @@ def cmd_job_list(args: argparse.Namespace) -> int:
     if args.page < 1 or args.per_page < 1:
         print("vodflow job list: --page and --per-page must be at least 1", file=sys.stderr)
         return EXIT_USER_ERROR
-    storage = resolve_storage(args.storage_block, load_settings())
-    docs, page_info = job_page(storage, args.page, args.per_page)
+    settings = load_settings()
+    docs, page_info = job_page(resolve_storage(args.storage_block, settings), args.page, args.per_page)
     print_json({"pageInfo": page_info, "data": [doc.wire() for doc in docs]})
+    print_watch_links(settings, args.storage_block, docs)
     return EXIT_OK
 
 

@@ -236,13 +236,19 @@ def _files(doc: JobDocument, ladders: Mapping[str, Sequence[Variant]]) -> list[s
     return lines
 
 
-def job_markdown(doc: JobDocument, ladders: Mapping[str, Sequence[Variant]] | None = None) -> str:
-    """The job's Markdown: status, error, thumbnails, ladder, every file and playlist, what was skipped.
+def job_markdown(
+    doc: JobDocument, ladders: Mapping[str, Sequence[Variant]] | None = None, watch: str | None = None
+) -> str:
+    """The job's Markdown: status, a link to its watch page, error, thumbnails, ladder, every file and
+    playlist, what was skipped.
 
-    `ladders` maps an HLS file entry's id to its variants (with their playlist URLs), when they could be read.
+    `ladders` maps an HLS file entry's id to its variants (with their playlist URLs), when they could be read;
+    `watch` is the job's watch page (`vodflow.jobs.watch.watch_url`), when one serves it.
     """
     ladders = ladders or {}
     lines = [f"# Job {escape_text(doc.id)}: {escape_text(doc.status)}", ""]
+    if watch and doc.files and web_url(watch):
+        lines += [f"**{link('Watch', watch)}**: play it in the browser (ladders, captions, storyboard).", ""]
     if doc.finished_at:
         lines += [f"Finished {escape_text(doc.finished_at)}.", ""]
     if doc.playable_at and doc.started_at:

@@ -9,6 +9,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from vodflow.jobs.document import JobDocument, job_artifact_key
 from vodflow.jobs.summary import Variant, job_markdown, parse_master, playlist_seconds
+from vodflow.jobs.watch import watch_url
 from vodflow.net.webhook import DeliveryReport
 from vodflow.storage.base import Storage
 
@@ -57,13 +58,17 @@ def _read_playlist(storage: Storage, key: str) -> str:
     return data.decode("utf-8")
 
 
-def publish_job_artifact(doc: JobDocument, storage: Storage | None = None) -> None:
+def publish_job_artifact(
+    doc: JobDocument, storage: Storage | None = None, watch_base_url: str | None = None
+) -> None:
     """The `vodflow-job-<id>` Markdown artifact: thumbnails, ladder table, links to every playlist and file,
-    and the outcome. With `storage`, each HLS ladder's variants are read from it for the ladder table."""
+    and the outcome. With `storage`, each HLS ladder's variants are read from it for the ladder table; with
+    `watch_base_url`, a link to the job's watch page there."""
     ladders = ladder_variants(doc, storage) if storage is not None else {}
+    watch = watch_url(watch_base_url, doc.id) if watch_base_url else None
     create_markdown_artifact(
         key=job_artifact_key("job", doc.id),
-        markdown=job_markdown(doc, ladders),
+        markdown=job_markdown(doc, ladders, watch),
         description=f"Job {doc.id}: {doc.status}" + (f" ({doc.error.message})" if doc.error else ""),
     )
 

@@ -4,8 +4,10 @@ CORS, media types).
 `vodflow up` serves the data directory with it so that published `fileUrl`s (`<base>/files/...`) are `http://`
 URLs a web player can open (a player cannot read `file://`). Only the published tree `files/` is served: job
 documents (webhook URLs, user data), raw uploads (`ingest/`), scratch (`tmp/`) and the sensor's state answer
-404 like anything else. GET and HEAD only; no hidden or temporary files, nothing outside `files/` and no
-symlinks out of it (Starlette's StaticFiles), no directory listings.
+404 like anything else; apart from `files/`, only the watch page's own routes (`/watch/<job id>`,
+`/player/...`: `vodflow.storage.watch`), which show a job's published files. GET and HEAD only; no hidden or
+temporary files, nothing outside `files/` and no symlinks out of it (Starlette's StaticFiles), no directory
+listings.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from vodflow.jobs.keys import PUBLISHED_PREFIX
+from vodflow.storage.jobstore import load_job
+from vodflow.storage.local import LocalStorage
+from vodflow.storage.watch import watch_routes
 
 MEDIA_TYPES = {  # what players expect; the host's mime.types may lack some
     ".m3u8": "application/vnd.apple.mpegurl",
@@ -48,7 +53,8 @@ class PublishedFiles(StaticFiles):
 
 def create_file_app(root: Path) -> Starlette:
     """An ASGI app serving the published outputs under `root/files/` read-only, at `/files/`, with byte ranges
-    and CORS for any origin (players on other origins open them); every other path is 404."""
+    and CORS for any origin (players on other origins open them), and the watch page of each job stored under
+    `root` (`/watch/<job id>`); every other path is 404."""
     for suffix, media_type in MEDIA_TYPES.items():
         mimetypes.add_type(media_type, suffix)
     published = Path(root).expanduser().resolve() / PUBLISHED_PREFIX.rstrip("/")
@@ -59,4 +65,10 @@ def create_file_app(root: Path) -> Starlette:
         allow_headers=["Range"],
         expose_headers=["Content-Length", "Content-Range", "Accept-Ranges"],
     )
-    return Starlette(routes=[Mount(f"/{PUBLISHED_PREFIX.rstrip('/')}", app=files)])
+    storage = LocalStorage(Path(root).expanduser().resolve())
+    return Starlette(
+        routes=[
+            Mount(f"/{PUBLISHED_PREFIX.rstrip('/')}", app=files),
+            *watch_routes(lambda job_id: load_job(storage, job_id)),
+        ]
+    )

@@ -156,6 +156,31 @@ def test_job_artifact_shows_the_thumbnail_from_the_file_server(site, tmp_path):
         shutil.copyfile(screenshot, REPO / target)
 
 
+def test_the_stack_serves_the_job_watch_page_linked_from_its_artifact_and_vodflow_watch(site):
+    """`vodflow up`'s file server shows the job's watch page (the Chromium run of the page itself:
+    test_watch_page.py); the job artifact links it, and `vodflow watch ID` prints it."""
+    files_url = load_state(site.root / "state").part("files").url
+    watch = f"{files_url}/watch/{site.doc['id']}"
+
+    page = httpx.get(watch, timeout=30)
+    view = httpx.get(f"{watch}/job.json", timeout=30).json()
+    printed = subprocess.run(
+        [str(BIN / "vodflow"), "watch", site.doc["id"]],
+        env=site.env, cwd=site.root, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    artifacts = httpx.post(
+        f"{site.ui_url}/api/artifacts/filter",
+        json={"artifacts": {"key": {"any_": [job_artifact_key("job", site.doc["id"])]}}},
+        timeout=30,
+    ).json()
+
+    assert page.status_code == 200 and "/player/player.js" in page.text
+    assert files_url in page.headers["content-security-policy"]
+    assert [ladder["hls"] for ladder in view["ladders"]] == [files_of(site.doc, "x-tar")[0]["fileUrl"]]
+    assert (printed.returncode, printed.stdout) == (0, f"{watch}\n"), printed.stderr
+    assert artifacts and f"[Watch]({watch})" in artifacts[0]["data"]
+
+
 @pytest.fixture
 def player_page(tmp_path) -> Iterator[str]:
     """The player pages with hls.js and dash.js on their own loopback origin (`python -m http.server` style);

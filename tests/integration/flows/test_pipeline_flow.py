@@ -178,7 +178,7 @@ def test_a_job_artifact_that_cannot_be_written_does_not_fail_a_published_job(
 
     calls = []
 
-    def broken(doc, storage=None):
+    def broken(doc, storage=None, watch_base_url=None):
         calls.append(doc.id)
         raise RuntimeError("artifact store down")
 

@@ -197,3 +197,15 @@ def test_a_measured_job_with_captions_and_a_storyboard_has_its_quality_section()
     text = job_markdown(JobDocument.model_validate(data))
     assert f"| {'m' * 24} | 360p | 0.9800 | 40.00 dB | — |" in text
     assert "c" * 24 not in text.split("## Quality")[1].split("## Files")[0]
+
+
+def test_the_artifact_links_the_watch_page_when_one_serves_the_job():
+    base = "http://127.0.0.1:8090"
+    watch = f"{base}/watch/{'a' * 24}"
+
+    page = html(job_markdown(document(base), variants(base), watch))
+
+    assert page.count(f'<a href="{watch}">Watch</a>') == 1
+    assert "/watch/" not in job_markdown(document(base), variants(base)), "no page known: no link"
+    assert "/watch/" not in job_markdown(document(base, files=[]), None, watch), "nothing to watch"
+    assert "<a " not in html(job_markdown(document("file:///srv"), None, "file:///srv/watch/x"))
