@@ -25,5 +25,6 @@ def analyse_ladder(
     started = time.monotonic()
     points = probe_rungs(source, rungs, workdir, x264_preset=x264_preset, slots=slots, on_step=progress)
     probes = sum(len(found) for found in points.values())
-    progress.finish(f"{probes} probes of {len(rungs)} rungs in {time.monotonic() - started:.1f} s")
+    rungs_text = f"{len(rungs)} rung{'s' if len(rungs) != 1 else ''}"
+    progress.finish(f"{probes} probes for {rungs_text} in {time.monotonic() - started:.1f} s")
     return points

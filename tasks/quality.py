@@ -26,6 +26,7 @@ def quality(
     stall_seconds: float,
 ) -> QualityReport:
     renditions = sum(len(out.renditions) for out in (*plan.hls, *plan.cmaf)) + len(plan.mp4)
+    label = f"quality of {renditions} rendition{'s' if renditions != 1 else ''}"
     report = measure_quality(
         source,
         plan,
@@ -34,7 +35,7 @@ def quality(
         slots=slots,
         max_seconds=max_seconds,
         stall_seconds=stall_seconds,
-        on_progress=ArtifactProgress(source.info.duration, f"quality ({renditions} renditions)"),
+        on_progress=ArtifactProgress(source.info.duration, label),
     )
     metrics = "SSIM, PSNR and VMAF" if report.vmaf else "SSIM and PSNR (no libvmaf)"
     get_run_logger().info(

@@ -36,8 +36,8 @@ def test_analysis_encode_and_quality_log_their_progress(source, storage, caplog)
     lines = [record.getMessage() for record in caplog.records]
     assert "analysis: sample of 1 scenes" in lines
     assert any(re.fullmatch(r"analysis: probe 1 of at most 4 \(240p at \d+ kbit/s\)", x) for x in lines)
-    assert any(re.fullmatch(r"analysis: \d probes of 1 rungs in [\d.]+ s", x) for x in lines)
-    for label in ("encode", r"quality \(1 renditions\)"):
+    assert any(re.fullmatch(r"analysis: \d probes for 1 rung in [\d.]+ s", x) for x in lines)
+    for label in ("encode", "quality of 1 rendition"):
         pattern = rf"{label}: 100% at ([\d.]+)x realtime \(([\d.]+) s of source in ([\d.]+) s\)"
         (found,) = [m for x in lines if (m := re.fullmatch(pattern, x))]
         speed, done, wall = (float(g) for g in found.groups())
