@@ -110,20 +110,20 @@ class _ProgressArtifact:
         self.min_interval = min_interval
         self.artifact_id: UUID | None = None
         self.enabled = TaskRunContext.get() is not None
-        self._sent_at = 0.0
+        self.sent_at = 0.0
 
     def post(self, percent: float, description: str, final: bool) -> None:
         if not self.enabled:
             return
         now = time.monotonic()
-        if self.artifact_id is not None and not final and now - self._sent_at < self.min_interval:
+        if self.artifact_id is not None and not final and now - self.sent_at < self.min_interval:
             return
         try:
             if self.artifact_id is None:
                 self.artifact_id = create_progress_artifact(progress=percent, description=description)
             else:
                 update_progress_artifact(self.artifact_id, progress=percent, description=description)
-            self._sent_at = now
+            self.sent_at = now
         except Exception as exc:  # progress is informative only
             logger.warning("could not report progress: %s", type(exc).__name__)
             self.enabled = False
