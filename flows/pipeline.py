@@ -25,7 +25,9 @@ from vodflow.jobs.cost import check_plan_size, check_spec_size
 from vodflow.jobs.document import FileEntry, JobDocument, new_id
 from vodflow.jobs.keys import check_job_id, run_job_id, scratch_prefix
 from vodflow.jobs.plan import plan_outputs
+from vodflow.jobs.sources import source_name
 from vodflow.jobs.spec import (
+    JobSpec,
     RunSpec,
     check_remote_presets,
     check_remote_quality,
@@ -265,8 +267,30 @@ def interruption_reason(state: Any) -> str:
     return "cancelled" if state.is_cancelled() or signalled else "crashed"
 
 
+def job_run_name() -> str:
+    """The flow run's name: `job <job id> <source name>` (`source_name`: no host, query or credentials), so
+    the Prefect UI and CLI tell which job a run is; never fails a run (`vodflow-encode` at worst)."""
+    try:
+        params = flow_run.parameters
+        spec, job_id = params.get("spec"), params.get("job_id")
+        if not job_id:
+            run_id = flow_run.get_id()
+            job_id = run_job_id(run_id) if run_id else None
+        if isinstance(spec, JobSpec):
+            url, video_id = spec.video_url, spec.video_id
+        else:
+            wire = spec if isinstance(spec, dict) else {}
+            url, video_id = wire.get("videoUrl"), wire.get("videoId")
+        name = source_name(str(url) if url else None, str(video_id) if video_id else None)
+        words = [source_name(str(job_id), limit=64) if job_id else "", name]
+        return " ".join(["job", *(word for word in words if word)]) if any(words) else "vodflow-encode"
+    except Exception:  # a name is never worth failing a run
+        return "vodflow-encode"
+
+
 @flow(
     name="vodflow-encode",
+    flow_run_name=job_run_name,
     log_prints=True,
     on_cancellation=[_mark_interrupted],
     on_crashed=[_mark_interrupted],

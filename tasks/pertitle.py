@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from prefect import task
@@ -11,6 +12,7 @@ from vodflow.jobs.pertitle import ProbePoint
 from vodflow.jobs.plan import Rendition
 from vodflow.jobs.sources import Source
 from vodflow.orchestration.concurrency import Slots
+from vodflow.orchestration.progress import StepProgress
 from vodflow.orchestration.retries import task_retry_options
 from vodflow.steps.pertitle import probe_rungs
 
@@ -19,4 +21,10 @@ from vodflow.steps.pertitle import probe_rungs
 def analyse_ladder(
     source: Source, rungs: list[Rendition], workdir: Path, x264_preset: str, slots: Slots
 ) -> dict[str, list[ProbePoint]]:
-    return probe_rungs(source, rungs, workdir, x264_preset=x264_preset, slots=slots)
+    progress = StepProgress("analysis")
+    started = time.monotonic()
+    points = probe_rungs(source, rungs, workdir, x264_preset=x264_preset, slots=slots, on_step=progress)
+    probes = sum(len(found) for found in points.values())
+    rungs_text = f"{len(rungs)} rung{'s' if len(rungs) != 1 else ''}"
+    progress.finish(f"{probes} probes for {rungs_text} in {time.monotonic() - started:.1f} s")
+    return points

@@ -10,6 +10,7 @@ from prefect.cache_policies import NONE
 from vodflow.jobs.plan import OutputPlan
 from vodflow.jobs.sources import Source
 from vodflow.orchestration.concurrency import Slots
+from vodflow.orchestration.progress import ArtifactProgress
 from vodflow.orchestration.retries import task_retry_options
 from vodflow.steps.quality import QualityReport, measure_quality
 
@@ -24,6 +25,8 @@ def quality(
     max_seconds: float,
     stall_seconds: float,
 ) -> QualityReport:
+    renditions = sum(len(out.renditions) for out in (*plan.hls, *plan.cmaf)) + len(plan.mp4)
+    label = f"quality of {renditions} rendition{'s' if renditions != 1 else ''}"
     report = measure_quality(
         source,
         plan,
@@ -32,6 +35,7 @@ def quality(
         slots=slots,
         max_seconds=max_seconds,
         stall_seconds=stall_seconds,
+        on_progress=ArtifactProgress(source.info.duration, label),
     )
     metrics = "SSIM, PSNR and VMAF" if report.vmaf else "SSIM and PSNR (no libvmaf)"
     get_run_logger().info(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -49,12 +50,15 @@ class StepError(_Picklable):
 
 
 class SpecError(StepError):
-    """The job spec is invalid; `field` names the offending field (wire name, e.g. `presets[0].format`)."""
+    """The job spec is invalid; `field` names the offending field (wire name, e.g. `presets[0].format`), and
+    `problems` lists every (field, reason) found at once, that one first."""
 
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__("validate", "invalid_spec", f"{field}: {reason}")
+    def __init__(self, field: str, reason: str, others: Sequence[tuple[str, str]] = ()) -> None:
+        problems = [(field, reason), *others]
+        super().__init__("validate", "invalid_spec", "; ".join(f"{f}: {r}" for f, r in problems))
         self.field = field
         self.reason = reason
+        self.problems = problems
 
 
 class ConfigError(StepError):

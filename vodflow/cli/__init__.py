@@ -88,6 +88,8 @@ def use_running_stack(command: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", EPHEMERAL_STARTUP_TIMEOUT)
+    # a throwaway server would report usage to Prefect (an ERROR line where it cannot): as `vodflow up` does
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     args = build_parser().parse_args(argv)
     if args.command in STACK_CLIENTS:
         use_running_stack(args.command)

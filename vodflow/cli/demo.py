@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,19 @@ DEMO_JOB: dict[str, Any] = {
 }
 
 
+def own_command(argv0: str | None = None) -> str:
+    """How to run this vodflow again from here: `vodflow` when that name on the PATH is this program, else
+    the path it was started by (`.venv/bin/vodflow`), quoted for a shell."""
+    started_as = argv0 or sys.argv[0]
+    program = Path(started_as)
+    if program.name != "vodflow":  # run as a module: the script beside this Python
+        program = Path(sys.executable).parent / "vodflow"
+    on_path = shutil.which("vodflow")
+    if on_path and Path(on_path).resolve() == program.resolve():
+        return "vodflow"
+    return shlex.quote(str(program))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from vodflow.media.samples import make_sample
 
@@ -41,7 +56,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for entry in document.get("files", []):
         print(f"  {entry['type']:6} {entry['fileUrl']}", file=sys.stderr)
     if document.get("id"):
-        print(f"Job document: vodflow job get {document['id']}", file=sys.stderr)
+        print(f"Job document: {own_command()} job get {document['id']}", file=sys.stderr)
     return code
 
 

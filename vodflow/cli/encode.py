@@ -73,8 +73,8 @@ def failed_document(job_id: str | None, code: str, message: str) -> dict[str, An
 
 
 def check_spec(spec_data: Any, allow_local_files: bool, limits: Limits | None = None) -> Any:
-    """The validated spec (presets left out: the default ladder) whose local source, if any, exists, and
-    which asks for no more than `limits` (a `Limits`; default ones when None) allow.
+    """The validated spec (presets left out: the default ladder) whose local source and caption files, if
+    any, exist, and which asks for no more than `limits` (a `Limits`; default ones when None) allow.
 
     UserError naming the field and the reason otherwise: what the flow would refuse anyway, without waiting
     for Prefect to start.
@@ -91,11 +91,14 @@ def check_spec(spec_data: Any, allow_local_files: bool, limits: Limits | None = 
         raise UserError(f"job too large: {exc.message}") from None
     except SpecError as exc:
         raise UserError(f"invalid job spec: {exc.message}") from None
-    if spec.video_url and (ref := parse_video_url(spec.video_url)).kind == "local":
-        if not allow_local_files:
-            raise UserError("videoUrl: local files are not allowed (VODFLOW_ALLOW_LOCAL_FILES=false)")
-        if not Path(ref.path or "").is_file():
-            raise UserError(f"videoUrl: no such file: {ref.path}")
+    urls = [("videoUrl", spec.video_url)] if spec.video_url else []
+    urls += [(f"captions[{i}].url", caption.url) for i, caption in enumerate(spec.captions or ())]
+    for field, url in urls:
+        if (ref := parse_video_url(url)).kind == "local":
+            if not allow_local_files:
+                raise UserError(f"{field}: local files are not allowed (VODFLOW_ALLOW_LOCAL_FILES=false)")
+            if not Path(ref.path or "").is_file():
+                raise UserError(f"{field}: no such file: {ref.path}")
     return spec
 
 

@@ -14,7 +14,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from vodflow.media.runner import Progress
-from vodflow.orchestration.progress import add_progress_listener, progress_percent
+from vodflow.orchestration.progress import (
+    add_progress_listener,
+    progress_percent,
+    source_seconds_done,
+    source_speed,
+)
 
 BAR_WIDTH = 30
 
@@ -30,12 +35,13 @@ def format_eta(seconds: float | None) -> str:
 
 
 def eta_seconds(progress: Progress, total_seconds: float) -> float | None:
-    """Seconds left at the current speed (ffmpeg's output seconds per wall second); None when unknown."""
+    """Seconds left at the speed so far (`source_speed`: source seconds per wall second); None if unknown."""
     if progress.done:
         return 0.0
-    if progress.speed <= 0 or total_seconds <= 0:
+    speed = source_speed(progress, total_seconds)
+    if speed <= 0 or total_seconds <= 0:
         return None
-    return max(0.0, total_seconds - progress.out_seconds) / progress.speed
+    return max(0.0, total_seconds - source_seconds_done(progress, total_seconds)) / speed
 
 
 def progress_text(label: str, progress: Progress, total_seconds: float, width: int = BAR_WIDTH) -> str:
@@ -43,7 +49,8 @@ def progress_text(label: str, progress: Progress, total_seconds: float, width: i
     percent = progress_percent(progress, total_seconds)
     filled = int(width * percent / 100)
     bar = "#" * filled + "-" * (width - filled)
-    speed = f"{progress.speed:.2f}x" if progress.speed > 0 else "  -  "
+    speed_x = source_speed(progress, total_seconds)
+    speed = f"{speed_x:.2f}x" if speed_x > 0 else "  -  "
     eta = format_eta(eta_seconds(progress, total_seconds))
     return f"{label} [{bar}] {percent:3.0f}%  {speed}  ETA {eta}"
 

@@ -186,6 +186,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
         return 3
     rows = print_parts(state)  # each part checked once
+    if api_url := state.env.get("PREFECT_API_URL"):  # what Prefect's own CLI needs to see this stack
+        print(f"For the prefect CLI: export PREFECT_API_URL={api_url}")
     healthy = all(row.running and row.answering is not False for row in rows)
     return 0 if healthy else 1
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from vodflow.jobs.keys import unsafe_key_reason
 
@@ -159,6 +159,21 @@ def parse_video_url(value: str) -> SourceRef:
             raise ValueError("file:// URL names no file")
         return SourceRef("local", f"file://{rest}", path="/" + unquote(path))
     raise ValueError(f"unsupported scheme {scheme!r}; use http(s)://, s3://, file:// or a local path")
+
+
+def source_name(video_url: str | None, video_id: str | None = None, limit: int = 60) -> str:
+    """A short name of a job's source, safe to show anywhere: the last part of the `video_url`'s path (no
+    scheme, host, credentials, query or fragment), else the `video_id`; letters, digits, `._-` and spaces
+    only, at most `limit` characters ("" when there is nothing to name)."""
+    if video_url:
+        scheme, sep, rest = video_url.strip().partition("://")
+        path = rest if sep else scheme  # s3:// and file:// URLs have no query: a `?` is in the name
+        if scheme.lower() in ("http", "https"):
+            path = urlsplit(video_url.strip()).path
+        name = unquote(path.rstrip("/").rsplit("/", 1)[-1]) if "/" in path or not sep else ""
+    else:
+        name = video_id or ""
+    return re.sub(r"[^\w. -]+", "_", name, flags=re.ASCII).strip()[:limit]
 
 
 def s3_source_problem(ref: SourceRef, storage_bucket: str | None, allowed: frozenset[str]) -> str | None:

@@ -5,9 +5,11 @@ Wire names are camelCase (pydantic aliases); see `../shared/contracts/job.md`.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
-from typing import Annotated, Any, Literal
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -471,7 +473,9 @@ def _reason(error: dict[str, Any]) -> str:
     given = error.get("input")
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
-        return f"unknown value {given!r}; allowed: {expected}"
+        guess = _closest(str(given), re.findall(r"'([^']*)'", expected))
+        hint = f" (did you mean {guess!r}?)" if guess else ""
+        return f"unknown value {given!r}; allowed: {expected}{hint}"
     if kind == "too_short":
         return "must not be empty"
     if kind == "too_long":
@@ -498,11 +502,67 @@ def parse_run_spec(data: Any) -> JobSpec:
 
 
 def parse_spec(data: Any) -> JobSpec:
-    """Validate a job spec; raises SpecError naming the first bad field and the reason."""
+    """Validate a job spec; raises SpecError naming every bad field and its reason (`spec_problems`)."""
     if isinstance(data, JobSpec):
         data = data.model_dump(by_alias=True)
     try:
         return JobSpec.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise SpecError(_field_path(first["loc"]), _reason(first)) from None
+        (field, reason), *others = spec_problems(exc.errors())
+        raise SpecError(field, reason, others) from None
+
+
+def spec_problems(errors: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """(field, reason) for each of pydantic's `errors` of a JobSpec, one per field, unknown fields first.
+
+    An unknown key close to a field of its object is given as a typo (`did you mean 'format'?`), and that
+    field's own `is required` is left out: `"fromat"` is one mistake, not two.
+    """
+    unknown: list[tuple[str, str]] = []
+    others: list[tuple[str, str]] = []
+    typos: set[tuple[Any, ...]] = set()
+    for error in errors:
+        loc = tuple(error["loc"])
+        if error["type"] == "extra_forbidden" and loc and isinstance(loc[-1], str):
+            guess = _closest(loc[-1], _field_names(loc[:-1]))
+            hint = f" (did you mean {guess!r}?)" if guess else ""
+            if guess:
+                typos.add((*loc[:-1], guess))
+            unknown.append((_field_path(loc), _reason(error) + hint))
+    for error in errors:
+        loc = tuple(error["loc"])
+        if error["type"] != "extra_forbidden" and not (error["type"] == "missing" and loc in typos):
+            others.append((_field_path(loc), _reason(error)))
+    problems: list[tuple[str, str]] = []
+    for field, reason in unknown + others:
+        if all(field != seen for seen, _ in problems):
+            problems.append((field, reason))
+    return problems
+
+
+def _closest(word: str, choices: Iterable[str]) -> str | None:
+    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.7)
+    return found[0] if found else None
+
+
+def _field_names(loc: tuple[Any, ...]) -> list[str]:
+    """The wire names of the fields of the object at `loc` in a JobSpec (none when it is not an object)."""
+    model: type[BaseModel] | None = JobSpec
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        field = next((f for name, f in model.model_fields.items() if part in (name, f.alias)), None)
+        model = _model_in(field.annotation) if field is not None else None
+    if model is None:
+        return []
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The first pydantic model in a type (`list[Preset] | None` gives Preset)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        if (model := _model_in(arg)) is not None:
+            return model
+    return None

@@ -173,16 +173,16 @@ def _ladder(doc: JobDocument, ladders: Mapping[str, Sequence[Variant]]) -> list[
     for entry in doc.files:
         meta = entry.meta
         if entry.type == "x-tar":
-            label = f"{'CMAF' if meta and meta.format == 'cmaf' else 'HLS'} {entry.id}"
+            label = f"{'CMAF' if meta and meta.format == 'cmaf' else 'HLS'} {_short_id(entry.id)}"
             for variant in ladders.get(entry.id, ()):
                 size = f"{variant.width}x{variant.height}"
                 lines.append(
-                    f"| {escape_text(label)} | {link(variant.name, variant.url)} | {size}"
+                    f"| {escape_text(label)} | {_named(variant.name, variant.url)} | {size}"
                     f" | {_kbps(variant.bandwidth)} (peak) | {_seconds(variant.duration)} | — |"
                 )
             size = f"{meta.resolution.width}x{meta.resolution.height}" if meta else "—"
             lines.append(
-                f"| {escape_text(label)} | {link('master playlist', entry.file_url)} | up to {size}"
+                f"| {escape_text(label)} | {_named('master playlist', entry.file_url)} | up to {size}"
                 f" | — | {_seconds(meta.duration if meta else None)} | {entry.size:,} |"
             )
         elif entry.type == "video":
@@ -191,7 +191,7 @@ def _ladder(doc: JobDocument, ladders: Mapping[str, Sequence[Variant]]) -> list[
             rate = _kbps(8 * entry.size / duration) + " (average)" if duration else "—"
             name = f"{meta.resolution.height}p" if meta else entry.id
             lines.append(
-                f"| {escape_text('MP4 ' + entry.id)} | {link(name, entry.file_url)} | {size} | {rate}"
+                f"| MP4 {escape_text(_short_id(entry.id))} | {_named(name, entry.file_url)} | {size} | {rate}"
                 f" | {_seconds(duration)} | {entry.size:,} |"
             )
     return lines
@@ -223,16 +223,31 @@ def _quality(doc: JobDocument) -> list[str]:
     return lines
 
 
+def _short_id(file_id: str) -> str:
+    """A file id cut to 8 characters (a whole one widens the table; the Files table has its path)."""
+    return file_id if len(file_id) <= 9 else file_id[:8] + "…"
+
+
+def _named(text: str, url: str) -> str:
+    """`text` linked to a web `url`, else `text` alone (the Files table says where local files are)."""
+    return link(text, url) if web_url(url) else escape_text(text)
+
+
 def _files(doc: JobDocument, ladders: Mapping[str, Sequence[Variant]]) -> list[str]:
-    lines = ["## Files", "", "| file | type | bytes | URL |", "| --- | --- | --- | --- |"]
+    """Every file, its path linked to its URL: a URL of its own column (unbreakable) widened the table past
+    a 1280 px window; files not served over HTTP get the folder they are under, once."""
+    lines = ["## Files", "", "| file | type | bytes |", "| --- | --- | --- |"]
+    local = None
     for entry in doc.files:
-        lines.append(
-            f"| {escape_text(entry.file_path)} | {escape_text(entry.type)} | {entry.size:,}"
-            f" | {link(None, entry.file_url)} |"
-        )
-        for variant in ladders.get(entry.id, ()):
-            path = f"{entry.file_path}/{variant.uri}"
-            lines.append(f"| {escape_text(path)} | playlist | — | {link(None, variant.url)} |")
+        name = _named(entry.file_path, entry.file_url)
+        lines.append(f"| {name} | {escape_text(entry.type)} | {entry.size:,} |")
+        if web_url(entry.file_url) is None and local is None:
+            shown = display_url(entry.file_url)
+            local = shown[: shown.find(entry.file_path)] if entry.file_path in shown else shown
+        for variant in ladders.get(entry.id, ()):  # under their ladder's row: the path in its folder
+            lines.append(f"| {_named(variant.uri, variant.url)} | playlist | — |")
+    if local:
+        lines += ["", f"Not served over HTTP (`VODFLOW_DATA_URL`): the files are under {escape_text(local)}"]
     return lines
 
 

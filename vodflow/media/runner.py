@@ -27,11 +27,13 @@ logger = logging.getLogger("vodflow.media.runner")
 
 @dataclass
 class Progress:
-    """The latest of ffmpeg's `-progress` reports: output time written so far and encoding speed."""
+    """The latest of ffmpeg's `-progress` reports: output time written so far and ffmpeg's speed, with the
+    wall seconds since ffmpeg started (`elapsed`, set by `run_ffmpeg` on each report)."""
 
     out_seconds: float = 0.0
     speed: float = 0.0
     done: bool = False
+    elapsed: float = 0.0
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -204,6 +206,7 @@ def run_ffmpeg(
                 )
             logger.debug("ffmpeg started (%s, pid %d)", step, process.pid)
             assert process.stdout is not None
+            started = time.monotonic()
             reader = _ProgressReader(process.stdout, progress)
             reader.start()
             watch = _OutputWatch(workdir, stall_timeout) if stall_timeout else None
@@ -228,7 +231,7 @@ def run_ffmpeg(
                 except subprocess.TimeoutExpired:
                     # a snapshot: the reader thread may mark the run done meanwhile, and the final
                     # report is made once, after the loop
-                    snapshot = replace(progress)
+                    snapshot = replace(progress, elapsed=time.monotonic() - started)
                     if on_progress and not snapshot.done:
                         on_progress(snapshot)
         finally:
@@ -246,6 +249,7 @@ def run_ffmpeg(
             raise StepError(step, "ffmpeg_failed", f"ffmpeg failed: {message}")
         if on_progress:
             progress.done = True
+            progress.elapsed = time.monotonic() - started
             on_progress(progress)
         errors.seek(0)
         return errors.read()

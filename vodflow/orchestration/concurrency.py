@@ -43,6 +43,7 @@ FFMPEG_LIMIT_PREFIX = "vodflow-ffmpeg-"
 JOB_LIMIT_PREFIX = "vodflow-job-"
 LEASE_SECONDS = 60.0  # the server's minimum: a crashed holder frees its slot within a minute
 SLOT_POLL_SECONDS = 2.0
+SLOT_WAIT_LOG_SECONDS = 30.0  # a run waiting for an ffmpeg slot says so this often
 
 logger = logging.getLogger("vodflow.orchestration")
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -138,14 +139,30 @@ def _wait_for_slot(stack: ExitStack, name: str) -> None:
     slot (up to 30 s): a 20 s encode left the next queued job idle for most of that after the slot was free.
     A few waiting jobs per host asking every second or two cost the server little.
     """
+    told_at: float | None = None
     while True:
         try:
             stack.enter_context(concurrency(name, occupy=1, lease_duration=LEASE_SECONDS, max_retries=0))
+            if told_at is not None:
+                _run_logger().info("got an ffmpeg slot of %s", name)
             return
         except ConcurrencySlotAcquisitionError as exc:
             if not _is_busy(exc):
                 raise
+        if told_at is None or time.monotonic() - told_at >= SLOT_WAIT_LOG_SECONDS:
+            _run_logger().info("waiting for an ffmpeg slot (%s)", _slot_usage(name))
+            told_at = time.monotonic()
         _pause(random.uniform(0.5, 1.0) * SLOT_POLL_SECONDS)
+
+
+def _slot_usage(name: str) -> str:
+    """`1 of 1 in use` for the limit `name`, or its name when it cannot be read."""
+    try:
+        with get_client(sync_client=True) as client:
+            limit = client.read_global_concurrency_limit_by_name(name)
+        return f"{limit.active_slots} of {limit.limit} in use on {name}"
+    except Exception:  # informative only
+        return name
 
 
 @contextmanager

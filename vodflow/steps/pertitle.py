@@ -8,7 +8,7 @@ Each rung is probed from its cheapest bitrate up and stops at the first probe th
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from vodflow.errors import StepError
@@ -30,6 +30,9 @@ from vodflow.orchestration.concurrency import Slots
 STEP = "encode"  # the analysis is the first part of an `auto` ladder's encode
 PROBE_TIMEOUT = 300.0  # seconds for one ffmpeg of the analysis (a few seconds of video each)
 
+StepCallback = Callable[[int, int, str], None]
+"""Told (step, at most steps, what) as each step of the analysis begins."""
+
 
 def probe_rungs(
     source: Source,
@@ -39,12 +42,15 @@ def probe_rungs(
     x264_preset: str = "veryfast",
     slots: Slots | None = None,
     target: float = TARGET_SSIM_DB,
+    on_step: StepCallback | None = None,
 ) -> dict[str, list[ProbePoint]]:
     """Probe points (kbit/s, SSIM dB) per rung resolution, from encodes of a sample of `source`.
 
     Works in `workdir/pertitle` (removed after); StepError(encode) when an ffmpeg fails or times out, or
-    measures nothing.
+    measures nothing. `on_step(step, at most steps, what)` is told as the sample and each probe begin
+    (`probe 3 of at most 8 (720p at 1210 kbit/s)`).
     """
+    report = on_step or (lambda step, total, what: None)
     slots = slots or Slots()
     folder = workdir / "pertitle"
     folder.mkdir(parents=True, exist_ok=True)
@@ -57,12 +63,19 @@ def probe_rungs(
 
     try:
         hdr = source.info.dynamic_range != "sdr"
+        shares = len(PROBE_SHARES)
+        report(1, 1 + shares * len(rungs), f"sample of {len(scenes)} scenes")
         run(build_sample_command(source.path, scenes, sample, tonemap=hdr))
         points: dict[str, list[ProbePoint]] = {}
-        for rung in rungs:
+        begun = 0
+        for i, rung in enumerate(rungs):
             found = points.setdefault(rung.resolution, [])
-            for share in PROBE_SHARES:
+            for j, share in enumerate(PROBE_SHARES):
                 kbps = probe_kbps(rung, share)
+                begun += 1
+                at_most = begun + (shares - j - 1) + (len(rungs) - i - 1) * shares
+                what = f"probe {begun} of at most {at_most} ({rung.resolution}p at {kbps} kbit/s)"
+                report(1 + begun, 1 + at_most, what)
                 probe = folder / f"{rung.resolution}-{kbps}k.mp4"
                 run(build_probe_command(sample, rung, kbps, probe, x264_preset))
                 stats = folder / f"{rung.resolution}-{kbps}k.ssim"

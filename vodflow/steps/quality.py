@@ -28,7 +28,7 @@ from vodflow.media.quality import (
     rounded,
     rung_files,
 )
-from vodflow.media.runner import encode_timeout, run_ffmpeg
+from vodflow.media.runner import ProgressCallback, encode_timeout, run_ffmpeg
 from vodflow.orchestration.concurrency import Slots
 
 
@@ -138,10 +138,12 @@ def measure_quality(
     slots: Slots | None = None,
     max_seconds: float = 12 * 3600.0,
     stall_seconds: float = 120.0,
+    on_progress: ProgressCallback | None = None,
 ) -> QualityReport:
     """Measure every video rendition of `plan` under `workdir` against the source, in one ffmpeg bounded
     like an encode of the source (`encode_timeout`, capped at `max_seconds`); StepError(quality) when the
-    measurement fails or its log lacks a rendition's scores."""
+    measurement fails or its log lacks a rendition's scores. `on_progress` hears how far it is.
+    """
     tool = quality_tool(configured_ffmpeg)
     targets = quality_targets(plan, workdir)
     command = build_job_quality_command(source.path, targets, vmaf=tool.vmaf, ffmpeg=tool.ffmpeg)
@@ -154,6 +156,7 @@ def measure_quality(
             timeout=encode_timeout(source.info.duration, cap=max_seconds),
             stall_timeout=stall_seconds or None,
             source=source.path,
+            on_progress=on_progress,
         )
     seconds = round(time.monotonic() - started, 2)
     try:

@@ -1,4 +1,5 @@
-// Open a flow run in the Prefect UI, go to its job artifact and check the thumbnail picture loaded.
+// Open a flow run in the Prefect UI, go to its job artifact and check the thumbnail picture loaded, and
+// measure what of the artifact does not fit the window.
 // Usage: node ui_artifact.mjs FLOW_RUN_URL ARTIFACT_KEY IMAGE_URL SCREENSHOT.png
 import { withPage } from './chromium.mjs';
 
@@ -21,7 +22,14 @@ await withPage(async (page) => {
   const image = await picture.evaluate((img) => ({ naturalWidth: img.naturalWidth, naturalHeight: img.naturalHeight }));
   const text = await page.locator('body').innerText();
   const tables = await page.locator('table').count();
+  // what does not fit the 1280 px window: the page's own width, and tables cut off (they scroll, unseen)
+  const pageWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+  const cutTables = await page.locator('table').evaluateAll((all) => all
+    .map((t) => t.closest('.markdown-renderer__table') || t)
+    .filter((box) => box.scrollWidth > box.clientWidth + 1)
+    .map((box) => `${box.scrollWidth} > ${box.clientWidth}`));
+  const pictureWidth = await picture.evaluate((img) => img.getBoundingClientRect().right);
   await picture.scrollIntoViewIfNeeded();
   await page.screenshot({ path: screenshot });
-  return { url: page.url(), image, tables, hasLadder: text.includes('Ladder'), scripts: await page.locator('main script, [class*=markdown] script').count() };
+  return { url: page.url(), image, tables, pageWidth, cutTables, pictureWidth, hasLadder: text.includes('Ladder'), scripts: await page.locator('main script, [class*=markdown] script').count() };
 });

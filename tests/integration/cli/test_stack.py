@@ -121,6 +121,7 @@ def test_up_encode_status_down(tmp_path, down_after):
 
     shown = vodflow(env, "status")
     assert shown.returncode == 0 and ui in shown.stdout and files_url in shown.stdout
+    assert f"For the prefect CLI: export PREFECT_API_URL={ui}/api\n" in shown.stdout
 
     stopped = vodflow(env, "down")
     assert stopped.returncode == 0 and "stopped worker, files, server" in stopped.stderr

@@ -25,9 +25,9 @@ class Recording(ArtifactProgress):
     sent: list[float]
 
     def __call__(self, progress):
-        before = self._sent_at
+        before = self.artifact.sent_at
         super().__call__(progress)
-        if self._sent_at != before:
+        if self.artifact.sent_at != before:
             self.sent.append(progress.out_seconds if not progress.done else -1.0)
 
 
@@ -42,7 +42,7 @@ def encode_with_progress(source, workdir, min_interval: float) -> tuple[list[flo
     run_ffmpeg(
         command, step="encode", workdir=workdir, timeout=300, on_progress=reporter, progress_interval=0.1
     )
-    return reporter.sent, str(reporter.artifact_id)
+    return reporter.sent, str(reporter.artifact.artifact_id)
 
 
 @flow

@@ -12,6 +12,8 @@ from vodflow.orchestration.progress import (
     ArtifactProgress,
     add_progress_listener,
     has_progress_listeners,
+    progress_description,
+    source_speed,
 )
 
 
@@ -19,9 +21,12 @@ from vodflow.orchestration.progress import (
     ("progress", "text"),
     [
         (Progress(out_seconds=0.0, speed=0.0), "encode [----------]   0%    -    ETA --:--"),
-        (Progress(out_seconds=8.0, speed=2.0), "encode [####------]  40%  2.00x  ETA 0:06"),
-        (Progress(out_seconds=19.9, speed=0.5), "encode [#########-] 100%  0.50x  ETA 0:00"),
-        (Progress(out_seconds=20.0, speed=1.25, done=True), "encode [##########] 100%  1.25x  ETA 0:00"),
+        (Progress(out_seconds=8.0, speed=9.0, elapsed=4.0), "encode [####------]  40%  2.00x  ETA 0:06"),
+        (Progress(out_seconds=19.9, elapsed=39.8), "encode [#########-] 100%  0.50x  ETA 0:00"),
+        (
+            Progress(out_seconds=20.0, speed=3.0, done=True, elapsed=16.0),
+            "encode [##########] 100%  1.25x  ETA 0:00",
+        ),
     ],
 )
 def test_the_bar_shows_percent_speed_and_eta(progress, text):
@@ -29,9 +34,33 @@ def test_the_bar_shows_percent_speed_and_eta(progress, text):
 
 
 def test_eta_and_its_format():
-    assert eta_seconds(Progress(out_seconds=30.0, speed=0.5), 3630.0) == 7200.0
+    assert eta_seconds(Progress(out_seconds=30.0, elapsed=60.0), 3630.0) == 7200.0
     assert format_eta(7200.0) == "2:00:00" and format_eta(61.4) == "1:01" and format_eta(None) == "--:--"
-    assert eta_seconds(Progress(out_seconds=1.0, speed=1.0), 0.0) is None
+    assert eta_seconds(Progress(out_seconds=1.0, elapsed=1.0), 0.0) is None
+
+
+def test_the_speed_is_source_seconds_over_wall_seconds_not_ffmpegs():
+    """A 120 s source encoded in 293 s with a storyboard: ffmpeg's output time jumped to the last tile sheet's
+    time (495 s) at the end and it said 1.69x; the run went at 0.41x realtime."""
+    final = Progress(out_seconds=495.0, speed=1.69, done=True, elapsed=293.0)
+    assert source_speed(final, 120.0) == pytest.approx(120.0 / 293.0)
+    assert progress_description("encode", final, 120.0) == "encode: 100% at 0.41x realtime"
+    assert progress_text("encode", final, 120.0, width=10).endswith("100%  0.41x  ETA 0:00")
+    # midway, the output time past the source's end (the tile's time) counts as the whole source at most
+    running = Progress(out_seconds=495.0, speed=1.69, elapsed=100.0)
+    assert source_speed(running, 120.0) == pytest.approx(1.2)
+    assert progress_description("encode", Progress(out_seconds=3.0), 120.0) == "encode: 2%"
+
+
+def test_reports_are_logged_every_log_interval_and_once_finished(caplog):
+    reporter = ArtifactProgress(120.0, "quality", log_interval=0.0)
+    with caplog.at_level("INFO", logger="vodflow.progress"):
+        reporter(Progress(out_seconds=30.0, elapsed=60.0))
+        reporter(Progress(out_seconds=120.0, done=True, elapsed=240.0))
+    assert [r.getMessage() for r in caplog.records] == [
+        "quality: 25% at 0.50x realtime",
+        "quality: 100% at 0.50x realtime (120.0 s of source in 240.00 s)",
+    ]
 
 
 def test_listeners_get_every_report_outside_a_task_run_and_can_be_removed():

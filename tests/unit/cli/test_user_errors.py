@@ -70,6 +70,41 @@ def test_a_bad_spec_is_one_line_and_exit_2(tmp_path, storage, capsys, text, mess
     assert (code, out) == (2, "") and message in one_line(err)
 
 
+def test_every_spec_error_is_told_at_once_with_typos_named(tmp_path, storage, capsys):
+    """Issue 22: `"fromat"` was told as `format: is required`; `atuo` and `storybaord` together gave only
+    the first."""
+    typo = {"videoUrl": "https://example.test/v.mp4", "presets": [{"fromat": "hls", "resolutions": ["240"]}]}
+    code, out, err = run(["encode", write(tmp_path, json.dumps(typo))], capsys)
+    assert (code, out) == (2, "")
+    assert one_line(err) == (
+        "vodflow encode: invalid job spec: presets[0].fromat: unknown field (did you mean 'format'?)"
+    )
+    both = {
+        "videoUrl": "https://example.test/v.mp4",
+        "presets": [{"format": "cmaf", "resolutions": ["240"], "ladder": "atuo"}],
+        "storybaord": {"interval": 2},
+    }
+    code, out, err = run(["encode", write(tmp_path, json.dumps(both))], capsys)
+    assert (code, out) == (2, "")
+    assert one_line(err) == (
+        "vodflow encode: invalid job spec: storybaord: unknown field (did you mean 'storyboard'?); "
+        "presets[0].ladder: unknown value 'atuo'; allowed: 'fixed' or 'auto' (did you mean 'auto'?)"
+    )
+
+
+@pytest.mark.parametrize("as_url", [False, True], ids=["path", "file-url"])
+def test_a_missing_local_caption_file_is_refused_like_a_missing_source(
+    tmp_path, storage, capsys, clips, as_url
+):
+    """Issue 22: it failed the job after 81 s (exit 1); now refused before any run, exit 2."""
+    missing = tmp_path / "nope.vtt"
+    captions = [{"url": f"file://{missing}" if as_url else str(missing), "language": "en"}]
+    spec = {"videoUrl": str(clips["odd"]), "presets": MP4_240, "captions": captions}
+    code, out, err = run(["encode", write(tmp_path, json.dumps(spec))], capsys)
+    assert (code, out) == (2, "")
+    assert one_line(err) == f"vodflow encode: captions[0].url: no such file: {missing}"
+
+
 def test_a_spec_that_asks_for_too_much_is_refused_before_any_run(tmp_path, storage, capsys, monkeypatch):
     source = tmp_path / "a.mp4"
     source.write_bytes(b"whatever: never read")

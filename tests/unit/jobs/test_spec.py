@@ -307,3 +307,25 @@ def test_remote_encoders_refuse_hevc_av1_and_hdr(keys, field):
     with pytest.raises(SpecError) as caught:
         check_remote_presets(presets.presets, "videosdk")
     assert caught.value.field == field and "videosdk" in caught.value.reason
+
+
+ALLOWED = "'240', '360', '480', '720', '1080' or '4k'"
+
+
+def test_every_bad_field_is_named_at_once_one_line_each():
+    with pytest.raises(SpecError) as caught:
+        parse_spec(
+            spec_with(
+                presets=[{"fromat": "hls", "resolutions": ["360", "999"]}],
+                thumbnails=[{"timestamp": "x", "resolutions": ["360"]}],
+                qualty=True,
+            )
+        )
+    assert caught.value.problems == [
+        ("presets[0].fromat", "unknown field (did you mean 'format'?)"),
+        ("qualty", "unknown field (did you mean 'quality'?)"),
+        ("presets[0].resolutions[1]", f"unknown value '999'; allowed: {ALLOWED}"),
+        ("thumbnails[0].timestamp", "malformed timestamp 'x': expected HH:MM:SS with optional fraction"),
+    ], "the typo's own `format: is required` is left out"
+    assert (caught.value.field, caught.value.reason) == caught.value.problems[0]
+    assert caught.value.message.count("; ") == 4  # four problems, and one `;` inside the allowed list
