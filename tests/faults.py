@@ -47,6 +47,7 @@ KINDS = (
     "setting that weakens a defence",
     "caption amplification",
     "stream metadata injection",
+    "stack stopped mid-job",
 )
 
 
