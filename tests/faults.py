@@ -49,6 +49,7 @@ KINDS = (
     "stream metadata injection",
     "ffmpeg crash before a live ladder played",
     "same job run twice at once",
+    "stack stopped mid-job",
 )
 
 

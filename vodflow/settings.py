@@ -106,6 +106,18 @@ class Settings(BaseSettings):
         default=None, ge=0, description="ffmpeg processes per host at once; default one per 4 cores."
     )
     concurrency_limits: bool = True
+    prefect_lost_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a CLI run on a Prefect server goes on while the server does not answer, before "
+        "it stops with `prefect_unavailable`.",
+    )
+    stop_grace_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a stopping CLI run on a Prefect server may take to clean up before it ends with "
+        "its document anyway (a second SIGINT or SIGTERM ends it at once).",
+    )
     remote_poll_seconds: float = Field(default=5.0, gt=0)
     remote_max_wait_seconds: float = Field(default=3600.0, gt=0)
     chunk_threshold_seconds: float | None = Field(default=None, ge=0)

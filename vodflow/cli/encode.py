@@ -11,11 +11,13 @@ import argparse
 import json
 import signal
 import sys
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from vodflow.cli.guard import RunGuard
 from vodflow.cli.output import EXIT_CODES, EXIT_FAILED, EXIT_OK, EXIT_USER_ERROR, UserError, print_json
 from vodflow.errors import SpecError, StepError
 
@@ -41,17 +43,25 @@ class Interrupted(KeyboardInterrupt):
 
 
 @contextmanager
-def stop_on_signals() -> Iterator[None]:
+def stop_on_signals(guard: RunGuard | None = None) -> Iterator[None]:
     """Turn SIGTERM and SIGINT into `Interrupted` in the main thread while the block runs.
 
     The exception unwinds the run like Ctrl-C: ffmpeg is killed, transfers close, the flow's crash hook
-    fails the job and removes its temp directory, and Prefect's temporary server is stopped at exit. Later
-    signals are ignored so that this clean-up is not cut short.
+    fails the job and removes its temp directory, and Prefect's temporary server is stopped at exit. A run
+    on a server (`guard`) that has not unwound after the guard's grace time, or gets a second signal, ends
+    at once with its document (`RunGuard.give_up`); without a server later signals are ignored so that the
+    clean-up is not cut short.
     """
+    told: list[int] = []
 
     def interrupt(signum: int, frame: Any) -> None:
-        for number in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(number, signal.SIG_IGN)
+        if told:
+            if guard is not None and guard.active:
+                guard.give_up()
+            return
+        told.append(signum)
+        if guard is not None:
+            guard.stopping()
         raise Interrupted(signal.Signals(signum).name)
 
     previous = {number: signal.signal(number, interrupt) for number in (signal.SIGTERM, signal.SIGINT)}
@@ -136,23 +146,28 @@ def run_job(
         job_id = check_job_id(job_id) if job_id else new_id()
     except SpecError as exc:
         raise UserError(f"invalid --job-id: {exc.reason}") from None
+    guard = run_guard(job_id, storage_block)
     try:
-        with stop_on_signals():
+        with stop_on_signals(guard):
             from vodflow.cli.progress import progress_bar_if_tty
             from vodflow.flows.pipeline import encode_video
 
             quiet_job_failures()
-            with progress_bar_if_tty():
-                state = encode_video(
-                    spec,
-                    job_id=job_id,
-                    storage_block=storage_block,
-                    encoder=encoder,
-                    x264_preset=x264_preset,
-                    return_state=True,
-                )
+            guard.watch()
+            try:
+                with progress_bar_if_tty():
+                    state = encode_video(
+                        spec,
+                        job_id=job_id,
+                        storage_block=storage_block,
+                        encoder=encoder,
+                        x264_preset=x264_preset,
+                        return_state=True,
+                    )
+            finally:
+                guard.quiet()
         refused = _refusal(state)
-        if refused is not None:  # another run of the job is at work here: its document is its own
+        if refused is not None and guard.finish():  # another run of the job is at work: not our document
             return failed_document(job_id, refused.code, refused.message), EXIT_FAILED
         fallback = failed_document(job_id, "crashed", str(state.message or state.name))
     except Interrupted as exc:
@@ -160,7 +175,50 @@ def run_job(
     except Exception as exc:  # Prefect unreachable, its temporary server too slow to start...
         message = f"Prefect could not run the job: {type(exc).__name__}: {_first_line(str(exc))}"
         fallback = failed_document(job_id, "prefect_unavailable", message)
-    return _stored_document(job_id, storage_block, fallback)
+    if guard.lost:
+        message = f"Prefect could not run the job: {guard.lost}"
+        fallback = failed_document(job_id, "prefect_unavailable", message)
+    if not guard.finish():
+        threading.Event().wait()  # the guard is writing the document and ending the process
+    document, code = _stored_document(job_id, storage_block, fallback)
+    if guard.lost:  # Prefect's exit handlers would retry the server that is gone: the document is final
+        _exit_now(document, code)
+    return document, code
+
+
+def run_guard(job_id: str, storage_block: str | None) -> RunGuard:
+    """The guard of a run on the Prefect server in PREFECT_API_URL (an inactive one without)."""
+    import os
+
+    from vodflow.settings import load_settings
+
+    settings = load_settings()
+
+    def last_resort(code: str, message: str) -> None:
+        from vodflow.steps.workdir import holds_job_lock, remove_job_workdirs
+
+        with suppress(Exception):
+            if holds_job_lock(job_id):  # else another run's directories: not ours to remove
+                remove_job_workdirs(job_id, settings.tmp_dir)
+        _exit_now(*_stored_document(job_id, storage_block, failed_document(job_id, code, message)))
+
+    return RunGuard(
+        os.environ.get("PREFECT_API_URL"),
+        settings.prefect_lost_seconds,
+        settings.stop_grace_seconds,
+        last_resort,
+    )
+
+
+def _exit_now(document: dict[str, Any], code: int) -> NoReturn:
+    """Print the document and end the process without Prefect's exit handlers (ffmpeg dies with it)."""
+    import os
+
+    with suppress(Exception):
+        print_json(document)
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
 
 
 def _refusal(state: Any) -> StepError | None:
@@ -185,15 +243,18 @@ def _stored_document(job_id: str, storage_block: str | None, fallback: dict[str,
     from vodflow.blocks.storage import resolve_storage
     from vodflow.jobs.document import JobDocument
     from vodflow.settings import load_settings
+    from vodflow.steps.publish import remove_outputs
     from vodflow.storage.jobstore import load_job, save_job
 
     try:
         storage = resolve_storage(storage_block, load_settings())
         doc: JobDocument = load_job(storage, job_id)
         if doc.status not in ("completed", "failed"):
-            doc = doc.moved_to("failed", error=fallback["error"])
+            if doc.files:  # ladders that played while encoding: removed, as the run's crash hook does
+                remove_outputs(storage, doc.files)
+            doc = doc.moved_to("failed", error=fallback["error"], files=[], playable_at=None)
             save_job(storage, doc)
-    except StepError:
+    except Exception:  # nothing stored, or the storage (its block on a server that is gone) unreachable
         return fallback, EXIT_FAILED
     return doc.wire(), EXIT_OK if doc.status == "completed" else EXIT_FAILED
 

@@ -1,8 +1,9 @@
 """The automations declared next to the deployments (`automations:` in prefect.yaml), applied idempotently.
 
 `prefect deploy` ignores the key; `prefect automation create --from-file prefect.yaml` would read it but adds
-a copy on every call. `apply_automations` creates each automation once and updates it in place afterwards,
-matching by name, so it can run after every `prefect deploy --all`.
+a copy on every call. `apply_automations` creates each automation once and updates it in place afterwards
+(only when it changed: an update restarts what its trigger has counted), matching by name, so it can run
+after every `prefect deploy --all` and every `vodflow up`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def declared_automations(path: Path) -> list[dict[str, Any]]:
 
 
 def apply_automations(path: Path) -> list[tuple[str, str]]:
-    """Create or update, by name, every automation `path` declares; returns (name, `created`|`updated`).
+    """Create or update, by name, every automation `path` declares; (name, `created`|`updated`|`unchanged`).
 
     Talks to the Prefect API in `PREFECT_API_URL`; a malformed automation raises before anything changes.
     """
@@ -37,10 +38,22 @@ def apply_automations(path: Path) -> list[tuple[str, str]]:
     with get_client(sync_client=True) as client:
         for automation in wanted:
             existing = client.read_automations_by_name(automation.name)
-            if existing:
-                client.update_automation(existing[0].id, automation)
-                done.append((automation.name, "updated"))
-            else:
+            if not existing:
                 client.create_automation(automation)
                 done.append((automation.name, "created"))
+                continue
+            # an update makes the server give the trigger a new id, forgetting what the old one counted (the
+            # last heartbeat of a run gone silent across a restart: never marked Crashed): only when changed
+            if _core(existing[0]) == automation.model_dump(mode="json"):
+                done.append((automation.name, "unchanged"))
+                continue
+            client.update_automation(existing[0].id, automation)
+            done.append((automation.name, "updated"))
     return done
+
+
+def _core(existing: Any) -> dict[str, Any]:
+    from prefect.events.schemas.automations import AutomationCore
+
+    fields = set(AutomationCore.model_fields)
+    return AutomationCore.model_validate(existing.model_dump(include=fields)).model_dump(mode="json")

@@ -24,6 +24,7 @@ from vodflow.stack.processes import (
     port_in_use,
     spawn,
     stop,
+    stop_runs,
     wait_until,
 )
 from vodflow.stack.state import (
@@ -51,6 +52,14 @@ PORT_OPTIONS = {
 }
 HEALTH = {"server": "/api/health", "api": "/healthz", "receiver": "/healthz", "files": "/"}
 ADDABLE = ("api", "receiver")  # parts that `up` starts beside a running stack that lacks them
+RUN_STOP_SECONDS = 30.0  # a flow run told to stop fails its job, removes its temp files, releases its slots
+# Leases kept on disk under PREFECT_HOME (Prefect's default keeps them in memory, lost with the server: a
+# slot held across a restart then stayed taken for ever), and looked at every 5 s instead of 15: a run
+# killed with its host, or while the server was down, frees its slots within about a minute.
+SERVER_LEASES = {
+    "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect.server.concurrency.lease_storage.filesystem",
+    "PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS": "5",
+}
 
 
 class PortInUse(RuntimeError):
@@ -208,7 +217,7 @@ def up(
     exe = lambda name: str(options.bin_dir / name)  # noqa: E731
     starter = Starter(state, say)
     try:
-        server_env = {**base, "PREFECT_UI_API_URL": f"{ui_url}/api"}  # the UI's calls go to this server's API
+        server_env = {**base, **SERVER_LEASES, "PREFECT_UI_API_URL": f"{ui_url}/api"}  # UI calls this API
         if options.database_url:
             server_env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = options.database_url
         starter.start(
@@ -355,8 +364,10 @@ def status(state: StackState) -> list[PartStatus]:
 
 
 def down(state_dir: Path, warn: Callable[[str], None] = lambda line: None) -> list[str]:
-    """Stop every part the state records (newest first) with what it started, wait until their ports are
-    free, forget the state. The names of the parts that were running; [] when nothing was (safe to repeat).
+    """Stop the flow runs its worker started (SIGTERM: each fails its job, removes its temp directory and
+    releases its slots while the server still answers), then every part the state records (newest first)
+    with what it started, wait until their ports are free, forget the state. The names of the parts that
+    were running; [] when nothing was (safe to repeat).
 
     A part whose pid now names another process is not signalled (`warn` says so). UntrustedState, with the
     file left as it is and nothing signalled, when the state file cannot be trusted."""
@@ -364,6 +375,8 @@ def down(state_dir: Path, warn: Callable[[str], None] = lambda line: None) -> li
     if state is None:
         return []
     stopped = []
+    if runs := stop_runs(state, grace=RUN_STOP_SECONDS):  # while the server still records what they do
+        warn(f"stopped {runs} flow run process(es) of its worker; their jobs end failed")
     for part in reversed(state.parts):
         problem = identity_problem(part, state.stack_id)
         if problem and problem != "it has exited":

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from vodflow.stack.state import STACK_ID_VARIABLE, Part
+from vodflow.stack.state import STACK_ID_VARIABLE, Part, StackState
 
 
 def free_port() -> int:
@@ -231,3 +231,52 @@ def _signal_members(part: Part, stack_id: str, leader: int | None, sig: int) -> 
             except (ProcessLookupError, PermissionError):
                 pass
     return bool(found)
+
+
+def _runs(state: StackState) -> list[Proc]:
+    """The live processes the stack started outside its parts' own sessions: the flow runs its worker
+    started (each in a session of its own) and what they started (ffmpeg). Each carries the stack's id in
+    its environment, started in this boot, after the stack's first part; none before `up` can."""
+    if not state.parts or any(part.boot_id != boot_id() for part in state.parts):
+        return []
+    parts = {part.pid for part in state.parts}
+    since = min(int(part.started_at) for part in state.parts)
+    procs = (read_proc(int(entry.name)) for entry in Path("/proc").iterdir() if entry.name.isdigit())
+    return [
+        proc
+        for proc in procs
+        if proc is not None
+        and proc.state != "Z"
+        and proc.sid not in parts
+        and proc.start >= since
+        and proc.pid != os.getpid()
+        and carries(proc.pid, state.stack_id)
+    ]
+
+
+def stop_runs(state: StackState, grace: float = 30.0) -> int:
+    """SIGTERM the session leaders among the stack's flow-run processes (`_runs`: a flow run told so fails
+    its job, removes its temp directory and releases its slots), SIGKILL whatever of them and theirs is left
+    after `grace` s. The number of runs told to stop."""
+    leaders = [proc for proc in _runs(state) if proc.pid == proc.sid]
+    for sig, wait, targets in ((signal.SIGTERM, grace, leaders), (signal.SIGKILL, 5.0, None)):
+        for proc in targets if targets is not None else _runs(state):
+            _send(proc, sig, state.stack_id)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and _runs(state):
+            time.sleep(0.2)
+        if not _runs(state):
+            break
+    return len(leaders)
+
+
+def _send(proc: Proc, sig: int, stack_id: str) -> None:
+    """`sig` to `proc` through a pidfd, once the pidfd is known to name that very process."""
+    with _pidfd(proc.pid) as fd:
+        again = read_proc(proc.pid)
+        if fd is None or again is None or again.start != proc.start or not carries(proc.pid, stack_id):
+            return
+        try:
+            signal.pidfd_send_signal(fd, sig)
+        except (ProcessLookupError, PermissionError):
+            pass

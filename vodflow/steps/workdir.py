@@ -29,6 +29,7 @@ from vodflow.jobs.keys import check_job_id
 
 LOCKS = "vodflow-locks-{uid}"
 SUFFIX = re.compile(r"[0-9a-f]{16}")
+_held: set[str] = set()  # the jobs whose lock this process holds
 
 
 def temp_root(tmp_dir: Path | None = None) -> Path:
@@ -116,8 +117,15 @@ def job_lock(job_id: str, tmp_dir: Path | None = None) -> Iterator[None]:
         os.close(fd)
     else:  # pragma: no cover - only under a storm of runs of one job
         raise StepError("run", "job_running", f"job {job_id}: its lock keeps changing hands")
+    _held.add(job_id)
     try:
         yield
     finally:
+        _held.discard(job_id)
         path.unlink(missing_ok=True)
         os.close(fd)
+
+
+def holds_job_lock(job_id: str) -> bool:
+    """Whether this process holds the job's lock (a run of it is at work here)."""
+    return job_id in _held

@@ -1,0 +1,67 @@
+"""The automations of prefect.yaml on a real Prefect server, applied as `vodflow up` applies them (each time).
+
+A vodflow run sends one heartbeat and falls silent (its host died, or `vodflow down` cut it off); the
+automations are applied again meanwhile, as the next `vodflow up` does. `vodflow-crash-silent-runs` must
+still mark the run Crashed: an apply that gave the trigger a new id made the server forget the heartbeat it
+had counted under the old one, and the run stayed Running for ever.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from tests.faults import LEDGER
+from tests.prefect_server import BIN, PrefectServer
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def apply(server: PrefectServer) -> str:
+    done = subprocess.run(
+        [str(BIN / "vodflow"), "automations", "apply", "--file", str(REPO / "prefect.yaml")],
+        env=server.env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stderr
+
+
+def test_a_silent_run_is_marked_crashed_though_the_automations_were_applied_again(tmp_path):
+    with PrefectServer(tmp_path / "home", tmp_path / "logs") as server:
+        api = server.api_url
+        assert "'vodflow-crash-silent-runs' created" in apply(server)
+        flow = httpx.post(f"{api}/flows/", json={"name": "vodflow-encode"}).raise_for_status().json()
+        body = {"flow_id": flow["id"], "name": "cut-off", "tags": ["vodflow"], "state": {"type": "RUNNING"}}
+        run = httpx.post(f"{api}/flow_runs/", json=body).raise_for_status().json()
+        heartbeat = {
+            "id": str(uuid.uuid4()),
+            "occurred": datetime.now(UTC).isoformat(),
+            "event": "prefect.flow-run.heartbeat",
+            "resource": {
+                "prefect.resource.id": f"prefect.flow-run.{run['id']}",
+                "prefect.resource.name": "cut-off",
+            },
+            "related": [{"prefect.resource.id": "prefect.tag.vodflow", "prefect.resource.role": "tag"}],
+        }
+        httpx.post(f"{api}/events", json=[heartbeat]).raise_for_status()
+        deadline = time.monotonic() + 60
+        beats = {"filter": {"event": {"name": ["prefect.flow-run.heartbeat"]}}}
+        while not httpx.post(f"{api}/events/filter", json=beats).raise_for_status().json()["events"]:
+            assert time.monotonic() < deadline, "the heartbeat was never recorded"
+            time.sleep(0.5)
+        LEDGER.inject("worker lost, run silent")
+
+        again = apply(server)  # what the next `vodflow up` does
+
+        deadline = time.monotonic() + 240  # 90 s without a heartbeat, plus the trigger's evaluation
+        while (state := httpx.get(f"{api}/flow_runs/{run['id']}").json())["state_type"] != "CRASHED":
+            assert time.monotonic() < deadline, f"still {state['state_type']}: {server.log_tail('server')}"
+            time.sleep(2)
+        assert "heartbeat" in state["state"]["message"]
+        LEDGER.job("worker lost, run silent", "failed")
+        assert "'vodflow-crash-silent-runs' unchanged" in again  # nothing to update: nothing reloaded
