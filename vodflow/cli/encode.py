@@ -195,11 +195,10 @@ def run_guard(job_id: str, storage_block: str | None) -> RunGuard:
     settings = load_settings()
 
     def last_resort(code: str, message: str) -> None:
-        from vodflow.steps.workdir import holds_job_lock, remove_job_workdirs
+        from vodflow.steps.workdir import leave_job
 
         with suppress(Exception):
-            if holds_job_lock(job_id):  # else another run's directories: not ours to remove
-                remove_job_workdirs(job_id, settings.tmp_dir)
+            leave_job(job_id, settings.tmp_dir)
         _exit_now(*_stored_document(job_id, storage_block, failed_document(job_id, code, message)))
 
     return RunGuard(

@@ -129,3 +129,11 @@ def job_lock(job_id: str, tmp_dir: Path | None = None) -> Iterator[None]:
 def holds_job_lock(job_id: str) -> bool:
     """Whether this process holds the job's lock (a run of it is at work here)."""
     return job_id in _held
+
+
+def leave_job(job_id: str, tmp_dir: Path | None = None) -> None:
+    """For a process about to end without unwinding its run (`os._exit`): when it holds the job's lock,
+    remove the job's temp directories and the lock file (the kernel drops the lock itself)."""
+    if holds_job_lock(job_id):  # else they are another run's
+        remove_job_workdirs(job_id, tmp_dir)
+        (lock_folder(tmp_dir) / f"{check_job_id(job_id)}.lock").unlink(missing_ok=True)

@@ -24,6 +24,7 @@ import pytest
 from tests.faults import LEDGER
 from tests.media import make_clip
 from tests.prefect_server import BIN
+from tests.runs import temp_left
 from vodflow.stack.state import load_state
 
 REPO = Path(__file__).resolve().parents[3]
@@ -138,7 +139,7 @@ def test_down_during_jobs_ends_them_and_the_next_job_after_up_completes(tmp_path
     run_doc = stored(tmp_path, "cut-deployment")
     assert run_doc["status"] == "failed" and run_doc["error"]["code"] in ("cancelled", "crashed"), run_doc
     LEDGER.job("stack stopped mid-job", "failed")
-    assert sorted(p.name for p in (tmp_path / "work").iterdir()) == []  # both temp directories removed
+    assert temp_left(tmp_path / "work") == []  # both temp directories removed, and their job locks
     assert "stopped 1 flow run" in stopped.stderr
 
     again = vodflow(env, "up")
