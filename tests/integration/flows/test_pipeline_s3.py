@@ -1,4 +1,5 @@
-"""The pipeline against a real S3 server (SeaweedFS), with an s3:// source and an outage mid-upload."""
+"""The pipeline against a real S3 server (SeaweedFS): an s3:// source, public URLs, size limits, and a ladder
+watched in the bucket while it is published as it encodes. (S3 outages are in test_fault_injection.py.)"""
 
 from __future__ import annotations
 
@@ -119,9 +120,42 @@ def test_a_playlist_uploaded_to_s3_never_reads_the_workers_files(s3_server, s3_e
     assert s3_env.list_keys("files/") == []
 
 
-def test_ladder_plays_from_s3_while_encoding(s3_env, tmp_path):
+def test_ladder_plays_from_s3_while_encoding(s3_env, tmp_path, monkeypatch):
+    """While the encode runs, every variant playlist put into the bucket lists only segments the bucket
+    already holds (looked up there, at that moment), the master goes up once every rung has one, and the
+    playable webhook names it; at the end the bucket holds the VOD ladder."""
     from tests.httpserver import serve
     from tests.media import make_clip
+
+    seen: list[tuple[str, list[str]]] = []  # (key put, segments a variant playlist listed), in order
+    early: list[str] = []  # an assert in the publisher's thread would only be logged: kept for the end
+    real_file, real_bytes = S3Storage.upload_file, S3Storage.upload_bytes
+
+    def check(self: S3Storage, key: str, body: bytes) -> None:
+        if not key.endswith("/index.m3u8") or key.count("/") < 3 or b"#EXT-X-STREAM-INF" in body:
+            seen.append((key, []))
+            return
+        text = body.decode()
+        if "#EXT-X-ENDLIST" in text:  # the VOD playlist of the publish step
+            seen.append((key, []))
+            return
+        folder = key.rsplit("/", 1)[0]
+        listed = [f"{folder}/{line}" for line in text.splitlines() if line.endswith(".ts")]
+        present = set(self.list_keys(folder + "/"))
+        missing = [k for k in listed if k not in present]
+        early.extend(f"{key} lists {m}, not in the bucket yet" for m in missing)
+        seen.append((key, listed))
+
+    def upload_file(self, local_path, key, content_type=None):
+        check(self, key, local_path.read_bytes() if key.endswith(".m3u8") else b"")
+        return real_file(self, local_path, key, content_type)
+
+    def upload_bytes(self, data, key, content_type=None):
+        check(self, key, data)
+        return real_bytes(self, data, key, content_type)
+
+    monkeypatch.setattr(S3Storage, "upload_file", upload_file)
+    monkeypatch.setattr(S3Storage, "upload_bytes", upload_bytes)
 
     source = make_clip(tmp_path / "long.mp4", 640, 360, seconds=20)
     with serve(tmp_path) as hooks:
@@ -133,13 +167,21 @@ def test_ladder_plays_from_s3_while_encoding(s3_env, tmp_path):
                 "notify": ["playable"],
             }
         )
-        (playable,) = [r["json"] for r in hooks.requests if r["method"] == "POST"]
+        posted = [r["json"] for r in hooks.requests if r["method"] == "POST"]
 
+    assert early == [], "a playlist never lists a segment not uploaded yet"
+    (playable,) = posted
     assert doc["status"] == "completed" and doc["playableAt"] == playable["playableAt"]
     (listed,) = playable["files"]
     assert playable["status"] == "processing" and listed["meta"]["playlistType"] == "event"
     (ladder,) = doc["files"]
     assert listed["fileUrl"] == ladder["fileUrl"] and listed["fileUrl"].startswith("http://")
+    # published while encoding: EVENT playlists listing segments went up before the master did
+    keys = [key for key, _ in seen]
+    master = keys.index(f"{ladder['filePath']}/index.m3u8")
+    live = [(key, segments) for key, segments in seen[:master] if segments]
+    assert {key.rsplit("/", 2)[1] for key, _ in live} == {"240p", "360p"}, keys[:master]
+    assert len(live) >= 2
     for variant in parse_master(s3_env.read_bytes(f"{ladder['filePath']}/index.m3u8").decode()):
         playlist = s3_env.read_bytes(f"{ladder['filePath']}/{variant.uri}").decode()
         assert "#EXT-X-PLAYLIST-TYPE:VOD" in playlist
