@@ -163,3 +163,16 @@ def local_file(url: str) -> Path:
     """The path a local storage's `file://` URL names."""
     assert url.startswith("file://")
     return Path(urlsplit(url).path)
+
+
+def lists_libvmaf(ffmpeg_binary: str) -> bool:
+    """Whether `ffmpeg_binary -filters` lists the libvmaf filter: the test's own look at its environment."""
+    listing = subprocess.run(
+        [ffmpeg_binary, "-hide_banner", "-filters"], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    return any(line.split()[1:2] == ["libvmaf"] for line in listing.splitlines())
+
+
+# What a rendition measured against itself scores (the imageio-ffmpeg binary, 640x360): SSIM 1, PSNR infinite
+# (the document's cap, 100 dB) and VMAF 99.96. A real encode scores strictly below all three.
+MAX_REAL_VMAF = 99.5

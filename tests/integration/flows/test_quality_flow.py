@@ -4,16 +4,18 @@ both; a spec without the key gets none of it."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
+import imageio_ffmpeg
 import pytest
 
-from tests.media import make_clip
+from tests.media import MAX_REAL_VMAF, ffmpeg, lists_libvmaf, make_clip
 from vodflow.errors import StepError
 from vodflow.flows.pipeline import encode_video
-from vodflow.jobs.plan import HlsOutput, OutputPlan, Rendition
+from vodflow.jobs.plan import HlsOutput, Mp4Output, OutputPlan, Rendition
 from vodflow.jobs.sources import Source, SourceInfo
-from vodflow.steps.quality import measure_quality, quality_tool
+from vodflow.steps.quality import measure_quality
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -39,17 +41,20 @@ def measured(doc: dict) -> dict[str, dict]:
 
 
 def check_scores(quality: dict, vmaf: bool) -> None:
-    assert 0.8 < quality["ssim"] <= 1
-    assert quality["psnr"] > 25
+    """Scores of a real encode: good, and strictly below what a rendition measured against itself gives
+    (SSIM 1, PSNR at the document's 100 dB cap, VMAF 99.96)."""
+    assert 0.8 < quality["ssim"] < 1, quality
+    assert 25 < quality["psnr"] < 100, quality
     if vmaf:
-        assert 0 < quality["vmaf"] <= 100
+        assert 50 < quality["vmaf"] < MAX_REAL_VMAF, quality
     else:
         assert "vmaf" not in quality
 
 
 def test_every_rendition_of_a_one_process_encode_is_measured_with_vmaf(source, storage):
-    pytest.importorskip("imageio_ffmpeg")
-    assert quality_tool(None).vmaf, "the imageio-ffmpeg binary has libvmaf"
+    """With no VODFLOW_QUALITY_FFMPEG the imageio-ffmpeg wheel's binary measures; this test checks it lists
+    libvmaf itself, so every rendition must carry a VMAF; the 240p rung scores below the 360p one."""
+    assert lists_libvmaf(imageio_ffmpeg.get_ffmpeg_exe()), "the imageio-ffmpeg wheel's binary has libvmaf"
     spec = {
         "videoUrl": str(source),
         "presets": [
@@ -69,6 +74,8 @@ def test_every_rendition_of_a_one_process_encode_is_measured_with_vmaf(source, s
     assert doc["qualitySeconds"] > 0
     (ladder,) = [f for f in doc["files"] if f["meta"].get("format") == "hls"]
     assert [r["name"] for r in ladder["meta"]["rungs"]] == ["240p", "360p"]
+    low, high = (r["quality"] for r in ladder["meta"]["rungs"])
+    assert all(low[metric] < high[metric] for metric in ("ssim", "psnr", "vmaf")), (low, high)
 
 
 def test_a_chunked_encode_is_measured_with_the_configured_ffmpeg(source, storage, monkeypatch):
@@ -86,7 +93,33 @@ def test_a_chunked_encode_is_measured_with_the_configured_ffmpeg(source, storage
     scores = measured(doc)
     assert len(scores) == 2
     for quality in scores.values():
-        check_scores(quality, vmaf=quality_tool("ffmpeg").vmaf)
+        check_scores(quality, vmaf=lists_libvmaf("ffmpeg"))
+
+
+def test_a_degraded_rendition_scores_lower_and_a_copy_of_the_source_fails_the_bounds(source, tmp_path):
+    """`measure_quality` on the same 360p MP4 three ways: an x264 encode, a blurred CRF 51 copy of it (scores
+    lower on every metric) and the source itself (SSIM 1, PSNR at the cap: outside what `check_scores`
+    accepts, so a measurement that compared a rendition with itself could not pass these tests)."""
+    info = SourceInfo(SECONDS, 640, 360, 0, True, "h264", "mov", 25.0)
+    out = Mp4Output("m" * 24, "p0", Rendition("360", 640, 360, 800, 64))
+    plan = OutputPlan(mp4=[out])
+    rendition = tmp_path / f"{out.file_id}.mp4"
+    ffmpeg("-i", str(source), "-an", "-c:v", "libx264", "-crf", "23", str(tmp_path / "good.mp4"))
+    ffmpeg("-i", str(source), "-an", "-vf", "boxblur=6", "-c:v", "libx264", "-crf", "51",
+           str(tmp_path / "bad.mp4"))  # fmt: skip
+
+    scores = {}
+    for name, made in [("good", tmp_path / "good.mp4"), ("bad", tmp_path / "bad.mp4"), ("self", source)]:
+        rendition.write_bytes(made.read_bytes())
+        report = measure_quality(Source(source, info), plan, tmp_path)
+        scores[name] = report.scores[out.file_id]
+    good, bad, itself = (asdict(scores[name]) for name in ("good", "bad", "self"))
+    check_scores(good, vmaf=True)
+    assert all(bad[m] < good[m] for m in ("ssim", "psnr", "vmaf")), (bad, good)
+    assert bad["ssim"] < 0.9 and bad["psnr"] < 25, bad
+    assert (itself["ssim"], itself["psnr"]) == (1.0, 100.0), itself
+    with pytest.raises(AssertionError):
+        check_scores(itself, vmaf=True)
 
 
 def test_a_job_without_quality_lists_no_measurement(source, storage):
