@@ -10,6 +10,7 @@ import httpx
 import jwt
 import pytest
 
+from tests.httpserver import serve
 from vodflow.encoders.mpc import files_from_mpc, mpc_targets, parse_object_url, result_from_mpc
 from vodflow.encoders.videosdk import files_from_videosdk, videosdk_job_spec
 from vodflow.errors import ServiceError
@@ -344,3 +345,27 @@ def test_errors_survive_pickling():
     assert (str(error), error.code, error.not_found) == ("mpc cancel task 7 failed: no", "MPC.10212", False)
     outcomes = [{"service": "videodb", "id": "d", "outcome": "failed", "detail": "x"}]
     assert pickle.loads(pickle.dumps(CleanupFailed(outcomes))).outcomes == outcomes
+
+
+EIGHT_MIB = 8 * 1024 * 1024  # docs/security.md: "provider answers capped at 8 MiB"
+
+
+@pytest.mark.parametrize("unsized", [False, True], ids=["content-length", "unsized"])
+def test_provider_answers_are_capped_at_8_mib(tmp_path, unsized):
+    """A loopback service answering exactly 8 MiB of JSON is read; one byte more (or an endless answer with no
+    length) is refused at once (not retried, one request)."""
+    just_fits = b'"' + b"a" * (EIGHT_MIB - 2) + b'"'
+    (tmp_path / "fits").write_bytes(just_fits)
+    (tmp_path / "over").write_bytes(just_fits + b" ")  # still valid JSON: only its size is wrong
+    with serve(tmp_path) as server:
+        if unsized:
+            server.behave("/fits", "unsized", body=just_fits)
+            server.behave("/over", "endless")
+        sleeps: list[float] = []
+        with _Echo(server.base_url, retry=FAST, sleep=sleeps.append) as client:
+            assert client.send(ApiRequest("list", "GET", "/fits")) == "a" * (EIGHT_MIB - 2)
+            with pytest.raises(ServiceError) as info:
+                client.send(ApiRequest("list", "GET", "/over"))
+    assert str(info.value) == f"echo list failed: answer larger than {EIGHT_MIB} bytes"
+    assert not info.value.transient and sleeps == []
+    assert [r["path"] for r in server.requests] == ["/fits", "/over"]
