@@ -369,3 +369,20 @@ def test_provider_answers_are_capped_at_8_mib(tmp_path, unsized):
     assert str(info.value) == f"echo list failed: answer larger than {EIGHT_MIB} bytes"
     assert not info.value.transient and sleeps == []
     assert [r["path"] for r in server.requests] == ["/fits", "/over"]
+
+
+def test_control_characters_in_a_service_s_error_are_escaped_in_logs_and_errors(caplog):
+    """docs/security.md: "every error message has its control characters escaped": a service whose 5xx message
+    carries a newline, an ANSI escape and a Unicode line separator cannot forge a log line, in the retry
+    warnings or in the final error."""
+    forged = "busy\n2026-01-01 INFO vodflow: job done\x1b[2J\u2028end"
+    client, sleeps = _client(lambda request: httpx.Response(503, json={"message": forged}))
+    with caplog.at_level(logging.WARNING, logger="vodflow.providers"), pytest.raises(ServiceError) as info:
+        client.send(ApiRequest("ping", "GET", "/p", object_id="id\r\n1"))
+    escaped = "busy\\n2026-01-01 INFO vodflow: job done\\x1b[2J\\u2028end"
+    assert str(info.value) == f"echo ping id\\r\\n1 failed (HTTP 503): {escaped}"
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == FAST.attempts and all(escaped in w for w in warnings)
+    assert len(sleeps) == FAST.attempts - 1  # transient: retried
+    for text in [str(info.value), *warnings]:
+        assert not any(c in text for c in "\n\r\x1b\u2028"), text
