@@ -41,8 +41,8 @@ class Recorder:
     def behave(self, path: str, how: str, **options: Any) -> None:
         """Answer every request of `path` as a hostile peer: `trickle_headers` (a header byte every
         `interval` s, never done), `trickle_body` (headers, then a body byte every `interval` s),
-        `gzip_bomb` (`size` zero bytes gzipped, sent as `Content-Encoding: gzip`), or `endless` (200 and
-        a body that never ends)."""
+        `gzip_bomb` (`size` zero bytes gzipped, sent as `Content-Encoding: gzip`), `unsized` (`body` with no
+        length, ended by closing), or `endless` (200 and a body that never ends)."""
         if how == "gzip_bomb":  # made once, so that answering is instant
             options = {**options, "body": gzip.compress(b"\0" * int(options.get("size", 10**8)), 9)}
         self.hostile[path] = (how, options)
@@ -93,6 +93,9 @@ def _handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
                     body = options["body"]
                     self._head(200, {"Content-Encoding": "gzip", "Content-Length": str(len(body))})
                     self.wfile.write(body)
+                elif how == "unsized":
+                    self._head(200, {"Content-Type": "application/json"})  # no length: ends at close
+                    self.wfile.write(options["body"])
                 elif how == "endless":
                     self._head(200, {"Content-Type": "text/plain"})
                     while True:

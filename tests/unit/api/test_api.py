@@ -17,7 +17,7 @@ from vodflow.api.app import create_app
 from vodflow.api.auth import Unauthorized, verify_token
 from vodflow.api.jobs import output_keys
 from vodflow.blocks.api import VodflowApi
-from vodflow.errors import ConfigError
+from vodflow.errors import ConfigError, StorageError
 from vodflow.jobs.document import JobDocument
 from vodflow.jobs.keys import job_key
 from vodflow.jobs.limits import Limits
@@ -629,3 +629,55 @@ def test_block_settings_and_tokens():
     assert settings.api_key == API_KEY and settings.storage_block == "media"
     assert verify_token(block.mint_token(ttl_seconds=120), settings.api_key, SECRET)["apikey"] == API_KEY
     assert SECRET not in repr(block)
+
+
+class StorageDown(LocalStorage):
+    """A storage whose every call fails as an unreachable S3 endpoint does (transient), once `down` is set."""
+
+    down = False
+    CALLS = ("upload_file", "upload_bytes", "read_bytes", "download_file", "size", "exists", "list_keys",
+             "delete_keys", "delete_prefix")  # fmt: skip
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in type(self).CALLS and object.__getattribute__(self, "down"):
+            raise StorageError(
+                "publish", "storage_unavailable", "S3 at http://10.9.8.7:9000 refused (MaxRetryError)",
+                transient=True,
+            )  # fmt: skip
+        return object.__getattribute__(self, name)
+
+
+def test_the_api_answers_503_when_storage_is_down(tmp_path, runs):
+    """docs/api.md: 503 when storage cannot be reached (a create keeps nothing and starts no run), without the
+    storage's internal address or error in the answer; the API answers again once storage is back."""
+    storage = StorageDown(tmp_path / "data")
+    client = make_client(storage, runs)
+    job = create(client)
+    storage.down = True
+    answers = [
+        client.get(JOBS),
+        client.get(f"{JOBS}/{job['id']}"),
+        client.post(JOBS, json=SEED_BODY),
+        client.delete(f"{JOBS}/{job['id']}"),
+    ]
+    for response in answers:
+        assert response.status_code == 503, (response.request.method, response.text)
+        assert response.json()["message"] == "storage cannot be reached; try again later"
+        assert "10.9.8.7" not in response.text and "MaxRetryError" not in response.text
+    assert len(runs.started) == 1  # only the first create's run
+    storage.down = False
+    assert client.get(f"{JOBS}/{job['id']}").status_code == 200
+    assert storage.list_keys("jobs/") == [job_key(job["id"])]
+
+
+def test_the_longest_token_life_is_settable(storage, runs, environment):
+    """`VODFLOW_API_MAX_TOKEN_TTL` (README, default 86400 s): the furthest ahead a token's `exp` may lie, read
+    from the environment as `vodflow api` reads it."""
+    base = {"VODFLOW_API_KEY": API_KEY, "VODFLOW_API_SECRET": SECRET}
+    assert environment(base).api_settings().max_token_ttl == 86400
+    settings = environment({**base, "VODFLOW_API_MAX_TOKEN_TTL": "600"})
+    client = TestClient(create_app(settings.api_settings(), storage, runs=runs))
+    now = int(time.time())
+    too_long = client.get(JOBS, headers={"Authorization": token(exp=now + 900)})
+    assert too_long.status_code == 401 and "lives too long" in too_long.json()["message"]
+    assert client.get(JOBS, headers={"Authorization": token(exp=now + 300)}).status_code == 200

@@ -359,3 +359,66 @@ def serve_trickle(chunks: int, every: float, size: int = 1000) -> Iterator[str]:
             yield f"http://127.0.0.1:{server.server_address[1]}"
         finally:
             server.shutdown()
+
+
+# Promises of docs/security.md ("Address guard") that need their own test.
+
+# Teredo (2001:0::/32) carries the client's IPv4 address inverted in its last 32 bits; the server here is
+# public (65.54.227.120), so only the unwrapped client can make the address refused.
+TEREDO_LOOPBACK = "2001:0:4136:e378:8000:ffff:80ff:fffe"  # client 127.0.0.1
+TEREDO_METADATA = "2001:0:4136:e378:8000:ffff:5601:5601"  # client 169.254.169.254
+TEREDO_PRIVATE = "2001:0:4136:e378:8000:ffff:f5ff:fffe"  # client 10.0.0.1
+
+
+@pytest.mark.parametrize(
+    ("name", "address", "kind"),
+    [
+        ("teredo-loopback.test", TEREDO_LOOPBACK, "loopback"),
+        ("teredo-metadata.test", TEREDO_METADATA, "metadata"),
+        ("teredo-private.test", TEREDO_PRIVATE, "private"),
+        ("ecs-credentials.test", "169.254.170.2", "metadata"),  # AWS ECS task metadata
+        ("alibaba-metadata.test", "100.100.100.200", "metadata"),  # Alibaba Cloud metadata
+    ],
+)
+def test_teredo_and_cloud_metadata_names_are_refused_before_any_connection(monkeypatch, name, address, kind):
+    """A name resolving to a Teredo-wrapped internal address or to the ECS/Alibaba metadata endpoints is
+    refused by kind, naming the host and never the address, and nothing connects (the resolver is stubbed)."""
+    stub_dns(monkeypatch, {name: [address]})
+    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", lambda *a: pytest.fail("connected"))
+    with guarded_client(NetPolicy()) as client, pytest.raises(AddressRefused) as caught:
+        client.get(f"http://{name}/latest/meta-data/")
+    assert caught.value.reason == f"host {name} is a {kind} address; allow it in VODFLOW_ALLOWED_HOSTS"
+    assert address not in str(caught.value)
+
+
+@pytest.mark.parametrize("address", ["169.254.170.2", "100.100.100.200"])
+def test_metadata_addresses_stay_refused_when_their_name_is_allowed(monkeypatch, address):
+    """Allowing a host name opens internal addresses for it, but never a metadata endpoint."""
+    stub_dns(monkeypatch, {"meta.corp": [address], "intranet.corp": ["10.0.0.7"]})
+    policy = NetPolicy.from_entries(["meta.corp", "intranet.corp"])
+    assert policy.checked_addresses(httpx.URL("http://intranet.corp/")) == ["10.0.0.7"]
+    with pytest.raises(AddressRefused, match="meta.corp is a metadata address"):
+        policy.checked_addresses(httpx.URL("http://meta.corp/"))
+
+
+def test_a_teredo_address_of_a_public_client_is_public():
+    """The unwrapping reads the client address: Teredo of 8.8.8.8 is not refused (so refusals above are not
+    Teredo's prefix being refused wholesale)."""
+    assert refused_kind(ipaddress.ip_address("2001:0:4136:e378:8000:ffff:f7f7:f7f7")) is None
+
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "all_proxy"])
+def test_proxy_variables_are_ignored_by_the_guarded_client(tmp_path, monkeypatch, variable):
+    """With a proxy variable pointing at a loopback "proxy", the guarded client still connects to the target
+    itself: the target records the request, the proxy is never contacted."""
+    (tmp_path / "clip.mp4").write_bytes(b"target")
+    with serve(tmp_path / "proxy") as proxy, serve(tmp_path) as target:
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+            monkeypatch.delenv(name.lower(), raising=False)
+        monkeypatch.setenv(variable, proxy.base_url)
+        with guarded_client(LOOPBACK) as client:
+            response = client.get(target.url("/clip.mp4"))
+        assert response.status_code == 200 and response.content == b"target"
+        assert [r["path"] for r in target.requests] == ["/clip.mp4"]
+        assert proxy.requests == []

@@ -10,6 +10,7 @@ import httpx
 import jwt
 import pytest
 
+from tests.httpserver import serve
 from vodflow.encoders.mpc import files_from_mpc, mpc_targets, parse_object_url, result_from_mpc
 from vodflow.encoders.videosdk import files_from_videosdk, videosdk_job_spec
 from vodflow.errors import ServiceError
@@ -344,3 +345,44 @@ def test_errors_survive_pickling():
     assert (str(error), error.code, error.not_found) == ("mpc cancel task 7 failed: no", "MPC.10212", False)
     outcomes = [{"service": "videodb", "id": "d", "outcome": "failed", "detail": "x"}]
     assert pickle.loads(pickle.dumps(CleanupFailed(outcomes))).outcomes == outcomes
+
+
+EIGHT_MIB = 8 * 1024 * 1024  # docs/security.md: "provider answers capped at 8 MiB"
+
+
+@pytest.mark.parametrize("unsized", [False, True], ids=["content-length", "unsized"])
+def test_provider_answers_are_capped_at_8_mib(tmp_path, unsized):
+    """A loopback service answering exactly 8 MiB of JSON is read; one byte more (or an endless answer with no
+    length) is refused at once (not retried, one request)."""
+    just_fits = b'"' + b"a" * (EIGHT_MIB - 2) + b'"'
+    (tmp_path / "fits").write_bytes(just_fits)
+    (tmp_path / "over").write_bytes(just_fits + b" ")  # still valid JSON: only its size is wrong
+    with serve(tmp_path) as server:
+        if unsized:
+            server.behave("/fits", "unsized", body=just_fits)
+            server.behave("/over", "endless")
+        sleeps: list[float] = []
+        with _Echo(server.base_url, retry=FAST, sleep=sleeps.append) as client:
+            assert client.send(ApiRequest("list", "GET", "/fits")) == "a" * (EIGHT_MIB - 2)
+            with pytest.raises(ServiceError) as info:
+                client.send(ApiRequest("list", "GET", "/over"))
+    assert str(info.value) == f"echo list failed: answer larger than {EIGHT_MIB} bytes"
+    assert not info.value.transient and sleeps == []
+    assert [r["path"] for r in server.requests] == ["/fits", "/over"]
+
+
+def test_control_characters_in_a_service_s_error_are_escaped_in_logs_and_errors(caplog):
+    """docs/security.md: "every error message has its control characters escaped": a service whose 5xx message
+    carries a newline, an ANSI escape and a Unicode line separator cannot forge a log line, in the retry
+    warnings or in the final error."""
+    forged = "busy\n2026-01-01 INFO vodflow: job done\x1b[2J\u2028end"
+    client, sleeps = _client(lambda request: httpx.Response(503, json={"message": forged}))
+    with caplog.at_level(logging.WARNING, logger="vodflow.providers"), pytest.raises(ServiceError) as info:
+        client.send(ApiRequest("ping", "GET", "/p", object_id="id\r\n1"))
+    escaped = "busy\\n2026-01-01 INFO vodflow: job done\\x1b[2J\\u2028end"
+    assert str(info.value) == f"echo ping id\\r\\n1 failed (HTTP 503): {escaped}"
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == FAST.attempts and all(escaped in w for w in warnings)
+    assert len(sleeps) == FAST.attempts - 1  # transient: retried
+    for text in [str(info.value), *warnings]:
+        assert not any(c in text for c in "\n\r\x1b\u2028"), text
