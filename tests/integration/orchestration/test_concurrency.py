@@ -63,9 +63,13 @@ def slots_while_held(job_id: str, slots: Slots) -> tuple[int | None, int | None]
 
 
 @pytest.mark.parametrize(
-    "setting", [{"VODFLOW_FFMPEG_SLOTS": "0"}, {"VODFLOW_CONCURRENCY_LIMITS": "off"}], ids=["no-slots", "off"]
+    ("setting", "job_held"),
+    [({"VODFLOW_FFMPEG_SLOTS": "0"}, 1), ({"VODFLOW_CONCURRENCY_LIMITS": "off"}, None)],
+    ids=["no-slots", "off"],
 )
-def test_slots_are_no_ops_outside_runs_and_when_turned_off(environment, setting):
+def test_slots_are_no_ops_outside_runs_and_when_turned_off(environment, setting, job_held):
+    """No ffmpeg slot turns only the host's ffmpeg slot off (the job's own slot is still held); limits off
+    turns both off."""
     with job_slot("outside-a-run"):
         assert active_slots(job_limit_name("outside-a-run")) is None
     assert active_slots(job_limit_name("outside-a-run")) is None
@@ -74,8 +78,7 @@ def test_slots_are_no_ops_outside_runs_and_when_turned_off(environment, setting)
     _forget_ffmpeg_limit()
     ffmpeg_slots, job_slots = slots_while_held("limits-off", environment(setting).slots())
     assert ffmpeg_slots is None, "no ffmpeg limit was created or held"
-    if "VODFLOW_CONCURRENCY_LIMITS" in setting:
-        assert job_slots is None, "no job limit either"
+    assert job_slots == job_held
 
 
 def test_runs_of_one_job_never_overlap_and_the_limit_goes_away():
