@@ -25,6 +25,7 @@ class Recorder:
     planned: dict[str, list[tuple[int, dict]]] = field(default_factory=dict)
     stalls: dict[str, list[float]] = field(default_factory=dict)
     hostile: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    cut: list[str] = field(default_factory=list)  # hostile answers the client closed before their end
     base_url: str = ""
 
     def plan(
@@ -103,7 +104,7 @@ def _handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
                 else:
                     return False
             except OSError:  # the client gave up: what a hostile peer wants to see
-                pass
+                recorder.cut.append(self.path)
             return True
 
         def _head(self, status: int, headers: dict) -> None:

@@ -153,6 +153,7 @@ def test_job_artifact_shows_the_thumbnail_from_the_file_server(site, tmp_path):
     assert seen["tables"] >= 2 and seen["hasLadder"], "the ladder and file tables are rendered"
     assert seen["pageWidth"] <= 1280 and seen["pictureWidth"] <= 1280, "the artifact fits a 1280 px window"
     assert seen["cutTables"] == [], "no table is wider than its box (its scroll bar is hidden)"
+    assert seen["scripts"] == 0, "the artifact's markdown put no <script> on the page"
     assert screenshot.stat().st_size > 10_000
     if target := os.environ.get("VODFLOW_UI_SCREENSHOT"):
         shutil.copyfile(screenshot, REPO / target)

@@ -164,8 +164,9 @@ def test_source_5xx_and_429_are_retried(www, local):
 
 def test_a_source_that_keeps_failing_fails_at_ingest(www, local):
     with serve(www) as server:
-        server.plan("/clip.mp4", 503, 503, 503, 503)
+        server.plan("/clip.mp4", 503, 503, 503, 503, 503)  # one more than the attempts: it stays unasked
         doc = run_job({"videoUrl": server.url("/clip.mp4"), **SPEC}, local)
+    assert len(server.requests) == 4  # the first attempt and three retries, then no more
     LEDGER.inject("source 5xx/429", len(server.requests))
     expect("source 5xx/429", doc, "failed", "ingest", "source_http_error")
     assert "HTTP 503" in doc["error"]["message"] and local.list_keys("files/") == []
@@ -323,6 +324,10 @@ def test_webhook_answers_that_never_end_are_cut_and_the_job_stands(www, local, c
         receiver.behave("/trickle", "trickle_headers", interval=0.2)
         endless = run_job({"videoUrl": str(clip), "webhookUrl": receiver.url("/endless"), **SPEC}, local)
         trickled = run_job({"videoUrl": str(clip), "webhookUrl": receiver.url("/trickle"), **SPEC}, local)
+        deadline = time.monotonic() + 30
+        while "/endless" not in receiver.cut and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "/endless" in receiver.cut, "the endless answer was never cut: the sender still reads it"
     assert [row["status"] for row in webhook_artifact(endless["id"])] == [200]
     rows = webhook_artifact(trickled["id"])
     assert rows and all(row["error"] == "ReadTimeout" and row["latency_ms"] < 2500 for row in rows)
@@ -487,8 +492,10 @@ def test_provider_faults_are_retried(videosdk, kind, fault, count):
 
 
 def test_a_provider_that_keeps_failing_fails_the_encode(videosdk):
-    videosdk.inject("503", 4)
+    videosdk.inject("503", 6)  # more than the attempts: it gives up at the 4th (the documented default)
     doc = remote_job("provider 5xx")
-    LEDGER.inject("provider 5xx", len([r for r in videosdk.requests if r["fault"]]))
+    answered = [r for r in videosdk.requests if r["fault"]]
+    assert len(answered) == 4, answered
+    LEDGER.inject("provider 5xx", len(answered))
     expect("provider 5xx", doc, "failed", "encode", "remote_service_error")
     assert "videosdk create job failed (HTTP 503)" in doc["error"]["message"]

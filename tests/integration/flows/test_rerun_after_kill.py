@@ -96,6 +96,7 @@ def test_kill_mid_encode_then_rerun(tmp_path, clips, monkeypatch):
     lost, orphaned = audit_storage(storage)
     LEDGER.objects_lost += lost
     LEDGER.objects_orphaned += orphaned
+    assert (lost, orphaned) == (0, 0), "the rerun lost or orphaned objects"
 
     again = encode_video(spec, job_id=JOB_ID)
     assert again == doc, "a completed job run again is returned as it is"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -17,6 +18,7 @@ from vodflow.net.retry import RetrySettings
 from vodflow.providers import mpc
 from vodflow.providers.cleanup import delete_mpc_task_record
 from vodflow.providers.mpc import MpcAuth, MpcClient, ObsObject
+from vodflow.providers.mpc_signing import sign_headers
 
 FAST = RetrySettings(attempts=4, base=0.01, cap=0.05)
 SOURCE = ObsObject("in-bucket", "cn-north-4", "uploads/My clip (1) ü~+.mp4")
@@ -100,9 +102,14 @@ def test_the_server_checks_headers_and_canonical_queries(server, client):
         assert raw.get(base, headers=headers).status_code == 400  # no X-Project-Id
         assert raw.get(base, headers={**headers, "X-Project_Id": server.project_id}).status_code == 400
         assert raw.post(f"{base}/task", headers=headers).status_code == 405
-    signed = client._http.build_request("GET", f"/v1/{server.project_id}/transcodings?task_id=10&task_id=9")
-    client._authorize(signed, b"")
-    assert client._http.send(signed).status_code == 401  # a non-canonical query string
+        # correctly signed, but over a query string in the order it was written, not the canonical one
+        path, query = f"/v1/{server.project_id}/transcodings", "task_id=10&task_id=9"
+        signed = sign_headers(
+            method="GET", host=urlparse(server.base_url).netloc, path=path, query_string=query,
+            headers={"Content-Type": "application/json", "X-Project-Id": server.project_id}, body=b"",
+            access_key=server.ak, secret_key=server.sk,
+        )  # fmt: skip
+        assert raw.get(f"{path}?{query}", headers=signed).status_code == 401
     assert any("canonical" in v for v in server.violations)
     assert client.get_task(task_id)["status"] == "SUCCEEDED"
 

@@ -79,15 +79,28 @@ def test_listeners_get_every_report_outside_a_task_run_and_can_be_removed():
     assert len(seen) == 2 and not has_progress_listeners()
 
 
-def test_a_failing_listener_never_fails_the_encode():
+def test_a_failing_listener_never_fails_the_encode(caplog):
+    called: list[float] = []
+    heard: list[float] = []
+
     def broken(label: str, progress: Progress, total: float) -> None:
+        called.append(progress.out_seconds)
         raise RuntimeError("terminal gone")
 
-    remove = add_progress_listener(broken)
+    removers = [
+        add_progress_listener(broken),
+        add_progress_listener(lambda _l, p, _t: heard.append(p.out_seconds)),
+    ]
     try:
-        ArtifactProgress(10.0, "encode")(Progress(out_seconds=1.0))
+        with caplog.at_level("WARNING", logger="vodflow"):
+            ArtifactProgress(10.0, "encode")(Progress(out_seconds=1.0))
+            ArtifactProgress(10.0, "encode")(Progress(out_seconds=2.0))
     finally:
-        remove()
+        for remove in removers:
+            remove()
+    assert called == [1.0, 2.0], "the failing listener was called with every report"
+    assert heard == [1.0, 2.0], "the listener after it still heard every report"
+    assert [r.getMessage() for r in caplog.records].count("progress listener failed: RuntimeError") == 2
 
 
 def test_without_a_terminal_nothing_is_installed_or_drawn(monkeypatch):

@@ -1,4 +1,7 @@
-"""The flow's hooks for runs that end without finishing their job: cancelled, crashed, stopped by a signal."""
+"""The flow's hooks for runs that end without finishing their job: cancelled, crashed, stopped by a signal.
+
+They are run as Prefect runs them: the hooks `encode_video` lists for a cancelled or a crashed run, called
+with the flow, the run and its final state."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import pytest
 from prefect.states import Cancelled, Crashed
 
 from tests.runs import workdirs_of
-from vodflow.flows.pipeline import _mark_interrupted
+from vodflow.flows.pipeline import encode_video
 from vodflow.jobs.document import JobDocument
 from vodflow.jobs.spec import parse_spec
 from vodflow.settings import load_settings
@@ -18,6 +21,14 @@ from vodflow.storage.jobstore import load_job, save_job
 from vodflow.storage.local import LocalStorage
 
 SPEC = {"videoUrl": "https://cdn.example.com/a.mp4", "presets": [{"format": "mp4", "resolutions": ["240"]}]}
+
+
+def run_end_hooks(flow_run, state) -> None:
+    """What Prefect does when a run of `encode_video` ends in `state` (Cancelled or Crashed)."""
+    hooks = encode_video.on_cancellation_hooks if state.is_cancelled() else encode_video.on_crashed_hooks
+    assert hooks, f"encode_video has no hook for a {state.type.value} run"
+    for hook in hooks:
+        hook(encode_video, flow_run, state)
 
 
 @pytest.fixture
@@ -37,7 +48,7 @@ def interrupted(storage: LocalStorage, state, status: str = "processing") -> Job
     storage.upload_bytes(b"piece", f"tmp/{doc.id}/chunks/00001-426x240-400k.ts")  # chunks in transit
     storage.upload_bytes(b"other", "tmp/another-job/chunks/source")
     flow_run = SimpleNamespace(id=uuid4(), parameters={"job_id": doc.id})
-    _mark_interrupted(flow=None, flow_run=flow_run, state=state)
+    run_end_hooks(flow_run, state)
     assert not workdirs_of(doc.id)
     assert storage.list_keys("tmp/") == ["tmp/another-job/chunks/source"], "its scratch objects are removed"
     return load_job(storage, doc.id)
@@ -68,7 +79,7 @@ def test_a_run_given_no_job_id_finds_its_job_by_the_flow_run_id(storage):
     run_id = uuid4()
     job_id = run_id.hex[:24]
     save_job(storage, JobDocument.from_spec(parse_spec(SPEC), job_id).moved_to("processing"))
-    _mark_interrupted(flow=None, flow_run=SimpleNamespace(id=run_id, parameters={}), state=Cancelled())
+    run_end_hooks(SimpleNamespace(id=run_id, parameters={}), Cancelled())
     assert load_job(storage, job_id).error.code == "cancelled"
 
 
@@ -87,7 +98,7 @@ def test_a_ladder_that_played_while_encoding_is_removed_with_the_run(storage):
     save_job(storage, doc.model_copy(update={"files": [entry], "playable_at": doc.created_at}))
     flow_run = SimpleNamespace(id=uuid4(), parameters={"job_id": doc.id})
 
-    _mark_interrupted(flow=None, flow_run=flow_run, state=Cancelled())
+    run_end_hooks(flow_run, Cancelled())
 
     failed = load_job(storage, doc.id)
     assert failed.status == "failed" and failed.files == [] and failed.playable_at is None
@@ -104,7 +115,7 @@ def test_nothing_is_touched_while_another_run_of_the_job_holds_it_on_this_host(s
     storage.upload_bytes(b"piece", f"tmp/{doc.id}/chunks/source")
     flow_run = SimpleNamespace(id=uuid4(), parameters={"job_id": doc.id})
     with job_lock(doc.id, tmp_dir):
-        _mark_interrupted(flow=None, flow_run=flow_run, state=Crashed(message="late"))
+        run_end_hooks(flow_run, Crashed(message="late"))
     assert workdir.is_dir() and workdirs_of(doc.id) == [workdir]
     assert storage.list_keys("tmp/") == [f"tmp/{doc.id}/chunks/source"]
     assert load_job(storage, doc.id).status == "processing"

@@ -3,6 +3,7 @@
 import math
 
 import m3u8
+import pytest
 
 from vodflow.media.fmp4 import Fragment
 from vodflow.media.iframes import (
@@ -119,3 +120,39 @@ def test_a_packet_report_gives_video_packets_every_pid_and_the_end():
     packets, pids, end = read_packet_report(report)
     assert packets == [Packet(1.4, 376, True), Packet(1.44, 752, False)]
     assert pids == {VIDEO, AUDIO} and end == 7.4
+
+
+def rfc_8216_peak(playlist_text: str) -> float:
+    """The peak segment bit rate of RFC 8216 4.3.4.2, computed from the playlist a player reads: the largest
+    bit rate of any contiguous set of segments lasting 0.5 to 1.5 times the target duration (sizes over
+    durations); the whole playlist's rate when no set fits (the playlist's documented fallback)."""
+    playlist = m3u8.loads(playlist_text)
+    sizes = [int(s.byterange.split("@")[0]) for s in playlist.segments]
+    spans = [s.duration for s in playlist.segments]
+    target = playlist.target_duration
+    rates = [
+        sum(sizes[i:j]) * 8 / sum(spans[i:j])
+        for i in range(len(sizes))
+        for j in range(i + 1, len(sizes) + 1)
+        if 0.5 * target <= sum(spans[i:j]) <= 1.5 * target
+    ]
+    return max(rates) if rates else sum(sizes) * 8 / sum(spans)
+
+
+def test_the_peak_bandwidth_is_the_rfc_peak_of_the_playlist_it_describes():
+    """Checked against the RFC's definition applied to the playlist text, on keyframe patterns of every
+    kind (regular, irregular, one huge keyframe, a short last one)."""
+    import random
+
+    rng = random.Random(8216)
+    for _ in range(200):
+        count = rng.randint(1, 12)
+        times = sorted(rng.uniform(0, 30) for _ in range(count))
+        times[0] = 0.0
+        frames = [
+            IFrame("s.ts", 188 * i, rng.choice([rng.randint(1, 20), 1000]) * 188, t)
+            for i, t in enumerate(times)
+        ]
+        end = times[-1] + rng.choice([0.04, rng.uniform(0.1, 6)])
+        expected = rfc_8216_peak(iframe_playlist(frames, end))
+        assert peak_bandwidth(frames, end) == pytest.approx(expected, rel=1e-3, abs=2), (frames, end)

@@ -58,9 +58,11 @@ def test_probe_encodes_at_the_rungs_size_with_the_encodes_rate_control():
     assert "-an" in command and command[-1] == "/w/p.mp4"
 
 
-@pytest.mark.parametrize("share", [0.0001, 0.2, 1.0])
-def test_probe_bitrate_is_a_share_of_the_fixed_one_never_zero(share):
-    assert probe_kbps(Rendition("240", 426, 240, 400, 64), share) == max(1, round(400 * share))
+@pytest.mark.parametrize(
+    ("share", "kbps"), [(0.0001, 1), (0.2, 80), (0.35, 140), (0.6, 240), (1.0, 400)]
+)  # the README's 20%, 35%, 60% and 100% of the fixed 400 kbit/s, worked out by hand
+def test_probe_bitrate_is_a_share_of_the_fixed_one_never_zero(share, kbps):
+    assert probe_kbps(Rendition("240", 426, 240, 400, 64), share) == kbps
 
 
 def test_ssim_is_measured_per_frame_against_the_sample_scaled_as_the_encode_scales():

@@ -4,14 +4,13 @@ chunk, audio and stitch commands, the chunked master playlist) are compared with
 `tests/golden/plain_job.json`.
 
 The golden file was written from the builders before codecs, HDR, quality and per-title ladders were added;
-an intended change of a plain job's output is made by regenerating it (`VODFLOW_UPDATE_GOLDEN=1`) and saying
-why in the commit.
+an intended change of a plain job's output is made by regenerating it with `tests/golden/update_plain_job.py`
+(never by this test, whatever the environment) and saying why in the commit.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -68,8 +67,6 @@ def plain_job_commands() -> dict[str, object]:
 
 def test_a_plain_job_gets_todays_commands_and_playlists():
     commands = json.loads(json.dumps(plain_job_commands()))
-    if os.environ.get("VODFLOW_UPDATE_GOLDEN"):
-        GOLDEN.write_text(json.dumps(commands, indent=1) + "\n")
     golden = json.loads(GOLDEN.read_text())
     for name, expected in golden.items():
         assert commands[name] == expected, f"{name} differs from today's: a plain job's output would change"
