@@ -41,7 +41,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from vodflow.encoders.chunked import video_frame_rate
+    from vodflow.encoders import EncodeOptions
+    from vodflow.encoders.chunked import piece_spec
     from vodflow.jobs.cost import check_plan_size
     from vodflow.jobs.document import JobDocument
     from vodflow.jobs.plan import plan_outputs
@@ -70,8 +71,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
                 probes = probe_rungs(source, plan.auto_rungs, Path(scratch), x264_preset=preset)
             plan = plan_outputs(doc, source.info, probes=probes)
         if args.chunk_seconds:
-            rate = video_frame_rate(path)
-            groups = chunked_commands(source, plan, workdir, preset, args.chunk_seconds, rate)
+            options = EncodeOptions(preset, settings.x265_preset, settings.svtav1_preset)
+            groups = chunked_commands(
+                source, plan, workdir, piece_spec(source, plan, options), args.chunk_seconds
+            )
         else:
             groups = one_process_commands(source, plan, workdir, preset)
     except (UserError, StepError, ValueError) as exc:

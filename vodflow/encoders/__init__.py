@@ -28,10 +28,10 @@ def get_encoder(
     plan: OutputPlan | None = None,
 ) -> Encoder:
     """The encoder registered as `name`; `local` becomes `chunked` for a `source` longer than
-    `chunk_threshold` seconds (0: never), unless the `plan` has a CMAF ladder or an HLS audio-only variant
-    (for now only the one-process encoder makes those). ValueError for an unknown name."""
+    `chunk_threshold` seconds (0: never), whatever the `plan` asks for (both make every local output).
+    ValueError for an unknown name."""
     long_source = source is not None and should_chunk(source.duration, chunk_threshold)
-    if name == "local" and long_source and (plan is None or not plan.one_process_only):
+    if name == "local" and long_source:
         name = "chunked"
     if name not in REGISTRY:
         raise ValueError(f"encoder: unknown {name!r}; known: {', '.join(REGISTRY)}")

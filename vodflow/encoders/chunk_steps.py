@@ -13,30 +13,42 @@ from pathlib import Path
 
 from vodflow.encoders.base import EncodeOptions
 from vodflow.errors import StepError
-from vodflow.jobs.plan import OutputPlan, Rendition
+from vodflow.jobs.plan import OutputPlan
 from vodflow.jobs.sources import Source
 from vodflow.media.chunking import (
+    AudioKey,
     Chunk,
-    audio_bitrates,
+    PieceSpec,
+    PieceStream,
+    audio_keys,
     audio_path,
     build_audio_command,
     build_chunk_command,
     build_remux_command,
-    build_stitch_command,
+    chunk_seconds_exact,
     chunks_dir,
-    distinct_renditions,
     extradata_bytes,
     guess_frame_rate,
     h264_codec_string,
-    master_playlist,
     needs_remux,
     piece_path,
+    piece_streams,
     remux_path,
+    tile_range,
 )
+from vodflow.media.cmaf import MANIFEST, cmaf_dir
 from vodflow.media.commands import hls_dir
 from vodflow.media.inputs import WORK_DEMUXERS, input_args
+from vodflow.media.package import (
+    build_package_command,
+    build_sheets_command,
+    ffconcat_list,
+    master_playlist,
+    with_nominal_bandwidths,
+)
 from vodflow.media.probe import run_ffprobe
 from vodflow.media.runner import encode_timeout, run_ffmpeg
+from vodflow.media.storyboard import planned_layout, storyboard_dir
 
 
 def _run(
@@ -61,34 +73,23 @@ def _run(
 
 
 def encode_chunk_pieces(
-    source: Source,
-    chunk: Chunk,
-    renditions: tuple[Rendition, ...],
-    workdir: Path,
-    frame_rate: Fraction,
-    options: EncodeOptions,
+    source: Source, chunk: Chunk, spec: PieceSpec, workdir: Path, options: EncodeOptions
 ) -> float:
-    """Encode one chunk into a video-only piece per rendition; returns the seconds it took."""
+    """Encode one chunk into a video-only piece per stream (and its storyboard tiles); returns the seconds
+    it took."""
     chunks_dir(workdir).mkdir(parents=True, exist_ok=True)
-    command = build_chunk_command(
-        source.path,
-        chunk,
-        renditions,
-        workdir,
-        frame_rate=frame_rate,
-        x264_preset=options.x264_preset,
-        dynamic_range=source.info.dynamic_range,
-    )
+    tiles = tile_range(chunk, spec.storyboard, spec.frame_rate) if spec.storyboard else None
+    command = build_chunk_command(source.path, chunk, spec, workdir, tiles)
     length = (chunk.end or source.info.duration) - chunk.start
     return _run(
         command, workdir=workdir, seconds=length, source=source.path, what=chunk.label, options=options
     )
 
 
-def encode_audio_track(source: Source, kbps: int, workdir: Path, options: EncodeOptions) -> float:
-    """Encode the whole source's audio at one bitrate; returns the seconds it took."""
+def encode_audio_track(source: Source, track: AudioKey, workdir: Path, options: EncodeOptions) -> float:
+    """Encode one audio stream of the whole source at one bitrate; returns the seconds it took."""
     chunks_dir(workdir).mkdir(parents=True, exist_ok=True)
-    command = build_audio_command(source.path, kbps, workdir)
+    command = build_audio_command(source.path, track, workdir)
     seconds = source.info.duration
     return _run(command, workdir=workdir, seconds=seconds, source=source.path, what="audio", options=options)
 
@@ -121,27 +122,75 @@ def piece_codec(path: Path) -> str:
         ) from None
 
 
-def stitch_outputs(
-    source: Source, plan: OutputPlan, chunks: list[Chunk], workdir: Path, options: EncodeOptions
+def has_frames(path: Path) -> bool:
+    """True when a piece holds a frame (a last chunk past the video's end, audio a little longer, holds
+    none)."""
+    if not path.exists():
+        return False
+    report = run_ffprobe(path, demuxers=WORK_DEMUXERS)
+    return any(s.get("codec_type") == "video" for s in report.get("streams", [])) and bool(
+        float(report.get("format", {}).get("duration") or 0) > 0
+    )
+
+
+def write_piece_lists(plan: OutputPlan, chunks: list[Chunk], workdir: Path, rate: Fraction) -> dict:
+    """An ffconcat list per stream of its pieces in order with their exact lengths; returns them by
+    stream."""
+    lists = {}
+    for stream in piece_streams(plan):
+        paths = [piece_path(workdir, c, stream) for c in chunks]
+        if not has_frames(paths[-1]):
+            paths, chunks_used = paths[:-1], chunks[:-1]
+        else:
+            chunks_used = chunks
+        entries = [(p, chunk_seconds_exact(c, rate)) for p, c in zip(paths, chunks_used, strict=True)]
+        entries[-1] = (entries[-1][0], None)  # the last plays to its end
+        where = chunks_dir(workdir) / f"{stream.key}.ffconcat"
+        where.write_text(ffconcat_list(entries))
+        lists[stream] = where
+    return lists
+
+
+def package_outputs(
+    source: Source,
+    plan: OutputPlan,
+    chunks: list[Chunk],
+    spec: PieceSpec,
+    workdir: Path,
+    options: EncodeOptions,
 ) -> float:
-    """Join the pieces and audio into the plan's HLS folders and MP4 files (copy only), write the master
-    playlists, and remove the pieces; returns the seconds it took.
-    """
+    """The packaging stage: join the pieces and audio tracks into every HLS ladder, CMAF ladder and MP4 of
+    the plan (copy only) and the storyboard's sheets, finish them as the one-process encode does (masters,
+    captions, the storyboard's track), and remove the pieces; returns the seconds it took."""
+    from vodflow.encoders.local import write_cmaf_masters, write_storyboard_track, write_subtitle_renditions
+
     started = time.monotonic()
-    pieces = {}
-    for r in distinct_renditions(plan):
-        # a last chunk past the video's end (audio a little longer) holds no frame: nothing to join
-        paths = [piece_path(workdir, c, r) for c in chunks]
-        pieces[r] = [p for p in paths if p.exists() and p.stat().st_size]
+    lists = write_piece_lists(plan, chunks, workdir, spec.frame_rate)
     has_audio = source.info.has_audio
-    bitrates = audio_bitrates(plan)
-    starts = {kbps: media_start(audio_path(workdir, kbps)) for kbps in bitrates} if has_audio else None
-    command = build_stitch_command(plan, pieces, workdir, audio_starts=starts)
+    tracks = audio_keys(plan) if has_audio else []
+    starts = {t: media_start(audio_path(workdir, t)) for t in tracks} if has_audio else None
+    for out in plan.cmaf:  # the dash muxer writes into its folder but does not make it
+        cmaf_dir(workdir, out).mkdir(parents=True, exist_ok=True)
+    command = build_package_command(plan, lists, workdir, audio_starts=starts)
     seconds = source.info.duration
-    _run(command, workdir=workdir, seconds=seconds, source=source.path, what="stitch", options=options)
+    _run(command, workdir=workdir, seconds=seconds, source=source.path, what="package", options=options)
+    if plan.storyboard is not None:
+        folder = storyboard_dir(workdir, plan.storyboard)
+        folder.mkdir(parents=True, exist_ok=True)
+        sheets = build_sheets_command(planned_layout(plan.storyboard), workdir, folder)
+        _run(sheets, workdir=workdir, seconds=seconds, source=source.path, what="storyboard", options=options)
     for out in plan.hls:
-        codecs = {r: piece_codec(pieces[r][0]) for r in out.renditions}
+        codecs = {r: piece_codec(piece_path(workdir, chunks[0], PieceStream(r))) for r in out.renditions}
         (hls_dir(workdir, out) / "index.m3u8").write_text(master_playlist(out, codecs, has_audio=has_audio))
+    for out in plan.cmaf:
+        mpd = cmaf_dir(workdir, out) / MANIFEST
+        try:
+            mpd.write_text(with_nominal_bandwidths(mpd.read_text(), out))
+        except (OSError, ValueError) as exc:
+            raise StepError("encode", "ffmpeg_failed", f"{out.file_id}: no usable DASH manifest") from exc
+    write_cmaf_masters(plan, workdir)
+    write_subtitle_renditions(plan, workdir, options.captions)
+    write_storyboard_track(plan, workdir)
     shutil.rmtree(chunks_dir(workdir), ignore_errors=True)
     return time.monotonic() - started
 

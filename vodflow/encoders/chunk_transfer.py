@@ -5,9 +5,9 @@ share nothing with the run but the object store.
 Each chunk and audio step makes its own temp directory on whatever machine it lands on (the system's: TMPDIR
 there), downloads the whole source into it (a chunk reads only its range, but a ranged download would need
 the container's index; a whole one is simpler and bounded by the size uploaded), encodes, uploads what it
-made and removes the directory, failed or not. The stitch step fetches every piece and track into the run's
-temp directory and stitches there as with `shared-dir` transfer. Every download is bounded by the size its
-uploader reported; storage failures become StepError(encode) naming the step, transient ones retried.
+made and removes the directory, failed or not. The package step fetches every piece, track and tile into
+the run's temp directory and packages there as with `shared-dir` transfer. Every download is bounded by the
+size its uploader reported; storage failures become StepError(encode) naming the step, transient ones retried.
 """
 
 from __future__ import annotations
@@ -16,15 +16,14 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 from vodflow.encoders import chunk_steps
 from vodflow.encoders.base import EncodeOptions
 from vodflow.errors import StepError, StorageError
-from vodflow.jobs.plan import OutputPlan, Rendition
+from vodflow.jobs.plan import OutputPlan
 from vodflow.jobs.sources import Source, SourceInfo
-from vodflow.media.chunking import Chunk, audio_path, chunks_dir, piece_path
+from vodflow.media.chunking import AudioKey, Chunk, PieceSpec, audio_path, chunks_dir
 from vodflow.storage.scratch import Scratch, ScratchObject
 
 SOURCE_NAME = "source"
@@ -77,55 +76,49 @@ def stage_source(source: Source, seekable: Source, scratch: Scratch) -> StagedSo
 
 
 def encode_chunk_via_storage(
-    staged: StagedSource,
-    chunk: Chunk,
-    renditions: tuple[Rendition, ...],
-    frame_rate: Fraction,
-    options: EncodeOptions,
-    scratch: Scratch,
+    staged: StagedSource, chunk: Chunk, spec: PieceSpec, options: EncodeOptions, scratch: Scratch
 ) -> Made:
-    """Fetch the source, encode one chunk's pieces, put the non-empty ones in scratch (a last chunk past the
-    video's end holds no frame)."""
+    """Fetch the source, encode one chunk's pieces (and storyboard tiles), put them in scratch."""
     with step_dir() as folder, storage_errors_named(chunk.label):
         storage = scratch.open()
         path = scratch.fetch(storage, staged.seekable, folder)
-        seconds = chunk_steps.encode_chunk_pieces(
-            Source(path, staged.info), chunk, renditions, folder, frame_rate, options
-        )
-        made = [piece_path(folder, chunk, r) for r in renditions]
-        objects = tuple(scratch.put(storage, p) for p in made if p.exists() and p.stat().st_size)
+        seconds = chunk_steps.encode_chunk_pieces(Source(path, staged.info), chunk, spec, folder, options)
+        made = sorted(p for p in chunks_dir(folder).iterdir() if p.is_file())
+        objects = tuple(scratch.put(storage, p) for p in made)
     return Made(seconds, objects)
 
 
 def encode_audio_via_storage(
-    staged: StagedSource, kbps: int, options: EncodeOptions, scratch: Scratch
+    staged: StagedSource, track: AudioKey, options: EncodeOptions, scratch: Scratch
 ) -> Made:
-    """Fetch the source, encode its audio at `kbps`, put the track in scratch."""
-    with step_dir() as folder, storage_errors_named(f"audio {kbps}k"):
+    """Fetch the source, encode one audio track, put it in scratch."""
+    with step_dir() as folder, storage_errors_named(f"audio {track.key}"):
         storage = scratch.open()
         path = scratch.fetch(storage, staged.original, folder)
-        seconds = chunk_steps.encode_audio_track(Source(path, staged.info), kbps, folder, options)
-        objects = (scratch.put(storage, audio_path(folder, kbps)),)
+        seconds = chunk_steps.encode_audio_track(Source(path, staged.info), track, folder, options)
+        objects = (scratch.put(storage, audio_path(folder, track)),)
     return Made(seconds, objects)
 
 
-def stitch_via_storage(
+def package_via_storage(
     source: Source,
     plan: OutputPlan,
     chunks: list[Chunk],
+    spec: PieceSpec,
     workdir: Path,
     options: EncodeOptions,
     scratch: Scratch,
     made: Sequence[Made],
 ) -> float:
-    """Fetch every piece and audio track into the run's temp directory, then stitch as `shared-dir` does."""
+    """Fetch every piece, tile and audio track into the run's temp directory, then package as `shared-dir`
+    does."""
     folder = chunks_dir(workdir)
     folder.mkdir(parents=True, exist_ok=True)
-    with storage_errors_named("stitch"):
+    with storage_errors_named("package"):
         storage = scratch.open()
         for item in (obj for m in made for obj in m.objects):
             scratch.fetch(storage, item, folder)
-    return chunk_steps.stitch_outputs(source, plan, chunks, workdir, options)
+    return chunk_steps.package_outputs(source, plan, chunks, spec, workdir, options)
 
 
 def remove_scratch(scratch: Scratch) -> int:

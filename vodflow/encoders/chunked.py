@@ -1,8 +1,11 @@
-"""The chunked local encode: chunks side by side (wherever the run's steps put them: threads, a Dask
-cluster), the audio once, then a copy-only stitch.
+"""The chunked local encode, in two stages: **encode** the chunks side by side (wherever the run's steps put
+them: threads, a Dask cluster), every video stream of the job in each, and each audio track once; then
+**package** the pieces once, copy only, into every output the job asks for (`media.package`).
 
-The outputs are laid out exactly as the one-process encode lays them out, so publish cannot tell the
-difference. How chunk steps reach the source and hand back their pieces (`VODFLOW_CHUNK_TRANSFER`):
+The outputs are laid out exactly as the one-process encode lays them out, every kind of them (HLS and CMAF
+ladders in every codec, HDR kept or tone-mapped, audio tracks and the audio-only variant, MP4s, captions, a
+storyboard), so publish cannot tell the difference. How chunk steps reach the source and hand back their
+pieces (`VODFLOW_CHUNK_TRANSFER`):
 
 - `shared-dir`: through the run's temp directory (`VODFLOW_TMP_DIR`), which chunk steps on other machines
   must see on a shared filesystem (NFS). The default without a Dask cluster, or with local storage.
@@ -21,7 +24,6 @@ from __future__ import annotations
 import time
 from contextlib import suppress
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import ClassVar
 
@@ -29,27 +31,33 @@ from vodflow.encoders.base import Call, EncodeOptions, EncodeRequest, EncodeResu
 from vodflow.encoders.chunk_steps import (
     encode_audio_track,
     encode_chunk_pieces,
+    package_outputs,
     seekable_source,
-    stitch_outputs,
     video_frame_rate,
 )
 from vodflow.encoders.chunk_transfer import (
     encode_audio_via_storage,
     encode_chunk_via_storage,
+    package_via_storage,
     remove_scratch,
     stage_source,
-    stitch_via_storage,
 )
-from vodflow.jobs.plan import OutputPlan, Rendition
+from vodflow.encoders.local import check_subtitle_renditions
+from vodflow.jobs.plan import OutputPlan
 from vodflow.jobs.sources import Source
 from vodflow.media.chunking import (
+    AudioKey,
     Chunk,
-    audio_bitrates,
-    distinct_renditions,
+    PieceSpec,
+    audio_keys,
     needs_remux,
+    piece_streams,
     plan_chunks,
     round_chunk_seconds,
 )
+from vodflow.media.probe import mastering_metadata
+from vodflow.media.storyboard import planned_layout
+from vodflow.media.video_codecs import EncoderPresets
 from vodflow.storage.scratch import Scratch
 
 __all__ = [
@@ -58,14 +66,15 @@ __all__ = [
     "encode_audio_track",
     "encode_chunk_pieces",
     "encode_in_chunks",
-    "stitch_outputs",
+    "package_outputs",
     "video_frame_rate",
 ]
 
 
 @dataclass(frozen=True)
 class ChunkedEncodeTimes:
-    """Wall seconds of each part of a chunked encode (per chunk, per audio bitrate, stitch, and the whole)."""
+    """Wall seconds of each part of a chunked encode (per chunk, per audio track, the packaging, and the
+    whole)."""
 
     chunks: list[float]
     audio: list[float]
@@ -81,9 +90,8 @@ class _Work:
     seekable: Source  # what chunks read: the source, or a remux of it where its container cannot seek
     plan: OutputPlan
     chunks: list[Chunk]
-    renditions: tuple[Rendition, ...]
-    bitrates: list[int]  # one audio step per bitrate: each a whole-source encode, the longest single step
-    rate: Fraction
+    spec: PieceSpec
+    tracks: list[AudioKey]  # one audio step per track: each a whole-source encode, the longest single step
     workdir: Path
     options: EncodeOptions
 
@@ -104,6 +112,7 @@ def encode_in_chunks(
     """
     started = time.monotonic()
     steps = steps or InlineSteps()
+    check_subtitle_renditions(plan, source.info.duration, options.captions)
     seekable = source
     if needs_remux(source.info.format_name):
         seekable = steps.run("remux-source", seekable_source, source, workdir, options)
@@ -112,9 +121,8 @@ def encode_in_chunks(
         seekable=seekable,
         plan=plan,
         chunks=plan_chunks(source.info.duration, round_chunk_seconds(options.chunk_seconds)),
-        renditions=tuple(distinct_renditions(plan)),
-        bitrates=audio_bitrates(plan) if source.info.has_audio else [],
-        rate=video_frame_rate(source.path),
+        spec=piece_spec(source, plan, options),
+        tracks=audio_keys(plan) if source.info.has_audio else [],
         workdir=workdir,
         options=options,
     )
@@ -122,22 +130,36 @@ def encode_in_chunks(
         times, stitch_time = _through_shared_dir(work, steps)
     else:
         times, stitch_time = _through_storage(work, steps, scratch)
-    audio_times, chunk_times = times[: len(work.bitrates)], times[len(work.bitrates) :]
+    audio_times, chunk_times = times[: len(work.tracks)], times[len(work.tracks) :]
     return ChunkedEncodeTimes(chunk_times, audio_times, stitch_time, time.monotonic() - started)
+
+
+def piece_spec(source: Source, plan: OutputPlan, options: EncodeOptions) -> PieceSpec:
+    """What every chunk of the job encodes: the plan's video streams on the source's frame-rate grid, the
+    HDR10 mastering metadata for streams that keep it, and the storyboard's layout."""
+    keeps_hdr10 = any(s.rendition.dynamic_range == "hdr10" for s in piece_streams(plan))
+    return PieceSpec(
+        streams=tuple(piece_streams(plan)),
+        frame_rate=video_frame_rate(source.path),
+        dynamic_range=source.info.dynamic_range,
+        presets=EncoderPresets(options.x264_preset, options.x265_preset, options.svtav1_preset),
+        mastering=mastering_metadata(source.path) if keeps_hdr10 else None,
+        storyboard=planned_layout(plan.storyboard) if plan.storyboard is not None else None,
+    )
 
 
 def _through_shared_dir(work: _Work, steps: Steps) -> tuple[list[float], float]:
     options, workdir = work.options, work.workdir
     calls = [
-        Call("encode-audio", encode_audio_track, (work.source, k, workdir, options), f"encode-audio-{k}k")
-        for k in work.bitrates
+        Call("encode-audio", encode_audio_track, (work.source, t, workdir, options), f"encode-audio-{t.key}")
+        for t in work.tracks
     ]
     for c in work.chunks:
-        args = (work.seekable, c, work.renditions, workdir, work.rate, options)
+        args = (work.seekable, c, work.spec, workdir, options)
         calls.append(Call("encode-chunk", encode_chunk_pieces, args, f"encode-chunk-{c.index}"))
     times = steps.parallel(calls)
-    stitch_time = steps.run("stitch", stitch_outputs, work.source, work.plan, work.chunks, workdir, options)
-    return times, stitch_time
+    args = (work.source, work.plan, work.chunks, work.spec, workdir, options)
+    return times, steps.run("package", package_outputs, *args)
 
 
 def _through_storage(work: _Work, steps: Steps, scratch: Scratch) -> tuple[list[float], float]:
@@ -149,17 +171,17 @@ def _through_storage(work: _Work, steps: Steps, scratch: Scratch) -> tuple[list[
             Call(
                 "encode-audio",
                 encode_audio_via_storage,
-                (staged, kbps, options, scratch),
-                f"encode-audio-{kbps}k",
+                (staged, t, options, scratch),
+                f"encode-audio-{t.key}",
             )
-            for kbps in work.bitrates
+            for t in work.tracks
         ]
         for c in work.chunks:
-            args = (staged, c, work.renditions, work.rate, options, scratch)
+            args = (staged, c, work.spec, options, scratch)
             calls.append(Call("encode-chunk", encode_chunk_via_storage, args, f"encode-chunk-{c.index}"))
         made = steps.parallel(calls)
-        stitch_args = (work.source, work.plan, work.chunks, work.workdir, options, scratch, made)
-        stitch_time = steps.run("stitch", stitch_via_storage, *stitch_args)
+        package_args = (work.source, work.plan, work.chunks, work.spec, work.workdir, options, scratch, made)
+        stitch_time = steps.run("package", package_via_storage, *package_args)
     except BaseException:
         # every step has finished (parallel waits for all), so nothing writes there any more; the original
         # failure is the one to report, and the crash hook or the next run removes what this cannot
@@ -171,7 +193,7 @@ def _through_storage(work: _Work, steps: Steps, scratch: Scratch) -> tuple[list[
 
 
 class ChunkedEncoder:
-    """`chunked`: a long source cut into chunks encoded side by side, stitched without re-encoding."""
+    """`chunked`: a long source cut into chunks encoded side by side, packaged without re-encoding."""
 
     name: ClassVar[str] = "chunked"
     local: ClassVar[bool] = True

@@ -181,18 +181,6 @@ class OutputPlan:
     dynamic_range: str = "sdr"  # the source's: `sdr`, `hdr10` or `hlg`
 
     @property
-    def one_process_only(self) -> bool:
-        """Whether only the one-process encoder makes this plan (a CMAF ladder, an HLS audio-only variant,
-        captions, a storyboard: its sheets are a branch of that encode's one decode). An HDR source alone
-        is no reason: the chunked encode tone-maps its H.264 pieces as the one-process encode does."""
-        return (
-            bool(self.cmaf)
-            or any(out.audio_only_kbps for out in self.hls)
-            or bool(self.captions)
-            or self.storyboard is not None
-        )
-
-    @property
     def video_outputs(self) -> int:
         return len(self.hls) + len(self.cmaf) + len(self.mp4)
 

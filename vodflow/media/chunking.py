@@ -1,22 +1,26 @@
-"""Segment-parallel encoding, planned purely: the chunk plan and the ffmpeg commands (nothing here runs one).
+"""Segment-parallel encoding, planned purely: the chunk plan and the encode stage's ffmpeg commands (nothing
+here runs one). What the pieces become is `media.package`'s: the packaging stage.
 
 A long source is cut at multiples of the HLS segment length into chunks. Each chunk is encoded on its own,
-every distinct video rendition at once, into video-only MPEG-TS pieces that keep the source's timestamps
-(`-copyts`), so the pieces of a rendition join end to end by plain concatenation (`concat:` protocol). The
-audio is encoded once for the whole source (one track per distinct bitrate), and a copy-only stitch muxes
-pieces and audio into the same HLS folders and MP4 files the one-process encode writes (`ffmpeg_graphs`).
+every distinct video stream of the job at once (`PieceStream`: a rendition in its codec and dynamic range,
+with square pixels for HLS and MP4, with the source's aspect ratio for CMAF rungs, as the one-process encode
+scales them), into video-only Matroska pieces that keep the source's timestamps (`-copyts`), so the pieces
+of a stream join end to end through the concat demuxer (`ffconcat_list`). Each audio track is encoded once
+for the whole source (`AudioKey`: the source's audio stream and a bitrate), and a storyboard's tiles come
+from each chunk's own decode (`tile_range`). The packaging stage then writes every HLS ladder, CMAF ladder
+(HLS and DASH), MP4 and storyboard sheet from them, copy only.
 
 Why the joins are seamless: every chunk puts the source's frames on the same constant frame-rate grid the
 one-process encode uses and takes the grid slots of its own range only, so consecutive chunks hold every
-frame once, with the timestamps (and so the forced keyframes) of the one-process encode; boundaries at
-multiples of 6 s mean each chunk starts with a keyframe and no HLS segment straddles a join.
+frame once, with the timestamps (and so the forced keyframes, every 2 s) of the one-process encode;
+boundaries at multiples of 6 s mean each chunk starts with a keyframe and no segment straddles a join.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -24,24 +28,25 @@ from typing import Any
 
 import ffmpeg
 
-from vodflow.jobs.plan import HlsOutput, OutputPlan, Rendition
+from vodflow.jobs.plan import OutputPlan, Rendition
+from vodflow.media.color import MasteringDisplay
 from vodflow.media.commands import (
+    FORCE_KEY_FRAMES,
     GLOBAL_ARGS,
     HLS_SEGMENT_SECONDS,
-    hls_dir,
-    hls_muxer_options,
-    mp4_path,
+    KEYFRAME_SECONDS,
+    pictures,
     rate_options,
-    tone_mapped,
-    variant_name,
     x264_options,
 )
-from vodflow.media.inputs import WORK_DEMUXERS, concat_url, file_url, input_options
+from vodflow.media.inputs import file_url, input_options
+from vodflow.media.storyboard import StoryboardLayout
+from vodflow.media.video_codecs import EncoderPresets, codec_stream_options
 
 CHUNKS_DIR = "chunks"
 SEEKABLE_FORMATS = ("mov,mp4", "matroska")  # indexed: an input seek lands on the right keyframe
 MIN_TAIL_SECONDS = 2.0  # a shorter remainder joins the previous chunk (it may hold no frame at all)
-AAC_CODEC = "mp4a.40.2"
+TILE_PATTERN = "tile-%06d.png"  # a storyboard's tiles, numbered through the whole source
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,53 @@ class Chunk:
     @property
     def label(self) -> str:
         return f"chunk {self.index} ({self.start}-{'end' if self.end is None else self.end} s)"
+
+
+@dataclass(frozen=True)
+class PieceStream:
+    """One encoded video stream of a chunked job: a rendition (size, bitrate, codec, dynamic range) with
+    square pixels (HLS rungs, MP4s) or the source's aspect ratio kept in its sample aspect ratio (`square`
+    False: CMAF rungs, which the dash muxer wants with one aspect ratio per AdaptationSet)."""
+
+    rendition: Rendition
+    square: bool = True
+
+    @property
+    def key(self) -> str:
+        r = self.rendition
+        sar = "" if self.square else "-sar"
+        return f"{r.width}x{r.height}-{r.video_kbps}k-{r.codec}-{r.dynamic_range}{sar}"
+
+
+@dataclass(frozen=True)
+class AudioKey:
+    """One audio track of a chunked job: the source's audio stream `index` (among its audio streams) at
+    `kbps`, encoded once for the whole source and copied into every output that plays it."""
+
+    index: int
+    kbps: int
+
+    @property
+    def key(self) -> str:
+        return f"a{self.index}-{self.kbps}k"
+
+
+@dataclass(frozen=True)
+class PieceSpec:
+    """What every chunk of one job encodes: its video streams on the source's constant `frame_rate` grid,
+    the source's `dynamic_range` (HDR tone-mapped for SDR streams, kept for the others with `mastering`),
+    the encoders' presets, and the storyboard's layout when the job has one."""
+
+    streams: tuple[PieceStream, ...]
+    frame_rate: Fraction
+    dynamic_range: str = "sdr"
+    presets: EncoderPresets = EncoderPresets()
+    mastering: MasteringDisplay | None = None
+    storyboard: StoryboardLayout | None = None
+
+    @property
+    def gop_frames(self) -> int:
+        return max(1, round(KEYFRAME_SECONDS * self.frame_rate))
 
 
 def round_chunk_seconds(seconds: float) -> int:
@@ -78,29 +130,56 @@ def plan_chunks(duration: float, chunk_seconds: int) -> list[Chunk]:
     return [Chunk(i, start, starts[i + 1] if i + 1 < count else None) for i, start in enumerate(starts)]
 
 
+def piece_streams(plan: OutputPlan) -> list[PieceStream]:
+    """Every video stream of the plan once: HLS rungs and MP4s with square pixels (an HLS rung and an MP4 of
+    the same rendition share one encode), then the CMAF rungs."""
+    square = [r for out in plan.hls for r in out.renditions] + [out.rendition for out in plan.mp4]
+    streams = [PieceStream(r) for r in square]
+    streams += [PieceStream(r, square=False) for out in plan.cmaf for r in out.renditions]
+    return list(dict.fromkeys(streams))
+
+
 def distinct_renditions(plan: OutputPlan) -> list[Rendition]:
     """Every video rendition of the plan once (an HLS rung and an MP4 of the same size share one encode)."""
-    renditions = [r for out in plan.hls for r in out.renditions] + [out.rendition for out in plan.mp4]
-    return list(dict.fromkeys(renditions))
+    return list(dict.fromkeys(stream.rendition for stream in piece_streams(plan)))
+
+
+def audio_keys(plan: OutputPlan) -> list[AudioKey]:
+    """Every audio track the plan's outputs play, once: the first audio stream at each HLS rung's, MP4's and
+    audio-only variant's bitrate; each CMAF ladder's tracks at its bitrate, and its audio-only variant's
+    default track. Call only for a source with audio."""
+    keys = [AudioKey(0, r.audio_kbps) for out in plan.hls for r in out.renditions]
+    keys += [AudioKey(0, out.audio_only_kbps) for out in plan.hls if out.audio_only_kbps]
+    keys += [AudioKey(0, out.rendition.audio_kbps) for out in plan.mp4]
+    for out in plan.cmaf:
+        keys += [AudioKey(track.index, out.audio_kbps) for track in out.audio]
+        if out.audio_only_kbps is not None and out.audio:
+            default = next((t for t in out.audio if t.default), out.audio[0])
+            keys.append(AudioKey(default.index, out.audio_only_kbps or out.audio_kbps))
+    return list(dict.fromkeys(keys))
 
 
 def audio_bitrates(plan: OutputPlan) -> list[int]:
-    """The distinct audio bitrates (kbit/s) of the plan: one audio track is encoded for each."""
-    return sorted({r.audio_kbps for r in distinct_renditions(plan)})
+    """The distinct audio bitrates (kbit/s) of the plan."""
+    return sorted({key.kbps for key in audio_keys(plan)})
 
 
 def chunks_dir(workdir: Path) -> Path:
     return workdir / CHUNKS_DIR
 
 
-def piece_path(workdir: Path, chunk: Chunk, rendition: Rendition) -> Path:
-    """The video-only piece of one rendition of one chunk."""
-    key = f"{rendition.width}x{rendition.height}-{rendition.video_kbps}k"
-    return chunks_dir(workdir) / f"{chunk.index:05d}-{key}.ts"
+def piece_path(workdir: Path, chunk: Chunk, stream: PieceStream) -> Path:
+    """The video-only piece of one stream of one chunk."""
+    return chunks_dir(workdir) / f"{chunk.index:05d}-{stream.key}.mkv"
 
 
-def audio_path(workdir: Path, kbps: int) -> Path:
-    return chunks_dir(workdir) / f"audio-{kbps}k.m4a"
+def audio_path(workdir: Path, track: AudioKey) -> Path:
+    return chunks_dir(workdir) / f"audio-{track.key}.m4a"
+
+
+def tiles_pattern(workdir: Path) -> Path:
+    """The storyboard tiles every chunk writes (image2 pattern), numbered through the whole source."""
+    return chunks_dir(workdir) / TILE_PATTERN
 
 
 def needs_remux(format_name: str) -> bool:
@@ -113,12 +192,13 @@ def remux_path(workdir: Path) -> Path:
 
 
 def build_remux_command(source: Path, dest: Path, *, has_audio: bool) -> list[str]:
-    """Copy the streams the encode reads (first video and audio) into Matroska: its cues make seeks exact.
+    """Copy the streams the encode reads (first video, every audio) into Matroska: its cues make seeks exact.
 
-    The audio rides along so the copy starts where the source does: chunks time frames from the file's start.
+    The audio rides along so the copy starts where the source does (chunks time frames from the file's
+    start), and every audio stream so that CMAF tracks in other languages find theirs.
     """
     src = ffmpeg.input(file_url(source), **input_options())
-    streams = [src["v:0"], src["a:0"]] if has_audio else [src["v:0"]]
+    streams = [src["v:0"], src["a"]] if has_audio else [src["v:0"]]
     return ffmpeg.output(*streams, str(dest), c="copy").global_args(*GLOBAL_ARGS).overwrite_output().compile()
 
 
@@ -138,115 +218,122 @@ def guess_frame_rate(stream: Mapping[str, Any]) -> Fraction:
     return real or average or Fraction(25)
 
 
-def first_frame(seconds: int, frame_rate: Fraction) -> int:
+def first_frame(seconds: float, frame_rate: Fraction) -> int:
     """Index of the first frame of a constant `frame_rate` at or after `seconds`."""
-    return math.ceil(seconds * frame_rate)
+    return math.ceil(Fraction(seconds) * frame_rate)
+
+
+def chunk_seconds_exact(chunk: Chunk, frame_rate: Fraction) -> Fraction | None:
+    """How long a chunk's pieces play: its frames on the grid (None for the last chunk: to the end)."""
+    if chunk.end is None:
+        return None
+    return (first_frame(chunk.end, frame_rate) - first_frame(chunk.start, frame_rate)) / frame_rate
+
+
+def tile_range(chunk: Chunk, layout: StoryboardLayout, frame_rate: Fraction) -> range:
+    """The storyboard tiles whose frame is in `chunk`: tile k shows frame ceil(k x interval x rate), the
+    first at or after its time, so a chunk holds the tiles whose frame is on its part of the grid."""
+    step = Fraction(str(layout.interval)) * frame_rate  # frames between tiles
+
+    def first_tile_from(frame: int) -> int:  # smallest k with ceil(k * step) >= frame
+        return 0 if frame <= 0 else math.floor((frame - 1) / step) + 1
+
+    low = min(first_tile_from(first_frame(chunk.start, frame_rate)), layout.count)
+    if chunk.end is None:
+        return range(low, layout.count)
+    return range(low, min(first_tile_from(first_frame(chunk.end, frame_rate)), layout.count))
 
 
 def _seconds(value: Fraction) -> str:
     return f"{float(value):.6f}"
 
 
+def _stream_options(stream: PieceStream, spec: PieceSpec) -> dict[str, object]:
+    """The encoder options of one piece's video (one stream per output): an H.264 stream gets the options
+    of every other H.264 output; HEVC and AV1 those of their CMAF rungs in the one-process encode."""
+    r = stream.rendition
+    if r.codec == "h264" and r.dynamic_range == "sdr":
+        return {**x264_options(spec.presets.x264), **rate_options(r, with_audio=False)}
+    options: dict[str, object] = {"force_key_frames": FORCE_KEY_FRAMES, "sc_threshold": 0}
+    options |= codec_stream_options(r, 0, spec.presets, gop_frames=spec.gop_frames, mastering=spec.mastering)
+    return options | rate_options(r, 0, with_audio=False)
+
+
 def build_chunk_command(
-    source: Path,
-    chunk: Chunk,
-    renditions: Sequence[Rendition],
-    workdir: Path,
-    *,
-    frame_rate: Fraction,
-    x264_preset: str = "veryfast",
-    dynamic_range: str = "sdr",
+    source: Path, chunk: Chunk, spec: PieceSpec, workdir: Path, tiles: range | None = None
 ) -> list[str]:
-    """One ffmpeg command that encodes `chunk` of `source` into a video-only piece per rendition.
+    """One ffmpeg command that encodes `chunk` of `source` into a video-only piece per stream of `spec`, and
+    the storyboard tiles of `tiles` (each a PNG, numbered through the source) when given and not empty.
 
     Timestamps stay the source's, from 0 (`-copyts -start_at_zero`), and the `fps` filter puts frames on
-    the constant `frame_rate` grid the one-process encode uses (nearest slot; a late first frame is padded
+    the constant frame-rate grid the one-process encode uses (nearest slot; a late first frame is padded
     from `start`), then `trim` ends the chunk before the first slot of the next one. The input seek only
     skips what rounds into earlier slots, so the pieces of all chunks hold every slot exactly once.
-    An HDR source (`dynamic_range` `hdr10` or `hlg`) is tone-mapped to SDR BT.709 before the split, as in
-    the one-process encode (every chunked rendition is H.264).
+    An HDR source is tone-mapped to SDR BT.709 for the SDR streams and the tiles, as in the one-process
+    encode; HEVC and AV1 streams that keep its HDR get the untouched decode.
     """
-    begin = first_frame(chunk.start, frame_rate)
-    seek = {"ss": _seconds((begin - Fraction(1, 2)) / frame_rate)} if chunk.start else {}
+    rate = spec.frame_rate
+    begin = first_frame(chunk.start, rate)
+    seek = {"ss": _seconds((begin - Fraction(1, 2)) / rate)} if chunk.start else {}
     video = ffmpeg.input(file_url(source), **seek, **input_options()).video.filter(
-        "fps", fps=f"{frame_rate.numerator}/{frame_rate.denominator}", start_time=_seconds(begin / frame_rate)
+        "fps", fps=f"{rate.numerator}/{rate.denominator}", start_time=_seconds(begin / rate)
     )
     if chunk.end is not None:
-        video = video.filter("trim", end_pts=first_frame(chunk.end, frame_rate))  # in 1/frame_rate units
-    if dynamic_range != "sdr":
-        video = tone_mapped(video)
-    split = video.filter_multi_output("split", len(renditions))
-    outputs = [
-        ffmpeg.output(
-            split[i].filter("scale", r.width, r.height).filter("setsar", 1),
-            str(piece_path(workdir, chunk, r)),
-            f="mpegts",
-            fps_mode="passthrough",
-            # keep the first piece's negative B-frame dts: a shift there would open a gap at the first join
-            avoid_negative_ts="disabled",
-            **x264_options(x264_preset),
-            **rate_options(r, with_audio=False),
+        video = video.filter("trim", end_pts=first_frame(chunk.end, rate))  # in 1/frame_rate units
+    boards = spec.storyboard is not None and tiles is not None and len(tiles) > 0
+    keeps = [s.rendition.dynamic_range != "sdr" for s in spec.streams] + [False] * boards
+    branches = pictures(video, keeps, spec.dynamic_range)
+    outputs = []
+    for i, stream in enumerate(spec.streams):
+        r = stream.rendition
+        scaled = branches[i].filter("scale", r.width, r.height)  # type: ignore[attr-defined]
+        if stream.square:
+            scaled = scaled.filter("setsar", 1)
+        outputs.append(
+            ffmpeg.output(
+                scaled,
+                str(piece_path(workdir, chunk, stream)),
+                f="matroska",
+                fps_mode="passthrough",
+                **_stream_options(stream, spec),
+            )
         )
-        for i, r in enumerate(renditions)
-    ]
+    if boards:
+        assert spec.storyboard is not None and tiles is not None
+        outputs.append(_tiles_output(branches[-1], spec.storyboard, rate, tiles, workdir))
     timing = ("-copyts", "-start_at_zero")
     return ffmpeg.merge_outputs(*outputs).global_args(*GLOBAL_ARGS, *timing).overwrite_output().compile()
 
 
-def build_audio_command(source: Path, kbps: int, workdir: Path) -> list[str]:
-    """One ffmpeg command that encodes the whole source's audio at `kbps` (AAC stereo, `.m4a`)."""
+def _tiles_output(
+    video: object, layout: StoryboardLayout, rate: Fraction, tiles: range, workdir: Path
+) -> object:
+    """The storyboard tiles of one chunk: the first frame at or after each k x interval, scaled to a tile."""
+    interval = Fraction(str(layout.interval))
+    # t is the frame's time on the grid (copyts): keep it when a multiple of the interval is in (t - 1/rate,
+    # t], so it is the first frame at or after that multiple (1e-6 for a multiple that is exactly t)
+    period, slot = f"{interval.numerator}/{interval.denominator}", f"{rate.denominator}/{rate.numerator}"
+    chosen = f"lt(mod(t+1e-6,{period}),{slot})"
+    picked = video.filter("select", chosen)  # type: ignore[attr-defined]
+    picked = picked.filter("scale", layout.width, layout.height).filter("setsar", 1)
+    options = {
+        "vcodec": "png",
+        "start_number": tiles.start,
+        "frames:v": len(tiles),
+        "fps_mode": "passthrough",
+    }
+    return ffmpeg.output(picked, str(tiles_pattern(workdir)), f="image2", **options)
+
+
+def build_audio_command(source: Path, track: AudioKey, workdir: Path) -> list[str]:
+    """One ffmpeg command that encodes one audio stream of the whole source at a bitrate (AAC stereo,
+    `.m4a`)."""
     # a late audio start is kept in the track's edit list: to the 90 kHz tick rather than the millisecond
-    options = {"acodec": "aac", "ac": 2, "b:a": f"{kbps}k", "movie_timescale": 90000}
-    # the stream the one-process encode's `[0:a]` takes
-    audio = ffmpeg.input(file_url(source), **input_options())["a:0"]
-    output = ffmpeg.output(audio, str(audio_path(workdir, kbps)), **options)
+    options = {"acodec": "aac", "ac": 2, "b:a": f"{track.kbps}k", "movie_timescale": 90000}
+    # the stream the one-process encode takes: `[0:a]` (the first) for HLS and MP4, `a:N` for CMAF tracks
+    audio = ffmpeg.input(file_url(source), **input_options())[f"a:{track.index}"]
+    output = ffmpeg.output(audio, str(audio_path(workdir, track)), **options)
     return output.global_args(*GLOBAL_ARGS).overwrite_output().compile()
-
-
-def build_stitch_command(
-    plan: OutputPlan,
-    pieces: Mapping[Rendition, Sequence[Path]],
-    workdir: Path,
-    *,
-    audio_starts: Mapping[int, float] | None = None,
-) -> list[str]:
-    """One copy-only ffmpeg command that writes every HLS ladder (variant playlists and segments; the master
-    playlist is `master_playlist`'s) and MP4 of `plan` from the pieces and the audio tracks.
-
-    `audio_starts` (kbit/s -> the track's start time in seconds, None without audio) keeps a source's audio
-    starting late where it starts: ffmpeg would otherwise move every input's start to 0.
-    """
-    has_audio = audio_starts is not None
-
-    # ffmpeg-python merges equal input nodes: each rendition's pieces and each audio track are read once
-    def streams(r: Rendition) -> list[Any]:
-        video = ffmpeg.input(concat_url(pieces[r]), **input_options(("mpegts",), "concat,file")).video
-        if audio_starts is None:
-            return [video]
-        start = f"{audio_starts[r.audio_kbps]:.6f}"
-        track = file_url(audio_path(workdir, r.audio_kbps))
-        return [video, ffmpeg.input(track, itsoffset=start, **input_options(WORK_DEMUXERS)).audio]
-
-    outputs = []
-    for out in plan.hls:
-        folder = hls_dir(workdir, out)
-        variants = [
-            f"v:{j},a:{j},name:{variant_name(r)}" if has_audio else f"v:{j},name:{variant_name(r)}"
-            for j, r in enumerate(out.renditions)
-        ]
-        outputs.append(
-            ffmpeg.output(
-                *(s for r in out.renditions for s in streams(r)),
-                str(folder / "%v" / "index.m3u8"),
-                c="copy",
-                var_stream_map=" ".join(variants),
-                **hls_muxer_options(folder),
-            )
-        )
-    for out in plan.mp4:
-        path = str(mp4_path(workdir, out))
-        outputs.append(ffmpeg.output(*streams(out.rendition), path, c="copy", movflags="+faststart"))
-    return ffmpeg.merge_outputs(*outputs).global_args(*GLOBAL_ARGS).overwrite_output().compile()
 
 
 def extradata_bytes(hexdump: str) -> bytes:
@@ -271,21 +358,3 @@ def h264_codec_string(extradata: bytes) -> str:
         if len(nal) == 4 and nal[0] & 0x1F == 7:
             return f"avc1.{nal[1:4].hex()}"
     raise ValueError("no H.264 sequence parameter set in the extradata")
-
-
-def master_playlist(output: HlsOutput, codecs: Mapping[Rendition, str], *, has_audio: bool) -> str:
-    """The master `index.m3u8` of a ladder, as ffmpeg's hls muxer writes it after encoding.
-
-    BANDWIDTH is the nominal video + audio bitrate plus 10 %, CODECS the variant's `avc1` string (plus AAC).
-    """
-    lines = ["#EXTM3U", "#EXT-X-VERSION:6"]
-    for r in output.renditions:
-        bandwidth = (r.video_kbps + (r.audio_kbps if has_audio else 0)) * 1000
-        bandwidth += bandwidth // 10
-        codec = f"{codecs[r]},{AAC_CODEC}" if has_audio else codecs[r]
-        lines += [
-            f'#EXT-X-STREAM-INF:BANDWIDTH={bandwidth},RESOLUTION={r.width}x{r.height},CODECS="{codec}"',
-            f"{variant_name(r)}/index.m3u8",
-            "",
-        ]
-    return "\n".join(lines) + "\n"

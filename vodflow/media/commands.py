@@ -8,7 +8,7 @@ segments afterwards (`build_mp4_remux_command`). A thumbnail branch keeps the on
 not a second decode.
 
 An HDR source (PQ or HLG) is tone-mapped to SDR BT.709 once, before the split, for every output but the
-HEVC/AV1 rungs that keep its HDR: those get the untouched decode (`_pictures`).
+HEVC/AV1 rungs that keep its HDR: those get the untouched decode (`pictures`).
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ def build_encode_command(
     boards = 1 if plan.storyboard is not None else 0
     keeps = [False] * len(renditions)
     keeps += [r.dynamic_range != "sdr" for out in plan.cmaf for r in out.renditions]
-    video = _pictures(src.video, keeps + [False] * (len(by_time) + boards), plan.dynamic_range)
+    video = pictures(src.video, keeps + [False] * (len(by_time) + boards), plan.dynamic_range)
     audio_branches = len(renditions) + len(shared_kbps) + len(audio_only)
     audio = src.audio.filter_multi_output("asplit", audio_branches) if has_audio else None
 
@@ -259,7 +259,7 @@ def tone_mapped(video: object) -> object:
     return video
 
 
-def _pictures(video: object, keeps: list[bool], source_range: str) -> list[object]:
+def pictures(video: object, keeps: list[bool], source_range: str) -> list[object]:
     """One branch of the decoded `video` per consumer, in order: tone-mapped to SDR BT.709 when the source
     is HDR, unless `keeps` says the consumer keeps the source's HDR. An SDR source is split as it is."""
     if source_range == "sdr":

@@ -1,31 +1,31 @@
 """The ffmpeg commands a local encode runs, as a shell script anyone can time on any machine (`vodflow plan`).
 
-Pure: the same builders the encoders run (`media.commands`, `media.chunking`), laid out in the order and
-grouping the encoders use; commands of one group run side by side (`&`, then `wait`). Two details are known
-only once ffmpeg has run and are predicted here: the names of an HLS rung's segments (one per 6 s) that a
-shared MP4 is remuxed from, and the start of each audio track (0; the encoders measure it).
+Pure: the same builders the encoders run (`media.commands`, `media.chunking`, `media.package`), laid out in
+the order and grouping the encoders use; commands of one group run side by side (`&`, then `wait`). Two
+details are known only once ffmpeg has run and are predicted here: the names of an HLS rung's segments (one
+per 6 s) that a shared MP4 is remuxed from, and the start of each audio track (0; the encoders measure it).
 """
 
 from __future__ import annotations
 
 import math
 import shlex
-from dataclasses import dataclass
-from fractions import Fraction
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vodflow.jobs.plan import OutputPlan
 from vodflow.jobs.sources import Source
 from vodflow.media.chunking import (
-    audio_bitrates,
+    PieceSpec,
+    audio_keys,
     build_audio_command,
     build_chunk_command,
-    build_stitch_command,
+    chunk_seconds_exact,
     chunks_dir,
-    distinct_renditions,
     piece_path,
     plan_chunks,
     round_chunk_seconds,
+    tile_range,
 )
 from vodflow.media.cmaf import cmaf_dir
 from vodflow.media.commands import (
@@ -38,6 +38,7 @@ from vodflow.media.commands import (
     shared_audio_path,
     shared_dir,
 )
+from vodflow.media.package import build_package_command, build_sheets_command, ffconcat_list
 from vodflow.media.storyboard import storyboard_dir
 
 
@@ -47,6 +48,7 @@ class CommandGroup:
 
     label: str
     commands: list[list[str]]
+    files: dict[Path, str] = field(default_factory=dict)  # written before the commands run
 
 
 def one_process_commands(
@@ -76,43 +78,31 @@ def one_process_commands(
 
 
 def chunked_commands(
-    source: Source,
-    plan: OutputPlan,
-    workdir: Path,
-    x264_preset: str,
-    chunk_seconds: float,
-    frame_rate: Fraction,
+    source: Source, plan: OutputPlan, workdir: Path, spec: PieceSpec, chunk_seconds: float
 ) -> list[CommandGroup]:
-    """The `chunked` encoder's commands: the audio tracks and every chunk side by side, then the stitch.
-
-    ValueError for a plan with a CMAF ladder or an audio-only variant (made by the one-process encode only).
-    """
-    if plan.one_process_only:
-        raise ValueError("a cmaf preset or audioOnly is encoded in one process: leave out --chunk-seconds")
+    """The `chunked` encoder's commands: the audio tracks and every chunk side by side (the encode stage),
+    then the packaging stage (its ffconcat lists written first) and the storyboard's sheets."""
     chunks = plan_chunks(source.info.duration, round_chunk_seconds(chunk_seconds))
-    renditions = tuple(distinct_renditions(plan))
-    bitrates = audio_bitrates(plan) if source.info.has_audio else []
-    parallel = [build_audio_command(source.path, kbps, workdir) for kbps in bitrates]
-    parallel += [
-        build_chunk_command(
-            source.path,
-            c,
-            renditions,
-            workdir,
-            frame_rate=frame_rate,
-            x264_preset=x264_preset,
-            dynamic_range=plan.dynamic_range,
+    tracks = audio_keys(plan) if source.info.has_audio else []
+    parallel = [build_audio_command(source.path, t, workdir) for t in tracks]
+    for c in chunks:
+        tiles = tile_range(c, spec.storyboard, spec.frame_rate) if spec.storyboard else None
+        parallel.append(build_chunk_command(source.path, c, spec, workdir, tiles))
+    lists, files = {}, {}
+    for stream in spec.streams:
+        entries = [(piece_path(workdir, c, stream), chunk_seconds_exact(c, spec.frame_rate)) for c in chunks]
+        lists[stream] = chunks_dir(workdir) / f"{stream.key}.ffconcat"
+        files[lists[stream]] = ffconcat_list(entries)
+    starts = {t: 0.0 for t in tracks} if source.info.has_audio else None
+    package = [build_package_command(plan, lists, workdir, audio_starts=starts)]
+    if plan.storyboard is not None and spec.storyboard is not None:
+        package.append(
+            build_sheets_command(spec.storyboard, workdir, storyboard_dir(workdir, plan.storyboard))
         )
-        for c in chunks
-    ]
-    pieces = {r: [piece_path(workdir, c, r) for c in chunks] for r in renditions}
-    starts = dict.fromkeys(bitrates, 0.0) if source.info.has_audio else None
-    stitch = build_stitch_command(plan, pieces, workdir, audio_starts=starts)
+    seconds = round_chunk_seconds(chunk_seconds)
     return [
-        CommandGroup(
-            f"{len(chunks)} chunks of {round_chunk_seconds(chunk_seconds)} s and the audio", parallel
-        ),
-        CommandGroup("stitch: copy only (master playlists are written by vodflow)", [stitch]),
+        CommandGroup(f"encode: {len(chunks)} chunks of {seconds} s and {len(tracks)} audio tracks", parallel),
+        CommandGroup("package: copy only (masters are written by vodflow)", package, files),
     ]
 
 
@@ -129,6 +119,8 @@ def shell_script(
     lines = ["#!/bin/sh", f"# {title}", "set -e", f"mkdir -p {folders}"]
     for group in groups:
         lines.append(f"# {group.label}")
+        for path, text in group.files.items():
+            lines.append(f"cat > {shlex.quote(str(path))} <<'VODFLOW_EOF'\n{text}VODFLOW_EOF")
         if len(group.commands) == 1:
             lines.append(shlex.join(group.commands[0]))
             continue

@@ -129,18 +129,18 @@ def paths_in(value: Any) -> list[Path]:
 
 class WatchedSteps:
     """PrefectSteps that check what goes to the workers (no local path at all) and what is where when the
-    stitch starts or a parallel step fails."""
+    package step starts or a parallel step fails."""
 
     def __init__(self, steps: PrefectSteps, scratch: Scratch, workdir: Path) -> None:
         self.steps, self.scratch, self.workdir = steps, scratch, workdir
         self.sent: list[Call] = []
-        self.before_stitch: tuple[list[str], bool] | None = None
+        self.before_package: tuple[list[str], bool] | None = None
         self.at_failure: list[str] | None = None
 
     def run(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
-        if name == "stitch":
+        if name == "package":
             pieces_here = chunks_dir(self.workdir).exists()
-            self.before_stitch = (self.scratch.open().list_keys(self.scratch.prefix), pieces_here)
+            self.before_package = (self.scratch.open().list_keys(self.scratch.prefix), pieces_here)
         return self.steps.run(name, fn, *args)
 
     def parallel(self, calls: Sequence[Call]) -> list[Any]:
@@ -209,11 +209,11 @@ def test_chunks_travel_through_s3_between_workers_with_their_own_temp_dirs(
     # (the only Path is the storage config's unused relative `data_dir`)
     sent_paths = [p for c in steps.sent for p in paths_in(c.args)]
     assert all(not p.is_absolute() for p in sent_paths), "no step on a worker is given a local file"
-    keys, pieces_here = steps.before_stitch
+    keys, pieces_here = steps.before_package
     assert not pieces_here, "no worker wrote into the run's temp directory"
     names = [k.removeprefix(f"{scratch.prefix}chunks/") for k in keys]
-    pieces = ["00000-426x240-400k.ts", "00001-426x240-400k.ts", "00002-426x240-400k.ts"]
-    assert names == [*pieces, "audio-64k.m4a", "source"], "what the stitch fetched was in S3"
+    pieces = [f"0000{k}-426x240-400k-h264-sdr.mkv" for k in range(3)]
+    assert names == [*pieces, "audio-a0-64k.m4a", "source"], "what the package step fetched was in S3"
 
     outputs = files_under(reference)
     assert files_under(workdir) == outputs, "the same outputs as with shared-dir transfer"
@@ -230,7 +230,7 @@ def test_chunks_travel_through_s3_between_workers_with_their_own_temp_dirs(
     )
     assert decoded.returncode == 0 and decoded.stderr == "", decoded.stderr
 
-    assert scratch.open().list_keys("tmp/") == [], "the scratch prefix is emptied after the stitch"
+    assert scratch.open().list_keys("tmp/") == [], "the scratch prefix is emptied after packaging"
     workers = client.run(worker_state)
     assert all(listing == [] for _, listing, _ in workers.values()), "every step removed its temp directory"
     assert sum(executed for _, _, executed in workers.values()) >= len(steps.sent)
@@ -250,7 +250,7 @@ def test_a_failing_chunk_leaves_no_scratch_object(job, cluster, scratch, s3_serv
     assert isinstance(error, StepError) and error.step == "encode", error
     assert "chunk " in error.message and error.code == "ffmpeg_failed"
     assert s3_server.secret_key not in str(error)
-    assert any(k.endswith("/audio-64k.m4a") for k in steps.at_failure), "the audio was in scratch"
+    assert any(k.endswith("/audio-a0-64k.m4a") for k in steps.at_failure), "the audio was in scratch"
     assert scratch.open().list_keys("tmp/") == [], "and is gone after the failure"
     assert all(listing == [] for _, listing, _ in client.run(worker_state).values())
     assert s3_server.secret_key not in prefect_records(state["flow_run_id"])

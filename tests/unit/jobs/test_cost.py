@@ -16,7 +16,7 @@ from vodflow.jobs.limits import Limits
 from vodflow.jobs.plan import plan_outputs
 from vodflow.jobs.sources import AudioStream
 from vodflow.jobs.spec import DEFAULT_PRESETS, RESOLUTIONS, parse_spec
-from vodflow.media.chunking import build_chunk_command, distinct_renditions, plan_chunks
+from vodflow.media.chunking import PieceSpec, build_chunk_command, piece_streams, plan_chunks
 from vodflow.media.commands import build_encode_command
 
 URL = "https://cdn.example.com/a.mp4"
@@ -78,9 +78,8 @@ def test_the_largest_real_job_is_within_the_default_limits():
 def test_each_chunk_process_runs_fewer_encoders_than_the_bound():
     plan, info = plan_of({"videoUrl": URL, "presets": LARGEST["presets"][1:]}, duration=120.0)
     chunk = plan_chunks(120.0, 30)[1]
-    command = build_chunk_command(
-        Path("/in.mp4"), chunk, distinct_renditions(plan), Path("/work"), frame_rate=Fraction(30)
-    )
+    spec = PieceSpec(tuple(piece_streams(plan)), Fraction(30))
+    command = build_chunk_command(Path("/in.mp4"), chunk, spec, Path("/work"))
     assert bitrate_options(command) == 6 < process_encoders(plan, True) <= Limits().max_encoders
 
 

@@ -119,16 +119,19 @@ def test_cmaf_plan_of_untagged_and_silent_sources():
     assert ladder.audio == () and ladder.audio_only_kbps is None, "no audio: no audio-only variant"
 
 
-def test_a_cmaf_plan_stays_on_the_one_process_encoder():
+def test_a_long_job_goes_to_the_chunked_encoder_whatever_its_outputs():
     from vodflow.encoders import get_encoder
 
     info = source(640, 360, duration=600.0)
     cmaf = plan_outputs(doc_for([{"format": "cmaf", "resolutions": ["240"]}]), info)
     hls = plan_outputs(doc_for([{"format": "hls", "resolutions": ["240"]}]), info)
     audio_only = plan_outputs(doc_for([{"format": "hls", "resolutions": ["240"], "audioOnly": True}]), info)
-    assert get_encoder("local", info, 120, cmaf).name == "local"
-    assert get_encoder("local", info, 120, audio_only).name == "local"
+    assert get_encoder("local", info, 120, cmaf).name == "chunked"
+    assert get_encoder("local", info, 120, audio_only).name == "chunked"
     assert get_encoder("local", info, 120, hls).name == "chunked"
+    assert get_encoder("local", replace(info, duration=120.0), 120, cmaf).name == "local", (
+        "short: one process"
+    )
 
 
 def test_a_cmaf_ladder_keeps_at_most_max_audio_tracks_and_lists_the_rest():
@@ -169,7 +172,7 @@ def test_an_hls_audio_only_variant_needs_audio():
     assert [out.audio_only_kbps for out in plan_outputs(doc, silent).hls] == [None, None]
 
 
-def test_captions_become_outputs_with_fixed_keys_and_stay_on_the_one_process_encoder(tmp_path):
+def test_captions_become_outputs_with_fixed_keys(tmp_path):
     from vodflow.encoders import get_encoder
 
     doc = doc_for([{"format": "hls", "resolutions": ["240"]}])
@@ -190,8 +193,8 @@ def test_captions_become_outputs_with_fixed_keys_and_stay_on_the_one_process_enc
     assert [s.wire() for s in plan.skipped] == [
         {"format": "caption", "resolution": "fr", "reason": skips[0][1]}
     ]
-    assert plan.one_process_only and get_encoder("local", info, 120, plan).name == "local"
-    assert not plan_outputs(doc, info).captions and not plan_outputs(doc, info).one_process_only
+    assert get_encoder("local", info, 120, plan).name == "chunked", "captions are packaged after the chunks"
+    assert not plan_outputs(doc, info).captions
 
 
 def test_language_tags_of_container_codes():
@@ -202,7 +205,7 @@ def test_language_tags_of_container_codes():
     assert language_tag("../../etc") == language_tag("e n") == language_tag("english") == ("und", "")
 
 
-def test_a_storyboard_is_planned_under_its_own_prefix_and_stays_on_the_one_process_encoder():
+def test_a_storyboard_is_planned_under_its_own_prefix():
     from vodflow.encoders import get_encoder
 
     spec = {"videoUrl": "/x.mp4", "presets": [{"format": "hls", "resolutions": ["240"]}]}
@@ -212,7 +215,7 @@ def test_a_storyboard_is_planned_under_its_own_prefix_and_stays_on_the_one_proce
     board = plan.storyboard
     assert (board.interval, board.width, board.duration, board.source_width) == (2, 120, 600.0, 640)
     assert board.key == f"files/storyboards/{board.file_id}"
-    assert get_encoder("local", info, 120, plan).name == "local"
+    assert get_encoder("local", info, 120, plan).name == "chunked", "its tiles come from the chunks"
     assert plan_outputs(JobDocument.from_spec(parse_spec(spec)), info).storyboard is None
 
 
@@ -238,7 +241,7 @@ def test_hevc_and_av1_rungs_keep_an_hdr_sources_range_only_when_asked(hdr, kept)
 
     assert [r.dynamic_range for r in plan.cmaf[0].renditions] == ["sdr", kept, kept], "H.264 is tone-mapped"
     assert [r.dynamic_range for r in plan.hls[0].renditions] == ["sdr"]
-    assert plan.dynamic_range == "hdr10" and plan.one_process_only, "a CMAF ladder is made in one process"
+    assert plan.dynamic_range == "hdr10"
 
 
 def test_an_hdr_source_alone_does_not_keep_a_long_job_off_the_chunked_encoder():
@@ -247,7 +250,7 @@ def test_an_hdr_source_alone_does_not_keep_a_long_job_off_the_chunked_encoder():
     doc = doc_for([{"format": "hls", "resolutions": ["240"]}, {"format": "mp4", "resolutions": ["240"]}])
     info = replace(source(640, 360, duration=600.0), dynamic_range="hdr10")
     plan = plan_outputs(doc, info)
-    assert plan.dynamic_range == "hdr10" and not plan.one_process_only
+    assert plan.dynamic_range == "hdr10"
     assert get_encoder("local", info, 120, plan).name == "chunked", "its chunks are tone-mapped"
 
 

@@ -6,39 +6,44 @@ from pathlib import Path
 
 import pytest
 
-from tests.hls import parse_master
 from vodflow.jobs.document import JobDocument
 from vodflow.jobs.plan import plan_outputs
 from vodflow.jobs.sources import SourceInfo
 from vodflow.jobs.spec import parse_spec
 from vodflow.media.chunking import (
+    AudioKey,
     Chunk,
+    PieceSpec,
     audio_bitrates,
+    audio_keys,
     build_audio_command,
     build_chunk_command,
     build_remux_command,
-    build_stitch_command,
+    chunk_seconds_exact,
     distinct_renditions,
     extradata_bytes,
     first_frame,
     guess_frame_rate,
     h264_codec_string,
-    master_playlist,
     needs_remux,
     piece_path,
+    piece_streams,
     plan_chunks,
     round_chunk_seconds,
     should_chunk,
+    tile_range,
 )
 from vodflow.media.color import TONEMAP_FILTERS
 from vodflow.media.inputs import concat_url
+from vodflow.media.storyboard import storyboard_layout
 
 WORK = Path("/work/job")
 
 
-def plan_for(presets, width=1920, height=1080):
+def plan_for(presets, width=1920, height=1080, dynamic_range="sdr"):
     doc = JobDocument.from_spec(parse_spec({"videoUrl": "/x.mp4", "presets": presets}))
-    info = SourceInfo(60.0, width, height, 0, True, "h264", "mov,mp4,m4a,3gp,3g2,mj2", 25.0)
+    info = SourceInfo(60.0, width, height, 0, True, "h264", "mov,mp4,m4a,3gp,3g2,mj2", 25.0,
+                      dynamic_range=dynamic_range)  # fmt: skip
     return plan_outputs(doc, info)
 
 
@@ -102,26 +107,76 @@ def test_first_frame_of_a_boundary_is_exact():
     assert first_frame(6006, Fraction(30000, 1001)) == 180000  # exactly on a frame: that frame
 
 
+def spec_for(plan, rate=Fraction(25), dynamic_range="sdr", storyboard=None) -> PieceSpec:
+    return PieceSpec(tuple(piece_streams(plan)), rate, dynamic_range, storyboard=storyboard)
+
+
 def test_chunk_command_decodes_only_its_range_onto_the_frame_grid():
     plan = plan_for(LADDER)
-    renditions = distinct_renditions(plan)
-    rate = Fraction(25)
-    command = build_chunk_command(Path("/src.mp4"), Chunk(1, 6, 12), renditions, WORK, frame_rate=rate)
+    spec = spec_for(plan)
+    command = build_chunk_command(Path("/src.mp4"), Chunk(1, 6, 12), spec, WORK)
     assert command[0] == "ffmpeg" and command.count("-i") == 1
     assert command[command.index("-i") - 2 : command.index("-i")] == ["-ss", "5.980000"], "half a frame early"
     assert "-copyts" in command and "-start_at_zero" in command
     graph = command[command.index("-filter_complex") + 1]
     assert "fps=fps=25/1:start_time=6.000000" in graph and "trim=end_pts=300" in graph and "split=3" in graph
-    assert command.count("-f") == 3 and command.count("mpegts") == 3
+    assert command.count("-f") == 3 and command.count("matroska") == 3
     assert "libx264" in command and "aac" not in command and "0:a" not in " ".join(command)
     assert command.count("expr:gte(t,n_forced*2)") == 3, "keyframes forced as in the one-process encode"
-    assert str(piece_path(WORK, Chunk(1, 6, 12), renditions[0])) in command
+    assert str(piece_path(WORK, Chunk(1, 6, 12), spec.streams[0])) in command
 
-    first = build_chunk_command(Path("/src.mp4"), Chunk(0, 0, 6), renditions, WORK, frame_rate=rate)
+    first = build_chunk_command(Path("/src.mp4"), Chunk(0, 0, 6), spec, WORK)
     assert "-ss" not in first
     assert "fps=fps=25/1:start_time=0.000000" in first[first.index("-filter_complex") + 1]
-    last = build_chunk_command(Path("/src.mp4"), Chunk(9, 54, None), renditions, WORK, frame_rate=rate)
+    last = build_chunk_command(Path("/src.mp4"), Chunk(9, 54, None), spec, WORK)
     assert "trim" not in last[last.index("-filter_complex") + 1]
+
+
+CMAF_LADDER = [
+    {"format": "cmaf", "resolutions": ["240", "360"], "codecs": ["h264", "hevc", "av1"], "audioOnly": True},
+    {"format": "hls", "resolutions": ["240"]},
+]
+
+
+def test_every_codec_of_a_cmaf_ladder_is_a_piece_stream_with_its_own_encoder():
+    plan = plan_for(CMAF_LADDER, 640, 360)
+    streams = piece_streams(plan)
+    assert [(s.rendition.resolution, s.rendition.codec, s.square) for s in streams] == [
+        ("240", "h264", True),  # the HLS rung: square pixels
+        *[(res, codec, False) for codec in ("h264", "hevc", "av1") for res in ("240", "360")],
+    ], "a CMAF rung keeps the source's aspect ratio, so it is not the HLS rung's encode"
+    command = build_chunk_command(Path("/src.mp4"), Chunk(0, 0, 6), spec_for(plan), WORK)
+    encoders = [command[i + 1] for i, arg in enumerate(command) if arg in ("-vcodec", "-c:v:0")]
+    assert encoders == ["libx264"] * 3 + ["libx265"] * 2 + ["libsvtav1"] * 2
+    graph = command[command.index("-filter_complex") + 1]
+    assert graph.count("setsar=1") == 1 and len({s.key for s in streams}) == len(streams)
+
+
+def test_audio_keys_are_every_track_an_output_plays_once():
+    plan = plan_for(CMAF_LADDER + [{"format": "mp4", "resolutions": ["240"]}], 640, 360)
+    cmaf, rung = plan.cmaf[0], plan.hls[0].renditions[0]
+    expected = [AudioKey(0, rung.audio_kbps), AudioKey(0, cmaf.audio_kbps), AudioKey(0, cmaf.audio_only_kbps)]
+    assert audio_keys(plan) == list(dict.fromkeys(expected)), "each once, in the order outputs map them"
+
+
+@pytest.mark.parametrize("rate", [Fraction(25), Fraction(30000, 1001), Fraction(24)])
+@pytest.mark.parametrize("interval", [1.0, 2.5, 10.0])
+def test_every_storyboard_tile_is_made_by_exactly_one_chunk(rate, interval):
+    layout = storyboard_layout(61.0, interval, 160, 1920, 1080)
+    chunks = plan_chunks(61.0, 12)
+    ranges = [tile_range(c, layout, rate) for c in chunks]
+    assert [k for r in ranges for k in r] == list(range(layout.count)), "in order, none twice, none missing"
+    for chunk, tiles in zip(chunks, ranges, strict=True):
+        for k in tiles:  # tile k's frame, the first at or after k x interval, is on the chunk's grid
+            frame = first_frame(k * interval, rate)
+            assert first_frame(chunk.start, rate) <= frame
+            assert chunk.end is None or frame < first_frame(chunk.end, rate)
+
+
+def test_a_chunk_plays_its_whole_frames():
+    assert chunk_seconds_exact(Chunk(0, 0, 6), Fraction(25)) == 6
+    assert chunk_seconds_exact(Chunk(1, 6, 12), Fraction(30000, 1001)) == Fraction(180 * 1001, 30000)
+    assert chunk_seconds_exact(Chunk(2, 12, None), Fraction(25)) is None
 
 
 def graph_filters(graph: str) -> list[tuple[str, dict[str, str]]]:
@@ -135,9 +190,9 @@ def graph_filters(graph: str) -> list[tuple[str, dict[str, str]]]:
 
 @pytest.mark.parametrize("kind", ["hdr10", "hlg"])
 def test_chunk_of_an_hdr_source_is_tone_mapped_once_before_the_split(kind):
-    renditions = distinct_renditions(plan_for(LADDER))
-    src, chunk, rate = Path("/src.mp4"), Chunk(1, 6, 12), Fraction(25)
-    command = build_chunk_command(src, chunk, renditions, WORK, frame_rate=rate, dynamic_range=kind)
+    plan = plan_for(LADDER)
+    src, chunk = Path("/src.mp4"), Chunk(1, 6, 12)
+    command = build_chunk_command(src, chunk, spec_for(plan, dynamic_range=kind), WORK)
     filters = graph_filters(command[command.index("-filter_complex") + 1])
     names = [name for name, _ in filters]
     tonemap = [(name, {k: str(v) for k, v in args.items()}) for name, args in TONEMAP_FILTERS]
@@ -146,37 +201,32 @@ def test_chunk_of_an_hdr_source_is_tone_mapped_once_before_the_split(kind):
     assert names[start + len(tonemap)] == "split" and names.count("tonemap") == 1, "once, before the split"
     assert command.count("libx264") == 3 and "-color_trc" not in command, "x264 takes BT.709 from the frames"
 
-    sdr = build_chunk_command(src, chunk, renditions, WORK, frame_rate=rate)
+    sdr = build_chunk_command(src, chunk, spec_for(plan), WORK)
     assert "zscale" not in " ".join(sdr) and "tonemap" not in " ".join(sdr)
-    assert sdr == build_chunk_command(src, chunk, renditions, WORK, frame_rate=rate, dynamic_range="sdr")
+
+
+def test_hdr_kept_streams_get_the_untouched_decode_and_the_tiles_a_tone_mapped_one():
+    ladder = [{"format": "cmaf", "resolutions": ["240"], "codecs": ["h264", "hevc"], "hdr": "keep"}]
+    plan = plan_for(ladder, dynamic_range="hdr10")
+    streams = piece_streams(plan)
+    assert [s.rendition.dynamic_range for s in streams] == ["sdr", "hdr10"]
+    layout = storyboard_layout(60.0, 2.0, 160, 1920, 1080)
+    spec = spec_for(plan, dynamic_range="hdr10", storyboard=layout)
+    command = build_chunk_command(Path("/src.mp4"), Chunk(1, 6, 12), spec, WORK, range(3, 6))
+    names = [name for name, _ in graph_filters(command[command.index("-filter_complex") + 1])]
+    assert names.count("tonemap") == 1, "H.264 and the tiles share one tone-map"
+    assert command[command.index("-color_trc:v:0") + 1] == "smpte2084" and "yuv420p10le" in command
+    tiles = command[command.index("-frames:v") : command.index(str(WORK / "chunks" / "tile-%06d.png"))]
+    assert tiles == ["-frames:v", "3", "-start_number", "3", "-vcodec", "png"], (
+        "tiles 3, 4 and 5, numbered so"
+    )
 
 
 def test_audio_is_encoded_from_the_whole_source():
-    command = build_audio_command(Path("/src.mp4"), 96, WORK)
-    assert command.count("-i") == 1 and "-ss" not in command and "0:a:0" in command
+    command = build_audio_command(Path("/src.mp4"), AudioKey(1, 96), WORK)
+    assert command.count("-i") == 1 and "-ss" not in command and "0:a:1" in command
     assert command[command.index("-b:a") + 1] == "96k" and command[command.index("-acodec") + 1] == "aac"
-    assert command[-6] == str(WORK / "chunks" / "audio-96k.m4a")
-
-
-def test_stitch_only_copies_and_reads_each_piece_list_once():
-    plan = plan_for(LADDER)
-    chunks = plan_chunks(14, 6)
-    pieces = {r: [piece_path(WORK, c, r) for c in chunks] for r in distinct_renditions(plan)}
-    command = build_stitch_command(plan, pieces, WORK, audio_starts={64: 0.0, 96: 0.0, 128: 0.25})
-    assert "libx264" not in command and "aac" not in command
-    assert [command[i + 1] for i, arg in enumerate(command) if arg == "-c"] == ["copy", "copy"]
-    inputs = [command[i + 1] for i, arg in enumerate(command) if arg == "-i"]
-    assert len(inputs) == 6, "3 renditions (360 shared by HLS and MP4) + 3 audio tracks"
-    assert concat_url(pieces[distinct_renditions(plan)[1]]) in inputs
-    late = command.index(f"file:{WORK / 'chunks' / 'audio-128k.m4a'}")
-    options = command[command.index("-i", late - 8) - 6 : late]  # the input's own options
-    assert options[options.index("-itsoffset") + 1] == "0.250000", "a late audio start is kept"
-    variants = command[command.index("-var_stream_map") + 1]
-    assert variants == "v:0,a:0,name:240p v:1,a:1,name:360p v:2,a:2,name:720p"
-    assert "-master_pl_name" not in command, "the master playlist is written by master_playlist()"
-
-    silent = build_stitch_command(plan, pieces, WORK, audio_starts=None)
-    assert silent[silent.index("-var_stream_map") + 1] == "v:0,name:240p v:1,name:360p v:2,name:720p"
+    assert command[-6] == str(WORK / "chunks" / "audio-a1-96k.m4a")
 
 
 def test_concat_url_refuses_separator_in_paths():
@@ -189,7 +239,8 @@ def test_remux_only_for_containers_without_exact_seeks():
     assert needs_remux("mpegts") and needs_remux("flv")
     assert not needs_remux("mov,mp4,m4a,3gp,3g2,mj2") and not needs_remux("matroska,webm")
     command = build_remux_command(Path("/src.ts"), WORK / "chunks" / "source.mkv", has_audio=True)
-    assert command[command.index("-c") + 1] == "copy" and "0:v:0" in command and "0:a:0" in command
+    assert command[command.index("-c") + 1] == "copy" and "0:v:0" in command
+    assert "0:a" in command, "every audio stream: CMAF tracks in other languages read theirs from the copy"
 
 
 HEXDUMP = """
@@ -207,17 +258,3 @@ def test_codec_string_comes_from_the_sps():
     assert h264_codec_string(bytes.fromhex("014d401fffe1")) == "avc1.4d401f"  # avcC
     with pytest.raises(ValueError):
         h264_codec_string(b"\x00\x00\x01\x68\xee")
-
-
-def test_master_playlist_is_written_as_ffmpeg_writes_it():
-    plan = plan_for([{"format": "hls", "resolutions": ["240", "360"]}], 640, 360)
-    out = plan.hls[0]
-    codecs = dict(zip(out.renditions, ["avc1.640015", "avc1.64001e"], strict=True))
-    expected = (
-        "#EXTM3U\n#EXT-X-VERSION:6\n"
-        '#EXT-X-STREAM-INF:BANDWIDTH=510400,RESOLUTION=426x240,CODECS="avc1.640015,mp4a.40.2"\n240p/index.m3u8\n\n'
-        '#EXT-X-STREAM-INF:BANDWIDTH=985600,RESOLUTION=640x360,CODECS="avc1.64001e,mp4a.40.2"\n360p/index.m3u8\n\n'
-    )
-    assert master_playlist(out, codecs, has_audio=True) == expected
-    silent = parse_master(master_playlist(out, codecs, has_audio=False))
-    assert [(v.bandwidth, v.codecs) for v in silent] == [(440000, "avc1.640015"), (880000, "avc1.64001e")]

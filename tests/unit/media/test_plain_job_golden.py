@@ -1,6 +1,6 @@
 """A plain VideoSDK job keeps giving exactly what it gives today: the ffmpeg commands built for the default
 presets on an SDR source (one-process encode, live or not, thumbnails, the MP4 remux, the chunked path's
-chunk, audio and stitch commands, the chunked master playlist) are compared with
+chunk, audio and package commands, the chunked master playlist) are compared with
 `tests/golden/plain_job.json`.
 
 The golden file was written from the builders before codecs, HDR, quality and per-title ladders were added;
@@ -19,14 +19,15 @@ from vodflow.jobs.plan import plan_outputs
 from vodflow.jobs.sources import AudioStream, SourceInfo
 from vodflow.jobs.spec import DEFAULT_PRESETS, parse_spec
 from vodflow.media.chunking import (
+    AudioKey,
+    PieceSpec,
     build_audio_command,
     build_chunk_command,
-    build_stitch_command,
-    distinct_renditions,
-    master_playlist,
+    piece_streams,
     plan_chunks,
 )
 from vodflow.media.commands import build_encode_command, build_mp4_remux_command, build_thumbnail_command
+from vodflow.media.package import build_package_command, master_playlist
 
 GOLDEN = Path(__file__).parents[2] / "golden" / "plain_job.json"
 SOURCE = Path("/in/source.mp4")
@@ -45,10 +46,10 @@ def plain_job_commands() -> dict[str, object]:
         "thumbnails": [{"timestamp": "00:00:03", "resolutions": ["360"], "formats": ["jpg", "webp"]}],
     }
     plan = plan_outputs(JobDocument.from_spec(parse_spec(spec), "0123456789abcdef01234567"), SDR_1080P)
-    renditions = distinct_renditions(plan)
+    streams = piece_streams(plan)
     chunks = plan_chunks(SDR_1080P.duration, 120)
-    pieces = {r: [WORK / f"piece-{k}-{r.resolution}.ts" for k in range(len(chunks))] for r in renditions}
-    codecs = {r: "avc1.64001f" for r in renditions}
+    lists = {s: WORK / f"{s.key}.ffconcat" for s in streams}
+    codecs = {s.rendition: "avc1.64001f" for s in streams}
     return {
         "encode": build_encode_command(SOURCE, plan, WORK, has_audio=True),
         "encode_live": build_encode_command(SOURCE, plan, WORK, has_audio=True, live=True),
@@ -56,10 +57,10 @@ def plain_job_commands() -> dict[str, object]:
         "mp4_remux": build_mp4_remux_command(
             [WORK / "a.ts", WORK / "b.ts"], WORK / "out.mp4", audio=WORK / "a.m4a"
         ),
-        "chunk": build_chunk_command(SOURCE, chunks[1], renditions, WORK, frame_rate=Fraction(30)),
-        "audio": build_audio_command(SOURCE, 128, WORK),
-        "stitch": build_stitch_command(
-            plan, pieces, WORK, audio_starts={kbps: 0.0 for kbps in (64, 96, 128, 192)}
+        "chunk": build_chunk_command(SOURCE, chunks[1], PieceSpec(tuple(streams), Fraction(30)), WORK),
+        "audio": build_audio_command(SOURCE, AudioKey(0, 128), WORK),
+        "package": build_package_command(
+            plan, lists, WORK, audio_starts={AudioKey(0, kbps): 0.0 for kbps in (64, 96, 128, 192)}
         ),
         "master": [master_playlist(out, codecs, has_audio=True) for out in plan.hls],
     }

@@ -17,6 +17,7 @@ from vodflow.jobs.document import JobDocument
 from vodflow.jobs.plan import plan_outputs
 from vodflow.jobs.sources import Source, SourceInfo
 from vodflow.jobs.spec import parse_spec
+from vodflow.media.chunking import PieceSpec, piece_streams
 from vodflow.media.commands import build_encode_command, mp4_path
 from vodflow.media.probe import probe_source
 from vodflow.media.script import chunked_commands, one_process_commands, shell_script
@@ -66,12 +67,12 @@ def test_the_chunked_script_of_an_hdr_source_tone_maps_every_chunk_and_nothing_e
 
     def tone_maps(kind: str) -> list[int]:
         source = Source(Path("/hdr.mp4"), replace(info, dynamic_range=kind))
-        groups = chunked_commands(
-            source, plan_outputs(doc, source.info), tmp_path, "veryfast", 6, Fraction(25)
-        )
+        job = plan_outputs(doc, source.info)
+        spec = PieceSpec(tuple(piece_streams(job)), Fraction(25), kind)
+        groups = chunked_commands(source, job, tmp_path, spec, 6)
         return [" ".join(command).count("]tonemap=") for group in groups for command in group.commands]
 
-    assert tone_maps("hdr10") == [0, 0, 1, 1, 1, 0], "two audio tracks, three chunks (once each), the stitch"
+    assert tone_maps("hdr10") == [0, 0, 1, 1, 1, 0], "two audio tracks, three chunks (once each), the package"
     assert tone_maps("hlg") == [0, 0, 1, 1, 1, 0] and tone_maps("sdr") == [0] * 6
 
 
@@ -94,7 +95,7 @@ def test_a_job_over_the_pixel_ceiling_gets_no_script(tmp_path, clips, monkeypatc
     assert "the limit is 1e+06 (VODFLOW_MAX_JOB_PIXELS)" in printed.stderr
 
 
-def test_the_script_of_a_cmaf_preset_makes_its_folder_and_refuses_chunks(tmp_path, clips):
+def test_the_script_of_a_cmaf_preset_makes_its_folder_in_one_process_or_in_chunks(tmp_path, clips):
     spec = tmp_path / "job.json"
     spec.write_text(
         json.dumps(
@@ -109,8 +110,15 @@ def test_the_script_of_a_cmaf_preset_makes_its_folder_and_refuses_chunks(tmp_pat
     (ladder,) = (p for p in (tmp_path / "out").iterdir() if p.is_dir() and p.name not in ("chunks", "shared"))
     assert (ladder / "manifest.mpd").is_file() and (ladder / "media_0.m3u8").is_file()
 
-    refused = plan(spec, "--workdir", str(tmp_path / "out"), "--chunk-seconds", "6")
-    assert refused.returncode != 0 and "leave out --chunk-seconds" in refused.stderr
+    chunked = plan(spec, "--workdir", str(tmp_path / "chunked"), "--chunk-seconds", "6")
+    assert chunked.returncode == 0, chunked.stderr
+    script.write_text(chunked.stdout)
+    subprocess.run(["sh", str(script)], check=True, capture_output=True, timeout=300)
+    (ladder,) = (
+        p for p in (tmp_path / "chunked").iterdir() if p.is_dir() and p.name not in ("chunks", "shared")
+    )
+    assert (ladder / "manifest.mpd").is_file() and (ladder / "media_0.m3u8").is_file()
+    assert len(list(ladder.glob("seg-0-*.m4s"))) == len(list((tmp_path / "out").glob("*/seg-0-*.m4s")))
 
 
 def test_the_script_makes_the_storyboard_folder_the_image2_muxer_writes_in(tmp_path, clips):
