@@ -8,10 +8,10 @@ from typing import Any, TypeVar
 
 from prefect import task
 from prefect.cache_policies import NONE
-from prefect.futures import wait
+from prefect.futures import as_completed, wait
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from vodflow.encoders.base import Call
+from vodflow.encoders.base import Call, Done
 from vodflow.orchestration.retries import task_retry_options
 
 T = TypeVar("T")
@@ -37,12 +37,18 @@ class PrefectSteps:
     def run(self, name: str, fn: Callable[..., T], *args: Any) -> T:
         return self._task(name)(fn, args)
 
-    def parallel(self, calls: Sequence[Call]) -> list[Any]:
-        """Every call as a task on the parallel runner; all are waited for before a failure is raised."""
+    def parallel(self, calls: Sequence[Call], on_done: Done | None = None) -> list[Any]:
+        """Every call as a task on the parallel runner; all are waited for before a failure is raised, and
+        `on_done` is told of each that succeeded as it does."""
         with self.runner() as runner:
             futures = [
                 runner.submit(self._task(c.name, c.label), {"fn": c.fn, "args": c.args}) for c in calls
             ]
+            if on_done is not None:
+                where = {id(future): index for index, future in enumerate(futures)}
+                for future in as_completed(futures):
+                    if future.state.is_completed():
+                        on_done(where[id(future)], future.result())
             wait(futures)
             return [future.result() for future in futures]
 

@@ -34,13 +34,17 @@ class Call:
     label: str = ""
 
 
+Done = Callable[[int, Any], None]  # a parallel call's index and result, told as soon as it has succeeded
+
+
 class Steps(Protocol):
     """Runs an encoder's units of work: `run` one, or `parallel` several side by side (results in order,
-    every call finished before the first failure is raised)."""
+    every call finished before the first failure is raised; `on_done`, when given, is told of each call that
+    succeeded as soon as it has, in the caller's thread)."""
 
     def run(self, name: str, fn: Callable[..., T], *args: Any) -> T: ...
 
-    def parallel(self, calls: Sequence[Call]) -> list[Any]: ...
+    def parallel(self, calls: Sequence[Call], on_done: Done | None = None) -> list[Any]: ...
 
 
 class InlineSteps:
@@ -49,8 +53,13 @@ class InlineSteps:
     def run(self, name: str, fn: Callable[..., T], *args: Any) -> T:
         return fn(*args)
 
-    def parallel(self, calls: Sequence[Call]) -> list[Any]:
-        return [call.fn(*call.args) for call in calls]
+    def parallel(self, calls: Sequence[Call], on_done: Done | None = None) -> list[Any]:
+        results = []
+        for index, call in enumerate(calls):
+            results.append(call.fn(*call.args))
+            if on_done is not None:
+                on_done(index, results[-1])
+        return results
 
 
 @dataclass(frozen=True)

@@ -8,18 +8,18 @@ import json
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
 from vodflow.encoders.base import EncodeOptions
 from vodflow.errors import StepError
-from vodflow.jobs.plan import OutputPlan
+from vodflow.jobs.plan import HlsOutput, OutputPlan, Rendition
 from vodflow.jobs.sources import Source
 from vodflow.media.chunking import (
     AudioKey,
     Chunk,
     PieceSpec,
-    PieceStream,
     audio_keys,
     audio_path,
     build_audio_command,
@@ -37,7 +37,7 @@ from vodflow.media.chunking import (
     tile_range,
 )
 from vodflow.media.cmaf import MANIFEST, cmaf_dir
-from vodflow.media.commands import hls_dir
+from vodflow.media.commands import hls_dir, variant_name
 from vodflow.media.inputs import WORK_DEMUXERS, input_args
 from vodflow.media.package import (
     build_package_command,
@@ -48,7 +48,7 @@ from vodflow.media.package import (
 )
 from vodflow.media.probe import run_ffprobe
 from vodflow.media.runner import encode_timeout, run_ffmpeg
-from vodflow.media.storyboard import planned_layout, storyboard_dir
+from vodflow.media.storyboard import storyboard_dir
 
 
 def _run(
@@ -162,26 +162,55 @@ def package_outputs(
     """The packaging stage: join the pieces and audio tracks into every HLS ladder, CMAF ladder and MP4 of
     the plan (copy only) and the storyboard's sheets, finish them as the one-process encode does (masters,
     captions, the storyboard's track), and remove the pieces; returns the seconds it took."""
-    from vodflow.encoders.local import write_cmaf_masters, write_storyboard_track, write_subtitle_renditions
-
     started = time.monotonic()
     lists = write_piece_lists(plan, chunks, workdir, spec.frame_rate)
-    has_audio = source.info.has_audio
-    tracks = audio_keys(plan) if has_audio else []
-    starts = {t: media_start(audio_path(workdir, t)) for t in tracks} if has_audio else None
-    for out in plan.cmaf:  # the dash muxer writes into its folder but does not make it
-        cmaf_dir(workdir, out).mkdir(parents=True, exist_ok=True)
-    command = build_package_command(plan, lists, workdir, audio_starts=starts)
+    command = package_command(source, plan, lists, workdir)
     seconds = source.info.duration
     _run(command, workdir=workdir, seconds=seconds, source=source.path, what="package", options=options)
-    if plan.storyboard is not None:
+    finish_packaging(source, plan, spec, workdir, options)
+    return time.monotonic() - started
+
+
+def package_command(
+    source: Source, plan: OutputPlan, lists: dict, workdir: Path, *, live: bool = False
+) -> list[str]:
+    """The packaging command of the plan over the ffconcat `lists` (the folders it writes in made), with
+    each audio track's start measured."""
+    tracks = audio_keys(plan) if source.info.has_audio else []
+    starts = {t: media_start(audio_path(workdir, t)) for t in tracks} if source.info.has_audio else None
+    for out in plan.cmaf:  # the dash muxer writes into its folder but does not make it
+        cmaf_dir(workdir, out).mkdir(parents=True, exist_ok=True)
+    return build_package_command(plan, lists, workdir, audio_starts=starts, live=live)
+
+
+def write_hls_masters(
+    source: Source, plan: OutputPlan, workdir: Path, video_of: Callable[[HlsOutput, Rendition], Path]
+) -> None:
+    """Each MPEG-TS ladder's master playlist, its codecs read from a file with each rung's video."""
+    for out in plan.hls:
+        codecs = {r: piece_codec(video_of(out, r)) for r in out.renditions}
+        master = master_playlist(out, codecs, has_audio=source.info.has_audio)
+        hls_dir(workdir, out).mkdir(parents=True, exist_ok=True)
+        (hls_dir(workdir, out) / "index.m3u8").write_text(master)
+
+
+def finish_packaging(
+    source: Source, plan: OutputPlan, spec: PieceSpec, workdir: Path, options: EncodeOptions
+) -> None:
+    """After the packaging command: the storyboard's sheets from the tiles, each MPEG-TS ladder's master
+    (codecs read from its first segments), the nominal bitrates in each MPD, then what the one-process encode
+    does after its ffmpeg (CMAF masters, captions, the storyboard's track); the pieces removed."""
+    from vodflow.encoders.local import write_cmaf_masters, write_storyboard_track, write_subtitle_renditions
+
+    if plan.storyboard is not None and spec.storyboard is not None:
         folder = storyboard_dir(workdir, plan.storyboard)
         folder.mkdir(parents=True, exist_ok=True)
-        sheets = build_sheets_command(planned_layout(plan.storyboard), workdir, folder)
+        sheets = build_sheets_command(spec.storyboard, workdir, folder)
+        seconds = source.info.duration
         _run(sheets, workdir=workdir, seconds=seconds, source=source.path, what="storyboard", options=options)
-    for out in plan.hls:
-        codecs = {r: piece_codec(piece_path(workdir, chunks[0], PieceStream(r))) for r in out.renditions}
-        (hls_dir(workdir, out) / "index.m3u8").write_text(master_playlist(out, codecs, has_audio=has_audio))
+    write_hls_masters(
+        source, plan, workdir, lambda out, r: hls_dir(workdir, out) / variant_name(r) / "seg_00000.ts"
+    )
     for out in plan.cmaf:
         mpd = cmaf_dir(workdir, out) / MANIFEST
         try:
@@ -192,7 +221,6 @@ def package_outputs(
     write_subtitle_renditions(plan, workdir, options.captions)
     write_storyboard_track(plan, workdir)
     shutil.rmtree(chunks_dir(workdir), ignore_errors=True)
-    return time.monotonic() - started
 
 
 def seekable_source(source: Source, workdir: Path, options: EncodeOptions) -> Source:

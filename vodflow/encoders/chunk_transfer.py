@@ -13,10 +13,11 @@ size its uploader reported; storage failures become StepError(encode) naming the
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vodflow.encoders import chunk_steps
 from vodflow.encoders.base import EncodeOptions
@@ -119,6 +120,23 @@ def package_via_storage(
         for item in (obj for m in made for obj in m.objects):
             scratch.fetch(storage, item, folder)
     return chunk_steps.package_outputs(source, plan, chunks, spec, workdir, options)
+
+
+def fetcher(scratch: Scratch, workdir: Path) -> Callable[[Made], None]:
+    """What brings the objects one step made into the run's temp directory, as the step finishes (the live
+    packaging's `fetch`)."""
+    folder = chunks_dir(workdir)
+    opened: list[Any] = []
+
+    def fetch(made: Made) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        with storage_errors_named("package"):
+            if not opened:
+                opened.append(scratch.open())
+            for item in made.objects:
+                scratch.fetch(opened[0], item, folder)
+
+    return fetch
 
 
 def remove_scratch(scratch: Scratch) -> int:

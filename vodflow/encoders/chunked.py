@@ -22,12 +22,22 @@ Settings: `VODFLOW_CHUNK_THRESHOLD_SECONDS`, `VODFLOW_CHUNK_SECONDS`, `VODFLOW_D
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from vodflow.encoders.base import Call, EncodeOptions, EncodeRequest, EncodeResult, InlineSteps, Steps
+from vodflow.encoders.base import (
+    Call,
+    EncodeOptions,
+    EncodeRequest,
+    EncodeResult,
+    InlineSteps,
+    LiveContext,
+    Steps,
+)
+from vodflow.encoders.chunk_live import LivePackaging
 from vodflow.encoders.chunk_steps import (
     encode_audio_track,
     encode_chunk_pieces,
@@ -38,6 +48,7 @@ from vodflow.encoders.chunk_steps import (
 from vodflow.encoders.chunk_transfer import (
     encode_audio_via_storage,
     encode_chunk_via_storage,
+    fetcher,
     package_via_storage,
     remove_scratch,
     stage_source,
@@ -103,9 +114,12 @@ def encode_in_chunks(
     options: EncodeOptions,
     steps: Steps | None = None,
     scratch: Scratch | None = None,
+    live: LiveContext | None = None,
 ) -> ChunkedEncodeTimes:
     """Encode the plan in chunks, each a step of its own (`steps` decides where they run); the pieces travel
-    through the run's temp directory, or through `scratch` in the job's storage when given.
+    through the run's temp directory, or through `scratch` in the job's storage when given. With `live`
+    (and HLS or CMAF ladders, no captions, as the one-process encode), the packaging runs beside the chunks
+    and the ladders are published as they grow (`chunk_live`).
 
     Every chunk step is waited for before a failure is raised (StepError(encode) naming the chunk), so no
     chunk still writes into the run's directory (or the scratch prefix) while it is cleaned up.
@@ -126,10 +140,11 @@ def encode_in_chunks(
         workdir=workdir,
         options=options,
     )
+    live = live if (plan.hls or plan.cmaf) and not plan.captions else None
     if scratch is None:
-        times, stitch_time = _through_shared_dir(work, steps)
+        times, stitch_time = _through_shared_dir(work, steps, live)
     else:
-        times, stitch_time = _through_storage(work, steps, scratch)
+        times, stitch_time = _through_storage(work, steps, scratch, live)
     audio_times, chunk_times = times[: len(work.tracks)], times[len(work.tracks) :]
     return ChunkedEncodeTimes(chunk_times, audio_times, stitch_time, time.monotonic() - started)
 
@@ -148,7 +163,33 @@ def piece_spec(source: Source, plan: OutputPlan, options: EncodeOptions) -> Piec
     )
 
 
-def _through_shared_dir(work: _Work, steps: Steps) -> tuple[list[float], float]:
+def _packaging(work: _Work, live: LiveContext, fetch: Callable[[Any], None] | None = None) -> LivePackaging:
+    args = (
+        work.source,
+        work.plan,
+        work.chunks,
+        work.spec,
+        work.workdir,
+        work.options,
+        live,
+        len(work.tracks),
+    )
+    return LivePackaging(*args, fetch=fetch)
+
+
+def _alongside(steps: Steps, calls: list[Call], packaging: LivePackaging | None) -> list[Any]:
+    """The encode's calls side by side, with the live packaging fed as they finish (stopped if one fails)."""
+    if packaging is None:
+        return steps.parallel(calls)
+    packaging.begin()
+    try:
+        return steps.parallel(calls, on_done=packaging.on_done)
+    except BaseException:
+        packaging.cancel()
+        raise
+
+
+def _through_shared_dir(work: _Work, steps: Steps, live: LiveContext | None) -> tuple[list[float], float]:
     options, workdir = work.options, work.workdir
     calls = [
         Call("encode-audio", encode_audio_track, (work.source, t, workdir, options), f"encode-audio-{t.key}")
@@ -157,12 +198,17 @@ def _through_shared_dir(work: _Work, steps: Steps) -> tuple[list[float], float]:
     for c in work.chunks:
         args = (work.seekable, c, work.spec, workdir, options)
         calls.append(Call("encode-chunk", encode_chunk_pieces, args, f"encode-chunk-{c.index}"))
-    times = steps.parallel(calls)
+    packaging = _packaging(work, live) if live else None
+    times = _alongside(steps, calls, packaging)
+    if packaging is not None:
+        return times, packaging.finish()
     args = (work.source, work.plan, work.chunks, work.spec, workdir, options)
     return times, steps.run("package", package_outputs, *args)
 
 
-def _through_storage(work: _Work, steps: Steps, scratch: Scratch) -> tuple[list[float], float]:
+def _through_storage(
+    work: _Work, steps: Steps, scratch: Scratch, live: LiveContext | None
+) -> tuple[list[float], float]:
     options = work.options
     steps.run("remove-scratch", remove_scratch, scratch)  # what a killed earlier run of this job left
     try:
@@ -179,9 +225,22 @@ def _through_storage(work: _Work, steps: Steps, scratch: Scratch) -> tuple[list[
         for c in work.chunks:
             args = (staged, c, work.spec, options, scratch)
             calls.append(Call("encode-chunk", encode_chunk_via_storage, args, f"encode-chunk-{c.index}"))
-        made = steps.parallel(calls)
-        package_args = (work.source, work.plan, work.chunks, work.spec, work.workdir, options, scratch, made)
-        stitch_time = steps.run("package", package_via_storage, *package_args)
+        packaging = _packaging(work, live, fetcher(scratch, work.workdir)) if live else None
+        made = _alongside(steps, calls, packaging)
+        if packaging is not None:
+            stitch_time = packaging.finish()
+        else:
+            package_args = (
+                work.source,
+                work.plan,
+                work.chunks,
+                work.spec,
+                work.workdir,
+                options,
+                scratch,
+                made,
+            )
+            stitch_time = steps.run("package", package_via_storage, *package_args)
     except BaseException:
         # every step has finished (parallel waits for all), so nothing writes there any more; the original
         # failure is the one to report, and the crash hook or the next run removes what this cannot
@@ -203,6 +262,12 @@ class ChunkedEncoder:
             "a local encode needs the ingest first"
         )
         encode_in_chunks(
-            request.source, request.plan, request.workdir, request.options, request.steps, request.scratch
+            request.source,
+            request.plan,
+            request.workdir,
+            request.options,
+            request.steps,
+            request.scratch,
+            request.live,
         )
         return EncodeResult()

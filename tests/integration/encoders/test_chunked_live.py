@@ -1,0 +1,136 @@
+"""A chunked job publishes while it encodes: the packaging runs beside the chunks, fed through pipes as each
+chunk finishes, so its ladders play (masters up, `playable` told) before the last chunk is encoded; every
+playlist uploaded lists only segments already up, and the finished ladders are the ones a chunked encode
+without publishing makes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.faults import ffmpeg_processes
+from tests.integration.flows.test_live_publish import RecordingStorage
+from tests.media import make_clip
+from vodflow.encoders import EncodeOptions
+from vodflow.encoders.base import Call, InlineSteps
+from vodflow.encoders.chunked import encode_in_chunks
+from vodflow.errors import StepError
+from vodflow.jobs.document import JobDocument
+from vodflow.jobs.plan import plan_outputs
+from vodflow.jobs.sources import Source
+from vodflow.jobs.spec import parse_spec
+from vodflow.media.chunking import chunks_dir
+from vodflow.media.hls import finished_segments
+from vodflow.media.probe import probe_source
+from vodflow.steps.live import LivePublisher
+
+OPTIONS = EncodeOptions(chunk_seconds=6, report_progress=False)
+PRESETS = [
+    {"format": "hls", "resolutions": ["240", "360"], "audioOnly": True},
+    {"format": "cmaf", "resolutions": ["240"], "codecs": ["h264", "av1"]},
+]
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    """20 s of 640x360 with sound: chunks at 0, 6, 12 and 18 s."""
+    return make_clip(tmp_path_factory.mktemp("chunked-live") / "clip.mp4", 640, 360, seconds=20)
+
+
+class TimedSteps(InlineSteps):
+    """Inline steps that record when each parallel call started and ended (monotonic seconds)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, float, float]] = []
+
+    def parallel(self, calls: Sequence[Call], on_done: Callable[[int, Any], None] | None = None) -> list[Any]:
+        results = []
+        for index, call in enumerate(calls):
+            started = time.monotonic()
+            results.append(call.fn(*call.args))
+            self.calls.append((call.label, started, time.monotonic()))
+            if on_done is not None:
+                on_done(index, results[-1])
+        return results
+
+
+def job(clip: Path, job_id: str):
+    doc = JobDocument.from_spec(parse_spec({"videoUrl": str(clip), "presets": PRESETS}), job_id)
+    source = Source(clip, probe_source(clip))
+    return doc, source, plan_outputs(doc, source.info)
+
+
+def test_a_chunked_job_plays_before_its_last_chunk_is_encoded(tmp_path, clip):
+    doc, source, plan = job(clip, "e" * 24)
+    storage, workdir = RecordingStorage(tmp_path / "data"), tmp_path / "work"
+    workdir.mkdir()
+    playable: list[float] = []
+    publisher = LivePublisher(
+        doc, plan, workdir, storage, lambda entries, at: playable.append(time.monotonic())
+    )
+    steps = TimedSteps()
+    encode_in_chunks(source, plan, workdir, OPTIONS, steps, live=lambda: publisher)
+
+    chunks = [(label, start, end) for label, start, end in steps.calls if label.startswith("encode-chunk")]
+    assert len(chunks) == 4 and len(playable) == 1
+    last_started = chunks[-1][1]
+    assert playable[0] < last_started, "playable before the last chunk even started encoding"
+
+    hls, cmaf = plan.hls[0], plan.cmaf[0]
+    uploaded: set[str] = set()
+    for key, body in storage.log:
+        if key.endswith(".m3u8") and body and "#EXT-X-STREAM-INF" not in body.decode():
+            text = body.decode()
+            folder = key.rsplit("/", 1)[0]
+            listed = {f"{folder}/{s}" for s in finished_segments(text)}
+            assert listed <= uploaded, f"{key} lists a segment not uploaded yet"
+            assert "#EXT-X-ENDLIST" not in text, "EVENT playlists while encoding"
+        uploaded.add(key)
+    assert f"{hls.key}/index.m3u8" in uploaded and f"{cmaf.key}/index.m3u8" in uploaded
+    assert not chunks_dir(workdir).exists(), "pipes and pieces are gone"
+
+    # the same ladders as a chunked encode that publishes at the end
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    encode_in_chunks(source, plan, reference, OPTIONS)
+    for name in ("240p", "360p", "audio"):
+        final = (workdir / hls.file_id / name / "index.m3u8").read_text()
+        assert "#EXT-X-PLAYLIST-TYPE:VOD" in final and final.rstrip().endswith("#EXT-X-ENDLIST")
+        assert final == (reference / hls.file_id / name / "index.m3u8").read_text().replace(
+            "#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-PLAYLIST-TYPE:VOD"
+        ), name
+    made = sorted(p.relative_to(workdir) for p in workdir.rglob("*") if p.is_file() and "live" not in p.name)
+    assert made == sorted(p.relative_to(reference) for p in reference.rglob("*") if p.is_file())
+
+
+def test_a_chunk_that_fails_stops_the_live_packaging(tmp_path, clip, monkeypatch):
+    import vodflow.encoders.chunked as chunked
+
+    doc, source, plan = job(clip, "f" * 24)
+    storage, workdir = RecordingStorage(tmp_path / "data"), tmp_path / "work"
+    workdir.mkdir()
+    publisher = LivePublisher(doc, plan, workdir, storage, lambda entries, at: None)
+    real = chunked.encode_chunk_pieces
+
+    packaging_seen: list[list[int]] = []
+
+    def failing(source, chunk, *args):
+        if chunk.index == 2:  # the packaging has read chunks 0 and 1 and waits on chunk 2's pipes
+            packaging_seen.append(ffmpeg_processes(str(workdir)))
+            raise StepError("encode", "ffmpeg_failed", f"{chunk.label}: ffmpeg failed: broken frame")
+        return real(source, chunk, *args)
+
+    monkeypatch.setattr(chunked, "encode_chunk_pieces", failing)
+    with pytest.raises(StepError, match=r"chunk 2 \(12-18 s\)"):
+        encode_in_chunks(source, plan, workdir, OPTIONS, InlineSteps(), live=lambda: publisher)
+    assert packaging_seen and len(packaging_seen[0]) == 1, (
+        "the packaging ffmpeg was running beside the chunks"
+    )
+    assert not ffmpeg_processes(str(workdir)), "and is stopped once the chunk failed for good"
+    assert not [t for t in threading.enumerate() if t.name.startswith("Thread") and t.is_alive() and t.daemon
+                and "feed" in repr(t)], "no feeder left"  # fmt: skip
