@@ -37,10 +37,10 @@ from urllib.parse import quote, urlsplit
 import httpx
 import pytest
 
-from tests.faults import ffmpeg_processes
 from tests.media import make_bilingual_clip, make_clip
 from tests.needs import chromium_path, missing
 from tests.prefect_server import BIN
+from tests.procs import ffmpeg_processes
 from vodflow.jobs.document import job_artifact_key
 from vodflow.stack.state import load_state
 

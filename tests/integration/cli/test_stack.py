@@ -22,6 +22,7 @@ from tests.media import make_clip
 from tests.needs import missing, tool
 from tests.postgres import run_postgres, server_binaries
 from tests.prefect_server import BIN
+from tests.procs import find
 from vodflow.stack.processes import port_in_use
 from vodflow.stack.state import StackState, load_state
 
@@ -49,19 +50,6 @@ def vodflow(env: dict[str, str], *args: str, timeout: float = 400) -> subprocess
         [str(BIN / "vodflow"), *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout,
         stdin=subprocess.DEVNULL,
     )  # fmt: skip
-
-
-def group_alive(pgid: int) -> list[str]:
-    """Live processes of a process group, as `pid state`."""
-    alive = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            fields = (proc / "stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            alive.append(f"{proc.name} {fields[0]}")
-    return alive
 
 
 def ports_of(state: StackState) -> list[int]:
@@ -126,7 +114,7 @@ def test_up_encode_status_down(tmp_path, down_after):
 
     stopped = vodflow(env, "down")
     assert stopped.returncode == 0 and "stopped worker, files, server" in stopped.stderr
-    assert [group_alive(p.pid) for p in state.parts] == [[], [], []]
+    assert [find(group=p.pid) for p in state.parts] == [[], [], []]
     assert [port for port in ports_of(state) if port_in_use(port)] == []
     assert not (tmp_path / "state" / "stack.json").exists()
     twice = vodflow(env, "down")
@@ -170,7 +158,7 @@ def test_a_stack_on_postgresql_completes_a_deployment_run_through_its_worker(tmp
         assert int(tables.stdout.strip()) >= 1  # the run is stored in PostgreSQL, not in SQLite
         assert not (tmp_path / "state" / "prefect" / "prefect.db").exists()
         stopped = vodflow(env, "down")
-        assert stopped.returncode == 0 and [group_alive(p.pid) for p in state.parts] == [[], [], []]
+        assert stopped.returncode == 0 and [find(group=p.pid) for p in state.parts] == [[], [], []]
 
 
 def run_in(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:

@@ -18,9 +18,9 @@ from tests.media import (
     MAX_REAL_VMAF,
     ffprobe_streams,
     first_frame_side_data,
+    join_segment,
     lists_libvmaf,
     local_file,
-    make_hdr10_clip,
 )
 from vodflow.errors import JobFailed
 from vodflow.flows.pipeline import encode_video
@@ -28,23 +28,15 @@ from vodflow.jobs.ladder import LADDER
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
-SECONDS = 4
 PQ_TAGS = {"color_primaries": "bt2020", "color_transfer": "smpte2084", "color_space": "bt2020nc"}
 SDR_TAGS = {"color_primaries": "bt709", "color_transfer": "bt709", "color_space": "bt709"}
-
-
-@pytest.fixture(scope="module")
-def hdr10(tmp_path_factory) -> Path:
-    return make_hdr10_clip(tmp_path_factory.mktemp("hdr") / "hdr10.mp4", 426, 240, SECONDS)
 
 
 def first_segment(folder: Path, uri: str, tmp: Path) -> Path:
     """A variant's init segment and first media segment joined into one file, as a player joins them."""
     playlist = m3u8.load(str(folder / uri))
-    joined = tmp / f"{Path(uri).stem}.mp4"
-    init = folder / playlist.segment_map[0].uri
-    joined.write_bytes(init.read_bytes() + (folder / playlist.segments[0].uri).read_bytes())
-    return joined
+    init, segment = folder / playlist.segment_map[0].uri, folder / playlist.segments[0].uri
+    return join_segment(init, segment, tmp / f"{Path(uri).stem}.mp4")
 
 
 def video_stream(path: Path) -> dict:
