@@ -3,7 +3,7 @@
 One stack on SQLite: `up` starts it and a second `up` finds it; `vodflow encode` (no PREFECT_API_URL) runs
 against it, shows as a flow run on its server and publishes http:// URLs that its file server answers with
 byte ranges; `down` stops every process it started and frees every port, twice in a row. One stack on a real
-PostgreSQL: a deployment run, picked up by the stack's worker, completes a job.
+PostgreSQL named by VODFLOW_DATABASE_URL: a deployment run, picked up by the stack's worker, completes a job.
 """
 
 from __future__ import annotations
@@ -129,7 +129,8 @@ def test_a_stack_on_postgresql_completes_a_deployment_run_through_its_worker(tmp
     env = down_after
     clip = make_clip(tmp_path / "clip.mp4", 320, 240, seconds=2)
     with run_postgres(tmp_path / "pg") as postgres:
-        started = vodflow(env, "up", "--database-url", postgres.prefect_url)
+        # VODFLOW_DATABASE_URL (README); `--database-url` winning over it: test_stack_parts.py
+        started = vodflow(env | {"VODFLOW_DATABASE_URL": postgres.prefect_url}, "up")
         assert started.returncode == 0, started.stderr + logs_of(tmp_path)
         state = load_state(tmp_path / "state")
         api = f"{state.part('server').url}/api"

@@ -42,6 +42,9 @@ fail, args = os.environ.get("FAKE_FAIL", ""), sys.argv[1:]
 if args[:2] == ["server", "start"]:
     if fail == "server":
         sys.exit("database connection refused: the server cannot start")
+    Path(os.environ["FAKE_PIDS"], "server-database").write_text(
+        os.environ.get("PREFECT_SERVER_DATABASE_CONNECTION_URL", "(SQLite)")
+    )
     polled = []  # the workers that have polled, as Prefect marks them ONLINE
     class Answers(http.server.BaseHTTPRequestHandler):
         def reply(self, body):
@@ -117,9 +120,8 @@ def stack(tmp_path, monkeypatch) -> Iterator[Path]:
 
 def started_alive(pids: Path) -> list[str]:
     """The stand-ins and `vodflow` processes this test's `up` started that still run."""
-    return [
-        f"{f.name}: {cmdline(pid)}" for f in pids.iterdir() if alive(pid := int(f.name.rsplit("-", 1)[1]))
-    ]
+    started = [(f.name, int(f.name.rsplit("-", 1)[1])) for f in pids.glob("*-[0-9]*")]
+    return [f"{name}: {cmdline(pid)}" for name, pid in started if alive(pid)]
 
 
 def up(state_dir: Path, *options: str) -> int:
@@ -205,5 +207,29 @@ def test_up_exits_1_naming_the_part_that_did_not_start_and_stops_what_it_started
     assert load_state(stack) is None, "no stack is recorded"
     assert started_alive(stack.parent / "pids") == [], "everything this `up` started is stopped again"
     assert status(stack) == 3
-    started = json.dumps(sorted(f.name.split("-")[0] for f in (stack.parent / "pids").iterdir()))
+    started = json.dumps(sorted(f.name.split("-")[0] for f in (stack.parent / "pids").glob("*-[0-9]*")))
     assert ("vodflow" in started) is (part != "server"), "the file server starts after the Prefect server"
+
+
+def test_the_server_s_database_is_vodflow_database_url_unless_the_option_names_another(
+    stack, monkeypatch, capsys
+):
+    """README: the PostgreSQL of `--database-url` / `VODFLOW_DATABASE_URL`, default SQLite; the URL (with its
+    password) is handed to the server only, never printed or recorded. A real PostgreSQL under a real server
+    through VODFLOW_DATABASE_URL: test_stack.py."""
+    told = stack.parent / "pids" / "server-database"
+    variable = "postgresql+asyncpg://vodflow:pg-secret-1@127.0.0.1:5432/prefect"
+    option = "postgresql+asyncpg://vodflow:pg-secret-2@127.0.0.1:5433/other"
+    for options, env, expected in (
+        ((), None, "(SQLite)"),
+        ((), variable, variable),
+        (("--database-url", option), variable, option),
+    ):
+        if env:
+            monkeypatch.setenv("VODFLOW_DATABASE_URL", env)
+        assert up(stack, *options) == 0, capsys.readouterr().err
+        assert told.read_text() == expected
+        out, err = capsys.readouterr()
+        recorded = "".join(p.read_text() for p in stack.glob("*.json"))
+        assert "pg-secret" not in out + err + recorded, "the database password is never shown or kept"
+        assert main(["down", "--state-dir", str(stack)]) == 0
