@@ -166,6 +166,20 @@ def make_hdr10_clip(dest: Path, width: int, height: int, seconds: float = 4, aud
     return dest
 
 
+def make_hlg_clip(dest: Path, width: int, height: int, seconds: float = 2) -> Path:
+    """An HLG clip: 10-bit HEVC (libx265) tagged BT.2020 / HLG (arib-std-b67) / bt2020nc, with tone audio and
+    no mastering display (HLG carries none) (write it to `.mp4`)."""
+    ffmpeg(
+        "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate=25:duration={seconds}",
+        "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-c:a", "aac",
+        "-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p10le", "-tag:v", "hvc1",
+        "-x265-params", "log-level=error",
+        "-color_primaries", "bt2020", "-color_trc", "arib-std-b67", "-colorspace", "bt2020nc",
+        str(dest),
+    )  # fmt: skip
+    return dest
+
+
 def first_frame_side_data(path: Path) -> dict[str, dict]:
     """The side data of the first video frame of `path`, by type (`Mastering display metadata`...)."""
     import json
