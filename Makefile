@@ -35,8 +35,9 @@ ffmpeg:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg; \
 	fi
 
-# What only the tests need: a PostgreSQL server (the production-database test), a browser, and the command-line
-# tools the tests run (curl: the seed's requests; procps: pgrep, ps). Under CI=true a missing one fails its tests.
+# What only the tests need: a PostgreSQL server (the production-database test), a browser, curl (the seed's
+# requests) and procps (ps, pgrep: to look at a hung test's processes; the tests themselves read /proc, see
+# tests/procs.py). Under CI=true a missing tool fails the tests that need it instead of skipping them.
 test-deps: postgresql browser test-tools
 
 test-tools:
