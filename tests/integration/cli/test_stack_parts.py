@@ -119,9 +119,12 @@ def stack(tmp_path, monkeypatch) -> Iterator[Path]:
 
 
 def started_alive(pids: Path) -> list[str]:
-    """The stand-ins and `vodflow` processes this test's `up` started that still run."""
+    """The stand-ins and `vodflow` processes this test's `up` started that still run (a pid that names
+    another process now, one not run from the test's bin folder, is not theirs)."""
+    bin_dir = str(pids.parent / "bin")
     started = [(f.name, int(f.name.rsplit("-", 1)[1])) for f in pids.glob("*-[0-9]*")]
-    return [f"{name}: {cmdline(pid)}" for name, pid in started if alive(pid)]
+    ours = [(name, pid, cmdline(pid) or []) for name, pid in started if alive(pid)]
+    return [f"{name}: {args}" for name, pid, args in ours if any(a.startswith(bin_dir) for a in args)]
 
 
 def up(state_dir: Path, *options: str) -> int:
@@ -164,6 +167,7 @@ def test_up_with_api_and_receiver_starts_both_and_status_tells_a_part_that_is_do
     assert up(stack, "--api", "--receiver") == 0, capsys.readouterr().err
     state = load_state(stack)
     assert [p.name for p in state.parts] == ["server", "files", "worker", "api", "receiver"]
+    assert len(started_alive(stack.parent / "pids")) == 5, "what the leak check finds: the five parts"
     api, receiver = state.part("api"), state.part("receiver")
     assert httpx.get(f"{api.url}/healthz").status_code == 200
     assert httpx.get(f"{api.url}/v1/encoder/jobs").status_code == 401, "the API asks for its token"
