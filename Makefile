@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 # uv uses the machine's Python 3.11 and never downloads one
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup ffmpeg test-deps postgresql browser player-vendor demo test lint bench bench-pertitle bench-load bench-fixed profile lock clean
+.PHONY: setup ffmpeg test-deps test-tools postgresql browser player-vendor demo test lint bench bench-pertitle bench-load bench-fixed profile lock clean
 
 setup: $(STAMP) ffmpeg
 
@@ -35,8 +35,16 @@ ffmpeg:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg; \
 	fi
 
-# What only the tests need: a PostgreSQL server (the production-database test) and a browser.
-test-deps: postgresql browser
+# What only the tests need: a PostgreSQL server (the production-database test), a browser, curl (the seed's
+# requests) and procps (ps, pgrep: to look at a hung test's processes; the tests themselves read /proc, see
+# tests/procs.py). Under CI=true a missing tool fails the tests that need it instead of skipping them.
+test-deps: postgresql browser test-tools
+
+test-tools:
+	@if ! command -v curl >/dev/null || ! command -v pgrep >/dev/null; then \
+		echo "installing Debian's curl and procps packages"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq curl procps; \
+	fi
 
 postgresql:
 	@if ! command -v pg_ctl >/dev/null && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \

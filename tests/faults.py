@@ -15,9 +15,9 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from tests.procs import ffmpeg_processes
 from vodflow.storage.base import Storage
 
 KINDS = (
@@ -325,22 +325,6 @@ class FlakyLink:
 
 
 # ffmpeg crashes.
-
-
-def ffmpeg_processes(marker: str) -> list[int]:
-    """Pids of encoding ffmpeg processes (with `-progress`) whose command line contains `marker`."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        encoding = argv[0].endswith(b"ffmpeg") and b"-progress" in argv
-        if encoding and any(marker.encode() in arg for arg in argv):
-            pids.append(int(entry))
-    return pids
 
 
 @contextmanager

@@ -103,6 +103,26 @@ def top_level_boxes(path: Path) -> list[str]:
     return boxes
 
 
+def packet_rows(path: Path, stream: str = "v", entries: str = "pts_time,dts_time,flags") -> list[list[str]]:
+    """ffprobe's `entries` of every packet of the first `stream` ("v" or "a") stream of `path`, in file
+    order, as text."""
+    command = ["ffprobe", "-v", "error", "-select_streams", f"{stream}:0", "-of", "csv=p=0"]
+    command += ["-show_entries", f"packet={entries}", str(path)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return [line.rstrip(",").split(",") for line in out.splitlines() if line.strip(",")]
+
+
+def packets(path: Path, stream: str = "v") -> list[tuple[float, float, bool]]:
+    """(pts, dts, keyframe) of every packet of the first `stream` ("v" or "a") stream, in file order."""
+    return [(float(pts), float(dts), "K" in flags) for pts, dts, flags in packet_rows(path, stream)]
+
+
+def join_segment(init: Path, segment: Path, dest: Path) -> Path:
+    """A fragmented-MP4 media segment after its init segment in one file at `dest`, as a player joins them."""
+    dest.write_bytes(init.read_bytes() + segment.read_bytes())
+    return dest
+
+
 def decoded_pictures(data: bytes, dest: Path) -> list[str]:
     """The picture types (`I`, `P`, `B`) ffprobe decodes from the video of `data` (an MPEG-TS byte range,
     say), written to `dest` first."""
@@ -141,6 +161,20 @@ def make_hdr10_clip(dest: Path, width: int, height: int, seconds: float = 4, aud
         "-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p10le", "-tag:v", "hvc1",
         "-x265-params", params,
         "-color_primaries", "bt2020", "-color_trc", "smpte2084", "-colorspace", "bt2020nc",
+        str(dest),
+    )  # fmt: skip
+    return dest
+
+
+def make_hlg_clip(dest: Path, width: int, height: int, seconds: float = 2) -> Path:
+    """An HLG clip: 10-bit HEVC (libx265) tagged BT.2020 / HLG (arib-std-b67) / bt2020nc, with tone audio and
+    no mastering display (HLG carries none) (write it to `.mp4`)."""
+    ffmpeg(
+        "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate=25:duration={seconds}",
+        "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-c:a", "aac",
+        "-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p10le", "-tag:v", "hvc1",
+        "-x265-params", "log-level=error",
+        "-color_primaries", "bt2020", "-color_trc", "arib-std-b67", "-colorspace", "bt2020nc",
         str(dest),
     )  # fmt: skip
     return dest

@@ -110,7 +110,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         settings = load_settings()
         if args.api:
-            settings.api_settings()  # refuses missing or weak credentials now, not in a log later
+            # missing or weak credentials are refused now, not in the API's log once the rest has started
+            settings.api_settings().check_secret_strength()
         if args.receiver and not settings.receiver_token:
             raise ConfigError(
                 "--receiver needs VODFLOW_RECEIVER_TOKEN (the token bucket notifications carry)"

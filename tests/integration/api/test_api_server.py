@@ -23,6 +23,7 @@ import requests
 
 from tests.corpus import make_hls_playlist
 from tests.httpserver import Recorder, serve
+from tests.needs import tool
 from tests.prefect_server import BIN, PrefectServer, free_port, wait_for_http
 from tests.seed import SEED_VIDEO_ID, seed_body
 from vodflow.api.jobs import output_keys
@@ -119,6 +120,7 @@ def stack(tmp_path_factory) -> Iterator[ApiStack]:
 
 
 def test_seed_python_requests_create_poll_list_delete(stack):
+    curl_command = tool("curl")
     # Create, as in the seed's Python example.
     url = f"{stack.url}/v1/encoder/jobs"
     payload = seed_payload(stack.web.url("/hook"))
@@ -159,7 +161,7 @@ def test_seed_python_requests_create_poll_list_delete(stack):
     # Get with the seed's curl.
     curl = subprocess.run(
         [
-            "curl",
+            curl_command,
             "--silent",
             "--request",
             "GET",
@@ -186,12 +188,13 @@ def test_seed_python_requests_create_poll_list_delete(stack):
 
 
 def test_seed_curl_create_then_delete_while_the_run_starts(stack):
+    curl_command = tool("curl")
     body = json.dumps(seed_payload(stack.web.url("/hook")), indent=4)
     url = f"{stack.url}/v1/encoder/jobs"
     # The seed writes `--L --X`, which curl refuses as ambiguous; `-L -X` is what it means.
     created = subprocess.run(
         [
-            "curl",
+            curl_command,
             "--silent",
             "-L",
             "-X",
@@ -218,7 +221,7 @@ def test_seed_curl_create_then_delete_while_the_run_starts(stack):
     assert stack.run_of(job["id"])["state_type"] != "SCHEDULED", "the worker never started the run"
     deleted = subprocess.run(
         [
-            "curl",
+            curl_command,
             "--silent",
             "--request",
             "DELETE",

@@ -10,7 +10,7 @@ HLS master (hls.js) and its DASH manifest (dash.js), switching rungs and audio t
 sidecar and the source stream) are listed by both players and show their cues at their time; its WebVTT
 thumbnails track loads as a `<track>`, its sprite sheets as images.
 Set-up: `make browser` (chromium, nodejs, `npm ci`). Without it the tests are skipped, except under `CI`,
-where they fail.
+where they fail (tests/needs.py). Chromium is $CHROMIUM, else `chromium` on PATH, else /usr/bin/chromium.
 
 The screenshot goes to the test's temp directory. To regenerate the README's `docs/ui-job-artifact.png`:
 
@@ -37,15 +37,16 @@ from urllib.parse import quote, urlsplit
 import httpx
 import pytest
 
-from tests.faults import ffmpeg_processes
 from tests.media import make_bilingual_clip, make_clip
+from tests.needs import chromium_path, missing
 from tests.prefect_server import BIN
+from tests.procs import ffmpeg_processes
 from vodflow.jobs.document import job_artifact_key
 from vodflow.stack.state import load_state
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[2]
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM = chromium_path()
 NODE_PACKAGES = ("playwright-core", "hls.js", "dashjs")
 DASH_JS = Path("dashjs") / "dist" / "modern" / "umd" / "dash.all.min.js"
 
@@ -53,20 +54,18 @@ DASH_JS = Path("dashjs") / "dist" / "modern" / "umd" / "dash.all.min.js"
 @pytest.fixture(scope="module")
 def browser() -> None:
     """Skip (fail under CI) when Chromium, Node or the npm packages are missing."""
-    missing = [str(CHROMIUM)] if not CHROMIUM.exists() else []
-    missing += ["node"] if shutil.which("node") is None else []
-    missing += [f"node_modules/{p}" for p in NODE_PACKAGES if not (REPO / "node_modules" / p).is_dir()]
-    if missing:
-        reason = f"browser tests need {', '.join(missing)}: run `make browser`"
-        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    lacking = ["chromium"] if CHROMIUM is None else []
+    lacking += ["node"] if shutil.which("node") is None else []
+    lacking += [f"node_modules/{p}" for p in NODE_PACKAGES if not (REPO / "node_modules" / p).is_dir()]
+    if lacking:
+        missing(f"browser tests need {', '.join(lacking)}: run `make browser`")
 
 
 def run_node(script: str, *args: str, timeout: float = 400) -> dict:
     """Run one of the Node scripts here; its one JSON line of output, or the test fails with its stderr."""
     result = subprocess.run(
         ["node", str(HERE / script), *args],
+        env={**os.environ, "CHROMIUM": str(CHROMIUM)},
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -24,6 +24,7 @@ from tests.faults import LEDGER
 from tests.httpserver import serve
 from tests.media import make_clip
 from tests.prefect_server import BIN, free_port
+from tests.procs import command_line, descendants
 from tests.runs import temp_left
 
 MP4_240 = [{"format": "mp4", "resolutions": ["240"]}]
@@ -36,34 +37,6 @@ class CliRun:
     stderr: str
     seconds: float  # from the signal (or the start) to the exit
     leftovers: list[str]  # command lines of the run's descendants still alive after it exited
-
-
-def descendants(pid: int) -> set[int]:
-    """Every live process below `pid` (children, grandchildren...)."""
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        parent = todo.pop()
-        for task in Path(f"/proc/{parent}/task").glob("*"):
-            try:
-                children = (task / "children").read_text().split()
-            except OSError:
-                continue
-            for child in map(int, children):
-                if child not in found:
-                    found.add(child)
-                    todo.append(child)
-    return found
-
-
-def command_line(pid: int) -> str | None:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
-        if state == "Z":
-            return None
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
-    except OSError:
-        return None
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 One stack on SQLite: `up` starts it and a second `up` finds it; `vodflow encode` (no PREFECT_API_URL) runs
 against it, shows as a flow run on its server and publishes http:// URLs that its file server answers with
 byte ranges; `down` stops every process it started and frees every port, twice in a row. One stack on a real
-PostgreSQL: a deployment run, picked up by the stack's worker, completes a job.
+PostgreSQL named by VODFLOW_DATABASE_URL: a deployment run, picked up by the stack's worker, completes a job.
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ import httpx
 import pytest
 
 from tests.media import make_clip
+from tests.needs import missing, tool
 from tests.postgres import run_postgres, server_binaries
 from tests.prefect_server import BIN
+from tests.procs import find
 from vodflow.stack.processes import port_in_use
 from vodflow.stack.state import StackState, load_state
 
@@ -48,19 +50,6 @@ def vodflow(env: dict[str, str], *args: str, timeout: float = 400) -> subprocess
         [str(BIN / "vodflow"), *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout,
         stdin=subprocess.DEVNULL,
     )  # fmt: skip
-
-
-def group_alive(pgid: int) -> list[str]:
-    """Live processes of a process group, as `pid state`."""
-    alive = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            fields = (proc / "stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            alive.append(f"{proc.name} {fields[0]}")
-    return alive
 
 
 def ports_of(state: StackState) -> list[int]:
@@ -125,7 +114,7 @@ def test_up_encode_status_down(tmp_path, down_after):
 
     stopped = vodflow(env, "down")
     assert stopped.returncode == 0 and "stopped worker, files, server" in stopped.stderr
-    assert [group_alive(p.pid) for p in state.parts] == [[], [], []]
+    assert [find(group=p.pid) for p in state.parts] == [[], [], []]
     assert [port for port in ports_of(state) if port_in_use(port)] == []
     assert not (tmp_path / "state" / "stack.json").exists()
     twice = vodflow(env, "down")
@@ -133,15 +122,15 @@ def test_up_encode_status_down(tmp_path, down_after):
     assert vodflow(env, "status").returncode == 3
 
 
-@pytest.mark.skipif(
-    server_binaries() is None and not os.environ.get("CI"),
-    reason="no PostgreSQL server (make setup installs it)",
-)
 def test_a_stack_on_postgresql_completes_a_deployment_run_through_its_worker(tmp_path, down_after):
+    if server_binaries() is None:
+        missing("no PostgreSQL server: run `make test-deps`")
+    tool("psql", "make test-deps")
     env = down_after
     clip = make_clip(tmp_path / "clip.mp4", 320, 240, seconds=2)
     with run_postgres(tmp_path / "pg") as postgres:
-        started = vodflow(env, "up", "--database-url", postgres.prefect_url)
+        # VODFLOW_DATABASE_URL (README); `--database-url` winning over it: test_stack_parts.py
+        started = vodflow(env | {"VODFLOW_DATABASE_URL": postgres.prefect_url}, "up")
         assert started.returncode == 0, started.stderr + logs_of(tmp_path)
         state = load_state(tmp_path / "state")
         api = f"{state.part('server').url}/api"
@@ -170,7 +159,7 @@ def test_a_stack_on_postgresql_completes_a_deployment_run_through_its_worker(tmp
         assert int(tables.stdout.strip()) >= 1  # the run is stored in PostgreSQL, not in SQLite
         assert not (tmp_path / "state" / "prefect" / "prefect.db").exists()
         stopped = vodflow(env, "down")
-        assert stopped.returncode == 0 and [group_alive(p.pid) for p in state.parts] == [[], [], []]
+        assert stopped.returncode == 0 and [find(group=p.pid) for p in state.parts] == [[], [], []]
 
 
 def run_in(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -219,10 +208,7 @@ def test_a_job_from_another_directory_uses_the_stack_and_up_starts_a_missing_api
     """No VODFLOW_STATE_DIR: the stack lives in the per-user state directory, which any directory finds;
     `up --api` beside it starts the API, and a stopped stack is named when it is not used."""
     if (REPO / ".vodflow").is_dir():  # a developer's own stack in the checkout: never on a clean clone
-        reason = "this checkout has a .vodflow of an earlier version, which the search finds first"
-        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        missing("this checkout has a .vodflow of an earlier version, which the search finds first")
     home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
     home.mkdir()
     elsewhere.mkdir()

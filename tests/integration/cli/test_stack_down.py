@@ -21,28 +21,9 @@ import pytest
 
 from tests.faults import LEDGER
 from tests.prefect_server import BIN
+from tests.procs import alive, cmdline, find, stat
 
 STACK_ID = "5" * 32
-
-
-def stat(pid: int) -> list[str] | None:
-    """/proc/<pid>/stat after the command name: state, ppid, pgid, sid, ... start time (index 19)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
-
-
-def process_cmdline(pid: int) -> list[str] | None:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
-    except OSError:
-        return None
-
-
-def alive(pid: int) -> bool:
-    fields = stat(pid)
-    return fields is not None and fields[0] != "Z"
 
 
 def down(root: Path) -> tuple[subprocess.CompletedProcess, int]:
@@ -77,7 +58,7 @@ def users_job(bystanders: list) -> subprocess.Popen:
     """A user's shell job: a `sleep` leading its own session and group, with a child in that group."""
     job = subprocess.Popen(["sh", "-c", "sleep 300 & exec sleep 301"], start_new_session=True)
     bystanders.append(job)
-    wait_until(lambda: process_cmdline(job.pid) == ["sleep", "301"] and len(group_of(job.pid)) == 2)
+    wait_until(lambda: cmdline(job.pid) == ["sleep", "301"] and len(find(group=job.pid)) == 2)
     return job
 
 
@@ -100,21 +81,13 @@ def craft(root: Path, parts: list[dict]) -> Path:
 def part_for(pid: int, **changes: object) -> dict:
     """A part naming `pid` with its real identity, but for `changes`."""
     boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    real = {"started_at": (stat(pid) or [None] * 20)[19], "cmdline": process_cmdline(pid), "boot_id": boot}
+    real = {"started_at": (stat(pid) or [None] * 20)[19], "cmdline": cmdline(pid), "boot_id": boot}
     return {"name": "server", "pid": pid, "log": "server.log", **real, **changes}
-
-
-def group_of(pgid: int) -> list[int]:
-    return [
-        int(p.name)
-        for p in Path("/proc").glob("[0-9]*")
-        if (fields := stat(int(p.name))) and int(fields[2]) == pgid and fields[0] != "Z"
-    ]
 
 
 def test_a_pid_that_is_another_process_now_is_not_signalled(tmp_path, bystanders):
     job = users_job(bystanders)
-    members = group_of(job.pid)
+    members = find(group=job.pid)
     assert len(members) == 2
     for changes in ({"started_at": "1"}, {"cmdline": ["prefect", "server", "start"]}, {}):
         # another start time (pid reuse, a reboot), another command line, or the very same identity: none
@@ -164,8 +137,8 @@ def test_a_genuine_part_is_stopped_with_what_it_started(tmp_path, bystanders):
     bystanders.extend([server_process, worker_process])
     worker_process.wait()  # the worker's leader is gone; its child lives on in its group
     job = users_job(bystanders)
-    wait_until(lambda: len(group_of(server.pid)) == 2)  # its child has started
-    orphans, children = group_of(worker.pid), group_of(server.pid)
+    wait_until(lambda: len(find(group=server.pid)) == 2)  # its child has started
+    orphans, children = find(group=worker.pid), find(group=server.pid)
     assert len(orphans) == 1 and len(children) == 2
     save_state(StackState(state_dir=str(tmp_path / "state"), project_dir=str(tmp_path), stack_id=STACK_ID,
                           parts=[server, worker]))  # fmt: skip

@@ -24,6 +24,7 @@ import pytest
 from tests.faults import LEDGER
 from tests.media import make_clip
 from tests.prefect_server import BIN
+from tests.procs import find
 from tests.runs import temp_left
 from vodflow.stack.state import load_state
 
@@ -67,18 +68,6 @@ def user_env(tmp_path) -> Iterator[dict[str, str]]:
         vodflow(env, "down", timeout=180)
 
 
-def ffmpeg_in(path: Path) -> bool:
-    """Whether an ffmpeg process works in `path` now (an encode under the temp directory is under way)."""
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            args = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if args and args[0].endswith(b"ffmpeg") and any(str(path).encode() in arg for arg in args):
-            return True
-    return False
-
-
 def wait_for(ready, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not ready():
@@ -106,7 +95,11 @@ def test_down_during_jobs_ends_them_and_the_next_job_after_up_completes(tmp_path
     )  # fmt: skip
     try:
         # the CLI's encode holds the host's one ffmpeg slot; the deployment run then waits for it
-        wait_for(lambda: ffmpeg_in(tmp_path / "work" / "vodflow-cut-cli"), 240, "the CLI's encode")
+        wait_for(  # an ffmpeg works in the CLI job's temp directory: its encode is under way
+            lambda: find(program="ffmpeg", containing=str(tmp_path / "work" / "vodflow-cut-cli")),
+            240,
+            "the CLI's encode",
+        )
         deployment = httpx.get(f"{api}/deployments/name/vodflow-encode/encode").raise_for_status().json()
         body = {"parameters": {"spec": {"videoUrl": str(long_clip), **SLOW}, "job_id": "cut-deployment"}}
         run = httpx.post(f"{api}/deployments/{deployment['id']}/create_flow_run", json=body)

@@ -23,6 +23,7 @@ import pytest
 
 from tests.faults import LEDGER
 from tests.prefect_server import BIN, PrefectServer, free_port, wait_for_http
+from tests.procs import ancestors, find
 from tests.s3_events import minio_notification
 from vodflow.media.samples import make_sample
 from vodflow.net.retry import call_with_retry
@@ -273,24 +274,15 @@ def _encoder(marker: str, timeout: float = 120) -> int:
     """The pid of the ffmpeg whose command line holds `marker`, once it runs."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = subprocess.run(["pgrep", "-f", f"ffmpeg.*{marker}"], capture_output=True, text=True).stdout
-        if found.split():
-            return int(found.split()[0])
+        if found := find(program="ffmpeg", containing=marker):
+            return found[0]
         time.sleep(0.2)
     pytest.fail(f"no ffmpeg for {marker} after {timeout:.0f} s")
 
 
-def _ancestors(pid: int) -> list[int]:
-    chain = []
-    while pid > 1:
-        pid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
-        chain.append(pid)
-    return chain
-
-
 def _kill_host(worker: subprocess.Popen, encoder: int) -> None:
     """SIGKILL a worker and every process between it and the encoder: the host is gone at once."""
-    chain = _ancestors(encoder)
+    chain = ancestors(encoder)
     for pid in [encoder, *chain[: chain.index(worker.pid) + 1]]:
         os.kill(pid, signal.SIGKILL)
     worker.wait(10)
@@ -304,7 +296,7 @@ def test_a_worker_killed_mid_encode_is_marked_crashed_and_the_job_reruns_cleanly
     params = {"spec": {**SPEC, "videoUrl": str(source)}, "job_id": job_id}
     run = stack.create_run("vodflow-encode/encode", params).raise_for_status().json()
     encoder = _encoder(f"vodflow-{job_id}")
-    worker = next(p for p in stack.server.processes if p.pid in _ancestors(encoder))
+    worker = next(p for p in stack.server.processes if p.pid in ancestors(encoder))
     name = next(n for n in ("w1", "w2") if f"--name {n}" in " ".join(map(str, worker.args)))
     _kill_host(worker, encoder)  # nothing is left to report the run's end
     assert stack.api.get(f"/flow_runs/{run['id']}").json()["state_type"] == "RUNNING"

@@ -20,7 +20,7 @@ from prefect import flow
 
 import vodflow.encoders.chunked as chunked
 from tests.hls import parse_master, segment_durations
-from tests.media import decoded_pictures, ffprobe_streams, make_clip
+from tests.media import decoded_pictures, ffprobe_streams, make_clip, packets
 from vodflow.encoders import EncodeOptions, get_encoder
 from vodflow.encoders.local import encode_renditions
 from vodflow.errors import StepError
@@ -101,15 +101,6 @@ def encodes(tmp_path_factory, prefect_harness) -> Encodes:
         patch.setattr(chunked, "encode_chunk_pieces", flaky)
         times = chunked_flow(source, plan, chunked_dir)
     return Encodes(source, plan, doc, single, chunked_dir, attempts, times)
-
-
-def packets(path: Path, stream: str) -> list[tuple[float, float, bool]]:
-    """(pts, dts, keyframe) of every packet of the first `stream` ("v" or "a") stream, in file order."""
-    command = ["ffprobe", "-v", "error", "-select_streams", f"{stream}:0", "-of", "csv=p=0"]
-    command += ["-show_entries", "packet=pts_time,dts_time,flags", str(path)]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    rows = [line.rstrip(",").split(",") for line in out.splitlines() if line.strip(",")]
-    return [(float(pts), float(dts), "K" in flags) for pts, dts, flags in rows]
 
 
 def test_only_the_failed_chunk_is_retried(encodes):

@@ -23,7 +23,7 @@ from prefect import flow
 from pydantic import SecretStr
 
 import vodflow.encoders.chunked as chunked
-from tests.media import make_clip
+from tests.media import make_clip, packet_rows
 from vodflow.encoders import EncodeOptions, InlineSteps
 from vodflow.encoders.base import Call
 from vodflow.errors import StepError
@@ -175,12 +175,6 @@ def files_under(folder: Path) -> list[str]:
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
 
 
-def video_packets(path: Path) -> str:
-    command = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-of", "csv=p=0"]
-    command += ["-show_entries", "packet=pts_time,dts_time,flags", str(path)]
-    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
-
-
 def prefect_records(flow_run_id: str) -> str:
     """The flow run, its task runs and its logs as the Prefect API stores them, as one JSON text."""
     from prefect.client.orchestration import get_client
@@ -220,9 +214,9 @@ def test_chunks_travel_through_s3_between_workers_with_their_own_temp_dirs(
     variants = [n for n in outputs if n.endswith("/240p/index.m3u8")]
     assert len(variants) == 1
     for name in [*variants, *(n for n in outputs if n.endswith(".mp4"))]:
-        assert video_packets(workdir / name) == video_packets(reference / name), name
+        assert packet_rows(workdir / name) == packet_rows(reference / name), name
     for segment in (workdir / n for n in outputs if n.endswith(".ts")):
-        assert video_packets(segment), f"{segment.name} is readable MPEG-TS video"
+        assert packet_rows(segment), f"{segment.name} is readable MPEG-TS video"
     decoded = subprocess.run(
         ["ffmpeg", "-nostdin", "-v", "error", "-xerror", "-i", str(workdir / variants[0]), "-f", "null", "-"],
         capture_output=True,

@@ -12,7 +12,15 @@ import pytest
 from mpegdash.parser import MPEGDASHParser
 
 from tests.faults import LEDGER
-from tests.media import decoded_frames, ffmpeg, ffprobe_streams, local_file, make_bilingual_clip, make_clip
+from tests.media import (
+    decoded_frames,
+    ffmpeg,
+    ffprobe_streams,
+    join_segment,
+    local_file,
+    make_bilingual_clip,
+    make_clip,
+)
 from vodflow.errors import JobFailed
 from vodflow.flows.pipeline import encode_video
 
@@ -35,9 +43,7 @@ def bilingual(tmp_path_factory) -> Path:
 
 def probe_segment(init: Path, segment: Path, tmp: Path) -> dict:
     """ffprobe of one media segment, joined to its init segment as a player joins them."""
-    joined = tmp / f"{segment.stem}.mp4"
-    joined.write_bytes(init.read_bytes() + segment.read_bytes())
-    return ffprobe_streams(joined)
+    return ffprobe_streams(join_segment(init, segment, tmp / f"{segment.stem}.mp4"))
 
 
 def rfc6381(stream: dict) -> str:

@@ -18,9 +18,10 @@ from tests.media import (
     MAX_REAL_VMAF,
     ffprobe_streams,
     first_frame_side_data,
+    join_segment,
     lists_libvmaf,
     local_file,
-    make_hdr10_clip,
+    make_hlg_clip,
 )
 from vodflow.errors import JobFailed
 from vodflow.flows.pipeline import encode_video
@@ -28,23 +29,16 @@ from vodflow.jobs.ladder import LADDER
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
-SECONDS = 4
 PQ_TAGS = {"color_primaries": "bt2020", "color_transfer": "smpte2084", "color_space": "bt2020nc"}
+HLG_TAGS = {"color_primaries": "bt2020", "color_transfer": "arib-std-b67", "color_space": "bt2020nc"}
 SDR_TAGS = {"color_primaries": "bt709", "color_transfer": "bt709", "color_space": "bt709"}
-
-
-@pytest.fixture(scope="module")
-def hdr10(tmp_path_factory) -> Path:
-    return make_hdr10_clip(tmp_path_factory.mktemp("hdr") / "hdr10.mp4", 426, 240, SECONDS)
 
 
 def first_segment(folder: Path, uri: str, tmp: Path) -> Path:
     """A variant's init segment and first media segment joined into one file, as a player joins them."""
     playlist = m3u8.load(str(folder / uri))
-    joined = tmp / f"{Path(uri).stem}.mp4"
-    init = folder / playlist.segment_map[0].uri
-    joined.write_bytes(init.read_bytes() + (folder / playlist.segments[0].uri).read_bytes())
-    return joined
+    init, segment = folder / playlist.segment_map[0].uri, folder / playlist.segments[0].uri
+    return join_segment(init, segment, tmp / f"{Path(uri).stem}.mp4")
 
 
 def video_stream(path: Path) -> dict:
@@ -214,6 +208,49 @@ def test_hdr10_source_tone_maps_hevc_unless_kept(tmp_path, hdr10, storage):
     stream = video_stream(first_segment(folder, variant.uri, tmp_path))
     assert (stream["profile"], stream["pix_fmt"]) == ("Main", "yuv420p")
     assert {k: stream.get(k) for k in SDR_TAGS} == SDR_TAGS
+
+
+def test_an_hlg_source_end_to_end_keeps_hlg_in_hevc_and_tone_maps_the_rest(tmp_path, storage):
+    """README `"hdr": "keep"`: an HLG source's HEVC rung keeps 10-bit BT.2020 / HLG with no mastering display,
+    `VIDEO-RANGE=HLG` and the CICP transfer 18 in the MPD; its H.264 rung and MP4 are tone-mapped to SDR
+    BT.709; the document says `HLG`."""
+    source = make_hlg_clip(tmp_path / "hlg.mp4", 426, 240, seconds=2)
+    assert {k: video_stream(source).get(k) for k in HLG_TAGS} == HLG_TAGS, "the source is what it claims"
+    spec = {
+        "videoUrl": str(source),
+        "presets": [
+            {"format": "cmaf", "resolutions": ["240"], "codecs": ["h264", "hevc"], "hdr": "keep"},
+            {"format": "mp4", "resolutions": ["240"]},
+        ],
+    }
+    doc = encode_video(spec, job_id="a3" * 12)
+
+    assert doc["status"] == "completed", doc.get("error")
+    ladder, mp4 = sorted(doc["files"], key=lambda entry: entry["type"] != "x-tar")
+    assert ladder["meta"]["dynamicRange"] == mp4["meta"]["dynamicRange"] == "HLG"
+    folder = local_file(ladder["fileUrl"]).parent
+    variants = m3u8.load(str(folder / "index.m3u8")).playlists
+    assert [v.stream_info.codecs.split(".")[0] for v in variants] == ["avc1", "hvc1"]
+    assert [v.stream_info.video_range for v in variants] == ["SDR", "HLG"]
+
+    h264, hevc = (first_segment(folder, v.uri, tmp_path) for v in variants)
+    stream = video_stream(h264)
+    assert (stream["codec_name"], stream["pix_fmt"]) == ("h264", "yuv420p")
+    assert {k: stream.get(k) for k in SDR_TAGS} == SDR_TAGS, "the SDR rung is tone-mapped to BT.709"
+    stream = video_stream(hevc)
+    assert (stream["codec_name"], stream["profile"], stream["pix_fmt"]) == ("hevc", "Main 10", "yuv420p10le")
+    assert {k: stream.get(k) for k in HLG_TAGS} == HLG_TAGS, "the kept rung keeps the HLG transfer"
+    assert "Mastering display metadata" not in first_frame_side_data(hevc)
+    assert variants[1].stream_info.codecs.split(",")[0].split(".")[1] == "2", "hvc1.2: Main 10"
+
+    mpd = MPEGDASHParser.parse(str(folder / "manifest.mpd"))
+    sets = [a for a in mpd.periods[0].adaptation_sets if a.content_type == "video"]
+    transfers = [[(p.scheme_id_uri, p.value) for p in a.essential_properties or []] for a in sets]
+    assert transfers == [[], [("urn:mpeg:mpegB:cicp:TransferCharacteristics", "18")]], "HLG is transfer 18"
+
+    stream = video_stream(local_file(mp4["fileUrl"]))
+    assert (stream["codec_name"], stream["pix_fmt"]) == ("h264", "yuv420p")
+    assert {k: stream.get(k) for k in SDR_TAGS} == SDR_TAGS, "the MP4 of an HLG source is tone-mapped"
 
 
 @pytest.mark.parametrize("encoder", ["videosdk", "mpc"])

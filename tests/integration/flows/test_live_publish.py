@@ -17,10 +17,11 @@ from uuid import uuid4
 
 import pytest
 
-from tests.faults import LEDGER, audit_storage, ffmpeg_processes
+from tests.faults import LEDGER, audit_storage
 from tests.hls import parse_master
 from tests.httpserver import serve
 from tests.media import make_clip
+from tests.procs import ffmpeg_processes
 from vodflow.encoders.local import encode_renditions
 from vodflow.errors import JobFailed, StorageError
 from vodflow.flows.pipeline import encode_video

@@ -14,7 +14,6 @@ from tests.runs import bytes_written
 from tests.s3server import PUBLIC_BUCKET
 from vodflow.errors import JobFailed
 from vodflow.flows.pipeline import encode_video
-from vodflow.media.captions import MAX_CAPTION_BYTES
 from vodflow.settings import load_settings
 from vodflow.storage.jobstore import load_job
 from vodflow.storage.s3 import S3Storage
@@ -255,7 +254,7 @@ def test_an_object_over_the_size_limit_is_refused_before_it_is_copied(
     elif case == "caption":
         spec = {**spec, "videoUrl": str(clips["landscape"]),
                 "captions": [{"url": "s3://uploads/raw/big.mp4", "language": "en"}]}  # fmt: skip
-        code, message = "invalid_captions", f"captions[0] (big.mp4): larger than {MAX_CAPTION_BYTES} bytes"
+        code, message = "invalid_captions", "captions[0] (big.mp4): larger than 4194304 bytes"  # security.md
     before = bytes_written()
     with pytest.raises(JobFailed) as caught:
         encode_video(spec)

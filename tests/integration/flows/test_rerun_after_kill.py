@@ -12,6 +12,7 @@ import pytest
 from prefect.settings import PREFECT_API_URL
 
 from tests.faults import LEDGER, audit_storage
+from tests.procs import alive, find
 from tests.runs import workdirs_of
 from vodflow.flows.pipeline import encode_video
 from vodflow.storage.local import LocalStorage
@@ -19,20 +20,6 @@ from vodflow.storage.local import LocalStorage
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 JOB_ID = "c" * 24
-
-
-def ffmpeg_children(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(pid), "ffmpeg"], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    state = open(f"/proc/{pid}/stat").read().split()[2]
-    return state != "Z"
 
 
 def test_kill_mid_encode_then_rerun(tmp_path, clips, monkeypatch):
@@ -63,11 +50,11 @@ def test_kill_mid_encode_then_rerun(tmp_path, clips, monkeypatch):
         [sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.monotonic() + 120
-    while not ffmpeg_children(run.pid):
+    while not find(program="ffmpeg", parent=run.pid):
         assert run.poll() is None, "the run ended before its encode started"
         assert time.monotonic() < deadline, "no ffmpeg started"
         time.sleep(0.2)
-    encoder = ffmpeg_children(run.pid)[0]
+    encoder = find(program="ffmpeg", parent=run.pid)[0]
     time.sleep(1.0)
     os.kill(run.pid, signal.SIGKILL)  # as a worker host losing the process
     run.wait()

@@ -14,7 +14,8 @@ import httpx
 import pytest
 from prefect.settings import PREFECT_API_URL
 
-from tests.faults import LEDGER, audit_storage, ffmpeg_processes
+from tests.faults import LEDGER, audit_storage
+from tests.procs import ffmpeg_processes
 from tests.runs import workdirs_of
 from vodflow.cli.encode import run_job
 from vodflow.errors import StepError

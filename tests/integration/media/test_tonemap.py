@@ -22,16 +22,10 @@ from pathlib import Path
 import imageio_ffmpeg
 import pytest
 
-from tests.media import make_hdr10_clip
 from vodflow.media.color import TONEMAP_FILTERS, filter_chain
 
-WIDTH, HEIGHT = 426, 240
+WIDTH, HEIGHT = 426, 240  # the size of the `hdr10` fixture (tests/integration/conftest.py)
 BUILDS = {"debian": "ffmpeg", "static": imageio_ffmpeg.get_ffmpeg_exe()}
-
-
-@pytest.fixture(scope="module")
-def hdr10(tmp_path_factory) -> Path:
-    return make_hdr10_clip(tmp_path_factory.mktemp("tonemap") / "hdr10.mp4", WIDTH, HEIGHT, 1, audio=False)
 
 
 def first_frame(ffmpeg: str, source: Path, chain: str) -> bytes:

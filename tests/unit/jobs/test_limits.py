@@ -11,7 +11,7 @@ import pytest
 from tests.corpus import make_faststart, make_huge_dimensions, make_truncated_faststart
 from vodflow.errors import SpecError, StepError
 from vodflow.jobs.keys import check_job_id, unsafe_key_reason
-from vodflow.jobs.limits import MAX_SOURCE_STREAMS, Limits, check_source_cost, check_source_info
+from vodflow.jobs.limits import Limits, check_source_cost, check_source_info
 from vodflow.jobs.sources import AudioStream, SourceInfo, SubtitleStream
 from vodflow.jobs.spec import parse_spec
 from vodflow.media.probe import probe_source
@@ -50,7 +50,7 @@ def test_limits_from_the_environment(environment):
         (
             info(audio_streams=(AudioStream("eng"),) * 40, subtitle_streams=(SubtitleStream("subrip"),) * 25),
             "too_many_streams",
-            f"source has 65 audio and subtitle streams; the limit is {MAX_SOURCE_STREAMS}",
+            "source has 65 audio and subtitle streams; the limit is 64",  # docs/security.md
         ),
     ],
 )
@@ -59,7 +59,7 @@ def test_sources_over_the_limits(source, code, message):
         check_source_info(source, Limits())
     assert (caught.value.step, caught.value.code) == ("ingest", code) and message in caught.value.message
     check_source_info(info(width=8192, height=8192, duration=6 * 3600), Limits())
-    check_source_info(info(audio_streams=(AudioStream("eng"),) * MAX_SOURCE_STREAMS), Limits())
+    check_source_info(info(audio_streams=(AudioStream("eng"),) * 64), Limits())
 
 
 def test_size_limit_applies_to_local_sources(tmp_path, clips):

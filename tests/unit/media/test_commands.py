@@ -6,7 +6,8 @@ import subprocess
 import pytest
 
 from tests.hls import parse_master, segment_durations
-from tests.media import ffprobe_streams, top_level_boxes
+from tests.media import ffprobe_streams, packet_rows, top_level_boxes
+from tests.procs import find
 from vodflow.encoders.local import encode_renditions
 from vodflow.jobs.document import JobDocument
 from vodflow.jobs.plan import plan_outputs
@@ -114,28 +115,10 @@ def test_keyframes_are_aligned_every_two_seconds(tmp_path, clips):
         workdir=tmp_path,
         timeout=300,
     )
-    import subprocess
 
     def keyframe_times(path):
-        out = subprocess.run(
-            [
-                "ffprobe",
-                "-v",
-                "error",
-                "-select_streams",
-                "v:0",
-                "-show_entries",
-                "packet=pts_time,flags",
-                "-of",
-                "csv=p=0",
-                str(path),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
         return [
-            round(float(t), 2) for t, flags in (line.split(",")[:2] for line in out.split()) if "K" in flags
+            round(float(t), 2) for t, flags in packet_rows(path, entries="pts_time,flags") if "K" in flags
         ]
 
     times = [keyframe_times(mp4_path(tmp_path, out)) for out in plan.mp4]
@@ -302,12 +285,10 @@ def test_an_encode_whose_output_stops_moving_is_stopped_as_stalled(tmp_path):
     finally:
         os.close(held)
     assert caught.value.code == "stalled" and "nothing new for 1 s" in caught.value.message
-    leftovers = subprocess.run(["pgrep", "-f", str(fifo)], capture_output=True, text=True).stdout
-    assert leftovers.strip() == ""
+    assert find(containing=str(fifo)) == []
 
 
 def test_stuck_ffmpeg_is_killed_at_the_deadline(tmp_path):
-    import subprocess
 
     from vodflow.errors import StepError
 
@@ -328,8 +309,7 @@ def test_stuck_ffmpeg_is_killed_at_the_deadline(tmp_path):
     with pytest.raises(StepError) as caught:
         run_ffmpeg(command, step="encode", workdir=tmp_path, timeout=1.0)
     assert caught.value.code == "ffmpeg_timeout"
-    leftovers = subprocess.run(["pgrep", "-f", "testsrc2=duration=60"], capture_output=True, text=True).stdout
-    assert leftovers.strip() == ""
+    assert find(containing="testsrc2=duration=60") == []
 
 
 def test_the_storyboard_is_one_more_branch_of_the_one_decode(tmp_path, clips):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.needs import missing
 from vodflow.orchestration.deploy_steps import installed_checkout, project_directory
 
 REPO = Path(__file__).resolve().parents[3]
@@ -46,6 +47,6 @@ def test_project_directory_pull_step(tmp_path):
     with pytest.raises(ValueError, match="VODFLOW_PROJECT_DIR"):
         project_directory(str(tmp_path / "missing"))
     if installed_checkout() is None:
-        pytest.skip("vodflow is not installed from a checkout (editable install)")
+        missing("vodflow is not installed from a checkout (editable install): run `make setup`")
     assert project_directory("") == {"directory": str(installed_checkout())}
     assert (Path(project_directory("  ")["directory"]) / "prefect.yaml").is_file()

@@ -11,8 +11,8 @@ import pytest
 from tests.httpserver import serve
 from vodflow.errors import StepError
 from vodflow.jobs.sources import CaptionTrack, SourceInfo, SubtitleStream
-from vodflow.jobs.spec import MAX_CAPTIONS, parse_spec
-from vodflow.media.captions import MAX_CAPTION_BYTES, parse_captions
+from vodflow.jobs.spec import parse_spec
+from vodflow.media.captions import parse_captions
 from vodflow.net.guard import NetPolicy
 from vodflow.steps.captions import caption_file_name, default_label, ingest_sidecars, ingest_subtitle_streams
 from vodflow.steps.ingest import IngestPolicy, fetch_caption_file
@@ -84,7 +84,8 @@ def test_good_sidecars_are_written_as_plain_webvtt_with_labels(tmp_path):
 def test_sidecars_are_fetched_under_the_address_guard_and_the_limits(tmp_path):
     (tmp_path / "www").mkdir()
     (tmp_path / "www" / "en.srt").write_bytes(GOOD_SRT)
-    (tmp_path / "www" / "big.srt").write_bytes(b"x" * (MAX_CAPTION_BYTES + 10))
+    # docs/security.md: caption files are read up to 4 MiB ("larger than 4194304 bytes")
+    (tmp_path / "www" / "big.srt").write_bytes(b"x" * (4 * 1024 * 1024 + 10))
     storage = LocalStorage(tmp_path / "data")
     with serve(tmp_path / "www") as server:
         fetch = partial(fetch_caption_file, storage=storage, policy=IngestPolicy(net=LOOPBACK))
@@ -96,7 +97,7 @@ def test_sidecars_are_fetched_under_the_address_guard_and_the_limits(tmp_path):
             (
                 server.url("/big.srt"),
                 "invalid_captions",
-                f"captions[0] (big.srt): larger than {MAX_CAPTION_BYTES}",
+                "captions[0] (big.srt): larger than 4194304 bytes",
             ),
         ]:
             with pytest.raises(StepError) as caught:
@@ -128,12 +129,13 @@ def test_bitmap_streams_and_languages_given_already_are_skipped_with_a_reason(tm
 
 
 def test_a_job_keeps_at_most_max_captions_tracks(tmp_path):
-    sidecars = [CaptionTrack(f"x{n:02d}", f"X{n}", tmp_path / f"{n}.vtt") for n in range(MAX_CAPTIONS - 1)]
+    # docs/security.md: a job keeps at most 16 caption tracks
+    sidecars = [CaptionTrack(f"x{n:02d}", f"X{n}", tmp_path / f"{n}.vtt") for n in range(16 - 1)]
     info = info_with(SubtitleStream("webvtt", "ger"), SubtitleStream("webvtt", "ita"))
     reached = [*sidecars, CaptionTrack("de", "German", tmp_path / "de.vtt")]
     tracks, skips = ingest_subtitle_streams(Path("/no/source"), info, tmp_path, reached)
     assert tracks == [] and [lang for lang, _ in skips] == ["de", "it"]
-    assert skips[1] == ("it", f"source subtitle stream 1: a job keeps at most {MAX_CAPTIONS} caption tracks")
+    assert skips[1] == ("it", "source subtitle stream 1: a job keeps at most 16 caption tracks")
 
 
 def test_default_labels():
