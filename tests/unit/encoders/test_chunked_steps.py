@@ -1,7 +1,7 @@
 """What the chunked encoder asks its steps to do (`ChunkedEncoder.encode`, `encode_in_chunks`), seen through a
 `Steps` that records each step instead of running it: which chunks a source is cut into, one audio step per
-bitrate, a remux first for a container that cannot seek, the stitch last, the scratch prefix emptied before
-and after, and on a failed chunk no stitch and the scratch emptied while the chunk's error is raised.
+track, a remux first for a container that cannot seek, the packaging last, the scratch prefix emptied before
+and after, and on a failed chunk no packaging and the scratch emptied while the chunk's error is raised.
 
 ffmpeg runs only to read the small clip's frame rate; the source's length is the probed info's."""
 
@@ -46,7 +46,7 @@ class RecordingSteps:
 
     def run(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
         self.log.append(name)
-        return {"remux-source": self.remuxed, "stage-source": "staged", "stitch": 0.5}.get(name)
+        return {"remux-source": self.remuxed, "stage-source": "staged", "package": 0.5}.get(name)
 
     def parallel(self, calls: Sequence[Call]) -> list[Any]:
         self.log.append([c.label for c in calls])
@@ -72,11 +72,11 @@ def chunk_ranges(steps: RecordingSteps) -> list[tuple[int, int | None]]:
 
 
 def audio_labels(plan) -> list[str]:
-    """One audio step per distinct audio bitrate of the plan's renditions."""
+    """One audio step per distinct audio bitrate of the plan's renditions (all of the first audio stream)."""
     kbps = {r.audio_kbps for out in plan.hls for r in out.renditions} | {
         o.rendition.audio_kbps for o in plan.mp4
     }
-    return [f"encode-audio-{k}k" for k in sorted(kbps)]
+    return [f"encode-audio-a0-{k}k" for k in sorted(kbps)]
 
 
 @pytest.mark.parametrize(
@@ -98,7 +98,7 @@ def test_a_source_is_cut_into_whole_segment_chunks_each_a_step(
     request = EncodeRequest(doc, tmp_path, steps=steps, options=options).with_source(source, plan)
     get_encoder("chunked").encode(request)
     chunks = [f"encode-chunk-{n}" for n in range(len(ranges))]
-    assert steps.log == [[*audio_labels(plan), *chunks], "stitch"], "the audio and every chunk side by side"
+    assert steps.log == [[*audio_labels(plan), *chunks], "package"], "the audio and every chunk side by side"
     assert chunk_ranges(steps) == ranges
     assert all(c.args[0] is source and c.args[-1] is options for c in steps.calls if c.name == "encode-chunk")
 
@@ -116,7 +116,7 @@ def test_a_source_without_audio_has_no_audio_step(clip, tmp_path):
     source, plan, _ = job(clip, 65.0, has_audio=False)
     steps = RecordingSteps()
     encode_in_chunks(source, plan, tmp_path, EncodeOptions(chunk_seconds=30), steps)
-    assert steps.log == [["encode-chunk-0", "encode-chunk-1", "encode-chunk-2"], "stitch"]
+    assert steps.log == [["encode-chunk-0", "encode-chunk-1", "encode-chunk-2"], "package"]
 
 
 @pytest.mark.parametrize(
@@ -136,14 +136,14 @@ def test_a_container_without_exact_seeks_is_remuxed_first_and_chunks_read_the_re
     assert audio == {id(source)}, "the audio is encoded from the source itself"
 
 
-def test_a_failed_chunk_stops_before_the_stitch(clip, tmp_path):
+def test_a_failed_chunk_stops_before_the_packaging(clip, tmp_path):
     source, plan, _ = job(clip, 65.0)
     lost = StepError("encode", "worker_lost", "chunk 1 (30-60 s): the worker went away", transient=True)
     steps = RecordingSteps(fail=lost)
     with pytest.raises(StepError) as caught:
         encode_in_chunks(source, plan, tmp_path, EncodeOptions(chunk_seconds=30), steps)
     assert caught.value is lost
-    assert "stitch" not in steps.log
+    assert "package" not in steps.log
 
 
 def test_through_storage_the_scratch_is_emptied_before_and_after(clip, tmp_path):
@@ -156,7 +156,7 @@ def test_through_storage_the_scratch_is_emptied_before_and_after(clip, tmp_path)
     get_encoder("chunked").encode(request.with_source(source, plan))
     chunks = ["encode-chunk-0", "encode-chunk-1", "encode-chunk-2"]
     parallel = [*audio_labels(plan), *chunks]
-    assert steps.log == ["remove-scratch", "stage-source", parallel, "stitch", "remove-scratch"]
+    assert steps.log == ["remove-scratch", "stage-source", parallel, "package", "remove-scratch"]
     assert {c.args[0] for c in steps.calls} == {"staged"}, "every step reads the staged source"
 
 
@@ -166,13 +166,13 @@ def test_through_storage_a_failed_chunk_empties_the_scratch_and_raises_its_error
     left = scratch.open()
     piece = tmp_path / "piece.ts"
     piece.write_bytes(b"piece")
-    left.upload_file(piece, chunk_scratch_key(scratch.job_id, "00000-426x240-400k.ts"))  # a piece made before
+    left.upload_file(piece, chunk_scratch_key(scratch.job_id, "00000-426x240-400k-h264-sdr.mkv"))  # a piece made before
     lost = StepError("encode", "worker_lost", "chunk 2 (60-end s): the worker went away", transient=True)
     steps = RecordingSteps(fail=lost, made=True)
     with pytest.raises(StepError) as caught:
         encode_in_chunks(source, plan, tmp_path, EncodeOptions(chunk_seconds=30), steps, scratch)
     assert caught.value is lost
-    assert steps.log[-1] != "stitch" and "stitch" not in steps.log
+    assert "package" not in steps.log
     assert scratch.clear() == 0, "the failure emptied the scratch prefix itself"
 
 

@@ -60,13 +60,13 @@ def test_local_becomes_chunked_only_past_the_threshold(duration, threshold, expe
     [
         CMAF,
         [{"format": "hls", "resolutions": ["240"], "audioOnly": True}],
-        [*HLS, *CMAF],  # one CMAF ladder keeps the whole job on the one process
+        [*HLS, *CMAF],
     ],
 )
-def test_a_plan_only_the_one_process_encoder_makes_stays_local(presets):
+def test_a_long_job_is_chunked_whatever_it_makes(presets):
     long = plan(3600.0, presets)
-    assert long.one_process_only
-    assert get_encoder("local", info(3600.0), 120.0, long).name == "local"
+    assert get_encoder("local", info(3600.0), 120.0, long).name == "chunked"
+    assert get_encoder("local", info(60.0), 120.0, plan(60.0, presets)).name == "local"
 
 
 @pytest.mark.parametrize("name", ["videosdk", "mpc"])
