@@ -47,8 +47,11 @@ class PrefectSteps:
             if on_done is not None:
                 where = {id(future): index for index, future in enumerate(futures)}
                 for future in as_completed(futures):
-                    if future.state.is_completed():
-                        on_done(where[id(future)], future.result())
+                    try:
+                        result = future.result()
+                    except Exception:  # noqa: S112 - raised below, once every call has finished
+                        continue
+                    on_done(where[id(future)], result)
             wait(futures)
             return [future.result() for future in futures]
 

@@ -216,7 +216,8 @@ def finish_packaging(
         try:
             mpd.write_text(with_nominal_bandwidths(mpd.read_text(), out))
         except (OSError, ValueError) as exc:
-            raise StepError("encode", "ffmpeg_failed", f"{out.file_id}: no usable DASH manifest") from exc
+            message = f"{out.file_id}: no usable DASH manifest: {type(exc).__name__}"
+            raise StepError("encode", "ffmpeg_failed", message) from exc
     write_cmaf_masters(plan, workdir)
     write_subtitle_renditions(plan, workdir, options.captions)
     write_storyboard_track(plan, workdir)

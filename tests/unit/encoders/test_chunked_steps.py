@@ -166,7 +166,8 @@ def test_through_storage_a_failed_chunk_empties_the_scratch_and_raises_its_error
     left = scratch.open()
     piece = tmp_path / "piece.ts"
     piece.write_bytes(b"piece")
-    left.upload_file(piece, chunk_scratch_key(scratch.job_id, "00000-426x240-400k-h264-sdr.mkv"))  # a piece made before
+    made_before = chunk_scratch_key(scratch.job_id, "00000-426x240-400k-h264-sdr.mkv")
+    left.upload_file(piece, made_before)  # a piece an earlier run made
     lost = StepError("encode", "worker_lost", "chunk 2 (60-end s): the worker went away", transient=True)
     steps = RecordingSteps(fail=lost, made=True)
     with pytest.raises(StepError) as caught:
