@@ -11,7 +11,9 @@ read as a player reads it: its init segment and every media segment of its HLS p
 from __future__ import annotations
 
 import subprocess
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from fractions import Fraction
 from itertools import pairwise
 from pathlib import Path
 
@@ -32,6 +34,7 @@ from vodflow.storage.local import LocalStorage
 SECONDS, FPS, CHUNK = 14, 25, 6
 JOINS = (6.0, 12.0)
 OPTIONS = EncodeOptions(chunk_seconds=CHUNK, report_progress=False)
+MPD_NS = "{urn:mpeg:dash:schema:mpd:2011}"
 TOLERANCE = 0.001  # seconds: a join may differ from a step inside a piece by rounding only
 
 
@@ -108,6 +111,9 @@ def test_the_job_is_chunked_into_three_pieces(encode):
 
 
 def test_every_rendition_of_every_codec_runs_on_across_the_joins(encode, tmp_path):
+    """H.264, HEVC and AV1 video, both languages and the audio-only variant: each packet a frame after the
+    one before (no gap or overlap beyond rounding, joins included), from 0 to the source's end; every video
+    rendition has a keyframe and a segment start at each join."""
     found = renditions(encode, tmp_path)
     codecs = {r.name for r in found if r.kind == "video"}
     assert len(codecs) == 3 and len([r for r in found if r.kind == "audio"]) == 3, [r.name for r in found]
@@ -117,10 +123,10 @@ def test_every_rendition_of_every_codec_runs_on_across_the_joins(encode, tmp_pat
         if rendition.kind == "video":
             assert len(pts) == SECONDS * FPS, rendition.name
         assert -step - TOLERANCE <= pts[0] <= step, f"{rendition.name} starts at 0 (AAC priming aside)"
-        assert pts[-1] + step == pytest.approx(SECONDS, abs=step), f"{rendition.name} ends with the source"
         for before, after in pairwise(pts):
             gap = after - before - step
             assert abs(gap) <= TOLERANCE, f"{rendition.name}: {gap:+.4f} s after {before:.4f} (joins {JOINS})"
+        assert pts[-1] + step == pytest.approx(SECONDS, abs=step), f"{rendition.name} ends with the source"
         if rendition.kind == "audio":
             continue  # each audio track is encoded once, whole: no join
         keys = {round(p, 3) for p, key in stream if key}
@@ -129,3 +135,35 @@ def test_every_rendition_of_every_codec_runs_on_across_the_joins(encode, tmp_pat
             assert any(start == pytest.approx(join, abs=TOLERANCE) for start in rendition.boundaries), (
                 f"{rendition.name}: a segment starts at the join {join}, none spans two pieces"
             )
+
+
+def timeline_starts(template: ET.Element) -> list[Fraction]:
+    """Where each segment of a SegmentTemplate's SegmentTimeline starts, in seconds, and (last) where the
+    last one ends; AssertionError where an `S` names a `t` that is not where the previous one ended."""
+    scale, at, starts = int(template.get("timescale", "1")), 0, []
+    for s in template.iter(f"{MPD_NS}S"):
+        if "t" in s.attrib:
+            t = int(s.get("t", "0"))
+            assert t == at or not starts, f"an S at t={t} after the previous one ended at {at}: a gap"
+            at = t
+        for _ in range(int(s.get("r", "0")) + 1):
+            starts.append(Fraction(at, scale))
+            at += int(s.get("d", "0"))
+    return [*starts, Fraction(at, scale)]
+
+
+def test_the_dash_timelines_run_on_across_the_joins_and_cut_there(encode):
+    """The MPD's view of the same segments: each representation's timeline is contiguous from 0 to the
+    source's end, and each video one (each codec) has a segment starting at each join."""
+    mpd = ET.parse(encode.folder / "manifest.mpd").getroot()
+    seen = {"video": 0, "audio": 0}
+    for adaptation in mpd.iter(f"{MPD_NS}AdaptationSet"):
+        kind = adaptation.get("contentType", "")
+        for representation in adaptation.iter(f"{MPD_NS}Representation"):
+            seen[kind] += 1
+            name = f"{kind} {representation.get('codecs')} #{representation.get('id')}"
+            starts = timeline_starts(next(representation.iter(f"{MPD_NS}SegmentTemplate")))
+            assert starts[0] == 0 and float(starts[-1]) == pytest.approx(SECONDS, abs=1 / FPS), name
+            if kind == "video":
+                assert {Fraction(int(j)) for j in JOINS} <= set(starts), f"{name}: cut at the joins"
+    assert seen == {"video": 3, "audio": 3}, seen
