@@ -180,6 +180,41 @@ def make_hlg_clip(dest: Path, width: int, height: int, seconds: float = 2) -> Pa
     return dest
 
 
+def make_hdr10_bilingual_clip(dest: Path, width: int, height: int, seconds: float = 14) -> Path:
+    """`make_hdr10_clip`'s HDR10 video (copied) with `make_bilingual_clip`'s two audio streams: `eng` (440 Hz)
+    and `fra` (660 Hz); write it to `.mp4`."""
+    video = make_hdr10_clip(dest.with_name(f"{dest.stem}-video.mp4"), width, height, seconds, audio=False)
+    ffmpeg(
+        "-i", str(video),
+        "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
+        "-f", "lavfi", "-i", f"sine=frequency=660:duration={seconds}",
+        "-map", "0:v", "-map", "1:a", "-map", "2:a", "-c:v", "copy", "-tag:v", "hvc1", "-c:a", "aac",
+        "-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=fra",
+        str(dest),
+    )  # fmt: skip
+    video.unlink()
+    return dest
+
+
+def everything_cmaf_spec(root: Path, seconds: float = 14, captions: str = "") -> dict:
+    """A job with everything a CMAF ladder carries, its files written under `root`: a 426x240 HDR10 source
+    with English and French audio (`make_hdr10_bilingual_clip`), a three-codec `cmaf` ladder of its 240p rung
+    with HDR kept, the audio-only variant and I-frame playlists, an English sidecar caption (the SRT text
+    `captions`) and a storyboard (a 160 px tile a second)."""
+    (root / "en.srt").write_text(captions or "1\n00:00:01,000 --> 00:00:03,000\nHello\n")
+    source = make_hdr10_bilingual_clip(root / "hdr10.mp4", 426, 240, seconds)
+    preset = {
+        "format": "cmaf", "resolutions": ["240"], "codecs": ["h264", "hevc", "av1"], "hdr": "keep",
+        "audioOnly": True, "iframes": True,
+    }  # fmt: skip
+    return {
+        "videoUrl": str(source),
+        "presets": [preset],
+        "captions": [{"url": str(root / "en.srt"), "language": "en", "label": "English"}],
+        "storyboard": {"interval": 1, "width": 160},
+    }
+
+
 def first_frame_side_data(path: Path) -> dict[str, dict]:
     """The side data of the first video frame of `path`, by type (`Mastering display metadata`...)."""
     import json

@@ -272,12 +272,14 @@ def test_hls_ladder_plays_while_its_job_is_processing(site, player_page, tmp_pat
     assert "#EXT-X-PLAYLIST-TYPE:VOD" in top.read_text(), "VOD playlists once the job is done"
 
 
-def encode_job(site: Site, root: Path, spec: dict, job_id: str) -> dict:
-    """`vodflow encode` of `spec` (written under `root`) through the running stack: the job's document."""
+def encode_job(site: Site, root: Path, spec: dict, job_id: str, env: dict[str, str] | None = None) -> dict:
+    """`vodflow encode` of `spec` (written under `root`) through the running stack, with `env` added to the
+    stack's environment: the job's document."""
     (root / "spec.json").write_text(json.dumps(spec))
     encode = subprocess.run(
         [str(BIN / "vodflow"), "encode", str(root / "spec.json"), "--job-id", job_id],
-        env=site.env, cwd=REPO, capture_output=True, text=True, timeout=400, stdin=subprocess.DEVNULL,
+        env=site.env | (env or {}), cwd=REPO, capture_output=True, text=True, timeout=400,
+        stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert encode.returncode == 0, encode.stderr[-4000:]
     return json.loads(encode.stdout)
