@@ -55,6 +55,19 @@ class PrefectSteps:
             wait(futures)
             return [future.result() for future in futures]
 
+    def workers(self) -> int:
+        """How many steps run at once: this host's ffmpeg slots, or the Dask cluster's worker threads (1 when
+        the scheduler cannot be asked)."""
+        if not self.dask_address:
+            return max(1, self.parallel_slots)
+        try:
+            from distributed import Client
+
+            with Client(self.dask_address, timeout=10) as client:
+                return max(1, sum(client.nthreads().values()))
+        except (OSError, TimeoutError, ValueError):
+            return 1
+
     def runner(self) -> TaskRunner:
         """Threads on this host (as many as its ffmpeg slots, plus one for the audio), or the Dask cluster."""
         if not self.dask_address:

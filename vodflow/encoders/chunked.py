@@ -62,9 +62,9 @@ from vodflow.media.chunking import (
     PieceSpec,
     audio_keys,
     needs_remux,
+    piece_seconds,
     piece_streams,
     plan_chunks,
-    round_chunk_seconds,
 )
 from vodflow.media.probe import mastering_metadata
 from vodflow.media.storyboard import planned_layout
@@ -134,7 +134,7 @@ def encode_in_chunks(
         source=source,
         seekable=seekable,
         plan=plan,
-        chunks=plan_chunks(source.info.duration, round_chunk_seconds(options.chunk_seconds)),
+        chunks=plan_chunks(source.info.duration, chunk_length(source, options, steps)),
         spec=piece_spec(source, plan, options),
         tracks=audio_keys(plan) if source.info.has_audio else [],
         workdir=workdir,
@@ -147,6 +147,13 @@ def encode_in_chunks(
         times, stitch_time = _through_storage(work, steps, scratch, live)
     audio_times, chunk_times = times[: len(work.tracks)], times[len(work.tracks) :]
     return ChunkedEncodeTimes(chunk_times, audio_times, stitch_time, time.monotonic() - started)
+
+
+def chunk_length(source: Source, options: EncodeOptions, steps: Steps) -> int:
+    """The chunk length for this source on the steps' workers (`piece_seconds`; steps that cannot tell how
+    many workers they have count as one)."""
+    workers = getattr(steps, "workers", None)
+    return piece_seconds(source.info.duration, options.chunk_seconds, workers() if workers else 1)
 
 
 def piece_spec(source: Source, plan: OutputPlan, options: EncodeOptions) -> PieceSpec:

@@ -114,6 +114,21 @@ def round_chunk_seconds(seconds: float) -> int:
     return max(HLS_SEGMENT_SECONDS, round(seconds / HLS_SEGMENT_SECONDS) * HLS_SEGMENT_SECONDS)
 
 
+MIN_PIECE_SEGMENTS = 3  # a piece shortened to keep workers busy still holds this many segments
+
+
+def piece_seconds(duration: float, configured: float, workers: int) -> int:
+    """The chunk length of a `duration`-second source on `workers` parallel workers: the `configured` one
+    (`VODFLOW_CHUNK_SECONDS`), shortened on several workers so that each gets at least two pieces, but never
+    below three segments (or the configured length, when that is shorter); a multiple of the segment length."""
+    longest = round_chunk_seconds(configured)
+    if workers <= 1:
+        return longest
+    shortest = min(longest, MIN_PIECE_SEGMENTS * HLS_SEGMENT_SECONDS)
+    fitted = int(duration / (2 * max(1, workers)) // HLS_SEGMENT_SECONDS) * HLS_SEGMENT_SECONDS
+    return max(shortest, min(longest, fitted))
+
+
 def should_chunk(duration: float, threshold: float) -> bool:
     """True when a `duration`-second source is encoded in chunks (`threshold` 0 or less: never)."""
     return threshold > 0 and duration > threshold

@@ -27,6 +27,7 @@ from vodflow.media.chunking import (
     h264_codec_string,
     needs_remux,
     piece_path,
+    piece_seconds,
     piece_streams,
     plan_chunks,
     round_chunk_seconds,
@@ -53,6 +54,25 @@ LADDER = [{"format": "hls", "resolutions": ["240", "360", "720"]}, {"format": "m
 @pytest.mark.parametrize(("seconds", "expected"), [(30, 30), (31, 30), (33, 36), (1, 6), (0, 6), (100, 102)])
 def test_chunk_length_is_a_multiple_of_the_segment_length(seconds, expected):
     assert round_chunk_seconds(seconds) == expected
+
+
+@pytest.mark.parametrize(
+    ("duration", "configured", "workers", "expected"),
+    [
+        (600.0, 30, 1, 30),  # one worker: the configured length
+        (20.0, 30, 1, 30),
+        (600.0, 30, 10, 30),  # 20 pieces already keep 10 workers busy
+        (600.0, 30, 16, 18),  # 16 workers: shorter pieces, two a worker (18.75 s -> 18)
+        (120.0, 30, 16, 18),  # never below three segments
+        (120.0, 6, 16, 6),  # unless the configured length is shorter
+        (3600.0, 120, 16, 108),  # 3600 / 32 = 112.5 -> whole segments
+    ],
+)
+def test_pieces_shorten_to_keep_every_worker_busy(duration, configured, workers, expected):
+    seconds = piece_seconds(duration, configured, workers)
+    assert seconds == expected and seconds % 6 == 0
+    if workers > 1:
+        assert len(plan_chunks(duration, seconds)) >= min(2 * workers, duration // 18)
 
 
 def test_only_sources_longer_than_the_threshold_are_chunked():
