@@ -50,6 +50,7 @@ KINDS = (
     "ffmpeg crash before a live ladder played",
     "same job run twice at once",
     "stack stopped mid-job",
+    "chunk worker died mid-piece",
 )
 
 

@@ -13,6 +13,7 @@ size its uploader reported; storage failures become StepError(encode) naming the
 from __future__ import annotations
 
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -85,7 +86,8 @@ def encode_chunk_via_storage(
         path = scratch.fetch(storage, staged.seekable, folder)
         seconds = chunk_steps.encode_chunk_pieces(Source(path, staged.info), chunk, spec, folder, options)
         made = sorted(p for p in chunks_dir(folder).iterdir() if p.is_file())
-        objects = tuple(scratch.put(storage, p) for p in made)
+        attempt = uuid.uuid4().hex[:12]  # a rerun of this step (its worker lost) writes objects of its own
+        objects = tuple(scratch.put(storage, p, attempt=attempt) for p in made)
     return Made(seconds, objects)
 
 
@@ -97,7 +99,7 @@ def encode_audio_via_storage(
         storage = scratch.open()
         path = scratch.fetch(storage, staged.original, folder)
         seconds = chunk_steps.encode_audio_track(Source(path, staged.info), track, folder, options)
-        objects = (scratch.put(storage, audio_path(folder, track)),)
+        objects = (scratch.put(storage, audio_path(folder, track), attempt=uuid.uuid4().hex[:12]),)
     return Made(seconds, objects)
 
 

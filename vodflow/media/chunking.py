@@ -119,8 +119,8 @@ MIN_PIECE_SEGMENTS = 3  # a piece shortened to keep workers busy still holds thi
 
 def piece_seconds(duration: float, configured: float, workers: int) -> int:
     """The chunk length of a `duration`-second source on `workers` parallel workers: the `configured` one
-    (`VODFLOW_CHUNK_SECONDS`), shortened on several workers so that each gets at least two pieces, but never
-    below three segments (or the configured length, when that is shorter); a multiple of the segment length."""
+    (`VODFLOW_CHUNK_SECONDS`), shortened on several workers so that each gets at least two pieces, but
+    never below three segments (or the configured length, when shorter); a multiple of the segment length."""
     longest = round_chunk_seconds(configured)
     if workers <= 1:
         return longest

@@ -4,6 +4,9 @@ store (`tmp/<job id>/chunks/...`), never published, all deleted together.
 `Scratch` is a plain picklable value (the storage config and the job id), so a step on another machine opens
 the storage itself (`open()`); the S3 secret travels inside as a `SecretStr`, masked in every repr. Downloads
 are bounded by the size the uploader reported (`ScratchObject.size`): a replaced or grown object is refused.
+A step's objects may be stored under names of that attempt's own (`put(..., attempt=...)`), so a step run
+again (a Dask worker lost after it finished: its results are recomputed elsewhere) never replaces the objects
+another attempt's result describes.
 """
 
 from __future__ import annotations
@@ -19,10 +22,16 @@ from vodflow.storage.config import StorageConfig
 
 @dataclass(frozen=True)
 class ScratchObject:
-    """One file put in scratch: its file name (also its local name wherever it is fetched) and its bytes."""
+    """One file put in scratch: its file name (its local name wherever it is fetched), its bytes, and the name
+    it is stored under (the file name, or the file name of one attempt: `<attempt>-<name>`)."""
 
     name: str
     size: int
+    stored: str = ""
+
+    @property
+    def key_name(self) -> str:
+        return self.stored or self.name
 
 
 @dataclass(frozen=True)
@@ -40,18 +49,22 @@ class Scratch:
         """The storage, opened here (on whichever machine the step runs)."""
         return self.config.open()
 
-    def put(self, storage: Storage, path: Path, name: str | None = None) -> ScratchObject:
-        """Upload `path` as `name` (default its file name); returns what `fetch` needs to get it back."""
+    def put(
+        self, storage: Storage, path: Path, name: str | None = None, attempt: str = ""
+    ) -> ScratchObject:
+        """Upload `path` as `name` (default its file name), stored under the `attempt`'s own name when given;
+        returns what `fetch` needs to get it back."""
         name = name or path.name
         size = path.stat().st_size
-        storage.upload_file(path, chunk_scratch_key(self.job_id, name))
-        return ScratchObject(name, size)
+        stored = f"{attempt}-{name}" if attempt else ""
+        storage.upload_file(path, chunk_scratch_key(self.job_id, stored or name))
+        return ScratchObject(name, size, stored)
 
     def fetch(self, storage: Storage, item: ScratchObject, folder: Path) -> Path:
         """Download `item` into `folder` under its name, at most its recorded size; StorageError(too_large)
         for more, (truncated) for fewer bytes."""
         dest = folder / item.name
-        storage.download_file(chunk_scratch_key(self.job_id, item.name), dest, max_bytes=item.size)
+        storage.download_file(chunk_scratch_key(self.job_id, item.key_name), dest, max_bytes=item.size)
         if dest.stat().st_size != item.size:
             dest.unlink(missing_ok=True)
             raise StorageError(

@@ -13,6 +13,7 @@ Sources are 14 s (426x240, 25 fps), chunks 6 s: joins at 6 s and 12 s.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import subprocess
 import xml.etree.ElementTree as ET
@@ -25,6 +26,7 @@ import pytest
 from prefect import flow
 
 import vodflow.encoders.chunked as chunked
+from tests.faults import LEDGER
 from tests.media import make_bilingual_clip, make_hdr10_bilingual_clip
 from vodflow.encoders import EncodeOptions
 from vodflow.encoders.local import encode_renditions
@@ -220,3 +222,38 @@ def test_the_chunked_encode_on_a_cluster_makes_what_one_process_makes(
             assert two.scores[label].ssim == pytest.approx(score.ssim, abs=QUALITY_SSIM), label
             if one.vmaf:
                 assert two.scores[label].vmaf == pytest.approx(score.vmaf, abs=QUALITY_VMAF), label
+
+
+def dies_once_in_chunk_1(staged: Any, chunk: Any, spec: Any, options: Any, scratch: Any) -> Any:
+    """A chunk step whose worker process dies in the middle of chunk 1's first attempt (run on a worker)."""
+    from distributed import get_worker
+
+    from vodflow.encoders.chunk_transfer import encode_chunk_via_storage
+
+    marker = Path(get_worker().local_directory).parent / f"died-{scratch.job_id}"
+    if chunk.index == 1 and not marker.exists():
+        marker.write_text(str(os.getpid()))
+        os._exit(1)  # the whole worker process goes, as a machine lost mid-piece
+    return encode_chunk_via_storage(staged, chunk, spec, options, scratch)
+
+
+def test_a_worker_that_dies_mid_piece_costs_that_piece_not_the_job(
+    sources, cluster, scratch, tmp_path, monkeypatch
+):
+    source = Source(sources["sdr"], probe_source(sources["sdr"]))
+    plan = job_plan(FAMILIES["cmaf-codecs-audio"], source, tmp_path)
+    monkeypatch.setattr(chunked, "encode_chunk_via_storage", dies_once_in_chunk_1)
+    workdir = tmp_path / "chunked"
+    workdir.mkdir()
+    times = chunked_on_cluster(source, plan, workdir, cluster[0].scheduler_address, scratch)
+
+    _, client = cluster
+    folders = client.run(lambda dask_worker: dask_worker.local_directory).values()
+    died = sorted({p for f in folders for p in Path(f).parent.glob(f"died-{scratch.job_id}")})
+    assert len(died) == 1, "a worker died in chunk 1"
+    LEDGER.inject("chunk worker died mid-piece")
+    assert len(times.chunks) == 3, "the job finished, chunk 1 run again elsewhere"
+    assert int(died[0].read_text()) not in client.run(os.getpid).values(), "that worker process is gone"
+    for name in media_playlists(workdir):
+        assert not decodes(joined(workdir / name, tmp_path)), name
+    LEDGER.job("chunk worker died mid-piece", "completed")
