@@ -6,7 +6,11 @@ On a generated 1080p30 source with tone audio (60 s by default) and the demo lad
 thread each). Prints a markdown table (wall times, per-chunk times, speed-up) and the per-chunk model for
 N machines and a 60-minute source, and writes both to `bench/chunked-results.md`.
 
-    .venv/bin/python bench/chunked.py [--seconds 60] [--chunk 30] [--reps 1]
+    .venv/bin/python bench/chunked.py [--seconds 60] [--chunk 30] [--reps 1] [--job demo|cmaf]
+
+`--job cmaf` encodes, instead of the demo ladder, a three-codec `cmaf` ladder (360/720/1080 in H.264, HEVC
+and AV1, the audio track and the audio-only variant) with a sidecar caption and a storyboard: every output of
+the chunked path (results in `bench/chunked-cmaf-results.md`).
 
 Needs the `dask` extra. Prefect runs in a throwaway ephemeral home; the host's ffmpeg limit gets 2 slots so
 both local workers may encode at once (on real machines each host has its own limit).
@@ -15,6 +19,7 @@ both local workers may encode at once (on real machines each host has its own li
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import heapq
 import math
 import os
@@ -44,7 +49,7 @@ from vodflow.encoders import EncodeOptions  # noqa: E402
 from vodflow.encoders.chunked import ChunkedEncodeTimes, encode_in_chunks  # noqa: E402
 from vodflow.encoders.local import encode_renditions  # noqa: E402
 from vodflow.jobs.document import JobDocument  # noqa: E402
-from vodflow.jobs.plan import OutputPlan, plan_outputs  # noqa: E402
+from vodflow.jobs.plan import CaptionOutput, OutputPlan, plan_outputs  # noqa: E402
 from vodflow.jobs.sources import Source  # noqa: E402
 from vodflow.jobs.spec import parse_spec  # noqa: E402
 from vodflow.media.probe import probe_source  # noqa: E402
@@ -120,18 +125,47 @@ def model(single: float, one_worker: ChunkedEncodeTimes, seconds: float, chunk: 
     return lines
 
 
+CMAF_JOB = {
+    "presets": [
+        {"format": "cmaf", "resolutions": ["360", "720", "1080"], "codecs": ["h264", "hevc", "av1"],
+         "audioOnly": True, "iframes": True},
+    ],
+    "storyboard": {"interval": 5, "width": 160},
+}  # fmt: skip
+
+
+def with_captions(plan: OutputPlan, seconds: float) -> OutputPlan:
+    """The plan with an English sidecar caption: a cue every 4 s over the whole source."""
+    vtt = WORK / "en.vtt"
+    cues = [f"{_time(t)} --> {_time(t + 3)}\nLine {t // 4}\n" for t in range(0, int(seconds) - 3, 4)]
+    vtt.write_text("WEBVTT\n\n" + "\n".join(cues))
+    return dataclasses.replace(plan, captions=[CaptionOutput("c" * 24, "en", "English", vtt)])
+
+
+def _time(seconds: int) -> str:
+    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}.000"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--chunk", type=int, default=30)
     parser.add_argument("--reps", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "chunked-results.md")
+    parser.add_argument("--job", choices=("demo", "cmaf"), default="demo")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    args.out = args.out or ROOT / "bench" / (
+        "chunked-results.md" if args.job == "demo" else "chunked-cmaf-results.md"
+    )
 
     sample = make_sample(fresh(WORK) / "source.mp4", seconds=args.seconds, fps=30)
-    doc = JobDocument.from_spec(parse_spec({"videoUrl": str(sample), "presets": DEMO_JOB["presets"]}))
+    job = DEMO_JOB if args.job == "demo" else CMAF_JOB
+    body = {"videoUrl": str(sample), **{k: v for k, v in job.items() if k in ("presets", "storyboard")}}
+    doc = JobDocument.from_spec(parse_spec(body))
     source = Source(sample, probe_source(sample))
     plan = plan_outputs(doc, source.info)
+    if args.job == "cmaf":
+        plan = with_captions(plan, args.seconds)
 
     load_before = os.getloadavg()[0]
     singles, flows = [], {2: [], 1: []}
@@ -147,9 +181,9 @@ def main() -> int:
     best = {w: min(ts, key=lambda t: t.total) for w, ts in timings.items()}
     rows = [
         "| variant | encode wall (s) | flow wall incl. cluster start (s) | per-chunk (s) "
-        "| audio per bitrate (s) | stitch (s) | speed-up |",
+        "| audio per track (s) | package (s) | speed-up |",
         "| --- | --- | --- | --- | --- | --- | --- |",
-        f"| one process (6 x264 encodes, 1 ffmpeg) | {single:.1f} | - | - | - | - | 1.00x |",
+        f"| one process (1 ffmpeg) | {single:.1f} | - | - | - | - | 1.00x |",
     ]
     for workers in (2, 1):
         t = best[workers]
@@ -161,13 +195,18 @@ def main() -> int:
             f"| {single / t.total:.2f}x |"
         )
     header = [
-        f"# Chunked encode: {args.seconds:.0f} s 1080p30 source, {args.chunk} s chunks",
+        f"# Chunked encode ({args.job} job): {args.seconds:.0f} s 1080p30 source, {args.chunk} s chunks",
         "",
         f"Host: {platform.node()}, {os.cpu_count()} cores, {platform.python_version()}, x264 `{PRESET}`; "
         f"runs: {args.reps} of each, alternated (median one-process, best chunked); 1-minute load average "
         f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after (other work on the host inflates every "
-        "figure). Job: HLS 240/360/480/720/1080 + MP4 360 (the chunked path encodes the 360 rendition once "
-        "for both).",
+        "figure). Job: "
+        + (
+            "HLS 240/360/480/720/1080 + MP4 360 (the chunked path encodes the 360 rendition once for both)."
+            if args.job == "demo"
+            else "CMAF 360/720/1080 in H.264, HEVC and AV1, audio-only variant, I-frames, a sidecar caption "
+            "and a storyboard (5 s tiles)."
+        ),
         "",
     ]
     text = (
