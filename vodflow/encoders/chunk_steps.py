@@ -36,7 +36,6 @@ from vodflow.media.chunking import (
     remux_path,
     tile_range,
 )
-from vodflow.media.cmaf import MANIFEST, cmaf_dir
 from vodflow.media.commands import hls_dir, variant_name
 from vodflow.media.inputs import WORK_DEMUXERS, input_args
 from vodflow.media.package import (
@@ -48,7 +47,8 @@ from vodflow.media.package import (
 )
 from vodflow.media.probe import run_ffprobe
 from vodflow.media.runner import encode_timeout, run_ffmpeg
-from vodflow.media.storyboard import storyboard_dir
+from vodflow.packaging.cmaf import MANIFEST, cmaf_dir
+from vodflow.packaging.storyboard import storyboard_dir
 
 
 def _run(

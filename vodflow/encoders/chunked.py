@@ -67,8 +67,8 @@ from vodflow.media.chunking import (
     plan_chunks,
 )
 from vodflow.media.probe import mastering_metadata
-from vodflow.media.storyboard import planned_layout
 from vodflow.media.video_codecs import EncoderPresets
+from vodflow.packaging.storyboard import planned_layout
 from vodflow.storage.scratch import Scratch
 
 __all__ = [

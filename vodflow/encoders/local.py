@@ -29,7 +29,22 @@ from vodflow.media.captions import (
     whole_file,
     with_subtitles,
 )
-from vodflow.media.cmaf import (
+from vodflow.media.commands import (
+    HLS_SEGMENT_SECONDS,
+    build_encode_command,
+    build_mp4_remux_command,
+    hls_dir,
+    hls_variants,
+    mp4_path,
+    remuxed_mp4s,
+    rung_folder,
+    shared_audio_path,
+    shared_dir,
+)
+from vodflow.media.probe import hevc_codecs, mastering_metadata, run_ffprobe
+from vodflow.media.runner import encode_timeout, run_ffmpeg
+from vodflow.orchestration.progress import ArtifactProgress, has_progress_listeners
+from vodflow.packaging.cmaf import (
     FFMPEG_MASTER,
     MANIFEST,
     MASTER,
@@ -44,23 +59,8 @@ from vodflow.media.cmaf import (
     with_hdr_properties,
     with_text_sets,
 )
-from vodflow.media.commands import (
-    HLS_SEGMENT_SECONDS,
-    build_encode_command,
-    build_mp4_remux_command,
-    hls_dir,
-    hls_variants,
-    mp4_path,
-    remuxed_mp4s,
-    rung_folder,
-    shared_audio_path,
-    shared_dir,
-)
-from vodflow.media.hls import as_vod
-from vodflow.media.probe import hevc_codecs, mastering_metadata, run_ffprobe
-from vodflow.media.runner import encode_timeout, run_ffmpeg
-from vodflow.media.storyboard import TRACK, planned_layout, sheet_paths, storyboard_dir, thumbnails_track
-from vodflow.orchestration.progress import ArtifactProgress, has_progress_listeners
+from vodflow.packaging.hls import as_vod
+from vodflow.packaging.storyboard import TRACK, planned_layout, sheet_paths, storyboard_dir, thumbnails_track
 
 # How often ffmpeg progress is read while a terminal shows it live (else the runner's default, 2 s).
 LIVE_PROGRESS_INTERVAL = 0.5

@@ -154,7 +154,7 @@ class CaptionOutput:
 @dataclass(frozen=True)
 class StoryboardOutput:
     """The job's storyboard: a frame every `interval` s of a `duration`-second source, `width` wide (asked;
-    `media.storyboard.storyboard_layout` fits it to the `source_width` x `source_height` picture)."""
+    `packaging.storyboard.storyboard_layout` fits it to the `source_width` x `source_height` picture)."""
 
     file_id: str
     interval: float

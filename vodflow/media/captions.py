@@ -21,6 +21,7 @@ from pathlib import Path
 
 from vodflow.jobs.plan import CaptionOutput
 from vodflow.media.inputs import input_args
+from vodflow.packaging.webvtt import format_time
 
 MAX_CAPTION_BYTES = 4 << 20
 MAX_CUES = 20_000
@@ -178,14 +179,6 @@ def _parse_webvtt(lines: list[str]) -> list[Cue]:
             continue  # a WebVTT cue may be empty (ffmpeg writes mov_text's gaps so): nothing to show
         cues.append(_cue(start, end, block[offset + 1 :], number + offset + 1))
     return cues
-
-
-def format_time(seconds: float) -> str:
-    """Seconds as WebVTT's `HH:MM:SS.mmm`."""
-    millis = round(seconds * 1000)
-    hours, rest = divmod(millis, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    return f"{hours:02d}:{minutes:02d}:{rest // 1000:02d}.{rest % 1000:03d}"
 
 
 def _escape(line: str) -> str:

@@ -40,8 +40,8 @@ from vodflow.media.commands import (
     x264_options,
 )
 from vodflow.media.inputs import file_url, input_options
-from vodflow.media.storyboard import StoryboardLayout
 from vodflow.media.video_codecs import EncoderPresets, codec_stream_options
+from vodflow.packaging.storyboard import StoryboardLayout
 
 CHUNKS_DIR = "chunks"
 SEEKABLE_FORMATS = ("mov,mp4", "matroska")  # indexed: an input seek lands on the right keyframe

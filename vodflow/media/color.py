@@ -54,11 +54,6 @@ def dynamic_range(stream: dict[str, Any]) -> DynamicRange:
     return "hdr10" if transfer == PQ else "hlg" if transfer == HLG else "sdr"
 
 
-def hls_video_range(kind: DynamicRange) -> str:
-    """The `VIDEO-RANGE` of an HLS variant: `PQ`, `HLG` or `SDR`."""
-    return {"hdr10": "PQ", "hlg": "HLG", "sdr": "SDR"}[kind]
-
-
 @dataclass(frozen=True)
 class MasteringDisplay:
     """Mastering display colour volume and content light levels, in the units of the HEVC SEI messages:

@@ -21,11 +21,11 @@ from pathlib import Path
 import ffmpeg
 
 from vodflow.jobs.plan import CmafOutput, HlsOutput, Mp4Output, OutputPlan, Rendition, ThumbnailOutput
-from vodflow.media.cmaf import MANIFEST, audio_only_id, cmaf_dir, dash_muxer_options
 from vodflow.media.color import TONEMAP_FILTERS, MasteringDisplay
 from vodflow.media.inputs import concat_url, file_url, input_options
-from vodflow.media.storyboard import SHEET_PATTERN, planned_layout, storyboard_dir, storyboard_filters
 from vodflow.media.video_codecs import EncoderPresets, codec_stream_options
+from vodflow.packaging.cmaf import MANIFEST, audio_only_id, cmaf_dir, dash_muxer_options
+from vodflow.packaging.storyboard import SHEET_PATTERN, planned_layout, storyboard_dir, storyboard_filters
 
 KEYFRAME_SECONDS = 2
 # Keyframes every 2 s on every rendition, never on scene cuts, so variants switch cleanly.

@@ -23,7 +23,6 @@ import ffmpeg
 
 from vodflow.jobs.plan import CmafOutput, HlsOutput, OutputPlan, Rendition
 from vodflow.media.chunking import AudioKey, PieceStream, audio_path, tiles_pattern
-from vodflow.media.cmaf import MANIFEST, audio_only_id, cmaf_dir, dash_muxer_options
 from vodflow.media.commands import (
     AUDIO_ONLY_VARIANT,
     GLOBAL_ARGS,
@@ -34,7 +33,8 @@ from vodflow.media.commands import (
     variant_name,
 )
 from vodflow.media.inputs import WORK_DEMUXERS, file_url, input_options
-from vodflow.media.storyboard import SHEET_PATTERN, StoryboardLayout
+from vodflow.packaging.cmaf import MANIFEST, audio_only_id, cmaf_dir, dash_muxer_options
+from vodflow.packaging.storyboard import SHEET_PATTERN, StoryboardLayout
 
 AAC_CODEC = "mp4a.40.2"
 CONCAT_DEMUXERS = ("concat", "matroska")  # an ffconcat list of vodflow's own Matroska pieces, nothing else

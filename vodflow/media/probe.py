@@ -12,10 +12,10 @@ from vodflow.errors import StepError
 from vodflow.jobs.limits import Limits, check_source_cost, check_source_info
 from vodflow.jobs.plan import CmafOutput
 from vodflow.jobs.sources import AudioStream, SourceInfo, SubtitleStream, stream_language, stream_title
-from vodflow.media.cmaf import init_segment
 from vodflow.media.codecs import hevc_codec_string, hexdump_bytes
 from vodflow.media.color import MasteringDisplay, dynamic_range, mastering_display
 from vodflow.media.inputs import SOURCE_DEMUXERS, allowed_format, file_url, input_args, refused_demuxer
+from vodflow.packaging.cmaf import init_segment
 
 IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "webp_pipe", "gif", "bmp_pipe", "tiff_pipe", "apng"}
 
@@ -238,3 +238,11 @@ def check_complete(path: Path, info: SourceInfo) -> None:
             "truncated_source",
             f"source is truncated: its media data stops {where} of the {info.duration:.1f} s it declares",
         )
+
+
+def packet_probe_command(segment: Path) -> list[str]:
+    """ffprobe's JSON report of an MPEG-TS segment's packets (stream, time, position, flags), its streams'
+    PIDs and its start and duration."""
+    entries = "packet=stream_index,pts_time,pos,flags:stream=index,id,codec_type:format=start_time,duration"
+    report = ["-show_entries", entries, "-of", "json"]
+    return ["ffprobe", "-v", "error", *report, *input_args(segment, ("mpegts",))]

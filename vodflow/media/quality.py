@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vodflow.media.color import TONEMAP_FILTERS, filter_chain
-from vodflow.media.hls import finished_segments
 from vodflow.media.inputs import SOURCE_DEMUXERS, concat_url, file_url, input_options
+from vodflow.packaging.hls import finished_segments
 
 # Each metric filter's summary line, by filter name.
 _SUMMARIES = {

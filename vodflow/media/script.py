@@ -27,7 +27,6 @@ from vodflow.media.chunking import (
     round_chunk_seconds,
     tile_range,
 )
-from vodflow.media.cmaf import cmaf_dir
 from vodflow.media.commands import (
     HLS_SEGMENT_SECONDS,
     build_encode_command,
@@ -39,7 +38,8 @@ from vodflow.media.commands import (
     shared_dir,
 )
 from vodflow.media.package import build_package_command, build_sheets_command, ffconcat_list
-from vodflow.media.storyboard import storyboard_dir
+from vodflow.packaging.cmaf import cmaf_dir
+from vodflow.packaging.storyboard import storyboard_dir
 
 
 @dataclass(frozen=True)

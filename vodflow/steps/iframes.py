@@ -1,6 +1,6 @@
 """I-frame playlists of an HLS or CMAF ladder's rungs, written next to their media playlists, and the master
-rewritten to list them (`vodflow.media.iframes`); run at publish, so one-process and chunked encodes alike get
-them and the master uploaded last (after the one published while encoding) has them."""
+rewritten to list them (`vodflow.packaging.iframes`); run at publish, so one-process and chunked encodes alike
+get them and the master uploaded last (after the one published while encoding) has them."""
 
 from __future__ import annotations
 
@@ -10,16 +10,16 @@ from pathlib import Path
 
 from vodflow.errors import StepError
 from vodflow.jobs.plan import CmafOutput, HlsOutput
-from vodflow.media.cmaf import MASTER, iframe_playlist_name, init_segment, media_playlist
 from vodflow.media.commands import variant_name
-from vodflow.media.fmp4 import Fragment, fragments, video_track
-from vodflow.media.hls import finished_segments
-from vodflow.media.iframes import (
+from vodflow.media.probe import packet_probe_command
+from vodflow.packaging.cmaf import MASTER, iframe_playlist_name, init_segment, media_playlist
+from vodflow.packaging.fmp4 import Fragment, fragments, video_track
+from vodflow.packaging.hls import finished_segments
+from vodflow.packaging.iframes import (
     IFRAME_PLAYLIST,
     IFrame,
     fmp4_iframes,
     iframe_playlist,
-    packet_probe_command,
     peak_bandwidth,
     read_packet_report,
     segment_iframes,

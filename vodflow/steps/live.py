@@ -9,9 +9,9 @@ a thread of its own, with the ladders' file entries (`meta.playlistType: "event"
 
 A CMAF ladder is written by the dash muxer, which renames each media playlist `media_<n>.m3u8` into place
 after each segment, listing the segments finished so far (a rung may lag a segment behind), with no playlist
-type and no `#EXT-X-ENDLIST` until the end (`media.cmaf`). Its init segments go up first, then the segments
-listed, then the playlist as an EVENT one (`event_media_playlist`); once every media playlist is up, the
-master vodflow writes at the end (`cmaf_master`), its CODECS read from the MPD the muxer rewrites with the
+type and no `#EXT-X-ENDLIST` until the end (`packaging.cmaf`). Its init segments go up first, then the
+segments listed, then the playlist as an EVENT one (`event_media_playlist`); once every media playlist is up,
+the master vodflow writes at the end (`cmaf_master`), its CODECS read from the MPD the muxer rewrites with the
 playlists (HEVC's from the init segments), the same bytes as the end's. The DASH `manifest.mpd` is published
 at the end only (mid-encode the muxer writes a `dynamic` MPD tied to the encode's wall clock).
 
@@ -37,7 +37,9 @@ from vodflow.errors import StorageError
 from vodflow.jobs.document import FileEntry, FileMeta, JobDocument, Resolution2D, iso_now
 from vodflow.jobs.plan import CmafOutput, HlsOutput, OutputPlan
 from vodflow.jobs.summary import playlist_seconds
-from vodflow.media.cmaf import (
+from vodflow.media.commands import hls_dir, hls_variants, variant_name
+from vodflow.media.probe import hevc_codecs
+from vodflow.packaging.cmaf import (
     MANIFEST,
     MASTER,
     cmaf_dir,
@@ -48,9 +50,7 @@ from vodflow.media.cmaf import (
     media_playlists,
     mpd_codecs,
 )
-from vodflow.media.commands import hls_dir, hls_variants, variant_name
-from vodflow.media.hls import finished_segments, is_event_playlist
-from vodflow.media.probe import hevc_codecs
+from vodflow.packaging.hls import finished_segments, is_event_playlist
 from vodflow.steps.publish import CONTENT_TYPES, LIVE_RECORD, file_entry
 from vodflow.storage.base import Storage
 

@@ -20,11 +20,11 @@ from vodflow.jobs.document import (
 )
 from vodflow.jobs.plan import CmafOutput, HlsOutput, Mp4Output, OutputPlan, Rendition, StoryboardOutput
 from vodflow.jobs.summary import playlist_seconds
-from vodflow.media.cmaf import MANIFEST, MASTER, cmaf_dir, media_playlist
 from vodflow.media.commands import hls_dir, mp4_path, rung_name, thumbnail_path, variant_name
 from vodflow.media.probe import run_ffprobe
 from vodflow.media.quality import QualityScores
-from vodflow.media.storyboard import TRACK, planned_layout, sheet_paths, storyboard_dir
+from vodflow.packaging.cmaf import MANIFEST, MASTER, cmaf_dir, media_playlist
+from vodflow.packaging.storyboard import TRACK, planned_layout, sheet_paths, storyboard_dir
 from vodflow.steps.iframes import write_cmaf_iframe_playlists, write_iframe_playlists
 from vodflow.steps.quality import QualityReport, rung_label
 from vodflow.storage.base import Storage

@@ -17,7 +17,6 @@ from pathlib import Path
 from vodflow.errors import StepError
 from vodflow.jobs.plan import OutputPlan, Rendition
 from vodflow.jobs.sources import Source
-from vodflow.media.cmaf import cmaf_dir, media_playlist
 from vodflow.media.commands import hls_dir, mp4_path, rung_name, variant_name
 from vodflow.media.quality import (
     QualityScores,
@@ -30,6 +29,7 @@ from vodflow.media.quality import (
 )
 from vodflow.media.runner import ProgressCallback, encode_timeout, run_ffmpeg
 from vodflow.orchestration.concurrency import Slots
+from vodflow.packaging.cmaf import cmaf_dir, media_playlist
 
 
 @dataclass(frozen=True)

@@ -49,9 +49,7 @@ class Scratch:
         """The storage, opened here (on whichever machine the step runs)."""
         return self.config.open()
 
-    def put(
-        self, storage: Storage, path: Path, name: str | None = None, attempt: str = ""
-    ) -> ScratchObject:
+    def put(self, storage: Storage, path: Path, name: str | None = None, attempt: str = "") -> ScratchObject:
         """Upload `path` as `name` (default its file name), stored under the `attempt`'s own name when given;
         returns what `fetch` needs to get it back."""
         name = name or path.name

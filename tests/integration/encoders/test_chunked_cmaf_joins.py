@@ -27,7 +27,7 @@ from vodflow.jobs.document import JobDocument
 from vodflow.jobs.plan import OutputPlan, plan_outputs
 from vodflow.jobs.sources import Source
 from vodflow.jobs.spec import parse_spec
-from vodflow.media.cmaf import cmaf_dir
+from vodflow.packaging.cmaf import cmaf_dir
 from vodflow.steps.ingest import ingest_source
 from vodflow.storage.local import LocalStorage
 

@@ -24,8 +24,8 @@ from vodflow.jobs.plan import plan_outputs
 from vodflow.jobs.sources import Source
 from vodflow.jobs.spec import parse_spec
 from vodflow.media.chunking import chunks_dir
-from vodflow.media.hls import finished_segments
 from vodflow.media.probe import probe_source
+from vodflow.packaging.hls import finished_segments
 from vodflow.steps.live import LivePublisher
 
 OPTIONS = EncodeOptions(chunk_seconds=6, report_progress=False)

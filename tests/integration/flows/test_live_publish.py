@@ -29,8 +29,8 @@ from vodflow.jobs.document import JobDocument
 from vodflow.jobs.plan import OutputPlan, plan_outputs
 from vodflow.jobs.sources import Source
 from vodflow.jobs.spec import parse_spec
-from vodflow.media.hls import finished_segments
 from vodflow.media.probe import probe_source
+from vodflow.packaging.hls import finished_segments
 from vodflow.steps.live import LivePublisher
 from vodflow.storage.jobstore import load_job
 from vodflow.storage.local import LocalStorage

@@ -11,9 +11,9 @@ import pytest
 
 from tests.media import make_clip
 from vodflow.jobs.plan import CmafOutput, OutputPlan, Rendition
-from vodflow.media.cmaf import cmaf_dir, init_segment, media_playlist
 from vodflow.media.commands import build_encode_command
-from vodflow.media.fmp4 import fragments, video_track
+from vodflow.packaging.cmaf import cmaf_dir, init_segment, media_playlist
+from vodflow.packaging.fmp4 import fragments, video_track
 
 SECONDS = 7  # segments of 6 + 1 s
 

@@ -36,7 +36,7 @@ from vodflow.media.chunking import (
 )
 from vodflow.media.color import TONEMAP_FILTERS
 from vodflow.media.inputs import concat_url
-from vodflow.media.storyboard import storyboard_layout
+from vodflow.packaging.storyboard import storyboard_layout
 
 WORK = Path("/work/job")
 

@@ -8,7 +8,9 @@ import pytest
 from mpegdash.parser import MPEGDASHParser
 
 from vodflow.jobs.plan import AudioTrack, CmafOutput, HlsOutput, OutputPlan, Rendition
-from vodflow.media.cmaf import (
+from vodflow.media.color import MasteringDisplay
+from vodflow.media.commands import build_encode_command
+from vodflow.packaging.cmaf import (
     adaptation_sets,
     cmaf_master,
     codec_sets,
@@ -23,9 +25,7 @@ from vodflow.media.cmaf import (
     with_hdr_properties,
     with_text_sets,
 )
-from vodflow.media.color import MasteringDisplay
-from vodflow.media.commands import build_encode_command
-from vodflow.media.iframes import with_iframe_streams
+from vodflow.packaging.iframes import with_iframe_streams
 
 R360 = Rendition("360", 640, 360, 800, 96)
 R240 = Rendition("240", 426, 240, 400, 64)

@@ -2,7 +2,8 @@
 
 import pytest
 
-from vodflow.media.color import TONEMAP_FILTERS, dynamic_range, hls_video_range, mastering_display
+from vodflow.media.color import TONEMAP_FILTERS, dynamic_range, mastering_display
+from vodflow.packaging.cmaf import hls_video_range
 
 # What ffprobe 5.1 reports for a libx265 HDR10 encode made with master-display and max-cll set.
 SIDE_DATA = [

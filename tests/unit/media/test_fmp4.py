@@ -3,7 +3,7 @@ fragment's byte range, duration and sync flag, and bad or truncated bytes refuse
 
 import pytest
 
-from vodflow.media.fmp4 import Fragment, VideoTrack, boxes, fragments, video_track
+from vodflow.packaging.fmp4 import Fragment, VideoTrack, boxes, fragments, video_track
 
 SYNC, NON_SYNC = 0x02000000, 0x01010000  # sample flags as ffmpeg writes them for key and other frames
 BASE_IS_MOOF, DEFAULT_DURATION, DEFAULT_SIZE, DEFAULT_FLAGS = 0x020000, 0x08, 0x10, 0x20

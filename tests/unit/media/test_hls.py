@@ -2,7 +2,7 @@
 
 import pytest
 
-from vodflow.media.hls import as_vod, finished_segments, is_event_playlist
+from vodflow.packaging.hls import as_vod, finished_segments, is_event_playlist
 
 HEAD = "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:0\n"
 EVENT = HEAD + "#EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXTINF:6.000000,\nseg_00000.ts\n"

@@ -5,8 +5,8 @@ import math
 import m3u8
 import pytest
 
-from vodflow.media.fmp4 import Fragment
-from vodflow.media.iframes import (
+from vodflow.packaging.fmp4 import Fragment
+from vodflow.packaging.iframes import (
     IFrame,
     Packet,
     fmp4_iframes,

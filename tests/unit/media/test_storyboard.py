@@ -1,7 +1,7 @@
 """Storyboard layout and its WebVTT thumbnails track."""
 
 from vodflow.media.captions import parse_captions
-from vodflow.media.storyboard import storyboard_filters, storyboard_layout, thumbnails_track
+from vodflow.packaging.storyboard import storyboard_filters, storyboard_layout, thumbnails_track
 
 
 def test_layout_keeps_the_aspect_ratio_and_fills_sheets_in_order():

@@ -28,7 +28,6 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from vodflow.jobs.plan import CmafOutput
-from vodflow.media.color import hls_video_range
 
 SEGMENT_SECONDS = 6
 MASTER = "index.m3u8"
@@ -214,6 +213,11 @@ def media_playlists(output: CmafOutput) -> list[str]:
 def _quoted(value: str) -> str:
     """`value` as an HLS quoted-string allows it (no double quote, CR or LF)."""
     return "".join(c for c in value if c not in '"\r\n')
+
+
+def hls_video_range(kind: str) -> str:
+    """The `VIDEO-RANGE` of an HLS variant of a dynamic range (`hdr10`, `hlg`, `sdr`): `PQ`, `HLG`, `SDR`."""
+    return {"hdr10": "PQ", "hlg": "HLG", "sdr": "SDR"}[kind]
 
 
 def _bandwidth(kbps: int) -> int:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vodflow.jobs.plan import StoryboardOutput
-from vodflow.media.captions import format_time
+from vodflow.packaging.webvtt import format_time
 
 COLUMNS = 10
 ROWS = 10

@@ -3,8 +3,8 @@
 Each keyframe of a rung is one byte range of its segment. MPEG-TS: from the PSI tables written just before it
 (ffmpeg's MPEG-TS muxer repeats PAT and PMT before every video keyframe, so the range decodes on its own) to
 the next video packet. fMP4: a fragment that starts on a keyframe, from its `moof` to the end of that first
-sample (`vodflow.media.fmp4`), decoded after the playlist's `EXT-X-MAP` init segment. Its duration is the time
-to the next keyframe (to the end of the rung for the last one). The master gets one
+sample (`vodflow.packaging.fmp4`), decoded after the playlist's `EXT-X-MAP` init segment. Its duration is the
+time to the next keyframe (to the end of the rung for the last one). The master gets one
 `EXT-X-I-FRAME-STREAM-INF` per rung, after its variants.
 """
 
@@ -14,11 +14,9 @@ import math
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from vodflow.media.fmp4 import Fragment
-from vodflow.media.inputs import input_args
+from vodflow.packaging.fmp4 import Fragment
 
 TS_PACKET = 188
 TS_SYNC = 0x47
@@ -46,17 +44,9 @@ class IFrame:
     start: float
 
 
-def packet_probe_command(segment: Path) -> list[str]:
-    """ffprobe's JSON report of an MPEG-TS segment's packets (stream, time, position, flags), its streams'
-    PIDs and its start and duration."""
-    entries = "packet=stream_index,pts_time,pos,flags:stream=index,id,codec_type:format=start_time,duration"
-    report = ["-show_entries", entries, "-of", "json"]
-    return ["ffprobe", "-v", "error", *report, *input_args(segment, ("mpegts",))]
-
-
 def read_packet_report(report: dict[str, Any]) -> tuple[list[Packet], set[int], float]:
-    """From `packet_probe_command`'s report: the video packets, every elementary stream's PID, and the time
-    the segment ends (s). ValueError when it has no video stream."""
+    """From `media.probe.packet_probe_command`'s report: the video packets, every elementary stream's PID,
+    and the time the segment ends (s). ValueError when it has no video stream."""
     streams = report.get("streams", [])
     video = {s["index"] for s in streams if s.get("codec_type") == "video"}
     if not video:
