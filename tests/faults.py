@@ -51,6 +51,7 @@ KINDS = (
     "same job run twice at once",
     "stack stopped mid-job",
     "chunk worker died mid-piece",
+    "S3 outage while publishing live",
 )
 
 
@@ -240,10 +241,11 @@ def count_secrets(secrets: Iterable[str], places: Iterable[str]) -> tuple[int, i
 
 
 class FlakyLink:
-    """A TCP relay on loopback in front of a server; after `cut_after` requests matching `pattern` it
-    drops every connection and refuses new ones for `down_for` seconds (an outage), then relays again."""
+    """A TCP relay on loopback in front of a server; after `cut_after` requests matching `pattern` (or when
+    `cut` is called) it drops every connection and refuses new ones for `down_for` seconds (an outage), then
+    relays again."""
 
-    def __init__(self, target: str, pattern: bytes, cut_after: int, down_for: float) -> None:
+    def __init__(self, target: str, pattern: bytes, cut_after: int | None, down_for: float) -> None:
         host, port = target.rsplit(":", 1)
         self.target = (host, int(port))
         self.pattern = pattern
@@ -259,6 +261,12 @@ class FlakyLink:
         self.endpoint = f"127.0.0.1:{self._listener.getsockname()[1]}"
         self._stopped = False
         threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut(self) -> None:
+        """Start the outage now: connections dropped, new ones refused until `restore` (or `down_for`)."""
+        self.outages += 1
+        self._down_until = time.monotonic() + self.down_for
+        self._drop_all()
 
     def restore(self) -> None:
         self._down_until = 0.0
@@ -306,10 +314,8 @@ class FlakyLink:
             while data := source.recv(65536):
                 if outbound and self.pattern in data:
                     self.seen += data.count(self.pattern)
-                    if self.seen > self.cut_after and self.outages == 0:
-                        self.outages += 1
-                        self._down_until = time.monotonic() + self.down_for
-                        self._drop_all()
+                    if self.cut_after is not None and self.seen > self.cut_after and self.outages == 0:
+                        self.cut()
                         return
                 if self._down():
                     self._drop_all()

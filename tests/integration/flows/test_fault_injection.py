@@ -4,14 +4,19 @@ session (`tests/faults.py`, hook in `tests/conftest.py`).
 
 Faults: provider 5xx/429/timeouts (the VideoSDK contract server), source 5xx/429/stalls and webhook
 5xx/429/receiver down (`tests/httpserver.py`), an S3 outage mid-upload (a relay in front of the real
-SeaweedFS server, cut after the first uploads), an ffmpeg crash (SIGKILL during the encode).
+SeaweedFS server, cut after the first uploads, or while a ladder is published as it encodes), an ffmpeg
+crash (SIGKILL during the encode).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import signal
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +38,7 @@ from tests.faults import (
 )
 from tests.httpserver import serve
 from tests.media import make_clip
+from tests.procs import ffmpeg_processes
 from tests.remote import encode_remotely
 from tests.runs import workdir_marker, workdirs_of
 from vodflow.errors import JobFailed, StepError
@@ -53,6 +59,7 @@ URL_TOKEN = "tok-in-query-9f8e7d"
 VIDEOSDK_KEY, VIDEOSDK_SECRET = "vsdk-fault-key-0001", "vsdk-fault-secret-0123456789abcdef0123"
 SECRETS = [WEBHOOK_SECRET, WEBHOOK_SECRET.removeprefix("whsec_"), URL_PASSWORD, URL_TOKEN,
            VIDEOSDK_KEY, VIDEOSDK_SECRET]  # fmt: skip
+ENDLIST = "#EXT-X-ENDLIST"
 SPEC = {
     "presets": [{"format": "hls", "resolutions": ["240"]}, {"format": "mp4", "resolutions": ["240"]}],
     "thumbnails": [{"timestamp": "00:00:01", "resolutions": ["240"], "formats": ["jpg"]}],
@@ -396,10 +403,11 @@ def test_ffmpeg_crash_fails_the_encode_and_publishes_nothing(tmp_path, local):
 
 @pytest.fixture
 def s3_link(s3_server, monkeypatch, request):
-    """S3 storage reached through a link that is cut after the first two uploads under files/."""
+    """S3 storage reached through a link that is cut after the first two uploads under files/ and stays down
+    `request.param` seconds; with None, cut only when the test says so, and down until it restores it."""
     bucket = "faults-" + "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:40].strip("-")
-    down_for = request.param
-    link = FlakyLink(s3_server.endpoint, f"PUT /{bucket}/files/".encode(), cut_after=2, down_for=down_for)
+    down_for, cut_after = (request.param, 2) if request.param is not None else (3600.0, None)
+    link = FlakyLink(s3_server.endpoint, f"PUT /{bucket}/files/".encode(), cut_after, down_for)
     monkeypatch.setenv("VODFLOW_STORAGE", "s3")
     monkeypatch.setenv("VODFLOW_S3_ENDPOINT", link.endpoint)
     monkeypatch.setenv("VODFLOW_S3_ACCESS_KEY", s3_server.access_key)
@@ -439,6 +447,113 @@ def test_s3_outage_beyond_the_retries_then_a_rerun_completes(s3_link, s3_server,
     doc = run_job(spec, direct, secrets=secrets, job_id=job_id)
     expect("S3 outage mid-upload", doc, "completed")
     assert load_job(direct, job_id).status == "completed"
+
+
+def until(ready: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
+    """Poll `ready` until it gives something true; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (found := ready()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+    return found
+
+
+class LiveUploadFailed(logging.Handler):
+    """Set once the live publisher logs an upload it will retry (the job document's writes fail too)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("publishing while encoding: StorageError"):
+            self.seen.set()
+
+
+def cut_while_live(
+    link: FlakyLink, direct: Storage, job_id: str, failed: threading.Event, seen: dict[str, Any]
+) -> None:
+    """Watch the bucket; once the ladder plays (its master and a variant EVENT playlist are up), cut the link.
+    When the live publisher's next upload has failed, freeze the encode (so it cannot end during the outage),
+    restore the link, wait for the live publisher to put a playlist listing more segments, then thaw it."""
+
+    def variant() -> str | None:
+        keys = direct.list_keys("files/")
+        masters = [k for k in keys if k.endswith("/index.m3u8") and f"{k[:-11]}/240p/index.m3u8" in keys]
+        return masters[0][:-11] + "/240p/index.m3u8" if masters else None
+
+    def listed(key: str) -> tuple[int, str]:
+        text = direct.read_bytes(key).decode()
+        return sum(line.endswith(".ts") for line in text.splitlines()), text
+
+    key = until(variant, "the ladder to play")
+    link.cut()
+    seen["cut"] = listed(key)
+    seen["status_at_cut"] = load_job(direct, job_id).status
+    until(failed.is_set, "an upload of the live publisher to fail during the outage")
+    frozen = ffmpeg_processes(workdir_marker(job_id))
+    seen["frozen"] = frozen
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        seen["restored"] = listed(key)
+        link.restore()
+        seen["resumed"] = until(
+            lambda: (got := listed(key))[0] > seen["restored"][0] and got, "live publishing to resume", 30
+        )
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+
+
+@pytest.mark.parametrize("s3_link", [None], indirect=True)
+def test_s3_outage_while_publishing_live_is_caught_up(s3_link, s3_server, tmp_path):
+    """The link is cut once the ladder plays from the bucket, mid-encode, and restored once an upload of
+    the live publisher has failed: publishing resumes while encoding, the job completes, and every segment
+    every playlist lists is in the bucket, whole (MPEG-TS packets), with nothing orphaned."""
+    link, direct = s3_link
+    job_id, seen, errors = new_id(), {}, []
+    clip = make_clip(tmp_path / "long.mp4", 426, 240, seconds=60)  # ten 6 s segments: the encode outlasts
+    # the live publisher's first failed upload by far, so that it is frozen mid-encode
+    failed = LiveUploadFailed()
+
+    def watch() -> None:
+        try:
+            cut_while_live(link, direct, job_id, failed.seen, seen)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test's thread
+            errors.append(exc)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    spec = {"videoUrl": str(clip), "presets": [{"format": "hls", "resolutions": ["240"]}]}
+    live_log = logging.getLogger("vodflow.live")
+    live_log.addHandler(failed)
+    try:
+        doc = run_job(spec, direct, secrets=[*SECRETS, s3_server.secret_key], job_id=job_id)
+    finally:
+        live_log.removeHandler(failed)
+    watcher.join(timeout=30)
+    assert errors == [] and link.outages == 1 and link.refused > 0, (errors, seen)
+    (listed_at_cut, text_at_cut), status_at_cut = seen["cut"], seen["status_at_cut"]
+    assert listed_at_cut >= 1 and status_at_cut == "processing", seen
+    assert "#EXT-X-PLAYLIST-TYPE:EVENT" in text_at_cut
+    assert ENDLIST not in text_at_cut and seen["frozen"], seen  # cut mid-encode, not after it
+    assert ENDLIST not in seen["resumed"][1]  # caught up live, not by the publish step
+    assert doc["playableAt"], doc  # it played from the bucket before it completed
+    LEDGER.inject("S3 outage while publishing live")
+    expect("S3 outage while publishing live", doc, "completed")
+    (ladder,) = doc["files"]
+    playlists = [k for k in direct.list_keys(ladder["filePath"] + "/") if k.endswith(".m3u8")]
+    segments = 0
+    for key in playlists:
+        folder = key.rpartition("/")[0]
+        for name in (line for line in direct.read_bytes(key).decode().splitlines() if line.endswith(".ts")):
+            data = direct.read_bytes(f"{folder}/{name}")
+            assert len(data) % 188 == 0 and data[::188] == b"G" * (len(data) // 188), name
+            segments += 1
+    assert segments == 10 and len(playlists) == 2
+    assert sum(k.endswith(".ts") for k in direct.list_keys(ladder["filePath"] + "/")) == segments
 
 
 # Remote providers (the VideoSDK contract server).
