@@ -82,7 +82,8 @@ def encode_options(settings: Settings, x264_preset: str | None) -> EncodeOptions
 
 class PlayableNotice:
     """Called once when a ladder published while encoding first plays: stores the `processing` document
-    listing it, emits `vodflow.job.playable` and, when the spec asks, delivers the `playable` webhook."""
+    listing it (best effort: storage down right then leaves the stored one as it was), emits
+    `vodflow.job.playable` and, when the spec asks, delivers the `playable` webhook."""
 
     def __init__(self, doc: JobDocument, storage: Storage, webhook: WebhookConfig) -> None:
         self.doc, self.storage, self.webhook = doc, storage, webhook
@@ -91,7 +92,10 @@ class PlayableNotice:
     def __call__(self, entries: list[FileEntry], at: str) -> None:
         self.at = at
         doc = self.doc.model_copy(update={"files": entries, "playable_at": at, "updated_at": at})
-        save_job(self.storage, doc)
+        try:
+            save_job(self.storage, doc)
+        except StorageError as exc:  # storage down right then: the event and webhook still tell it plays
+            get_run_logger().warning("job %s playable, its document not updated: %s", doc.id, exc)
         get_run_logger().info("job %s playable: %s", doc.id, ", ".join(f.file_url for f in entries))
         emit_event(
             "vodflow.job.playable",

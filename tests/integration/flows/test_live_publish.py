@@ -314,3 +314,31 @@ def test_failure_before_playable_removes_what_was_published(long_clip, storage, 
     assert storage.list_keys("files/") == [], "nothing published while encoding stays"
     assert audit_storage(storage) == (0, 0)
     LEDGER.job("ffmpeg crash before a live ladder played", doc["status"])
+
+
+def test_storage_down_as_a_ladder_first_plays_still_sends_the_playable_notice(
+    tmp_path, long_clip, storage, monkeypatch
+):
+    """The `processing` document that lists the playing ladder cannot be saved (storage down at that moment):
+    the `playable` event and webhook still go, and the job completes with `playableAt`."""
+    import vodflow.flows.pipeline as pipeline
+
+    real_save, refused = pipeline.save_job, []
+
+    def save_unless_playable(where, doc):
+        if doc.status == "processing" and doc.playable_at:
+            refused.append(doc.id)
+            raise StorageError(code="storage_unavailable", message="S3 unreachable", transient=True)
+        return real_save(where, doc)
+
+    monkeypatch.setattr(pipeline, "save_job", save_unless_playable)
+    job_id = uuid4().hex[:24]
+    spec = {"videoUrl": str(long_clip), "presets": [LADDER], "notify": ["playable"]}
+    with serve(tmp_path) as hooks:
+        doc = encode_video({**spec, "webhookUrl": hooks.url("/hook")}, job_id=job_id)
+        deliveries = [r for r in hooks.requests if r["method"] == "POST"]
+    assert refused == [job_id], "the playable document's save failed"
+    assert doc["status"] == "completed" and doc["playableAt"]
+    assert [r["headers"]["webhook-id"] for r in deliveries] == [f"msg_{job_id}_playable"]
+    (event,) = playable_events(job_id)
+    assert event["payload"]["playableAt"] == doc["playableAt"]
