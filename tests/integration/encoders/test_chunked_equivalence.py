@@ -13,6 +13,7 @@ Sources are 14 s (426x240, 25 fps), chunks 6 s: joins at 6 s and 12 s.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import subprocess
@@ -165,6 +166,25 @@ def video_pts(path: Path) -> list[float]:
     return sorted(float(line.strip(",")) for line in out.stdout.splitlines() if line.strip(","))
 
 
+def first_frame(path: Path) -> tuple[dict, set[str]]:
+    """The first stream of a file and the side data types of its first frame."""
+    command = [
+        "ffprobe",
+        "-v",
+        "error",
+        "-read_intervals",
+        "%+#1",
+        "-show_frames",
+        "-show_streams",
+        "-of",
+        "json",
+    ]
+    done = subprocess.run([*command, str(path)], capture_output=True, text=True, check=True, timeout=60)
+    report = json.loads(done.stdout)
+    frames = report.get("frames") or [{}]
+    return report["streams"][0], {d.get("side_data_type") for d in frames[0].get("side_data_list", [])}
+
+
 def decodes(path: Path) -> str:
     command = ["ffmpeg", "-nostdin", "-v", "error", "-xerror", "-i", str(path), "-f", "null", "-"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
@@ -211,6 +231,20 @@ def test_the_chunked_encode_on_a_cluster_makes_what_one_process_makes(
             assert variants((split / master).read_text()) == variants(text), master
     for vtt in (n for n in files_under(single) if n.endswith(".vtt")):
         assert cues((split / vtt).read_text()) == cues((single / vtt).read_text()), vtt
+
+    if family.get("hdr"):  # HDR10 metadata in the last piece's segments too, after both joins
+        kept = []
+        for init in sorted(split.rglob("init-*.m4s")):
+            rep = init.stem.removeprefix("init-")
+            tail = tmp_path / f"tail-{rep}.mp4"
+            tail.write_bytes(
+                init.read_bytes() + sorted(init.parent.glob(f"seg-{rep}-*.m4s"))[-1].read_bytes()
+            )
+            stream, side = first_frame(tail)
+            if stream.get("color_transfer") == "smpte2084":
+                assert {"Mastering display metadata", "Content light level metadata"} <= side, rep
+                kept.append(stream["codec_name"])
+        assert sorted(kept) == ["av1", "hevc"], "the HEVC and AV1 rungs keep HDR10 to their last segment"
 
     if family.get("quality"):
         # the job's figures are one pass over its finished outputs, whichever path made them; the encodes
