@@ -129,3 +129,43 @@ def test_a_chunk_that_fails_stops_the_live_packaging(tmp_path, clip, monkeypatch
     assert not ffmpeg_processes(str(workdir)), "and is stopped once the chunk failed for good"
     assert not [t for t in threading.enumerate() if t.name.startswith("Thread") and t.is_alive() and t.daemon
                 and "feed" in repr(t)], "no feeder left"  # fmt: skip
+
+
+class DaskSteps(InlineSteps):
+    """Parallel calls straight on a Dask cluster (no Prefect), each told to `on_done` as it finishes."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def parallel(self, calls: Sequence[Call], on_done: Callable[[int, Any], None] | None = None) -> list[Any]:
+        from distributed import as_completed
+
+        futures = [self.client.submit(call.fn, *call.args, pure=False) for call in calls]
+        where = {future.key: index for index, future in enumerate(futures)}
+        for future in as_completed(futures):
+            if on_done is not None and future.status == "finished":
+                on_done(where[future.key], future.result())
+        return [future.result() for future in futures]
+
+
+def test_published_while_encoding_on_a_cluster_through_s3(tmp_path, clip, cluster, scratch):
+    """With `storage` transfer each chunk's pieces are fetched from scratch as it finishes and fed to the
+    packaging, on workers that share nothing but S3: the job plays while encoding and ends with the ladders a
+    chunked encode without publishing makes; nothing is left in scratch."""
+    doc, source, plan = job(clip, "a" * 24)
+    storage, workdir = RecordingStorage(tmp_path / "data"), tmp_path / "work"
+    workdir.mkdir()
+    playable = threading.Event()
+    publisher = LivePublisher(doc, plan, workdir, storage, lambda entries, at: playable.set())
+    steps = DaskSteps(cluster[1])
+    times = encode_in_chunks(source, plan, workdir, OPTIONS, steps, scratch, live=lambda: publisher)
+    assert len(times.chunks) == 4 and playable.wait(30), "told playable (in a thread of its own)"
+    hls = plan.hls[0]
+    assert any(key == f"{hls.key}/index.m3u8" for key, _ in storage.log), "the master went up while encoding"
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    encode_in_chunks(source, plan, reference, OPTIONS)
+    for name in ("240p", "360p", "audio"):
+        playlist = workdir / hls.file_id / name / "index.m3u8"
+        assert playlist.read_text() == (reference / hls.file_id / name / "index.m3u8").read_text(), name
+    assert scratch.open().list_keys(scratch.prefix) == [], "scratch emptied"
