@@ -55,10 +55,15 @@ postgresql:
 demo: setup
 	$(VENV)/bin/vodflow demo
 
+# Two workers (pytest-xdist), a test file each at a time: most of the suite's time is spent waiting on servers,
+# ffmpeg and timers, not on the CPU; a file's module fixtures (servers, ladders) are built once. The fault
+# table at the end adds up both workers'. `make test PYTEST_WORKERS=` runs everything in one process.
+PYTEST_WORKERS ?= -n 2 --dist loadfile
+
 test: setup test-deps
 	$(VENV)/bin/ruff check --no-cache .
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q -rs
+	$(PY) -m pytest -q -rs $(PYTEST_WORKERS) --durations=30
 
 lint: setup
 	$(VENV)/bin/ruff check --no-cache .

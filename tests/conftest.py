@@ -110,6 +110,24 @@ def s3_server(tmp_path_factory):
         yield server
 
 
+def pytest_sessionfinish(session):
+    """A pytest-xdist worker hands its fault figures to the controller, which adds every worker's up."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        from tests.faults import LEDGER
+
+        workeroutput["fault_ledger"] = LEDGER.figures()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    from tests.faults import LEDGER
+
+    figures = getattr(node, "workeroutput", {}).get("fault_ledger")
+    if figures:
+        LEDGER.add(figures)
+
+
 def pytest_terminal_summary(terminalreporter):
     """The fault-injection figures (tests/faults.py), when the fault suite ran in this session."""
     from tests.faults import LEDGER

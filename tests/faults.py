@@ -91,6 +91,22 @@ class FaultLedger:
         else:
             row.failed_correctly += 1
 
+    def figures(self) -> dict[str, Any]:
+        """Everything counted, as plain data (what a pytest-xdist worker hands to the controller)."""
+        return {
+            "rows": {kind: vars(row).copy() for kind, row in self.rows.items()},
+            **{name: getattr(self, name) for name in _TOTALS},
+        }
+
+    def add(self, figures: dict[str, Any]) -> None:
+        """Add another session's `figures()` (a pytest-xdist worker's) to these."""
+        for kind, counts in figures["rows"].items():
+            row = self.rows[kind]
+            for name, value in counts.items():
+                setattr(row, name, getattr(row, name) + value)
+        for name in _TOTALS:
+            setattr(self, name, getattr(self, name) + figures[name])
+
     def render(self) -> str:
         lines = [
             "| fault | injected | jobs completed | jobs failed, correct reason | jobs ended wrongly |",
@@ -117,6 +133,7 @@ class FaultLedger:
         return "\n".join(lines)
 
 
+_TOTALS = ("objects_lost", "objects_orphaned", "secrets_found", "places_scanned", "seconds")
 LEDGER = FaultLedger()
 
 

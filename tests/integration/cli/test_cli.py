@@ -3,6 +3,9 @@
 The contract: JSON on stdout, logs on stderr, exit 0 completed / 1 failed; a run stopped by SIGTERM or Ctrl-C
 ends within seconds as a `failed` document (`cancelled`) with its temp directory gone and nothing left
 running; a Prefect that cannot be reached is a `failed` document too, never a traceback.
+
+Runs that test Prefect's temporary server (a signal mid-encode must stop it too) start one each; the others
+run against the session's running test server (`server_env`, PREFECT_API_URL), as a user with a stack does.
 """
 
 from __future__ import annotations
@@ -52,6 +55,26 @@ def cli_env(tmp_path) -> dict[str, str]:
     )
     (tmp_path / "tmp").mkdir()
     return env
+
+
+@pytest.fixture(scope="module")
+def running_api(prefect_harness) -> str:
+    """The API of the session's Prefect test server, for runs that need a server but not a fresh one."""
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value()
+
+
+@pytest.fixture
+def server_env(cli_env, running_api) -> dict[str, str]:
+    """A user's environment with PREFECT_API_URL naming a running server (no temporary server)."""
+    return {**cli_env, "PREFECT_API_URL": running_api}
+
+
+@pytest.fixture(scope="module")
+def long_720p(tmp_path_factory) -> Path:
+    """A 30 s 1280x720 source: long enough that its encode is still running when the signal comes."""
+    return make_clip(tmp_path_factory.mktemp("long") / "long.mp4", 1280, 720, seconds=30)
 
 
 def run_cli(
@@ -133,10 +156,10 @@ def trickling_source(tmp_path: Path) -> Iterator[str]:
         yield server.url("/slow.mp4")
 
 
-def test_sigterm_during_a_trickling_download_ends_the_run_cleanly(tmp_path, cli_env):
+def test_sigterm_during_a_trickling_download_ends_the_run_cleanly(tmp_path, server_env):
     with trickling_source(tmp_path) as url:
         spec = write_spec(tmp_path, {"videoUrl": url, "presets": MP4_240})
-        env = {**cli_env, "VODFLOW_ALLOWED_HOSTS": "127.0.0.1"}
+        env = {**server_env, "VODFLOW_ALLOWED_HOSTS": "127.0.0.1"}
         downloading = tmp_path / "tmp"
 
         def started_downloading(process: subprocess.Popen) -> bool:
@@ -147,10 +170,10 @@ def test_sigterm_during_a_trickling_download_ends_the_run_cleanly(tmp_path, cli_
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
-def test_a_signal_mid_encode_stops_ffmpeg_and_fails_the_job(tmp_path, cli_env, sig):
-    source = make_clip(tmp_path / "long.mp4", 1280, 720, seconds=30)
+def test_a_signal_mid_encode_stops_ffmpeg_and_fails_the_job(tmp_path, cli_env, sig, long_720p):
+    """On Prefect's temporary server: the signal stops it too (nothing left running)."""
     spec = write_spec(
-        tmp_path, {"videoUrl": str(source), "presets": [{"format": "hls", "resolutions": ["720"]}]}
+        tmp_path, {"videoUrl": str(long_720p), "presets": [{"format": "hls", "resolutions": ["720"]}]}
     )
     run = run_cli(["encode", spec], cli_env, stop_when=has_child("ffmpeg -progress"), sig=sig)
     assert_cancelled(run, tmp_path)
@@ -174,9 +197,10 @@ def test_a_temporary_server_that_does_not_start_in_time_is_a_failed_document(tmp
     assert "Traceback" not in run.stderr and run.leftovers == [], run.leftovers
 
 
-def test_demo_runs_the_whole_pipeline(tmp_path, cli_env):
+def test_demo_runs_the_whole_pipeline(tmp_path, server_env):
+    """On a running server (test_first_run.py runs the demo on Prefect's temporary server)."""
     sample = make_clip(tmp_path / "sample.mp4", 640, 360, seconds=4)
-    run = run_cli(["demo", "--sample", str(sample)], cli_env)
+    run = run_cli(["demo", "--sample", str(sample)], server_env)
     assert run.code == 0, run.stderr[-3000:]
     doc = run.document
     assert doc["status"] == "completed"
@@ -188,7 +212,7 @@ def test_demo_runs_the_whole_pipeline(tmp_path, cli_env):
     assert f"vodflow job get {doc['id']}" in run.stderr and run.leftovers == []
 
 
-def test_a_timestamp_past_the_end_is_one_clear_line_and_a_failed_document(tmp_path, cli_env, clips):
+def test_a_timestamp_past_the_end_is_one_clear_line_and_a_failed_document(tmp_path, server_env, clips):
     spec = write_spec(
         tmp_path,
         {
@@ -197,7 +221,7 @@ def test_a_timestamp_past_the_end_is_one_clear_line_and_a_failed_document(tmp_pa
             "thumbnails": [{"timestamp": "00:01:00", "resolutions": ["240"]}],
         },
     )
-    run = run_cli(["encode", spec], cli_env)
+    run = run_cli(["encode", spec], server_env)
     assert run.code == 1 and run.document["status"] == "failed", run.stderr[-3000:]
     error = run.document["error"]
     assert (error["step"], error["code"]) == ("validate", "invalid_spec")
@@ -222,7 +246,7 @@ def test_a_closed_pipe_ends_quietly(tmp_path, cli_env):
     assert done.returncode == 141 and done.stderr == ""
 
 
-def test_a_terminal_shows_a_progress_bar_and_stdout_keeps_the_document(tmp_path, cli_env):
+def test_a_terminal_shows_a_progress_bar_and_stdout_keeps_the_document(tmp_path, server_env):
     import pty
     import threading
 
@@ -233,7 +257,7 @@ def test_a_terminal_shows_a_progress_bar_and_stdout_keeps_the_document(tmp_path,
     primary, secondary = pty.openpty()
     process = subprocess.Popen(
         [str(BIN / "vodflow"), "encode", spec],
-        env={**cli_env, "TERM": "xterm", "COLUMNS": "120"},
+        env={**server_env, "TERM": "xterm", "COLUMNS": "120"},
         stdout=subprocess.PIPE,
         stderr=secondary,
     )

@@ -270,6 +270,31 @@ def test_the_crash_automation_is_declared_with_the_deployments(stack):
     assert encode["job_variables"]["env"]["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == "30"
 
 
+# The crash test's window: more than one 30 s heartbeat (Prefect's shortest), so a live run is never marked
+# Crashed, and half the shipped 90 s, so that the test waits less.
+WINDOW = 45
+
+
+def _short_window_copy(folder: Path) -> Path:
+    """prefect.yaml with the crash automation's window cut to WINDOW seconds, everything else as shipped."""
+    text = (REPO / "prefect.yaml").read_text()
+    assert text.count("      within: 90\n") == 1
+    copy = folder / "prefect-short-window.yaml"
+    copy.write_text(text.replace("      within: 90\n", f"      within: {WINDOW}\n"))
+    return copy
+
+
+def _apply_automations(stack: Stack, file: Path, within: int) -> None:
+    """`vodflow automations apply` (an update in place, by name) of `file`, whose crash window is `within`."""
+    subprocess.run(
+        [str(BIN / "vodflow"), "automations", "apply", "--file", str(file)],
+        env=stack.server.env, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    automations = stack.api.post("/automations/filter", json={"automations": {}}).raise_for_status().json()
+    crash = [a["trigger"]["within"] for a in automations if a["name"] == "vodflow-crash-silent-runs"]
+    assert crash == [within]
+
+
 def _encoder(marker: str, timeout: float = 120) -> int:
     """The pid of the ffmpeg whose command line holds `marker`, once it runs."""
     deadline = time.monotonic() + timeout
@@ -294,15 +319,19 @@ def test_a_worker_killed_mid_encode_is_marked_crashed_and_the_job_reruns_cleanly
     job_id = "deadbeef" * 3
     source = make_sample(stack.root / "long.mp4", width=1280, height=720, seconds=30)
     params = {"spec": {**SPEC, "videoUrl": str(source)}, "job_id": job_id}
-    run = stack.create_run("vodflow-encode/encode", params).raise_for_status().json()
-    encoder = _encoder(f"vodflow-{job_id}")
-    worker = next(p for p in stack.server.processes if p.pid in ancestors(encoder))
-    name = next(n for n in ("w1", "w2") if f"--name {n}" in " ".join(map(str, worker.args)))
-    _kill_host(worker, encoder)  # nothing is left to report the run's end
-    assert stack.api.get(f"/flow_runs/{run['id']}").json()["state_type"] == "RUNNING"
+    _apply_automations(stack, _short_window_copy(stack.root), WINDOW)  # shipped 90 s: the test above
+    try:
+        run = stack.create_run("vodflow-encode/encode", params).raise_for_status().json()
+        encoder = _encoder(f"vodflow-{job_id}")
+        worker = next(p for p in stack.server.processes if p.pid in ancestors(encoder))
+        name = next(n for n in ("w1", "w2") if f"--name {n}" in " ".join(map(str, worker.args)))
+        _kill_host(worker, encoder)  # nothing is left to report the run's end
+        assert stack.api.get(f"/flow_runs/{run['id']}").json()["state_type"] == "RUNNING"
 
-    crashed = stack.wait_for_run(run["id"], timeout=200)  # 90 s without a heartbeat, plus evaluation
-    assert crashed["state_type"] == "CRASHED" and "heartbeat" in crashed["state"]["message"]
+        crashed = stack.wait_for_run(run["id"], timeout=150)  # WINDOW s without a heartbeat, plus evaluation
+        assert crashed["state_type"] == "CRASHED" and "heartbeat" in crashed["state"]["message"]
+    finally:
+        _apply_automations(stack, REPO / "prefect.yaml", 90)
     LEDGER.inject("worker lost, run silent")
     stored = stack.storage.read_bytes(f"jobs/{job_id}.json")
     assert b'"status": "processing"' in stored  # nothing ran to say otherwise; the API shows it failed

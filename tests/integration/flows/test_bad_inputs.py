@@ -44,14 +44,6 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
     return build_corpus(tmp_path_factory.mktemp("corpus"))
 
 
-@pytest.fixture
-def storage(tmp_path, monkeypatch) -> LocalStorage:
-    monkeypatch.setenv("VODFLOW_STORAGE", "local")
-    monkeypatch.setenv("VODFLOW_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("VODFLOW_TMP_DIR", str(tmp_path / "tmp"))
-    return LocalStorage(tmp_path / "data")
-
-
 def output(entry: dict) -> dict:
     """ffprobe's report of a published file."""
     return ffprobe_streams(Path(urlsplit(entry["fileUrl"]).path))

@@ -4,6 +4,10 @@ A vodflow run sends one heartbeat and falls silent (its host died, or `vodflow d
 automations are applied again meanwhile, as the next `vodflow up` does. `vodflow-crash-silent-runs` must
 still mark the run Crashed: an apply that gave the trigger a new id made the server forget the heartbeat it
 had counted under the old one, and the run stayed Running for ever.
+
+The test applies a copy of prefect.yaml whose window is a few seconds instead of 90 (what is tested is that
+the trigger still fires after an apply, not how long it waits); the shipped 90 s window and 30 s heartbeat are
+asserted on the file itself.
 """
 
 from __future__ import annotations
@@ -15,16 +19,42 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import yaml
 
 from tests.faults import LEDGER
 from tests.prefect_server import BIN, PrefectServer
 
 REPO = Path(__file__).resolve().parents[3]
+WINDOW = 10  # seconds without a heartbeat before the copy's trigger fires (Prefect's shortest)
 
 
-def apply(server: PrefectServer) -> str:
+def test_the_shipped_automation_waits_90_s_for_a_30_s_heartbeat():
+    """Three missed beats: the window and the heartbeat of prefect.yaml, as docs and the README promise."""
+    shipped = yaml.safe_load((REPO / "prefect.yaml").read_text())
+    (crash,) = [a for a in shipped["automations"] if a["name"] == "vodflow-crash-silent-runs"]
+    assert crash["trigger"]["within"] == 90
+    assert crash["actions"][0]["message"] == "No heartbeat for 90 s; its worker or host is gone."
+    frequencies = {
+        deployment["name"]: deployment["work_pool"]["job_variables"]["env"].get(
+            "PREFECT_FLOWS_HEARTBEAT_FREQUENCY"
+        )
+        for deployment in shipped["deployments"]
+    }
+    assert set(frequencies.values()) == {"30"}, frequencies
+
+
+def short_window_copy(folder: Path) -> Path:
+    """prefect.yaml with the crash trigger's window cut to WINDOW seconds, everything else as shipped."""
+    text = (REPO / "prefect.yaml").read_text()
+    assert text.count("      within: 90\n") == 1
+    copy = folder / "prefect.yaml"
+    copy.write_text(text.replace("      within: 90\n", f"      within: {WINDOW}\n"))
+    return copy
+
+
+def apply(server: PrefectServer, file: Path) -> str:
     done = subprocess.run(
-        [str(BIN / "vodflow"), "automations", "apply", "--file", str(REPO / "prefect.yaml")],
+        [str(BIN / "vodflow"), "automations", "apply", "--file", str(file)],
         env=server.env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -34,7 +64,8 @@ def apply(server: PrefectServer) -> str:
 def test_a_silent_run_is_marked_crashed_though_the_automations_were_applied_again(tmp_path):
     with PrefectServer(tmp_path / "home", tmp_path / "logs") as server:
         api = server.api_url
-        assert "'vodflow-crash-silent-runs' created" in apply(server)
+        automations = short_window_copy(tmp_path)
+        assert "'vodflow-crash-silent-runs' created" in apply(server, automations)
         flow = httpx.post(f"{api}/flows/", json={"name": "vodflow-encode"}).raise_for_status().json()
         body = {"flow_id": flow["id"], "name": "cut-off", "tags": ["vodflow"], "state": {"type": "RUNNING"}}
         run = httpx.post(f"{api}/flow_runs/", json=body).raise_for_status().json()
@@ -56,9 +87,9 @@ def test_a_silent_run_is_marked_crashed_though_the_automations_were_applied_agai
             time.sleep(0.5)
         LEDGER.inject("worker lost, run silent")
 
-        again = apply(server)  # what the next `vodflow up` does
+        again = apply(server, automations)  # what the next `vodflow up` does
 
-        deadline = time.monotonic() + 240  # 90 s without a heartbeat, plus the trigger's evaluation
+        deadline = time.monotonic() + 120  # WINDOW s without a heartbeat, plus the trigger's evaluation
         while (state := httpx.get(f"{api}/flow_runs/{run['id']}").json())["state_type"] != "CRASHED":
             assert time.monotonic() < deadline, f"still {state['state_type']}: {server.log_tail('server')}"
             time.sleep(2)

@@ -31,14 +31,6 @@ def run_end_hooks(flow_run, state) -> None:
         hook(encode_video, flow_run, state)
 
 
-@pytest.fixture
-def storage(tmp_path, monkeypatch) -> LocalStorage:
-    monkeypatch.setenv("VODFLOW_STORAGE", "local")
-    monkeypatch.setenv("VODFLOW_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("VODFLOW_TMP_DIR", str(tmp_path / "tmp"))
-    return LocalStorage(tmp_path / "data")
-
-
 def interrupted(storage: LocalStorage, state, status: str = "processing") -> JobDocument:
     """Run the hook on a job in `status` with a temp directory; the stored document afterwards."""
     doc = JobDocument.from_spec(parse_spec(SPEC), uuid4().hex[:24]).moved_to(status)
