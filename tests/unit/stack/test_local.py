@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,10 @@ from vodflow.stack.state import (
 def exited_process() -> Part:
     """A part whose process has ended (its pid is free or someone else's now)."""
     child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
-    started, cmdline = process_start(child.pid), process_cmdline(child.pid)
+    deadline = time.monotonic() + 30
+    while not (cmdline := process_cmdline(child.pid)) and time.monotonic() < deadline:
+        time.sleep(0.01)  # a loaded machine: the child may not have its command line yet
+    started = process_start(child.pid)
     child.communicate(b"")
     return Part(
         name="server",
