@@ -136,14 +136,13 @@ def has_frames(path: Path) -> bool:
 def write_piece_lists(plan: OutputPlan, chunks: list[Chunk], workdir: Path, rate: Fraction) -> dict:
     """An ffconcat list per stream of its pieces in order with their exact lengths; returns them by
     stream."""
+    streams = piece_streams(plan)
+    # a chunk holds the same frames in every stream: one probe tells whether the last holds any
+    if len(chunks) > 1 and not has_frames(piece_path(workdir, chunks[-1], streams[0])):
+        chunks = chunks[:-1]
     lists = {}
-    for stream in piece_streams(plan):
-        paths = [piece_path(workdir, c, stream) for c in chunks]
-        if not has_frames(paths[-1]):
-            paths, chunks_used = paths[:-1], chunks[:-1]
-        else:
-            chunks_used = chunks
-        entries = [(p, chunk_seconds_exact(c, rate)) for p, c in zip(paths, chunks_used, strict=True)]
+    for stream in streams:
+        entries = [(piece_path(workdir, c, stream), chunk_seconds_exact(c, rate)) for c in chunks]
         entries[-1] = (entries[-1][0], None)  # the last plays to its end
         where = chunks_dir(workdir) / f"{stream.key}.ffconcat"
         where.write_text(ffconcat_list(entries))

@@ -128,6 +128,18 @@ def hls_muxer_options(folder: Path, playlist_type: str = "vod") -> dict[str, obj
     }
 
 
+def hls_stream_map(output: HlsOutput, *, has_audio: bool) -> str:
+    """The hls muxer's `var_stream_map` of a ladder: each rung's video (with its audio) named by its variant,
+    then, with audio, the audio-only variant's track (listed last)."""
+    variants = [
+        f"v:{j},a:{j},name:{variant_name(r)}" if has_audio else f"v:{j},name:{variant_name(r)}"
+        for j, r in enumerate(output.renditions)
+    ]
+    if has_audio and output.audio_only_kbps:
+        variants.append(f"a:{len(output.renditions)},name:{AUDIO_ONLY_VARIANT}")
+    return " ".join(variants)
+
+
 def rate_options(rendition: Rendition, index: int | None = None, with_audio: bool = True) -> dict[str, str]:
     """A rendition's rate control (average bitrate, maxrate 1.07x, a 2x buffer) and audio bitrate, for output
     stream `index` (every stream when None)."""
@@ -187,18 +199,14 @@ def build_encode_command(
     for out in plan.hls:
         streams: list[object] = []
         options: dict[str, object] = {}
-        variants = []
         for j, rendition in enumerate(out.renditions):
             streams += branch(i, rendition)
             options.update(rate_options(rendition, j, has_audio))
-            pair = f"v:{j},a:{j}" if has_audio else f"v:{j}"
-            variants.append(f"{pair},name:{variant_name(rendition)}")
             i += 1
         if out in audio_only and audio is not None:  # after the rungs: an audio-only variant lists last
             j = len(out.renditions)
             streams.append(audio[len(renditions) + len(shared_kbps) + audio_only.index(out)])
             options[f"b:a:{j}"] = f"{out.audio_only_kbps}k"
-            variants.append(f"a:{j},name:{AUDIO_ONLY_VARIANT}")
         folder = hls_dir(workdir, out)
         outputs.append(
             ffmpeg.output(
@@ -206,7 +214,7 @@ def build_encode_command(
                 str(folder / "%v" / "index.m3u8"),
                 **hls_muxer_options(folder, "event" if live else "vod"),
                 master_pl_name="index.m3u8",
-                var_stream_map=" ".join(variants),
+                var_stream_map=hls_stream_map(out, has_audio=has_audio),
                 **x264_options(x264_preset),
                 **({"acodec": "aac", "ac": 2} if has_audio else {}),
                 **options,

@@ -29,6 +29,7 @@ from vodflow.media.commands import (
     KEYFRAME_SECONDS,
     hls_dir,
     hls_muxer_options,
+    hls_stream_map,
     mp4_path,
     variant_name,
 )
@@ -84,23 +85,20 @@ def build_package_command(
 
     outputs = []
     for out in plan.hls:
-        streams, variants = [], []
-        for j, r in enumerate(out.renditions):
+        streams = []
+        for r in out.renditions:
             streams.append(video(PieceStream(r)))
             if has_audio:
                 streams.append(audio(AudioKey(0, r.audio_kbps)))
-            pair = f"v:{j},a:{j}" if has_audio else f"v:{j}"
-            variants.append(f"{pair},name:{variant_name(r)}")
         if has_audio and out.audio_only_kbps:
             streams.append(audio(AudioKey(0, out.audio_only_kbps)))
-            variants.append(f"a:{len(out.renditions)},name:{AUDIO_ONLY_VARIANT}")
         folder = hls_dir(workdir, out)
         outputs.append(
             ffmpeg.output(
                 *streams,
                 str(folder / "%v" / "index.m3u8"),
                 c="copy",
-                var_stream_map=" ".join(variants),
+                var_stream_map=hls_stream_map(out, has_audio=has_audio),
                 **hls_muxer_options(folder, "event" if live else "vod"),
             )
         )

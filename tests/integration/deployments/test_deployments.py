@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.automations import short_window_copy
 from tests.faults import LEDGER
 from tests.prefect_server import BIN, PrefectServer, free_port, wait_for_http
 from tests.procs import ancestors, find
@@ -275,15 +276,6 @@ def test_the_crash_automation_is_declared_with_the_deployments(stack):
 WINDOW = 45
 
 
-def _short_window_copy(folder: Path) -> Path:
-    """prefect.yaml with the crash automation's window cut to WINDOW seconds, everything else as shipped."""
-    text = (REPO / "prefect.yaml").read_text()
-    assert text.count("      within: 90\n") == 1
-    copy = folder / "prefect-short-window.yaml"
-    copy.write_text(text.replace("      within: 90\n", f"      within: {WINDOW}\n"))
-    return copy
-
-
 def _apply_automations(stack: Stack, file: Path, within: int) -> None:
     """`vodflow automations apply` (an update in place, by name) of `file`, whose crash window is `within`."""
     subprocess.run(
@@ -319,7 +311,9 @@ def test_a_worker_killed_mid_encode_is_marked_crashed_and_the_job_reruns_cleanly
     job_id = "deadbeef" * 3
     source = make_sample(stack.root / "long.mp4", width=1280, height=720, seconds=30)
     params = {"spec": {**SPEC, "videoUrl": str(source)}, "job_id": job_id}
-    _apply_automations(stack, _short_window_copy(stack.root), WINDOW)  # shipped 90 s: the test above
+    _apply_automations(
+        stack, short_window_copy(stack.root, WINDOW, "prefect-short-window.yaml"), WINDOW
+    )  # shipped 90 s: the test above
     try:
         run = stack.create_run("vodflow-encode/encode", params).raise_for_status().json()
         encoder = _encoder(f"vodflow-{job_id}")

@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import yaml
 
+from tests.automations import short_window_copy
 from tests.faults import LEDGER
 from tests.prefect_server import BIN, PrefectServer
 
@@ -43,15 +44,6 @@ def test_the_shipped_automation_waits_90_s_for_a_30_s_heartbeat():
     assert set(frequencies.values()) == {"30"}, frequencies
 
 
-def short_window_copy(folder: Path) -> Path:
-    """prefect.yaml with the crash trigger's window cut to WINDOW seconds, everything else as shipped."""
-    text = (REPO / "prefect.yaml").read_text()
-    assert text.count("      within: 90\n") == 1
-    copy = folder / "prefect.yaml"
-    copy.write_text(text.replace("      within: 90\n", f"      within: {WINDOW}\n"))
-    return copy
-
-
 def apply(server: PrefectServer, file: Path) -> str:
     done = subprocess.run(
         [str(BIN / "vodflow"), "automations", "apply", "--file", str(file)],
@@ -64,7 +56,7 @@ def apply(server: PrefectServer, file: Path) -> str:
 def test_a_silent_run_is_marked_crashed_though_the_automations_were_applied_again(tmp_path):
     with PrefectServer(tmp_path / "home", tmp_path / "logs") as server:
         api = server.api_url
-        automations = short_window_copy(tmp_path)
+        automations = short_window_copy(tmp_path, WINDOW)
         assert "'vodflow-crash-silent-runs' created" in apply(server, automations)
         flow = httpx.post(f"{api}/flows/", json={"name": "vodflow-encode"}).raise_for_status().json()
         body = {"flow_id": flow["id"], "name": "cut-off", "tags": ["vodflow"], "state": {"type": "RUNNING"}}
