@@ -132,19 +132,29 @@ def test_a_chunk_that_fails_stops_the_live_packaging(tmp_path, clip, monkeypatch
 
 
 class DaskSteps(InlineSteps):
-    """Parallel calls straight on a Dask cluster (no Prefect), each told to `on_done` as it finishes."""
+    """Parallel calls straight on a Dask cluster (no Prefect), each told to `on_done` as it finishes; the last
+    call's is held until `gate` opens (up to a minute), so the packaging cannot run through every chunk at once
+    (on a busy machine all four may finish together), and whether it opened is recorded."""
 
-    def __init__(self, client: Any) -> None:
-        self.client = client
+    def __init__(self, client: Any, gate: threading.Event) -> None:
+        self.client, self.gate, self.opened_before_last = client, gate, None
 
     def parallel(self, calls: Sequence[Call], on_done: Callable[[int, Any], None] | None = None) -> list[Any]:
         from distributed import as_completed
 
         futures = [self.client.submit(call.fn, *call.args, pure=False) for call in calls]
         where = {future.key: index for index, future in enumerate(futures)}
+        held: tuple[int, Any] | None = None
         for future in as_completed(futures):
-            if on_done is not None and future.status == "finished":
-                on_done(where[future.key], future.result())
+            if on_done is None or future.status != "finished":
+                continue
+            if where[future.key] == len(calls) - 1:
+                held = (where[future.key], future.result())
+                continue
+            on_done(where[future.key], future.result())
+        if held is not None and on_done is not None:
+            self.opened_before_last = self.gate.wait(60)
+            on_done(*held)
         return [future.result() for future in futures]
 
 
@@ -157,9 +167,9 @@ def test_published_while_encoding_on_a_cluster_through_s3(tmp_path, clip, cluste
     workdir.mkdir()
     playable = threading.Event()
     publisher = LivePublisher(doc, plan, workdir, storage, lambda entries, at: playable.set())
-    steps = DaskSteps(cluster[1])
+    steps = DaskSteps(cluster[1], playable)
     times = encode_in_chunks(source, plan, workdir, OPTIONS, steps, scratch, live=lambda: publisher)
-    assert len(times.chunks) == 4 and playable.wait(30), "told playable (in a thread of its own)"
+    assert len(times.chunks) == 4 and steps.opened_before_last, "told playable before the last chunk was fed"
     hls = plan.hls[0]
     assert any(key == f"{hls.key}/index.m3u8" for key, _ in storage.log), "the master went up while encoding"
     reference = tmp_path / "reference"
