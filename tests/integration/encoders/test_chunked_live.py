@@ -132,9 +132,9 @@ def test_a_chunk_that_fails_stops_the_live_packaging(tmp_path, clip, monkeypatch
 
 
 class DaskSteps(InlineSteps):
-    """Parallel calls straight on a Dask cluster (no Prefect), each told to `on_done` as it finishes; the last
-    call's is held until `gate` opens (up to a minute), so the packaging cannot run through every chunk at once
-    (on a busy machine all four may finish together), and whether it opened is recorded."""
+    """Parallel calls straight on a Dask cluster (no Prefect), each told to `on_done` as it finishes; the
+    last call's is held until `gate` opens (up to a minute), so the packaging cannot run through every chunk
+    at once (on a busy machine all four may finish together), and whether it opened is recorded."""
 
     def __init__(self, client: Any, gate: threading.Event) -> None:
         self.client, self.gate, self.opened_before_last = client, gate, None
