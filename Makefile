@@ -57,8 +57,10 @@ demo: setup
 
 # Two workers (pytest-xdist), a test file each at a time: most of the suite's time is spent waiting on servers,
 # ffmpeg and timers, not on the CPU; a file's module fixtures (servers, ladders) are built once. The fault
-# table at the end adds up both workers'. `make test PYTEST_WORKERS=` runs everything in one process.
-PYTEST_WORKERS ?= -n 2 --dist loadfile
+# table at the end adds up both workers'. Files are handed out in the order tests/conftest.py gives them (the
+# long ones first, `LONG_FILES`), not xdist's default of the most tests first, which left the longest files (a
+# few slow tests each) to the end. `make test PYTEST_WORKERS=` runs everything in one process.
+PYTEST_WORKERS ?= -n 2 --dist loadfile --no-loadscope-reorder
 
 test: setup test-deps
 	$(VENV)/bin/ruff check --no-cache .

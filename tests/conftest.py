@@ -23,6 +23,31 @@ os.environ["XDG_STATE_HOME"] = os.path.join(_STATE, "xdg")
 import pytest  # noqa: E402
 
 
+# The files that take a minute or more on a 2-core machine, longest first: pytest-xdist (`--dist loadfile`) hands
+# out files in collection order, so these start first and the short files fill in around them, instead of one
+# long file running alone at the end while the other worker idles. Order only: every test still runs.
+LONG_FILES = (
+    "tests/integration/cli/test_stack.py",
+    "tests/integration/deployments/test_deployments.py",
+    "tests/integration/browser/test_browser_outputs.py",
+    "tests/integration/cli/test_stack_restart.py",
+    "tests/integration/encoders/test_chunked_equivalence.py",
+    "tests/integration/api/test_api_server.py",
+    "tests/integration/cli/test_cli.py",
+    "tests/integration/browser/test_chunked_joins.py",
+    "tests/integration/cli/test_first_run.py",
+    "tests/integration/orchestration/test_automations.py",
+    "tests/integration/flows/test_pipeline_s3.py",
+    "tests/integration/flows/test_pipeline_flow.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Long files first (`LONG_FILES`), the rest in their usual order; a file's tests stay together."""
+    rank = {name: index for index, name in enumerate(LONG_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(LONG_FILES)))
+
+
 @pytest.fixture(scope="session")
 def prefect_harness():
     """A temporary Prefect API for flow-level tests (started once per session, on demand)."""
