@@ -22,10 +22,9 @@ os.environ["XDG_STATE_HOME"] = os.path.join(_STATE, "xdg")
 
 import pytest  # noqa: E402
 
-
-# The files that take a minute or more on a 2-core machine, longest first: pytest-xdist (`--dist loadfile`) hands
-# out files in collection order, so these start first and the short files fill in around them, instead of one
-# long file running alone at the end while the other worker idles. Order only: every test still runs.
+# The files that take a minute or more on a 2-core machine, longest first: pytest-xdist (`--dist loadfile`)
+# hands out files in collection order, so these start first and the short files fill in around them, instead
+# of one long file running alone at the end while the other worker idles. Order only: every test still runs.
 LONG_FILES = (
     "tests/integration/cli/test_stack.py",
     "tests/integration/deployments/test_deployments.py",
