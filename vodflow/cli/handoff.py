@@ -40,6 +40,7 @@ from typing import Any
 import httpx
 
 from vodflow.cli.encode import checked_job_id, failed_document, prepare_spec, stored_document
+from vodflow.cli.logs import repeats_job_failure
 from vodflow.cli.output import EXIT_FAILED
 from vodflow.jobs.sources import parse_video_url
 from vodflow.orchestration.flow_runs import (
@@ -203,6 +204,7 @@ class StackRun:
         self.lost_after = lost_after
         self.out = out or sys.stderr
         self.run_id: str | None = None
+        self.run_name: str | None = None
         self._seen_logs: set[str] = set()
         self._logs_after: str | None = None
         self._logs_at = 0.0
@@ -247,6 +249,7 @@ class StackRun:
                 run = self._call("GET", run_path(self.run_id), timeout=min(REQUEST_SECONDS, self.lost_after))
                 answered = time.monotonic()
                 state, message = run_state(run)
+                self.run_name = run.get("name") or self.run_name
                 last = Ended(state, message, run.get("start_time"))
                 self.relay_logs()
             except httpx.HTTPError:
@@ -302,8 +305,8 @@ class StackRun:
                 continue
             self._seen_logs.add(key)
             self._logs_after = log.get("timestamp") or self._logs_after
-            if int(log.get("level") or 0) >= 20:
-                print(log_line(log), file=self.out, flush=True)
+            if int(log.get("level") or 0) >= 20 and not repeats_job_failure(str(log.get("message", ""))):
+                print(log_line(log, self.run_name), file=self.out, flush=True)
 
 
 def hand_off(

@@ -89,12 +89,17 @@ def ui_run_url(api_url: str, run_id: str) -> str:
     return f"{api_url.rstrip('/').removesuffix('/api')}/runs/flow-run/{run_id}"
 
 
-def log_line(log: Mapping[str, Any]) -> str:
-    """A log record of the API as Prefect's console prints it: `12:00:01.234 | INFO    | name - msg`."""
+def log_line(log: Mapping[str, Any], run_name: str | None = None) -> str:
+    """A log record of the API as Prefect's console prints it: `12:00:01.234 | INFO    | name - msg`, the
+    name `Flow run 'RUN_NAME'` or `Task run` for the engine's records of the run (`run_name` given), else
+    the logger's."""
     when = str(log.get("timestamp") or "")
     try:
         clock = datetime.fromisoformat(when.replace("Z", "+00:00")).astimezone().strftime("%H:%M:%S.%f")[:-3]
     except ValueError:
         clock = when
     level = LOG_LEVELS.get(int(log.get("level") or 0), str(log.get("level")))
-    return f"{clock} | {level:<7} | {log.get('name', '')} - {log.get('message', '')}"
+    name = str(log.get("name", ""))
+    if run_name and name in ("prefect.flow_runs", "prefect.task_runs"):
+        name = "Task run" if log.get("task_run_id") else f"Flow run '{run_name}'"
+    return f"{clock} | {level:<7} | {name} - {log.get('message', '')}"

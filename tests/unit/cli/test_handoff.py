@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vodflow.cli.handoff import absolute_sources, not_handed_off, refusal, setting_differences
+from vodflow.cli.logs import repeats_job_failure
 from vodflow.jobs.spec import parse_run_spec
 from vodflow.stack.state import StackState
 
@@ -78,3 +79,15 @@ def test_a_refusal_to_run_another_run_s_job_is_recognised_in_the_state_message()
     assert refusal(message, "j1") == "job j1 is running on this host already; not run twice at once"
     assert refusal(message, "j2") is None
     assert refusal("Flow run encountered an exception: StepError: ingest: no such file", "j1") is None
+
+
+def test_the_engine_s_repeats_of_a_job_failure_are_not_copied_to_stderr():
+    failed = "job j1 failed: ingest: source is not a playable video"
+    assert not repeats_job_failure(failed)  # the flow's own line stays
+    assert repeats_job_failure(
+        "Encountered exception during execution: JobFailed('x')\nTraceback (most recent call last):\n"
+    )
+    assert repeats_job_failure("Finished in state Failed('Flow run encountered an exception: JobFailed: x')")
+    assert not repeats_job_failure(
+        "Finished in state Failed('Task run encountered an exception StepError: x')"
+    )

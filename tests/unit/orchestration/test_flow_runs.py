@@ -80,3 +80,7 @@ def test_the_ui_link_and_a_log_line_look_like_prefect_s():
     )
     assert line.endswith(" | INFO    | prefect - hi") and len(line.split(" | ")[0]) == len("12:00:01.234")
     assert log_line({"timestamp": "?", "level": 25, "name": "x", "message": "m"}) == "? | 25      | x - m"
+    engine = {"timestamp": "?", "level": 20, "name": "prefect.flow_runs", "message": "m"}
+    assert log_line(engine, "job j1 a.mp4") == "? | INFO    | Flow run 'job j1 a.mp4' - m"
+    assert log_line({**engine, "task_run_id": "t1"}, "job j1 a.mp4") == "? | INFO    | Task run - m"
+    assert log_line(engine) == "? | INFO    | prefect.flow_runs - m"
