@@ -12,9 +12,9 @@ logging configuration of bench/fixed_cost.py); the document's write from its `fi
 spec validated" is the median wall of the same command on a spec whose source does not exist (it exits 2
 right after the check): the interpreter's start, the imports and the validation.
 
-`.venv/bin/python bench/small_job.py` starts its own stack (`vodflow up`, state under bench/work), prints each
-run and a markdown table of medians, and stops the stack. Environment: BENCH_REPS (5), BENCH_MODES
-(`handed,here`).
+`make bench-small` (`.venv/bin/python bench/small_job.py`) starts its own stack (`vodflow up`, state under
+bench/work), prints each run and a markdown table of medians, and stops the stack. Environment: BENCH_REPS
+(5), BENCH_MODES (`handed,here`).
 """
 
 from __future__ import annotations
