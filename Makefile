@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 # uv uses the machine's Python 3.11 and never downloads one
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup ffmpeg test-deps test-tools postgresql browser player-vendor demo test lint bench bench-pertitle bench-load bench-fixed profile lock clean
+.PHONY: setup ffmpeg test-deps test-tools postgresql browser player-vendor demo test lint bench bench-pertitle bench-load bench-fixed bench-small profile lock clean
 
 setup: $(STAMP) ffmpeg
 
@@ -90,6 +90,10 @@ profile: setup
 # The orchestration's fixed cost per job from the Prefect API (a CLI run, a deployment run on a worker)
 bench-fixed: setup
 	$(PY) bench/fixed_cost.py
+
+# A 1 s 240p job through `vodflow encode` against the local stack, handed to its worker and --here (issue 25)
+bench-small: setup
+	$(PY) bench/small_job.py
 
 # Headless Chromium and Node (Debian's, each only when missing) and the browser tests' npm packages
 # (playwright-core, hls.js, dashjs, pinned in package-lock.json) under node_modules/.

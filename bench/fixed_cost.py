@@ -7,7 +7,8 @@ through a logging configuration made here: Prefect's own plus that logger), and 
 in between. A job may run more than one ffmpeg (the encode, then the copy-only remux of an MP4 that shares an
 HLS rung): the time while one runs is ffmpeg's, the gaps between them count as the orchestration's. Measured
 two ways on the 2 s source, against the local stack (`vodflow up`):
-`vodflow encode` (the CLI), and a run of the `encode` deployment picked up by the stack's process worker.
+`vodflow encode --here` (the flow run in the CLI's process), and a run of the `encode` deployment picked up by
+the stack's process worker (what `vodflow encode` without `--here` makes: bench/small_job.py).
 
 `make bench-fixed` prints the runs and the medians; `make bench` writes them into results.md.
 Environment: BENCH_REPS (default 3).
@@ -142,7 +143,8 @@ def latest_run(api: httpx.Client) -> str:
 def cli_run(env: dict[str, str], api: httpx.Client, spec: Path) -> Timeline:
     """`vodflow encode SPEC` against the running stack; the timeline of the flow run it made."""
     started = time.perf_counter()
-    subprocess.run([str(BIN / "vodflow"), "encode", str(spec)], env=env, check=True, capture_output=True)
+    command = [str(BIN / "vodflow"), "encode", str(spec), "--here"]  # run here, not handed to the worker
+    subprocess.run(command, env=env, check=True, capture_output=True)
     wall = time.perf_counter() - started
     run = timeline(api, latest_run(api))
     run.outside = wall - (run.fixed + run.ffmpeg)

@@ -13,7 +13,6 @@ import re
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from vodflow.api.runs import JobRuns, RunInfo, RunsUnavailable
 from vodflow.errors import ObjectNotFound, SpecError
@@ -24,6 +23,7 @@ from vodflow.jobs.limits import Limits
 from vodflow.jobs.plan import plan_outputs
 from vodflow.jobs.sources import SourceInfo, SourceRef, parse_video_url, s3_source_problem
 from vodflow.jobs.spec import JobSpec
+from vodflow.orchestration.flow_runs import run_parameters
 from vodflow.storage.base import Storage
 from vodflow.storage.jobstore import job_page, load_job, save_job
 
@@ -131,9 +131,7 @@ class JobService:
         check_spec_size(spec, self.limits)
         doc = JobDocument.from_spec(spec, new_id())
         save_job(self.storage, doc)
-        parameters: dict[str, Any] = {"spec": spec.wire(), "job_id": doc.id}
-        if self.storage_block:
-            parameters["storage_block"] = self.storage_block
+        parameters = run_parameters(spec.wire(), doc.id, storage_block=self.storage_block)
         try:
             self.runs.start(doc.id, parameters)
         except RunsUnavailable:

@@ -6,9 +6,13 @@ import argparse
 import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 from vodflow.cli import api, automations, cleanup, demo, encode, files, jobs, plan, receiver, stack, watch
 from vodflow.cli.output import EXIT_CODES
+
+if TYPE_CHECKING:
+    from vodflow.stack.state import StackState
 
 # Prefect's default (20 s) is too short for its throwaway server on a loaded 2-core machine.
 EPHEMERAL_STARTUP_TIMEOUT = "90"
@@ -39,10 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def use_running_stack(command: str) -> None:
+def use_running_stack(command: str) -> StackState | None:
     """Point this process at the local stack (`vodflow up`, found from any directory) when one runs and
     PREFECT_API_URL is not set: runs show in its UI, outputs go to its data directory and file server, and no
-    throwaway server is started. A stack that exists but is not used gets one line on stderr saying why."""
+    throwaway server is started; that stack, None when it is not used. A stack that exists but is not used
+    gets one line on stderr saying why."""
     from vodflow.cli.stack import stack_dir
     from vodflow.errors import ConfigError
     from vodflow.stack.local import running_stack
@@ -57,23 +62,23 @@ def use_running_stack(command: str) -> None:
         where, _ = stack_dir()
         recorded = read_state(where)
     except ConfigError:
-        return  # the command itself reports bad settings
+        return None  # the command itself reports bad settings
     except UntrustedState as exc:
         note(f"the local stack is not used: {exc}")
-        return
+        return None
     if recorded is None:
         if not given and (where / CONFIG_FILE).is_file():
             note(f"the local stack ({where}) is stopped{instead}; `vodflow up` starts it")
-        return
+        return None
     state = running_stack(where)
     own_api = recorded.env.get("PREFECT_API_URL", "")
     if given:
         if state is not None and given.rstrip("/") != own_api:
             note(f"PREFECT_API_URL is set, so the running local stack ({own_api}) is not used")
-        return
+        return None
     if state is None:
         note(f"the local stack ({where}) does not answer at {own_api}{instead}; see `vodflow status`")
-        return
+        return None
     chosen = client_environment(state, os.environ)
     if (
         "VODFLOW_DATA_URL" in state.env
@@ -84,6 +89,7 @@ def use_running_stack(command: str) -> None:
             "VODFLOW_DATA_DIR or the storage is not the stack's: its file server does not serve these outputs"
         )
     os.environ.update(chosen)
+    return state
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,8 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     # a throwaway server would report usage to Prefect (an ERROR line where it cannot): as `vodflow up` does
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     args = build_parser().parse_args(argv)
-    if args.command in STACK_CLIENTS:
-        use_running_stack(args.command)
+    args.stack = use_running_stack(args.command) if args.command in STACK_CLIENTS else None
     try:
         return args.func(args)
     except BrokenPipeError:

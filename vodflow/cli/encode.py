@@ -2,7 +2,8 @@
 
 Exit codes: `vodflow.cli.output.EXIT_CODES`. The spec is read, validated and its local source checked here,
 before Prefect starts: a user error is one line on stderr and exit 2, in a second instead of after Prefect's
-start-up.
+start-up. With the local stack running (`vodflow up`), the job is handed to its worker over HTTP instead of
+run in this process (`vodflow.cli.handoff`; `--here` runs it here all the same).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from vodflow.errors import SpecError, StepError
 
 if TYPE_CHECKING:
     from vodflow.jobs.limits import Limits
+    from vodflow.storage.base import Storage
 
 X264_PRESETS = (
     "ultrafast",
@@ -138,14 +140,9 @@ def run_job(
     (`stop_on_signals`) all end in a `failed` document naming the reason.
     """
     from vodflow.cli.logs import quiet_job_failures
-    from vodflow.jobs.document import new_id
-    from vodflow.jobs.keys import check_job_id
 
     spec = prepare_spec(spec_data)
-    try:
-        job_id = check_job_id(job_id) if job_id else new_id()
-    except SpecError as exc:
-        raise UserError(f"invalid --job-id: {exc.reason}") from None
+    job_id = checked_job_id(job_id)
     guard = run_guard(job_id, storage_block)
     try:
         with stop_on_signals(guard):
@@ -184,6 +181,17 @@ def run_job(
     if guard.lost:  # Prefect's exit handlers would retry the server that is gone: the document is final
         _exit_now(document, code)
     return document, code
+
+
+def checked_job_id(job_id: str | None) -> str:
+    """`job_id` if valid, else a new id when None; UserError for an invalid one."""
+    from vodflow.jobs.document import new_id
+    from vodflow.jobs.keys import check_job_id
+
+    try:
+        return check_job_id(job_id) if job_id else new_id()
+    except SpecError as exc:
+        raise UserError(f"invalid --job-id: {exc.reason}") from None
 
 
 def run_guard(job_id: str, storage_block: str | None) -> RunGuard:
@@ -237,23 +245,33 @@ def _first_line(text: str) -> str:
 
 
 def _stored_document(job_id: str, storage_block: str | None, fallback: dict[str, Any]) -> tuple[dict, int]:
-    """The job's stored document (failed with `fallback`'s reason if the run left it unfinished), or
-    `fallback` itself when nothing was stored; and the exit code."""
+    """`stored_document` in the storage of `storage_block` (else the settings'); `fallback` itself when
+    that storage cannot be opened (its block on a server that is gone)."""
     from vodflow.blocks.storage import resolve_storage
-    from vodflow.jobs.document import JobDocument
     from vodflow.settings import load_settings
-    from vodflow.steps.publish import remove_outputs
-    from vodflow.storage.jobstore import load_job, save_job
 
     try:
         storage = resolve_storage(storage_block, load_settings())
-        doc: JobDocument = load_job(storage, job_id)
+    except Exception:
+        return fallback, EXIT_FAILED
+    return stored_document(storage, job_id, fallback)
+
+
+def stored_document(storage: Storage, job_id: str, fallback: dict[str, Any]) -> tuple[dict, int]:
+    """The job's stored document (failed with `fallback`'s reason if the run left it unfinished), or
+    `fallback` itself when nothing was stored; and the exit code."""
+    from vodflow.storage.jobstore import load_job, save_job
+
+    try:
+        doc = load_job(storage, job_id)
         if doc.status not in ("completed", "failed"):
             if doc.files:  # ladders that played while encoding: removed, as the run's crash hook does
+                from vodflow.steps.publish import remove_outputs
+
                 remove_outputs(storage, doc.files)
             doc = doc.moved_to("failed", error=fallback["error"], files=[], playable_at=None)
             save_job(storage, doc)
-    except Exception:  # nothing stored, or the storage (its block on a server that is gone) unreachable
+    except Exception:  # nothing stored, or the storage unreachable
         return fallback, EXIT_FAILED
     return doc.wire(), EXIT_OK if doc.status == "completed" else EXIT_FAILED
 
@@ -271,7 +289,19 @@ def read_spec_file(path: str) -> Any:
 def cmd_encode(args: argparse.Namespace) -> int:
     try:
         spec_data = read_spec_file(args.spec)
-        document, code = run_job(
+        handed = None
+        if (stack := getattr(args, "stack", None)) is not None and not args.here:
+            from vodflow.cli.handoff import hand_off
+
+            handed = hand_off(
+                spec_data,
+                stack,
+                args.storage_block,
+                args.encoder,
+                job_id=args.job_id,
+                x264_preset=args.x264_preset,
+            )
+        document, code = handed or run_job(
             spec_data, args.storage_block, args.encoder, job_id=args.job_id, x264_preset=args.x264_preset
         )
     except UserError as exc:
@@ -287,7 +317,9 @@ def add_parser(subparsers: Any) -> None:
         "encode",
         help="run the pipeline on a job spec (JSON file)",
         description="Run the pipeline flow on a job spec and print the final job document as JSON on stdout "
-        "(logs on stderr; a progress bar when stderr is a terminal).",
+        "(logs on stderr; a progress bar when stderr is a terminal). With the local stack running (`vodflow "
+        "up`), the job is a run of its `encode` deployment, handed to its worker (the run's log lines on "
+        "stderr, no progress bar; Ctrl-C or SIGTERM cancels the run); --here runs it in this process.",
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -310,5 +342,11 @@ def add_parser(subparsers: Any) -> None:
         "--x264-preset",
         choices=X264_PRESETS,
         help="x264 speed/quality trade-off for local encodes (default: VODFLOW_X264_PRESET, veryfast)",
+    )
+    encode.add_argument(
+        "--here",
+        action="store_true",
+        help="run the flow in this process even when the local stack runs (its server still records the "
+        "run; the default hands the job to the stack's worker: `vodflow.cli.handoff`)",
     )
     encode.set_defaults(func=cmd_encode)

@@ -27,3 +27,12 @@ def quiet_job_failures() -> None:
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, QuietJobFailures) for f in handler.filters):
             handler.addFilter(QuietJobFailures())
+
+
+def repeats_job_failure(message: str) -> bool:
+    """Whether a log message of the Prefect API (a handed-off run's: `vodflow.cli.handoff`) is one of the
+    engine's repeats of a `JobFailed`, which the console drops (`QuietJobFailures`): its traceback, or
+    `Finished in state Failed`."""
+    return "JobFailed" in message and (
+        message.startswith("Finished in state Failed") or "Traceback (most recent call last)" in message
+    )

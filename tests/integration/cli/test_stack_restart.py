@@ -1,12 +1,13 @@
 """`vodflow down` while jobs run, then `vodflow up` again, as a user does it.
 
 One stack, two jobs encoding (or waiting for the host's one ffmpeg slot): a deployment run started by the
-stack's worker and a `vodflow encode` in the user's shell. `down` tells the worker's run to stop, so its job
-ends `failed` with its temp directory gone and the run is no longer Running; the CLI notices its server is
-gone and prints a `failed` document with `prefect_unavailable` and exits 1 within 30 s, its temp directory
-gone too. After `up` a new job completes within a minute: no slot is left taken by the runs that were cut
-off (their leases are kept on disk and expire; Prefect's default kept them in memory, lost with the server,
-and the slot stayed taken for ever).
+stack's worker and a `vodflow encode --here` in the user's shell (the flow run in the CLI's process; without
+`--here` the CLI hands its job to the worker: test_handoff.py). `down` tells the worker's run to stop, so
+its job ends `failed` with its temp directory gone and the run is no longer Running; the CLI notices its
+server is gone and prints a `failed` document with `prefect_unavailable` and exits 1 within 30 s, its temp
+directory gone too. After `up` a new job completes within a minute: no slot is left taken by the runs that
+were cut off (their leases are kept on disk and expire; Prefect's default kept them in memory, lost with the
+server, and the slot stayed taken for ever).
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def test_down_during_jobs_ends_them_and_the_next_job_after_up_completes(tmp_path
     spec = tmp_path / "cut.json"
     spec.write_text(json.dumps({"videoUrl": str(long_clip), **SLOW}))
     cli = subprocess.Popen(
-        [str(BIN / "vodflow"), "encode", str(spec), "--job-id", "cut-cli"],
+        [str(BIN / "vodflow"), "encode", str(spec), "--job-id", "cut-cli", "--here"],  # its own flow run
         env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         stdin=subprocess.DEVNULL,
     )  # fmt: skip
