@@ -88,6 +88,8 @@ def regrouped(playlist: str, part_seconds: int = 2) -> tuple[str, list[Join]]:
     between the segments."""
     complete = playlist[: playlist.rfind("\n") + 1]
     lines = complete.splitlines()
+    if not any(PART_NAME.fullmatch(line) for line in lines):
+        return playlist, []
     first = next((i for i, line in enumerate(lines) if line.startswith(EXTINF)), len(lines))
     header, body = lines[:first], lines[first:]
     entries: list[tuple[Decimal, str]] = []
@@ -108,8 +110,6 @@ def regrouped(playlist: str, part_seconds: int = 2) -> tuple[str, list[Join]]:
             duration = None
         elif line:
             raise ValueError(f"unexpected line in a media playlist: {line[:40]!r}")
-    if not any(PART_NAME.fullmatch(uri) for _, uri in entries):
-        return playlist, []
     if not all(PART_NAME.fullmatch(uri) for _, uri in entries):
         raise ValueError("a media playlist of parts names a file that is not a part")
     short, per_segment = SHORT_START_SECONDS // part_seconds, SEGMENT_SECONDS // part_seconds

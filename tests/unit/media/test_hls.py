@@ -96,6 +96,8 @@ def test_the_target_duration_covers_a_long_segment_and_a_plain_playlist_is_left_
     assert listed(long)[-1] == ("7.500000", "seg_00003.ts") and "#EXT-X-TARGETDURATION:8\n" in long
     plain = EVENT + "#EXT-X-ENDLIST\n"
     assert regrouped(plain) == (plain, [])
+    tagged = plain.replace("#EXTINF", "#EXT-X-DISCONTINUITY\n#EXTINF")
+    assert regrouped(tagged) == (tagged, []), "without parts nothing is read: today's playlists as they are"
     assert regrouped(PARTS_HEAD) == (PARTS_HEAD, [])
 
 
