@@ -77,6 +77,7 @@ def encode_options(settings: Settings, x264_preset: str | None) -> EncodeOptions
         slots=settings.slots(),
         chunk_seconds=int(settings.chunk_seconds),
         captions=settings.caption_limits(),
+        first_segment_seconds=settings.first_segment_seconds,
     )
 
 

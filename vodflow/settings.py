@@ -21,6 +21,7 @@ from vodflow.media.captions import CaptionLimits
 from vodflow.net.guard import NetPolicy
 from vodflow.net.retry import RetrySettings
 from vodflow.net.webhook import WebhookConfig, check_secret
+from vodflow.packaging.hls import FIRST_SEGMENT_SECONDS
 from vodflow.storage.config import StorageConfig
 
 if TYPE_CHECKING:  # imported when used: it loads Prefect, which settings and the CLI's checks do not need
@@ -122,6 +123,14 @@ class Settings(BaseSettings):
     remote_max_wait_seconds: float = Field(default=3600.0, gt=0)
     chunk_threshold_seconds: float | None = Field(default=None, ge=0)
     chunk_seconds: float = Field(default=30.0, gt=0)
+    first_segment_seconds: int = Field(
+        default=FIRST_SEGMENT_SECONDS,
+        ge=0,
+        le=FIRST_SEGMENT_SECONDS,
+        multiple_of=FIRST_SEGMENT_SECONDS,
+        description="The first 6 s of every MPEG-TS ladder's rungs in segments this long, so a job plays"
+        " sooner (the keyframe interval, 2; 0: 6 s segments from the start).",
+    )
     dask_address: str | None = None
     quality_ffmpeg: str | None = Field(
         default=None,

@@ -19,6 +19,7 @@ from vodflow.jobs.plan import OutputPlan
 from vodflow.jobs.sources import Source
 from vodflow.media.captions import CaptionLimits
 from vodflow.orchestration.concurrency import Slots
+from vodflow.packaging.hls import FIRST_SEGMENT_SECONDS
 from vodflow.storage.scratch import Scratch
 
 T = TypeVar("T")
@@ -64,8 +65,8 @@ class InlineSteps:
 
 @dataclass(frozen=True)
 class EncodeOptions:
-    """How local encodes run: x264, x265 and SVT-AV1 presets, time bounds, ffmpeg slots, chunk length, and
-    what the subtitle renditions may come to."""
+    """How local encodes run: x264, x265 and SVT-AV1 presets, time bounds, ffmpeg slots, chunk length, what
+    the subtitle renditions may come to, and the short first segments of MPEG-TS ladders (0: none)."""
 
     x264_preset: str = "veryfast"
     x265_preset: str = "faster"
@@ -76,6 +77,7 @@ class EncodeOptions:
     chunk_seconds: int = 30
     report_progress: bool = True
     captions: CaptionLimits = field(default_factory=CaptionLimits)
+    first_segment_seconds: int = FIRST_SEGMENT_SECONDS
 
 
 LiveContext = Callable[[], AbstractContextManager[object]]

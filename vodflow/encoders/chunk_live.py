@@ -110,7 +110,10 @@ class LivePackaging:
                 entries.append((path, chunk_seconds_exact(chunk, rate)))
             lists[stream] = chunks_dir(self.workdir) / f"{stream.key}.ffconcat"
             lists[stream].write_text(ffconcat_list(entries))
-        command = package_command(self.source, self.plan, lists, self.workdir, live=True)
+        first = self.options.first_segment_seconds
+        command = package_command(
+            self.source, self.plan, lists, self.workdir, live=True, first_segment_seconds=first
+        )
         context = contextvars.copy_context()  # the flow run's, for its logs and the publisher
         self.threads.append(threading.Thread(target=context.run, args=(self._package, command), daemon=True))
         self.threads += [

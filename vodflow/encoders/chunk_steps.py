@@ -163,7 +163,8 @@ def package_outputs(
     captions, the storyboard's track), and remove the pieces; returns the seconds it took."""
     started = time.monotonic()
     lists = write_piece_lists(plan, chunks, workdir, spec.frame_rate)
-    command = package_command(source, plan, lists, workdir)
+    first = options.first_segment_seconds
+    command = package_command(source, plan, lists, workdir, first_segment_seconds=first)
     seconds = source.info.duration
     _run(command, workdir=workdir, seconds=seconds, source=source.path, what="package", options=options)
     finish_packaging(source, plan, spec, workdir, options)
@@ -171,15 +172,23 @@ def package_outputs(
 
 
 def package_command(
-    source: Source, plan: OutputPlan, lists: dict, workdir: Path, *, live: bool = False
+    source: Source,
+    plan: OutputPlan,
+    lists: dict,
+    workdir: Path,
+    *,
+    live: bool = False,
+    first_segment_seconds: int = 0,
 ) -> list[str]:
     """The packaging command of the plan over the ffconcat `lists` (the folders it writes in made), with
-    each audio track's start measured."""
+    each audio track's start measured; MPEG-TS ladders in parts with `first_segment_seconds`."""
     tracks = audio_keys(plan) if source.info.has_audio else []
     starts = {t: media_start(audio_path(workdir, t)) for t in tracks} if source.info.has_audio else None
     for out in plan.cmaf:  # the dash muxer writes into its folder but does not make it
         cmaf_dir(workdir, out).mkdir(parents=True, exist_ok=True)
-    return build_package_command(plan, lists, workdir, audio_starts=starts, live=live)
+    return build_package_command(
+        plan, lists, workdir, audio_starts=starts, live=live, first_segment_seconds=first_segment_seconds
+    )
 
 
 def write_hls_masters(
@@ -196,10 +205,16 @@ def write_hls_masters(
 def finish_packaging(
     source: Source, plan: OutputPlan, spec: PieceSpec, workdir: Path, options: EncodeOptions
 ) -> None:
-    """After the packaging command: the storyboard's sheets from the tiles, each MPEG-TS ladder's master
-    (codecs read from its first segments), the nominal bitrates in each MPD, then what the one-process encode
-    does after its ffmpeg (CMAF masters, captions, the storyboard's track); the pieces removed."""
-    from vodflow.encoders.local import write_cmaf_masters, write_storyboard_track, write_subtitle_renditions
+    """After the packaging command: the storyboard's sheets from the tiles, each MPEG-TS ladder's segments
+    joined from its parts (short first segments) and its master (codecs read from its first segments), the
+    nominal bitrates in each MPD, then what the one-process encode does after its ffmpeg (CMAF masters,
+    captions, the storyboard's track); the pieces removed."""
+    from vodflow.encoders.local import (
+        settle_hls_segments,
+        write_cmaf_masters,
+        write_storyboard_track,
+        write_subtitle_renditions,
+    )
 
     if plan.storyboard is not None and spec.storyboard is not None:
         folder = storyboard_dir(workdir, plan.storyboard)
@@ -207,6 +222,7 @@ def finish_packaging(
         sheets = build_sheets_command(spec.storyboard, workdir, folder)
         seconds = source.info.duration
         _run(sheets, workdir=workdir, seconds=seconds, source=source.path, what="storyboard", options=options)
+    settle_hls_segments(plan, workdir)
     write_hls_masters(
         source, plan, workdir, lambda out, r: hls_dir(workdir, out) / variant_name(r) / "seg_00000.ts"
     )

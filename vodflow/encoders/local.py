@@ -43,6 +43,7 @@ from vodflow.media.commands import (
 )
 from vodflow.media.probe import hevc_codecs, mastering_metadata, run_ffprobe
 from vodflow.media.runner import encode_timeout, run_ffmpeg
+from vodflow.media.segments import settle_rung
 from vodflow.orchestration.progress import ArtifactProgress, has_progress_listeners
 from vodflow.packaging.cmaf import (
     FFMPEG_MASTER,
@@ -95,6 +96,7 @@ def encode_renditions(
         svtav1_preset=options.svtav1_preset,
         frame_rate=source.info.frame_rate,
         mastering=mastering_metadata(source.path) if keeps_hdr10 else None,
+        first_segment_seconds=options.first_segment_seconds,
     )
     progress = ArtifactProgress(source.info.duration, "encode") if options.report_progress else None
     if remuxed_mp4s(plan):
@@ -116,6 +118,7 @@ def encode_renditions(
         )
     if live:
         finish_event_playlists(plan, workdir)
+    settle_hls_segments(plan, workdir)
     write_cmaf_masters(plan, workdir)
     write_subtitle_renditions(plan, workdir, options.captions)
     write_storyboard_track(plan, workdir)
@@ -131,6 +134,22 @@ def finish_event_playlists(plan: OutputPlan, workdir: Path) -> None:
                 path.write_text(as_vod(path.read_text()))
             except (OSError, ValueError) as exc:
                 raise StepError("encode", "ffmpeg_failed", f"{out.file_id}: no finished playlist") from exc
+
+
+def settle_hls_segments(plan: OutputPlan, workdir: Path) -> None:
+    """Join each MPEG-TS rung's parts into its segments and write its playlist listing them, when the encode
+    wrote parts (short first segments, `media.segments`); StepError(encode) when a playlist or part is
+    missing or unreadable."""
+    for out in plan.hls:
+        for name in hls_variants(out):
+            path = hls_dir(workdir, out) / name / "index.m3u8"
+            try:
+                text = path.read_text()
+                settled = settle_rung(path.parent, text)
+            except (OSError, ValueError) as exc:
+                raise StepError("encode", "ffmpeg_failed", f"{out.file_id}: unusable segments") from exc
+            if settled != text:
+                path.write_text(settled)
 
 
 def write_cmaf_masters(plan: OutputPlan, workdir: Path) -> None:

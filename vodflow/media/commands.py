@@ -25,12 +25,13 @@ from vodflow.media.color import TONEMAP_FILTERS, MasteringDisplay
 from vodflow.media.inputs import concat_url, file_url, input_options
 from vodflow.media.video_codecs import EncoderPresets, codec_stream_options
 from vodflow.packaging.cmaf import MANIFEST, audio_only_id, cmaf_dir, dash_muxer_options
+from vodflow.packaging.hls import SEGMENT_SECONDS, check_first_segment
 from vodflow.packaging.storyboard import SHEET_PATTERN, planned_layout, storyboard_dir, storyboard_filters
 
 KEYFRAME_SECONDS = 2
 # Keyframes every 2 s on every rendition, never on scene cuts, so variants switch cleanly.
 FORCE_KEY_FRAMES = f"expr:gte(t,n_forced*{KEYFRAME_SECONDS})"
-HLS_SEGMENT_SECONDS = 6
+HLS_SEGMENT_SECONDS = SEGMENT_SECONDS
 GLOBAL_ARGS = ("-nostdin", "-hide_banner", "-loglevel", "error")
 
 
@@ -116,15 +117,23 @@ def x264_options(x264_preset: str) -> dict[str, object]:
     }
 
 
-def hls_muxer_options(folder: Path, playlist_type: str = "vod") -> dict[str, object]:
+def hls_muxer_options(
+    folder: Path, playlist_type: str = "vod", first_segment_seconds: int = 0
+) -> dict[str, object]:
     """ffmpeg's `hls` muxer options of every ladder: 6 s segments under `folder/<variant>/`, VOD playlists
-    (written once, at the end) or EVENT ones (rewritten after each segment, for publishing while encoding)."""
+    (written once, at the end) or EVENT ones (rewritten after each segment, for publishing while encoding).
+
+    With `first_segment_seconds` (the keyframe interval; ValueError for another length but 0) the muxer
+    cuts a part at each keyframe instead (`part_%05d.ts`), which vodflow joins into the rung's segments:
+    short ones for the first 6 s, then 6 s ones (`media.segments`)."""
+    check_first_segment(first_segment_seconds)
+    pattern = "part_%05d.ts" if first_segment_seconds else "seg_%05d.ts"
     return {
         "f": "hls",
-        "hls_time": HLS_SEGMENT_SECONDS,
+        "hls_time": first_segment_seconds or HLS_SEGMENT_SECONDS,
         "hls_playlist_type": playlist_type,
         "hls_flags": "independent_segments",
-        "hls_segment_filename": str(folder / "%v" / "seg_%05d.ts"),
+        "hls_segment_filename": str(folder / "%v" / pattern),
     }
 
 
@@ -167,9 +176,11 @@ def build_encode_command(
     svtav1_preset: int = 10,
     frame_rate: float = 0.0,
     mastering: MasteringDisplay | None = None,
+    first_segment_seconds: int = 0,
 ) -> list[str]:
     """One ffmpeg command that writes every HLS ladder, MP4 and thumbnail of `plan` under `workdir`; the MP4s
-    of `remuxed_mp4s(plan)` excepted (their rung's encode serves them).
+    of `remuxed_mp4s(plan)` excepted (their rung's encode serves them). The MPEG-TS ladders come in parts
+    to join with `first_segment_seconds` (`hls_muxer_options`).
 
     `live` writes the ladders' playlists as EVENT playlists after every segment, so they can be published
     while the encode runs; the segments and master playlists are the same bytes either way. HEVC and AV1
@@ -212,7 +223,7 @@ def build_encode_command(
             ffmpeg.output(
                 *streams,
                 str(folder / "%v" / "index.m3u8"),
-                **hls_muxer_options(folder, "event" if live else "vod"),
+                **hls_muxer_options(folder, "event" if live else "vod", first_segment_seconds),
                 master_pl_name="index.m3u8",
                 var_stream_map=hls_stream_map(out, has_audio=has_audio),
                 **x264_options(x264_preset),

@@ -63,9 +63,11 @@ def build_package_command(
     *,
     audio_starts: Mapping[AudioKey, float] | None = None,
     live: bool = False,
+    first_segment_seconds: int = 0,
 ) -> list[str]:
     """One copy-only ffmpeg command that writes every HLS ladder, CMAF ladder and MP4 of `plan` from the
-    ffconcat `lists` of each stream's pieces and the audio tracks under `workdir`.
+    ffconcat `lists` of each stream's pieces and the audio tracks under `workdir`; the MPEG-TS ladders in
+    parts to join with `first_segment_seconds`, as the one-process encode's (`hls_muxer_options`).
 
     `audio_starts` (each track's start time in seconds; None without audio) keeps a source's audio starting
     late where it starts: ffmpeg would otherwise move every input's start to 0. `live` writes the MPEG-TS
@@ -99,7 +101,7 @@ def build_package_command(
                 str(folder / "%v" / "index.m3u8"),
                 c="copy",
                 var_stream_map=hls_stream_map(out, has_audio=has_audio),
-                **hls_muxer_options(folder, "event" if live else "vod"),
+                **hls_muxer_options(folder, "event" if live else "vod", first_segment_seconds),
             )
         )
     for out in plan.mp4:

@@ -4,8 +4,11 @@ The encode writes EVENT playlists (`build_encode_command(live=True)`): after eac
 variant playlist into place listing the segments finished so far. `LivePublisher` watches the run's temp
 directory from a thread of its own: it uploads each finished segment, then the variant playlist that lists it
 (so a player never sees a segment that is not there yet), and each ladder's master once every rung of that
-ladder has a segment. When every ladder's master is up the job is playable: `on_playable` is called once, in
-a thread of its own, with the ladders' file entries (`meta.playlistType: "event"`).
+ladder has a segment. With short first segments ffmpeg lists parts: the publisher joins each segment once
+its parts are written (`media.segments`) and publishes the playlist of segments, so a rung's first segment
+(2 s) goes up after 2 s of it are encoded. When every ladder's master is up the job is playable:
+`on_playable` is called once, in a thread of its own, with the ladders' file entries
+(`meta.playlistType: "event"`).
 
 A CMAF ladder is written by the dash muxer, which renames each media playlist `media_<n>.m3u8` into place
 after each segment, listing the segments finished so far (a rung may lag a segment behind), with no playlist
@@ -39,6 +42,7 @@ from vodflow.jobs.plan import CmafOutput, HlsOutput, OutputPlan
 from vodflow.jobs.summary import playlist_seconds
 from vodflow.media.commands import hls_dir, hls_variants, variant_name
 from vodflow.media.probe import hevc_codecs
+from vodflow.media.segments import settle_rung
 from vodflow.packaging.cmaf import (
     MANIFEST,
     MASTER,
@@ -70,6 +74,7 @@ class _Ladder:
     out: HlsOutput | CmafOutput
     segments: dict[str, int] = field(default_factory=dict)  # key: size
     playlists: dict[str, str] = field(default_factory=dict)  # variant or media playlist: text last sent
+    written: dict[str, str] = field(default_factory=dict)  # variant playlist: ffmpeg's text last published
     master: bool = False
 
 
@@ -172,14 +177,22 @@ class LivePublisher:
             except FileNotFoundError:
                 every_rung_started = False
                 continue
-            segments = [s for s in finished_segments(text) if SEGMENT_NAME.fullmatch(s)]
             if ENDLIST in text:  # the rung is done: the publish step uploads it, with its VOD playlist
                 every_rung_started &= name in ladder.playlists
                 continue
-            if not is_event_playlist(text) or not segments or not text.endswith("\n"):
+            if not is_event_playlist(text) or not text.endswith("\n"):
+                every_rung_started = False
+                continue
+            if ladder.written.get(name) == text:  # nothing new since it was published
+                continue
+            written = text
+            text = settle_rung(folder / name, text)  # parts joined into segments (short first segments)
+            segments = [s for s in finished_segments(text) if SEGMENT_NAME.fullmatch(s)]
+            if not segments:
                 every_rung_started = False
                 continue
             if ladder.playlists.get(name) == text:
+                ladder.written[name] = written
                 continue
             for segment in segments:
                 key = f"{ladder.out.key}/{name}/{segment}"
@@ -190,6 +203,7 @@ class LivePublisher:
                     ladder.segments[key] = size
             self._put_bytes(text.encode(), f"{ladder.out.key}/{name}/index.m3u8")
             ladder.playlists[name] = text
+            ladder.written[name] = written
         master = folder / "index.m3u8"
         if every_rung_started and not ladder.master and master.is_file():
             self._put_file(master, f"{ladder.out.key}/index.m3u8", PLAYLIST_TYPE)

@@ -152,7 +152,7 @@ def test_hls_ladder_is_valid_and_plays_across_joins(encodes):
         playlist = hls_dir(encodes.chunked, out) / variant.uri
         text = playlist.read_text()
         assert text == (hls_dir(encodes.single, out) / variant.uri).read_text()
-        assert "#EXT-X-ENDLIST" in text and segment_durations(text) == [6.0, 6.0, 2.0]
+        assert "#EXT-X-ENDLIST" in text and segment_durations(text) == [2.0, 2.0, 2.0, 6.0, 2.0]
         assert sum(segment_durations(text)) == pytest.approx(encodes.source.info.duration, abs=0.05)
         decoded = subprocess.run(
             ["ffmpeg", "-nostdin", "-v", "error", "-xerror", "-i", str(playlist), "-f", "null", "-"],

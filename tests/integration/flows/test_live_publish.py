@@ -18,7 +18,7 @@ from uuid import uuid4
 import pytest
 
 from tests.faults import LEDGER, audit_storage
-from tests.hls import parse_master
+from tests.hls import parse_master, segment_durations
 from tests.httpserver import serve
 from tests.media import make_clip
 from tests.procs import ffmpeg_processes
@@ -98,13 +98,17 @@ def test_ladder_is_published_as_it_encodes(tmp_path, long_clip, audio_only):
     uploaded: set[str] = set()
     event_playlists = 0
     master_at = None
+    firsts: dict[str, float] = {}
     for position, (key, body) in enumerate(storage.log):
         if key.endswith("/index.m3u8") and key != f"{out.key}/index.m3u8":
             text = body.decode()
             assert "#EXT-X-PLAYLIST-TYPE:EVENT" in text and "#EXT-X-ENDLIST" not in text, text
+            assert "#EXT-X-TARGETDURATION:6\n" in text, "the target duration never changes"
             rung = key.rsplit("/", 2)[1]
             listed = {f"{out.key}/{rung}/{s}" for s in finished_segments(text)}
             assert listed <= uploaded, "a playlist never lists a segment not uploaded yet"
+            if rung not in firsts:  # short first segments: the first one up is 2 s long
+                firsts[rung] = segment_durations(text)[0]
             event_playlists += 1
         elif key == f"{out.key}/index.m3u8":
             master_at = position
@@ -113,9 +117,13 @@ def test_ladder_is_published_as_it_encodes(tmp_path, long_clip, audio_only):
             assert first == expected, "the master goes up once every variant has a segment"
         uploaded.add(key)
     assert master_at is not None and event_playlists >= 2
+    assert firsts and all(abs(seconds - 2) < 0.05 for seconds in firsts.values()), firsts
+    assert all(re.fullmatch(r".*/(seg_\d{5}\.ts|index\.m3u8)", key) for key, _ in storage.log), (
+        "no part goes up"
+    )
     assert len(playable) == 1, "the playable notice comes once"
     (entry,), at = playable[0]
-    assert entry.type == "x-tar" and entry.meta.playlist_type == "event" and entry.meta.duration >= 6
+    assert entry.type == "x-tar" and entry.meta.playlist_type == "event" and entry.meta.duration >= 2
     assert entry.file_url == storage.url_for(f"{out.key}/index.m3u8") and at
 
     # what the encode leaves for the publish step: VOD playlists, and the record of what is up already

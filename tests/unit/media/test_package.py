@@ -16,6 +16,7 @@ from vodflow.jobs.plan import plan_outputs
 from vodflow.jobs.sources import AudioStream, SourceInfo
 from vodflow.jobs.spec import parse_spec
 from vodflow.media.chunking import AudioKey, PieceStream, audio_keys, piece_streams
+from vodflow.media.commands import build_encode_command
 from vodflow.media.package import (
     CONCAT_DEMUXERS,
     build_package_command,
@@ -90,6 +91,32 @@ def test_the_packaging_copies_every_stream_into_every_output():
     silent_plan = plan_for(PRESETS[:1], audio=())
     silent = build_package_command(silent_plan, {s: WORK / "l" for s in piece_streams(silent_plan)}, WORK)
     assert options_of(silent, "-var_stream_map") == ["v:0,name:240p v:1,name:360p"], "no audio, no audio-only"
+
+
+def test_short_first_segments_cut_mpegts_ladders_in_parts_in_both_stages_and_leave_cmaf_alone():
+    plan = plan_for(PRESETS)
+    lists = {s: WORK / f"{s.key}.ffconcat" for s in piece_streams(plan)}
+    starts = dict.fromkeys(audio_keys(plan), 0.0)
+    (hls,) = plan.hls
+    parts = str(WORK / hls.file_id / "%v" / "part_%05d.ts")
+    for live in (False, True):
+        package = build_package_command(
+            plan, lists, WORK, audio_starts=starts, live=live, first_segment_seconds=2
+        )
+        encode = build_encode_command(Path("/in.mp4"), plan, WORK, has_audio=True, live=live,
+                                      first_segment_seconds=2)  # fmt: skip
+        for command in (package, encode):
+            assert options_of(command, "-hls_time") == ["2"]
+            assert options_of(command, "-hls_segment_filename") == [parts]
+            assert "-hls_init_time" not in command, "ffmpeg 5.1's makes every segment of a VOD playlist short"
+            assert options_of(command, "-seg_duration") == ["6"], "the CMAF ladder keeps its 6 s segments"
+        keyframes = options_of(encode, "-force_key_frames")
+        assert keyframes == ["expr:gte(t,n_forced*2)"] * 2, "a part per 2 s keyframe"
+    plain = build_package_command(plan, lists, WORK, audio_starts=starts)
+    assert options_of(plain, "-hls_time") == ["6"]
+    assert options_of(plain, "-hls_segment_filename") == [str(WORK / hls.file_id / "%v" / "seg_%05d.ts")]
+    with pytest.raises(ValueError, match="first segment length"):
+        build_package_command(plan, lists, WORK, audio_starts=starts, first_segment_seconds=3)
 
 
 def test_a_cmaf_rung_is_read_from_its_own_pieces_not_the_hls_rungs():

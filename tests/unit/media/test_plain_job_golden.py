@@ -3,6 +3,7 @@ presets on an SDR source (one-process encode, live or not, thumbnails, the MP4 r
 chunk, audio and package commands, the chunked master playlist) are compared with
 `tests/golden/plain_job.json`.
 
+The commands are built with the settings' defaults (short first segments: MPEG-TS ladders cut in 2 s parts).
 The golden file was written from the builders before codecs, HDR, quality and per-title ladders were added;
 an intended change of a plain job's output is made by regenerating it with `tests/golden/update_plain_job.py`
 (never by this test, whatever the environment) and saying why in the commit.
@@ -28,8 +29,10 @@ from vodflow.media.chunking import (
 )
 from vodflow.media.commands import build_encode_command, build_mp4_remux_command, build_thumbnail_command
 from vodflow.media.package import build_package_command, master_playlist
+from vodflow.settings import Settings
 
 GOLDEN = Path(__file__).parents[2] / "golden" / "plain_job.json"
+FIRST = Settings.model_fields["first_segment_seconds"].default  # what a plain job gets: the default
 SOURCE = Path("/in/source.mp4")
 WORK = Path("/work/job")
 SDR_1080P = SourceInfo(
@@ -51,8 +54,10 @@ def plain_job_commands() -> dict[str, object]:
     lists = {s: WORK / f"{s.key}.ffconcat" for s in streams}
     codecs = {s.rendition: "avc1.64001f" for s in streams}
     return {
-        "encode": build_encode_command(SOURCE, plan, WORK, has_audio=True),
-        "encode_live": build_encode_command(SOURCE, plan, WORK, has_audio=True, live=True),
+        "encode": build_encode_command(SOURCE, plan, WORK, has_audio=True, first_segment_seconds=FIRST),
+        "encode_live": build_encode_command(
+            SOURCE, plan, WORK, has_audio=True, live=True, first_segment_seconds=FIRST
+        ),
         "thumbnail": build_thumbnail_command(SOURCE, plan.thumbnails, WORK),
         "mp4_remux": build_mp4_remux_command(
             [WORK / "a.ts", WORK / "b.ts"], WORK / "out.mp4", audio=WORK / "a.m4a"
@@ -60,7 +65,11 @@ def plain_job_commands() -> dict[str, object]:
         "chunk": build_chunk_command(SOURCE, chunks[1], PieceSpec(tuple(streams), Fraction(30)), WORK),
         "audio": build_audio_command(SOURCE, AudioKey(0, 128), WORK),
         "package": build_package_command(
-            plan, lists, WORK, audio_starts={AudioKey(0, kbps): 0.0 for kbps in (64, 96, 128, 192)}
+            plan,
+            lists,
+            WORK,
+            audio_starts={AudioKey(0, kbps): 0.0 for kbps in (64, 96, 128, 192)},
+            first_segment_seconds=FIRST,
         ),
         "master": [master_playlist(out, codecs, has_audio=True) for out in plan.hls],
     }

@@ -1,4 +1,5 @@
-"""The live publisher never lists a ladder it has not published itself."""
+"""The live publisher never lists a ladder it has not published itself, and publishes a ladder of parts (short
+first segments) as the segments they make."""
 
 from vodflow.jobs.document import JobDocument
 from vodflow.jobs.plan import plan_outputs
@@ -79,3 +80,47 @@ def test_a_cmaf_ladder_plays_once_every_playlist_and_the_codecs_are_known(tmp_pa
     ((entry,),) = played
     assert entry.meta.format == "cmaf" and entry.meta.playlist_type == "event" and entry.meta.duration == 6
     assert f"{out.key}/manifest.mpd" not in storage.list_keys(f"{out.key}/"), "the MPD goes up at the end"
+
+
+def parts(count: int) -> str:
+    """ffmpeg's EVENT playlist of a rung cut in 2 s parts (short first segments)."""
+    entries = "".join(f"#EXTINF:2.000000,\npart_{i:05d}.ts\n" for i in range(count))
+    return HEAD.replace("TARGETDURATION:3", "TARGETDURATION:2") + entries
+
+
+def test_a_ladder_of_parts_plays_once_every_rung_has_its_first_two_seconds(tmp_path):
+    spec = parse_spec({"videoUrl": "/x.mp4", "presets": [{"format": "hls", "resolutions": ["240", "360"]}]})
+    doc = JobDocument.from_spec(spec, "c" * 24)
+    plan = plan_outputs(doc, SourceInfo(60.0, 640, 360, 0, True, "h264", "mov,mp4,m4a,3gp,3g2,mj2", 25.0))
+    (out,) = plan.hls
+    folder = hls_dir(tmp_path, out)
+    for rung, count in (("240p", 5), ("360p", 1)):  # the top rung has encoded its first 2 s only
+        (folder / rung).mkdir(parents=True)
+        for i in range(count):
+            (folder / rung / f"part_{i:05d}.ts").write_bytes(bytes([i]) * 188)
+        (folder / rung / "index.m3u8").write_text(parts(count))
+    (folder / "index.m3u8").write_text("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n240p/index.m3u8\n")
+    storage = LocalStorage(tmp_path / "data")
+    played = []
+    publisher = LivePublisher(doc, plan, tmp_path, storage, lambda entries, at: played.append(entries), 3600)
+    with publisher:  # the watcher's first look is an hour away: the test looks itself
+        publisher.poll()
+        keys = storage.list_keys(f"{out.key}/")
+        assert f"{out.key}/index.m3u8" in keys and publisher.playable_at is not None
+        assert [k for k in keys if k.endswith(".ts")] == [
+            *(f"{out.key}/240p/seg_{i:05d}.ts" for i in range(3)),  # parts 3 and 4 wait for part 5
+            f"{out.key}/360p/seg_00000.ts",
+        ]
+        top = storage.read_bytes(f"{out.key}/360p/index.m3u8").decode()
+        assert top.endswith("#EXTINF:2.000000,\nseg_00000.ts\n") and "#EXT-X-TARGETDURATION:6\n" in top
+
+        (folder / "240p" / "part_00005.ts").write_bytes(bytes([5]) * 188)
+        (folder / "240p" / "index.m3u8").write_text(parts(6))
+        publisher.poll()
+        joined = b"".join(bytes([i]) * 188 for i in (3, 4, 5))
+        assert storage.read_bytes(f"{out.key}/240p/seg_00003.ts") == joined
+        rung = storage.read_bytes(f"{out.key}/240p/index.m3u8").decode()
+        assert rung.endswith("#EXTINF:6.000000,\nseg_00003.ts\n")
+
+    ((entry,),) = played
+    assert entry.meta.duration == 2, "playable with the top rung's first 2 s"
