@@ -78,7 +78,7 @@ def test_up_encode_status_down(tmp_path, down_after):
     started = vodflow(env, "up")
     assert started.returncode == 0, started.stderr + logs_of(tmp_path)
     state = load_state(tmp_path / "state")
-    assert state is not None and [p.name for p in state.parts] == ["server", "files", "worker"]
+    assert state is not None and [p.name for p in state.parts] == ["server", "files", "runner", "worker"]
     ui = state.part("server").url
     assert ui.startswith("http://127.0.0.1:") and f"Prefect UI: {ui}" in started.stdout
 
@@ -113,8 +113,8 @@ def test_up_encode_status_down(tmp_path, down_after):
     assert f"For the prefect CLI: export PREFECT_API_URL={ui}/api\n" in shown.stdout
 
     stopped = vodflow(env, "down")
-    assert stopped.returncode == 0 and "stopped worker, files, server" in stopped.stderr
-    assert [find(group=p.pid) for p in state.parts] == [[], [], []]
+    assert stopped.returncode == 0 and "stopped worker, runner, files, server" in stopped.stderr
+    assert [find(group=p.pid) for p in state.parts] == [[], [], [], []]
     assert [port for port in ports_of(state) if port_in_use(port)] == []
     assert not (tmp_path / "state" / "stack.json").exists()
     twice = vodflow(env, "down")
@@ -159,7 +159,7 @@ def test_a_stack_on_postgresql_completes_a_deployment_run_through_its_worker(tmp
         assert int(tables.stdout.strip()) >= 1  # the run is stored in PostgreSQL, not in SQLite
         assert not (tmp_path / "state" / "prefect" / "prefect.db").exists()
         stopped = vodflow(env, "down")
-        assert stopped.returncode == 0 and [find(group=p.pid) for p in state.parts] == [[], [], []]
+        assert stopped.returncode == 0 and [find(group=p.pid) for p in state.parts] == [[], [], [], []]
 
 
 def run_in(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -238,8 +238,8 @@ def test_a_job_from_another_directory_uses_the_stack_and_up_starts_a_missing_api
         added = run_in(elsewhere, env, "up", "--api")  # the running stack lacks the API: start it, only it
         assert added.returncode == 0 and "started api" in added.stderr, added.stderr
         with_api = load_state(state_dir)
-        assert [p.name for p in with_api.parts] == ["server", "files", "worker", "api"]
-        assert with_api.parts[:3] == state.parts
+        assert [p.name for p in with_api.parts] == ["server", "files", "runner", "worker", "api"]
+        assert with_api.parts[:4] == state.parts
         assert httpx.get(f"{with_api.part('api').url}/healthz").status_code == 200
 
         assert run_in(home, env, "down").returncode == 0
