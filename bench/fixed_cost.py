@@ -13,7 +13,8 @@ also from the request (the CLI's start, the POST) to the first ffmpeg's start: w
 encoding, the issue-25 target for the API and the UI (at most 1.5 s median).
 
 `make bench-fixed` prints the runs and the medians; `make bench` writes them into results.md.
-Environment: BENCH_REPS (default 3).
+Environment: BENCH_REPS (default 3); BENCH_FIXED_KINDS, the kinds of run to measure (default
+`cli,deployment,api`).
 """
 
 from __future__ import annotations
@@ -152,7 +153,11 @@ def latest_run(api: httpx.Client) -> str:
 def cli_run(env: dict[str, str], api: httpx.Client, spec: Path) -> Timeline:
     """`vodflow encode SPEC` against the running stack; the timeline of the flow run it made."""
     started, since = time.perf_counter(), time.time()
-    subprocess.run([str(BIN / "vodflow"), "encode", str(spec)], env=env, check=True, capture_output=True)
+    done = subprocess.run(
+        [str(BIN / "vodflow"), "encode", str(spec)], env=env, capture_output=True, text=True
+    )
+    if done.returncode:
+        raise RuntimeError(f"vodflow encode exited {done.returncode}: {done.stderr[-2000:]}")
     wall = time.perf_counter() - started
     run = timeline(api, latest_run(api))
     run.outside = wall - (run.fixed + run.ffmpeg)
@@ -240,7 +245,9 @@ def report(label: str, runs: list[Timeline]) -> None:
         print(f"    {row['from -> to']:40} {row['median (s)']:.3f}", flush=True)
 
 
-def measure(reps: int) -> tuple[list[dict], dict[str, list[dict]]]:
+def measure(
+    reps: int, kinds: tuple[str, ...] = ("cli", "deployment", "api")
+) -> tuple[list[dict], dict[str, list[dict]]]:
     """Median timelines of `reps` CLI runs, `reps` deployment runs and `reps` API jobs on the 2 s source
     against the local stack (`vodflow up --api`: server, deployments, the warm runner, one worker, the API),
     each kind after a warm-up run: the summary rows, and the steps between events per kind of run."""
@@ -259,29 +266,34 @@ def measure(reps: int) -> tuple[list[dict], dict[str, list[dict]]]:
         "VODFLOW_API_ALLOW_LOCAL_FILES": "true",  # the source is a file on this machine
     }
     subprocess.run([str(BIN / "vodflow"), "up", "--api"], env=env, cwd=ROOT, check=True, capture_output=True)
-    rows = []
+    rows, breakdown = [], {}
     try:
         state = load_state(state_dir)
         assert state is not None, f"vodflow up left no state in {state_dir}"
         api_url = state.env["PREFECT_API_URL"]
         with httpx.Client(base_url=api_url, timeout=30) as api:
-            cli_run(env, api, spec)  # warm-up: the server's first answers are slow
-            cli = [cli_run(env, api, spec) for _ in range(reps)]
-            report("CLI run", cli)
-            rows.append({"run": CLI_RUN, **summary(cli)})
             deployment_id = api.get("/deployments/name/vodflow-encode/encode").raise_for_status().json()["id"]
-            deployment_run(api, deployment_id, job)  # warm-up
-            deployed = [deployment_run(api, deployment_id, job) for _ in range(reps)]
-            report("deployment run", deployed)
-            rows.append({"run": DEPLOYMENT_RUN, **summary(deployed)})
             jobs_url = f"{state.part('api').url}/v1/encoder/jobs"
-            api_run(api, jobs_url, job)  # warm-up
-            from_api = [api_run(api, jobs_url, job) for _ in range(reps)]
-            report("API job", from_api)
-            rows.append({"run": API_RUN, **summary(from_api)})
+            for kind, label, run, one in (
+                ("cli", "CLI run", CLI_RUN, lambda: cli_run(env, api, spec)),
+                (
+                    "deployment",
+                    "deployment run",
+                    DEPLOYMENT_RUN,
+                    lambda: deployment_run(api, deployment_id, job),
+                ),
+                ("api", "API job", API_RUN, lambda: api_run(api, jobs_url, job)),
+            ):
+                if kind not in kinds:
+                    continue
+                one()  # warm-up: the server's first answers are slow
+                runs = [one() for _ in range(reps)]
+                report(label, runs)
+                rows.append({"run": run, **summary(runs)})
+                breakdown[run] = steps(runs)
     finally:
         subprocess.run([str(BIN / "vodflow"), "down"], env=env, cwd=ROOT, capture_output=True)
-    return rows, {CLI_RUN: steps(cli), DEPLOYMENT_RUN: steps(deployed), API_RUN: steps(from_api)}
+    return rows, breakdown
 
 
 def markdown(rows: list[dict], breakdown: dict[str, list[dict]]) -> str:
@@ -295,7 +307,8 @@ def markdown(rows: list[dict], breakdown: dict[str, list[dict]]) -> str:
 
 
 def main() -> None:
-    rows, breakdown = measure(int(os.environ.get("BENCH_REPS", "3")))
+    kinds = tuple(os.environ.get("BENCH_FIXED_KINDS", "cli,deployment,api").split(","))
+    rows, breakdown = measure(int(os.environ.get("BENCH_REPS", "3")), kinds)
     print(markdown(rows, breakdown))
 
 

@@ -109,6 +109,7 @@ def test_runs_start_in_the_warm_runner_cancel_there_and_fall_back_without_it(tmp
     assert final_state(api, run_id, timeout=90) == "CANCELLED", logs_of(tmp_path)
     wait_for(lambda: not alive(ffmpeg), 30, "ffmpeg stopped")
     assert json.loads((tmp_path / "data" / "jobs" / "warm-cancel.json").read_text())["status"] == "failed"
+    wait_for(lambda: temp_left(tmp_path / "work") == [], 30, "its temp directory removed")  # told, not killed
 
     assert stop(runner, state.stack_id)  # the runner `up` started (its identity checked) goes away
     run_id = start_run(api, clip, QUICK, "cold-quick")
