@@ -6,12 +6,16 @@ run's log lines that `vodflow.media.runner` writes at DEBUG when each ffmpeg sta
 through a logging configuration made here: Prefect's own plus that logger), and its task runs for the steps
 in between. A job may run more than one ffmpeg (the encode, then the copy-only remux of an MP4 that shares an
 HLS rung): the time while one runs is ffmpeg's, the gaps between them count as the orchestration's. Measured
-two ways on the 2 s source, against the local stack (`vodflow up`):
-`vodflow encode --here` (the flow run in the CLI's process), and a run of the `encode` deployment picked up by
-the stack's process worker (what `vodflow encode` without `--here` makes: bench/small_job.py).
+three ways on the 2 s source, against the local stack (`vodflow up`):
+`vodflow encode --here` (the flow run in the CLI's process), a run of the `encode` deployment picked up by
+the stack's worker (as the UI starts one, and what `vodflow encode` without `--here` makes:
+bench/small_job.py), and a job created with `POST /v1/encoder/jobs` on the stack's API (`vodflow up --api`).
+For each, also from the request (the CLI's start, the POST) to the first ffmpeg's start: what a user waits
+before any encoding, the issue-25 target for the API and the UI (at most 1.5 s median).
 
 `make bench-fixed` prints the runs and the medians; `make bench` writes them into results.md.
-Environment: BENCH_REPS (default 3).
+Environment: BENCH_REPS (default 3); BENCH_FIXED_KINDS, the kinds of run to measure (default
+`cli,deployment,api`).
 """
 
 from __future__ import annotations
@@ -36,12 +40,16 @@ sys.path.insert(0, str(ROOT))
 
 from bench.run import BIN, LOCAL_STORAGE_ENV, WORK, job_for, sample_source, write_spec  # noqa: E402
 from vodflow.net.retry import call_with_retry  # noqa: E402
+from vodflow.orchestration.runs import job_tag  # noqa: E402
+from vodflow.providers.videosdk import mint_token  # noqa: E402
 from vodflow.stack.state import load_state  # noqa: E402
 
 RUNNER_LOGGER = "vodflow.media.runner"
 FLOW_NAME = "vodflow-encode"
 CLI_RUN = "CLI run (`vodflow encode`) against the local stack"
 DEPLOYMENT_RUN = "deployment run (`encode`) on the stack's process worker"
+API_RUN = "API job (`POST /v1/encoder/jobs`) on the stack's process worker"
+API_KEY, API_SECRET = "bench-key", "bench-secret-" + "s" * 32
 # steps that are not the orchestration's: before Running, and while an ffmpeg runs
 OUTSIDE_FIXED_COST = re.compile(r"Scheduled -> |Pending -> |ffmpeg \d+ \(\w+\) start -> ")
 RUNNER_LINE = re.compile(r"ffmpeg (started|exited) \((\w+), pid (\d+)")  # vodflow.media.runner's
@@ -61,6 +69,8 @@ class Timeline:
     ffmpeg: float  # while at least one ffmpeg runs
     segments: dict[str, float]
     outside: float = 0.0
+    first_ffmpeg: float = 0.0  # when the first ffmpeg started (epoch seconds)
+    to_ffmpeg: float = 0.0  # from the request (the CLI's start, the POST) to the first ffmpeg's start
 
     @property
     def fixed(self) -> float:
@@ -132,6 +142,7 @@ def timeline(api: httpx.Client, flow_run_id: str) -> Timeline:
         after_ffmpeg=stamps["COMPLETED"] - busy_until,
         ffmpeg=running,
         segments={f"{a} -> {b}": tb - ta for (a, ta), (b, tb) in itertools.pairwise(events)},
+        first_ffmpeg=ffmpegs[0][1],
     )
 
 
@@ -142,12 +153,34 @@ def latest_run(api: httpx.Client) -> str:
 
 def cli_run(env: dict[str, str], api: httpx.Client, spec: Path) -> Timeline:
     """`vodflow encode SPEC` against the running stack; the timeline of the flow run it made."""
-    started = time.perf_counter()
+    started, since = time.perf_counter(), time.time()
     command = [str(BIN / "vodflow"), "encode", str(spec), "--here"]  # run here, not handed to the worker
-    subprocess.run(command, env=env, check=True, capture_output=True)
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"vodflow encode exited {done.returncode}: {done.stderr[-2000:]}")
     wall = time.perf_counter() - started
     run = timeline(api, latest_run(api))
     run.outside = wall - (run.fixed + run.ffmpeg)
+    run.to_ffmpeg = run.first_ffmpeg - since
+    return run
+
+
+def wait_completed(api: httpx.Client, run_id: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while (state := api.get(f"/flow_runs/{run_id}").raise_for_status().json()["state_type"]) != "COMPLETED":
+        if state in ("FAILED", "CRASHED", "CANCELLED") or time.monotonic() > deadline:
+            raise RuntimeError(f"flow run {run_id} ended {state}")
+        time.sleep(0.5)
+
+
+def waited(api: httpx.Client, run_id: str, since: float) -> Timeline:
+    """The timeline of a run a worker picked up; `outside` its wait from Scheduled to Running, `to_ffmpeg`
+    from `since` (the request) to its first ffmpeg."""
+    run = timeline(api, run_id)
+    states = api.get("/flow_run_states/", params={"flow_run_id": run_id}).raise_for_status().json()
+    stamps = {s["type"]: _when(s["timestamp"]) for s in states}
+    run.outside = stamps["RUNNING"] - stamps["SCHEDULED"]
+    run.to_ffmpeg = run.first_ffmpeg - since
     return run
 
 
@@ -157,17 +190,26 @@ def deployment_run(api: httpx.Client, deployment_id: str, spec: dict, timeout: f
     def create() -> httpx.Response:  # a busy SQLite server answers 503 for a moment: asked again
         return api.post(f"/deployments/{deployment_id}/create_flow_run", json={"parameters": {"spec": spec}})
 
+    since = time.time()
     run_id = call_with_retry(lambda: create().raise_for_status(), attempts=6, base=1.0).json()["id"]
-    deadline = time.monotonic() + timeout
-    while (state := api.get(f"/flow_runs/{run_id}").raise_for_status().json()["state_type"]) != "COMPLETED":
-        if state in ("FAILED", "CRASHED", "CANCELLED") or time.monotonic() > deadline:
-            raise RuntimeError(f"deployment run {run_id} ended {state}")
-        time.sleep(0.5)
-    run = timeline(api, run_id)
-    states = api.get("/flow_run_states/", params={"flow_run_id": run_id}).raise_for_status().json()
-    stamps = {s["type"]: _when(s["timestamp"]) for s in states}
-    run.outside = stamps["RUNNING"] - stamps["SCHEDULED"]
-    return run
+    wait_completed(api, run_id, timeout)
+    return waited(api, run_id, since)
+
+
+def api_run(api: httpx.Client, jobs_url: str, job: dict) -> Timeline:
+    """A job created with `POST /v1/encoder/jobs` (the API starts a run of the encode deployment); its
+    timeline once the stack's worker completed it."""
+    token = mint_token(API_KEY, API_SECRET)
+    since = time.time()
+    created = httpx.post(jobs_url, json=job, headers={"Authorization": token}, timeout=30).raise_for_status()
+    body = {"flow_runs": {"tags": {"all_": [job_tag(created.json()["id"])]}}}
+    deadline = time.monotonic() + 60
+    while not (runs := api.post("/flow_runs/filter", json=body).raise_for_status().json()):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no flow run for job {created.json()['id']}")
+        time.sleep(0.2)
+    wait_completed(api, runs[0]["id"])
+    return waited(api, runs[0]["id"], since)
 
 
 def summary(runs: list[Timeline]) -> dict[str, float]:
@@ -178,6 +220,7 @@ def summary(runs: list[Timeline]) -> dict[str, float]:
         "sum (s)": round(statistics.median(r.fixed for r in runs), 2),
         "ffmpeg (s)": round(statistics.median(r.ffmpeg for r in runs), 2),
         "outside the run (s)": round(statistics.median(r.outside for r in runs), 2),
+        "request -> first ffmpeg start (s)": round(statistics.median(r.to_ffmpeg for r in runs), 2),
     }
 
 
@@ -195,17 +238,19 @@ def report(label: str, runs: list[Timeline]) -> None:
         )
         print(
             f"  {label}: {r.before_ffmpeg:.3f} + {r.between_ffmpeg:.3f} + {r.after_ffmpeg:.3f} = "
-            f"{r.fixed:.3f} s (longest step: {step}, {seconds:.3f} s)",
+            f"{r.fixed:.3f} s (longest step: {step}, {seconds:.3f} s; request -> ffmpeg {r.to_ffmpeg:.3f} s)",
             flush=True,
         )
     for row in steps(runs):
         print(f"    {row['from -> to']:40} {row['median (s)']:.3f}", flush=True)
 
 
-def measure(reps: int) -> tuple[list[dict], dict[str, list[dict]]]:
-    """Median timelines of `reps` CLI runs and `reps` deployment runs on the 2 s source against the local
-    stack (`vodflow up`: server, deployments, one worker), each kind after a warm-up run: the summary rows,
-    and the steps between events per kind of run."""
+def measure(
+    reps: int, kinds: tuple[str, ...] = ("cli", "deployment", "api")
+) -> tuple[list[dict], dict[str, list[dict]]]:
+    """Median timelines of `reps` CLI runs, `reps` deployment runs and `reps` API jobs on the 2 s source
+    against the local stack (`vodflow up --api`: server, deployments, the warm runner, one worker, the API),
+    each kind after a warm-up run: the summary rows, and the steps between events per kind of run."""
     WORK.mkdir(parents=True, exist_ok=True)
     job = job_for(sample_source(2), thumb_at=1.0)
     spec = write_spec(job, "fixed-cost-spec.json")
@@ -216,26 +261,39 @@ def measure(reps: int) -> tuple[list[dict], dict[str, list[dict]]]:
         **LOCAL_STORAGE_ENV,
         "VODFLOW_STATE_DIR": str(state_dir),
         "PREFECT_LOGGING_SETTINGS_PATH": str(logging_config(WORK / "fixed-cost-logging.yml")),
+        "VODFLOW_API_KEY": API_KEY,
+        "VODFLOW_API_SECRET": API_SECRET,
+        "VODFLOW_API_ALLOW_LOCAL_FILES": "true",  # the source is a file on this machine
     }
-    subprocess.run([str(BIN / "vodflow"), "up"], env=env, cwd=ROOT, check=True, capture_output=True)
-    rows = []
+    subprocess.run([str(BIN / "vodflow"), "up", "--api"], env=env, cwd=ROOT, check=True, capture_output=True)
+    rows, breakdown = [], {}
     try:
         state = load_state(state_dir)
         assert state is not None, f"vodflow up left no state in {state_dir}"
         api_url = state.env["PREFECT_API_URL"]
         with httpx.Client(base_url=api_url, timeout=30) as api:
-            cli_run(env, api, spec)  # warm-up: the server's first answers are slow
-            cli = [cli_run(env, api, spec) for _ in range(reps)]
-            report("CLI run", cli)
-            rows.append({"run": CLI_RUN, **summary(cli)})
             deployment_id = api.get("/deployments/name/vodflow-encode/encode").raise_for_status().json()["id"]
-            deployment_run(api, deployment_id, job)  # warm-up
-            deployed = [deployment_run(api, deployment_id, job) for _ in range(reps)]
-            report("deployment run", deployed)
-            rows.append({"run": DEPLOYMENT_RUN, **summary(deployed)})
+            jobs_url = f"{state.part('api').url}/v1/encoder/jobs"
+            for kind, label, run, one in (
+                ("cli", "CLI run", CLI_RUN, lambda: cli_run(env, api, spec)),
+                (
+                    "deployment",
+                    "deployment run",
+                    DEPLOYMENT_RUN,
+                    lambda: deployment_run(api, deployment_id, job),
+                ),
+                ("api", "API job", API_RUN, lambda: api_run(api, jobs_url, job)),
+            ):
+                if kind not in kinds:
+                    continue
+                one()  # warm-up: the server's first answers are slow
+                runs = [one() for _ in range(reps)]
+                report(label, runs)
+                rows.append({"run": run, **summary(runs)})
+                breakdown[run] = steps(runs)
     finally:
         subprocess.run([str(BIN / "vodflow"), "down"], env=env, cwd=ROOT, capture_output=True)
-    return rows, {CLI_RUN: steps(cli), DEPLOYMENT_RUN: steps(deployed)}
+    return rows, breakdown
 
 
 def markdown(rows: list[dict], breakdown: dict[str, list[dict]]) -> str:
@@ -249,7 +307,8 @@ def markdown(rows: list[dict], breakdown: dict[str, list[dict]]) -> str:
 
 
 def main() -> None:
-    rows, breakdown = measure(int(os.environ.get("BENCH_REPS", "3")))
+    kinds = tuple(os.environ.get("BENCH_FIXED_KINDS", "cli,deployment,api").split(","))
+    rows, breakdown = measure(int(os.environ.get("BENCH_REPS", "3")), kinds)
     print(markdown(rows, breakdown))
 
 

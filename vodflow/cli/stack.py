@@ -35,8 +35,9 @@ def add_parser(subparsers: Any) -> None:
         "up",
         help="start the local stack: Prefect server and UI, deployments, a worker, a file server",
         description="Start, in the background on 127.0.0.1, a Prefect server (SQLite in the state directory, "
-        "or --database-url), the work pool and deployments of prefect.yaml, one worker and a read-only file "
-        "server for local storage; with --api and --receiver also those. Finds a running stack instead of "
+        "or --database-url), the work pool and deployments of prefect.yaml, one worker whose runs start in a "
+        "warm runner (Prefect and the flows imported once) and a read-only file server for local storage; "
+        "with --api and --receiver also those. Finds a running stack instead of "
         "starting a second one, and starts beside it the --api or --receiver it lacks. The first start picks "
         "free ports and every later one reuses them (links published before a restart keep working); a "
         "--*port option changes one. " + STATE_DIRS,
@@ -130,6 +131,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             project_dir=project_dir(args.project),
             data_dir=settings.data_dir if "data_dir" in settings.model_fields_set else None,
             bin_dir=Path(sys.executable).parent,
+            python=sys.executable,
             ports={name: port for name, port in ports.items() if port},
             database_url=database,
             serve_files=settings.storage == "local" and not args.no_files,

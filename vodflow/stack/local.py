@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -27,6 +28,7 @@ from vodflow.stack.processes import (
     stop_runs,
     wait_until,
 )
+from vodflow.stack.runclient import MAX_SOCKET_PATH
 from vodflow.stack.state import (
     STACK_ID_VARIABLE,
     Part,
@@ -52,6 +54,10 @@ PORT_OPTIONS = {
 }
 HEALTH = {"server": "/api/health", "api": "/healthz", "receiver": "/healthz", "files": "/"}
 ADDABLE = ("api", "receiver")  # parts that `up` starts beside a running stack that lacks them
+RUNNER_SOCKET = "runner.sock"  # the warm runner's, in the 0700 state directory
+# The worker asks for new runs every 0.5 s (Prefect's default: 10 s): a run from the UI or the API waits
+# 0.25 s on average for it; one small query of the local server per ask.
+WORKER_QUERY_SECONDS = "0.5"
 RUN_STOP_SECONDS = 30.0  # a flow run told to stop fails its job, removes its temp files, releases its slots
 # Leases kept on disk under PREFECT_HOME (Prefect's default keeps them in memory, lost with the server: a
 # slot held across a restart then stayed taken for ever), and looked at every 5 s instead of 15: a run
@@ -78,6 +84,7 @@ class UpOptions:
     project_dir: Path
     data_dir: Path | None  # None: the one recorded in the state directory, else ./data (then recorded)
     bin_dir: Path  # where the `prefect` and `vodflow` executables are (the virtualenv's bin)
+    python: str = sys.executable  # the interpreter of the warm runner and the worker
     ports: Mapping[str, int] = field(default_factory=dict)  # by part name; others: recorded, else free ones
     database_url: str | None = None
     serve_files: bool = True
@@ -172,13 +179,15 @@ class Starter:
         ready: Callable[[], bool] | None,
         url: str | None = None,
         timeout: float = PART_START_SECONDS,
-    ) -> None:
+    ) -> subprocess.Popen:
+        """Start the part and wait until `ready` (None: do not wait); its process."""
         self.say(f"starting {name}")
         state_dir = Path(self.state.state_dir)
         part, process = spawn(name, args, env, state_dir / "logs", cwd=state_dir, url=url)
         self.state.parts.append(part)
         save_state(self.state)
         wait_until(ready or (lambda: True), timeout, process, f"{name} (log: {part.log})")
+        return process
 
     def start_service(self, name: str, port: int, env: Mapping[str, str], exe: Callable[[str], str]) -> None:
         url = f"http://127.0.0.1:{port}"
@@ -232,13 +241,22 @@ def up(
             starter.start_service("files", ports["files"], base, exe)
             client["VODFLOW_DATA_URL"] = f"http://127.0.0.1:{ports['files']}"
         env = {**base, **client}
+        runner = runner_socket(options.state_dir)
+        if runner is None:
+            say("the state directory's path is too long for the warm runner's socket: runs start slower")
+        else:  # imports while the deployments are made; ready once its socket is in place
+            runner.unlink(missing_ok=True)  # one a killed runner left
+            warming = starter.start("runner", runner_args(options.python, runner), env, None)
         say("creating the work pool and deploying prefect.yaml")
         setup_deployments(exe, env, options.project_dir, options.state_dir / "logs")
-        worker_env = {"PREFECT_WORKER_QUERY_SECONDS": "2", **env}
+        if runner is not None:
+            log = state.part("runner").log  # type: ignore[union-attr]
+            wait_until(runner.exists, PART_START_SECONDS, warming, f"runner (log: {log})")
+        worker_env = {"PREFECT_WORKER_QUERY_SECONDS": WORKER_QUERY_SECONDS, **env}
         worker_name = f"vodflow-local@{socket.gethostname()}"
         starter.start(
             "worker",
-            [exe("prefect"), "worker", "start", "--pool", POOL, "--type", "process", "--name", worker_name],
+            worker_args(exe, options.python, worker_name, runner),
             worker_env,
             lambda: worker_online(client["PREFECT_API_URL"], worker_name),
         )
@@ -296,6 +314,25 @@ def add_parts(
         raise
     save_config(options.state_dir, config.model_copy(update={"ports": {**config.ports, **ports}}))
     return missing
+
+
+def runner_socket(state_dir: Path) -> Path | None:
+    """Where the warm runner listens; None when the path is too long for a Unix socket."""
+    path = state_dir.resolve() / RUNNER_SOCKET
+    return path if len(str(path).encode()) <= MAX_SOCKET_PATH else None
+
+
+def runner_args(python: str, sock: Path) -> list[str]:
+    return [python, "-m", "vodflow.stack.forkserver", "--socket", str(sock)]
+
+
+def worker_args(exe: Callable[[str], str], python: str, name: str, runner: Path | None) -> list[str]:
+    """The stack's worker: Prefect's process worker starting its runs through the warm runner, or, without
+    one, `prefect worker start`."""
+    if runner is None:
+        return [exe("prefect"), "worker", "start", "--pool", POOL, "--type", "process", "--name", name]
+    worker = [python, "-m", "vodflow.stack.worker", "--pool", POOL, "--name", name]
+    return [*worker, "--runner-socket", str(runner)]
 
 
 def setup_deployments(exe: Callable[[str], str], env: Mapping[str, str], project: Path, logs: Path) -> None:

@@ -115,7 +115,7 @@ def test_a_stack_on_postgresql_completes_a_deployment_run_through_its_worker(tmp
         assert int(tables.stdout.strip()) >= 1  # the run is stored in PostgreSQL, not in SQLite
         assert not (tmp_path / "state" / "prefect" / "prefect.db").exists()
         stopped = vodflow(env, "down")
-        assert stopped.returncode == 0 and [find(group=p.pid) for p in state.parts] == [[], [], []]
+        assert stopped.returncode == 0 and [find(group=p.pid) for p in state.parts] == [[], [], [], []]
 
 
 def run_in(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -223,7 +223,7 @@ def life(tmp_path_factory) -> Iterator[Life]:
 
 def test_up_encode_status_down(life):
     started, state = life.started, life.state
-    assert state is not None and [p.name for p in state.parts] == ["server", "files", "worker"]
+    assert state is not None and [p.name for p in state.parts] == ["server", "files", "runner", "worker"]
     ui = state.part("server").url
     assert ui.startswith("http://127.0.0.1:") and f"Prefect UI: {ui}" in started.stdout
 
@@ -251,8 +251,8 @@ def test_up_encode_status_down(life):
     assert f"For the prefect CLI: export PREFECT_API_URL={ui}/api\n" in shown.stdout
 
     stopped = life.stopped
-    assert stopped.returncode == 0 and "stopped worker, files, server" in stopped.stderr
-    assert life.groups_left == [[], [], []]
+    assert stopped.returncode == 0 and "stopped worker, runner, files, server" in stopped.stderr
+    assert life.groups_left == [[], [], [], []]
     assert life.ports_left == []
     assert not life.state_file_left
     twice = life.twice
@@ -293,8 +293,8 @@ def test_a_job_from_another_directory_uses_the_stack_and_up_starts_a_missing_api
     added = life.added  # the restarted stack lacks the API: start it, only it
     assert added.returncode == 0 and "started api" in added.stderr, added.stderr
     with_api = life.with_api
-    assert [p.name for p in with_api.parts] == ["server", "files", "worker", "api"]
-    assert with_api.parts[:3] == life.state_restarted.parts
+    assert [p.name for p in with_api.parts] == ["server", "files", "runner", "worker", "api"]
+    assert with_api.parts[:4] == life.state_restarted.parts
     assert life.api_health.status_code == 200
 
     assert life.stopped_again.returncode == 0

@@ -77,6 +77,27 @@ elif args[:2] == ["worker", "start"]:
     time.sleep(3600)
 """
 
+PYTHON = """\
+#!{python}
+# A stand-in for the interpreter `up` starts the warm runner and the worker with: the runner puts its socket
+# in place, the worker polls the stand-in server once; both wait.
+import json, os, sys, time, urllib.request
+from pathlib import Path
+Path(os.environ["FAKE_PIDS"], f"python-{{os.getpid()}}").write_text(" ".join(sys.argv[1:]))
+args = sys.argv[1:]
+if args[:2] == ["-m", "vodflow.stack.forkserver"]:
+    Path(args[args.index("--socket") + 1]).touch()
+elif args[:2] == ["-m", "vodflow.stack.worker"]:
+    if os.environ.get("FAKE_FAIL") == "worker":
+        sys.exit("the worker cannot reach its pool")
+    poll = urllib.request.Request(
+        os.environ["PREFECT_API_URL"] + "/work_pools/vodflow/workers/heartbeat",
+        data=json.dumps({{"name": args[args.index("--name") + 1]}}).encode(), method="POST",
+    )
+    urllib.request.urlopen(poll, timeout=10).read()
+time.sleep(3600)
+"""
+
 VODFLOW = """\
 #!{python}
 # `vodflow` for `up`: the real one, but `automations apply` (the stand-in server has no automations API).
@@ -100,6 +121,7 @@ def stack(tmp_path, monkeypatch) -> Iterator[Path]:
     bin_dir.mkdir()
     pids.mkdir()
     for name, text in (("prefect", FAKE_PREFECT.format(python=sys.executable)),
+                       ("python", PYTHON.format(python=sys.executable)),
                        ("vodflow", VODFLOW.format(python=BIN / "python"))):  # fmt: skip
         (bin_dir / name).write_text(textwrap.dedent(text))
         (bin_dir / name).chmod(0o755)
@@ -166,8 +188,8 @@ def test_up_with_api_and_receiver_starts_both_and_status_tells_a_part_that_is_do
     monkeypatch.setenv("VODFLOW_RECEIVER_TOKEN", RECEIVER_TOKEN)
     assert up(stack, "--api", "--receiver") == 0, capsys.readouterr().err
     state = load_state(stack)
-    assert [p.name for p in state.parts] == ["server", "files", "worker", "api", "receiver"]
-    assert len(started_alive(stack.parent / "pids")) == 5, "what the leak check finds: the five parts"
+    assert [p.name for p in state.parts] == ["server", "files", "runner", "worker", "api", "receiver"]
+    assert len(started_alive(stack.parent / "pids")) == 6, "what the leak check finds: the six parts"
     api, receiver = state.part("api"), state.part("receiver")
     assert httpx.get(f"{api.url}/healthz").status_code == 200
     assert httpx.get(f"{api.url}/v1/encoder/jobs").status_code == 401, "the API asks for its token"
@@ -191,8 +213,8 @@ def test_up_with_api_and_receiver_starts_both_and_status_tells_a_part_that_is_do
     assert up(stack, "--receiver") == 0, "a second `up` starts the receiver it lacks, and only it"
     assert "the stack was running; started receiver" in capsys.readouterr().err
     again = load_state(stack)
-    assert [p.name for p in again.parts] == ["server", "files", "worker", "api", "receiver"]
-    assert again.parts[:4] == state.parts[:4] and again.part("receiver").pid != receiver.pid
+    assert [p.name for p in again.parts] == ["server", "files", "runner", "worker", "api", "receiver"]
+    assert again.parts[:5] == state.parts[:5] and again.part("receiver").pid != receiver.pid
     assert status(stack) == 0
 
 
