@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 
@@ -18,8 +17,9 @@ from vodflow.stack.runclient import (
     payload_length,
 )
 
-RUN = str(uuid.uuid4())
+RUN = "7d50c45f-b39c-4800-abb1-c4a355bd0429"  # fixed: test ids must be the same on every xdist worker
 
+OTHER_RUN = "0b7e5a4e-2c55-4c1f-9d35-5b1d0c4f7a11"
 
 def payload(**fields) -> bytes:
     return json.dumps({"flow_run_id": RUN, "cwd": "/tmp", "env": {"A": "1"}} | fields).encode()
@@ -63,7 +63,7 @@ def test_a_header_out_of_bounds_is_refused_before_the_payload_is_read(header, sa
         (payload(env={"": "1"}), "env: '' is not a valid variable"),
         (payload(env={"A": "1\0LD_PRELOAD=x"}), "env: 'A' is not a valid variable"),
         (payload(env={"A": 1}), "env: 'A' is not a valid variable"),
-        (payload(env={"PREFECT__FLOW_RUN_ID": str(uuid.uuid4())}), "differs from flow_run_id"),
+        (payload(env={"PREFECT__FLOW_RUN_ID": OTHER_RUN}), "differs from flow_run_id"),
         (b" " * (MAX_REQUEST_BYTES + 1), f"more than {MAX_REQUEST_BYTES}"),
     ],
 )
