@@ -21,6 +21,7 @@ RUN = "7d50c45f-b39c-4800-abb1-c4a355bd0429"  # fixed: test ids must be the same
 
 OTHER_RUN = "0b7e5a4e-2c55-4c1f-9d35-5b1d0c4f7a11"
 
+
 def payload(**fields) -> bytes:
     return json.dumps({"flow_run_id": RUN, "cwd": "/tmp", "env": {"A": "1"}} | fields).encode()
 
