@@ -266,10 +266,11 @@ def _mark_interrupted(flow: Any, flow_run: Any, state: Any) -> None:
 
 
 def interruption_reason(state: Any) -> str:
-    """`cancelled` for a run stopped on purpose (cancelled, Ctrl-C, SIGTERM), else `crashed`."""
+    """`cancelled` for a run stopped on purpose (cancelled, Ctrl-C, SIGTERM), else `crashed`. A worker that
+    cancels a run calls the hook with a Cancelling state (Prefect's runner, before it proposes Cancelled)."""
     message = str(state.message or "")
     signalled = "interrupt signal" in message or "termination signal" in message
-    return "cancelled" if state.is_cancelled() or signalled else "crashed"
+    return "cancelled" if state.is_cancelled() or state.is_cancelling() or signalled else "crashed"
 
 
 def job_run_name() -> str:

@@ -224,7 +224,7 @@ def test_sigterm_cancels_the_handed_off_run_and_prints_the_failed_document(stack
     document = json.loads(out)
     error = document["error"]
     LEDGER.job("signal to the CLI", "failed", (error["step"], error["code"]) == ("run", "cancelled"))
-    assert document["status"] == "failed" and (error["step"], error["code"]) == ("run", "cancelled"), document
+    assert document["status"] == "failed" and (error["step"], error["code"]) == ("run", "cancelled"), error
     stored = json.loads((stack.root / "data" / "jobs" / "stopped.json").read_text())
     assert stored["status"] == "failed" and stored["error"]["code"] == "cancelled"
     [run] = stack.runs_of("stopped")

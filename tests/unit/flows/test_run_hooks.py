@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from uuid import uuid4
 
 import pytest
-from prefect.states import Cancelled, Crashed
+from prefect.states import Cancelled, Cancelling, Crashed
 
 from tests.runs import workdirs_of
 from vodflow.flows.pipeline import encode_video
@@ -24,8 +24,10 @@ SPEC = {"videoUrl": "https://cdn.example.com/a.mp4", "presets": [{"format": "mp4
 
 
 def run_end_hooks(flow_run, state) -> None:
-    """What Prefect does when a run of `encode_video` ends in `state` (Cancelled or Crashed)."""
-    hooks = encode_video.on_cancellation_hooks if state.is_cancelled() else encode_video.on_crashed_hooks
+    """What Prefect does when a run of `encode_video` ends in `state` (Cancelled or Crashed, or the Cancelling
+    state a worker's runner gives the cancellation hooks before it proposes Cancelled)."""
+    cancelled = state.is_cancelled() or state.is_cancelling()
+    hooks = encode_video.on_cancellation_hooks if cancelled else encode_video.on_crashed_hooks
     assert hooks, f"encode_video has no hook for a {state.type.value} run"
     for hook in hooks:
         hook(encode_video, flow_run, state)
@@ -50,6 +52,7 @@ def interrupted(storage: LocalStorage, state, status: str = "processing") -> Job
     "state, code",
     [
         (Cancelled(message="Cancelled through the encoder-job API"), "cancelled"),
+        (Cancelling(message="Flow run was cancelled."), "cancelled"),  # a worker cancelling its run
         (Crashed(message="Execution was aborted by a termination signal."), "cancelled"),
         (Crashed(message="Execution was aborted by an interrupt signal."), "cancelled"),
         (Crashed(message="No heartbeat for 90 s; its worker or host is gone."), "crashed"),
