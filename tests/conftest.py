@@ -26,8 +26,10 @@ import pytest  # noqa: E402
 # hands out files in collection order, so these start first and the short files fill in around them, instead
 # of one long file running alone at the end while the other worker idles. Order only: every test still runs.
 LONG_FILES = (
-    "tests/integration/cli/test_stack.py",
     "tests/integration/deployments/test_deployments.py",
+    "tests/integration/cli/test_stack.py",
+    "tests/integration/cli/test_handoff.py",
+    "tests/integration/cli/test_stack_runner.py",
     "tests/integration/browser/test_browser_outputs.py",
     "tests/integration/cli/test_stack_restart.py",
     "tests/integration/encoders/test_chunked_equivalence.py",
