@@ -79,6 +79,11 @@ class EncodeOptions:
     captions: CaptionLimits = field(default_factory=CaptionLimits)
     first_segment_seconds: int = FIRST_SEGMENT_SECONDS
 
+    def first_segment(self, plan: OutputPlan) -> int:
+        """The short first segments' length for `plan`'s MPEG-TS ladders: none for a job with captions, whose
+        subtitle renditions are cut on the 6 s grid from 0 and must be cut like the video."""
+        return 0 if plan.captions else self.first_segment_seconds
+
 
 LiveContext = Callable[[], AbstractContextManager[object]]
 

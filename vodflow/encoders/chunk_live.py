@@ -110,7 +110,7 @@ class LivePackaging:
                 entries.append((path, chunk_seconds_exact(chunk, rate)))
             lists[stream] = chunks_dir(self.workdir) / f"{stream.key}.ffconcat"
             lists[stream].write_text(ffconcat_list(entries))
-        first = self.options.first_segment_seconds
+        first = self.options.first_segment(self.plan)
         command = package_command(
             self.source, self.plan, lists, self.workdir, live=True, first_segment_seconds=first
         )

@@ -163,7 +163,7 @@ def package_outputs(
     captions, the storyboard's track), and remove the pieces; returns the seconds it took."""
     started = time.monotonic()
     lists = write_piece_lists(plan, chunks, workdir, spec.frame_rate)
-    first = options.first_segment_seconds
+    first = options.first_segment(plan)
     command = package_command(source, plan, lists, workdir, first_segment_seconds=first)
     seconds = source.info.duration
     _run(command, workdir=workdir, seconds=seconds, source=source.path, what="package", options=options)

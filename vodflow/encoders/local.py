@@ -96,7 +96,7 @@ def encode_renditions(
         svtav1_preset=options.svtav1_preset,
         frame_rate=source.info.frame_rate,
         mastering=mastering_metadata(source.path) if keeps_hdr10 else None,
-        first_segment_seconds=options.first_segment_seconds,
+        first_segment_seconds=options.first_segment(plan),
     )
     progress = ArtifactProgress(source.info.duration, "encode") if options.report_progress else None
     if remuxed_mp4s(plan):
