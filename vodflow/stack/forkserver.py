@@ -44,6 +44,7 @@ from vodflow.stack.runclient import (
     BadRequest,
     check_request,
     payload_length,
+    recv_exactly,
 )
 from vodflow.stack.state import STACK_ID_VARIABLE
 
@@ -152,8 +153,9 @@ class Server:
         fds.extend(received)
         if flags & socket.MSG_CTRUNC or len(fds) != 3:
             raise BadRequest("fds: stdin, stdout and stderr expected")
-        length = payload_length(header + recv_exactly(conn, HEADER.size - len(header)))
-        run_id, cwd, env = check_request(recv_exactly(conn, length))
+        truncated = BadRequest("request: truncated")
+        length = payload_length(header + recv_exactly(conn, HEADER.size - len(header), truncated))
+        run_id, cwd, env = check_request(recv_exactly(conn, length, truncated))
         if not os.path.isdir(cwd):
             raise BadRequest("cwd: not a directory")
         if threading.active_count() != 1:
@@ -269,16 +271,6 @@ class Server:
         for run in list(self.runs.values()):
             signal_run(run, signal.SIGKILL)
             self.reap(run.pidfd)
-
-
-def recv_exactly(conn: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = conn.recv(size - len(data))
-        if not chunk:
-            raise BadRequest("request: truncated")
-        data += chunk
-    return data
 
 
 def answer(conn: socket.socket, data: bytes) -> None:

@@ -96,12 +96,13 @@ def exit_as(status: int) -> NoReturn:
     os._exit(status)
 
 
-def _recv_exactly(sock: socket.socket, size: int) -> bytes:
+def recv_exactly(sock: socket.socket, size: int, closed: Exception | None = None) -> bytes:
+    """`size` bytes from `sock`; `closed` (by default a ConnectionError) if the peer closes first."""
     data = b""
     while len(data) < size:
         chunk = sock.recv(size - len(data))
         if not chunk:
-            raise ConnectionError("the runner closed the connection")
+            raise closed or ConnectionError("the runner closed the connection")
         data += chunk
     return data
 
@@ -146,14 +147,14 @@ def main(argv: list[str]) -> int:
         connection.append(sock)
         for signum in held:
             sock.sendall(b"S" + bytes([signum]))
-        kind = _recv_exactly(sock, 1)
+        kind = recv_exactly(sock, 1)
     except OSError as exc:  # it may have started the run: never a second one
         print(f"vodflow runner: no answer from the runner ({exc})", file=sys.stderr)
         return 1
     if kind == b"E":
         try:
-            (length,) = PID.unpack(_recv_exactly(sock, PID.size))
-            message = _recv_exactly(sock, min(length, 4096)).decode(errors="replace")
+            (length,) = PID.unpack(recv_exactly(sock, PID.size))
+            message = recv_exactly(sock, min(length, 4096)).decode(errors="replace")
         except OSError as exc:
             message = str(exc)
         sock.close()
@@ -163,10 +164,10 @@ def main(argv: list[str]) -> int:
         print("vodflow runner: a malformed answer; the run's state is unknown", file=sys.stderr)
         return 1
     try:
-        _recv_exactly(sock, PID.size)
-        if _recv_exactly(sock, 1) != b"X":
+        recv_exactly(sock, PID.size)
+        if recv_exactly(sock, 1) != b"X":
             raise ConnectionError("a malformed answer")
-        (status,) = STATUS.unpack(_recv_exactly(sock, STATUS.size))
+        (status,) = STATUS.unpack(recv_exactly(sock, STATUS.size))
     except OSError as exc:
         print(f"vodflow runner: lost the run ({exc})", file=sys.stderr)
         return 1
