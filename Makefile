@@ -14,16 +14,20 @@ export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: setup ffmpeg test-deps test-tools postgresql browser player-vendor demo test lint bench bench-pertitle bench-load bench-fixed bench-small profile lock clean
 
+# Every module compiled once here: a machine that sets PYTHONDONTWRITEBYTECODE (CI images, containers) would
+# otherwise compile Prefect from source in every process it starts (server, worker, each run, each CLI call).
 setup: $(STAMP) ffmpeg
+	@$(PY) -m compileall -q vodflow
 
 # uv itself, pinned, in a small tool environment of its own (uv sync would remove it from .venv)
 $(UV):
 	python3 -m venv .tools
 	.tools/bin/pip install -q 'uv==$(UV_VERSION)'
 
-# The exact versions of uv.lock (what CI tested); `make lock` updates the lock after a pyproject change.
+# The exact versions of uv.lock (what CI tested), compiled to bytecode at install; `make lock` updates the
+# lock after a pyproject change.
 $(STAMP): pyproject.toml uv.lock | $(UV)
-	$(UV) sync --locked --extra test --python python3
+	$(UV) sync --locked --extra test --python python3 --compile-bytecode
 	touch $(STAMP)
 
 lock: $(UV)
