@@ -22,20 +22,20 @@ os.environ["XDG_STATE_HOME"] = os.path.join(_STATE, "xdg")
 
 import pytest  # noqa: E402
 
+from tests.user_stack import SHARED, STACK_FILES  # noqa: E402
+
 # The files that take a minute or more on a 2-core machine, longest first: pytest-xdist (`--dist loadfile`)
 # hands out files in collection order, so these start first and the short files fill in around them, instead
 # of one long file running alone at the end while the other worker idles. Order only: every test still runs.
 LONG_FILES = (
     "tests/integration/deployments/test_deployments.py",
+    *STACK_FILES,  # one unit of work on one worker: they share a stack (tests/user_stack.py)
     "tests/integration/cli/test_stack.py",
-    "tests/integration/cli/test_handoff.py",
     "tests/integration/cli/test_stack_runner.py",
-    "tests/integration/browser/test_browser_outputs.py",
     "tests/integration/cli/test_stack_restart.py",
     "tests/integration/encoders/test_chunked_equivalence.py",
     "tests/integration/api/test_api_server.py",
     "tests/integration/cli/test_cli.py",
-    "tests/integration/browser/test_chunked_joins.py",
     "tests/integration/cli/test_first_run.py",
     "tests/integration/orchestration/test_automations.py",
     "tests/integration/flows/test_pipeline_s3.py",
@@ -47,6 +47,34 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Long files first (`LONG_FILES`), the rest in their usual order; a file's tests stay together."""
     rank = {name: index for index, name in enumerate(LONG_FILES)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(LONG_FILES)))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile`, with the files of the shared stack (`STACK_FILES`) handed out as one unit: they run
+    one after the other on one worker, which starts the stack once."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class StackFilesTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "shared-stack" if path in STACK_FILES else path
+
+    return StackFilesTogether(config, log)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """The shared stack stops (`vodflow down`) as soon as its worker runs a file that does not use it."""
+    if item.nodeid.split("::", 1)[0] not in STACK_FILES:
+        SHARED.stop()
+
+
+@pytest.fixture(scope="module")
+def user_stack(tmp_path_factory):
+    """The stack shared by `STACK_FILES` (tests/user_stack.py), started on first use."""
+    return SHARED.get(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
@@ -137,7 +165,9 @@ def s3_server(tmp_path_factory):
 
 
 def pytest_sessionfinish(session):
-    """A pytest-xdist worker hands its fault figures to the controller, which adds every worker's up."""
+    """The shared stack stops; a pytest-xdist worker hands its fault figures to the controller, which adds
+    every worker's up."""
+    SHARED.stop()
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
         from tests.faults import LEDGER

@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -248,7 +247,7 @@ def up(
             runner.unlink(missing_ok=True)  # one a killed runner left
             warming = starter.start("runner", runner_args(options.python, runner), env, None)
         say("creating the work pool and deploying prefect.yaml")
-        setup_deployments(exe, env, options.project_dir, options.state_dir / "logs")
+        setup_deployments(options.python, env, options.project_dir, options.state_dir / "logs")
         if runner is not None:
             log = state.part("runner").log  # type: ignore[union-attr]
             wait_until(runner.exists, PART_START_SECONDS, warming, f"runner (log: {log})")
@@ -335,28 +334,21 @@ def worker_args(exe: Callable[[str], str], python: str, name: str, runner: Path 
     return [*worker, "--runner-socket", str(runner)]
 
 
-def setup_deployments(exe: Callable[[str], str], env: Mapping[str, str], project: Path, logs: Path) -> None:
-    """The work pool (created when missing, never overwritten), `prefect deploy --all` and the automations."""
-    api = env["PREFECT_API_URL"]
-    steps = [
-        [exe("prefect"), "--no-prompt", "deploy", "--all"],
-        [exe("vodflow"), "automations", "apply", "--file", str(project / "prefect.yaml")],
-    ]
-    if not pool_exists(api):
-        steps.insert(0, [exe("prefect"), "work-pool", "create", POOL, "--type", "process"])
+def setup_deployments(python: str, env: Mapping[str, str], project: Path, logs: Path) -> None:
+    """The work pool (created when missing, never overwritten), `prefect deploy --all` and the automations,
+    in one process (vodflow/stack/deploy.py); RuntimeError naming its log when it fails."""
     with open(logs / "deploy.log", "ab") as log:
-        for args in steps:
-            done = subprocess.run(
-                args,
-                env=dict(env),
-                cwd=project,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                timeout=SETUP_SECONDS,
-            )
-            if done.returncode != 0:
-                raise RuntimeError(f"`{' '.join(args[1:4])}` failed (log: {logs / 'deploy.log'})")
+        done = subprocess.run(
+            [python, "-m", "vodflow.stack.deploy", "--pool", POOL],
+            env=dict(env),
+            cwd=project,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            timeout=SETUP_SECONDS,
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"the work pool, deployments or automations failed (log: {logs / 'deploy.log'})")
 
 
 def _api(url: str, body: dict | None = None) -> object:
@@ -368,16 +360,6 @@ def _api(url: str, body: dict | None = None) -> object:
     )
     with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - the stack's own server
         return json.loads(response.read())
-
-
-def pool_exists(api: str) -> bool:
-    try:
-        _api(f"{api}/work_pools/{POOL}")
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            return False
-        raise
-    return True
 
 
 def worker_online(api: str, name: str) -> bool:

@@ -87,47 +87,28 @@ class Site:
 
 
 @pytest.fixture(scope="module")
-def site(browser, clips, tmp_path_factory) -> Iterator[Site]:
-    """The local stack as a user starts it (`vodflow up`: Prefect server and UI, worker, file server) and one
-    job encoded with `vodflow encode` through it; `vodflow down` at the end."""
-    root = tmp_path_factory.mktemp("browser")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "VODFLOW_"))}
-    env |= {
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_HOME": str(root / "user-prefect-home"),
-        "VODFLOW_STATE_DIR": str(root / "state"),
-        "VODFLOW_DATA_DIR": str(root / "data"),
-        "VODFLOW_TMP_DIR": str(root / "tmp"),
-        "VODFLOW_ALLOW_LOCAL_FILES": "true",
+def site(browser, clips, user_stack) -> Site:
+    """The local stack as a user starts it (`vodflow up`: Prefect server and UI, worker, file server; shared
+    with the hand-off tests, tests/user_stack.py) and one job encoded with `vodflow encode` through it."""
+    spec = {
+        "videoUrl": str(clips["landscape"]),
+        "presets": [{"format": "hls", "resolutions": ["240", "360"]}],
+        "thumbnails": [{"timestamp": "00:00:01", "resolutions": ["240"], "formats": ["jpg"]}],
     }
-
-    def vodflow(*args: str) -> subprocess.CompletedProcess:
-        command = [str(BIN / "vodflow"), *args]
-        return subprocess.run(
-            command, env=env, cwd=REPO, capture_output=True, text=True, timeout=400, stdin=subprocess.DEVNULL
-        )
-
-    try:
-        started = vodflow("up")
-        assert started.returncode == 0, started.stderr
-        state = load_state(root / "state")
-        spec = {
-            "videoUrl": str(clips["landscape"]),
-            "presets": [{"format": "hls", "resolutions": ["240", "360"]}],
-            "thumbnails": [{"timestamp": "00:00:01", "resolutions": ["240"], "formats": ["jpg"]}],
-        }
-        (root / "spec.json").write_text(json.dumps(spec))
-        encode = vodflow("encode", str(root / "spec.json"))
-        assert encode.returncode == 0, encode.stderr[-4000:]
-        ui_url = state.part("server").url
-        runs = httpx.post(
-            f"{ui_url}/api/flow_runs/filter",
-            json={"flows": {"name": {"any_": ["vodflow-encode"]}}, "limit": 1},
-            timeout=30,
-        ).json()
-        yield Site(json.loads(encode.stdout), ui_url, runs[0]["id"], root, env)
-    finally:
-        vodflow("down")
+    root = user_stack.root
+    (root / "spec.json").write_text(json.dumps(spec))
+    encode = subprocess.run(
+        [str(BIN / "vodflow"), "encode", str(root / "spec.json")],
+        env=user_stack.env, cwd=REPO, capture_output=True, text=True, timeout=400, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert encode.returncode == 0, encode.stderr[-4000:]
+    doc = json.loads(encode.stdout)
+    ui_url = user_stack.state.part("server").url
+    runs = httpx.post(
+        f"{ui_url}/api/flow_runs/filter", json={"flow_runs": {"name": {"like_": doc["id"]}}}, timeout=30
+    ).json()
+    assert len(runs) == 1, runs
+    return Site(doc, ui_url, runs[0]["id"], root, user_stack.env)
 
 
 def files_of(doc: dict, kind: str) -> list[dict]:

@@ -1,17 +1,17 @@
 """`vodflow encode` with the local stack running hands the job to the stack's worker, as a user runs it.
 
-One stack (`vodflow up`, SQLite) for the module. Each CLI runs through a tiny wrapper that tells on stderr
-whether the process imported Prefect. A handed-off job is a run of the `encode` deployment on the stack's
-worker (not a process of the CLI) and is the same run in Prefect as one run in the CLI's process (`--here`:
-task runs, artifacts, logs); the CLI prints the same document and exit code as `--here` for a good job and a
-bad source, refuses a missing source with exit 2 before any run exists, and on SIGTERM cancels the run,
-whose ffmpeg stops and whose temp directory goes, then prints the failed (`cancelled`) document.
+The stack is the one shared with the browser files (`vodflow up`, SQLite: tests/user_stack.py). Each CLI runs
+through a tiny wrapper that tells on stderr whether the process imported Prefect. A handed-off job is a run of
+the `encode` deployment on the stack's worker (not a process of the CLI) and is the same run in Prefect as one
+run in the CLI's process (`--here`: task runs, artifacts, logs); the CLI prints the same document and exit
+code as `--here` for a good job and a bad source, refuses a missing source with exit 2 before any run exists,
+and on SIGTERM cancels the run, whose ffmpeg stops and whose temp directory goes, then prints the failed
+(`cancelled`) document.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -28,7 +28,6 @@ from tests.media import make_clip
 from tests.prefect_server import BIN
 from tests.procs import descendants, find
 from tests.runs import temp_left
-from vodflow.stack.state import load_state
 
 REPO = Path(__file__).resolve().parents[3]
 MP4_240 = {
@@ -65,29 +64,11 @@ def cli(
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory) -> Iterator[Stack]:
-    """The module's stack, in a user's shell: no Prefect settings of the test session, state, data and temp
-    files of its own."""
-    root = tmp_path_factory.mktemp("handoff")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "VODFLOW_"))} | {
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_HOME": str(root / "user-prefect-home"),
-        "VODFLOW_STATE_DIR": str(root / "state"),
-        "VODFLOW_DATA_DIR": str(root / "data"),
-        "VODFLOW_TMP_DIR": str(root / "work"),
-        "VODFLOW_ALLOW_LOCAL_FILES": "true",
-    }
-    (root / "work").mkdir()
-    try:
-        started = cli(env, "up")
-        logs = "\n".join(p.read_text()[-2000:] for p in (root / "state" / "logs").glob("*.log"))
-        assert started.returncode == 0, started.stderr + logs
-        state = load_state(root / "state")
-        assert state is not None
-        with httpx.Client(base_url=state.env["PREFECT_API_URL"], timeout=30) as api:
-            yield Stack(root, env, api)
-    finally:
-        cli(env, "down", timeout=180)
+def stack(user_stack) -> Iterator[Stack]:
+    """The shared stack (tests/user_stack.py: a user's shell with no Prefect settings of the test session;
+    state, data and temp files of its own) and a client of its Prefect API."""
+    with httpx.Client(base_url=user_stack.state.env["PREFECT_API_URL"], timeout=30) as api:
+        yield Stack(user_stack.root, user_stack.env, api)
 
 
 def encoded(run: subprocess.CompletedProcess) -> dict:

@@ -79,12 +79,14 @@ elif args[:2] == ["worker", "start"]:
 
 PYTHON = """\
 #!{python}
-# A stand-in for the interpreter `up` starts the warm runner and the worker with: the runner puts its socket
-# in place, the worker polls the stand-in server once; both wait.
+# A stand-in for the interpreter `up` runs its Prefect set-up, the warm runner and the worker with: the set-up
+# succeeds, the runner puts its socket in place, the worker polls the stand-in server once; both wait.
 import json, os, sys, time, urllib.request
 from pathlib import Path
 Path(os.environ["FAKE_PIDS"], f"python-{{os.getpid()}}").write_text(" ".join(sys.argv[1:]))
 args = sys.argv[1:]
+if args[:2] == ["-m", "vodflow.stack.deploy"]:  # the work pool, deployments and automations: done
+    sys.exit(0)
 if args[:2] == ["-m", "vodflow.stack.forkserver"]:
     Path(args[args.index("--socket") + 1]).touch()
 elif args[:2] == ["-m", "vodflow.stack.worker"]:

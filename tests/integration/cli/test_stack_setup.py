@@ -1,0 +1,62 @@
+"""`vodflow up`'s Prefect set-up in one process (vodflow/stack/deploy.py) against a real Prefect server: the
+work pool made as `prefect work-pool create --type process` makes it, an existing pool left as it is, and a
+prefect.yaml that does not deploy reported with exit 1 before any automation is applied. A whole `up` that
+deploys and applies the automations, with runs through its worker: test_stack.py."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.prefect_server import BIN
+from vodflow.stack.deploy import ensure_pool
+
+REPO = Path(__file__).resolve().parents[3]
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def api_env() -> dict[str, str]:
+    """The environment of a process talking to the session's Prefect server."""
+    from prefect.settings import PREFECT_API_URL
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    return env | {"PREFECT_API_URL": str(PREFECT_API_URL.value()), "PREFECT_SERVER_ANALYTICS_ENABLED": "0"}
+
+
+def test_the_pool_is_made_as_prefects_cli_makes_it_and_an_existing_one_is_left():
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolUpdate
+
+    made = subprocess.run(
+        [str(BIN / "prefect"), "work-pool", "create", "by-cli", "--type", "process"],
+        env=api_env(), capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+
+    assert ensure_pool("by-vodflow") is True
+    with get_client(sync_client=True) as client:
+        cli, ours = client.read_work_pool("by-cli"), client.read_work_pool("by-vodflow")
+        assert (ours.type, ours.base_job_template) == (cli.type, cli.base_job_template)
+        client.update_work_pool("by-vodflow", WorkPoolUpdate(concurrency_limit=3))
+        assert ensure_pool("by-vodflow") is False
+        assert client.read_work_pool("by-vodflow").concurrency_limit == 3, "an existing pool is never changed"
+
+
+def test_a_prefect_yaml_that_does_not_deploy_exits_1_and_applies_no_automation(tmp_path):
+    shutil.copy(REPO / "prefect.yaml", tmp_path / "prefect.yaml")
+    broken = (tmp_path / "prefect.yaml").read_text().replace("entrypoint: ", "entrypoint: no/such/", 1)
+    (tmp_path / "prefect.yaml").write_text(broken)
+
+    done = subprocess.run(
+        [sys.executable, "-m", "vodflow.stack.deploy", "--pool", "set-up-test"],
+        env=api_env(), cwd=tmp_path, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "`prefect deploy --all` failed" in done.stderr
+    assert "work pool set-up-test: created" in done.stdout and "automation " not in done.stdout
