@@ -40,7 +40,7 @@ class UserStack:
 
 
 def user_env(root: Path) -> dict[str, str]:
-    """A user's shell: no Prefect or vodflow settings of the test session; state, data and temp files under
+    """A user's shell: no Prefect or vodflow settings of the test session; the stack's state and data under
     `root`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "VODFLOW_"))}
     return env | {
@@ -48,7 +48,6 @@ def user_env(root: Path) -> dict[str, str]:
         "PREFECT_HOME": str(root / "user-prefect-home"),
         "VODFLOW_STATE_DIR": str(root / "state"),
         "VODFLOW_DATA_DIR": str(root / "data"),
-        "VODFLOW_TMP_DIR": str(root / "work"),
         "VODFLOW_ALLOW_LOCAL_FILES": "true",
     }
 
@@ -70,7 +69,7 @@ class SharedStack:
         if self.running is None:
             root = tmp_path_factory.mktemp("user-stack")
             (root / "work").mkdir()
-            env = user_env(root)
+            env = user_env(root) | {"VODFLOW_TMP_DIR": str(root / "work")}
             started = vodflow(env, "up")
             if started.returncode != 0:
                 vodflow(env, "down", timeout=180)

@@ -28,6 +28,7 @@ from tests.needs import missing, tool
 from tests.postgres import run_postgres, server_binaries
 from tests.prefect_server import BIN
 from tests.procs import find
+from tests.user_stack import user_env, vodflow
 from vodflow.stack.processes import port_in_use
 from vodflow.stack.state import StackState, load_state
 
@@ -36,25 +37,6 @@ SPEC = {
     "presets": [{"format": "hls", "resolutions": ["240"]}],
     "thumbnails": [{"timestamp": "00:00:01", "resolutions": ["240"], "formats": ["jpg"]}],
 }
-
-
-def user_env(root: Path) -> dict[str, str]:
-    """A user's shell: no Prefect settings of the test session, the stack's state and data under `root`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "VODFLOW_"))}
-    return env | {
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_HOME": str(root / "user-prefect-home"),
-        "VODFLOW_STATE_DIR": str(root / "state"),
-        "VODFLOW_DATA_DIR": str(root / "data"),
-        "VODFLOW_ALLOW_LOCAL_FILES": "true",
-    }
-
-
-def vodflow(env: dict[str, str], *args: str, timeout: float = 400) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(BIN / "vodflow"), *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )  # fmt: skip
 
 
 def ports_of(state: StackState) -> list[int]:
