@@ -46,7 +46,12 @@ LONG_FILES = (
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Long files first (`LONG_FILES`), the rest in their usual order; a file's tests stay together."""
     rank = {name: index for index, name in enumerate(LONG_FILES)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(LONG_FILES)))
+    items.sort(key=lambda item: rank.get(file_of(item.nodeid), len(LONG_FILES)))
+
+
+def file_of(nodeid: str) -> str:
+    """The test file of a test id (`tests/x/test_y.py::test_z[p]` -> `tests/x/test_y.py`)."""
+    return nodeid.split("::", 1)[0]
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -59,7 +64,7 @@ def pytest_xdist_make_scheduler(config, log):
 
     class StackFilesTogether(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            path = nodeid.split("::", 1)[0]
+            path = file_of(nodeid)
             return "shared-stack" if path in STACK_FILES else path
 
     return StackFilesTogether(config, log)
@@ -67,7 +72,7 @@ def pytest_xdist_make_scheduler(config, log):
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """The shared stack stops (`vodflow down`) as soon as its worker runs a file that does not use it."""
-    if item.nodeid.split("::", 1)[0] not in STACK_FILES:
+    if file_of(item.nodeid) not in STACK_FILES:
         SHARED.stop()
 
 

@@ -19,19 +19,14 @@ def ensure_pool(name: str) -> bool:
     NAME --type process` does, unless it exists (then it is left as it is); whether it was created."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+    from prefect.exceptions import ObjectAlreadyExists
     from prefect.workers.process import ProcessWorker
 
+    template = ProcessWorker.get_default_base_job_template()
     with get_client(sync_client=True) as client:
         try:
-            client.read_work_pool(name)
-            return False
-        except ObjectNotFound:
-            pass
-        template = ProcessWorker.get_default_base_job_template()
-        try:
             client.create_work_pool(WorkPoolCreate(name=name, type="process", base_job_template=template))
-        except ObjectAlreadyExists:  # made by another `up` in between: theirs stays
+        except ObjectAlreadyExists:  # an earlier `up` made it, or the user did: it stays as it is
             return False
     return True
 

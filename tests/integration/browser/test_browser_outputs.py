@@ -95,20 +95,13 @@ def site(browser, clips, user_stack) -> Site:
         "presets": [{"format": "hls", "resolutions": ["240", "360"]}],
         "thumbnails": [{"timestamp": "00:00:01", "resolutions": ["240"], "formats": ["jpg"]}],
     }
-    root = user_stack.root
-    (root / "spec.json").write_text(json.dumps(spec))
-    encode = subprocess.run(
-        [str(BIN / "vodflow"), "encode", str(root / "spec.json")],
-        env=user_stack.env, cwd=REPO, capture_output=True, text=True, timeout=400, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    assert encode.returncode == 0, encode.stderr[-4000:]
-    doc = json.loads(encode.stdout)
+    doc = encode_job(user_stack.env, user_stack.root, spec)
     ui_url = user_stack.state.part("server").url
     runs = httpx.post(
         f"{ui_url}/api/flow_runs/filter", json={"flow_runs": {"name": {"like_": doc["id"]}}}, timeout=30
     ).json()
     assert len(runs) == 1, runs
-    return Site(doc, ui_url, runs[0]["id"], root, user_stack.env)
+    return Site(doc, ui_url, runs[0]["id"], user_stack.root, user_stack.env)
 
 
 def files_of(doc: dict, kind: str) -> list[dict]:
@@ -253,13 +246,19 @@ def test_hls_ladder_plays_while_its_job_is_processing(site, player_page, tmp_pat
     assert "#EXT-X-PLAYLIST-TYPE:VOD" in top.read_text(), "VOD playlists once the job is done"
 
 
-def encode_job(site: Site, root: Path, spec: dict, job_id: str, env: dict[str, str] | None = None) -> dict:
-    """`vodflow encode` of `spec` (written under `root`) through the running stack, with `env` added to the
-    stack's environment: the job's document."""
+def encode_job(
+    stack_env: dict[str, str],
+    root: Path,
+    spec: dict,
+    job_id: str | None = None,
+    env: dict[str, str] | None = None,
+) -> dict:
+    """`vodflow encode` of `spec` (written under `root`) through the running stack, as job `job_id` (a new id
+    when None), with `env` added to the stack's environment: the job's document."""
     (root / "spec.json").write_text(json.dumps(spec))
     encode = subprocess.run(
-        [str(BIN / "vodflow"), "encode", str(root / "spec.json"), "--job-id", job_id],
-        env=site.env | (env or {}), cwd=REPO, capture_output=True, text=True, timeout=400,
+        [str(BIN / "vodflow"), "encode", str(root / "spec.json"), *(["--job-id", job_id] if job_id else [])],
+        env=stack_env | (env or {}), cwd=REPO, capture_output=True, text=True, timeout=400,
         stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert encode.returncode == 0, encode.stderr[-4000:]
@@ -298,7 +297,7 @@ def packaged(site, tmp_path_factory) -> dict:
         "captions": [{"url": str(root / "en.srt"), "language": "en", "label": "English"}],
         "storyboard": {"interval": 1, "width": 160},
     }
-    return encode_job(site, root, spec, "c" * 24)
+    return encode_job(site.env, root, spec, "c" * 24)
 
 
 def test_packaged_job_lists_its_captions_storyboard_and_both_manifests(packaged):
@@ -326,7 +325,7 @@ def av1_ladder(site, tmp_path_factory) -> dict:
     source = make_bilingual_clip(root / "bilingual.mkv", 640, 360, seconds=14)
     preset = {"format": "cmaf", "resolutions": ["240", "360"], "codec": "av1"}
     spec = {"videoUrl": str(source), "presets": [preset]}
-    (ladder,) = files_of(encode_job(site, root, spec, "a" * 24), "x-tar")
+    (ladder,) = files_of(encode_job(site.env, root, spec, "a" * 24), "x-tar")
     assert ladder["meta"]["format"] == "cmaf" and ladder["fileUrl"].startswith("http://127.0.0.1:")
     return ladder
 

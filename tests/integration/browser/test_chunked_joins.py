@@ -39,7 +39,7 @@ browser, site, player_page = harness.browser, harness.site, harness.player_page
 def chunked_job(site, tmp_path_factory) -> dict:
     """The job's document, encoded in chunks through the stack."""
     root = tmp_path_factory.mktemp("chunked-joins")
-    return encode_job(site, root, everything_cmaf_spec(root, SECONDS, CAPTION_SRT), JOB_ID, env=CHUNKED)
+    return encode_job(site.env, root, everything_cmaf_spec(root, SECONDS, CAPTION_SRT), JOB_ID, env=CHUNKED)
 
 
 @pytest.fixture(scope="module")
