@@ -5,6 +5,7 @@ run's temp directory is private (0700) and named beyond the job id."""
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import pytest
 from prefect.settings import PREFECT_API_URL
 
 from tests.faults import LEDGER, audit_storage
-from tests.procs import ffmpeg_processes
+from tests.procs import descendants, ffmpeg_processes
 from tests.runs import workdirs_of
 from vodflow.cli.encode import run_job
 from vodflow.errors import StepError
@@ -55,12 +56,16 @@ def test_a_second_run_of_a_running_job_is_refused_and_the_first_completes(tmp_pa
     first = subprocess.Popen(
         [sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+    paused: list[int] = []
     try:
         deadline = time.monotonic() + 120
-        while not ffmpeg_processes(f"vodflow-{JOB_ID}"):
+        marker = f"vodflow-{JOB_ID}"
+        while not (paused := [p for p in ffmpeg_processes(marker) if p in descendants(first.pid)]):
             assert first.poll() is None, "the first run ended before its encode started"
             assert time.monotonic() < deadline, "no ffmpeg started"
             time.sleep(0.1)
+        for pid in paused:  # the first run's own encode, held while the second is tried: it cannot end first
+            os.kill(pid, signal.SIGSTOP)
         (workdir,) = workdirs_of(JOB_ID)
         mode = stat.S_IMODE(workdir.stat().st_mode)
         files = sorted(p.relative_to(workdir) for p in workdir.rglob("*"))
@@ -76,10 +81,15 @@ def test_a_second_run_of_a_running_job_is_refused_and_the_first_completes(tmp_pa
         assert set(files) <= {p.relative_to(workdir) for p in workdir.rglob("*")}
         storage = LocalStorage(tmp_path / "data")
         assert load_job(storage, JOB_ID).status == "processing"
+        for pid in paused:
+            os.kill(pid, signal.SIGCONT)
+        paused = []
         assert first.wait(timeout=300) == 0
         assert mode == 0o700, "private to the user running the job"
         assert workdir.name != f"vodflow-{JOB_ID}" and len(workdir.name) == len(f"vodflow-{JOB_ID}-") + 16
     finally:
+        for pid in paused:
+            os.kill(pid, signal.SIGCONT)
         if first.poll() is None:
             first.kill()
     done = load_job(storage, JOB_ID)
