@@ -20,6 +20,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Cancelling
 
 from vodflow.jobs.document import iso_time
+from vodflow.net.busy import BusyHintTransport
 from vodflow.net.deadline import DeadlineTransport, io_deadline
 from vodflow.orchestration.concurrency import job_limit_name
 from vodflow.orchestration.runs import JOB_TAG_PREFIX, job_tag
@@ -72,7 +73,8 @@ class PrefectJobRuns:
     """Flow runs of one deployment (`flow name/deployment name`) on the server in `PREFECT_API_URL`.
 
     Every call ends within `call_timeout` seconds of network time (a busy server answers 503 and Prefect's
-    client retries; `vodflow api` keeps those retries few), so an API request never hangs on Prefect.
+    client retries, after a tenth of a second: `BusyHintTransport`; `vodflow api` keeps those retries few), so
+    an API request never hangs on Prefect.
     """
 
     def __init__(self, deployment: str, call_timeout: float = 10.0) -> None:
@@ -82,7 +84,7 @@ class PrefectJobRuns:
 
     @contextmanager
     def _client(self, call: str) -> Iterator[SyncPrefectClient]:
-        settings = {"transport": DeadlineTransport(), "timeout": self.call_timeout}
+        settings = {"transport": BusyHintTransport(DeadlineTransport()), "timeout": self.call_timeout}
         try:
             with (
                 io_deadline(self.call_timeout),

@@ -31,7 +31,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +43,7 @@ from vodflow.cli.encode import checked_job_id, failed_document, prepare_spec, st
 from vodflow.cli.logs import repeats_job_failure
 from vodflow.cli.output import EXIT_FAILED
 from vodflow.jobs.sources import parse_video_url
+from vodflow.net.retry import call_with_retry
 from vodflow.orchestration.flow_runs import (
     FINAL_STATES,
     NOT_STARTED_STATES,
@@ -64,7 +65,8 @@ LOG_SECONDS = 1.0  # between two reads of its log lines
 PICKUP_SECONDS = 60.0  # the worker starts a run within this, or the stack counts as unable to run it
 HOOK_SECONDS = 5.0  # what a cancelled or crashed run's hook gets to fail its document before this does
 REQUEST_SECONDS = 10.0
-CREATE_ATTEMPTS = 3
+CREATE_ATTEMPTS = 6
+BUSY_SECONDS = 0.05  # first back-off of a create: SQLite's busy answer (503) passes in milliseconds
 # Settings a flow run never reads (the stack's, the API's, the receiver's, this command's): they may differ.
 CLIENT_ONLY = frozenset(
     {
@@ -199,8 +201,15 @@ class Ended:
 class StackRun:
     """One flow run of the stack's `encode` deployment, created, followed and cancelled over HTTP."""
 
-    def __init__(self, client: httpx.Client, lost_after: float, out: Any = None) -> None:
+    def __init__(
+        self,
+        client: httpx.Client,
+        lost_after: float,
+        out: Any = None,
+        sleep: Callable[[float], Any] = time.sleep,
+    ) -> None:
         self.client = client
+        self.sleep = sleep
         self.lost_after = lost_after
         self.out = out or sys.stderr
         self.run_id: str | None = None
@@ -219,24 +228,22 @@ class StackRun:
             raise httpx.DecodingError(f"not JSON: {exc}", request=response.request) from None
 
     def create(self, parameters: dict[str, Any]) -> str:
-        """Create the run; its id. A busy server (5xx: SQLite answers 503 for a moment) or a connection that
-        failed is asked again, `CREATE_ATTEMPTS` times in all: the idempotency key makes a repeated create
-        return the run the first one made. HTTPError when it refuses (4xx, never repeated) or stays away."""
+        """Create the run; its id. A busy server (5xx: SQLite answers 503 when two writes meet, for
+        milliseconds) or a failed connection is asked again by the one retry policy, soon at first
+        (`BUSY_SECONDS`, jittered), `CREATE_ATTEMPTS` times in all: the idempotency key makes a repeated
+        create return the run the first one made. HTTPError when it refuses (4xx, never repeated) or stays
+        away."""
         key = f"vodflow-cli-{uuid.uuid4()}"
-        for attempt in range(CREATE_ATTEMPTS):
-            try:
-                deployment = self._call("GET", deployment_path())
-                path, body = create_run_request(str(deployment["id"]), parameters, key)
-                self.run_id = str(self._call("POST", path, body)["id"])
-                return self.run_id
-            except httpx.HTTPStatusError as exc:
-                if exc.response.status_code < 500 or attempt == CREATE_ATTEMPTS - 1:
-                    raise
-            except httpx.TransportError:
-                if attempt == CREATE_ATTEMPTS - 1:
-                    raise
-            time.sleep(0.5 * 2**attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        def once() -> str:
+            deployment = self._call("GET", deployment_path())
+            path, body = create_run_request(str(deployment["id"]), parameters, key)
+            return str(self._call("POST", path, body)["id"])
+
+        self.run_id = call_with_retry(
+            once, attempts=CREATE_ATTEMPTS, base=BUSY_SECONDS, cap=2.0, sleep=self.sleep
+        )
+        return self.run_id
 
     def follow(self, signals: Signals, stopping: bool, until: float | None = None) -> Ended:
         """Read the run's state until it is final, the server is lost, or (running) the first signal comes or

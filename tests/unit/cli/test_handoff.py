@@ -157,10 +157,13 @@ class FakeServer:
         )
 
 
-def stack_run(server: FakeServer, lost_after: float = 5.0) -> tuple[StackRun, io.StringIO]:
+def stack_run(
+    server: FakeServer, lost_after: float = 5.0, slept: list[float] | None = None
+) -> tuple[StackRun, io.StringIO]:
     client = httpx.Client(base_url="http://127.0.0.1:9/api", transport=httpx.MockTransport(server))
     out = io.StringIO()
-    return StackRun(client, lost_after, out), out
+    sleep = slept.append if slept is not None else time.sleep
+    return StackRun(client, lost_after, out, sleep=sleep), out
 
 
 def test_a_run_is_followed_to_its_final_state_with_its_info_lines_copied_once():
@@ -173,12 +176,15 @@ def test_a_run_is_followed_to_its_final_state_with_its_info_lines_copied_once():
     assert "Flow run 'job j1'" not in out.getvalue()  # the logger `x` keeps its name
 
 
-def test_a_busy_server_is_asked_again_with_the_same_key_and_a_refusal_never():
-    busy = FakeServer(["RUNNING"], create_status=[503, 201])
-    run, _ = stack_run(busy)
+def test_a_busy_server_is_asked_again_soon_with_the_same_key_and_a_refusal_never():
+    busy = FakeServer(["RUNNING"], create_status=[503, 503, 503, 201])
+    slept: list[float] = []
+    run, _ = stack_run(busy, slept=slept)
     assert run.create({"job_id": "j1"}) == "run-1"
     keys = [body["idempotency_key"] for _, path, body in busy.requests if path.endswith("/create_flow_run")]
-    assert len(keys) == 2 and keys[0] == keys[1]
+    assert len(keys) == 4 and len(set(keys)) == 1
+    # SQLite's busy answer passes in milliseconds: not Prefect's client's 2 s, but a growing, jittered wait
+    assert len(slept) == 3 and slept[0] < 0.1 and sum(slept) < 1.0, slept
     refused = FakeServer(["RUNNING"], create_status=[422])
     with pytest.raises(httpx.HTTPStatusError):
         stack_run(refused)[0].create({"job_id": "j1"})
