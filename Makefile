@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 # uv uses the machine's Python 3.11 and never downloads one
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup ffmpeg test-deps test-tools postgresql browser player-vendor demo test lint bench bench-pertitle bench-load bench-fixed bench-small profile lock clean
+.PHONY: setup ffmpeg test-deps test-tools postgresql browser player-vendor demo test lint bench bench-pertitle bench-load bench-fixed bench-small bench-stack profile lock clean
 
 # Every module compiled once here: a machine that sets PYTHONDONTWRITEBYTECODE (CI images, containers) would
 # otherwise compile Prefect from source in every process it starts (server, worker, each run, each CLI call).
@@ -98,6 +98,10 @@ bench-fixed: setup
 # A 1 s 240p job through `vodflow encode` against the local stack, handed to its worker and --here (issue 25)
 bench-small: setup
 	$(PY) bench/small_job.py
+
+# Issue 25's figures through `vodflow up`: ratio to the hand-written command at 30 s and 60 s, first playable
+bench-stack: setup
+	$(PY) bench/stack_speed.py
 
 # Headless Chromium and Node (Debian's, each only when missing) and the browser tests' npm packages
 # (playwright-core, hls.js, dashjs, pinned in package-lock.json) under node_modules/.

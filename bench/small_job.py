@@ -26,6 +26,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -111,42 +113,50 @@ def validation_wall(env: dict[str, str], mode: str, reps: int) -> float:
     return statistics.median(walls)
 
 
+@contextmanager
+def local_stack(name: str) -> Iterator[tuple[dict[str, str], httpx.Client]]:
+    """`vodflow up` with its state in bench/work/<name> (local storage under bench/work); (the environment
+    a user's commands run with, a client of its Prefect API); `vodflow down` at the end."""
+    state_dir = WORK / name
+    shutil.rmtree(state_dir, ignore_errors=True)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "VODFLOW_"))},
+        **LOCAL_STORAGE_ENV,
+        "VODFLOW_STATE_DIR": str(state_dir),
+        "PREFECT_LOGGING_SETTINGS_PATH": str(logging_config(WORK / f"{name}-logging.yml")),
+    }
+    subprocess.run([str(BIN / "vodflow"), "up"], env=env, cwd=ROOT, check=True, capture_output=True)
+    try:
+        state = load_state(state_dir)
+        assert state is not None, f"vodflow up left no state in {state_dir}"
+        with httpx.Client(base_url=state.env["PREFECT_API_URL"], timeout=30) as api:
+            yield env, api
+    finally:
+        subprocess.run([str(BIN / "vodflow"), "down"], env=env, cwd=ROOT, capture_output=True)
+
+
 def measure(reps: int, modes: list[str]) -> list[dict]:
     WORK.mkdir(parents=True, exist_ok=True)
     spec = WORK / "small-job-spec.json"
     spec.write_text(
         json.dumps({"videoUrl": str(source()), "presets": [{"format": "mp4", "resolutions": ["240"]}]})
     )
-    state_dir = WORK / "small-job-stack"
-    shutil.rmtree(state_dir, ignore_errors=True)
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "VODFLOW_"))},
-        **LOCAL_STORAGE_ENV,
-        "VODFLOW_STATE_DIR": str(state_dir),
-        "PREFECT_LOGGING_SETTINGS_PATH": str(logging_config(WORK / "small-job-logging.yml")),
-    }
-    subprocess.run([str(BIN / "vodflow"), "up"], env=env, cwd=ROOT, check=True, capture_output=True)
     rows = []
-    try:
-        state = load_state(state_dir)
-        assert state is not None, f"vodflow up left no state in {state_dir}"
-        with httpx.Client(base_url=state.env["PREFECT_API_URL"], timeout=30) as api:
-            for mode in modes:
-                one_job(env, api, spec, mode, f"small-{mode}-warm-{int(time.time())}")  # warm-up
-                runs = []
-                for i in range(reps):
-                    run = one_job(env, api, spec, mode, f"small-{mode}-{i}-{int(time.time())}")
-                    parts = "  ".join(f"{k} {v:.2f}" for k, v in run.items())
-                    print(f"  {mode}: {parts}", flush=True)
-                    runs.append(run)
-                validated = validation_wall(env, mode, reps)
-                row = {"run": mode, "median wall (s)": round(statistics.median(r["wall"] for r in runs), 2)}
-                row[PARTS[0]] = round(validated, 2)
-                for part in PARTS[1:]:
-                    row[part] = round(statistics.median(r[part] for r in runs), 2)
-                rows.append(row)
-    finally:
-        subprocess.run([str(BIN / "vodflow"), "down"], env=env, cwd=ROOT, capture_output=True)
+    with local_stack("small-job-stack") as (env, api):
+        for mode in modes:
+            one_job(env, api, spec, mode, f"small-{mode}-warm-{int(time.time())}")  # warm-up
+            runs = []
+            for i in range(reps):
+                run = one_job(env, api, spec, mode, f"small-{mode}-{i}-{int(time.time())}")
+                parts = "  ".join(f"{k} {v:.2f}" for k, v in run.items())
+                print(f"  {mode}: {parts}", flush=True)
+                runs.append(run)
+            validated = validation_wall(env, mode, reps)
+            row = {"run": mode, "median wall (s)": round(statistics.median(r["wall"] for r in runs), 2)}
+            row[PARTS[0]] = round(validated, 2)
+            for part in PARTS[1:]:
+                row[part] = round(statistics.median(r[part] for r in runs), 2)
+            rows.append(row)
     return rows
 
 
