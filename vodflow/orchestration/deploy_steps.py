@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 PROJECT_DIR_ENV = "VODFLOW_PROJECT_DIR"
@@ -21,3 +22,11 @@ def project_directory(directory: str = "") -> dict[str, str]:
     if chosen is None or not chosen.is_dir():
         raise ValueError(f"no project directory: set {PROJECT_DIR_ENV} to the vodflow checkout on this host")
     return {"directory": str(chosen.resolve())}
+
+
+def enter_project_directory(directory: str = "") -> dict[str, str]:
+    """Pull step: `project_directory`, then change into it; one step where two (this and Prefect's
+    `set_working_directory`) cost a run a second templating pass and a second pull-step event, about 0.2 s."""
+    chosen = project_directory(directory)
+    os.chdir(chosen["directory"])
+    return chosen

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests.needs import missing
-from vodflow.orchestration.deploy_steps import installed_checkout, project_directory
+from vodflow.orchestration.deploy_steps import enter_project_directory, installed_checkout, project_directory
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -50,3 +50,11 @@ def test_project_directory_pull_step(tmp_path):
         missing("vodflow is not installed from a checkout (editable install): run `make setup`")
     assert project_directory("") == {"directory": str(installed_checkout())}
     assert (Path(project_directory("  ")["directory"]) / "prefect.yaml").is_file()
+
+
+def test_the_one_pull_step_enters_the_project_directory(config, tmp_path, monkeypatch):
+    (step,) = config["pull"]
+    assert list(step) == ["vodflow.orchestration.deploy_steps.enter_project_directory"]
+    monkeypatch.chdir(REPO)
+    assert enter_project_directory(str(tmp_path)) == {"directory": str(tmp_path.resolve())}
+    assert Path.cwd() == tmp_path.resolve()
