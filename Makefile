@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 # uv uses the machine's Python 3.11 and never downloads one
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup ffmpeg test-deps test-tools postgresql browser player-vendor demo test lint bench bench-pertitle bench-load bench-fixed bench-small bench-stack profile lock clean
+.PHONY: setup ffmpeg test-deps test-tools postgresql browser player-vendor demo test lint bench bench-pertitle bench-load bench-fixed bench-small bench-stack profile lock clean image
 
 # Every module compiled once here: a machine that sets PYTHONDONTWRITEBYTECODE (CI images, containers) would
 # otherwise compile Prefect from source in every process it starts (server, worker, each run, each CLI call).
@@ -42,7 +42,7 @@ ffmpeg:
 # What only the tests need: a PostgreSQL server (the production-database test), a browser, curl (the seed's
 # requests) and procps (ps, pgrep: to look at a hung test's processes; the tests themselves read /proc, see
 # tests/procs.py). Under CI=true a missing tool fails the tests that need it instead of skipping them.
-test-deps: postgresql browser test-tools
+test-deps: postgresql browser test-tools image
 
 test-tools:
 	@if ! command -v curl >/dev/null || ! command -v pgrep >/dev/null; then \
@@ -110,6 +110,28 @@ browser: node_modules/.installed
 		echo "installing Debian's chromium package"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; \
 	fi
+
+# The worker image (Containerfile) as `localhost/vodflow:latest`, built with podman; its base, when no registry
+# is reachable, a Debian 12 made here with debootstrap (`localhost/vodflow-base:bookworm`, built once). Chroot
+# isolation needs no OCI runtime (this kind of VM has none that starts); behind a TLS-intercepting proxy whose
+# CA pip knows (PIP_CERT), the build uses that CA too. docs/containers.md.
+IMAGE_BASE  ?= localhost/vodflow-base:bookworm
+IMAGE_BUILD ?= --isolation chroot --network host
+CA_BUNDLE   := $(or $(PIP_CERT),$(SSL_CERT_FILE))
+image:
+	@if ! command -v podman >/dev/null || ! command -v debootstrap >/dev/null; then \
+		echo "installing Debian's podman and debootstrap packages"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq podman debootstrap; \
+	fi
+	@if ! $(SUDO) podman image exists $(IMAGE_BASE); then \
+		echo "building $(IMAGE_BASE) with debootstrap"; \
+		root=$$(mktemp -d) && $(SUDO) debootstrap --variant=minbase bookworm $$root/rootfs http://deb.debian.org/debian >$$root/log 2>&1 \
+		&& $(SUDO) tar -C $$root/rootfs -c . | $(SUDO) podman import -q - $(IMAGE_BASE) >/dev/null; \
+		status=$$?; $(SUDO) rm -rf $$root; exit $$status; \
+	fi
+	$(SUDO) podman build -q $(IMAGE_BUILD) --build-arg BASE=$(IMAGE_BASE) \
+		$(if $(CA_BUNDLE),-v $(CA_BUNDLE):/run/build-ca.crt:ro --build-arg BUILD_CA_CERT=/run/build-ca.crt) \
+		-f Containerfile -t localhost/vodflow:latest .
 
 node_modules/.installed: package-lock.json
 	@if ! command -v npm >/dev/null; then \

@@ -40,6 +40,7 @@ LONG_FILES = (
     "tests/integration/orchestration/test_automations.py",
     "tests/integration/flows/test_pipeline_s3.py",
     "tests/integration/flows/test_pipeline_flow.py",
+    "tests/integration/deployments/test_container_image.py",
 )
 
 
