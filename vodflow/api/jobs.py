@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 from vodflow.api.runs import JobRuns, RunInfo, RunsUnavailable
 from vodflow.errors import ObjectNotFound, SpecError
-from vodflow.jobs.cost import check_spec_size
 from vodflow.jobs.chapters import chapters_key
+from vodflow.jobs.cost import check_spec_size
 from vodflow.jobs.document import JobDocument, JobErrorInfo, new_id, output_id
 from vodflow.jobs.keys import job_key
 from vodflow.jobs.limits import Limits
