@@ -17,6 +17,7 @@ from vodflow.encoders.local import OneProcessEncoder
 from vodflow.errors import JobFailed
 from vodflow.flows.pipeline import encode_video
 from vodflow.media.captions import parse_captions
+from vodflow.storage.jobstore import load_job
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -172,6 +173,7 @@ def test_one_process_gif_preview_and_the_source_chapters(chaptered, storage, enc
     check_mp4s(doc, expected)
     vtt = [(s, t.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")) for s, t in expected]
     check_track(doc, vtt, "source")
+    assert load_job(storage, doc["id"]).wire() == doc, "the entries' meta read back as they were written"
     track = local_file(the(doc, "chapters")["fileUrl"]).read_text()
     assert track.count("-->") == 3, "one timing line per chapter: no title forges one"
 
