@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from vodflow.errors import StepError
-from vodflow.jobs.chapters import source_chapters
 from vodflow.jobs.limits import Limits, check_source_cost, check_source_info
 from vodflow.jobs.plan import CmafOutput
 from vodflow.jobs.sources import AudioStream, SourceInfo, SubtitleStream, stream_language, stream_title
@@ -37,7 +36,6 @@ def run_ffprobe(
         "error",
         "-show_format",
         "-show_streams",
-        "-show_chapters",
         "-of",
         "json",
         *input_args(path, demuxers),
@@ -151,7 +149,6 @@ def parse_probe(report: dict[str, Any]) -> SourceInfo:
             if s.get("codec_type") == "subtitle"
         ),
         dynamic_range=dynamic_range(video),
-        chapters=source_chapters(report.get("chapters")),
     )
 
 

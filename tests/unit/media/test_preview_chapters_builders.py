@@ -9,7 +9,7 @@ import pytest
 
 from vodflow.jobs.chapters import ChapterMark, ChaptersOutput
 from vodflow.jobs.extras import PreviewOutput
-from vodflow.media.chapters import build_chapters_remux_command
+from vodflow.media.chapters import build_chapters_remux_command, flat_value, parse_chapter_lines
 from vodflow.media.preview import build_preview_command, webp_animation
 from vodflow.packaging.chapters import chapters_metadata, chapters_track, ffmetadata_value, webvtt_text
 
@@ -121,3 +121,18 @@ def test_webp_animation_reads_the_canvas_frames_and_duration():
 def test_webp_animation_refuses_what_is_not_a_whole_animation(data):
     with pytest.raises(ValueError):
         webp_animation(data)
+
+
+def test_ffprobe_flat_chapter_lines_are_unescaped_and_grouped_by_chapter():
+    lines = [
+        'chapters.chapter.1.start_time="2.500000"\n',
+        'chapters.chapter.0.start_time="0.000000"\n',
+        'chapters.chapter.0.tags.title="a\\nb, \\"q\\" \\$HOME \\\\ c"\n',
+        "chapters.chapter.x.start_time=1\n",
+        'streams.stream.0.width="1"\n',
+    ]
+    assert parse_chapter_lines(lines) == [
+        {"start_time": "0.000000", "tags": {"title": 'a\nb, "q" $HOME \\ c'}},
+        {"start_time": "2.500000"},
+    ]
+    assert flat_value("\\t\\r") == "\t\r"
