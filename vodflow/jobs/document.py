@@ -123,7 +123,7 @@ class PreviewMeta(BaseModel):
     width: int
     height: int
     frames: int
-    fps: float
+    fps: int
     duration: float
     bytes: int
 
