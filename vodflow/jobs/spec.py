@@ -438,8 +438,9 @@ class JobSpec(Wire):
             if not value:
                 raise ValueError('must not be empty (leave it out, or "source")')
             for i, (before, after) in enumerate(zip(value, value[1:], strict=False)):
-                if after.seconds <= before.seconds:
-                    raise ValueError(f"[{i + 1}] starts at or before [{i}]: chapters must be in order")
+                if round(after.seconds * 1000) <= round(before.seconds * 1000):
+                    reason = "chapters must be in order, at least 1 ms apart"
+                    raise ValueError(f"[{i + 1}] starts at or before [{i}]: {reason}")
         return value
 
     def notifies(self, event: NotifyEvent) -> bool:

@@ -52,6 +52,11 @@ def chapter(start: str, title: str = "t") -> dict[str, str]:
         ({"chapters": 3}, "chapters", "allowed: a list of chapters or 'source'"),
         ({"chapters": [chapter("00:00:01"), chapter("00:00:01")]}, "chapters", "[1] starts at or before [0]"),
         ({"chapters": [chapter("00:00:05"), chapter("00:00:01")]}, "chapters", "must be in order"),
+        (
+            {"chapters": [chapter("00:00:01.0001"), chapter("00:00:01.0004")]},
+            "chapters",
+            "at least 1 ms apart",
+        ),
         ({"chapters": [chapter("00:00:01", "a\nb")]}, "chapters[0].title", "line breaks"),
         ({"chapters": [chapter("00:00:01", "a\x00")]}, "chapters[0].title", "control characters"),
         ({"chapters": [chapter("00:00:01", "00:01 --> 00:02")]}, "chapters[0].title", "'-->'"),
