@@ -29,6 +29,7 @@ from vodflow.jobs.sources import source_name
 from vodflow.jobs.spec import (
     JobSpec,
     RunSpec,
+    check_remote_outputs,
     check_remote_presets,
     check_remote_quality,
     check_remote_storyboard,
@@ -48,6 +49,7 @@ from vodflow.storage.config import StorageConfig
 from vodflow.storage.jobstore import load_job, previous_job, save_job
 from vodflow.storage.scratch import Scratch
 from vodflow.tasks.cleanup import cleanup
+from vodflow.tasks.extras import extras
 from vodflow.tasks.ingest import ingest
 from vodflow.tasks.pertitle import analyse_ladder
 from vodflow.tasks.publish import publish
@@ -158,6 +160,9 @@ def run_locally(
         if plan.thumbnails:
             options = request.options
             thumbnail.with_options(**retry)(source, plan, workdir, options.slots, options.stall_seconds)
+        if plan.preview or plan.chapters:
+            options = request.options
+            extras.with_options(**retry)(source, plan, workdir, options.slots, options.stall_seconds)
         measured = None
         if doc.quality:
             options = request.options
@@ -202,6 +207,7 @@ def run_remotely(
         raise SpecError("captions", f"made only by the local encoder, not by {encoder}")
     check_remote_storyboard(doc, encoder)
     check_remote_quality(doc, encoder)
+    check_remote_outputs(doc, encoder)
     try:
         request.account = ACCOUNTS[encoder].resolve(credentials_block)
     except ValueError as exc:  # missing credentials, an unknown block name, invalid block data

@@ -16,8 +16,9 @@ from collections.abc import Sequence
 
 from vodflow.api.runs import JobRuns, RunInfo, RunsUnavailable
 from vodflow.errors import ObjectNotFound, SpecError
+from vodflow.jobs.chapters import chapters_key
 from vodflow.jobs.cost import check_spec_size
-from vodflow.jobs.document import JobDocument, JobErrorInfo, new_id
+from vodflow.jobs.document import JobDocument, JobErrorInfo, new_id, output_id
 from vodflow.jobs.keys import job_key
 from vodflow.jobs.limits import Limits
 from vodflow.jobs.plan import plan_outputs
@@ -82,6 +83,9 @@ def output_keys(doc: JobDocument) -> tuple[list[str], list[str]]:
     prefixes += [f"{out.key}/" for out in (*plan.hls, *plan.cmaf)]
     prefixes += [f"{plan.storyboard.key}/"] if plan.storyboard is not None else []
     keys += [out.key for out in (*plan.mp4, *plan.thumbnails)]
+    keys += [plan.preview.key] if plan.preview is not None else []
+    if doc.chapters is not None:  # the source's chapters are not known here; the key follows from the id
+        keys.append(chapters_key(output_id(doc.id, "chapters")))
     return sorted(set(keys)), sorted(set(prefixes))
 
 

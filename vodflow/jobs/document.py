@@ -117,16 +117,34 @@ class CaptionMeta(BaseModel):
     label: str | None = None
 
 
+class PreviewMeta(BaseModel):
+    """An animated preview's meta, measured from the file: picture, frames, frame rate, seconds, bytes."""
+
+    width: int
+    height: int
+    frames: int
+    fps: int
+    duration: float
+    bytes: int
+
+
+class ChaptersMeta(BaseModel):
+    """A chapters file's meta: how many chapters, and whether they came from the `spec` or the `source`."""
+
+    chapters: int
+    origin: Literal["spec", "source"]
+
+
 class FileEntry(Wire):
     """One published output, as listed in the job document."""
 
     id: str
     job_id: str = Field(alias="jobId")
-    type: Literal["video", "x-tar", "image", "caption", "storyboard"]
+    type: Literal["video", "x-tar", "image", "caption", "storyboard", "preview", "chapters"]
     file_path: str = Field(alias="filePath")
     file_url: str = Field(alias="fileUrl")
     size: int
-    meta: FileMeta | CaptionMeta | None = None
+    meta: FileMeta | CaptionMeta | PreviewMeta | ChaptersMeta | None = None
     created_at: str = Field(alias="createdAt")
     updated_at: str = Field(alias="updatedAt")
 

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from vodflow.errors import StepError
+from vodflow.jobs.chapters import ChaptersOutput
 from vodflow.jobs.document import JobDocument, Skipped, output_id
+from vodflow.jobs.extras import PreviewOutput, plan_job_chapters, plan_preview
 from vodflow.jobs.keys import CAPTIONS_PREFIX, IMAGES_PREFIX, STORYBOARDS_PREFIX, VIDEOS_PREFIX
 from vodflow.jobs.ladder import LADDER, codec_kbps, scaled_size
 from vodflow.jobs.pertitle import TARGET_SSIM_DB, ProbePoint, choose_ladder
@@ -179,6 +181,8 @@ class OutputPlan:
     captions: list[CaptionOutput] = field(default_factory=list)
     storyboard: StoryboardOutput | None = None
     dynamic_range: str = "sdr"  # the source's: `sdr`, `hdr10` or `hlg`
+    preview: PreviewOutput | None = None  # `preview`: an animated GIF or WebP
+    chapters: ChaptersOutput | None = None  # `chapters`: a WebVTT file and markers in every MP4
 
     @property
     def video_outputs(self) -> int:
@@ -377,4 +381,7 @@ def plan_outputs(
             source.width,
             source.height,
         )
+    # on the output's timeline: a clipped encode passes its start (offset) and length here
+    plan.preview = plan_preview(doc.preview, output_id(doc.id, "preview"), source)
+    plan.chapters = plan_job_chapters(doc.chapters, output_id(doc.id, "chapters"), source)
     return plan

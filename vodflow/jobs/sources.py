@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
+from vodflow.jobs.chapters import ChapterMark
 from vodflow.jobs.keys import unsafe_key_reason
 
 SourceKind = Literal["http", "s3", "local"]
@@ -99,6 +100,7 @@ class SourceInfo:
     audio_streams: tuple[AudioStream, ...] = ()
     subtitle_streams: tuple[SubtitleStream, ...] = ()
     dynamic_range: str = "sdr"
+    chapters: tuple[ChapterMark, ...] = ()  # cleaned (`jobs.chapters.source_chapters`)
 
 
 @dataclass(frozen=True)

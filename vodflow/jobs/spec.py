@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from vodflow.errors import SpecError
+from vodflow.jobs.chapters import MAX_CHAPTERS, title_problem
 from vodflow.jobs.keys import video_id_problem
 from vodflow.jobs.sources import LANGUAGE_TAG, MAX_LANGUAGE_TAG, is_language_tag, parse_video_url
 
@@ -235,6 +236,74 @@ class CaptionSpec(Wire):
         return value.strip()
 
 
+MAX_PREVIEW_SECONDS = 10
+MAX_PREVIEW_FPS = 30
+MAX_PREVIEW_WIDTH = 1280
+
+
+class Preview(Wire):
+    """An animated preview of a few seconds of the source: a palette-optimised GIF or an animated WebP."""
+
+    format: Literal["gif", "webp"] = Field(description="`gif` (one palette per preview) or `webp`.")
+    start: str = Field(
+        default="00:00:00",
+        description="Where it starts, `HH:MM:SS` with optional fraction (on the output's timeline).",
+        json_schema_extra={"pattern": _TIMESTAMP.pattern, "examples": ["00:00:05"]},
+    )
+    duration: float = Field(default=3, gt=0, le=MAX_PREVIEW_SECONDS, description="Seconds (at most 10).")
+    fps: int = Field(default=10, ge=1, le=MAX_PREVIEW_FPS, description="Frames a second (at most 30).")
+    width: int = Field(
+        default=320,
+        ge=16,
+        le=MAX_PREVIEW_WIDTH,
+        description="Pixels (even, at most 1280 and the source's width); the height keeps the aspect, even.",
+    )
+
+    @field_validator("start")
+    @classmethod
+    def _valid_start(cls, value: str) -> str:
+        timestamp_seconds(value)
+        return value.strip()
+
+    @field_validator("width")
+    @classmethod
+    def _even(cls, value: int) -> int:
+        if value % 2:
+            raise ValueError("must be even")
+        return value
+
+    @property
+    def seconds(self) -> float:
+        return timestamp_seconds(self.start)
+
+
+class Chapter(Wire):
+    """One chapter: where it starts (on the output's timeline) and its title; it lasts until the next."""
+
+    start: str = Field(
+        description="`HH:MM:SS` with optional fraction.",
+        json_schema_extra={"pattern": _TIMESTAMP.pattern, "examples": ["00:00:00", "00:01:30.5"]},
+    )
+    title: str = Field(description="What players list: plain text, no line breaks, at most 120 characters.")
+
+    @field_validator("start")
+    @classmethod
+    def _valid_start(cls, value: str) -> str:
+        timestamp_seconds(value)
+        return value.strip()
+
+    @field_validator("title")
+    @classmethod
+    def _plain_title(cls, value: str) -> str:
+        if (problem := title_problem(value)) is not None:
+            raise ValueError(problem)
+        return value.strip()
+
+    @property
+    def seconds(self) -> float:
+        return timestamp_seconds(self.start)
+
+
 class JobSpec(Wire):
     """What a run is given: a source, presets, optional thumbnails and webhook."""
 
@@ -281,6 +350,17 @@ class JobSpec(Wire):
         title="Measure quality",
         description="Measure every video rendition against the source scaled to its size: SSIM, PSNR and, "
         "where the measuring ffmpeg has libvmaf, VMAF in each rendition's `meta`. Local encoder only.",
+    )
+
+    preview: Preview | None = Field(
+        default=None,
+        description="An animated preview (a file of type `preview`). Made only by the local encoder.",
+    )
+    chapters: Annotated[list[Chapter], Field(max_length=MAX_CHAPTERS)] | Literal["source"] | None = Field(
+        default=None,
+        description='Chapters, in order (the spec wins: the source\'s are then ignored), or `"source"` for '
+        "the source's own: a WebVTT chapters file (a file of type `chapters`) and markers in every MP4. "
+        "Made only by the local encoder.",
     )
 
     @model_validator(mode="before")
@@ -339,6 +419,28 @@ class JobSpec(Wire):
             if caption.language.lower() in seen:
                 raise ValueError(f"language {caption.language!r} is given twice")
             seen.add(caption.language.lower())
+        return value
+
+    @field_validator("chapters", mode="wrap")
+    @classmethod
+    def _chapters_or_source(cls, value: Any, handler: Any) -> Any:
+        """`"source"` or a list (whose errors are its items'), nothing else; one clear error each."""
+        if value is None or isinstance(value, list):
+            return handler(value)
+        if isinstance(value, str) and value.strip() == "source":
+            return "source"
+        raise ValueError(f"unknown value {str(value)[:40]!r}; allowed: a list of chapters or 'source'")
+
+    @field_validator("chapters")
+    @classmethod
+    def _chapters_in_order(cls, value: list[Chapter] | str | None) -> list[Chapter] | str | None:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError('must not be empty (leave it out, or "source")')
+            for i, (before, after) in enumerate(zip(value, value[1:], strict=False)):
+                if round(after.seconds * 1000) <= round(before.seconds * 1000):
+                    reason = "chapters must be in order, at least 1 ms apart"
+                    raise ValueError(f"[{i + 1}] starts at or before [{i}]: {reason}")
         return value
 
     def notifies(self, event: NotifyEvent) -> bool:
@@ -429,6 +531,14 @@ def check_remote_quality(spec: JobSpec, service: str) -> None:
         raise SpecError("quality", f"measured only by the local encoder, not by {service}")
 
 
+def check_remote_outputs(spec: JobSpec, service: str) -> None:
+    """Refuse a `preview` or `chapters` (made only by the local encoder) before a job goes to `service`."""
+    if spec.preview is not None:
+        raise SpecError("preview", f"made only by the local encoder, not by {service}")
+    if spec.chapters is not None:
+        raise SpecError("chapters", f"made only by the local encoder, not by {service}")
+
+
 def prefect_marker_path(data: Any) -> str | None:
     """The wire path (`userData.a[0].__prefect_kind`) of the first key starting with `__prefect`, or None."""
     stack: list[tuple[str, Any]] = [("", data)]
@@ -463,7 +573,7 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif isinstance(part, str) and not part.startswith(("literal[", "function-")):
+        elif isinstance(part, str) and not part.startswith(("literal[", "function-", "list[")):
             path += f".{part}" if path else part
     return path or "spec"
 
@@ -521,6 +631,7 @@ def spec_problems(errors: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
     unknown: list[tuple[str, str]] = []
     others: list[tuple[str, str]] = []
     typos: set[tuple[Any, ...]] = set()
+    errors = _without_other_branches(errors)
     for error in errors:
         loc = tuple(error["loc"])
         if error["type"] == "extra_forbidden" and loc and isinstance(loc[-1], str):
@@ -540,6 +651,27 @@ def spec_problems(errors: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
     return problems
 
 
+def _without_other_branches(errors: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """`errors` less a union's `literal[...]` branch error where another branch of the same field has its
+    own (`chapters: [...]` with a bad item is that item's error, not also "should be 'source'")."""
+
+    def branch(loc: tuple[Any, ...]) -> int | None:
+        return next((i for i, p in enumerate(loc) if isinstance(p, str) and p.startswith("literal[")), None)
+
+    kept = []
+    for error in errors:
+        loc = tuple(error["loc"])
+        at = branch(loc)
+        if at is not None and any(
+            tuple(other["loc"])[:at] == loc[:at] and branch(tuple(other["loc"])) is None
+            for other in errors
+            if other is not error
+        ):
+            continue
+        kept.append(error)
+    return kept
+
+
 def _closest(word: str, choices: Iterable[str]) -> str | None:
     found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.7)
     return found[0] if found else None
@@ -549,7 +681,7 @@ def _field_names(loc: tuple[Any, ...]) -> list[str]:
     """The wire names of the fields of the object at `loc` in a JobSpec (none when it is not an object)."""
     model: type[BaseModel] | None = JobSpec
     for part in loc:
-        if isinstance(part, int) or model is None:
+        if isinstance(part, int) or model is None or part.startswith(("list[", "literal[")):
             continue
         field = next((f for name, f in model.model_fields.items() if part in (name, f.alias)), None)
         model = _model_in(field.annotation) if field is not None else None

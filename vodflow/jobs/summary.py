@@ -276,7 +276,7 @@ def job_markdown(
             f"{escape_text(error.message)}",
             "",
         ]
-    images = [f for f in doc.files if f.type == "image"]
+    images = [f for f in doc.files if f.type in ("image", "preview")]  # a preview animates like an image
     if images:
         lines += [*_thumbnails(images), ""]
     if any(f.type in ("x-tar", "video") for f in doc.files):

@@ -12,7 +12,7 @@ import re
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from vodflow.jobs.document import FileEntry, FileMeta, JobDocument, QualityMeta
+from vodflow.jobs.document import CaptionMeta, FileEntry, FileMeta, JobDocument, PreviewMeta, QualityMeta
 
 WATCH_PREFIX = "/watch/"
 PLAYER_PREFIX = "/player/"
@@ -61,7 +61,8 @@ def _ladder(entry: FileEntry, meta: FileMeta) -> dict[str, Any]:
 
 def watch_view(doc: JobDocument) -> dict[str, Any]:
     """What the watch page shows of `doc`: its id, status, duration, ladders (HLS master, DASH manifest, rungs
-    with their quality), MP4s, thumbnails, captions and storyboard; only their published URLs and meta."""
+    with their quality), MP4s, thumbnails and the preview, captions, storyboard and chapters; only their
+    published URLs and meta."""
     view: dict[str, Any] = {
         "id": doc.id,
         "status": doc.status,
@@ -71,6 +72,7 @@ def watch_view(doc: JobDocument) -> dict[str, Any]:
         "images": [],
         "captions": [],
         "storyboard": None,
+        "chapters": None,
     }
     for entry in filter(_served, doc.files):
         meta = entry.meta
@@ -98,7 +100,13 @@ def watch_view(doc: JobDocument) -> dict[str, Any]:
                     "height": size.height if size else None,
                 }
             )
-        elif entry.type == "caption" and meta is not None and not isinstance(meta, FileMeta):
+        elif entry.type == "preview" and isinstance(
+            meta, PreviewMeta
+        ):  # an animated image, with the thumbnails
+            view["images"].append({"url": entry.file_url, "width": meta.width, "height": meta.height})
+        elif entry.type == "chapters" and view["chapters"] is None:
+            view["chapters"] = {"url": entry.file_url}
+        elif entry.type == "caption" and isinstance(meta, CaptionMeta):
             view["captions"].append({"url": entry.file_url, "language": meta.language, "label": meta.label})
         elif entry.type == "storyboard" and isinstance(meta, FileMeta) and view["storyboard"] is None:
             view["storyboard"] = {
@@ -115,6 +123,7 @@ def media_origins(view: dict[str, Any]) -> list[str]:
     urls = [ladder[key] for ladder in view["ladders"] for key in ("hls", "dash") if ladder[key]]
     urls += [item["url"] for key in ("videos", "images", "captions") for item in view[key]]
     urls += [view["storyboard"]["url"]] if view["storyboard"] else []
+    urls += [view["chapters"]["url"]] if view.get("chapters") else []
     return sorted({origin for url in urls if (origin := _origin(url))})
 
 

@@ -252,6 +252,7 @@
     view.videos.forEach((v) => item(link(v.url, `MP4 ${v.width}x${v.height}`), ` (${bytes(v.size)})`));
     view.captions.forEach((c) => item(link(c.url, `Captions: ${c.label || c.language}`), ` (${c.language})`));
     if (view.storyboard) item(link(view.storyboard.url, 'Storyboard (WebVTT thumbnails)'));
+    if (view.chapters) item(link(view.chapters.url, 'Chapters (WebVTT)'));
     $('files-section').hidden = !list.children.length;
 
     view.images.forEach((i) => {

@@ -15,6 +15,7 @@ from vodflow.jobs.limits import Limits, check_source_bytes
 from vodflow.jobs.sources import Source, SourceRef, parse_video_url, s3_source_problem
 from vodflow.jobs.spec import CaptionSpec, JobSpec
 from vodflow.media.captions import MAX_CAPTION_BYTES
+from vodflow.media.chapters import probe_chapters
 from vodflow.media.probe import probe_source
 from vodflow.net.deadline import io_deadline
 from vodflow.net.guard import AddressRefused, NetPolicy, guarded_client
@@ -243,5 +244,7 @@ def ingest_source(
     path = fetch_source(spec, workdir, storage, policy)
     check_source_bytes(path.stat().st_size, policy.limits)
     info = probe_source(path, policy.limits)
+    if spec.chapters == "source":  # read only when asked: the source's chapters are hostile input
+        info = dataclasses.replace(info, chapters=probe_chapters(path))
     streams, skips = ingest_subtitle_streams(path, info, workdir, sidecars, policy.limits.stall_seconds)
     return Source(path=path, info=info, captions=(*sidecars, *streams), caption_skips=tuple(skips))

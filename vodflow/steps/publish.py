@@ -9,9 +9,11 @@ from pathlib import Path
 
 from vodflow.jobs.document import (
     CaptionMeta,
+    ChaptersMeta,
     FileEntry,
     FileMeta,
     JobDocument,
+    PreviewMeta,
     QualityMeta,
     Resolution2D,
     RungMeta,
@@ -20,7 +22,9 @@ from vodflow.jobs.document import (
 )
 from vodflow.jobs.plan import CmafOutput, HlsOutput, Mp4Output, OutputPlan, Rendition, StoryboardOutput
 from vodflow.jobs.summary import playlist_seconds
+from vodflow.media.chapters import chapters_path
 from vodflow.media.commands import hls_dir, mp4_path, rung_name, thumbnail_path, variant_name
+from vodflow.media.preview import preview_info, preview_path
 from vodflow.media.probe import run_ffprobe
 from vodflow.media.quality import QualityScores
 from vodflow.packaging.cmaf import MANIFEST, MASTER, cmaf_dir, media_playlist
@@ -38,6 +42,7 @@ CONTENT_TYPES = {
     ".mp4": "video/mp4",
     ".jpg": "image/jpeg",
     ".webp": "image/webp",
+    ".gif": "image/gif",
     ".vtt": "text/vtt",
 }
 
@@ -171,7 +176,7 @@ def file_entry(
     url_key: str,
     size: int,
     storage: Storage,
-    meta: FileMeta | CaptionMeta | None = None,
+    meta: FileMeta | CaptionMeta | PreviewMeta | ChaptersMeta | None = None,
 ) -> FileEntry:
     now = iso_now()
     return FileEntry(
@@ -238,6 +243,34 @@ def plan_files(
         files.append(PlannedFile(entry, (Upload(out.path, out.key),)))
     if plan.storyboard is not None:
         files.append(storyboard_files(doc, plan.storyboard, workdir, storage))
+    files += extra_files(doc, plan, workdir, storage)
+    return files
+
+
+def extra_files(doc: JobDocument, plan: OutputPlan, workdir: Path, storage: Storage) -> list[PlannedFile]:
+    """The preview's entry (`type` preview, `meta` measured from the file) and the chapters file's (`type`
+    chapters, `meta` their number and origin), whichever the plan has."""
+    files = []
+    if (out := plan.preview) is not None:
+        path = preview_path(workdir, out)
+        info = preview_info(path, out.format)
+        size = path.stat().st_size
+        meta = PreviewMeta(
+            width=info.width,
+            height=info.height,
+            frames=info.frames,
+            fps=out.fps,
+            duration=round(info.duration, 3),
+            bytes=size,
+        )
+        entry = file_entry(doc, out.file_id, "preview", out.key, out.key, size, storage, meta)
+        files.append(PlannedFile(entry, (Upload(path, out.key),)))
+    if (chapters := plan.chapters) is not None:
+        path = chapters_path(workdir, chapters)
+        counted = ChaptersMeta(chapters=len(chapters.marks), origin=chapters.origin)
+        size, key = path.stat().st_size, chapters.key
+        entry = file_entry(doc, chapters.file_id, "chapters", key, key, size, storage, counted)
+        files.append(PlannedFile(entry, (Upload(path, chapters.key),)))
     return files
 
 

@@ -18,7 +18,7 @@ from vodflow.api.auth import Unauthorized, verify_token
 from vodflow.api.jobs import output_keys
 from vodflow.blocks.api import VodflowApi
 from vodflow.errors import ConfigError, StorageError
-from vodflow.jobs.document import JobDocument
+from vodflow.jobs.document import JobDocument, output_id
 from vodflow.jobs.keys import job_key
 from vodflow.jobs.limits import Limits
 from vodflow.jobs.spec import parse_spec
@@ -542,6 +542,17 @@ def test_output_keys_name_every_planned_output():
         sorted(k.rsplit(".", 1)[1] for k in keys if k.startswith("files/images/"))
         == ["jpg"] * 2 + ["webp"] * 2
     )
+
+
+@pytest.mark.parametrize("chapters", ["source", [{"start": "00:00:00", "title": "a"}]])
+def test_output_keys_name_the_preview_and_the_chapters_file(chapters):
+    spec = {**SEED_BODY, "preview": {"format": "webp"}, "chapters": chapters}
+    doc = JobDocument.from_spec(parse_spec(spec), "a" * 24)
+    keys, _ = output_keys(doc)
+    assert sum(k.startswith("files/images/") and k.endswith(".webp") for k in keys) == 2 + 1
+    assert [k for k in keys if k.startswith("files/captions/")] == [
+        f"files/captions/{output_id(doc.id, 'chapters')}.vtt"
+    ], "the source's chapters are unknown to the API: the key follows from the job id"
 
 
 def test_delete_of_a_completed_job_removes_its_files_without_cancelling(client, storage, runs):

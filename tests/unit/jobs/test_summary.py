@@ -103,6 +103,19 @@ def test_http_outputs_show_pictures_ladder_and_every_link():
     assert labels and not any("\\" in label for label in labels), "the Prefect UI shows labels unescaped"
 
 
+def test_the_animated_preview_shows_with_the_thumbnails():
+    base = "http://127.0.0.1:8090"
+    meta = {"width": 320, "height": 180, "frames": 30, "fps": 10, "duration": 3.0, "bytes": 9000}
+    preview = entry("p" * 24, "preview", "files/images/p.gif", f"{base}/files/images/p.gif", 9000, meta)
+    plain = document(base).wire()
+    doc = JobDocument.model_validate({**plain, "files": [*plain["files"], preview]})
+    page = html(job_markdown(doc, variants(base)))
+    assert re.findall(r'<img src="([^"]+)"', page) == [
+        f"{base}/files/images/i.jpg",
+        f"{base}/files/images/p.gif",
+    ]
+
+
 def test_file_urls_are_listed_as_text_without_pictures():
     page = html(job_markdown(document("file:///srv/data")))
     assert "<img" not in page and "<a " not in page

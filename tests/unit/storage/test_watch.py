@@ -16,7 +16,7 @@ from tests.fake_runs import FakeRuns
 from vodflow.api.app import create_app
 from vodflow.jobs.document import JobDocument
 from vodflow.jobs.spec import parse_spec
-from vodflow.jobs.watch import watch_url
+from vodflow.jobs.watch import media_origins, watch_url, watch_view
 from vodflow.settings import ApiSettings
 from vodflow.storage.http import create_file_app
 from vodflow.storage.jobstore import save_job
@@ -114,6 +114,25 @@ def test_the_page_data_holds_the_published_files_and_nothing_of_the_job_document
     assert view["captions"] == [caption]
     assert view["storyboard"]["url"].endswith("/index.vtt") and view["storyboard"]["interval"] == 1.0
     assert view["images"] == [{"url": f"{BASE}/files/images/bbbb.jpg", "width": None, "height": None}]
+
+
+def test_the_page_data_lists_the_preview_with_the_thumbnails_and_the_chapters_file():
+    preview = {"width": 320, "height": 180, "frames": 30, "fps": 10, "duration": 3.0, "bytes": 1000}
+    doc = JobDocument.from_spec(
+        parse_spec({"videoUrl": "/s.mp4", "presets": [{"format": "mp4", "resolutions": ["240"]}]}), JOB_ID
+    )
+    doc = doc.moved_to(
+        "completed",
+        files=[
+            file("preview", "files/images/pppp.gif", preview),
+            file("chapters", "files/captions/hhhh.vtt", {"chapters": 3, "origin": "source"}),
+        ],
+    )
+    view = watch_view(JobDocument.model_validate(doc.wire()))  # as stored and read back
+    assert view["images"] == [{"url": f"{BASE}/files/images/pppp.gif", "width": 320, "height": 180}]
+    assert view["chapters"] == {"url": f"{BASE}/files/captions/hhhh.vtt"}
+    assert view["captions"] == [], "a chapters file is not a caption track"
+    assert media_origins(view) == [BASE]
 
 
 def test_the_page_is_served_with_a_strict_policy_naming_only_the_media_origin(client):
