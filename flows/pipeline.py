@@ -32,6 +32,7 @@ from vodflow.jobs.spec import (
     check_remote_presets,
     check_remote_quality,
     check_remote_storyboard,
+    check_remote_timeline,
     parse_run_spec,
 )
 from vodflow.net.webhook import WebhookConfig, deliver_webhook
@@ -202,6 +203,7 @@ def run_remotely(
         raise SpecError("captions", f"made only by the local encoder, not by {encoder}")
     check_remote_storyboard(doc, encoder)
     check_remote_quality(doc, encoder)
+    check_remote_timeline(doc, encoder)
     try:
         request.account = ACCOUNTS[encoder].resolve(credentials_block)
     except ValueError as exc:  # missing credentials, an unknown block name, invalid block data

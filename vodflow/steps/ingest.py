@@ -21,6 +21,7 @@ from vodflow.net.guard import AddressRefused, NetPolicy, guarded_client
 from vodflow.net.retry import is_transient_status
 from vodflow.net.webhook import redact_url
 from vodflow.steps.captions import caption_file_name, ingest_sidecars, ingest_subtitle_streams
+from vodflow.steps.timeline import MAX_INSERT_BYTES, apply_timeline
 from vodflow.storage.base import Storage
 
 
@@ -244,4 +245,18 @@ def ingest_source(
     check_source_bytes(path.stat().st_size, policy.limits)
     info = probe_source(path, policy.limits)
     streams, skips = ingest_subtitle_streams(path, info, workdir, sidecars, policy.limits.stall_seconds)
-    return Source(path=path, info=info, captions=(*sidecars, *streams), caption_skips=tuple(skips))
+    source = Source(path=path, info=info, captions=(*sidecars, *streams), caption_skips=tuple(skips))
+    fetch_video = partial(fetch_insert, storage=storage, policy=policy)
+    return apply_timeline(spec, source, workdir, fetch_video, policy.limits)
+
+
+def fetch_insert(url: str, field: str, dest: Path, *, storage: Storage, policy: IngestPolicy) -> Path:
+    """The intro or outro video a spec URL names (`field`: `prepend[0].url`), fetched as sources are
+    (`fetch_ref`); StepError(ingest) naming `field`."""
+    try:
+        ref = parse_video_url(url)
+    except ValueError as exc:
+        raise SpecError(field, str(exc)) from None
+    bytes_cap = min(policy.limits.max_source_bytes, MAX_INSERT_BYTES)
+    limits = dataclasses.replace(policy.limits, max_source_bytes=bytes_cap)
+    return fetch_ref(ref, dest, field=field, storage=storage, policy=policy, limits=limits)
