@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-import ffmpeg
-
 from vodflow.media.captions import Cue
 from vodflow.media.inputs import file_url, input_options
 
@@ -80,36 +78,44 @@ def pix_fmt_for(source_pix_fmt: str) -> str:
     return "yuv420p10le" if deep else "yuv420p"
 
 
-def _picture(stream: object, seconds: float, canvas: Canvas) -> object:
-    """A part's video made to the canvas: fit and pad, square pixels, the frame rate, then exactly `seconds`
-    long (its last frame repeated if it is shorter)."""
+def _picture(label: str, seconds: float, canvas: Canvas) -> str:
+    """A part's video (`label`) made to the canvas: fit and pad, square pixels, the frame rate, then exactly
+    `seconds` long (its last frame repeated if it is shorter)."""
     w, h = canvas.width, canvas.height
-    chain = (
-        stream.filter("setpts", "PTS-STARTPTS")  # type: ignore[attr-defined]
-        .filter("scale", w, h, force_original_aspect_ratio="decrease")
-        .filter("pad", w, h, "(ow-iw)/2", "(oh-ih)/2")
-        .filter("setsar", 1)
-        .filter("fps", str(canvas.frame_rate))
-        .filter("format", canvas.pix_fmt)
-        .filter("tpad", stop_mode="clone", stop_duration=f"{seconds:.6f}")
-        .filter("trim", end=f"{seconds:.6f}")
-    )
-    return chain
-
-
-def _sound(stream: object | None, seconds: float, canvas: Canvas) -> object:
-    """A part's audio made to the canvas (resampled, the channel layout), or silence without one; exactly
-    `seconds` long (padded with silence or cut)."""
-    if stream is None:
-        stream = ffmpeg.input(f"anullsrc=r={canvas.sample_rate}:cl={canvas.channel_layout}", f="lavfi").audio
-    else:
-        stream = stream.filter("asetpts", "PTS-STARTPTS")  # type: ignore[attr-defined]
     return (
-        stream.filter("aresample", canvas.sample_rate)  # type: ignore[attr-defined]
-        .filter("aformat", sample_fmts="fltp", channel_layouts=canvas.channel_layout)
-        .filter("apad", whole_dur=f"{seconds:.6f}")
-        .filter("atrim", end=f"{seconds:.6f}")
+        f"[{label}]setpts=PTS-STARTPTS,scale={w}:{h}:force_original_aspect_ratio=decrease,"
+        f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,setsar=1,fps={canvas.frame_rate},format={canvas.pix_fmt},"
+        f"tpad=stop_mode=clone:stop_duration={seconds:.6f},trim=end={seconds:.6f}"
     )
+
+
+def _sound(label: str | None, seconds: float, canvas: Canvas) -> str:
+    """A part's audio (`label`) made to the canvas (resampled, the channel layout), or silence without one;
+    exactly `seconds` long (padded with silence or cut)."""
+    head = (
+        f"[{label}]asetpts=PTS-STARTPTS,"
+        if label
+        else f"anullsrc=r={canvas.sample_rate}:cl={canvas.channel_layout},"
+    )
+    return (
+        f"{head}aresample={canvas.sample_rate},"
+        f"aformat=sample_fmts=fltp:channel_layouts={canvas.channel_layout},"
+        f"apad=whole_dur={seconds:.6f},atrim=end={seconds:.6f}"
+    )
+
+
+def _input_args(part: Part) -> list[str]:
+    """A part's input: the allowed demuxers and protocol, an accurate seek to its start, a bounded read."""
+    options = input_options()
+    args = [
+        "-format_whitelist",
+        options["format_whitelist"],
+        "-protocol_whitelist",
+        options["protocol_whitelist"],
+    ]
+    if part.start > 0:
+        args += ["-ss", f"{part.start:.6f}"]
+    return [*args, "-t", f"{part.seconds + 1:.6f}", "-i", file_url(part.path)]  # each is cut to length
 
 
 def build_mezzanine_command(
@@ -131,41 +137,37 @@ def build_mezzanine_command(
     if not parts:
         raise ValueError("a timeline has at least one part")
     tracks = canvas.audio_tracks if canvas.sample_rate else 0
-    segments: list[object] = []
-    for part in parts:
-        options = dict(input_options())
-        if part.start > 0:
-            options["ss"] = f"{part.start:.6f}"
-        options["t"] = f"{part.seconds + 1:.6f}"  # bounded decode; each part is cut to its length below
-        src = ffmpeg.input(file_url(part.path), **options)
-        segments.append(_picture(src["v:0"], part.seconds, canvas))
+    args = ["ffmpeg", *GLOBAL_ARGS]
+    chains: list[str] = []
+    segments: list[str] = []
+    for i, part in enumerate(parts):
+        args += _input_args(part)
+        chains.append(f"{_picture(f'{i}:v:0', part.seconds, canvas)}[v{i}]")
+        segments.append(f"[v{i}]")
         for k in range(tracks):
-            stream = src[f"a:{min(k, part.audio_tracks - 1)}"] if part.audio_tracks else None
-            segments.append(_sound(stream, part.seconds, canvas))
+            label = f"{i}:a:{min(k, part.audio_tracks - 1)}" if part.audio_tracks else None
+            chains.append(f"{_sound(label, part.seconds, canvas)}[a{i}_{k}]")
+            segments.append(f"[a{i}_{k}]")
+    outputs = ["[v]"] + [f"[a{k}]" for k in range(tracks)]
     if len(parts) > 1:
-        joined = ffmpeg.concat(*segments, n=len(parts), v=1, a=tracks).node
-        streams = [joined[k] for k in range(1 + tracks)]
+        chains.append(f"{''.join(segments)}concat=n={len(parts)}:v=1:a={tracks}{''.join(outputs)}")
     else:
-        streams = segments
-    metadata = {}
-    for k in range(tracks):  # two spellings of audio stream k, as ffmpeg takes one value per option
+        outputs = segments
+    args += ["-filter_complex", ";".join(chains)]
+    for label in outputs:
+        args += ["-map", label]
+    args += ["-map_metadata", "-1", "-c:v", "libx264", "-preset", "ultrafast", "-crf", str(MEZZANINE_CRF)]
+    args += ["-pix_fmt", canvas.pix_fmt]
+    for option, value in _HDR_TAGS.get(canvas.dynamic_range, {}).items():
+        args += [f"-{option}", value]
+    if tracks:
+        args += ["-c:a", "pcm_s16le"]
+    for k in range(tracks):
         if k < len(languages) and languages[k]:
-            metadata[f"metadata:s:a:{k}"] = f"language={languages[k]}"
+            args += [f"-metadata:s:a:{k}", f"language={languages[k]}"]
         if k < len(titles) and titles[k]:
-            metadata[f"metadata:s:{1 + k}"] = f"title={titles[k]}"
-    output = ffmpeg.output(
-        *streams,
-        str(dest),
-        vcodec="libx264",
-        preset="ultrafast",
-        crf=MEZZANINE_CRF,
-        pix_fmt=canvas.pix_fmt,
-        map_metadata=-1,
-        **_HDR_TAGS.get(canvas.dynamic_range, {}),
-        **({"acodec": "pcm_s16le"} if tracks else {}),
-        **metadata,
-    )
-    return output.global_args(*GLOBAL_ARGS).overwrite_output().compile()
+            args += [f"-metadata:s:a:{k}", f"title={titles[k]}"]
+    return [*args, "-y", str(dest)]
 
 
 def shift_cues(cues: Sequence[Cue], start: float, end: float, offset: float) -> list[Cue]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.media import ffmpeg, ffprobe_streams, local_file
+from tests.media import ffmpeg, ffprobe_streams, local_file, make_bilingual_clip
 from vodflow.errors import JobFailed
 from vodflow.flows.pipeline import encode_video
 from vodflow.jobs.sources import Source
@@ -257,3 +257,47 @@ def test_a_remote_encoder_refuses_a_timeline_naming_the_field(media, storage, en
     error = failed.value.document["error"]
     assert (error["step"], error["code"]) == ("validate", "invalid_spec")
     assert error["message"] == f"{key}: made only by the local encoder, not by {encoder}"
+
+
+def test_the_same_silent_outro_twice_and_an_intro_twice_join(media, tmp_path):
+    """Parts may repeat (one local file named twice) and several may be silent: each is its own input."""
+    spec = parse_spec(
+        {
+            "videoUrl": str(media["source"]),
+            "presets": [{"format": "mp4", "resolutions": ["240"]}],
+            "clip": {"start": "00:00:09"},
+            "prepend": [{"url": str(media["intro"])}, {"url": str(media["intro"])}],
+            "append": [{"url": str(media["outro"])}, {"url": str(media["outro"])}],
+        }
+    )
+    source = ingest_source(spec, tmp_path, LocalStorage(tmp_path / "data"), IngestPolicy())
+    assert source.info.duration == pytest.approx(1 + 1 + 1 + 2 * OUTRO_SECONDS, abs=FRAME)
+    assert media["intro"].exists() and media["outro"].exists()  # files used in place are left alone
+    assert centre_rgb(source.path, 1.5)[2] > 180 and centre_rgb(source.path, 4.5)[0] > 180
+    assert peak_level(source.path, 3.1, 2 * OUTRO_SECONDS - 0.2) < -80
+
+
+def test_a_cmaf_ladder_of_a_clip_keeps_every_audio_track_and_moves_the_captions(media, storage, tmp_path):
+    """A bilingual source with a French subtitle stream, clipped from 4 s with a 1 s intro: both languages
+    stay tracks of the ladder, and the cue at 5 s of the source is at 2 s of the title; one before the
+    clip is gone."""
+    srt = tmp_path / "fr.srt"
+    srt.write_text("1\n00:00:01,000 --> 00:00:03,000\nAvant\n\n2\n00:00:05,000 --> 00:00:07,000\nDedans\n")
+    bilingual = make_bilingual_clip(tmp_path / "bilingual.mkv", WIDTH, HEIGHT, 12, subtitles=srt)
+    spec = {
+        "videoUrl": str(bilingual),
+        "presets": [{"format": "cmaf", "resolutions": ["240"]}],
+        "clip": {"start": "00:00:04", "end": "00:00:10"},
+        "prepend": [{"url": str(media["intro"])}],
+    }
+    doc = encode_video(spec, job_id="a" * 24)
+    assert doc["status"] == "completed"
+    (ladder,) = [f for f in doc["files"] if f["type"] == "x-tar"]
+    assert ladder["meta"]["duration"] == pytest.approx(7.0, abs=FRAME)
+    mpd = local_file(ladder["meta"]["dashUrl"]).read_text()
+    assert 'lang="eng"' in mpd and 'lang="fra"' in mpd
+    (caption,) = [f for f in doc["files"] if f["type"] == "caption"]
+    cues = parse_captions(local_file(caption["fileUrl"]).read_bytes())
+    # within 30 ms: the stream is read relative to the MKV's start (-23 ms of AAC priming), as without a clip
+    assert [c.lines for c in cues] == [("Dedans",)]
+    assert (cues[0].start, cues[0].end) == pytest.approx((2.0, 4.0), abs=0.03)
