@@ -7,10 +7,10 @@ joined with the `concat` filter. Every format, codec and encoder (one process or
 unchanged, and thumbnail, storyboard and caption times are on the title's timeline.
 
 The mezzanine is H.264 at a near-lossless quality (x264 `ultrafast`, CRF 12, 10-bit for a 10-bit source,
-its colour tags kept) with PCM audio (no encoder priming to shift the sound), in a MOV file (exact
-timestamps).
-The clip is an accurate input seek (`-ss`/`-t` before `-i`: decoded and cut at the asked times, audio and
-video alike), then every part is cut or padded to a whole number of frames, so the parts join without gaps.
+its colour tags kept; HEVC for an HDR10 source with mastering metadata, which it carries), with PCM audio
+(no encoder priming to shift the sound), in a MOV file (exact timestamps). The clip is an accurate input
+seek (`-ss`/`-t` before `-i`: decoded and cut at the asked times, audio and video alike), then every part
+is cut or padded to a whole number of frames, so the parts join without gaps.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from vodflow.media.captions import Cue
+from vodflow.media.color import MasteringDisplay
 from vodflow.media.inputs import file_url, input_options
 
 GLOBAL_ARGS = ("-nostdin", "-hide_banner", "-loglevel", "error")
@@ -36,7 +37,8 @@ _HDR_TAGS = {
 @dataclass(frozen=True)
 class Canvas:
     """What every part of a mezzanine is made to: the main source's displayed picture (even sizes), frame
-    rate, pixel format and dynamic range, and its audio (none when `sample_rate` is 0)."""
+    rate, pixel format and dynamic range, its HDR10 `mastering` metadata, and its audio (none when
+    `sample_rate` is 0)."""
 
     width: int
     height: int
@@ -46,6 +48,7 @@ class Canvas:
     sample_rate: int = 0
     channel_layout: str = "stereo"
     audio_tracks: int = 0
+    mastering: MasteringDisplay | None = None
 
 
 @dataclass(frozen=True)
@@ -156,8 +159,7 @@ def build_mezzanine_command(
     args += ["-filter_complex", ";".join(chains)]
     for label in outputs:
         args += ["-map", label]
-    args += ["-map_metadata", "-1", "-c:v", "libx264", "-preset", "ultrafast", "-crf", str(MEZZANINE_CRF)]
-    args += ["-pix_fmt", canvas.pix_fmt]
+    args += ["-map_metadata", "-1", *_video_codec(canvas), "-pix_fmt", canvas.pix_fmt]
     for option, value in _HDR_TAGS.get(canvas.dynamic_range, {}).items():
         args += [f"-{option}", value]
     if tracks:
@@ -168,6 +170,16 @@ def build_mezzanine_command(
         if k < len(titles) and titles[k]:
             args += [f"-metadata:s:a:{k}", f"title={titles[k]}"]
     return [*args, "-y", str(dest)]
+
+
+def _video_codec(canvas: Canvas) -> list[str]:
+    """x264, or for an HDR10 source with mastering metadata x265 carrying it (ffmpeg 5.1's H.264 decoder does
+    not read that SEI back: the encode takes it from the mezzanine)."""
+    if canvas.mastering is None:
+        return ["-c:v", "libx264", "-preset", "ultrafast", "-crf", str(MEZZANINE_CRF)]
+    params = f"log-level=error:hdr10=1:{canvas.mastering.x265_params()}"
+    return ["-c:v", "libx265", "-preset", "ultrafast", "-crf", str(MEZZANINE_CRF), "-x265-params", params,
+            "-tag:v", "hvc1"]  # fmt: skip
 
 
 def shift_cues(cues: Sequence[Cue], start: float, end: float, offset: float) -> list[Cue]:

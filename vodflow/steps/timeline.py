@@ -13,9 +13,9 @@ from pathlib import Path
 from vodflow.errors import StepError
 from vodflow.jobs.limits import Limits, check_source_bytes
 from vodflow.jobs.sources import CaptionTrack, Source, SourceInfo
-from vodflow.jobs.spec import Clip, JobSpec
+from vodflow.jobs.spec import MAX_INSERTS, Clip, JobSpec
 from vodflow.media.captions import CaptionError, parse_captions, webvtt
-from vodflow.media.probe import probe_source, run_ffprobe
+from vodflow.media.probe import mastering_metadata, probe_source, run_ffprobe
 from vodflow.media.runner import encode_timeout, run_ffmpeg
 from vodflow.media.timeline import (
     MEZZANINE_NAME,
@@ -132,6 +132,8 @@ def apply_timeline(
     began = time.monotonic()
     start, end = clip_range(spec.clip, source.info)
     canvas = canvas_of(run_ffprobe(source.path), source.info)
+    if canvas.dynamic_range == "hdr10":
+        canvas = dataclasses.replace(canvas, mastering=mastering_metadata(source.path))
     intros, outros = fetch_inserts(spec, workdir, fetch, limits, canvas)
     main = Part(
         source.path, whole_frames(end - start, canvas.frame_rate), start, audio_tracks=canvas.audio_tracks
@@ -160,9 +162,12 @@ def apply_timeline(
             captions.append(track)
         else:
             skips.append((track.language, "no cue inside the clip"))
-    for path in (*(part.path for part in (*intros, *outros)), source.path):
-        if path.parent == workdir:  # fetched, not a local file used in place: the mezzanine replaces them
-            path.unlink(missing_ok=True)
+    # what ingest fetched into the run's directory (`fetch_source`'s `source`), not local files used in place
+    fetched = {workdir / "source"} | {
+        workdir / f"{s}-{i}" for s in ("prepend", "append") for i in range(MAX_INSERTS)
+    }
+    for path in {part.path for part in parts} & fetched:
+        path.unlink()
     logger.info(
         "timeline: %.3f s mezzanine (%d part(s), clip %.3f-%.3f s) made in %.2f s",
         info.duration, len(parts), start, end, time.monotonic() - began,

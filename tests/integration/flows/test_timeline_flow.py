@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.media import ffmpeg, ffprobe_streams, local_file, make_bilingual_clip
+from tests.media import ffmpeg, ffprobe_streams, local_file, make_bilingual_clip, make_hdr10_clip
 from vodflow.errors import JobFailed
 from vodflow.flows.pipeline import encode_video
 from vodflow.jobs.sources import Source
 from vodflow.jobs.spec import parse_spec
 from vodflow.media.captions import parse_captions
-from vodflow.media.probe import probe_source
+from vodflow.media.probe import mastering_metadata, probe_source
 from vodflow.steps.ingest import IngestPolicy, ingest_source
 from vodflow.storage.local import LocalStorage
 
@@ -301,3 +301,26 @@ def test_a_cmaf_ladder_of_a_clip_keeps_every_audio_track_and_moves_the_captions(
     # within 30 ms: the stream is read relative to the MKV's start (-23 ms of AAC priming), as without a clip
     assert [c.lines for c in cues] == [("Dedans",)]
     assert (cues[0].start, cues[0].end) == pytest.approx((2.0, 4.0), abs=0.03)
+
+
+def test_an_hdr10_source_stays_hdr10_through_its_clip(tmp_path):
+    """The mezzanine of an HDR10 clip is 10-bit with the PQ/BT.2020 tags and the mastering display: its
+    HEVC/AV1 rungs can keep it."""
+    source = make_hdr10_clip(tmp_path / "hdr10.mp4", WIDTH, HEIGHT, seconds=3)
+    spec = parse_spec(
+        {
+            "videoUrl": str(source),
+            "presets": [{"format": "mp4", "resolutions": ["240"]}],
+            "clip": {"start": "00:00:01"},
+        }
+    )
+    clipped = ingest_source(spec, tmp_path, LocalStorage(tmp_path / "data"), IngestPolicy())
+    assert clipped.info.dynamic_range == "hdr10"
+    assert clipped.info.duration == pytest.approx(2.0, abs=FRAME)
+    (video,) = [s for s in ffprobe_streams(clipped.path)["streams"] if s["codec_type"] == "video"]
+    assert (video["pix_fmt"], video["color_transfer"], video["color_primaries"]) == (
+        "yuv420p10le",
+        "smpte2084",
+        "bt2020",
+    )
+    assert mastering_metadata(clipped.path) == mastering_metadata(source)  # for rungs that keep HDR10

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from vodflow.media.captions import Cue
+from vodflow.media.color import MasteringDisplay
 from vodflow.media.timeline import (
     Canvas,
     Part,
@@ -127,6 +128,18 @@ def test_an_hdr_source_keeps_its_colour_tags(tmp_path):
         and "-color_primaries bt2020" in line
         and "-colorspace bt2020nc" in line
     )
+
+
+def test_an_hdr10_source_with_mastering_metadata_is_carried_by_hevc(tmp_path):
+    mastering = MasteringDisplay(
+        (13250, 34500), (7500, 3000), (34000, 16000), (15635, 16450), 10000000, 1, 1000, 400
+    )
+    canvas = Canvas(640, 360, Fraction(25), "yuv420p10le", "hdr10", mastering=mastering)
+    command = build_mezzanine_command([Part(Path("/src.mp4"), 2.0)], canvas, tmp_path / "m.mov")
+    assert command[command.index("-c:v") + 1] == "libx265"
+    params = command[command.index("-x265-params") + 1]
+    assert "hdr10=1" in params and mastering.x265_params() in params
+    assert "libx265" not in build_mezzanine_command([Part(Path("/src.mp4"), 2.0)], CANVAS, tmp_path / "m.mov")
 
 
 def test_a_timeline_has_a_part():
