@@ -14,13 +14,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.httpserver import serve
 from tests.media import ffmpeg, ffprobe_streams, local_file, make_bilingual_clip, make_hdr10_clip
-from vodflow.errors import JobFailed
+from vodflow.errors import JobFailed, StepError
 from vodflow.flows.pipeline import encode_video
 from vodflow.jobs.sources import Source
-from vodflow.jobs.spec import parse_spec
+from vodflow.jobs.spec import JobSpec, parse_spec
 from vodflow.media.captions import parse_captions
 from vodflow.media.probe import mastering_metadata, probe_source
+from vodflow.net.guard import NetPolicy
+from vodflow.steps import timeline as timeline_step
 from vodflow.steps.ingest import IngestPolicy, ingest_source
 from vodflow.storage.local import LocalStorage
 
@@ -324,3 +327,51 @@ def test_an_hdr10_source_stays_hdr10_through_its_clip(tmp_path):
         "bt2020",
     )
     assert mastering_metadata(clipped.path) == mastering_metadata(source)  # for rungs that keep HDR10
+
+
+def timeline_spec(media: dict[str, Path], url: str, side: str = "append") -> JobSpec:
+    return parse_spec(
+        {
+            "videoUrl": str(media["source"]),
+            "presets": [{"format": "mp4", "resolutions": ["240"]}],
+            side: [{"url": url}],
+        }
+    )
+
+
+def test_an_outro_url_goes_through_the_source_address_guard(media, tmp_path):
+    """An http outro on a private address is refused as `videoUrl` would be, naming its field; allowed, it
+    is fetched into the run's directory, and removed once the mezzanine is made."""
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "outro.mp4").write_bytes(media["outro"].read_bytes())
+    storage = LocalStorage(tmp_path / "data")
+    with serve(www) as server:
+        spec = timeline_spec(media, f"{server.base_url}/outro.mp4", "prepend")
+        with pytest.raises(StepError) as refused:
+            ingest_source(spec, tmp_path / "refused", storage, IngestPolicy())
+        assert (refused.value.code, refused.value.message.split(":")[0]) == (
+            "url_not_allowed",
+            "prepend[0].url",
+        )
+        assert server.requests == []
+        work = tmp_path / "allowed"
+        work.mkdir()
+        policy = IngestPolicy(net=NetPolicy.from_entries(["127.0.0.1"]))
+        source = ingest_source(spec, work, storage, policy)
+    assert source.info.duration == pytest.approx(SECONDS + OUTRO_SECONDS, abs=FRAME)
+    assert sorted(p.name for p in work.iterdir()) == ["mezzanine.mov"]
+
+
+def test_an_outro_that_is_not_a_video_or_too_long_fails_at_ingest_naming_it(media, tmp_path, monkeypatch):
+    text = tmp_path / "outro.txt"
+    text.write_text("not a video\n" * 100)
+    storage = LocalStorage(tmp_path / "data")
+    with pytest.raises(StepError) as failed:
+        ingest_source(timeline_spec(media, str(text)), tmp_path, storage, IngestPolicy())
+    assert failed.value.step == "ingest" and failed.value.message.startswith("append[0].url: source is")
+    monkeypatch.setattr(timeline_step, "MAX_INSERT_SECONDS", 1.5)
+    with pytest.raises(StepError) as failed:
+        ingest_source(timeline_spec(media, str(media["outro"])), tmp_path, storage, IngestPolicy())
+    assert failed.value.code == "insert_too_long"
+    assert failed.value.message == "append[0].url: 2.0 s long; an intro or outro is at most 1.5 s"
