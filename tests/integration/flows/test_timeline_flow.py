@@ -112,7 +112,11 @@ def stream_seconds(path: Path, kind: str) -> float:
 def clip_append_spec(media: dict[str, Path]) -> dict:
     return {
         "videoUrl": str(media["source"]),
-        "presets": [{"format": "mp4", "resolutions": ["240"]}, {"format": "hls", "resolutions": ["240"]}],
+        "presets": [
+            {"format": "mp4", "resolutions": ["240"]},
+            {"format": "hls", "resolutions": ["240"]},
+            {"format": "cmaf", "resolutions": ["240"]},
+        ],
         "thumbnails": [{"timestamp": "00:00:01", "resolutions": ["240"]}],
         "storyboard": {"interval": 1, "width": 160},
         "clip": {"start": CLIP[0], "end": CLIP[1]},
@@ -200,12 +204,15 @@ def test_the_chunked_encode_gives_the_same_title(one_process, chunked):
         assert stream_seconds(the_mp4(chunks), kind) == pytest.approx(
             stream_seconds(the_mp4(one), kind), abs=FRAME
         )
-    ladders = [next(f for f in doc["files"] if f["type"] == "x-tar") for doc in (one, chunks)]
-    durations = [ladder["meta"]["duration"] for ladder in ladders]
-    assert durations[1] == pytest.approx(durations[0], abs=FRAME)
-    assert durations[0] == pytest.approx(6.0, abs=FRAME)
+    for fmt in ("hls", "cmaf"):
+        ladders = [next(f for f in doc["files"] if f["meta"].get("format") == fmt) for doc in (one, chunks)]
+        durations = [ladder["meta"]["duration"] for ladder in ladders]
+        assert durations[1] == pytest.approx(durations[0], abs=FRAME), fmt
+        assert durations[0] == pytest.approx(6.0, abs=FRAME), fmt
     lumas = frame_lumas(the_mp4(chunks))
     assert lumas[0] == pytest.approx(luma_of(80), abs=3) and lumas[99] == pytest.approx(luma_of(179), abs=3)
+    (image,) = [f for f in chunks["files"] if f["type"] == "image"]  # taken by the thumbnail step here
+    assert frame_lumas(local_file(image["fileUrl"]))[0] == pytest.approx(luma_of(80 + FPS), abs=4)
 
 
 def test_a_clip_outside_the_source_fails_at_ingest(media, storage):
