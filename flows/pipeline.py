@@ -363,6 +363,7 @@ def encode_video(
                     webhook.policy,
                     settings.allow_local_files,
                     settings.bucket_allow_list(),
+                    request.options.slots,
                 )
                 live = settings.publish_while_encoding and not (previous and previous.files)
                 notice = PlayableNotice(doc, storage, webhook) if live else None

@@ -27,6 +27,7 @@ from vodflow.media.timeline import (
     shift_cues,
     whole_frames,
 )
+from vodflow.orchestration.concurrency import Slots
 
 # An intro or outro is a short title card or sting, not a second feature: each is bounded on its own.
 MAX_INSERT_SECONDS = 600.0
@@ -116,7 +117,12 @@ def fetch_inserts(
 
 
 def apply_timeline(
-    spec: JobSpec, source: Source, workdir: Path, fetch: FetchInsert, limits: Limits | None = None
+    spec: JobSpec,
+    source: Source,
+    workdir: Path,
+    fetch: FetchInsert,
+    limits: Limits | None = None,
+    slots: Slots | None = None,
 ) -> Source:
     """The job's source as its timeline makes it: `source` itself without one, else the mezzanine (the clip
     with the intros before and outros after, on the source's canvas), probed, its audio tracks tagged as the
@@ -144,14 +150,15 @@ def apply_timeline(
     titles = [stream.title for stream in source.info.audio_streams]
     command = build_mezzanine_command(parts, canvas, dest, languages=languages, titles=titles)
     total = sum(part.seconds for part in parts)
-    run_ffmpeg(
-        command,
-        step="ingest",
-        workdir=workdir,
-        timeout=encode_timeout(total, cap=limits.max_encode_seconds),
-        stall_timeout=limits.stall_seconds or None,
-        source=source.path,
-    )
+    with (slots or Slots()).ffmpeg():  # an encode: it waits for one of the host's ffmpeg slots
+        run_ffmpeg(
+            command,
+            step="ingest",
+            workdir=workdir,
+            timeout=encode_timeout(total, cap=limits.max_encode_seconds),
+            stall_timeout=limits.stall_seconds or None,
+            source=source.path,
+        )
     info = probe_source(dest, limits)
     info = dataclasses.replace(info, audio_streams=source.info.audio_streams[: canvas.audio_tracks])
     offset = sum(part.seconds for part in intros)

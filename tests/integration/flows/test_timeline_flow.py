@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from vodflow.jobs.spec import JobSpec, parse_spec
 from vodflow.media.captions import parse_captions
 from vodflow.media.probe import mastering_metadata, probe_source
 from vodflow.net.guard import NetPolicy
+from vodflow.orchestration.concurrency import Slots
 from vodflow.steps import timeline as timeline_step
 from vodflow.steps.ingest import IngestPolicy, ingest_source
 from vodflow.storage.local import LocalStorage
@@ -382,3 +384,20 @@ def test_an_outro_that_is_not_a_video_or_too_long_fails_at_ingest_naming_it(medi
         ingest_source(timeline_spec(media, str(media["outro"])), tmp_path, storage, IngestPolicy())
     assert failed.value.code == "insert_too_long"
     assert failed.value.message == "append[0].url: 2.0 s long; an intro or outro is at most 1.5 s"
+
+
+def test_the_mezzanine_is_made_holding_an_ffmpeg_slot(media, tmp_path):
+    """It is an encode: made inside the host's ffmpeg slot, as every other encode is."""
+    held: list[tuple[bool, bool]] = []  # (mezzanine there when the slot was taken, when it was given back)
+
+    class Recorded(Slots):
+        @contextmanager
+        def ffmpeg(self):
+            before = (tmp_path / "mezzanine.mov").exists()
+            yield
+            held.append((before, (tmp_path / "mezzanine.mov").exists()))
+
+    spec = timeline_spec(media, str(media["outro"]))
+    policy = IngestPolicy(slots=Recorded())
+    ingest_source(spec, tmp_path, LocalStorage(tmp_path / "data"), policy)
+    assert held == [(False, True)]
