@@ -86,7 +86,8 @@ def _picture(label: str, seconds: float, canvas: Canvas) -> str:
     `seconds` long (its last frame repeated if it is shorter)."""
     w, h = canvas.width, canvas.height
     return (
-        f"[{label}]setpts=PTS-STARTPTS,scale={w}:{h}:force_original_aspect_ratio=decrease,"
+        f"[{label}]setpts=PTS-STARTPTS,scale=trunc(iw*sar/2)*2:ih,setsar=1,"  # square pixels first
+        f"scale={w}:{h}:force_original_aspect_ratio=decrease,"
         f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,setsar=1,fps={canvas.frame_rate},format={canvas.pix_fmt},"
         f"tpad=stop_mode=clone:stop_duration={seconds:.6f},trim=end={seconds:.6f}"
     )

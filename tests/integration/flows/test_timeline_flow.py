@@ -16,7 +16,14 @@ from pathlib import Path
 import pytest
 
 from tests.httpserver import serve
-from tests.media import ffmpeg, ffprobe_streams, local_file, make_bilingual_clip, make_hdr10_clip
+from tests.media import (
+    ffmpeg,
+    ffprobe_streams,
+    local_file,
+    make_bilingual_clip,
+    make_hdr10_clip,
+    make_rotated,
+)
 from vodflow.errors import JobFailed, StepError
 from vodflow.flows.pipeline import encode_video
 from vodflow.jobs.sources import Source
@@ -75,14 +82,19 @@ def frame_lumas(video: Path) -> list[float]:
     return [sum(raw[i : i + size]) / size for i in range(0, len(raw), size)]
 
 
-def centre_rgb(video: Path, at: float) -> tuple[int, int, int]:
-    """The colour at the centre of the frame shown at `at` s."""
+def pixel_rgb(video: Path, at: float, x: int, y: int) -> tuple[int, int, int]:
+    """The colour around (`x`, `y`) of the frame shown at `at` s."""
     raw = subprocess.run(
         ["ffmpeg", "-nostdin", "-v", "error", "-ss", f"{at:.3f}", "-i", str(video), "-frames:v", "1", "-vf",
-         "crop=8:8,scale=1:1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+         f"crop=8:8:{x - 4}:{y - 4},scale=1:1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
         capture_output=True, check=True,
     ).stdout  # fmt: skip
     return raw[0], raw[1], raw[2]
+
+
+def centre_rgb(video: Path, at: float) -> tuple[int, int, int]:
+    """The colour at the centre of the frame shown at `at` s (of a 426x240 picture)."""
+    return pixel_rgb(video, at, WIDTH // 2, HEIGHT // 2)
 
 
 def sound_starts(media_file: Path, start: float = 0.0, seconds: float | None = None) -> list[float]:
@@ -401,3 +413,25 @@ def test_the_mezzanine_is_made_holding_an_ffmpeg_slot(media, tmp_path):
     policy = IngestPolicy(slots=Recorded())
     ingest_source(spec, tmp_path, LocalStorage(tmp_path / "data"), policy)
     assert held == [(False, True)]
+
+
+def test_an_anamorphic_outro_and_a_rotated_source_are_shown_as_displayed(media, tmp_path):
+    """A 200x200 outro with 2:1 pixels is 400x200 as displayed: it fills the width of the source's 16:9
+    picture (squeezed to 1:1 it would be a centred square); a source turned 90 degrees is upright."""
+    wide = tmp_path / "wide.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=red:size=200x200:rate=25:duration=1", "-vf", "setsar=2/1",
+           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(wide))  # fmt: skip
+    spec = timeline_spec(media, str(wide))
+    source = ingest_source(spec, tmp_path, LocalStorage(tmp_path / "data"), IngestPolicy())
+    assert pixel_rgb(source.path, SECONDS + 0.5, 20, HEIGHT // 2)[0] > 180  # red near the left edge
+    rotated = make_rotated(media["source"], tmp_path / "rotated.mp4", 90)
+    spec = parse_spec(
+        {
+            "videoUrl": str(rotated),
+            "presets": [{"format": "mp4", "resolutions": ["240"]}],
+            "clip": {"end": "00:00:01"},
+        }
+    )
+    (tmp_path / "r").mkdir()
+    upright = ingest_source(spec, tmp_path / "r", LocalStorage(tmp_path / "data"), IngestPolicy())
+    assert (upright.info.width, upright.info.height, upright.info.rotation) == (HEIGHT, WIDTH, 0)

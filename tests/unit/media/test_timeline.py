@@ -69,6 +69,7 @@ def test_a_clip_is_an_accurate_input_seek_bounded_in_length(tmp_path):
     assert "trim=end=4.000000" in filters and "atrim=end=4.000000" in filters
     assert "concat" not in filters  # one part: nothing to join
     assert "scale=1280:720:force_original_aspect_ratio=decrease" in filters and "pad=1280:720" in filters
+    assert filters.index("scale=trunc(iw*sar/2)*2:ih,setsar=1") < filters.index("force_original")  # SAR first
     assert "fps=25" in filters and "aresample=48000" in filters
     assert command[command.index("-map") + 1] == "[v0]" and command.count("-map") == 2
 
