@@ -24,6 +24,7 @@ from tests.media import (
     make_hdr10_clip,
     make_rotated,
 )
+from tests.runs import workdirs_of
 from vodflow.errors import JobFailed, StepError
 from vodflow.flows.pipeline import encode_video
 from vodflow.jobs.sources import Source
@@ -240,6 +241,7 @@ def test_a_clip_outside_the_source_fails_at_ingest(media, storage):
         encode_video({**spec, "clip": {"start": "00:00:02", "end": "00:00:30"}}, job_id="f" * 24)
     assert failed.value.document["error"]["message"].startswith("clip.end: 00:00:30 is past the end")
     assert failed.value.document["files"] == [] and not list(storage.root.rglob("*.mp4"))
+    assert workdirs_of("f" * 24) == []  # the run's temp directory went with it
 
 
 def test_an_intro_is_made_to_the_source_picture_and_sound(media, tmp_path):
