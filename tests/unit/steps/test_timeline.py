@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 
 from vodflow.errors import StepError
-from vodflow.jobs.sources import SourceInfo
-from vodflow.jobs.spec import Clip
-from vodflow.steps.timeline import canvas_of, clip_range
+from vodflow.jobs.sources import Source, SourceInfo
+from vodflow.jobs.spec import Clip, parse_spec
+from vodflow.steps.timeline import apply_timeline, canvas_of, clip_range, has_timeline
 
 INFO = SourceInfo(
     duration=20.0, width=853, height=480, rotation=0, has_audio=True, video_codec="h264",
@@ -56,3 +57,16 @@ def test_the_canvas_is_the_source_picture_and_its_first_audio_stream():
 def test_a_source_without_sound_has_a_silent_canvas():
     canvas = canvas_of({"streams": [{"codec_type": "video", "pix_fmt": "yuv420p"}]}, INFO)
     assert (canvas.sample_rate, canvas.audio_tracks, canvas.pix_fmt) == (0, 0, "yuv420p")
+
+
+def test_a_job_without_a_timeline_keeps_its_source_untouched(tmp_path):
+    """No probe, no fetch, no ffmpeg: a plain job's source is the one ingest fetched."""
+    spec = parse_spec({"videoUrl": "/talk.mp4", "presets": [{"format": "hls", "resolutions": ["360"]}]})
+    source = Source(tmp_path / "missing.mp4", INFO)
+
+    def fetch(url: str, field: str, dest: Path) -> Path:
+        raise AssertionError("nothing is fetched")
+
+    assert not has_timeline(spec)
+    assert apply_timeline(spec, source, tmp_path, fetch) is source
+    assert has_timeline(parse_spec({**spec.wire(), "append": [{"url": "/outro.mp4"}]}))
