@@ -33,6 +33,7 @@ from vodflow.jobs.spec import (
     check_remote_presets,
     check_remote_quality,
     check_remote_storyboard,
+    check_remote_timeline,
     parse_run_spec,
 )
 from vodflow.net.webhook import WebhookConfig, deliver_webhook
@@ -208,6 +209,7 @@ def run_remotely(
     check_remote_storyboard(doc, encoder)
     check_remote_quality(doc, encoder)
     check_remote_outputs(doc, encoder)
+    check_remote_timeline(doc, encoder)
     try:
         request.account = ACCOUNTS[encoder].resolve(credentials_block)
     except ValueError as exc:  # missing credentials, an unknown block name, invalid block data
@@ -367,6 +369,7 @@ def encode_video(
                     webhook.policy,
                     settings.allow_local_files,
                     settings.bucket_allow_list(),
+                    request.options.slots,
                 )
                 live = settings.publish_while_encoding and not (previous and previous.files)
                 notice = PlayableNotice(doc, storage, webhook) if live else None

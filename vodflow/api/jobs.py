@@ -123,15 +123,19 @@ class JobService:
         A start whose answer is lost (a timeout) is checked: the job stands if its run exists; otherwise its
         document is removed, and a run made after all finds no record and does nothing (the flow checks).
 
-        SpecError for a `file://` or path `videoUrl` or `captions[].url` unless local sources are allowed (API
-        callers should not make workers read their own disks), and for an `s3://` one outside the storage's
-        bucket and `VODFLOW_ALLOWED_BUCKETS` (the workers' credentials may reach more than callers should
-        read); JobTooLarge (a SpecError) for a spec that asks for more than the limits allow.
+        SpecError for a `file://` or path `videoUrl`, `captions[].url`, `prepend[].url` or `append[].url`
+        unless local sources are allowed (API callers should not make workers read their own disks), and for
+        an `s3://` one outside the storage's bucket and `VODFLOW_ALLOWED_BUCKETS` (the workers' credentials
+        may reach more than callers should read); JobTooLarge (a SpecError) for a spec that asks for more
+        than the limits allow.
         """
         if spec.video_url:
             self._check_source(parse_video_url(spec.video_url), "videoUrl")
         for i, caption in enumerate(spec.captions or []):
             self._check_source(parse_video_url(caption.url), f"captions[{i}].url")
+        for side in ("prepend", "append"):
+            for i, insert in enumerate(getattr(spec, side) or []):
+                self._check_source(parse_video_url(insert.url), f"{side}[{i}].url")
         check_spec_size(spec, self.limits)
         doc = JobDocument.from_spec(spec, new_id())
         save_job(self.storage, doc)

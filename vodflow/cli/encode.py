@@ -105,6 +105,8 @@ def check_spec(spec_data: Any, allow_local_files: bool, limits: Limits | None = 
         raise UserError(f"invalid job spec: {exc.message}") from None
     urls = [("videoUrl", spec.video_url)] if spec.video_url else []
     urls += [(f"captions[{i}].url", caption.url) for i, caption in enumerate(spec.captions or ())]
+    for side in ("prepend", "append"):  # intros and outros
+        urls += [(f"{side}[{i}].url", insert.url) for i, insert in enumerate(getattr(spec, side) or ())]
     for field, url in urls:
         if (ref := parse_video_url(url)).kind == "local":
             if not allow_local_files:

@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -195,6 +196,68 @@ class StoryboardSpec(Wire):
         return value
 
 
+MAX_INSERTS = 3  # intro/outro videos on each side of a job's source
+MAX_CLIP_SECONDS = 24 * 3600.0
+
+
+class Clip(Wire):
+    """The part of the source a job encodes, `start` to `end` (either may be left out, not both)."""
+
+    start: str | None = Field(
+        default=None,
+        description="`HH:MM:SS[.fff]` where the part starts; left out: the source's start.",
+        json_schema_extra={"pattern": _TIMESTAMP.pattern, "examples": ["00:00:05", "00:01:30.5"]},
+    )
+    end: str | None = Field(
+        default=None,
+        description="`HH:MM:SS[.fff]` where it ends; left out: the source's end.",
+        json_schema_extra={"pattern": _TIMESTAMP.pattern, "examples": ["00:02:00"]},
+    )
+
+    @field_validator("start", "end")
+    @classmethod
+    def _valid_timestamp(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if timestamp_seconds(value) > MAX_CLIP_SECONDS:
+            raise ValueError(f"more than {MAX_CLIP_SECONDS / 3600:g} hours")
+        return value.strip()
+
+    @field_validator("end")
+    @classmethod
+    def _after_start(cls, value: str | None, info: ValidationInfo) -> str | None:
+        start = info.data.get("start")
+        if value is not None and timestamp_seconds(value) <= (timestamp_seconds(start) if start else 0.0):
+            raise ValueError(f"{value} is not after clip.start {start or '00:00:00'}")
+        return value
+
+    @model_validator(mode="after")
+    def _start_or_end(self) -> Clip:
+        if self.start is None and self.end is None:
+            raise ValueError("give start, end or both")
+        return self
+
+    @property
+    def start_seconds(self) -> float:
+        return timestamp_seconds(self.start) if self.start else 0.0
+
+    @property
+    def end_seconds(self) -> float | None:
+        return timestamp_seconds(self.end) if self.end else None
+
+
+class Insert(Wire):
+    """An intro or outro video joined to the source (`prepend` / `append`)."""
+
+    url: str = Field(description="Where to fetch it, like `videoUrl`: http(s)://, s3://bucket/key, file://.")
+
+    @field_validator("url")
+    @classmethod
+    def _known_url(cls, value: str) -> str:
+        parse_video_url(value)
+        return value.strip()
+
+
 NotifyEvent = Literal["playable", "completed"]
 MAX_CAPTIONS = 16
 MAX_CAPTION_LABEL = 64
@@ -361,6 +424,24 @@ class JobSpec(Wire):
         description='Chapters, in order (the spec wins: the source\'s are then ignored), or `"source"` for '
         "the source's own: a WebVTT chapters file (a file of type `chapters`) and markers in every MP4. "
         "Made only by the local encoder.",
+    )
+    clip: Clip | None = Field(
+        default=None,
+        description="Encode only this part of the source (frame-accurate); thumbnail and storyboard times "
+        "are on the encoded title's timeline. Local encoder only.",
+    )
+    prepend: list[Insert] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_INSERTS,
+        description="Intro videos played before the source, scaled and padded to its picture, frame rate "
+        "and audio (silence where one has none). Local encoder only.",
+    )
+    append: list[Insert] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_INSERTS,
+        description="Outro videos played after the source, made like `prepend`. Local encoder only.",
     )
 
     @model_validator(mode="before")
@@ -537,6 +618,14 @@ def check_remote_outputs(spec: JobSpec, service: str) -> None:
         raise SpecError("preview", f"made only by the local encoder, not by {service}")
     if spec.chapters is not None:
         raise SpecError("chapters", f"made only by the local encoder, not by {service}")
+
+
+def check_remote_timeline(spec: JobSpec, service: str) -> None:
+    """Refuse `clip`, `prepend` and `append` (the local encoder's mezzanine) before a job goes to the remote
+    `service`; SpecError naming the field."""
+    for name in ("clip", "prepend", "append"):
+        if getattr(spec, name):
+            raise SpecError(name, f"made only by the local encoder, not by {service}")
 
 
 def prefect_marker_path(data: Any) -> str | None:

@@ -21,19 +21,22 @@ from vodflow.net.deadline import io_deadline
 from vodflow.net.guard import AddressRefused, NetPolicy, guarded_client
 from vodflow.net.retry import is_transient_status
 from vodflow.net.webhook import redact_url
+from vodflow.orchestration.concurrency import Slots
 from vodflow.steps.captions import caption_file_name, ingest_sidecars, ingest_subtitle_streams
+from vodflow.steps.timeline import MAX_INSERT_BYTES, apply_timeline
 from vodflow.storage.base import Storage
 
 
 @dataclass(frozen=True)
 class IngestPolicy:
     """What a source may be and cost: the limits, the address policy for URLs, whether local files may be
-    read, and the buckets besides the storage's own that `s3://` sources may name."""
+    read, the buckets besides the storage's own that `s3://` sources may name, and the ffmpeg slots."""
 
     limits: Limits = field(default_factory=Limits)
     net: NetPolicy = field(default_factory=NetPolicy)
     allow_local_files: bool = True
     allowed_buckets: frozenset[str] = frozenset()
+    slots: Slots = field(default_factory=Slots)  # the host's ffmpeg slots: a timeline's mezzanine takes one
 
 
 def download_http(
@@ -247,4 +250,18 @@ def ingest_source(
     if spec.chapters == "source":  # read only when asked: the source's chapters are hostile input
         info = dataclasses.replace(info, chapters=probe_chapters(path))
     streams, skips = ingest_subtitle_streams(path, info, workdir, sidecars, policy.limits.stall_seconds)
-    return Source(path=path, info=info, captions=(*sidecars, *streams), caption_skips=tuple(skips))
+    source = Source(path=path, info=info, captions=(*sidecars, *streams), caption_skips=tuple(skips))
+    fetch_video = partial(fetch_insert, storage=storage, policy=policy)
+    return apply_timeline(spec, source, workdir, fetch_video, policy.limits, policy.slots)
+
+
+def fetch_insert(url: str, field: str, dest: Path, *, storage: Storage, policy: IngestPolicy) -> Path:
+    """The intro or outro video a spec URL names (`field`: `prepend[0].url`), fetched as sources are
+    (`fetch_ref`); StepError(ingest) naming `field`."""
+    try:
+        ref = parse_video_url(url)
+    except ValueError as exc:
+        raise SpecError(field, str(exc)) from None
+    bytes_cap = min(policy.limits.max_source_bytes, MAX_INSERT_BYTES)
+    limits = dataclasses.replace(policy.limits, max_source_bytes=bytes_cap)
+    return fetch_ref(ref, dest, field=field, storage=storage, policy=policy, limits=limits)
