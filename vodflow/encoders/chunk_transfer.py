@@ -23,6 +23,7 @@ from typing import Any
 from vodflow.encoders import chunk_steps
 from vodflow.encoders.base import EncodeOptions
 from vodflow.errors import StepError, StorageError
+from vodflow.jobs.filters import LoudnessPlan
 from vodflow.jobs.plan import OutputPlan
 from vodflow.jobs.sources import Source, SourceInfo
 from vodflow.media.chunking import AudioKey, Chunk, PieceSpec, audio_path, chunks_dir
@@ -92,13 +93,17 @@ def encode_chunk_via_storage(
 
 
 def encode_audio_via_storage(
-    staged: StagedSource, track: AudioKey, options: EncodeOptions, scratch: Scratch
+    staged: StagedSource,
+    track: AudioKey,
+    options: EncodeOptions,
+    scratch: Scratch,
+    loudness: LoudnessPlan | None = None,
 ) -> Made:
-    """Fetch the source, encode one audio track, put it in scratch."""
+    """Fetch the source, encode one audio track (normalized by `loudness` when given), put it in scratch."""
     with step_dir() as folder, storage_errors_named(f"audio {track.key}"):
         storage = scratch.open()
         path = scratch.fetch(storage, staged.original, folder)
-        seconds = chunk_steps.encode_audio_track(Source(path, staged.info), track, folder, options)
+        seconds = chunk_steps.encode_audio_track(Source(path, staged.info), track, folder, options, loudness)
         objects = (scratch.put(storage, audio_path(folder, track), attempt=uuid.uuid4().hex[:12]),)
     return Made(seconds, objects)
 

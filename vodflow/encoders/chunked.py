@@ -54,6 +54,7 @@ from vodflow.encoders.chunk_transfer import (
     stage_source,
 )
 from vodflow.encoders.local import check_subtitle_renditions
+from vodflow.encoders.loudness import measure_source_loudness
 from vodflow.jobs.plan import OutputPlan
 from vodflow.jobs.sources import Source
 from vodflow.media.chunking import (
@@ -127,6 +128,8 @@ def encode_in_chunks(
     started = time.monotonic()
     steps = steps or InlineSteps()
     check_subtitle_renditions(plan, source.info.duration, options.captions)
+    if plan.loudness is not None and not plan.loudness.source:  # the whole source, before any chunk
+        plan = steps.run("measure-loudness", measure_source_loudness, source, plan, workdir, options)
     seekable = source
     if needs_remux(source.info.format_name):
         seekable = steps.run("remux-source", seekable_source, source, workdir, options)
@@ -167,6 +170,7 @@ def piece_spec(source: Source, plan: OutputPlan, options: EncodeOptions) -> Piec
         presets=EncoderPresets(options.x264_preset, options.x265_preset, options.svtav1_preset),
         mastering=mastering_metadata(source.path) if keeps_hdr10 else None,
         storyboard=planned_layout(plan.storyboard) if plan.storyboard is not None else None,
+        watermark=plan.watermark,
     )
 
 
@@ -199,7 +203,12 @@ def _alongside(steps: Steps, calls: list[Call], packaging: LivePackaging | None)
 def _through_shared_dir(work: _Work, steps: Steps, live: LiveContext | None) -> tuple[list[float], float]:
     options, workdir = work.options, work.workdir
     calls = [
-        Call("encode-audio", encode_audio_track, (work.source, t, workdir, options), f"encode-audio-{t.key}")
+        Call(
+            "encode-audio",
+            encode_audio_track,
+            (work.source, t, workdir, options, work.plan.loudness),
+            f"encode-audio-{t.key}",
+        )
         for t in work.tracks
     ]
     for c in work.chunks:
@@ -224,7 +233,7 @@ def _through_storage(
             Call(
                 "encode-audio",
                 encode_audio_via_storage,
-                (staged, t, options, scratch),
+                (staged, t, options, scratch, work.plan.loudness),
                 f"encode-audio-{t.key}",
             )
             for t in work.tracks

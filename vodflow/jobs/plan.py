@@ -9,6 +9,7 @@ from pathlib import Path
 
 from vodflow.errors import StepError
 from vodflow.jobs.document import JobDocument, Skipped, output_id
+from vodflow.jobs.filters import LoudnessPlan, WatermarkImage, WatermarkPlan
 from vodflow.jobs.keys import CAPTIONS_PREFIX, IMAGES_PREFIX, STORYBOARDS_PREFIX, VIDEOS_PREFIX
 from vodflow.jobs.ladder import LADDER, codec_kbps, scaled_size
 from vodflow.jobs.pertitle import TARGET_SSIM_DB, ProbePoint, choose_ladder
@@ -179,6 +180,8 @@ class OutputPlan:
     captions: list[CaptionOutput] = field(default_factory=list)
     storyboard: StoryboardOutput | None = None
     dynamic_range: str = "sdr"  # the source's: `sdr`, `hdr10` or `hlg`
+    watermark: WatermarkPlan | None = None
+    loudness: LoudnessPlan | None = None
 
     @property
     def video_outputs(self) -> int:
@@ -378,3 +381,13 @@ def plan_outputs(
             source.height,
         )
     return plan
+
+
+def with_filters(plan: OutputPlan, doc: JobDocument, watermark: WatermarkImage | None) -> OutputPlan:
+    """`plan` with the spec's `watermark` (over the image ingest fetched) and `loudness` target."""
+    mark = None
+    if doc.watermark is not None and watermark is not None:
+        w = doc.watermark
+        mark = WatermarkPlan(watermark, w.position, w.width, w.margin, w.opacity, bool(w.images))
+    loudness = LoudnessPlan(doc.loudness.target, doc.loudness.true_peak) if doc.loudness else None
+    return replace(plan, watermark=mark, loudness=loudness)

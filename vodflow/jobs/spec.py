@@ -235,6 +235,46 @@ class CaptionSpec(Wire):
         return value.strip()
 
 
+WatermarkPosition = Literal["top-left", "top-right", "bottom-left", "bottom-right", "center"]
+MAX_WATERMARK_URL = 2048
+
+
+class Watermark(Wire):
+    """A PNG or JPEG image laid over every video output, at the same relative size and place in each."""
+
+    url: str = Field(
+        max_length=MAX_WATERMARK_URL,
+        description="Where to fetch the image, like `videoUrl`: http(s)://, s3://bucket/key, file://.",
+    )
+    position: WatermarkPosition = Field(default="bottom-right", description="Where in the picture it goes.")
+    width: float = Field(default=0.1, gt=0, le=1, description="Its width as a fraction of the picture's.")
+    margin: float = Field(
+        default=0.03, ge=0, lt=0.5, description="Its distance from the edges, a fraction of the width."
+    )
+    opacity: float = Field(default=1.0, gt=0, le=1, description="1 opaque; lower shows the picture through.")
+    images: bool | None = Field(
+        default=None, description="Over the thumbnails and the storyboard too (left out: videos only)."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _known_url(cls, value: str) -> str:
+        parse_video_url(value)
+        return value.strip()
+
+
+class Loudness(Wire):
+    """EBU R128 loudness normalization of every audio output: measured on the source, applied as one linear
+    gain where the true-peak ceiling allows it (else `loudnorm`'s dynamic mode), measured on each output."""
+
+    target: float = Field(
+        default=-16, ge=-40, le=-10, description="Integrated loudness to reach, LUFS (-16 web, -23 TV)."
+    )
+    true_peak: float = Field(
+        default=-1.5, alias="truePeak", ge=-9, le=0, description="True-peak ceiling, dBTP."
+    )
+
+
 class JobSpec(Wire):
     """What a run is given: a source, presets, optional thumbnails and webhook."""
 
@@ -281,6 +321,13 @@ class JobSpec(Wire):
         title="Measure quality",
         description="Measure every video rendition against the source scaled to its size: SSIM, PSNR and, "
         "where the measuring ffmpeg has libvmaf, VMAF in each rendition's `meta`. Local encoder only.",
+    )
+
+    watermark: Watermark | None = Field(
+        default=None, description="An image over every video output (local encoder only)."
+    )
+    loudness: Loudness | None = Field(
+        default=None, description="Normalize every audio output to a loudness target (local encoder only)."
     )
 
     @model_validator(mode="before")
@@ -427,6 +474,14 @@ def check_remote_quality(spec: JobSpec, service: str) -> None:
     """Refuse `quality` (measured only after a local encode) before a job goes to the remote `service`."""
     if spec.quality:
         raise SpecError("quality", f"measured only by the local encoder, not by {service}")
+
+
+def check_remote_filters(spec: JobSpec, service: str) -> None:
+    """Refuse `watermark` and `loudness` (applied only by the local encoders) before a job goes remote."""
+    if spec.watermark is not None:
+        raise SpecError("watermark", f"applied only by the local encoder, not by {service}")
+    if spec.loudness is not None:
+        raise SpecError("loudness", f"applied only by the local encoder, not by {service}")
 
 
 def prefect_marker_path(data: Any) -> str | None:

@@ -21,6 +21,7 @@ from vodflow.net.guard import AddressRefused, NetPolicy, guarded_client
 from vodflow.net.retry import is_transient_status
 from vodflow.net.webhook import redact_url
 from vodflow.steps.captions import caption_file_name, ingest_sidecars, ingest_subtitle_streams
+from vodflow.steps.watermark import fetch_watermark
 from vodflow.storage.base import Storage
 
 
@@ -240,8 +241,11 @@ def ingest_source(
     policy = policy or IngestPolicy()
     fetch = partial(fetch_caption_file, storage=storage, policy=policy)
     sidecars = ingest_sidecars(spec, workdir, fetch)
+    fetch_image = partial(fetch_ref, storage=storage, policy=policy)
+    watermark = fetch_watermark(spec, workdir, fetch_image, policy.limits)
     path = fetch_source(spec, workdir, storage, policy)
     check_source_bytes(path.stat().st_size, policy.limits)
     info = probe_source(path, policy.limits)
     streams, skips = ingest_subtitle_streams(path, info, workdir, sidecars, policy.limits.stall_seconds)
-    return Source(path=path, info=info, captions=(*sidecars, *streams), caption_skips=tuple(skips))
+    captions = (*sidecars, *streams)
+    return Source(path, info, captions, tuple(skips), watermark)

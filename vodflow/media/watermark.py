@@ -1,0 +1,90 @@
+"""The watermark's filters (pure builders, nothing runs here) and the check of a fetched image's probe.
+
+Each picture that carries the watermark gets it at its own size: the image (one input per picture, read by
+the one demuxer its probe found) is scaled to `width` of that picture's width, given its opacity
+(`format=rgba,colorchannelmixer=aa=`) and laid over it with `overlay` at the place `watermark_box` gives.
+A single picture is repeated by `overlay` to the end of the video (its `eof_action=repeat`), whatever the
+video's timestamps (a chunk's start at 30 s with `-copyts` too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import ffmpeg
+
+from vodflow.jobs.filters import (
+    MAX_WATERMARK_SIDE,
+    WATERMARK_DEMUXERS,
+    WatermarkPlan,
+    watermark_box,
+)
+from vodflow.media.inputs import file_url, input_options
+
+
+def watermark_input(mark: WatermarkPlan) -> Any:
+    """The watermark image as an ffmpeg-python video stream, opened only by the demuxer its probe found."""
+    image = mark.image
+    return ffmpeg.input(file_url(image.path), f=image.demuxer, **input_options((image.demuxer,))).video
+
+
+def overlay_filters(mark: WatermarkPlan, width: int, height: int) -> tuple[dict[str, object], list[object]]:
+    """The `scale` of the image for a `width` x `height` picture and the `overlay` arguments placing it: a
+    pure description, for the builders and the tests."""
+    box = watermark_box(mark, width, height)
+    return {"w": box.width, "h": box.height}, [box.x, box.y]
+
+
+class Marks:
+    """The watermark for `count` pictures of one command: the image read once and split `count` ways (a graph
+    may not leave a branch unused, nor use one twice), each branch scaled and laid over one picture by
+    `over`. Without a watermark (`mark` None) `over` gives each picture back as it is."""
+
+    def __init__(self, mark: WatermarkPlan | None, count: int) -> None:
+        self.mark = mark if count > 0 else None
+        self._branches: list[Any] = []
+        if self.mark is not None:
+            image = watermark_input(self.mark)
+            if count == 1:
+                self._branches = [image]
+            else:
+                split = image.filter_multi_output("split", count)
+                self._branches = [split[k] for k in range(count)]
+
+    def over(self, video: Any, width: int, height: int) -> Any:
+        """`video` (a `width` x `height` picture stream) with the watermark over it, on the next branch."""
+        if self.mark is None:
+            return video
+        if not self._branches:
+            raise ValueError("more pictures than the watermark was split for")
+        scale, (x, y) = overlay_filters(self.mark, width, height)
+        image = self._branches.pop(0).filter("scale", **scale).filter("format", "rgba")
+        if self.mark.opacity < 1:
+            image = image.filter("colorchannelmixer", aa=f"{self.mark.opacity:.3f}")
+        return ffmpeg.filter([video, image], "overlay", x=x, y=y, eof_action="repeat", format="auto")
+
+
+def on_images(mark: WatermarkPlan | None) -> WatermarkPlan | None:
+    """The watermark thumbnails and storyboard tiles get: the job's when it asks for `images`, else none."""
+    return mark if mark is not None and mark.images else None
+
+
+def image_problem(report: Mapping[str, Any]) -> str | None:
+    """Why an ffprobe report (`-show_format -show_streams -count_frames`) is not one PNG or JPEG picture of
+    at most MAX_WATERMARK_SIDE px a side, or None when it is."""
+    streams = report.get("streams") or []
+    demuxer = str((report.get("format") or {}).get("format_name") or "")
+    if demuxer not in WATERMARK_DEMUXERS:
+        return "is not a PNG or JPEG image"
+    if len(streams) != 1 or streams[0].get("codec_type") != "video":
+        return "must hold exactly one picture"
+    stream = streams[0]
+    if stream.get("codec_name") != WATERMARK_DEMUXERS[demuxer]:
+        return "is not a PNG or JPEG image"
+    if str(stream.get("nb_read_frames", "1")) != "1":
+        return "must be a single picture, not an animation"
+    width, height = int(stream.get("width") or 0), int(stream.get("height") or 0)
+    if not (0 < width <= MAX_WATERMARK_SIDE and 0 < height <= MAX_WATERMARK_SIDE):
+        return f"must be at most {MAX_WATERMARK_SIDE}x{MAX_WATERMARK_SIDE} pixels, not {width}x{height}"
+    return None
