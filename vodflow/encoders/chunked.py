@@ -52,6 +52,7 @@ from vodflow.encoders.chunk_transfer import (
     package_via_storage,
     remove_scratch,
     stage_source,
+    staged_spec,
 )
 from vodflow.encoders.local import check_subtitle_renditions
 from vodflow.encoders.loudness import measure_source_loudness
@@ -228,7 +229,8 @@ def _through_storage(
     options = work.options
     steps.run("remove-scratch", remove_scratch, scratch)  # what a killed earlier run of this job left
     try:
-        staged = steps.run("stage-source", stage_source, work.source, work.seekable, scratch)
+        mark = work.plan.watermark.image.path if work.plan.watermark is not None else None
+        staged = steps.run("stage-source", stage_source, work.source, work.seekable, scratch, mark)
         calls = [
             Call(
                 "encode-audio",
@@ -239,7 +241,7 @@ def _through_storage(
             for t in work.tracks
         ]
         for c in work.chunks:
-            args = (staged, c, work.spec, options, scratch)
+            args = (staged, c, staged_spec(work.spec), options, scratch)
             calls.append(Call("encode-chunk", encode_chunk_via_storage, args, f"encode-chunk-{c.index}"))
         packaging = _packaging(work, live, fetcher(scratch, work.workdir)) if live else None
         made = _alongside(steps, calls, packaging)
