@@ -85,6 +85,8 @@ def image_problem(report: Mapping[str, Any]) -> str | None:
     if str(stream.get("nb_read_frames", "1")) != "1":
         return "must be a single picture, not an animation"
     width, height = int(stream.get("width") or 0), int(stream.get("height") or 0)
-    if not (0 < width <= MAX_WATERMARK_SIDE and 0 < height <= MAX_WATERMARK_SIDE):
+    if width <= 0 or height <= 0:
+        return "is not a PNG or JPEG image"  # a header ffprobe reads, no picture behind it
+    if width > MAX_WATERMARK_SIDE or height > MAX_WATERMARK_SIDE:
         return f"must be at most {MAX_WATERMARK_SIDE}x{MAX_WATERMARK_SIDE} pixels, not {width}x{height}"
     return None

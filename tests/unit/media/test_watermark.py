@@ -145,7 +145,8 @@ def report(fmt="png_pipe", codec="png", frames="1", width=400, height=100, strea
         (report(streams=2), "must hold exactly one picture"),
         (report(streams=0), "must hold exactly one picture"),
         (report(width=4097), "must be at most 4096x4096 pixels, not 4097x100"),
-        (report(height=0), "must be at most 4096x4096 pixels, not 400x0"),
+        (report(height=0), "is not a PNG or JPEG image"),
+        (report(width=10, height=4097), "must be at most 4096x4096 pixels, not 10x4097"),
         ({}, "is not a PNG or JPEG image"),
     ],
 )
