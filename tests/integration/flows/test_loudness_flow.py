@@ -183,3 +183,15 @@ def test_a_remote_encoder_refuses_loudness_naming_the_field(sources, storage, en
     error = failed.value.document["error"]
     assert error["code"] == "invalid_spec"
     assert error["message"] == f"loudness: applied only by the local encoder, not by {encoder}"
+
+
+def test_a_source_without_sound_has_nothing_to_normalize(storage, tmp_path):
+    silent = tmp_path / "mute.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=c=gray:s=640x360:r=25:d=2", "-c:v", "libx264", "-preset", "ultrafast",
+           str(silent))  # fmt: skip
+    spec = {"videoUrl": str(silent), "presets": [{"format": "mp4", "resolutions": ["240"]}],
+            "loudness": {}}  # fmt: skip
+    doc = encode_video(spec, job_id="7" * 24)
+    assert doc["status"] == "completed", doc.get("error")
+    (video,) = doc["files"]
+    assert "loudness" not in video["meta"] and doc["loudness"] == {"target": -16, "truePeak": -1.5}

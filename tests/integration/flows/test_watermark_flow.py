@@ -260,3 +260,37 @@ def test_a_remote_encoder_refuses_a_watermark_naming_the_field(media, storage, e
     error = failed.value.document["error"]
     assert error["code"] == "invalid_spec"
     assert error["message"] == f"watermark: applied only by the local encoder, not by {encoder}"
+
+
+def test_an_hdr_rung_that_keeps_its_hdr_gets_the_watermark_and_stays_10_bit(media, storage, tmp_path):
+    """A flat gray HDR10 source, a CMAF ladder of H.264 (tone-mapped) and HEVC rungs keeping the HDR: both get
+    the image at its place (its red read back as red; the PQ rung's values are the image's, not mapped)."""
+    source = tmp_path / "gray-hdr10.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=c=0x808080:s=640x360:r=25:d=3",
+           "-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p10le", "-tag:v", "hvc1",
+           "-x265-params", "hdr10=1:log-level=error", "-color_primaries", "bt2020", "-color_trc", "smpte2084",
+           "-colorspace", "bt2020nc", str(source))  # fmt: skip
+    preset = {"format": "cmaf", "resolutions": ["240"], "codecs": ["h264", "hevc"], "hdr": "keep"}
+    spec = {"videoUrl": str(source), "presets": [preset],
+            "watermark": {"url": str(media["root"] / "mark.png"), **MARK}}  # fmt: skip
+    doc = encode_video(spec, job_id="a6" * 12)
+    assert doc["status"] == "completed", doc.get("error")
+    rungs = rung_pictures(doc, tmp_path)
+    assert len(rungs) == 2
+    for name, (path,) in rungs.items():
+        frame = rgb_frame(path)
+        width, height, _ = frame
+        x0, y0, x1, y1 = expected_box(width, height, MARK)
+        red, green, blue = pixel(frame, (x0 + x1) // 2, (y0 + y1) // 2)
+        assert red > green + 80 and red > blue + 80, (name, (red, green, blue))
+        outside = pixel(frame, x0 - 6, (y0 + y1) // 2)
+        assert max(outside) - min(outside) < 30, (name, outside)  # a gray there, whatever its level
+    pix_fmts = {
+        subprocess.run(
+            ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=pix_fmt",
+             "-of", "csv=p=0", str(path)],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        for (path,) in rungs.values()
+    }  # fmt: skip
+    assert pix_fmts == {"yuv420p", "yuv420p10le"}, pix_fmts
