@@ -70,6 +70,32 @@ def on_images(mark: WatermarkPlan | None) -> WatermarkPlan | None:
     return mark if mark is not None and mark.images else None
 
 
+_PNG = b"\x89PNG\r\n\x1a\n"
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """The picture size a PNG's IHDR or a JPEG's first SOF marker declares (read without decoding: a small
+    file may declare a picture of gigabytes), or None when `data` starts as neither."""
+    if data.startswith(_PNG) and data[12:16] == b"IHDR" and len(data) >= 24:
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    at = 2
+    while at + 4 <= len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        length = int.from_bytes(data[at + 2 : at + 4], "big")
+        if marker in _JPEG_SOF and at + 9 <= len(data):
+            return int.from_bytes(data[at + 7 : at + 9], "big"), int.from_bytes(data[at + 5 : at + 7], "big")
+        at += 2 + length
+    return None
+
+
 def image_problem(report: Mapping[str, Any]) -> str | None:
     """Why an ffprobe report (`-show_format -show_streams -count_frames`) is not one PNG or JPEG picture of
     at most MAX_WATERMARK_SIDE px a side, or None when it is."""
@@ -84,7 +110,11 @@ def image_problem(report: Mapping[str, Any]) -> str | None:
         return "is not a PNG or JPEG image"
     if str(stream.get("nb_read_frames", "1")) != "1":
         return "must be a single picture, not an animation"
-    width, height = int(stream.get("width") or 0), int(stream.get("height") or 0)
+    return size_problem(int(stream.get("width") or 0), int(stream.get("height") or 0))
+
+
+def size_problem(width: int, height: int) -> str | None:
+    """Why a `width` x `height` picture is no watermark (none, or larger than MAX_WATERMARK_SIDE a side)."""
     if width <= 0 or height <= 0:
         return "is not a PNG or JPEG image"  # a header ffprobe reads, no picture behind it
     if width > MAX_WATERMARK_SIDE or height > MAX_WATERMARK_SIDE:

@@ -16,9 +16,10 @@ from vodflow.jobs.limits import Limits
 from vodflow.jobs.sources import SourceRef, parse_video_url
 from vodflow.jobs.spec import JobSpec
 from vodflow.media.inputs import input_args
-from vodflow.media.watermark import image_problem
+from vodflow.media.watermark import header_size, image_problem, size_problem
 
 FIELD = "watermark.url"
+HEADER_BYTES = 64 * 1024  # where a JPEG's SOF marker is (after its EXIF and tables) in any real image
 # fetch_ref with the storage and policy bound: (ref, dest, field=, limits=) -> the local file
 Fetch = Callable[..., Path]
 
@@ -27,10 +28,11 @@ def _invalid(reason: str) -> StepError:
     return StepError("ingest", "invalid_watermark", f"{FIELD}: {reason}")
 
 
-def probe_image(path: Path, timeout: float = 30.0) -> dict[str, Any]:
-    """ffprobe's report of an image file (streams, format, frames counted), opened only as PNG or JPEG;
-    StepError(ingest, invalid_watermark) when ffprobe cannot read it as one."""
-    command = ["ffprobe", "-v", "error", "-count_frames", "-show_format", "-show_streams", "-of", "json"]
+def probe_image(path: Path, timeout: float = 30.0, count_frames: bool = False) -> dict[str, Any]:
+    """ffprobe's report of an image file (streams, format; with `count_frames`, each picture decoded and
+    counted), opened only as PNG or JPEG; StepError(ingest, invalid_watermark) when ffprobe cannot read it."""
+    command = ["ffprobe", "-v", "error", *(["-count_frames"] if count_frames else [])]
+    command += ["-show_format", "-show_streams", "-of", "json"]
     command += input_args(path, tuple(WATERMARK_DEMUXERS))
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
@@ -63,7 +65,12 @@ def fetch_watermark(spec: JobSpec, workdir: Path, fetch: Fetch, limits: Limits) 
         raise too_large
     if path.stat().st_size == 0:
         raise _invalid("is empty")
-    report = probe_image(path)
+    # the header first, read here: a small file may declare a picture of gigabytes, which ffprobe would decode
+    with path.open("rb") as image:
+        declared = header_size(image.read(HEADER_BYTES))
+    if (problem := size_problem(*declared) if declared else "is not a PNG or JPEG image") is not None:
+        raise _invalid(problem)
+    report = probe_image(path, count_frames=True)
     if (problem := image_problem(report)) is not None:
         raise _invalid(problem)
     stream = report["streams"][0]

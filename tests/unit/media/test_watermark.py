@@ -152,3 +152,15 @@ def report(fmt="png_pipe", codec="png", frames="1", width=400, height=100, strea
 )
 def test_only_one_bounded_png_or_jpeg_picture_is_a_watermark(probe, problem):
     assert image_problem(probe) == problem
+
+
+def test_the_declared_size_is_read_from_png_and_jpeg_headers_without_decoding(tmp_path):
+    from tests.media import ffmpeg
+    from vodflow.media.watermark import header_size
+
+    for name in ("m.png", "m.jpg"):
+        ffmpeg("-f", "lavfi", "-i", "color=c=red:s=300x70", "-frames:v", "1", str(tmp_path / name))
+        assert header_size((tmp_path / name).read_bytes()) == (300, 70), name
+    assert header_size(b"GIF89a" + b"\0" * 32) is None
+    assert header_size(b"\xff\xd8\xff\xe0\x00\x04ab") is None  # a JPEG start with no frame header
+    assert header_size(b"") is None

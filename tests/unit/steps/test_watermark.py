@@ -78,3 +78,24 @@ def test_a_download_over_the_bound_is_an_invalid_watermark(tmp_path):
     with pytest.raises(StepError) as guarded:
         fetch_watermark(spec(), tmp_path, refused_address, Limits())
     assert guarded.value.code == "url_not_allowed" and guarded.value.message.startswith("watermark.url: ")
+
+
+def test_a_small_file_claiming_a_huge_picture_is_refused_from_its_header(tmp_path):
+    """A 6 kB PNG whose header says 20000 x 20000 (1.2 GB decoded): refused by its size before any decode."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
+    rows = zlib.compress(b"\0" * (1 + 3 * 20000) * 50, 9)
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+    )
+    assert bomb.stat().st_size < 10_000
+    fetch, _ = fetch_copy(bomb)
+    with pytest.raises(StepError) as refused:
+        fetch_watermark(spec(), tmp_path, fetch, Limits())
+    assert refused.value.message == "watermark.url: must be at most 4096x4096 pixels, not 20000x20000"
