@@ -1,8 +1,9 @@
 """The watermark's filters (pure builders, nothing runs here) and the check of a fetched image's probe.
 
-Each picture that carries the watermark gets it at its own size: the image (one input per picture, read by
-the one demuxer its probe found) is scaled to `width` of that picture's width, given its opacity
-(`format=rgba,colorchannelmixer=aa=`) and laid over it with `overlay` at the place `watermark_box` gives.
+Each picture that carries the watermark gets it at its own size: the image (one input per command, read by
+the one demuxer its probe found, split once per picture) is scaled to `width` of that picture's width, given
+its opacity (`format=rgba,colorchannelmixer=aa=`) and laid over it with `overlay` at the place
+`watermark_box` gives.
 A single picture is repeated by `overlay` to the end of the video (its `eof_action=repeat`), whatever the
 video's timestamps (a chunk's start at 30 s with `-copyts` too).
 """
@@ -29,11 +30,11 @@ def watermark_input(mark: WatermarkPlan) -> Any:
     return ffmpeg.input(file_url(image.path), f=image.demuxer, **input_options((image.demuxer,))).video
 
 
-def overlay_filters(mark: WatermarkPlan, width: int, height: int) -> tuple[dict[str, object], list[object]]:
-    """The `scale` of the image for a `width` x `height` picture and the `overlay` arguments placing it: a
-    pure description, for the builders and the tests."""
+def overlay_filters(mark: WatermarkPlan, width: int, height: int) -> tuple[dict[str, int], tuple[int, int]]:
+    """The `scale` arguments of the image for a `width` x `height` picture and the `overlay` position (x, y)
+    placing it."""
     box = watermark_box(mark, width, height)
-    return {"w": box.width, "h": box.height}, [box.x, box.y]
+    return {"w": box.width, "h": box.height}, (box.x, box.y)
 
 
 class Marks:
