@@ -20,15 +20,17 @@ from vodflow.blocks.storage import resolve_storage, resolve_storage_config
 from vodflow.blocks.videosdk import VideoSDKCredentials
 from vodflow.blocks.webhook import resolve_webhook_config
 from vodflow.encoders import EncodeOptions, EncodeRequest, get_encoder
+from vodflow.encoders.loudness import measure_output_loudness
 from vodflow.errors import JobFailed, SpecError, StepError, StorageError
 from vodflow.jobs.cost import check_plan_size, check_spec_size
 from vodflow.jobs.document import FileEntry, JobDocument, new_id
 from vodflow.jobs.keys import check_job_id, run_job_id, scratch_prefix
-from vodflow.jobs.plan import plan_outputs
+from vodflow.jobs.plan import plan_outputs, with_filters
 from vodflow.jobs.sources import source_name
 from vodflow.jobs.spec import (
     JobSpec,
     RunSpec,
+    check_remote_filters,
     check_remote_outputs,
     check_remote_presets,
     check_remote_quality,
@@ -147,6 +149,7 @@ def run_locally(
                 source, plan.auto_rungs, workdir, options.x264_preset, options.slots
             )
             plan = plan_outputs(doc, source.info, source.captions, source.caption_skips, probes)
+        plan = with_filters(plan, doc, source.watermark)
         encoder = get_encoder("local", source.info, settings.chunk_threshold(), plan)
         request = request.with_source(source, plan)
         if notice is not None:
@@ -161,6 +164,9 @@ def run_locally(
         if plan.thumbnails:
             options = request.options
             thumbnail.with_options(**retry)(source, plan, workdir, options.slots, options.stall_seconds)
+        if plan.loudness is not None:  # every audio output measured on what the encode wrote
+            args = (source, plan, workdir, request.options)
+            plan = request.steps.run("measure-output-loudness", measure_output_loudness, *args)
         if plan.preview or plan.chapters:
             options = request.options
             extras.with_options(**retry)(source, plan, workdir, options.slots, options.stall_seconds)
@@ -207,6 +213,7 @@ def run_remotely(
     if doc.captions:
         raise SpecError("captions", f"made only by the local encoder, not by {encoder}")
     check_remote_storyboard(doc, encoder)
+    check_remote_filters(doc, encoder)
     check_remote_quality(doc, encoder)
     check_remote_outputs(doc, encoder)
     check_remote_timeline(doc, encoder)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from vodflow.encoders.base import EncodeOptions
 from vodflow.errors import StepError
+from vodflow.jobs.filters import LoudnessPlan
 from vodflow.jobs.plan import HlsOutput, OutputPlan, Rendition
 from vodflow.jobs.sources import Source
 from vodflow.media.chunking import (
@@ -86,10 +87,17 @@ def encode_chunk_pieces(
     )
 
 
-def encode_audio_track(source: Source, track: AudioKey, workdir: Path, options: EncodeOptions) -> float:
-    """Encode one audio stream of the whole source at one bitrate; returns the seconds it took."""
+def encode_audio_track(
+    source: Source,
+    track: AudioKey,
+    workdir: Path,
+    options: EncodeOptions,
+    loudness: LoudnessPlan | None = None,
+) -> float:
+    """Encode one audio stream of the whole source at one bitrate (normalized by `loudness`, measured on the
+    whole source, when given); returns the seconds it took."""
     chunks_dir(workdir).mkdir(parents=True, exist_ok=True)
-    command = build_audio_command(source.path, track, workdir)
+    command = build_audio_command(source.path, track, workdir, loudness)
     seconds = source.info.duration
     return _run(command, workdir=workdir, seconds=seconds, source=source.path, what="audio", options=options)
 

@@ -12,6 +12,7 @@ size its uploader reported; storage failures become StepError(encode) naming the
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -23,6 +24,7 @@ from typing import Any
 from vodflow.encoders import chunk_steps
 from vodflow.encoders.base import EncodeOptions
 from vodflow.errors import StepError, StorageError
+from vodflow.jobs.filters import LoudnessPlan
 from vodflow.jobs.plan import OutputPlan
 from vodflow.jobs.sources import Source, SourceInfo
 from vodflow.media.chunking import AudioKey, Chunk, PieceSpec, audio_path, chunks_dir
@@ -30,6 +32,7 @@ from vodflow.storage.scratch import Scratch, ScratchObject
 
 SOURCE_NAME = "source"
 REMUX_NAME = "source.mkv"
+WATERMARK_NAME = "watermark"
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class StagedSource:
     original: ScratchObject
     seekable: ScratchObject
     info: SourceInfo
+    watermark: ScratchObject | None = None  # the job's watermark image, for the chunks to lay over
 
 
 @dataclass(frozen=True)
@@ -66,15 +70,28 @@ def step_dir() -> Iterator[Path]:
         yield Path(folder)
 
 
-def stage_source(source: Source, seekable: Source, scratch: Scratch) -> StagedSource:
-    """Upload the source (and its seekable remux, when there is one) to scratch, once for every step."""
+def stage_source(
+    source: Source, seekable: Source, scratch: Scratch, watermark: Path | None = None
+) -> StagedSource:
+    """Upload the source (and its seekable remux, when there is one) to scratch, once for every step, and
+    the job's `watermark` image when it has one."""
     with storage_errors_named("staging the source"):
         storage = scratch.open()
         # names of vodflow's own: a local source's file name may be anything
         original = scratch.put(storage, source.path, SOURCE_NAME)
+        mark = scratch.put(storage, watermark, WATERMARK_NAME) if watermark is not None else None
         if seekable.path == source.path:
-            return StagedSource(original, original, source.info)
-        return StagedSource(original, scratch.put(storage, seekable.path, REMUX_NAME), source.info)
+            return StagedSource(original, original, source.info, mark)
+        return StagedSource(original, scratch.put(storage, seekable.path, REMUX_NAME), source.info, mark)
+
+
+def staged_spec(spec: PieceSpec) -> PieceSpec:
+    """`spec` as it goes to a chunk step with storage transfer: its watermark image named by its scratch
+    name (no path of the run's machine), which the step fetches into its own directory."""
+    if spec.watermark is None:
+        return spec
+    image = dataclasses.replace(spec.watermark.image, path=Path(WATERMARK_NAME))
+    return dataclasses.replace(spec, watermark=dataclasses.replace(spec.watermark, image=image))
 
 
 def encode_chunk_via_storage(
@@ -84,6 +101,10 @@ def encode_chunk_via_storage(
     with step_dir() as folder, storage_errors_named(chunk.label):
         storage = scratch.open()
         path = scratch.fetch(storage, staged.seekable, folder)
+        if spec.watermark is not None and staged.watermark is not None:
+            local = scratch.fetch(storage, staged.watermark, folder)
+            image = dataclasses.replace(spec.watermark.image, path=local)
+            spec = dataclasses.replace(spec, watermark=dataclasses.replace(spec.watermark, image=image))
         seconds = chunk_steps.encode_chunk_pieces(Source(path, staged.info), chunk, spec, folder, options)
         made = sorted(p for p in chunks_dir(folder).iterdir() if p.is_file())
         attempt = uuid.uuid4().hex[:12]  # a rerun of this step (its worker lost) writes objects of its own
@@ -92,13 +113,17 @@ def encode_chunk_via_storage(
 
 
 def encode_audio_via_storage(
-    staged: StagedSource, track: AudioKey, options: EncodeOptions, scratch: Scratch
+    staged: StagedSource,
+    track: AudioKey,
+    options: EncodeOptions,
+    scratch: Scratch,
+    loudness: LoudnessPlan | None = None,
 ) -> Made:
-    """Fetch the source, encode one audio track, put it in scratch."""
+    """Fetch the source, encode one audio track (normalized by `loudness` when given), put it in scratch."""
     with step_dir() as folder, storage_errors_named(f"audio {track.key}"):
         storage = scratch.open()
         path = scratch.fetch(storage, staged.original, folder)
-        seconds = chunk_steps.encode_audio_track(Source(path, staged.info), track, folder, options)
+        seconds = chunk_steps.encode_audio_track(Source(path, staged.info), track, folder, options, loudness)
         objects = (scratch.put(storage, audio_path(folder, track), attempt=uuid.uuid4().hex[:12]),)
     return Made(seconds, objects)
 

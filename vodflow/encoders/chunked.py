@@ -52,8 +52,10 @@ from vodflow.encoders.chunk_transfer import (
     package_via_storage,
     remove_scratch,
     stage_source,
+    staged_spec,
 )
 from vodflow.encoders.local import check_subtitle_renditions
+from vodflow.encoders.loudness import measure_source_loudness
 from vodflow.jobs.plan import OutputPlan
 from vodflow.jobs.sources import Source
 from vodflow.media.chunking import (
@@ -127,6 +129,8 @@ def encode_in_chunks(
     started = time.monotonic()
     steps = steps or InlineSteps()
     check_subtitle_renditions(plan, source.info.duration, options.captions)
+    if plan.loudness is not None and not plan.loudness.source:  # the whole source, before any chunk
+        plan = steps.run("measure-loudness", measure_source_loudness, source, plan, workdir, options)
     seekable = source
     if needs_remux(source.info.format_name):
         seekable = steps.run("remux-source", seekable_source, source, workdir, options)
@@ -167,6 +171,7 @@ def piece_spec(source: Source, plan: OutputPlan, options: EncodeOptions) -> Piec
         presets=EncoderPresets(options.x264_preset, options.x265_preset, options.svtav1_preset),
         mastering=mastering_metadata(source.path) if keeps_hdr10 else None,
         storyboard=planned_layout(plan.storyboard) if plan.storyboard is not None else None,
+        watermark=plan.watermark,
     )
 
 
@@ -199,7 +204,12 @@ def _alongside(steps: Steps, calls: list[Call], packaging: LivePackaging | None)
 def _through_shared_dir(work: _Work, steps: Steps, live: LiveContext | None) -> tuple[list[float], float]:
     options, workdir = work.options, work.workdir
     calls = [
-        Call("encode-audio", encode_audio_track, (work.source, t, workdir, options), f"encode-audio-{t.key}")
+        Call(
+            "encode-audio",
+            encode_audio_track,
+            (work.source, t, workdir, options, work.plan.loudness),
+            f"encode-audio-{t.key}",
+        )
         for t in work.tracks
     ]
     for c in work.chunks:
@@ -219,18 +229,19 @@ def _through_storage(
     options = work.options
     steps.run("remove-scratch", remove_scratch, scratch)  # what a killed earlier run of this job left
     try:
-        staged = steps.run("stage-source", stage_source, work.source, work.seekable, scratch)
+        mark = work.plan.watermark.image.path if work.plan.watermark is not None else None
+        staged = steps.run("stage-source", stage_source, work.source, work.seekable, scratch, mark)
         calls = [
             Call(
                 "encode-audio",
                 encode_audio_via_storage,
-                (staged, t, options, scratch),
+                (staged, t, options, scratch, work.plan.loudness),
                 f"encode-audio-{t.key}",
             )
             for t in work.tracks
         ]
         for c in work.chunks:
-            args = (staged, c, work.spec, options, scratch)
+            args = (staged, c, staged_spec(work.spec), options, scratch)
             calls.append(Call("encode-chunk", encode_chunk_via_storage, args, f"encode-chunk-{c.index}"))
         packaging = _packaging(work, live, fetcher(scratch, work.workdir)) if live else None
         made = _alongside(steps, calls, packaging)

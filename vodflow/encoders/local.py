@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from vodflow.encoders.base import EncodeOptions, EncodeRequest, EncodeResult, LiveContext
+from vodflow.encoders.loudness import measure_source_loudness
 from vodflow.errors import StepError
 from vodflow.jobs.plan import OutputPlan
 from vodflow.jobs.sources import Source
@@ -83,6 +84,7 @@ def encode_renditions(
     """
     options = options or EncodeOptions()
     check_subtitle_renditions(plan, source.info.duration, options.captions)
+    plan = measure_source_loudness(source, plan, workdir, options)  # a `loudness` job's first pass
     live = live if (plan.hls or plan.cmaf) and not plan.captions else None
     keeps_hdr10 = any(r.dynamic_range == "hdr10" for out in plan.cmaf for r in out.renditions)
     command = build_encode_command(

@@ -20,6 +20,7 @@ from vodflow.encoders.remote import (
 )
 from vodflow.errors import ServiceError, StepError
 from vodflow.jobs.document import FileEntry, JobDocument, iso_now, new_id
+from vodflow.jobs.spec import check_remote_filters
 from vodflow.providers import mpc
 from vodflow.providers.cleanup import delete_one
 from vodflow.providers.mpc import MpcClient, ObsObject
@@ -175,6 +176,7 @@ class MpcEncoder:
     local: ClassVar[bool] = False
 
     def encode(self, request: EncodeRequest) -> EncodeResult:
+        check_remote_filters(request.doc, self.name)  # before any request to the service
         account: MpcAccount = request.account
         doc = request.doc
         source, output = configured(

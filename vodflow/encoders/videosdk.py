@@ -18,6 +18,7 @@ from vodflow.encoders.remote import (
 )
 from vodflow.errors import ServiceError, StepError
 from vodflow.jobs.document import FileEntry, JobDocument, iso_now, new_id
+from vodflow.jobs.spec import check_remote_filters
 from vodflow.providers import videosdk
 from vodflow.providers.videosdk import VideoSDKClient
 
@@ -138,6 +139,7 @@ class VideoSDKEncoder:
     local: ClassVar[bool] = False
 
     def encode(self, request: EncodeRequest) -> EncodeResult:
+        check_remote_filters(request.doc, self.name)  # before any request to the service
         account: VideoSDKAccount = request.account
         with configured("videosdk", account.get_client) as client:
             result = request.steps.run("remote-encode", _encode, client, request)

@@ -79,6 +79,18 @@ class RungMeta(BaseModel):
     quality: QualityMeta
 
 
+class LoudnessMeta(BaseModel):
+    """One audio rendition's loudness, measured on the output after the encode (`loudness` jobs): its name
+    (`240p`, `audio`, a CMAF track's name), integrated loudness (LUFS; -70 for silence) and true peak
+    (dBTP)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    name: str
+    integrated: float
+    true_peak: float = Field(alias="truePeak")
+
+
 class FileMeta(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -107,6 +119,9 @@ class FileMeta(BaseModel):
     ladder: Literal["auto"] | None = Field(default=None, description="`auto`: a per-title ladder.")
     video_kbps: dict[str, int] | None = Field(
         default=None, alias="videoKbps", description="An `auto` ladder's video bitrate per rung (kbit/s)."
+    )
+    loudness: list[LoudnessMeta] | None = Field(
+        default=None, description="Each audio rendition's measured loudness (`loudness` jobs)."
     )
 
 

@@ -11,6 +11,7 @@ from vodflow.errors import StepError
 from vodflow.jobs.chapters import ChaptersOutput
 from vodflow.jobs.document import JobDocument, Skipped, output_id
 from vodflow.jobs.extras import PreviewOutput, plan_job_chapters, plan_preview
+from vodflow.jobs.filters import LoudnessPlan, WatermarkImage, WatermarkPlan
 from vodflow.jobs.keys import CAPTIONS_PREFIX, IMAGES_PREFIX, STORYBOARDS_PREFIX, VIDEOS_PREFIX
 from vodflow.jobs.ladder import LADDER, codec_kbps, scaled_size
 from vodflow.jobs.pertitle import TARGET_SSIM_DB, ProbePoint, choose_ladder
@@ -183,6 +184,8 @@ class OutputPlan:
     dynamic_range: str = "sdr"  # the source's: `sdr`, `hdr10` or `hlg`
     preview: PreviewOutput | None = None  # `preview`: an animated GIF or WebP
     chapters: ChaptersOutput | None = None  # `chapters`: a WebVTT file and markers in every MP4
+    watermark: WatermarkPlan | None = None
+    loudness: LoudnessPlan | None = None
 
     @property
     def video_outputs(self) -> int:
@@ -385,3 +388,13 @@ def plan_outputs(
     plan.preview = plan_preview(doc.preview, output_id(doc.id, "preview"), source)
     plan.chapters = plan_job_chapters(doc.chapters, output_id(doc.id, "chapters"), source)
     return plan
+
+
+def with_filters(plan: OutputPlan, doc: JobDocument, watermark: WatermarkImage | None) -> OutputPlan:
+    """`plan` with the spec's `watermark` (over the image ingest fetched) and `loudness` target."""
+    mark = None
+    if doc.watermark is not None and watermark is not None:
+        w = doc.watermark
+        mark = WatermarkPlan(watermark, w.position, w.width, w.margin, w.opacity, bool(w.images))
+    loudness = LoudnessPlan(doc.loudness.target, doc.loudness.true_peak) if doc.loudness else None
+    return replace(plan, watermark=mark, loudness=loudness)

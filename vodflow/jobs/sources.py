@@ -14,6 +14,7 @@ from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 from vodflow.jobs.chapters import ChapterMark
+from vodflow.jobs.filters import WatermarkImage
 from vodflow.jobs.keys import unsafe_key_reason
 
 SourceKind = Literal["http", "s3", "local"]
@@ -112,6 +113,7 @@ class Source:
     info: SourceInfo
     captions: tuple[CaptionTrack, ...] = ()
     caption_skips: tuple[tuple[str, str], ...] = ()  # (language, reason)
+    watermark: WatermarkImage | None = None  # the spec's watermark image, fetched and checked
 
 
 @dataclass(frozen=True)

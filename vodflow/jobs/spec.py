@@ -367,6 +367,46 @@ class Chapter(Wire):
         return timestamp_seconds(self.start)
 
 
+WatermarkPosition = Literal["top-left", "top-right", "bottom-left", "bottom-right", "center"]
+MAX_WATERMARK_URL = 2048
+
+
+class Watermark(Wire):
+    """A PNG or JPEG image laid over every video output, at the same relative size and place in each."""
+
+    url: str = Field(
+        max_length=MAX_WATERMARK_URL,
+        description="Where to fetch the image, like `videoUrl`: http(s)://, s3://bucket/key, file://.",
+    )
+    position: WatermarkPosition = Field(default="bottom-right", description="Where in the picture it goes.")
+    width: float = Field(default=0.1, gt=0, le=1, description="Its width as a fraction of the picture's.")
+    margin: float = Field(
+        default=0.03, ge=0, lt=0.5, description="Its distance from the edges, a fraction of the width."
+    )
+    opacity: float = Field(default=1.0, gt=0, le=1, description="1 opaque; lower shows the picture through.")
+    images: bool | None = Field(
+        default=None, description="Over the thumbnails and the storyboard too (left out: videos only)."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _known_url(cls, value: str) -> str:
+        parse_video_url(value)
+        return value.strip()
+
+
+class Loudness(Wire):
+    """EBU R128 loudness normalization of every audio output: measured on the source, applied as one linear
+    gain where the true-peak ceiling allows it (else `loudnorm`'s dynamic mode), measured on each output."""
+
+    target: float = Field(
+        default=-16, ge=-40, le=-10, description="Integrated loudness to reach, LUFS (-16 web, -23 TV)."
+    )
+    true_peak: float = Field(
+        default=-1.5, alias="truePeak", ge=-9, le=0, description="True-peak ceiling, dBTP."
+    )
+
+
 class JobSpec(Wire):
     """What a run is given: a source, presets, optional thumbnails and webhook."""
 
@@ -442,6 +482,12 @@ class JobSpec(Wire):
         min_length=1,
         max_length=MAX_INSERTS,
         description="Outro videos played after the source, made like `prepend`. Local encoder only.",
+    )
+    watermark: Watermark | None = Field(
+        default=None, description="An image over every video output (local encoder only)."
+    )
+    loudness: Loudness | None = Field(
+        default=None, description="Normalize every audio output to a loudness target (local encoder only)."
     )
 
     @model_validator(mode="before")
@@ -626,6 +672,14 @@ def check_remote_timeline(spec: JobSpec, service: str) -> None:
     for name in ("clip", "prepend", "append"):
         if getattr(spec, name):
             raise SpecError(name, f"made only by the local encoder, not by {service}")
+
+
+def check_remote_filters(spec: JobSpec, service: str) -> None:
+    """Refuse `watermark` and `loudness` (applied only by the local encoders) before a job goes remote."""
+    if spec.watermark is not None:
+        raise SpecError("watermark", f"applied only by the local encoder, not by {service}")
+    if spec.loudness is not None:
+        raise SpecError("loudness", f"applied only by the local encoder, not by {service}")
 
 
 def prefect_marker_path(data: Any) -> str | None:

@@ -223,6 +223,22 @@ def _quality(doc: JobDocument) -> list[str]:
     return lines
 
 
+def _loudness(doc: JobDocument) -> list[str]:
+    """Every audio rendition's loudness measured after the encode, against the job's target (`loudness`)."""
+    assert doc.loudness is not None
+    target = f"{doc.loudness.target:g} LUFS, true peak under {doc.loudness.true_peak:g} dBTP"
+    lines = ["## Loudness", "", f"Target {target}.", ""]
+    lines += ["| output | audio | integrated | true peak |", "| --- | --- | --- | --- |"]
+    for entry in doc.files:
+        if isinstance(entry.meta, FileMeta):
+            for row in entry.meta.loudness or ():
+                lines.append(
+                    f"| {escape_text(entry.id)} | {escape_text(row.name)} | {row.integrated:.1f} LUFS"
+                    f" | {row.true_peak:.1f} dBTP |"
+                )
+    return lines
+
+
 def _short_id(file_id: str) -> str:
     """A file id cut to 8 characters (a whole one widens the table; the Files table has its path)."""
     return file_id if len(file_id) <= 9 else file_id[:8] + "…"
@@ -283,6 +299,8 @@ def job_markdown(
         lines += [*_ladder(doc, ladders), ""]
     if doc.quality_seconds is not None:
         lines += [*_quality(doc), ""]
+    if doc.loudness is not None and doc.files:
+        lines += [*_loudness(doc), ""]
     if doc.files:
         lines += [*_files(doc, ladders), ""]
     if doc.skipped:

@@ -28,6 +28,7 @@ from typing import Any
 
 import ffmpeg
 
+from vodflow.jobs.filters import LoudnessPlan, WatermarkPlan
 from vodflow.jobs.plan import OutputPlan, Rendition
 from vodflow.media.color import MasteringDisplay
 from vodflow.media.commands import (
@@ -40,7 +41,9 @@ from vodflow.media.commands import (
     x264_options,
 )
 from vodflow.media.inputs import file_url, input_options
+from vodflow.media.loudness import normalized
 from vodflow.media.video_codecs import EncoderPresets, codec_stream_options
+from vodflow.media.watermark import Marks, on_images
 from vodflow.packaging.storyboard import StoryboardLayout
 
 CHUNKS_DIR = "chunks"
@@ -103,6 +106,7 @@ class PieceSpec:
     presets: EncoderPresets = EncoderPresets()
     mastering: MasteringDisplay | None = None
     storyboard: StoryboardLayout | None = None
+    watermark: WatermarkPlan | None = None  # over every stream (and the tiles, when it says `images`)
 
     @property
     def gop_frames(self) -> int:
@@ -298,12 +302,14 @@ def build_chunk_command(
     boards = spec.storyboard is not None and tiles is not None and len(tiles) > 0
     keeps = [s.rendition.dynamic_range != "sdr" for s in spec.streams] + [False] * boards
     branches = pictures(video, keeps, spec.dynamic_range)
+    marks = Marks(spec.watermark, len(spec.streams))
     outputs = []
     for i, stream in enumerate(spec.streams):
         r = stream.rendition
         scaled = branches[i].filter("scale", r.width, r.height)  # type: ignore[attr-defined]
         if stream.square:
             scaled = scaled.filter("setsar", 1)
+        scaled = marks.over(scaled, r.width, r.height)
         outputs.append(
             ffmpeg.output(
                 scaled,
@@ -315,13 +321,14 @@ def build_chunk_command(
         )
     if boards:
         assert spec.storyboard is not None and tiles is not None
-        outputs.append(_tiles_output(branches[-1], spec.storyboard, rate, tiles, workdir))
+        tile_marks = Marks(on_images(spec.watermark), 1)
+        outputs.append(_tiles_output(branches[-1], spec.storyboard, rate, tiles, workdir, tile_marks))
     timing = ("-copyts", "-start_at_zero")
     return ffmpeg.merge_outputs(*outputs).global_args(*GLOBAL_ARGS, *timing).overwrite_output().compile()
 
 
 def _tiles_output(
-    video: object, layout: StoryboardLayout, rate: Fraction, tiles: range, workdir: Path
+    video: object, layout: StoryboardLayout, rate: Fraction, tiles: range, workdir: Path, marks: Marks
 ) -> object:
     """The storyboard tiles of one chunk: the first frame at or after each k x interval, scaled to a tile."""
     interval = Fraction(str(layout.interval))
@@ -331,6 +338,7 @@ def _tiles_output(
     chosen = f"lt(mod(t+1e-6,{period}),{slot})"
     picked = video.filter("select", chosen)  # type: ignore[attr-defined]
     picked = picked.filter("scale", layout.width, layout.height).filter("setsar", 1)
+    picked = marks.over(picked, layout.width, layout.height)
     options = {
         "vcodec": "png",
         "start_number": tiles.start,
@@ -340,13 +348,16 @@ def _tiles_output(
     return ffmpeg.output(picked, str(tiles_pattern(workdir)), f="image2", **options)
 
 
-def build_audio_command(source: Path, track: AudioKey, workdir: Path) -> list[str]:
+def build_audio_command(
+    source: Path, track: AudioKey, workdir: Path, loudness: LoudnessPlan | None = None
+) -> list[str]:
     """One ffmpeg command that encodes one audio stream of the whole source at a bitrate (AAC stereo,
-    `.m4a`)."""
+    `.m4a`), normalized by `loudness` (measured on the whole source) when given."""
     # a late audio start is kept in the track's edit list: to the 90 kHz tick rather than the millisecond
     options = {"acodec": "aac", "ac": 2, "b:a": f"{track.kbps}k", "movie_timescale": 90000}
     # the stream the one-process encode takes: `[0:a]` (the first) for HLS and MP4, `a:N` for CMAF tracks
     audio = ffmpeg.input(file_url(source), **input_options())[f"a:{track.index}"]
+    audio = normalized(audio, loudness, track.index)
     output = ffmpeg.output(audio, str(audio_path(workdir, track)), **options)
     return output.global_args(*GLOBAL_ARGS).overwrite_output().compile()
 

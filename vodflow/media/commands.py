@@ -20,10 +20,13 @@ from pathlib import Path
 
 import ffmpeg
 
+from vodflow.jobs.filters import LoudnessPlan, WatermarkPlan
 from vodflow.jobs.plan import CmafOutput, HlsOutput, Mp4Output, OutputPlan, Rendition, ThumbnailOutput
 from vodflow.media.color import TONEMAP_FILTERS, MasteringDisplay
 from vodflow.media.inputs import concat_url, file_url, input_options
+from vodflow.media.loudness import normalized
 from vodflow.media.video_codecs import EncoderPresets, codec_stream_options
+from vodflow.media.watermark import Marks, on_images
 from vodflow.packaging.cmaf import MANIFEST, audio_only_id, cmaf_dir, dash_muxer_options
 from vodflow.packaging.hls import SEGMENT_SECONDS, check_first_segment
 from vodflow.packaging.storyboard import SHEET_PATTERN, planned_layout, storyboard_dir, storyboard_filters
@@ -199,10 +202,15 @@ def build_encode_command(
     keeps += [r.dynamic_range != "sdr" for out in plan.cmaf for r in out.renditions]
     video = pictures(src.video, keeps + [False] * (len(by_time) + boards), plan.dynamic_range)
     audio_branches = len(renditions) + len(shared_kbps) + len(audio_only)
-    audio = src.audio.filter_multi_output("asplit", audio_branches) if has_audio else None
+    audio = None
+    if has_audio:
+        audio = normalized(src.audio, plan.loudness, 0).filter_multi_output("asplit", audio_branches)
+    marks = Marks(plan.watermark, len(keeps))  # every video rendition, CMAF rungs included
+    image_marks = Marks(on_images(plan.watermark), len(plan.thumbnails) + boards)
 
     def branch(i: int, rendition: Rendition) -> list[object]:
         scaled = video[i].filter("scale", rendition.width, rendition.height).filter("setsar", 1)
+        scaled = marks.over(scaled, rendition.width, rendition.height)
         return [scaled, audio[i]] if audio is not None else [scaled]
 
     outputs = []
@@ -246,13 +254,16 @@ def build_encode_command(
     for out in plan.cmaf:
         # No `setsar 1` here: the dash muxer wants one aspect ratio per AdaptationSet, and a rung rounded to
         # even sizes (426x240 of 16:9) keeps the source's exact one only through the sample aspect ratio.
-        scaled = [video[i + j].filter("scale", r.width, r.height) for j, r in enumerate(out.renditions)]
+        scaled = [
+            marks.over(video[i + j].filter("scale", r.width, r.height), r.width, r.height)
+            for j, r in enumerate(out.renditions)
+        ]
         codecs = _CodecOptions(
             EncoderPresets(x264_preset, x265_preset, svtav1_preset),
             max(1, round(KEYFRAME_SECONDS * (frame_rate or 25))),
             mastering,
         )
-        outputs.append(_cmaf_output(src, scaled, out, workdir, codecs))
+        outputs.append(_cmaf_output(src, scaled, out, workdir, codecs, plan.loudness))
         i += len(out.renditions)
     for k, kbps in enumerate(shared_kbps):
         track = audio[len(renditions) + k]
@@ -264,9 +275,9 @@ def build_encode_command(
         )  # fmt: skip
     for j, (seconds, group) in enumerate(by_time):
         frame = video[i + j].filter("trim", start=seconds).filter("setpts", "PTS-STARTPTS")
-        outputs += _image_outputs(frame.filter("trim", end_frame=1), group, workdir)
+        outputs += _image_outputs(frame.filter("trim", end_frame=1), group, workdir, image_marks)
     if plan.storyboard is not None:
-        outputs.append(_storyboard_output(video[i + len(by_time)], plan, workdir))
+        outputs.append(_storyboard_output(video[i + len(by_time)], plan, workdir, image_marks))
     return ffmpeg.merge_outputs(*outputs).global_args(*GLOBAL_ARGS).overwrite_output().compile()
 
 
@@ -308,14 +319,29 @@ class _CodecOptions:
 
 
 def _cmaf_output(
-    src: object, scaled: list[object], out: CmafOutput, workdir: Path, codecs: _CodecOptions
+    src: object,
+    scaled: list[object],
+    out: CmafOutput,
+    workdir: Path,
+    codecs: _CodecOptions,
+    loudness: LoudnessPlan | None = None,
 ) -> object:
     """The `dash` output of one CMAF ladder: the scaled rungs without sound, then each audio track of the
     source encoded once (it serves every rung), then the audio-only variant from the default track; none of
     the source's metadata, only the tracks' checked languages (`metadata:s:a`). An H.264-only ladder has the
     encoder options of every other output; one with HEVC or AV1 rungs names them per stream
-    (`media.video_codecs`)."""
-    audio = [src[f"a:{track.index}"] for track in out.audio]  # type: ignore[index]
+    (`media.video_codecs`). With `loudness`, each track is normalized (split for the audio-only variant)."""
+    default = next((k for k, track in enumerate(out.audio) if track.default), 0)
+    twice = audio_only_id(out) is not None and loudness is not None  # a filtered stream is split to reuse
+    audio = []
+    for k, track in enumerate(out.audio):
+        stream = normalized(src[f"a:{track.index}"], loudness, track.index)  # type: ignore[index]
+        if twice and k == default:
+            stream = stream.filter_multi_output("asplit", 2)
+            audio.append(stream[0])
+            spare = stream[1]
+        else:
+            audio.append(stream)
     options: dict[str, object] = {}
     if all(r.codec == "h264" for r in out.renditions):
         video_options = x264_options(codecs.presets.x264)
@@ -330,8 +356,7 @@ def _cmaf_output(
     languages = [track.language for track in out.audio]
     bitrates = [out.audio_kbps] * len(out.audio)
     if audio_only_id(out) is not None:
-        default = next(k for k, track in enumerate(out.audio) if track.default)
-        audio.append(audio[default])
+        audio.append(spare if twice else audio[default])
         languages.append(languages[default])
         bitrates.append(out.audio_only_kbps or out.audio_kbps)
     for k, (language, kbps) in enumerate(zip(languages, bitrates, strict=True)):
@@ -349,12 +374,14 @@ def _cmaf_output(
     )
 
 
-def _storyboard_output(video: object, plan: OutputPlan, workdir: Path) -> object:
+def _storyboard_output(video: object, plan: OutputPlan, workdir: Path, marks: Marks) -> object:
     """The storyboard's sheets (JPEG, numbered from 0) from one branch of the decode; at most the layout's
     number of sheets (the `fps` filter may round one frame more out of the source's end)."""
     assert plan.storyboard is not None
     layout = planned_layout(plan.storyboard)
     for name, arguments in storyboard_filters(layout):
+        if name == "tile":  # each frame gets the watermark before the frames are tiled
+            video = marks.over(video, layout.width, layout.height)
         video = video.filter(name, **arguments)  # type: ignore[attr-defined]
     folder = storyboard_dir(workdir, plan.storyboard)
     options = {**_image_options("jpg"), "start_number": 0, "frames:v": layout.sheets}
@@ -373,14 +400,19 @@ def by_timestamp(outputs: Iterable[ThumbnailOutput]) -> list[tuple[float, list[T
     return [(seconds, list(group)) for seconds, group in groupby(ordered, key=lambda out: out.seconds)]
 
 
-def _image_outputs(frame: object, outputs: list[ThumbnailOutput], workdir: Path) -> list[object]:
-    """One image output per thumbnail of one frame: scaled, optionally blurred, jpg or webp."""
+def _image_outputs(
+    frame: object, outputs: list[ThumbnailOutput], workdir: Path, marks: Marks | None = None
+) -> list[object]:
+    """One image output per thumbnail of one frame: scaled, optionally blurred, with the watermark of
+    `marks` (one branch each), jpg or webp."""
     frames = frame.filter_multi_output("split", len(outputs)) if len(outputs) > 1 else [frame]
     images = []
     for i, out in enumerate(outputs):
         picture = frames[i].filter("scale", out.width, out.height).filter("setsar", 1)
         if out.filter == "blur":
             picture = picture.filter("gblur", sigma=max(4, min(out.width, out.height) // 24))
+        if marks is not None:
+            picture = marks.over(picture, out.width, out.height)
         images.append(
             ffmpeg.output(picture, str(thumbnail_path(workdir, out)), frames=1, **_image_options(out.format))
         )
@@ -388,12 +420,17 @@ def _image_outputs(frame: object, outputs: list[ThumbnailOutput], workdir: Path)
 
 
 def build_thumbnail_command(
-    source: Path, outputs: list[ThumbnailOutput], workdir: Path, dynamic_range: str = "sdr"
+    source: Path,
+    outputs: list[ThumbnailOutput],
+    workdir: Path,
+    dynamic_range: str = "sdr",
+    watermark: WatermarkPlan | None = None,
 ) -> list[str]:
     """One ffmpeg command that writes every image taken at one timestamp (fast and accurate input seek),
     tone-mapped to SDR when the source's `dynamic_range` is HDR.
 
-    Used for thumbnails the encode did not make (a chunked encode, a frame the encode could not take).
+    Used for thumbnails the encode did not make (a chunked encode, a frame the encode could not take). A
+    `watermark` goes over every image.
     """
     groups = by_timestamp(outputs)
     if len(groups) != 1:
@@ -402,5 +439,5 @@ def build_thumbnail_command(
     frame = ffmpeg.input(file_url(source), ss=f"{seconds:.3f}", **input_options()).video
     if dynamic_range != "sdr":
         frame = tone_mapped(frame)
-    images = _image_outputs(frame, group, workdir)
+    images = _image_outputs(frame, group, workdir, Marks(watermark, len(group)))
     return ffmpeg.merge_outputs(*images).global_args(*GLOBAL_ARGS).overwrite_output().compile()

@@ -24,6 +24,7 @@ from vodflow.net.webhook import redact_url
 from vodflow.orchestration.concurrency import Slots
 from vodflow.steps.captions import caption_file_name, ingest_sidecars, ingest_subtitle_streams
 from vodflow.steps.timeline import MAX_INSERT_BYTES, apply_timeline
+from vodflow.steps.watermark import fetch_watermark
 from vodflow.storage.base import Storage
 
 
@@ -244,13 +245,15 @@ def ingest_source(
     policy = policy or IngestPolicy()
     fetch = partial(fetch_caption_file, storage=storage, policy=policy)
     sidecars = ingest_sidecars(spec, workdir, fetch)
+    fetch_image = partial(fetch_ref, storage=storage, policy=policy)
+    watermark = fetch_watermark(spec, workdir, fetch_image, policy.limits)
     path = fetch_source(spec, workdir, storage, policy)
     check_source_bytes(path.stat().st_size, policy.limits)
     info = probe_source(path, policy.limits)
     if spec.chapters == "source":  # read only when asked: the source's chapters are hostile input
         info = dataclasses.replace(info, chapters=probe_chapters(path))
     streams, skips = ingest_subtitle_streams(path, info, workdir, sidecars, policy.limits.stall_seconds)
-    source = Source(path=path, info=info, captions=(*sidecars, *streams), caption_skips=tuple(skips))
+    source = Source(path, info, (*sidecars, *streams), tuple(skips), watermark)
     fetch_video = partial(fetch_insert, storage=storage, policy=policy)
     return apply_timeline(spec, source, workdir, fetch_video, policy.limits, policy.slots)
 

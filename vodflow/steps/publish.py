@@ -13,6 +13,7 @@ from vodflow.jobs.document import (
     FileEntry,
     FileMeta,
     JobDocument,
+    LoudnessMeta,
     PreviewMeta,
     QualityMeta,
     Resolution2D,
@@ -92,6 +93,19 @@ def hls_meta(folder: Path, largest: Rendition) -> FileMeta:
         format="hls",
         duration=playlist_seconds(playlist),
     )
+
+
+def loudness_meta(plan: OutputPlan, file_id: str) -> list[LoudnessMeta] | None:
+    """An output's `meta.loudness`: each of its audio renditions' measured figures (`loudness` jobs), in the
+    order they were measured; None when the job measured none."""
+    if plan.loudness is None:
+        return None
+    prefix = f"{file_id}/"
+    return [
+        LoudnessMeta(name=label.removeprefix(prefix), integrated=m.integrated, true_peak=m.true_peak)
+        for label, m in plan.loudness.outputs.items()
+        if label.startswith(prefix)
+    ] or None
 
 
 def quality_meta(scores: QualityScores) -> QualityMeta:
@@ -218,10 +232,13 @@ def plan_files(
         largest = max(out.renditions, key=lambda r: r.width * r.height)
         meta = hls_meta(folder, largest).model_copy(update=source_range | ladder_meta(out))
         meta.rungs = rungs_meta(out.file_id, out.renditions, quality)
+        meta.loudness = loudness_meta(plan, out.file_id)
         size = sum(u.path.stat().st_size for u in uploads)
         entry = file_entry(doc, out.file_id, "x-tar", prefix, f"{prefix}/index.m3u8", size, storage, meta)
         files.append(PlannedFile(entry, tuple(uploads)))
-    files.extend(cmaf_files(doc, out, workdir, storage, quality, plan.dynamic_range) for out in plan.cmaf)
+    for out in plan.cmaf:
+        files.append(cmaf_files(doc, out, workdir, storage, quality, plan.dynamic_range))
+        files[-1].entry.meta.loudness = loudness_meta(plan, out.file_id)  # type: ignore[union-attr]
     for out in plan.mp4:
         path = mp4_path(workdir, out)
         key = out.key
@@ -229,6 +246,7 @@ def plan_files(
         video = measure_video(path).model_copy(update=source_range | ladder_meta(out))
         if quality is not None:
             video.quality = quality_meta(quality.scores[rung_label(out.file_id)])
+        video.loudness = loudness_meta(plan, out.file_id)
         entry = file_entry(doc, out.file_id, "video", key, key, size, storage, video)
         files.append(PlannedFile(entry, (Upload(path, key),)))
     for out in plan.thumbnails:

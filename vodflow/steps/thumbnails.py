@@ -10,6 +10,7 @@ from vodflow.jobs.plan import OutputPlan, ThumbnailOutput
 from vodflow.jobs.sources import Source
 from vodflow.media.commands import build_thumbnail_command, by_timestamp, thumbnail_path
 from vodflow.media.runner import run_ffmpeg
+from vodflow.media.watermark import on_images
 from vodflow.orchestration.concurrency import Slots
 
 
@@ -49,7 +50,8 @@ def make_thumbnails(
     slots = slots or Slots()
     missing = missing_thumbnails(plan.thumbnails, workdir)
     for seconds, outputs in by_timestamp(missing):
-        command = build_thumbnail_command(source.path, outputs, workdir, plan.dynamic_range)
+        mark = on_images(plan.watermark)
+        command = build_thumbnail_command(source.path, outputs, workdir, plan.dynamic_range, mark)
         with slots.ffmpeg():
             run_ffmpeg(
                 command,

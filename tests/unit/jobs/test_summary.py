@@ -222,3 +222,22 @@ def test_the_artifact_links_the_watch_page_when_one_serves_the_job():
     assert "/watch/" not in job_markdown(document(base), variants(base)), "no page known: no link"
     assert "/watch/" not in job_markdown(document(base, files=[]), None, watch), "nothing to watch"
     assert "<a " not in html(job_markdown(document("file:///srv"), None, "file:///srv/watch/x"))
+
+
+def test_a_loudness_job_shows_each_audio_renditions_figures_against_the_target():
+    base = "http://files.example"
+    doc = document(base)
+    data = doc.model_dump(by_alias=True)
+    data["loudness"] = {"target": -23, "truePeak": -2}
+    data["files"][0]["meta"]["loudness"] = [
+        {"name": "240p", "integrated": -23.04, "truePeak": -5.31},
+        {"name": "audio", "integrated": -22.96, "truePeak": -5.2},
+    ]
+    data["files"][1]["meta"]["loudness"] = [{"name": "audio", "integrated": -70.0, "truePeak": -99.0}]
+    text = job_markdown(JobDocument.model_validate(data))
+    section = text.split("## Loudness")[1].split("## Files")[0]
+    assert "Target -23 LUFS, true peak under -2 dBTP." in section
+    assert f"| {'h' * 24} | 240p | -23.0 LUFS | -5.3 dBTP |" in section
+    assert f"| {'h' * 24} | audio | -23.0 LUFS | -5.2 dBTP |" in section
+    assert f"| {'m' * 24} | audio | -70.0 LUFS | -99.0 dBTP |" in section
+    assert "## Loudness" not in job_markdown(doc), "a job without the key has no such section"

@@ -103,3 +103,24 @@ def test_ladder_meta_names_an_auto_ladders_bitrates_only():
     auto = ladder_meta(HlsOutput("f", "p", (low, top), auto_ladder=True))
     assert auto == {"ladder": "auto", "video_kbps": {"240p": 90, "720p": 700}}
     assert ladder_meta(Mp4Output("f", "p", top, auto_ladder=True))["video_kbps"] == {"720p": 700}
+
+
+def test_meta_lists_each_outputs_measured_loudness_only_when_the_job_asked():
+    from vodflow.jobs.filters import LoudnessMeasure, LoudnessPlan
+    from vodflow.jobs.plan import OutputPlan
+    from vodflow.steps.publish import loudness_meta
+
+    measured = {
+        "h" * 24 + "/240p": LoudnessMeasure(-16.02, -3.4),
+        "h" * 24 + "/audio": LoudnessMeasure(-15.97, -3.1),
+        "m" * 24 + "/audio": LoudnessMeasure(-16.1, -2.9),
+    }
+    plan = OutputPlan(loudness=LoudnessPlan(-16, -1.5, outputs=measured))
+    ladder = loudness_meta(plan, "h" * 24)
+    assert [row.model_dump(by_alias=True) for row in ladder] == [
+        {"name": "240p", "integrated": -16.02, "truePeak": -3.4},
+        {"name": "audio", "integrated": -15.97, "truePeak": -3.1},
+    ]
+    assert [row.name for row in loudness_meta(plan, "m" * 24)] == ["audio"]
+    assert loudness_meta(plan, "x" * 24) is None  # an output without audio
+    assert loudness_meta(OutputPlan(), "h" * 24) is None  # a job without the key
