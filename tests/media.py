@@ -245,3 +245,54 @@ def lists_libvmaf(ffmpeg_binary: str) -> bool:
 # What a rendition measured against itself scores (the imageio-ffmpeg binary, 640x360): SSIM 1, PSNR infinite
 # (the document's cap, 100 dB) and VMAF 99.96. A real encode scores strictly below all three.
 MAX_REAL_VMAF = 99.5
+
+
+# Issue 26's edit job: a 12 s 640x360 30 fps mid-grey noisy source (no green anywhere) with a quiet 440 Hz
+# tone (about -33 LUFS), clipped to 2-8 s, a 3 s blue 320x240 25 fps outro without audio appended, a pure
+# green 100x50 PNG watermark at the top right: every output 6 + 3 = 9 s long.
+EDIT = {
+    "fps": 30,
+    "length": 9.0,
+    "join": 6.0,
+    "watermark": {"width": 0.1, "margin": 0.03},
+    "loudness": {"target": -16.0, "truePeak": -1.5},
+}
+
+
+def make_edit_media(root: Path) -> dict[str, Path]:
+    """The edit job's source, outro and watermark image, made under `root`."""
+    source, outro, mark = root / "source.mp4", root / "outro.mp4", root / "mark.png"
+    ffmpeg(
+        "-f", "lavfi", "-i", "color=c=0x808080:s=640x360:r=30:d=12,noise=alls=12:allf=t",
+        "-f", "lavfi", "-i", "sine=frequency=440:duration=12:sample_rate=48000,volume=-12dB",
+        "-c:v", "libx264", "-preset", "ultrafast", "-g", "60", "-pix_fmt", "yuv420p",
+        "-c:a", "aac", "-shortest", str(source),
+    )  # fmt: skip
+    ffmpeg(
+        "-f", "lavfi", "-i", "color=c=blue:s=320x240:r=25:d=3",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(outro),
+    )  # fmt: skip
+    ffmpeg("-f", "lavfi", "-i", "color=c=0x00ff00:s=100x50", "-frames:v", "1", str(mark))
+    return {"source": source, "outro": outro, "mark": mark}
+
+
+def edit_job_spec(media: dict[str, Path]) -> dict:
+    """The spec with every edit of issue 26, as a `cmaf` ladder (240, 360) plus a 360p MP4."""
+    return {
+        "videoUrl": str(media["source"]),
+        "clip": {"start": "00:00:02.000", "end": "00:00:08.000"},
+        "append": [{"url": str(media["outro"])}],
+        "watermark": {
+            "url": str(media["mark"]),
+            "position": "top-right",
+            **EDIT["watermark"],
+            "opacity": 1.0,
+        },
+        "loudness": EDIT["loudness"],
+        "preview": {"format": "gif", "start": "00:00:01", "duration": 2, "fps": 10, "width": 320},
+        "chapters": [{"start": "00:00:00", "title": "Opening"}, {"start": "00:00:06", "title": "Credits"}],
+        "presets": [
+            {"format": "cmaf", "resolutions": ["240", "360"]},
+            {"format": "mp4", "resolutions": ["360"]},
+        ],
+    }

@@ -37,7 +37,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import pytest
 
-from tests.media import make_bilingual_clip, make_clip
+from tests.media import EDIT, edit_job_spec, make_bilingual_clip, make_clip, make_edit_media
 from tests.needs import chromium_path, missing
 from tests.prefect_server import BIN
 from tests.procs import ffmpeg_processes
@@ -396,3 +396,31 @@ def test_storyboard_track_loads_in_chromium_with_every_tile_inside_its_sheet(pac
         assert (w, h) == (160, 90) and 0 <= x and x + w <= width and 0 <= y and y + h <= height, cue
         tiles.add((name, x, y))
     assert len(tiles) == len(cues), "each cue its own tile"
+
+
+@pytest.fixture(scope="module")
+def edited(site, tmp_path_factory) -> dict:
+    """Issue 26's edit job (clip, outro, watermark, loudness, preview, chapters; `tests.media.edit_job_spec`)
+    through the stack: its CMAF ladder's file entry."""
+    root = tmp_path_factory.mktemp("edited")
+    doc = encode_job(site.env, root, edit_job_spec(make_edit_media(root)), "e" * 24)
+    (ladder,) = files_of(doc, "x-tar")
+    assert ladder["meta"]["format"] == "cmaf" and ladder["fileUrl"].startswith("http://127.0.0.1:")
+    return ladder
+
+
+@pytest.mark.parametrize("player", ["hls", "dash"])
+def test_an_edited_ladder_plays_across_the_join_of_clip_and_outro(edited, player_page, player):
+    """hls.js and dash.js play the edit job's ladder from just before the clip's end into the outro and on,
+    with no stall and no player error."""
+    src = edited["fileUrl"] if player == "hls" else edited["meta"]["dashUrl"]
+    page = f"{player_page}/cmaf_player.html?player={player}&src={quote(src, safe='')}"
+    join = EDIT["join"]
+
+    seen = run_node("join_player.mjs", page, "-", str(join - 0.5), str(join + 1.0))
+
+    assert seen["fatal"] is None, seen
+    for seek in seen["seeks"]:
+        assert seek["errors"] == [] and seek["waiting"] == [], seek
+        assert seek["currentTime"] > seek["to"] + 1.0 and seek["frames"] >= 20, seek
+    assert seen["seeks"][0]["to"] < join < seen["seeks"][0]["currentTime"], "played across the join"
