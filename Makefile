@@ -17,7 +17,7 @@ export UV_PYTHON_DOWNLOADS := never
 # Every module compiled once here: a machine that sets PYTHONDONTWRITEBYTECODE (CI images, containers) would
 # otherwise compile Prefect from source in every process it starts (server, worker, each run, each CLI call).
 setup: $(STAMP) ffmpeg
-	@$(PY) -m compileall -q vodflow
+	@$(PY) -m compileall -q vodflow flows tasks blocks
 
 # uv itself, pinned, in a small tool environment of its own (uv sync would remove it from .venv)
 $(UV):
