@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -56,6 +57,27 @@ def timestamp_seconds(timestamp: str) -> float:
         raise ValueError(f"malformed timestamp {timestamp!r}: expected HH:MM:SS with optional fraction")
     hours, minutes, seconds = match.groups()
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def _checked_timestamp(value: str) -> str:
+    timestamp_seconds(value)
+    return value.strip()
+
+
+def _even(value: int) -> int:
+    if value % 2:
+        raise ValueError("must be even")
+    return value
+
+
+Timestamp = Annotated[str, AfterValidator(_checked_timestamp)]  # `HH:MM:SS[.fff]`, stored stripped
+EvenInt = Annotated[int, AfterValidator(_even)]
+
+
+def timestamp_field(description: str, examples: list[str], **kwargs: Any) -> Any:
+    """A `Timestamp` field: its description and examples, the pattern in the JSON schema (the UI's form)."""
+    extra = {"pattern": _TIMESTAMP.pattern, "examples": examples}
+    return Field(description=description, json_schema_extra=extra, **kwargs)
 
 
 def _normalise_resolution(value: Any) -> Any:
@@ -160,20 +182,13 @@ class Preset(Wire):
 class ThumbnailSpec(Wire):
     """Frames taken at one timestamp, in every resolution x format x filter."""
 
-    timestamp: str = Field(
-        description="`HH:MM:SS` with optional fraction, e.g. `00:00:03.5`.",
-        json_schema_extra={"pattern": _TIMESTAMP.pattern, "examples": ["00:00:03", "00:01:30.5"]},
+    timestamp: Timestamp = timestamp_field(
+        "`HH:MM:SS` with optional fraction, e.g. `00:00:03.5`.", ["00:00:03", "00:01:30.5"]
     )
     resolutions: list[Resolution] = Field(min_length=1, max_length=MAX_RESOLUTIONS)
     formats: list[ImageFormat] = Field(default=["jpg"], min_length=1, max_length=2)
     filters: list[ImageFilter] = Field(default=["none"], min_length=1, max_length=2)
     id: str | None = None
-
-    @field_validator("timestamp")
-    @classmethod
-    def _valid_timestamp(cls, value: str) -> str:
-        timestamp_seconds(value)
-        return value.strip()
 
     @property
     def seconds(self) -> float:
@@ -184,16 +199,9 @@ class StoryboardSpec(Wire):
     """Trickplay: sprite sheets of a frame every `interval` s and the WebVTT thumbnails track over them."""
 
     interval: float = Field(default=5, ge=1, le=600, description="Seconds between two preview frames.")
-    width: int = Field(
+    width: EvenInt = Field(
         default=160, ge=32, le=640, description="Preview frame width in pixels (even; at most the source's)."
     )
-
-    @field_validator("width")
-    @classmethod
-    def _even(cls, value: int) -> int:
-        if value % 2:
-            raise ValueError("must be even")
-        return value
 
 
 MAX_INSERTS = 3  # intro/outro videos on each side of a job's source
@@ -203,25 +211,21 @@ MAX_CLIP_SECONDS = 24 * 3600.0
 class Clip(Wire):
     """The part of the source a job encodes, `start` to `end` (either may be left out, not both)."""
 
-    start: str | None = Field(
+    start: Timestamp | None = timestamp_field(
+        "`HH:MM:SS[.fff]` where the part starts; left out: the source's start.",
+        ["00:00:05", "00:01:30.5"],
         default=None,
-        description="`HH:MM:SS[.fff]` where the part starts; left out: the source's start.",
-        json_schema_extra={"pattern": _TIMESTAMP.pattern, "examples": ["00:00:05", "00:01:30.5"]},
     )
-    end: str | None = Field(
-        default=None,
-        description="`HH:MM:SS[.fff]` where it ends; left out: the source's end.",
-        json_schema_extra={"pattern": _TIMESTAMP.pattern, "examples": ["00:02:00"]},
+    end: Timestamp | None = timestamp_field(
+        "`HH:MM:SS[.fff]` where it ends; left out: the source's end.", ["00:02:00"], default=None
     )
 
     @field_validator("start", "end")
     @classmethod
-    def _valid_timestamp(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if timestamp_seconds(value) > MAX_CLIP_SECONDS:
+    def _within_a_day(cls, value: str | None) -> str | None:
+        if value is not None and timestamp_seconds(value) > MAX_CLIP_SECONDS:
             raise ValueError(f"more than {MAX_CLIP_SECONDS / 3600:g} hours")
-        return value.strip()
+        return value
 
     @field_validator("end")
     @classmethod
@@ -308,32 +312,19 @@ class Preview(Wire):
     """An animated preview of a few seconds of the source: a palette-optimised GIF or an animated WebP."""
 
     format: Literal["gif", "webp"] = Field(description="`gif` (one palette per preview) or `webp`.")
-    start: str = Field(
+    start: Timestamp = timestamp_field(
+        "Where it starts, `HH:MM:SS` with optional fraction (on the output's timeline).",
+        ["00:00:05"],
         default="00:00:00",
-        description="Where it starts, `HH:MM:SS` with optional fraction (on the output's timeline).",
-        json_schema_extra={"pattern": _TIMESTAMP.pattern, "examples": ["00:00:05"]},
     )
     duration: float = Field(default=3, gt=0, le=MAX_PREVIEW_SECONDS, description="Seconds (at most 10).")
     fps: int = Field(default=10, ge=1, le=MAX_PREVIEW_FPS, description="Frames a second (at most 30).")
-    width: int = Field(
+    width: EvenInt = Field(
         default=320,
         ge=16,
         le=MAX_PREVIEW_WIDTH,
         description="Pixels (even, at most 1280 and the source's width); the height keeps the aspect, even.",
     )
-
-    @field_validator("start")
-    @classmethod
-    def _valid_start(cls, value: str) -> str:
-        timestamp_seconds(value)
-        return value.strip()
-
-    @field_validator("width")
-    @classmethod
-    def _even(cls, value: int) -> int:
-        if value % 2:
-            raise ValueError("must be even")
-        return value
 
     @property
     def seconds(self) -> float:
@@ -343,17 +334,8 @@ class Preview(Wire):
 class Chapter(Wire):
     """One chapter: where it starts (on the output's timeline) and its title; it lasts until the next."""
 
-    start: str = Field(
-        description="`HH:MM:SS` with optional fraction.",
-        json_schema_extra={"pattern": _TIMESTAMP.pattern, "examples": ["00:00:00", "00:01:30.5"]},
-    )
+    start: Timestamp = timestamp_field("`HH:MM:SS` with optional fraction.", ["00:00:00", "00:01:30.5"])
     title: str = Field(description="What players list: plain text, no line breaks, at most 120 characters.")
-
-    @field_validator("start")
-    @classmethod
-    def _valid_start(cls, value: str) -> str:
-        timestamp_seconds(value)
-        return value.strip()
 
     @field_validator("title")
     @classmethod
