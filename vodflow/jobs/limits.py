@@ -4,7 +4,7 @@ encoded (`vodflow.jobs.cost`). The values come from `vodflow.settings` (one `VOD
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from vodflow.errors import StepError
 from vodflow.jobs.sources import SourceInfo
@@ -29,6 +29,10 @@ class Limits:
     max_encoders: int = 64
     max_thumbnails: int = 256
     max_job_pixels: float = 1e14  # about ten 4K rungs of a 6-hour 60 fps source
+
+    def capped_bytes(self, cap: int) -> Limits:
+        """These limits for a smaller file (a caption, an intro, a watermark): at most `cap` bytes."""
+        return replace(self, max_source_bytes=min(self.max_source_bytes, cap))
 
 
 def _size(count: float) -> str:

@@ -220,9 +220,7 @@ def fetch_caption_file(
         ref = parse_video_url(caption.url)
     except ValueError as exc:
         raise StepError("ingest", "invalid_captions", f"{field}.url: {exc}") from None
-    limits = dataclasses.replace(
-        policy.limits, max_source_bytes=min(policy.limits.max_source_bytes, MAX_CAPTION_BYTES)
-    )
+    limits = policy.limits.capped_bytes(MAX_CAPTION_BYTES)
     try:
         path = fetch_ref(ref, dest, field=field, storage=storage, policy=policy, limits=limits)
     except StepError as exc:
@@ -265,6 +263,5 @@ def fetch_insert(url: str, field: str, dest: Path, *, storage: Storage, policy: 
         ref = parse_video_url(url)
     except ValueError as exc:
         raise SpecError(field, str(exc)) from None
-    bytes_cap = min(policy.limits.max_source_bytes, MAX_INSERT_BYTES)
-    limits = dataclasses.replace(policy.limits, max_source_bytes=bytes_cap)
+    limits = policy.limits.capped_bytes(MAX_INSERT_BYTES)
     return fetch_ref(ref, dest, field=field, storage=storage, policy=policy, limits=limits)

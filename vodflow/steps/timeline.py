@@ -94,7 +94,7 @@ def fetch_inserts(
 ) -> tuple[list[Part], list[Part]]:
     """The intros and outros as parts of the timeline, fetched (`fetch`) and probed in spec order; each at
     most MAX_INSERT_BYTES and MAX_INSERT_SECONDS. StepError(ingest) naming the field (`append[0].url`)."""
-    bounded = dataclasses.replace(limits, max_source_bytes=min(limits.max_source_bytes, MAX_INSERT_BYTES))
+    bounded = limits.capped_bytes(MAX_INSERT_BYTES)
     sides: dict[str, list[Part]] = {"prepend": [], "append": []}
     for side, parts in sides.items():
         for i, insert in enumerate(getattr(spec, side) or []):

@@ -3,7 +3,6 @@ one PNG or JPEG picture of bounded size, or the job fails before its source is d
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import subprocess
 from collections.abc import Callable
@@ -53,7 +52,7 @@ def fetch_watermark(spec: JobSpec, workdir: Path, fetch: Fetch, limits: Limits) 
         ref: SourceRef = parse_video_url(spec.watermark.url)
     except ValueError as exc:
         raise _invalid(str(exc)) from None
-    bounded = dataclasses.replace(limits, max_source_bytes=min(limits.max_source_bytes, MAX_WATERMARK_BYTES))
+    bounded = limits.capped_bytes(MAX_WATERMARK_BYTES)
     too_large = _invalid(f"larger than {MAX_WATERMARK_BYTES} bytes")
     try:
         path = fetch(ref, workdir / "watermark", field=FIELD, limits=bounded)
