@@ -27,6 +27,7 @@ from vodflow.jobs.document import FileEntry, JobDocument, new_id
 from vodflow.jobs.keys import check_job_id, run_job_id, scratch_prefix
 from vodflow.jobs.plan import plan_outputs, with_filters
 from vodflow.jobs.sources import source_name
+from vodflow.media.usage import Meter, current_meter, metering
 from vodflow.jobs.spec import (
     JobSpec,
     RunSpec,
@@ -134,20 +135,24 @@ def run_locally(
     job then fails, whatever was published of them is removed, whether it played or not.
     """
     retry = task_retry_options(settings.task_retries, settings.task_retry_delay)
+    meter = current_meter() or Meter()  # wall seconds per step, the source's bytes
     workdir = request.workdir
     remove_job_workdirs(doc.id, settings.tmp_dir)  # what killed earlier runs of this job left behind
     make_workdir(workdir)
     plan = None
     publishers: list[LivePublisher] = []
     try:
-        source = ingest.with_options(**retry)(doc, workdir, storage, policy)
+        with meter.step("ingest"):
+            source = ingest.with_options(**retry)(doc, workdir, storage, policy)
+        meter.add_bytes_in(source.path.stat().st_size)
         plan = plan_outputs(doc, source.info, source.captions, source.caption_skips)
         check_plan_size(plan, source.info, policy.limits)  # its audio tracks, duration and frame rate known
         if plan.auto_rungs:  # `ladder: auto`: the bitrates follow from probe encodes of the title
             options = request.options
-            probes = analyse_ladder.with_options(**retry)(
-                source, plan.auto_rungs, workdir, options.x264_preset, options.slots
-            )
+            with meter.step("analyse"):
+                probes = analyse_ladder.with_options(**retry)(
+                    source, plan.auto_rungs, workdir, options.x264_preset, options.slots
+                )
             plan = plan_outputs(doc, source.info, source.captions, source.caption_skips, probes)
         plan = with_filters(plan, doc, source.watermark)
         encoder = get_encoder("local", source.info, settings.chunk_threshold(), plan)
@@ -160,29 +165,35 @@ def run_locally(
                 return publishers[-1]
 
             request.live = live
-        encoder.encode(request)
+        with meter.step("encode"):
+            encoder.encode(request)
         if plan.thumbnails:
             options = request.options
-            thumbnail.with_options(**retry)(source, plan, workdir, options.slots, options.stall_seconds)
+            with meter.step("thumbnail"):
+                thumbnail.with_options(**retry)(source, plan, workdir, options.slots, options.stall_seconds)
         if plan.loudness is not None:  # every audio output measured on what the encode wrote
             args = (source, plan, workdir, request.options)
-            plan = request.steps.run("measure-output-loudness", measure_output_loudness, *args)
+            with meter.step("loudness"):
+                plan = request.steps.run("measure-output-loudness", measure_output_loudness, *args)
         if plan.preview or plan.chapters:
             options = request.options
-            extras.with_options(**retry)(source, plan, workdir, options.slots, options.stall_seconds)
+            with meter.step("extras"):
+                extras.with_options(**retry)(source, plan, workdir, options.slots, options.stall_seconds)
         measured = None
         if doc.quality:
             options = request.options
-            measured = quality.with_options(**retry)(
+            with meter.step("quality"):
+                measured = quality.with_options(**retry)(
                 source,
                 plan,
                 workdir,
-                settings.quality_ffmpeg,
-                options.slots,
-                options.max_encode_seconds,
-                options.stall_seconds,
-            )
-        files = publish.with_options(**retry)(doc, plan, workdir, storage, measured)
+                    settings.quality_ffmpeg,
+                    options.slots,
+                    options.max_encode_seconds,
+                    options.stall_seconds,
+                )
+        with meter.step("publish"):
+            files = publish.with_options(**retry)(doc, plan, workdir, storage, measured)
         return doc.moved_to(
             "completed",
             files=files,
@@ -201,7 +212,8 @@ def run_locally(
             )
         raise
     finally:
-        cleanup(workdir)
+        with meter.step("cleanup"):
+            cleanup(workdir)
 
 
 def run_remotely(
@@ -221,7 +233,10 @@ def run_remotely(
         request.account = ACCOUNTS[encoder].resolve(credentials_block)
     except ValueError as exc:  # missing credentials, an unknown block name, invalid block data
         raise StepError("encode", "remote_config", f"{encoder}: {exc}") from exc
-    result = get_encoder(encoder).encode(request)
+    meter = current_meter() or Meter()
+    meter.cpu_known = False  # the service's CPU is not ours to measure
+    with meter.step("encode"):
+        result = get_encoder(encoder).encode(request)
     return doc.moved_to("completed", files=result.files or [])
 
 
@@ -340,7 +355,7 @@ def encode_video(
     run_id = job_id_for_run(job_id)
     # runs given the same job_id never overlap: the second waits for the job's Prefect slot, and fails
     # (job_running) if it finds the first on this host all the same (no Prefect API, the slot unavailable)
-    with settings.slots().job(job_id), job_lock(run_id, settings.tmp_dir):
+    with settings.slots().job(job_id), job_lock(run_id, settings.tmp_dir), metering() as meter:
         doc = JobDocument.from_spec(spec, run_id)
         previous = previous_job(storage, doc.id)
         if previous is None and created_for_api_job(doc.id, flow_run.tags or []):
@@ -393,6 +408,7 @@ def encode_video(
             logger.exception("job %s failed unexpectedly", doc.id)
             error = {"step": "run", "code": "internal_error", "message": f"unexpected {type(exc).__name__}"}
             doc = doc.moved_to("failed", error=error)
+        doc = doc.model_copy(update={"usage": meter.usage(doc.files)})  # what it cost, failed or not
         finish(doc, storage, webhook, settings.watch_base_url(storage_config))
         if doc.status == "failed":
             raise JobFailed(doc.wire())

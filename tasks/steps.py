@@ -1,5 +1,8 @@
 """Encoders' units of work as Prefect tasks: each named step a task run with the retry policy, parallel ones
-submitted side by side (threads on this host, or a Dask cluster at `VODFLOW_DASK_ADDRESS`)."""
+submitted side by side (threads on this host, or a Dask cluster at `VODFLOW_DASK_ADDRESS`).
+
+Each step measures the CPU of the ffmpeg and ffprobe processes it runs on a meter of its own, wherever it runs,
+and hands the figures back with its result; they are added to the caller's meter (`vodflow.media.usage`)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from prefect.futures import as_completed, wait
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from vodflow.encoders.base import Call, Done
+from vodflow.media.usage import Metered, current_meter, metering
 from vodflow.orchestration.retries import task_retry_options
 
 T = TypeVar("T")
@@ -35,7 +39,7 @@ class PrefectSteps:
         return task(_invoke, name=name, task_run_name=label or name, cache_policy=NONE, **self.options)
 
     def run(self, name: str, fn: Callable[..., T], *args: Any) -> T:
-        return self._task(name)(fn, args)
+        return _counted(self._task(name)(fn, args))
 
     def parallel(self, calls: Sequence[Call], on_done: Done | None = None) -> list[Any]:
         """Every call as a task on the parallel runner; all are waited for before a failure is raised, and
@@ -51,9 +55,9 @@ class PrefectSteps:
                         result = future.result()
                     except Exception:  # noqa: S112 - raised below, once every call has finished
                         continue
-                    on_done(where[id(future)], result)
+                    on_done(where[id(future)], result.result)
             wait(futures)
-            return [future.result() for future in futures]
+            return [_counted(future.result()) for future in futures]
 
     def workers(self) -> int:
         """How many steps run at once: this host's ffmpeg slots, or the Dask cluster's worker threads (1 when
@@ -77,6 +81,16 @@ class PrefectSteps:
         return DaskTaskRunner(address=self.dask_address)
 
 
-def _invoke(fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-    """What each step's task runs: the step's function on its arguments."""
-    return fn(*args)
+def _invoke(fn: Callable[..., Any], args: tuple[Any, ...]) -> Metered:
+    """What each step's task runs: the step's function on its arguments, with the CPU seconds of the
+    processes it ran (a meter of its own: on a Dask worker, the caller's is out of reach)."""
+    with metering() as meter:
+        result = fn(*args)
+    return Metered(result, meter.cpu_seconds, meter.processes)
+
+
+def _counted(metered: Metered) -> Any:
+    """A step's result, its CPU seconds added to the caller's meter."""
+    if (meter := current_meter()) is not None:
+        meter.add(metered.cpu_seconds, metered.processes)
+    return metered.result

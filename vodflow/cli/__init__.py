@@ -8,7 +8,20 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
-from vodflow.cli import api, automations, cleanup, demo, encode, files, jobs, plan, receiver, stack, watch
+from vodflow.cli import (
+    api,
+    automations,
+    cleanup,
+    demo,
+    encode,
+    files,
+    jobs,
+    plan,
+    receiver,
+    stack,
+    usage,
+    watch,
+)
 from vodflow.cli.output import EXIT_CODES
 
 if TYPE_CHECKING:
@@ -16,7 +29,14 @@ if TYPE_CHECKING:
 
 # Prefect's default (20 s) is too short for its throwaway server on a loaded 2-core machine.
 EPHEMERAL_STARTUP_TIMEOUT = "90"
-STACK_CLIENTS = {"encode", "job", "cleanup", "demo", "watch"}  # commands that use a running local stack
+STACK_CLIENTS = {
+    "encode",
+    "job",
+    "cleanup",
+    "demo",
+    "watch",
+    "usage",
+}  # commands that use a running local stack
 # What a shell reports for a command killed by SIGPIPE (128 + 13): `vodflow job get ID | head`.
 EXIT_BROKEN_PIPE = 141
 
@@ -38,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vodflow {package_version()}")
     parser.add_argument("--storage-block", help="name of a vodflow-storage block (default: VODFLOW_STORAGE*)")
     commands = parser.add_subparsers(dest="command", required=True)
-    for module in (encode, plan, jobs, watch, demo, stack, automations, cleanup, receiver, api, files):
+    for module in (encode, plan, jobs, watch, demo, stack, automations, cleanup, receiver, api, files, usage):
         module.add_parser(commands)
     return parser
 

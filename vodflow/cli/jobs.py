@@ -50,7 +50,8 @@ def print_watch_links(settings: Any, storage_block: str | None, docs: list[Any])
 
 
 def cmd_job_list(args: argparse.Namespace) -> int:
-    """One page of stored jobs, newest first: `{"pageInfo": {...}, "data": [documents]}` (the API's shape)."""
+    """One page of stored jobs, newest first: `{"pageInfo": {...}, "data": [documents]}` (the API's shape), or
+    with `--table` a line a job with what it cost (`usage`)."""
     from vodflow.blocks.storage import resolve_storage
     from vodflow.settings import load_settings
     from vodflow.storage.jobstore import job_page
@@ -60,6 +61,12 @@ def cmd_job_list(args: argparse.Namespace) -> int:
         return EXIT_USER_ERROR
     settings = load_settings()
     docs, page_info = job_page(resolve_storage(args.storage_block, settings), args.page, args.per_page)
+    if args.table:
+        from vodflow.jobs.usage import usage_table
+
+        print(usage_table(docs))
+        print_watch_links(settings, args.storage_block, docs)
+        return EXIT_OK
     print_json({"pageInfo": page_info, "data": [doc.wire() for doc in docs]})
     print_watch_links(settings, args.storage_block, docs)
     return EXIT_OK
@@ -76,5 +83,10 @@ def add_parser(subparsers: Any) -> None:
     listing.add_argument("--page", type=int, default=1, help="page number, from 1 (default 1)")
     listing.add_argument(
         "--per-page", type=int, default=DEFAULT_PER_PAGE, help=f"jobs per page (default {DEFAULT_PER_PAGE})"
+    )
+    listing.add_argument(
+        "--table",
+        action="store_true",
+        help="one line a job (id, status, finished, CPU seconds, wall seconds, bytes out) instead of JSON",
     )
     listing.set_defaults(func=cmd_job_list)

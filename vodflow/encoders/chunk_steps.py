@@ -48,6 +48,7 @@ from vodflow.media.package import (
 )
 from vodflow.media.probe import run_ffprobe
 from vodflow.media.runner import encode_timeout, run_ffmpeg
+from vodflow.media.usage import run_measured
 from vodflow.packaging.cmaf import MANIFEST, cmaf_dir
 from vodflow.packaging.storyboard import storyboard_dir
 
@@ -119,7 +120,7 @@ def piece_codec(path: Path) -> str:
     command += ["-of", "json"]
     command += input_args(path, WORK_DEMUXERS)
     try:
-        report = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+        report = run_measured(command, timeout=60, check=True)
         stream = json.loads(report.stdout)["streams"][0]
         return h264_codec_string(extradata_bytes(stream.get("extradata", "")))
     except subprocess.TimeoutExpired:

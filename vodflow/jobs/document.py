@@ -176,6 +176,20 @@ class JobErrorInfo(Wire):
     message: str
 
 
+class JobUsage(Wire):
+    """What a job cost (vodflow's extension): CPU seconds (user + system) of every ffmpeg and ffprobe process
+    it ran, and how many (both left out for a remote encoder: unknown), wall seconds per step and in all,
+    bytes of the source read, of the outputs published and of every file the job keeps in storage."""
+
+    cpu_seconds: float | None = Field(default=None, alias="cpuSeconds")
+    processes: int | None = None
+    wall_seconds: float = Field(alias="wallSeconds")
+    steps: dict[str, float] = Field(default_factory=dict)
+    bytes_in: int | None = Field(default=None, alias="bytesIn")
+    bytes_out: int = Field(alias="bytesOut")
+    stored_bytes: int = Field(alias="storedBytes")
+
+
 class JobDocument(JobSpec):
     """What a run returns and publishes: the spec with ids, status, dates, files and any error."""
 
@@ -192,6 +206,9 @@ class JobDocument(JobSpec):
         default=None, alias="qualitySeconds", description="Seconds spent measuring quality (`quality: true`)."
     )
     error: JobErrorInfo | None = None
+    usage: JobUsage | None = Field(
+        default=None, description="What the job cost: CPU, wall seconds per step, bytes (once it ended)."
+    )
 
     @classmethod
     def from_spec(cls, spec: JobSpec, job_id: str | None = None) -> JobDocument:

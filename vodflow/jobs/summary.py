@@ -239,6 +239,25 @@ def _loudness(doc: JobDocument) -> list[str]:
     return lines
 
 
+def usage_lines(doc: JobDocument) -> list[str]:
+    """What the job cost (`usage`): CPU and wall seconds, seconds per step, bytes in, out and stored."""
+    assert doc.usage is not None
+    usage = doc.usage
+    cpu = f"{usage.cpu_seconds:,.1f} s" if usage.cpu_seconds is not None else "not known (remote encoder)"
+    bytes_in = f"{usage.bytes_in:,}" if usage.bytes_in is not None else "—"
+    lines = ["## Cost", "", "| CPU (ffmpeg, ffprobe) | processes | wall | bytes in | bytes out | stored |"]
+    lines += ["| --- | --- | --- | --- | --- | --- |"]
+    processes = f"{usage.processes:,}" if usage.processes is not None else "—"
+    lines.append(
+        f"| {cpu} | {processes} | {usage.wall_seconds:,.1f} s | {bytes_in} | {usage.bytes_out:,}"
+        f" | {usage.stored_bytes:,} |"
+    )
+    if usage.steps:
+        steps = ", ".join(f"{escape_text(name)} {seconds:.1f} s" for name, seconds in usage.steps.items())
+        lines += ["", f"Wall seconds per step: {steps}."]
+    return lines
+
+
 def _short_id(file_id: str) -> str:
     """A file id cut to 8 characters (a whole one widens the table; the Files table has its path)."""
     return file_id if len(file_id) <= 9 else file_id[:8] + "…"
@@ -303,6 +322,8 @@ def job_markdown(
         lines += [*_loudness(doc), ""]
     if doc.files:
         lines += [*_files(doc, ladders), ""]
+    if doc.usage is not None:
+        lines += [*usage_lines(doc), ""]
     if doc.skipped:
         lines += ["## Skipped", ""]
         lines += [

@@ -6,7 +6,6 @@ holds (its picture size, frames and duration), read back from the file."""
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import ffmpeg
 from vodflow.jobs.extras import PreviewOutput
 from vodflow.media.commands import GLOBAL_ARGS, tone_mapped
 from vodflow.media.inputs import file_url, input_args, input_options
+from vodflow.media.usage import run_measured
 
 # How far past its last frame the input is read: the fps filter picks each output frame's nearest input
 # frame, so the input runs a little longer and `-frames:v` ends the preview at exactly `frames`.
@@ -99,7 +99,7 @@ def gif_info(path: Path, timeout: float = 60.0) -> PreviewInfo:
     entries = "stream=width,height,nb_read_frames:format=duration"
     cmd = ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", entries,
            "-of", "json", *input_args(path, ("gif",))]  # fmt: skip
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    result = run_measured(cmd, timeout=timeout)
     try:
         report = json.loads(result.stdout or "{}")
         (stream,) = report["streams"]

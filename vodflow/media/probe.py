@@ -15,6 +15,7 @@ from vodflow.jobs.sources import AudioStream, SourceInfo, SubtitleStream, stream
 from vodflow.media.codecs import hevc_codec_string, hexdump_bytes
 from vodflow.media.color import MasteringDisplay, dynamic_range, mastering_display
 from vodflow.media.inputs import SOURCE_DEMUXERS, allowed_format, file_url, input_args, refused_demuxer
+from vodflow.media.usage import run_measured
 from vodflow.packaging.cmaf import init_segment
 
 IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "webp_pipe", "gif", "bmp_pipe", "tiff_pipe", "apng"}
@@ -41,7 +42,7 @@ def run_ffprobe(
         *input_args(path, demuxers),
     ]
     try:
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        result = run_measured(cmd, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise StepError(
             "ingest", "probe_timeout", f"ffprobe did not read the source within {timeout:g} s"
@@ -158,7 +159,7 @@ def mastering_metadata(path: Path, timeout: float = 60.0) -> MasteringDisplay | 
     cmd = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-read_intervals", "%+#1", "-show_frames",
            "-of", "json", *input_args(path)]  # fmt: skip
     try:
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True)
+        result = run_measured(cmd, timeout=timeout, check=True)
         frames = json.loads(result.stdout or "{}").get("frames") or [{}]
         return mastering_display(frames[0].get("side_data_list") or [])
     except (subprocess.SubprocessError, ValueError) as exc:
@@ -171,7 +172,7 @@ def stream_extradata(path: Path, timeout: float = 60.0) -> bytes:
     cmd = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_streams", "-show_data", "-of", "json",
            *input_args(path, ("mov",))]  # fmt: skip
     try:
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True)
+        result = run_measured(cmd, timeout=timeout, check=True)
     except subprocess.SubprocessError as exc:
         raise ValueError(f"ffprobe of {path.name}: {type(exc).__name__}") from None
     streams = json.loads(result.stdout or "{}").get("streams") or [{}]
@@ -207,7 +208,7 @@ def media_end(path: Path, since: float, timeout: float = 60.0) -> float | None:
     cmd = ["ffprobe", "-v", "error", "-read_intervals", f"{since:.3f}%", "-show_entries",
            "packet=pts_time,dts_time,duration_time", "-of", "csv=p=0", *input_args(path)]  # fmt: skip
     try:
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        result = run_measured(cmd, timeout=timeout)
     except subprocess.TimeoutExpired:
         return None
     end = since

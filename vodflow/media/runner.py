@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO
 
 from vodflow.errors import StepError
+from vodflow.media.usage import wait_measured
 
 PROGRESS_ARGS = ("-progress", "pipe:1", "-nostats")
 
@@ -226,7 +227,7 @@ def run_ffmpeg(
                         )
                     wait = min(wait, watch.every, max(0.05, moved_at + watch.limit - now))
                 try:
-                    returncode = process.wait(timeout=wait)
+                    returncode = wait_measured(process, wait)  # its CPU seconds on the job's meter
                     break
                 except subprocess.TimeoutExpired:
                     # a snapshot: the reader thread may mark the run done meanwhile, and the final
@@ -237,7 +238,7 @@ def run_ffmpeg(
         finally:
             if process is not None and process.poll() is None:
                 process.send_signal(signal.SIGKILL)
-                process.wait()
+                wait_measured(process)
             if reader is not None:
                 reader.join(timeout=5)
             logger.debug("ffmpeg exited (%s, pid %d, code %s)", step, process.pid, process.returncode)

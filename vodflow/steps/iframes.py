@@ -12,6 +12,7 @@ from vodflow.errors import StepError
 from vodflow.jobs.plan import CmafOutput, HlsOutput
 from vodflow.media.commands import variant_name
 from vodflow.media.probe import packet_probe_command
+from vodflow.media.usage import run_measured
 from vodflow.packaging.cmaf import MASTER, iframe_playlist_name, init_segment, media_playlist
 from vodflow.packaging.fmp4 import Fragment, fragments, video_track
 from vodflow.packaging.hls import finished_segments
@@ -36,9 +37,7 @@ def rung_iframes(rung: Path) -> tuple[list[IFrame], float]:
     for uri in finished_segments((rung / "index.m3u8").read_text()):
         segment = rung / uri
         try:
-            result = subprocess.run(
-                packet_probe_command(segment), capture_output=True, text=True, timeout=PROBE_SECONDS
-            )
+            result = run_measured(packet_probe_command(segment), timeout=PROBE_SECONDS)
             packets, pids, end = read_packet_report(json.loads(result.stdout or "{}"))
         except (subprocess.TimeoutExpired, ValueError) as exc:
             raise StepError("publish", "iframes_failed", f"{rung.name}/{uri}: {exc}") from None

@@ -15,6 +15,7 @@ from vodflow.jobs.limits import Limits
 from vodflow.jobs.sources import SourceRef, parse_video_url
 from vodflow.jobs.spec import JobSpec
 from vodflow.media.inputs import input_args
+from vodflow.media.usage import run_measured
 from vodflow.media.watermark import header_size, image_problem, size_problem
 
 FIELD = "watermark.url"
@@ -34,7 +35,7 @@ def probe_image(path: Path, timeout: float = 30.0, count_frames: bool = False) -
     command += ["-show_format", "-show_streams", "-of", "json"]
     command += input_args(path, tuple(WATERMARK_DEMUXERS))
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        result = run_measured(command, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise _invalid(f"not read within {timeout:g} s") from None
     if result.returncode != 0:

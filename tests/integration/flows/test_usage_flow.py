@@ -1,0 +1,66 @@
+"""`usage` through the pipeline flow: the CPU seconds the job document gives are those of every ffmpeg and
+ffprobe process the job ran, measured independently by `/usr/bin/time` around each (wrappers first on PATH),
+for a one-process encode and a chunked one (chunk steps as Prefect tasks on threads); with the wall seconds
+of its steps and its bytes in, out and stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.media import make_clip
+from tests.rusage import logged_cpu, path_with, timed_binaries
+from vodflow.flows.pipeline import encode_video
+from vodflow.storage.jobstore import load_job
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+SPEC = {
+    "presets": [{"format": "hls", "resolutions": ["240", "360"]}, {"format": "mp4", "resolutions": ["360"]}],
+    "thumbnails": [{"timestamp": "00:00:01", "resolutions": ["240"], "formats": ["jpg"]}],
+}
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("usage") / "source.mp4", 640, 360, seconds=8)
+
+
+def check_usage(doc: dict, log: Path, source: Path, storage) -> None:
+    """The document's CPU seconds within 10% of the processes' own (and each of them counted), a bound that
+    counting all but the largest process, or only the last one, would fail."""
+    assert doc["status"] == "completed", doc.get("error")
+    usage = doc["usage"]
+    processes = logged_cpu(log)
+    total = sum(processes)
+    assert len(processes) >= 3 and total > 1.0, processes  # an encode, probes, a thumbnail at least
+    assert usage["processes"] == len(processes), (usage, processes)
+    assert abs(usage["cpuSeconds"] - total) <= 0.1 * total, (usage["cpuSeconds"], total, processes)
+    for partial in (processes[-1], total - max(processes)):  # the bound tells a count that misses one
+        assert abs(partial - total) > 0.1 * total, (partial, total)
+    assert {"ingest", "encode", "thumbnail", "publish", "cleanup"} <= set(usage["steps"])
+    assert all(seconds >= 0 for seconds in usage["steps"].values())
+    assert usage["steps"]["encode"] > 0
+    assert usage["wallSeconds"] == pytest.approx(sum(usage["steps"].values()), abs=0.01)
+    assert usage["bytesIn"] == source.stat().st_size
+    assert usage["bytesOut"] == usage["storedBytes"] == sum(f["size"] for f in doc["files"]) > 0
+    assert load_job(storage, doc["id"]).wire()["usage"] == usage  # the stored document says the same
+
+
+def test_a_one_process_job_counts_every_ffmpeg_and_ffprobe(source, storage, tmp_path, monkeypatch):
+    log = timed_binaries(tmp_path / "bin")
+    monkeypatch.setenv("PATH", path_with(tmp_path / "bin"))
+    monkeypatch.setenv("VODFLOW_CHUNK_THRESHOLD_SECONDS", "3600")
+    doc = encode_video({"videoUrl": str(source), **SPEC}, job_id="c1" * 12)
+    check_usage(doc, log, source, storage)
+
+
+def test_a_chunked_job_counts_every_chunk_step(source, storage, tmp_path, monkeypatch):
+    log = timed_binaries(tmp_path / "bin")
+    monkeypatch.setenv("PATH", path_with(tmp_path / "bin"))
+    monkeypatch.setenv("VODFLOW_CHUNK_THRESHOLD_SECONDS", "1")
+    monkeypatch.setenv("VODFLOW_CHUNK_SECONDS", "2")
+    doc = encode_video({"videoUrl": str(source), **SPEC}, job_id="c2" * 12)
+    check_usage(doc, log, source, storage)
+    assert len(logged_cpu(log)) >= 8  # chunks, audio, package, probes: each in a step of its own
