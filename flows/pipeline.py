@@ -27,7 +27,6 @@ from vodflow.jobs.document import FileEntry, JobDocument, new_id
 from vodflow.jobs.keys import check_job_id, run_job_id, scratch_prefix
 from vodflow.jobs.plan import plan_outputs, with_filters
 from vodflow.jobs.sources import source_name
-from vodflow.media.usage import Meter, current_meter, metering
 from vodflow.jobs.spec import (
     JobSpec,
     RunSpec,
@@ -39,6 +38,7 @@ from vodflow.jobs.spec import (
     check_remote_timeline,
     parse_run_spec,
 )
+from vodflow.media.usage import Meter, current_meter, metering
 from vodflow.net.webhook import WebhookConfig, deliver_webhook
 from vodflow.orchestration.artifacts import publish_job_artifact, publish_webhook_report
 from vodflow.orchestration.retries import task_retry_options
@@ -184,9 +184,9 @@ def run_locally(
             options = request.options
             with meter.step("quality"):
                 measured = quality.with_options(**retry)(
-                source,
-                plan,
-                workdir,
+                    source,
+                    plan,
+                    workdir,
                     settings.quality_ffmpeg,
                     options.slots,
                     options.max_encode_seconds,

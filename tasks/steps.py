@@ -1,8 +1,8 @@
 """Encoders' units of work as Prefect tasks: each named step a task run with the retry policy, parallel ones
 submitted side by side (threads on this host, or a Dask cluster at `VODFLOW_DASK_ADDRESS`).
 
-Each step measures the CPU of the ffmpeg and ffprobe processes it runs on a meter of its own, wherever it runs,
-and hands the figures back with its result; they are added to the caller's meter (`vodflow.media.usage`)."""
+Each step measures the CPU of the ffmpeg and ffprobe processes it runs on a meter of its own, wherever it
+runs, and hands the figures back with its result; they are added to the caller's meter (`media.usage`)."""
 
 from __future__ import annotations
 
@@ -83,9 +83,16 @@ class PrefectSteps:
 
 def _invoke(fn: Callable[..., Any], args: tuple[Any, ...]) -> Metered:
     """What each step's task runs: the step's function on its arguments, with the CPU seconds of the
-    processes it ran (a meter of its own: on a Dask worker, the caller's is out of reach)."""
+    processes it ran (a meter of its own: on a Dask worker, the caller's is out of reach). A failed attempt's
+    processes go to the caller's meter where it is in reach (a thread of this host), lost on Dask."""
+    caller = current_meter()
     with metering() as meter:
-        result = fn(*args)
+        try:
+            result = fn(*args)
+        except BaseException:
+            if caller is not None:
+                caller.add(meter.cpu_seconds, meter.processes)
+            raise
     return Metered(result, meter.cpu_seconds, meter.processes)
 
 
