@@ -41,6 +41,10 @@ def test_remote_job_fills_the_document(videosdk, tmp_path):
     created = videosdk.calls("POST")
     assert len(created) == 1
     assert load_job(LocalStorage(tmp_path / "data"), doc["id"]).status == "completed"
+    usage = doc["usage"]  # what is known of a remote job's cost: wall seconds and bytes, no CPU
+    assert "cpuSeconds" not in usage and "processes" not in usage and "bytesIn" not in usage
+    assert list(usage["steps"]) == ["encode"] and usage["wallSeconds"] == usage["steps"]["encode"] > 0
+    assert usage["bytesOut"] == usage["storedBytes"] == sum(f["size"] for f in doc["files"])
 
 
 def test_remote_failure_fails_the_job_with_the_remote_reason(videosdk):

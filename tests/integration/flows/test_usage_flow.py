@@ -11,6 +11,7 @@ import pytest
 
 from tests.media import make_clip
 from tests.rusage import logged_cpu, path_with, timed_binaries
+from vodflow.errors import JobFailed
 from vodflow.flows.pipeline import encode_video
 from vodflow.storage.jobstore import load_job
 
@@ -64,3 +65,19 @@ def test_a_chunked_job_counts_every_chunk_step(source, storage, tmp_path, monkey
     doc = encode_video({"videoUrl": str(source), **SPEC}, job_id="c2" * 12)
     check_usage(doc, log, source, storage)
     assert len(logged_cpu(log)) >= 8  # chunks, audio, package, probes: each in a step of its own
+
+
+def test_a_failed_job_says_what_it_cost_too(storage, tmp_path, monkeypatch):
+    log = timed_binaries(tmp_path / "bin")
+    monkeypatch.setenv("PATH", path_with(tmp_path / "bin"))
+    not_a_video = tmp_path / "notes.mp4"
+    not_a_video.write_bytes(b"not a video at all\n" * 100)
+    with pytest.raises(JobFailed) as failed:
+        encode_video({"videoUrl": str(not_a_video), **SPEC}, job_id="c3" * 12)
+    doc = failed.value.document
+    assert doc["status"] == "failed" and doc["error"]["step"] == "ingest"
+    usage = doc["usage"]
+    assert usage["processes"] == len(logged_cpu(log)) >= 1  # the probe that refused it
+    assert "ingest" in usage["steps"] and "encode" not in usage["steps"]
+    assert usage["bytesOut"] == usage["storedBytes"] == 0
+    assert load_job(storage, doc["id"]).wire()["usage"] == usage
