@@ -15,7 +15,7 @@ from vodflow.errors import StepError
 from vodflow.jobs.chapters import ChapterMark, ChaptersOutput, source_chapters
 from vodflow.media.commands import GLOBAL_ARGS
 from vodflow.media.inputs import file_url, input_args
-from vodflow.media.usage import wait_measured
+from vodflow.media.usage import kill_unreaped, wait_measured
 
 
 def chapters_path(workdir: Path, out: ChaptersOutput) -> Path:
@@ -84,7 +84,7 @@ def probe_chapters(path: Path, timeout: float = 60.0) -> tuple[ChapterMark, ...]
 
         def stop() -> None:
             timed_out.set()
-            process.kill()
+            kill_unreaped(process)
 
         timer = threading.Timer(timeout, stop)
         timer.start()
@@ -96,7 +96,7 @@ def probe_chapters(path: Path, timeout: float = 60.0) -> tuple[ChapterMark, ...]
                 lines.append(line)
         finally:
             timer.cancel()
-            process.kill()
+            kill_unreaped(process)
             wait_measured(process)  # its CPU seconds on the job's meter
     if timed_out.is_set():
         raise StepError("ingest", "probe_timeout", f"ffprobe did not list the chapters within {timeout:g} s")

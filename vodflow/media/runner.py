@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO
 
 from vodflow.errors import StepError
-from vodflow.media.usage import wait_measured
+from vodflow.media.usage import kill_unreaped, wait_measured
 
 PROGRESS_ARGS = ("-progress", "pipe:1", "-nostats")
 
@@ -236,8 +236,8 @@ def run_ffmpeg(
                     if on_progress and not snapshot.done:
                         on_progress(snapshot)
         finally:
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGKILL)
+            if process is not None and process.returncode is None:  # poll() would reap it unmeasured
+                kill_unreaped(process)
                 wait_measured(process)
             if reader is not None:
                 reader.join(timeout=5)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import subprocess
 import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,6 +129,14 @@ def wait_measured(process: subprocess.Popen[Any], timeout: float | None = None) 
     return process.returncode
 
 
+def kill_unreaped(process: subprocess.Popen[Any]) -> None:
+    """SIGKILL a process not reaped yet, without reaping it: `Popen.kill` and `poll` reap one that has
+    exited, unmeasured; an exited one waits as a zombie (its pid still its own) for `wait_measured`."""
+    if process.returncode is None:
+        with suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGKILL)
+
+
 def run_measured(
     command: list[str], *, timeout: float | None = None, check: bool = False
 ) -> subprocess.CompletedProcess[str]:
@@ -138,7 +147,7 @@ def run_measured(
         try:
             code = wait_measured(process, timeout)
         except BaseException:
-            process.kill()
+            kill_unreaped(process)
             wait_measured(process)
             raise
         out.seek(0)

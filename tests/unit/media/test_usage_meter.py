@@ -159,3 +159,31 @@ def test_a_retried_step_s_failed_attempt_counts_on_this_host(prefect_harness):
         return result, meter.processes
 
     assert retried() == ("done", 2)
+
+
+def test_an_ffmpeg_stopped_at_its_timeout_and_a_chapter_probe_count(tmp_path):
+    from vodflow.media.chapters import probe_chapters
+    from vodflow.media.runner import run_ffmpeg
+
+    endless = [
+        "ffmpeg",
+        "-hide_banner",
+        "-nostdin",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=320x240",
+        "-f",
+        "null",
+        "-",
+    ]
+    clip = tmp_path / "clip.mkv"
+    with metering() as meter:
+        with pytest.raises(StepError) as stopped:
+            run_ffmpeg(endless, step="encode", workdir=tmp_path, timeout=1.0)
+        assert stopped.value.code == "ffmpeg_timeout"
+        assert meter.processes == 1 and meter.cpu_seconds > 0.1  # killed, reaped, counted
+        make = ["ffmpeg", "-hide_banner", "-nostdin", "-f", "lavfi", "-i", "testsrc2=s=64x36:d=1", str(clip)]
+        run_ffmpeg(make, step="encode", workdir=tmp_path, timeout=60)
+        assert probe_chapters(clip) == ()
+    assert meter.processes == 3  # the ffprobe that read to its end before it was stopped too
