@@ -38,11 +38,13 @@ from vodflow.jobs.spec import (
     check_remote_timeline,
     parse_run_spec,
 )
+from vodflow.keys.provider import key_provider, remove_content_keys
 from vodflow.net.webhook import WebhookConfig, deliver_webhook
 from vodflow.orchestration.artifacts import publish_job_artifact, publish_webhook_report
 from vodflow.orchestration.retries import task_retry_options
 from vodflow.orchestration.runs import created_for_api_job
 from vodflow.settings import Settings, load_settings
+from vodflow.steps.encrypt import encrypt_outputs, needs_encryption
 from vodflow.steps.ingest import IngestPolicy
 from vodflow.steps.live import LivePublisher
 from vodflow.steps.publish import remove_outputs
@@ -139,7 +141,10 @@ def run_locally(
     make_workdir(workdir)
     plan = None
     publishers: list[LivePublisher] = []
+    encrypting = needs_encryption(doc.presets)
     try:
+        # `encryption` presets: refused at once without a key secret or key endpoint (ConfigError)
+        keys = (key_provider(storage, settings), settings.key_base_url()) if encrypting else None
         source = ingest.with_options(**retry)(doc, workdir, storage, policy)
         plan = plan_outputs(doc, source.info, source.captions, source.caption_skips)
         check_plan_size(plan, source.info, policy.limits)  # its audio tracks, duration and frame rate known
@@ -182,6 +187,8 @@ def run_locally(
                 options.max_encode_seconds,
                 options.stall_seconds,
             )
+        if keys is not None:  # after packaging, whichever encoder packaged (`vodflow.steps.encrypt`)
+            request.steps.run("encrypt", encrypt_outputs, doc, plan, workdir, *keys)
         files = publish.with_options(**retry)(doc, plan, workdir, storage, measured)
         return doc.moved_to(
             "completed",
@@ -199,6 +206,9 @@ def run_locally(
             get_run_logger().warning(
                 "could not remove %d object(s) published while encoding: %s", len(uploaded), exc
             )
+        if encrypting:  # the keys of outputs never published
+            with suppress(StorageError):
+                remove_content_keys(storage, doc.id)
         raise
     finally:
         cleanup(workdir)
@@ -277,6 +287,9 @@ def _mark_interrupted(flow: Any, flow_run: Any, state: Any) -> None:
         error = {"step": "run", "code": reason, "message": f"run {reason}: {state.message or state.name}"}
         if doc.files:  # ladders that played while encoding: removed, so nothing half-listed stays
             remove_outputs(storage, doc.files)
+        if needs_encryption(doc.presets):
+            with suppress(Exception):
+                remove_content_keys(storage, job_id)
         save_job(storage, doc.moved_to("failed", error=error, files=[], playable_at=None))
 
 
@@ -379,6 +392,7 @@ def encode_video(
                     request.options.slots,
                 )
                 live = settings.publish_while_encoding and not (previous and previous.files)
+                live = live and not needs_encryption(spec.presets)  # nothing clear is ever published
                 notice = PlayableNotice(doc, storage, webhook) if live else None
                 doc = run_locally(doc, storage, settings, policy, request, notice)
             else:
