@@ -16,6 +16,7 @@ from prefect.runtime import flow_run
 from prefect.states import Cancelled
 
 from vodflow.blocks.huawei_mpc import HuaweiMpcCredentials
+from vodflow.blocks.keys import resolve_key_settings
 from vodflow.blocks.storage import resolve_storage, resolve_storage_config
 from vodflow.blocks.videosdk import VideoSDKCredentials
 from vodflow.blocks.webhook import resolve_webhook_config
@@ -144,6 +145,8 @@ def run_locally(
     encrypting = needs_encryption(doc.presets)
     try:
         # `encryption` presets: refused at once without a key secret or key endpoint (ConfigError)
+        if encrypting:
+            settings = resolve_key_settings(settings)
         keys = (key_provider(storage, settings), settings.key_base_url()) if encrypting else None
         source = ingest.with_options(**retry)(doc, workdir, storage, policy)
         plan = plan_outputs(doc, source.info, source.captions, source.caption_skips)
@@ -400,6 +403,8 @@ def encode_video(
             if previous:  # outputs of an earlier run with another spec are not left orphaned
                 kept = {f.file_path for f in doc.files}
                 remove_outputs(storage, [f for f in previous.files if f.file_path not in kept])
+                if needs_encryption(previous.presets) and not needs_encryption(doc.presets):
+                    remove_content_keys(storage, doc.id)  # no ladder of the job needs them now
         except StepError as exc:
             logger.error("job %s failed: %s", doc.id, exc)
             doc = doc.moved_to("failed", error=exc.as_document_error())

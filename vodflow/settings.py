@@ -208,7 +208,9 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(default=1 << 20, gt=0)
     api_max_token_ttl: float = Field(default=86400.0, gt=0)
 
-    # Encrypted ladders (`vodflow.keys`): the key-encryption secret, where players fetch keys
+    # Encrypted ladders (`vodflow.keys`): the key-encryption secret, where players fetch keys (a
+    # `vodflow-keys` block named here wins)
+    key_block: str | None = None
     key_secret: SecretStr | None = Field(
         default=None, description="Seals content keys at rest (32+ characters); encryption needs it."
     )
