@@ -39,7 +39,7 @@ from vodflow.jobs.spec import (
     check_remote_timeline,
     parse_run_spec,
 )
-from vodflow.keys.provider import key_provider, remove_content_keys
+from vodflow.keys.provider import KeyProvider, key_provider, remove_content_keys
 from vodflow.net.webhook import WebhookConfig, deliver_webhook
 from vodflow.orchestration.artifacts import publish_job_artifact, publish_webhook_report
 from vodflow.orchestration.retries import task_retry_options
@@ -143,6 +143,7 @@ def run_locally(
     plan = None
     publishers: list[LivePublisher] = []
     encrypting = needs_encryption(doc.presets)
+    keys: tuple[KeyProvider, str] | None = None
     try:
         # `encryption` presets: refused at once without a key secret or key endpoint (ConfigError)
         if encrypting:
@@ -209,9 +210,9 @@ def run_locally(
             get_run_logger().warning(
                 "could not remove %d object(s) published while encoding: %s", len(uploaded), exc
             )
-        if encrypting:  # the keys of outputs never published
-            with suppress(StorageError):
-                remove_content_keys(storage, doc.id)
+        if keys is not None:  # the keys of outputs never published
+            with suppress(StepError):
+                keys[0].remove(doc.id)
         raise
     finally:
         cleanup(workdir)

@@ -214,6 +214,11 @@ class Settings(BaseSettings):
     key_secret: SecretStr | None = Field(
         default=None, description="Seals content keys at rest (32+ characters); encryption needs it."
     )
+    key_server_url: str | None = Field(
+        default=None,
+        description="A key server that makes and keeps the keys instead (`keys/server.py`).",
+    )
+    key_server_token: SecretStr | None = None
     playback_base_url: str | None = Field(
         default=None,
         description="Base URL of the API serving keys and playback (`<url>/v1/keys/...`); default "

@@ -166,8 +166,18 @@ class StoredKeyProvider:
 
 
 def key_provider(storage: Storage, settings: Settings) -> KeyProvider:
-    """The provider `settings` configure: vodflow's own keys in `storage`, sealed with VODFLOW_KEY_SECRET;
-    ConfigError naming the setting when there is none (nothing is encrypted without it)."""
+    """The provider `settings` configure: a key server at VODFLOW_KEY_SERVER_URL (`vodflow.keys.server`),
+    else vodflow's own keys in `storage`, sealed with VODFLOW_KEY_SECRET; ConfigError naming the setting when
+    there is neither (nothing is encrypted without one)."""
+    if settings.key_server_url:
+        from vodflow.keys.server import KeyServerProvider
+
+        try:
+            return KeyServerProvider(
+                settings.key_server_url, settings.net_policy(), settings.key_server_token
+            )
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     if settings.key_secret is None or not settings.key_secret.get_secret_value().strip():
         raise ConfigError(f"{SECRET_SETTING} is not set: encrypted presets need a key-encryption secret")
     return StoredKeyProvider(storage, settings.key_secret)
