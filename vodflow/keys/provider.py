@@ -10,9 +10,9 @@ into another job's file or under another id does not open. Without a secret noth
 `key_provider` raises ConfigError naming the setting.
 
 A key server (CPIX/SPEKE style, e.g. in front of Widevine/PlayReady/FairPlay services) plugs in as another
-`KeyProvider`: `keys_for` POSTs the job id and labels over HTTPS (through `vodflow.net.guard`'s address
-policy) and gets key ids and keys back, `read` asks it for one, `remove` tells it the job is gone. None is
-built yet; the interface is what one implements.
+`KeyProvider`: `vodflow.keys.server.KeyServerProvider` (VODFLOW_KEY_SERVER_URL) POSTs the job id and labels
+over HTTPS through the address guard and gets key ids and keys back, asks it for one key, and tells it when
+the job is gone.
 
 A `ContentKey` never prints its key (`repr` shows the kid only): keys go to no log, document, artifact or
 Prefect parameter.
