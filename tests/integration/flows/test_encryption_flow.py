@@ -289,6 +289,7 @@ def test_no_key_in_any_published_object_document_log_or_prefect_record(encrypted
         for key in keys:
             forms = key_forms(key) + ([key] if name.startswith("files/") else [])
             assert not any(form in data for form in forms), name
+        assert SECRET.encode() not in data, name  # nor the secret that seals the keys
 
 
 def test_no_secret_no_encryption_the_job_fails_naming_the_setting(prefect_harness, tmp_path, monkeypatch):
