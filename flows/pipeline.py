@@ -16,6 +16,7 @@ from prefect.runtime import flow_run
 from prefect.states import Cancelled
 
 from vodflow.blocks.huawei_mpc import HuaweiMpcCredentials
+from vodflow.blocks.keys import resolve_key_settings
 from vodflow.blocks.storage import resolve_storage, resolve_storage_config
 from vodflow.blocks.videosdk import VideoSDKCredentials
 from vodflow.blocks.webhook import resolve_webhook_config
@@ -38,12 +39,14 @@ from vodflow.jobs.spec import (
     check_remote_timeline,
     parse_run_spec,
 )
+from vodflow.keys.provider import KeyProvider, key_provider, remove_content_keys
 from vodflow.media.usage import Meter, current_meter, metering
 from vodflow.net.webhook import WebhookConfig, deliver_webhook
 from vodflow.orchestration.artifacts import publish_job_artifact, publish_webhook_report
 from vodflow.orchestration.retries import task_retry_options
 from vodflow.orchestration.runs import created_for_api_job
 from vodflow.settings import Settings, load_settings
+from vodflow.steps.encrypt import encrypt_outputs, needs_encryption
 from vodflow.steps.ingest import IngestPolicy
 from vodflow.steps.live import LivePublisher
 from vodflow.steps.publish import remove_outputs
@@ -141,7 +144,13 @@ def run_locally(
     make_workdir(workdir)
     plan = None
     publishers: list[LivePublisher] = []
+    encrypting = needs_encryption(doc.presets)
+    keys: tuple[KeyProvider, str] | None = None
     try:
+        # `encryption` presets: refused at once without a key secret or key endpoint (ConfigError)
+        if encrypting:
+            settings = resolve_key_settings(settings)
+        keys = (key_provider(storage, settings), settings.key_base_url()) if encrypting else None
         with meter.step("ingest"):
             source = ingest.with_options(**retry)(doc, workdir, storage, policy)
         meter.add_bytes_in(source.path.stat().st_size)
@@ -192,6 +201,9 @@ def run_locally(
                     options.max_encode_seconds,
                     options.stall_seconds,
                 )
+        if keys is not None:  # after packaging, whichever encoder packaged (`vodflow.steps.encrypt`)
+            with meter.step("encrypt"):
+                request.steps.run("encrypt", encrypt_outputs, doc, plan, workdir, *keys)
         with meter.step("publish"):
             files = publish.with_options(**retry)(doc, plan, workdir, storage, measured)
         return doc.moved_to(
@@ -210,6 +222,9 @@ def run_locally(
             get_run_logger().warning(
                 "could not remove %d object(s) published while encoding: %s", len(uploaded), exc
             )
+        if keys is not None:  # the keys of outputs never published
+            with suppress(StepError):
+                keys[0].remove(doc.id)
         raise
     finally:
         with meter.step("cleanup"):
@@ -292,6 +307,9 @@ def _mark_interrupted(flow: Any, flow_run: Any, state: Any) -> None:
         error = {"step": "run", "code": reason, "message": f"run {reason}: {state.message or state.name}"}
         if doc.files:  # ladders that played while encoding: removed, so nothing half-listed stays
             remove_outputs(storage, doc.files)
+        if needs_encryption(doc.presets):
+            with suppress(Exception):
+                remove_content_keys(storage, job_id)
         save_job(storage, doc.moved_to("failed", error=error, files=[], playable_at=None))
 
 
@@ -394,6 +412,7 @@ def encode_video(
                     request.options.slots,
                 )
                 live = settings.publish_while_encoding and not (previous and previous.files)
+                live = live and not needs_encryption(spec.presets)  # nothing clear is ever published
                 notice = PlayableNotice(doc, storage, webhook) if live else None
                 doc = run_locally(doc, storage, settings, policy, request, notice)
             else:
@@ -401,6 +420,8 @@ def encode_video(
             if previous:  # outputs of an earlier run with another spec are not left orphaned
                 kept = {f.file_path for f in doc.files}
                 remove_outputs(storage, [f for f in previous.files if f.file_path not in kept])
+                if needs_encryption(previous.presets) and not needs_encryption(doc.presets):
+                    remove_content_keys(storage, doc.id)  # no ladder of the job needs them now
         except StepError as exc:
             logger.error("job %s failed: %s", doc.id, exc)
             doc = doc.moved_to("failed", error=exc.as_document_error())

@@ -208,6 +208,23 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(default=1 << 20, gt=0)
     api_max_token_ttl: float = Field(default=86400.0, gt=0)
 
+    # Encrypted ladders (`vodflow.keys`): the key-encryption secret, where players fetch keys (a
+    # `vodflow-keys` block named here wins)
+    key_block: str | None = None
+    key_secret: SecretStr | None = Field(
+        default=None, description="Seals content keys at rest (32+ characters); encryption needs it."
+    )
+    key_server_url: str | None = Field(
+        default=None,
+        description="A key server that makes and keeps the keys instead (`keys/server.py`).",
+    )
+    key_server_token: SecretStr | None = None
+    playback_base_url: str | None = Field(
+        default=None,
+        description="Base URL of the API serving keys and playback (`<url>/v1/keys/...`); default "
+        "VODFLOW_PLAYER_URL.",
+    )
+
     # The upload receiver
     receiver_token: SecretStr | None = None
     receiver_ingest_bucket: str | None = None
@@ -292,6 +309,14 @@ class Settings(BaseSettings):
             source="VODFLOW_STORAGE=s3",
             names=("VODFLOW_S3_ENDPOINT", "VODFLOW_S3_ACCESS_KEY", "VODFLOW_S3_SECRET_KEY"),
         )
+
+    def key_base_url(self) -> str:
+        """Where players fetch content keys: VODFLOW_PLAYBACK_BASE_URL, else VODFLOW_PLAYER_URL; ConfigError
+        naming the setting when neither is an http(s) URL (a key URI never points at published storage)."""
+        base = (self.playback_base_url or self.player_url or "").strip()
+        if not base.lower().startswith(("http://", "https://")):
+            raise ConfigError("VODFLOW_PLAYBACK_BASE_URL: encrypted presets need the API's http(s) base URL")
+        return base
 
     def watch_base_url(self, storage: StorageConfig) -> str | None:
         """Where jobs of `storage` are watched (`<it>/watch/<job id>`): VODFLOW_PLAYER_URL, else local

@@ -24,6 +24,7 @@ from vodflow.jobs.limits import Limits
 from vodflow.jobs.plan import plan_outputs
 from vodflow.jobs.sources import SourceInfo, SourceRef, parse_video_url, s3_source_problem
 from vodflow.jobs.spec import JobSpec
+from vodflow.keys.provider import content_keys_key
 from vodflow.orchestration.flow_runs import run_parameters
 from vodflow.storage.base import Storage
 from vodflow.storage.jobstore import job_page, load_job, save_job
@@ -86,6 +87,8 @@ def output_keys(doc: JobDocument) -> tuple[list[str], list[str]]:
     keys += [plan.preview.key] if plan.preview is not None else []
     if doc.chapters is not None:  # the source's chapters are not known here; the key follows from the id
         keys.append(chapters_key(output_id(doc.id, "chapters")))
+    if any(p.encryption is not None for p in doc.presets or []):  # its content keys go with it
+        keys.append(content_keys_key(doc.id))
     return sorted(set(keys)), sorted(set(prefixes))
 
 

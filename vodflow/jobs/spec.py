@@ -107,6 +107,32 @@ class Wire(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+MAX_ROTATE_SEGMENTS = 100_000
+
+
+class Encryption(Wire):
+    """Content encryption of an `hls` or `cmaf` ladder: keys made and kept by vodflow (`vodflow.keys`), served
+    only by its key endpoint, never published."""
+
+    method: Literal["aes-128", "cenc"] = Field(
+        description="`aes-128`: HLS whole-segment AES-128-CBC (RFC 8216), `hls` and `cmaf` presets; `cenc`: "
+        "Common Encryption (AES-CTR) with ClearKey, `cmaf` presets."
+    )
+    rotate_every: int | None = Field(
+        default=None,
+        alias="rotateEvery",
+        ge=1,
+        le=MAX_ROTATE_SEGMENTS,
+        description="`aes-128`: a new key every N segments of each rung (left out: one key for the ladder).",
+    )
+
+    @model_validator(mode="after")
+    def _rotation_with_aes(self) -> Encryption:
+        if self.rotate_every is not None and self.method != "aes-128":
+            raise ValueError("rotateEvery: only aes-128 keys rotate")
+        return self
+
+
 class Preset(Wire):
     """One output family: an HLS ladder (MPEG-TS), a CMAF ladder (HLS + DASH) or a set of MP4 renditions."""
 
@@ -152,6 +178,11 @@ class Preset(Wire):
         "above the fixed ladder's), rungs that add too little dropped (listed in `skipped`). Left out or "
         "`fixed`: the fixed ladder. Made only by the local encoder.",
     )
+    encryption: Encryption | None = Field(
+        default=None,
+        description="`hls` and `cmaf`: encrypt the ladder's segments; the keys are served by vodflow's key "
+        'endpoint only, e.g. `{"method": "aes-128", "rotateEvery": 10}`.',
+    )
     id: str | None = Field(default=None, description="Assigned by vodflow.")
 
     @field_validator("resolutions")
@@ -177,6 +208,28 @@ class Preset(Wire):
         if self.iframes and self.format == "mp4":
             raise ValueError("iframes: only an hls or cmaf preset has I-frame playlists, not mp4")
         return self
+
+
+# What `ffmpeg` 5.1 cannot make: its mp4 muxer encrypts fragmented MP4 (the dash muxer's CMAF) without the
+# per-fragment `senc` a CENC player needs, and no packager (Shaka, Bento4, GPAC) is installed here.
+CENC_UNAVAILABLE = "cenc is not made yet (this ffmpeg writes no per-fragment CENC sample info); use aes-128"
+
+
+def check_encryption(preset: Preset, where: str) -> None:
+    """SpecError naming the field (under `where`, `presets[0]`) when `preset.encryption` is not one vodflow
+    makes for the preset."""
+    if preset.encryption is None:
+        return
+    method = preset.encryption.method
+    if preset.format == "mp4":
+        raise SpecError(f"{where}.encryption", "only an hls or cmaf preset is encrypted, not mp4")
+    if method == "cenc" and preset.format != "cmaf":
+        raise SpecError(f"{where}.encryption.method", f"cenc needs a cmaf preset (fMP4), not {preset.format}")
+    if method == "cenc":
+        raise SpecError(f"{where}.encryption.method", CENC_UNAVAILABLE)
+    if preset.iframes:
+        reason = "not with encryption (I-frame byte ranges point into encrypted segments)"
+        raise SpecError(f"{where}.iframes", reason)
 
 
 class ThumbnailSpec(Wire):
@@ -571,6 +624,7 @@ class JobSpec(Wire):
                 raise SpecError(f"presets[{i}].{field}", reason)
             if preset.hdr == "keep" and set(preset.video_codecs()) == {"h264"}:
                 raise SpecError(f"presets[{i}].hdr", "keep needs an hevc or av1 codec (H.264 is tone-mapped)")
+            check_encryption(preset, f"presets[{i}]")
         return self
 
     @model_validator(mode="after")
@@ -626,6 +680,9 @@ def check_remote_presets(presets: list[Preset], service: str) -> None:
             raise SpecError(
                 f"presets[{i}].ladder", f"auto is made only by the local encoder, not by {service}"
             )
+        if preset.encryption is not None:
+            reason = f"made only by the local encoders, not by {service}"
+            raise SpecError(f"presets[{i}].encryption", reason)
 
 
 def check_remote_storyboard(spec: JobSpec, service: str) -> None:

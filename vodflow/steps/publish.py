@@ -143,7 +143,8 @@ def cmaf_files(
     if out.iframes:
         write_cmaf_iframe_playlists(folder, out)
     prefix = out.key
-    manifests = (folder / MANIFEST, folder / MASTER)
+    # an aes-128 ladder has no DASH manifest (`steps.encrypt`)
+    manifests = tuple(p for p in (folder / MANIFEST, folder / MASTER) if p.name == MASTER or p.exists())
     parts = sorted(p for p in folder.rglob("*") if p.is_file() and p not in manifests)
     uploads = [Upload(p, f"{prefix}/{p.relative_to(folder).as_posix()}") for p in (*parts, *manifests)]
     j, largest = max(enumerate(out.renditions), key=lambda item: item[1].width * item[1].height)
@@ -151,7 +152,7 @@ def cmaf_files(
         resolution=Resolution2D(width=largest.width, height=largest.height),
         format="cmaf",
         duration=playlist_seconds((folder / media_playlist(j)).read_text()),
-        dash_url=storage.url_for(f"{prefix}/{MANIFEST}"),
+        dash_url=storage.url_for(f"{prefix}/{MANIFEST}") if folder / MANIFEST in manifests else None,
         rungs=rungs_meta(out.file_id, out.renditions, quality),
         dynamic_range=dynamic_range_name(plan_range),
         **ladder_meta(out),

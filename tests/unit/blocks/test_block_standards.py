@@ -11,6 +11,7 @@ from vodflow.blocks import (
     VideoDBCredentials,
     VideoSDKCredentials,
     VodflowApi,
+    VodflowKeys,
     VodflowStorage,
     VodflowWebhookSettings,
 )
@@ -19,6 +20,7 @@ SLUGS = {
     VodflowStorage: "vodflow-storage",
     VodflowWebhookSettings: "vodflow-webhook-settings",
     VodflowApi: "vodflow-api",
+    VodflowKeys: "vodflow-keys",
     VideoSDKCredentials: "videosdk-credentials",
     HuaweiMpcCredentials: "huawei-mpc-credentials",
     VideoDBCredentials: "videodb-credentials",
