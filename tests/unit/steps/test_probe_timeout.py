@@ -5,7 +5,6 @@ asks for is checked as given, and the wait itself shortened so the test takes a 
 from __future__ import annotations
 
 import os
-import subprocess
 
 import pytest
 
@@ -30,13 +29,13 @@ def test_a_probe_that_hangs_ends_the_ingest_with_probe_timeout(tmp_path, monkeyp
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     asked: list[float] = []
-    real_run = subprocess.run
+    real_run = probe.run_measured
 
-    def shortened(cmd, *args, timeout=None, **kwargs):
+    def shortened(cmd, *, timeout=None, **kwargs):
         asked.append(timeout)
-        return real_run(cmd, *args, timeout=0.5 if timeout else None, **kwargs)
+        return real_run(cmd, timeout=0.5 if timeout else None, **kwargs)
 
-    monkeypatch.setattr(probe.subprocess, "run", shortened)
+    monkeypatch.setattr(probe, "run_measured", shortened)
     spec = parse_spec(
         {"videoUrl": str(clips["landscape"]), "presets": [{"format": "mp4", "resolutions": ["240"]}]}
     )
