@@ -9,6 +9,7 @@ from typing import get_args
 import pytest
 
 from vodflow.errors import SpecError
+from vodflow.jobs.document import JobDocument
 from vodflow.jobs.spec import Priority, parse_run_spec, parse_spec
 from vodflow.orchestration.flow_runs import PRIORITIES, create_run_request, run_parameters, work_queue_for
 from vodflow.orchestration.queues import (
@@ -28,6 +29,14 @@ def test_a_priority_is_kept_in_the_wire_spec_and_left_out_when_absent(priority):
     assert parse_spec({**SPEC, "priority": priority}).wire()["priority"] == priority
     assert "priority" not in parse_spec(SPEC).wire()
     assert parse_run_spec({"videoUrl": SPEC["videoUrl"], "priority": priority}).priority == priority
+
+
+def test_the_document_echoes_the_priority_and_a_plain_job_s_has_none():
+    doc = JobDocument.from_spec(parse_spec({**SPEC, "priority": "low"}), "job-1")
+    assert doc.model_dump(by_alias=True, exclude_none=True)["priority"] == "low"
+    assert doc.spec().priority == "low"
+    plain = JobDocument.from_spec(parse_spec(SPEC), "job-2")
+    assert "priority" not in plain.model_dump(by_alias=True, exclude_none=True)
 
 
 @pytest.mark.parametrize("value", ["urgent", "HIGH", 5, 0, True, ["high"], {"level": "high"}, ""])
