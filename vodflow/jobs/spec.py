@@ -476,8 +476,9 @@ class JobSpec(Wire):
     )
     priority: Priority | None = Field(
         default=None,
-        description="Which work queue the job's run waits in: `high` runs start before `normal` ones, "
-        "`normal` before `low` (a running job is never stopped). Left out: the deployment's queue (normal).",
+        description="Which work queue the job's run waits in when the encoder-job API or `vodflow encode` "
+        "creates it: `high` runs start before `normal` ones, `normal` before `low` (a running job is never "
+        "stopped). Left out, or a run started here: the deployment's queue (normal).",
     )
 
     @model_validator(mode="before")
