@@ -5,7 +5,8 @@ Each of those files used to start and stop a stack of its own (about 40 s of two
 now run one after the other on one pytest-xdist worker (tests/conftest.py hands them out as one unit); the
 first of them starts the stack, and `vodflow down` stops it as soon as that worker moves on to a file that
 does not use it, or at the end of the session. Each file's jobs have ids of their own; nothing in these files
-stops, restarts or reconfigures the stack (the tests of `up`, `down`, restarts and the warm runner keep
+stops, restarts or reconfigures the stack (test_priorities.py pauses its pool and limits it to one run for
+one test, and puts both back) (the tests of `up`, `down`, restarts and the warm runner keep
 stacks of their own).
 """
 
@@ -26,6 +27,7 @@ STACK_FILES = (
     "tests/integration/cli/test_handoff.py",
     "tests/integration/browser/test_browser_outputs.py",
     "tests/integration/browser/test_chunked_joins.py",
+    "tests/integration/orchestration/test_priorities.py",
 )
 
 

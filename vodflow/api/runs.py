@@ -23,6 +23,7 @@ from vodflow.jobs.document import iso_time
 from vodflow.net.busy import BusyHintTransport
 from vodflow.net.deadline import DeadlineTransport, io_deadline
 from vodflow.orchestration.concurrency import job_limit_name
+from vodflow.orchestration.flow_runs import work_queue_for
 from vodflow.orchestration.runs import JOB_TAG_PREFIX, job_tag
 
 FINAL_STATES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
@@ -97,7 +98,8 @@ class PrefectJobRuns:
             raise RunsUnavailable(f"Prefect {call} failed: {type(exc).__name__}: {exc}") from exc
 
     def start(self, job_id: str, parameters: dict[str, Any]) -> RunInfo:
-        """Create the job's flow run of the deployment (one per job id: the job id is the idempotency key)."""
+        """Create the job's flow run of the deployment (one per job id: the job id is the idempotency key),
+        in the work queue of its spec's `priority` (none: the deployment's queue)."""
         with self._client(f"start of a {self.deployment} run") as client:
             for attempt in range(2):
                 if self._deployment_id is None:
@@ -108,6 +110,7 @@ class PrefectJobRuns:
                         parameters=parameters,
                         tags=[job_tag(job_id)],
                         idempotency_key=job_id,
+                        work_queue_name=work_queue_for(parameters),
                     )
                     return run_info(run)
                 except ObjectNotFound:

@@ -97,6 +97,9 @@ VideoCodec = Literal["h264", "hevc", "av1"]
 HdrMode = Literal["keep", "tonemap"]
 ImageFormat = Literal["jpg", "webp"]
 ImageFilter = Literal["none", "blur"]
+# A job's place in the work pool's queues (`vodflow.orchestration.flow_runs.work_queue_for`): names only, no
+# numbers (three queues; a number would promise an order finer than the queues keep).
+Priority = Literal["high", "normal", "low"]
 
 
 class Wire(BaseModel):
@@ -523,6 +526,12 @@ class JobSpec(Wire):
     )
     loudness: Loudness | None = Field(
         default=None, description="Normalize every audio output to a loudness target (local encoder only)."
+    )
+    priority: Priority | None = Field(
+        default=None,
+        description="Which work queue the job's run waits in when the encoder-job API or `vodflow encode` "
+        "creates it: `high` runs start before `normal` ones, `normal` before `low` (a running job is never "
+        "stopped). Left out, or a run started here: the deployment's queue (normal).",
     )
 
     @model_validator(mode="before")

@@ -15,6 +15,9 @@ ENCODE_DEPLOYMENT = "encode"
 CLI_TAG = "vodflow-cli"  # on the runs `vodflow encode` hands to a stack, beside the deployment's tags
 FINAL_STATES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 NOT_STARTED_STATES = frozenset({"SCHEDULED", "PENDING"})
+# The spec's `priority` values (`vodflow.jobs.spec.Priority`, a test keeps them equal), each the name of a
+# queue of the pool; not imported from there: this module stays free of pydantic for `vodflow encode`.
+PRIORITIES = ("high", "normal", "low")
 LOG_LEVELS = {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}
 
 
@@ -38,6 +41,14 @@ def run_parameters(
     return parameters
 
 
+def work_queue_for(parameters: Mapping[str, Any]) -> str | None:
+    """The work queue an `encode` run waits in: its spec's `priority`, the name of one of the pool's queues
+    (prefect.yaml's `work_queues`, made by `vodflow up`); None without one: the deployment's own queue."""
+    spec = parameters.get("spec")
+    priority = spec.get("priority") if isinstance(spec, Mapping) else None
+    return priority if priority in PRIORITIES else None
+
+
 def deployment_path(flow: str = ENCODE_FLOW, deployment: str = ENCODE_DEPLOYMENT) -> str:
     """GET: the deployment `flow/deployment` (its `id`)."""
     return f"/deployments/name/{quote(flow, safe='')}/{quote(deployment, safe='')}"
@@ -47,12 +58,15 @@ def create_run_request(
     deployment_id: str, parameters: Mapping[str, Any], idempotency_key: str, tags: list[str] | None = None
 ) -> tuple[str, dict[str, Any]]:
     """POST: a flow run of the deployment, as the UI's "Run" makes one (the deployment's own tags are
-    added by the server). The key makes a repeated request return the run the first one made."""
+    added by the server), in the work queue of its spec's priority (`work_queue_for`; none: the
+    deployment's). The key makes a repeated request return the run the first one made."""
     body = {
         "parameters": dict(parameters),
         "idempotency_key": idempotency_key,
         "tags": list(tags if tags is not None else [CLI_TAG]),
     }
+    if queue := work_queue_for(parameters):
+        body["work_queue_name"] = queue
     return f"/deployments/{deployment_id}/create_flow_run", body
 
 

@@ -1,5 +1,6 @@
-"""`vodflow up`'s Prefect set-up in one process: the work pool (created when missing, never overwritten),
-`prefect deploy --all` of the project's prefect.yaml and its automations.
+"""`vodflow up`'s Prefect set-up in one process: the work pool (created when missing, never overwritten) and
+its queues, one per job priority (prefect.yaml's `work_queues`: the missing ones created, existing ones
+left as they are), `prefect deploy --all` of the project's prefect.yaml and its automations.
 
 Run as `python -m vodflow.stack.deploy --pool NAME` in the project directory (prefect.yaml there), against the
 server in PREFECT_API_URL; exit 0 when all three are done, 1 naming the step that failed. One interpreter
@@ -11,7 +12,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+
+from vodflow.orchestration.queues import QueueSpec, project_queues, queues_to_create
 
 
 def ensure_pool(name: str) -> bool:
@@ -29,6 +33,30 @@ def ensure_pool(name: str) -> bool:
         except ObjectAlreadyExists:  # an earlier `up` made it, or the user did: it stays as it is
             return False
     return True
+
+
+def ensure_queues(pool: str, declared: Sequence[QueueSpec]) -> list[str]:
+    """Create the `declared` queues the pool lacks, with their priority and concurrency limit, highest
+    priority first; the names created. A queue that exists (made earlier, or by the user) is not touched."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectAlreadyExists
+
+    created = []
+    with get_client(sync_client=True) as client:
+        existing = [queue.name for queue in client.read_work_queues(work_pool_name=pool)]
+        for queue in queues_to_create(declared, existing):
+            try:
+                client.create_work_queue(
+                    name=queue.name,
+                    work_pool_name=pool,
+                    priority=queue.priority,
+                    concurrency_limit=queue.concurrency_limit,
+                    description=queue.description,
+                )
+            except ObjectAlreadyExists:  # made meanwhile (another `up`): it stays as it is
+                continue
+            created.append(queue.name)
+    return created
 
 
 def deploy_all() -> int:
@@ -54,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     from vodflow.orchestration.automations import apply_automations
 
     print(f"work pool {args.pool}: {'created' if ensure_pool(args.pool) else 'exists'}", flush=True)
+    created = ensure_queues(args.pool, project_queues(Path("prefect.yaml")))
+    print(f"work queues created: {', '.join(created) or 'none'}", flush=True)
     if code := deploy_all():
         print(f"`prefect deploy --all` failed ({code})", file=sys.stderr, flush=True)
         return 1

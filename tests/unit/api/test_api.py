@@ -208,7 +208,8 @@ def test_create_when_prefect_is_down_is_503_and_keeps_nothing(client, storage, r
         ({"videoId": None}, "spec", "one of videoId or videoUrl is required"),
         ({"videoUrl": "ftp://x/y.mp4"}, "videoUrl", "unsupported scheme"),
         ({"webhookUrl": "mailto:me@example.com"}, "webhookUrl", "http"),
-        ({"priority": 1}, "priority", "unknown field"),
+        ({"urgency": 1}, "urgency", "unknown field"),
+        ({"priority": 1}, "priority", "allowed: 'high', 'normal' or 'low'"),
     ],
 )
 def test_bad_bodies_get_400_with_field_and_reason(client, storage, runs, change, field, reason):
