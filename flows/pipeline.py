@@ -378,7 +378,9 @@ def encode_video(
                     settings.bucket_allow_list(),
                     request.options.slots,
                 )
-                live = settings.publish_while_encoding and not (previous and previous.files)
+                live = (
+                    settings.publish_while_encoding and not (previous and previous.files) and not doc.private
+                )
                 notice = PlayableNotice(doc, storage, webhook) if live else None
                 doc = run_locally(doc, storage, settings, policy, request, notice)
             else:

@@ -471,6 +471,12 @@ class JobSpec(Wire):
     loudness: Loudness | None = Field(
         default=None, description="Normalize every audio output to a loudness target (local encoder only)."
     )
+    private: bool | None = Field(
+        default=None,
+        title="Private",
+        description="Publish the outputs under the private prefix, never at a public URL: they play only "
+        "through signed, expiring links from the API (`/v1/playback/<job id>`). Local encoder only.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -646,6 +652,8 @@ def check_remote_outputs(spec: JobSpec, service: str) -> None:
         raise SpecError("preview", f"made only by the local encoder, not by {service}")
     if spec.chapters is not None:
         raise SpecError("chapters", f"made only by the local encoder, not by {service}")
+    if spec.private:
+        raise SpecError("private", f"published privately only by the local encoder, not by {service}")
 
 
 def check_remote_timeline(spec: JobSpec, service: str) -> None:
