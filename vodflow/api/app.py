@@ -69,7 +69,7 @@ def create_app(
     @app.middleware("http")
     async def authorize(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         """Every `/v1/` request needs a valid token, checked before its body is even read."""
-        if request.method == "OPTIONS" and is_playback_path("GET", request.url.path):
+        if request.method == "OPTIONS" and is_playback_path("POST", request.url.path):  # not /tokens
             return Response(status_code=204, headers=PREFLIGHT)
         if request.url.path.startswith("/v1/") and not is_playback_path(request.method, request.url.path):
             try:

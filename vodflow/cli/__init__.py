@@ -8,7 +8,20 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
-from vodflow.cli import api, automations, cleanup, demo, encode, files, jobs, plan, receiver, stack, watch
+from vodflow.cli import (
+    api,
+    automations,
+    cleanup,
+    demo,
+    encode,
+    files,
+    jobs,
+    plan,
+    playback,
+    receiver,
+    stack,
+    watch,
+)
 from vodflow.cli.output import EXIT_CODES
 
 if TYPE_CHECKING:
@@ -38,7 +51,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vodflow {package_version()}")
     parser.add_argument("--storage-block", help="name of a vodflow-storage block (default: VODFLOW_STORAGE*)")
     commands = parser.add_subparsers(dest="command", required=True)
-    for module in (encode, plan, jobs, watch, demo, stack, automations, cleanup, receiver, api, files):
+    for module in (
+        encode,
+        plan,
+        jobs,
+        watch,
+        demo,
+        stack,
+        automations,
+        cleanup,
+        receiver,
+        api,
+        files,
+        playback,
+    ):
         module.add_parser(commands)
     return parser
 
