@@ -122,3 +122,16 @@ def test_private_keys_and_urls() -> None:
     assert private_url("private/job-1/videos/abc.mp4") == "private:private/job-1/videos/abc.mp4"
     with pytest.raises(Exception, match="not under"):
         private_key(JOB, "jobs/x.json")
+
+
+@pytest.mark.parametrize("service", ["VideoSDK", "Huawei MPC"])
+def test_remote_encoders_refuse_private_jobs_naming_the_field(service: str) -> None:
+    from vodflow.errors import SpecError
+    from vodflow.jobs.spec import check_remote_outputs, parse_spec
+
+    spec = {"videoUrl": "https://example.com/a.mp4", "presets": [{"format": "hls", "resolutions": ["240"]}]}
+    check_remote_outputs(parse_spec(spec), service)
+    check_remote_outputs(parse_spec({**spec, "private": False}), service)
+    with pytest.raises(SpecError) as info:
+        check_remote_outputs(parse_spec({**spec, "private": True}), service)
+    assert info.value.field == "private" and service in info.value.reason
