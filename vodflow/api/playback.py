@@ -201,7 +201,9 @@ def playback_routes(
 
     @router.get(PLAYBACK + "/{job_id}", summary="The signed master URLs of a private job")
     def playback(
-        job_id: str, request: Request, token: Annotated[str | None, Query(max_length=4096)] = None
+        job_id: str,
+        request: Request,
+        token: Annotated[str | None, Query(description="The playback token.")] = None,
     ) -> Response:
         try:
             grant = pb.grant(request, job_id, token)
@@ -229,7 +231,10 @@ def playback_routes(
 
     @router.get(PLAYBACK + "/{job_id}/manifest/{path:path}", summary="A rewritten playlist or manifest")
     def manifest(
-        job_id: str, path: str, request: Request, token: Annotated[str | None, Query(max_length=4096)] = None
+        job_id: str,
+        path: str,
+        request: Request,
+        token: Annotated[str | None, Query(description="The playback token.")] = None,
     ) -> Response:
         try:
             grant = pb.grant(request, job_id, token)
@@ -267,18 +272,18 @@ def playback_routes(
         return Response(text, media_type=media_type, headers={**NO_STORE, **CORS})
 
     @router.get(MEDIA + "/{job_id}/{exp}/{signature}/{path:path}", summary="An object through a signed link")
-    def media(job_id: str, exp: int, signature: str, path: str) -> Response:
+    def media(job_id: str, exp: str, signature: str, path: str) -> Response:
         try:
-            if not JOB_ID.match(job_id) or len(signature) > 64:
+            if not JOB_ID.match(job_id) or len(signature) > 64 or not re.fullmatch(r"[0-9]{1,12}", exp):
                 raise PlaybackDenied(403, "link signature does not match")
-            verify_link(pb.key, job_id, path, exp, signature)
+            verify_link(pb.key, job_id, path, int(exp), signature)
             key = object_key(f"{private_prefix(job_id)}{path}")
         except PlaybackDenied as exc:
             return denied(exc)
         except StorageError:
             return denied(PlaybackDenied(404, "no such object"))
         if storage.kind == "s3":
-            grant = PlaybackGrant(job_id=job_id, exp=exp)
+            grant = PlaybackGrant(job_id=job_id, exp=int(exp))
             url = pb.object_url("", grant, path)
             return RedirectResponse(
                 url, status_code=302, headers={**CORS, "Cache-Control": "private, no-store"}
@@ -291,7 +296,10 @@ def playback_routes(
 
     @router.get(KEYS + "/{job_id}/{kid}", summary="A content key (16 bytes)")
     def content_key(
-        job_id: str, kid: str, request: Request, token: Annotated[str | None, Query(max_length=4096)] = None
+        job_id: str,
+        kid: str,
+        request: Request,
+        token: Annotated[str | None, Query(description="The playback token.")] = None,
     ) -> Response:
         try:
             pb.grant(request, job_id, token)
@@ -304,7 +312,9 @@ def playback_routes(
 
     @router.post(CLEARKEY + "/{job_id}", summary="A W3C ClearKey license")
     async def clearkey(
-        job_id: str, request: Request, token: Annotated[str | None, Query(max_length=4096)] = None
+        job_id: str,
+        request: Request,
+        token: Annotated[str | None, Query(description="The playback token.")] = None,
     ) -> Response:
         try:
             pb.grant(request, job_id, token)

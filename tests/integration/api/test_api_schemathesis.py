@@ -55,6 +55,13 @@ def test_no_server_error_and_401_without_a_valid_token(case):
     response = case.call(
         headers={"Authorization": mint_token(API_KEY, "not-the-secret-0123456789abcdef012345")}
     )
-    # 405: negative mode tries other methods; playback routes (signed links) refuse a bad link with 403
-    refused = (401, 403, 405) if is_playback_path(case.method.upper(), case.formatted_path) else (401, 405)
+    # 405: negative mode tries other methods; playback routes (signed links) refuse a bad link with 403 and
+    # answer a CORS preflight (OPTIONS, never with content) with an empty 204
+    if is_playback_path("POST", case.formatted_path) and response.status_code == 204:
+        assert response.content == b""
+        return
+    # (404: a generated path no playback route matches, such as an empty segment)
+    refused = (
+        (401, 403, 404, 405) if is_playback_path(case.method.upper(), case.formatted_path) else (401, 405)
+    )
     assert response.status_code in refused, response.text

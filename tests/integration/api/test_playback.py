@@ -195,3 +195,49 @@ def test_private_job_on_s3_plays_through_presigned_urls(s3_server, monkeypatch, 
     unsigned = httpx.get(urls["segment"].split("?")[0])
     assert unsigned.status_code in (401, 403)  # the bucket is not public: only the presigned URL reads it
     check_refusals(client, doc["id"], urls, httpx.get)
+
+
+@pytest.mark.parametrize("kind", ["local", "s3"])
+def test_a_private_cmaf_ladders_mpd_resolves_under_one_signed_link(
+    kind, request, monkeypatch, tmp_path, clips
+):
+    """The DASH manifest of a private CMAF ladder: one signed `BaseURL` for its folder, under which the
+    init and media segments its templates name download (local: from the API; S3: a redirect to a
+    presigned URL); the link does not reach another folder, and without a token there is no manifest."""
+    if kind == "s3":
+        s3_server = request.getfixturevalue("s3_server")
+        for name, value in (
+            ("STORAGE", "s3"),
+            ("S3_ENDPOINT", s3_server.endpoint),
+            ("S3_ACCESS_KEY", s3_server.access_key),
+            ("S3_SECRET_KEY", s3_server.secret_key),
+            ("S3_BUCKET", "vodflow-private-dash"),
+            ("TMP_DIR", str(tmp_path / "tmp")),
+        ):
+            monkeypatch.setenv(f"VODFLOW_{name}", value)
+        storage = load_settings().storage_config().open()
+    else:
+        storage = request.getfixturevalue("storage")
+    spec = {"videoUrl": str(clips["landscape"]), "presets": [{"format": "cmaf", "resolutions": ["240"]}]}
+    doc = encode_video({**spec, "private": True})
+    job = doc["id"]
+    client = client_for(storage)
+    token = mint_playback_token(SETTINGS.playback_key(), job, 600)
+    listing = client.get(f"/v1/playback/{job}", params={"token": token}).json()
+    (dash,) = listing["dash"]
+    assert client.get(dash["url"].split("?")[0]).status_code == 401
+    mpd = client.get(dash["url"])
+    assert mpd.status_code == 200 and mpd.headers["content-type"].startswith("application/dash+xml")
+    (base,) = re.findall(r"<BaseURL>([^<]+)</BaseURL>", mpd.text.split("<Period")[0])
+    assert base.startswith(f"http://api.test/v1/media/{job}/") and base.endswith(f"/videos/{dash['id']}/")
+    stored = storage.list_keys(f"private/{job}/videos/{dash['id']}/")
+    init = next(k for k in stored if k.rsplit("/", 1)[1].startswith("init-"))
+    answer = client.get(base + init.rsplit("/", 1)[1], follow_redirects=False)
+    if kind == "s3":
+        assert answer.status_code == 302 and "X-Amz-Signature=" in answer.headers["location"]
+        answer = httpx.get(answer.headers["location"])
+    assert answer.status_code == 200 and answer.content == storage.read_bytes(init)
+    assert (
+        client.get(base.replace(f"/videos/{dash['id']}/", "/videos/other/") + "init-0.m4s").status_code == 403
+    )
+    assert client.get(base + "../../../jobs/x.json").status_code in (403, 404)
