@@ -62,3 +62,28 @@ def test_bad_limits_exit_2_naming_them(capsys, extra) -> None:
 
 def test_a_bad_job_id_exits_2(capsys) -> None:
     assert main(["playback", "token", "../etc"]) == 2
+
+
+@pytest.mark.parametrize("with_api", [True, False])
+def test_the_stack_prints_its_playback_url_when_it_serves_the_api(monkeypatch, capsys, with_api) -> None:
+    from vodflow.cli.stack import print_parts
+    from vodflow.stack import local
+    from vodflow.stack.state import Part, StackState
+
+    def part(name: str, port: int) -> Part:
+        return Part(
+            name=name,
+            pid=1234,
+            started_at="1",
+            cmdline=["x"],
+            boot_id="b",
+            url=f"http://127.0.0.1:{port}",
+            log="l",
+        )
+
+    parts = [part("server", 4200), *([part("api", 8080)] if with_api else [])]
+    monkeypatch.setattr(local, "status", lambda state: [])
+    print_parts(StackState(state_dir="/s", project_dir="/p", parts=parts))
+    out = capsys.readouterr().out
+    line = "Private playback: http://127.0.0.1:8080/v1/playback/<job id>?token=..."
+    assert (line in out) is with_api
