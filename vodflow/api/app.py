@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from vodflow.api.auth import Unauthorized, verify_token
 from vodflow.api.errors import BodyLimit, error_response, openapi_without_422, register_error_handlers
 from vodflow.api.jobs import JobService
-from vodflow.api.playback import KeyLookup, is_playback_path, playback_routes
+from vodflow.api.playback import KeyLookup, install_log_redaction, is_playback_path, playback_routes
 from vodflow.api.routes import TOKEN_HEADER, job_routes
 from vodflow.api.runs import JobRuns, PrefectJobRuns
 from vodflow.jobs.limits import Limits
@@ -89,6 +89,7 @@ def create_app(
 
     register_error_handlers(app)
     app.include_router(job_routes(service))
+    install_log_redaction()  # tokens travel in query strings: never in the access log
     minting, playback = playback_routes(settings, storage, key_lookup)
     app.include_router(minting, dependencies=[Depends(TOKEN_HEADER)])
     app.include_router(playback)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import posixpath
 import re
 import time
@@ -62,6 +63,32 @@ CORS = {"Access-Control-Allow-Origin": "*"}  # no cookies: the token in the URL 
 KeyLookup = Callable[[str, str], bytes | None]
 """`(job id, kid as 32 lower-case hex digits) -> the 16-byte key, or None`: the lead wires
 `lambda job_id, kid: read_content_key(storage, settings, job_id, kid)` in `vodflow api`."""
+
+
+_TOKEN_QUERY = re.compile(r"(?i)((?:^|[?&])(?:token|X-Amz-Signature|X-Amz-Credential)=)[^&\s]*")
+_LINK_SIGNATURE = re.compile(rf"({MEDIA}/[^/]+/[0-9]+/)[^/?\s]+")
+
+
+def redact(target: str) -> str:
+    """A request target as it may be logged: playback tokens and link signatures replaced."""
+    return _LINK_SIGNATURE.sub(r"\1[redacted]", _TOKEN_QUERY.sub(r"\1[redacted]", target))
+
+
+class RedactTokens(logging.Filter):
+    """Keeps playback tokens and link signatures out of uvicorn's access log (the request target is its
+    third argument): they are credentials until they expire."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) >= 3 and isinstance(record.args[2], str):
+            record.args = (*record.args[:2], redact(record.args[2]), *record.args[3:])
+        return True
+
+
+def install_log_redaction() -> None:
+    """Add `RedactTokens` to uvicorn's access logger, once."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactTokens) for f in access.filters):
+        access.addFilter(RedactTokens())
 
 
 def is_playback_path(method: str, path: str) -> bool:

@@ -135,3 +135,33 @@ def test_remote_encoders_refuse_private_jobs_naming_the_field(service: str) -> N
     with pytest.raises(SpecError) as info:
         check_remote_outputs(parse_spec({**spec, "private": True}), service)
     assert info.value.field == "private" and service in info.value.reason
+
+
+def test_the_access_log_never_shows_a_token_or_a_link_signature() -> None:
+    import logging
+
+    from vodflow.api.playback import RedactTokens
+
+    token = mint_playback_token(KEY, JOB, 60)
+    targets = [
+        f"/v1/playback/{JOB}?token={token}",
+        f"/v1/playback/{JOB}/manifest/videos/a/index.m3u8?x=1&token={token}",
+        f"/v1/media/{JOB}/1796617666/{link_signature(KEY, JOB, 'videos/a/', 1796617666)}/videos/a/seg.ts",
+        "/s3?X-Amz-Credential=AKIA%2F1&X-Amz-Signature=abcdef0123&X-Amz-Expires=60",
+    ]
+    for target in targets:
+        record = logging.LogRecord(
+            "uvicorn.access",
+            20,
+            "",
+            0,
+            '%s - "%s %s HTTP/%s" %d',
+            ("1.2.3.4", "GET", target, "1.1", 200),
+            None,
+        )
+        RedactTokens().filter(record)
+        shown = record.getMessage()
+        assert (
+            "[redacted]" in shown and token not in shown and "abcdef0123" not in shown and "AKIA" not in shown
+        )
+        assert link_signature(KEY, JOB, "videos/a/", 1796617666) not in shown
