@@ -52,6 +52,12 @@ class VodflowApi(Block):
         default=86400.0, gt=0, description="Refuse client tokens whose `exp` lies further ahead than this."
     )
 
+    playback_secret: SecretStr | None = Field(
+        default=None,
+        description="HS256 secret of playback tokens and signed links of private jobs (at least 32 "
+        "characters); default: one derived from the API secret.",
+    )
+
     def get_settings(self) -> ApiSettings:
         return ApiSettings(
             api_key=self.api_key,
@@ -62,6 +68,7 @@ class VodflowApi(Block):
             allow_local_sources=self.allow_local_sources,
             max_body_bytes=self.max_body_bytes,
             max_token_ttl=self.max_token_ttl_seconds,
+            playback_secret=self.playback_secret,
         )
 
     def mint_token(self, ttl_seconds: int = 3600) -> str:

@@ -413,6 +413,7 @@ def encode_video(
                 )
                 live = settings.publish_while_encoding and not (previous and previous.files)
                 live = live and not needs_encryption(spec.presets)  # nothing clear is ever published
+                live = live and not doc.private  # nothing private at a public key, even for a while
                 notice = PlayableNotice(doc, storage, webhook) if live else None
                 doc = run_locally(doc, storage, settings, policy, request, notice)
             else:

@@ -8,6 +8,8 @@ remote services' credentials blocks fall back on their own variables (`VideoSDKE
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -54,11 +56,40 @@ class ApiSettings(BaseModel):
     max_token_ttl: float = Field(
         default=86400.0, gt=0, description="Refuse tokens whose `exp` is further ahead than this, seconds."
     )
+    playback_secret: SecretStr | None = Field(
+        default=None,
+        description="HS256 secret of playback tokens and signed links (private jobs); default: one derived "
+        "from the API secret (HMAC-SHA256 with a fixed label), so API tokens and playback tokens never mix.",
+    )
+    playback_max_ttl: float = Field(
+        default=86400.0, gt=0, description="Refuse playback tokens whose `exp` is further ahead, seconds."
+    )
+    playback_link_ttl: float = Field(
+        default=600.0,
+        gt=0,
+        le=7 * 86400,
+        description="Longest life of a signed segment link (presigned S3 URL or signed file URL), seconds; "
+        "never past the playback token's own `exp`.",
+    )
+    playback_url: str | None = Field(
+        default=None,
+        description="Public base URL of the API in rewritten playlists (default: the request's own).",
+    )
 
     def check_secret_strength(self) -> None:
         """ValueError (never quoting the secret) when the token secret is too short to resist guessing."""
         if len(self.api_secret.get_secret_value()) < MIN_API_SECRET_LENGTH:
             raise ValueError(f"the API secret must be at least {MIN_API_SECRET_LENGTH} characters long")
+        if self.playback_secret and len(self.playback_secret.get_secret_value()) < MIN_API_SECRET_LENGTH:
+            raise ValueError(f"the playback secret must be at least {MIN_API_SECRET_LENGTH} characters long")
+
+    def playback_key(self) -> bytes:
+        """The key of playback tokens and signed links: the playback secret, or one derived from the API
+        secret (never the API secret itself)."""
+        if self.playback_secret is not None:
+            return self.playback_secret.get_secret_value().encode()
+        secret = self.api_secret.get_secret_value().encode()
+        return hmac.new(secret, b"vodflow playback links v1", hashlib.sha256).digest()
 
 
 class Settings(BaseSettings):
@@ -207,6 +238,10 @@ class Settings(BaseSettings):
     api_allow_local_files: bool = False
     api_max_body_bytes: int = Field(default=1 << 20, gt=0)
     api_max_token_ttl: float = Field(default=86400.0, gt=0)
+    playback_secret: SecretStr | None = None
+    playback_max_ttl: float = Field(default=86400.0, gt=0)
+    playback_link_ttl: float = Field(default=600.0, gt=0, le=7 * 86400)
+    playback_url: str | None = None
 
     # Encrypted ladders (`vodflow.keys`): the key-encryption secret, where players fetch keys (a
     # `vodflow-keys` block named here wins)
@@ -339,6 +374,10 @@ class Settings(BaseSettings):
             allow_local_sources=self.api_allow_local_files,
             max_body_bytes=self.api_max_body_bytes,
             max_token_ttl=self.api_max_token_ttl,
+            playback_secret=self.playback_secret,
+            playback_max_ttl=self.playback_max_ttl,
+            playback_link_ttl=self.playback_link_ttl,
+            playback_url=self.playback_url,
         )
 
     def ffmpeg_slot_count(self) -> int:

@@ -17,6 +17,7 @@ from vodflow.cli import (
     files,
     jobs,
     plan,
+    playback,
     receiver,
     stack,
     usage,
@@ -58,7 +59,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vodflow {package_version()}")
     parser.add_argument("--storage-block", help="name of a vodflow-storage block (default: VODFLOW_STORAGE*)")
     commands = parser.add_subparsers(dest="command", required=True)
-    for module in (encode, plan, jobs, watch, demo, stack, automations, cleanup, receiver, api, files, usage):
+    for module in (
+        encode,
+        plan,
+        jobs,
+        watch,
+        demo,
+        stack,
+        automations,
+        cleanup,
+        receiver,
+        api,
+        files,
+        usage,
+        playback,
+    ):
         module.add_parser(commands)
     return parser
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from functools import partial
 from typing import Any
 
 from vodflow.errors import StepError
@@ -32,7 +33,9 @@ def cmd_api(args: argparse.Namespace) -> int:
 
     from vodflow.api.app import create_app
     from vodflow.blocks.api import VodflowApi
+    from vodflow.blocks.keys import resolve_key_settings
     from vodflow.blocks.storage import resolve_storage
+    from vodflow.keys.provider import read_content_key
     from vodflow.settings import load_settings
 
     try:
@@ -45,7 +48,14 @@ def cmd_api(args: argparse.Namespace) -> int:
         if not get_current_settings().api.url:
             raise ValueError("set PREFECT_API_URL to the Prefect server that runs the jobs")
         storage = resolve_storage(api.storage_block, settings)
-        app = create_app(api, storage, allowed_buckets=settings.bucket_allow_list(), limits=settings.limits())
+        keys = resolve_key_settings(settings)  # the key and ClearKey routes read the jobs' sealed keys
+        app = create_app(
+            api,
+            storage,
+            allowed_buckets=settings.bucket_allow_list(),
+            limits=settings.limits(),
+            key_lookup=partial(read_content_key, storage, keys),
+        )
     except (ValueError, StepError) as exc:
         print(f"vodflow api: {exc}", file=sys.stderr)
         return 2

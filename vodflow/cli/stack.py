@@ -167,6 +167,10 @@ def print_parts(state: Any) -> list[Any]:
         shown = "stopped" if not row.running else "not answering" if row.answering is False else "up"
         print(f"{row.name:<9} {shown:<14} {row.part.url or '-':<28} log {row.part.log}")
     print(f"Prefect UI: {state.part('server').url}   state: {state.state_dir}")
+    if api := state.part("api"):
+        print(
+            f"Private playback: {api.url}/v1/playback/<job id>?token=...  (`vodflow playback token <job id>`)"
+        )
     return rows
 
 

@@ -17,6 +17,7 @@ VIDEOS_PREFIX = "files/videos/"
 IMAGES_PREFIX = "files/images/"
 CAPTIONS_PREFIX = "files/captions/"
 STORYBOARDS_PREFIX = "files/storyboards/"
+PRIVATE_PREFIX = "private/"  # private jobs' outputs (`private/<job id>/videos/...`): never served publicly
 JOBS_PREFIX = "jobs/"
 SCRATCH_PREFIX = "tmp/"
 CHUNKS_SCRATCH = "chunks/"
@@ -29,6 +30,24 @@ RUN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
 def job_key(job_id: str) -> str:
     """`jobs/<job id>.json`: where a job's document is kept."""
     return f"{JOBS_PREFIX}{job_id}.json"
+
+
+def private_prefix(job_id: str) -> str:
+    """`private/<job id>/`: where a private job's outputs are published (served only through signed links)."""
+    return f"{PRIVATE_PREFIX}{check_job_id(job_id)}/"
+
+
+def private_key(job_id: str, key: str) -> str:
+    """The private twin of a published key: `files/videos/x.mp4` is `private/<job id>/videos/x.mp4`."""
+    if not key.startswith(PUBLISHED_PREFIX):
+        raise invalid_key(key, f"is not under {PUBLISHED_PREFIX!r}")
+    return validate_key(f"{private_prefix(job_id)}{key.removeprefix(PUBLISHED_PREFIX)}")
+
+
+def private_url(key: str) -> str:
+    """What a private job's document shows as a file's URL: `private:<key>`, a name, not a public URL (its
+    content plays only through `/v1/playback/<job id>`)."""
+    return f"private:{key}"
 
 
 def scratch_prefix(job_id: str) -> str:

@@ -533,6 +533,12 @@ class JobSpec(Wire):
         "creates it: `high` runs start before `normal` ones, `normal` before `low` (a running job is never "
         "stopped). Left out, or a run started here: the deployment's queue (normal).",
     )
+    private: bool | None = Field(
+        default=None,
+        title="Private",
+        description="Publish the outputs under the private prefix, never at a public URL: they play only "
+        "through signed, expiring links from the API (`/v1/playback/<job id>`). Local encoder only.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -712,6 +718,8 @@ def check_remote_outputs(spec: JobSpec, service: str) -> None:
         raise SpecError("preview", f"made only by the local encoder, not by {service}")
     if spec.chapters is not None:
         raise SpecError("chapters", f"made only by the local encoder, not by {service}")
+    if spec.private:
+        raise SpecError("private", f"published privately only by the local encoder, not by {service}")
 
 
 def check_remote_timeline(spec: JobSpec, service: str) -> None:

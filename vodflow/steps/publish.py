@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from vodflow.jobs.document import (
@@ -21,6 +21,7 @@ from vodflow.jobs.document import (
     dynamic_range_name,
     iso_now,
 )
+from vodflow.jobs.keys import private_key, private_url
 from vodflow.jobs.plan import CmafOutput, HlsOutput, Mp4Output, OutputPlan, Rendition, StoryboardOutput
 from vodflow.jobs.summary import playlist_seconds
 from vodflow.media.chapters import chapters_path
@@ -337,7 +338,25 @@ def publish_outputs(
     """Measure and upload the job's outputs (with their `quality` where measured); the entries returned are
     complete in storage."""
     files = plan_files(doc, plan, workdir, storage, quality)
+    if doc.private:
+        files = [private_file(doc.id, planned) for planned in files]
     return upload_files(files, storage, published_while_encoding(workdir))
+
+
+def private_file(job_id: str, planned: PlannedFile) -> PlannedFile:
+    """A planned file moved under the job's private prefix (`private/<job id>/...`): its uploads, `filePath`,
+    and `fileUrl` / `meta.dashUrl` as `private:<key>` names, never public URLs."""
+    entry = planned.entry
+    path = private_key(job_id, entry.file_path)
+    url_key = (
+        path + entry.file_url.partition(entry.file_path)[2] if entry.file_path in entry.file_url else path
+    )
+    update: dict[str, object] = {"file_path": path, "file_url": private_url(url_key)}
+    if isinstance(entry.meta, FileMeta) and entry.meta.dash_url:
+        dash = entry.meta.dash_url.partition(entry.file_path)[2]
+        update["meta"] = entry.meta.model_copy(update={"dash_url": private_url(path + dash)})
+    uploads = tuple(replace(u, key=private_key(job_id, u.key)) for u in planned.uploads)
+    return PlannedFile(entry.model_copy(update=update), uploads)
 
 
 def published_while_encoding(workdir: Path) -> dict[str, int]:

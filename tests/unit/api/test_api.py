@@ -147,6 +147,12 @@ def test_openapi_is_public_and_names_every_operation(client):
         (JOBS, "get"),
         (JOBS + "/{job_id}", "get"),
         (JOBS + "/{job_id}", "delete"),
+        ("/v1/playback/{job_id}/tokens", "post"),  # private jobs' playback: vodflow.api.playback
+        ("/v1/playback/{job_id}", "get"),
+        ("/v1/playback/{job_id}/manifest/{path}", "get"),
+        ("/v1/media/{job_id}/{exp}/{signature}/{path}", "get"),
+        ("/v1/keys/{job_id}/{kid}", "get"),
+        ("/v1/clearkey/{job_id}", "post"),
     }
     scheme = schema["components"]["securitySchemes"]["jwt"]
     assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "Authorization")

@@ -124,3 +124,30 @@ def test_meta_lists_each_outputs_measured_loudness_only_when_the_job_asked():
     assert [row.name for row in loudness_meta(plan, "m" * 24)] == ["audio"]
     assert loudness_meta(plan, "x" * 24) is None  # an output without audio
     assert loudness_meta(OutputPlan(), "h" * 24) is None  # a job without the key
+
+
+def test_a_private_file_moves_under_the_jobs_private_prefix_with_no_public_url(tmp_path):
+    from vodflow.jobs.document import FileMeta, Resolution2D
+    from vodflow.steps.publish import private_file
+
+    storage = LocalStorage(tmp_path / "store", public_base_url="http://files.example")
+    plain = planned(tmp_path, "a", 2)
+    meta = FileMeta(
+        resolution=Resolution2D(width=640, height=360),
+        format="cmaf",
+        duration=2.0,
+        dash_url=storage.url_for("files/videos/a/manifest.mpd"),
+    )
+    url = storage.url_for("files/videos/a/index.m3u8")
+    plain = PlannedFile(plain.entry.model_copy(update={"file_url": url, "meta": meta}), plain.uploads)
+    moved = private_file("job-1", plain)
+    assert moved.entry.file_path == "private/job-1/videos/a"
+    assert moved.entry.file_url == "private:private/job-1/videos/a/index.m3u8"
+    assert moved.entry.meta.dash_url == "private:private/job-1/videos/a/manifest.mpd"
+    assert [u.key for u in moved.uploads] == [
+        "private/job-1/videos/a/seg0.ts",
+        "private/job-1/videos/a/seg1.ts",
+    ]
+    assert plain.entry.file_path == "files/videos/a"  # the plan itself is left as it was
+    upload_files([moved], storage)
+    assert storage.list_keys("files/") == [] and len(storage.list_keys("private/job-1/")) == 2
