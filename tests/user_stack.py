@@ -23,11 +23,15 @@ from tests.prefect_server import BIN
 from vodflow.stack.state import StackState, load_state
 
 REPO = Path(__file__).resolve().parents[1]
+STACK_API_KEY = "stack-api-key"
+STACK_API_SECRET = "stack-api-secret-0123456789abcdef0123"
+STACK_KEY_SECRET = "stack-key-secret-0123456789abcdef0123"
 STACK_FILES = (
     "tests/integration/cli/test_handoff.py",
     "tests/integration/browser/test_browser_outputs.py",
     "tests/integration/browser/test_chunked_joins.py",
     "tests/integration/orchestration/test_priorities.py",
+    "tests/integration/browser/test_private_stack.py",
 )
 
 
@@ -51,6 +55,10 @@ def user_env(root: Path) -> dict[str, str]:
         "VODFLOW_STATE_DIR": str(root / "state"),
         "VODFLOW_DATA_DIR": str(root / "data"),
         "VODFLOW_ALLOW_LOCAL_FILES": "true",
+        # the stack's encoder-job API (`up --api`) and the sealing of encrypted jobs' keys
+        "VODFLOW_API_KEY": STACK_API_KEY,
+        "VODFLOW_API_SECRET": STACK_API_SECRET,
+        "VODFLOW_KEY_SECRET": STACK_KEY_SECRET,
     }
 
 
@@ -72,7 +80,7 @@ class SharedStack:
             root = tmp_path_factory.mktemp("user-stack")
             (root / "work").mkdir()
             env = user_env(root) | {"VODFLOW_TMP_DIR": str(root / "work")}
-            started = vodflow(env, "up")
+            started = vodflow(env, "up", "--api")
             if started.returncode != 0:
                 vodflow(env, "down", timeout=180)
                 logs = "\n".join(p.read_text()[-2000:] for p in (root / "state" / "logs").glob("*.log"))

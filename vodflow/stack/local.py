@@ -239,6 +239,8 @@ def up(
         if options.serve_files:
             starter.start_service("files", ports["files"], base, exe)
             client["VODFLOW_DATA_URL"] = f"http://127.0.0.1:{ports['files']}"
+        if "api" in ports and not environ.get("VODFLOW_PLAYBACK_BASE_URL"):  # encrypted jobs' key URIs
+            client["VODFLOW_PLAYBACK_BASE_URL"] = f"http://127.0.0.1:{ports['api']}"
         env = {**base, **client}
         runner = runner_socket(options.state_dir)
         if runner is None:
