@@ -45,6 +45,7 @@ from vodflow.orchestration.runs import created_for_api_job
 from vodflow.settings import Settings, load_settings
 from vodflow.steps.ingest import IngestPolicy
 from vodflow.steps.live import LivePublisher
+from vodflow.steps.originals import append_outputs, completed_job, store_original
 from vodflow.steps.publish import remove_outputs
 from vodflow.steps.workdir import job_lock, make_workdir, new_workdir, remove_job_workdirs
 from vodflow.storage.base import Storage
@@ -183,6 +184,12 @@ def run_locally(
                 options.stall_seconds,
             )
         files = publish.with_options(**retry)(doc, plan, workdir, storage, measured)
+        if source.original is not None:  # `keepOriginal`: stored last, so a failed job keeps nothing
+            try:
+                files.append(store_original(doc, source.original, storage))
+            except StepError:
+                remove_outputs(storage, files)
+                raise
         return doc.moved_to(
             "completed",
             files=files,
@@ -210,6 +217,9 @@ def run_remotely(
     """Encode with a remote service, credentials from the named block or its environment; its files are the
     job's. A preset only the local encoder makes fails validation first."""
     check_remote_presets(doc.presets, encoder)
+    for field, asked in (("keepOriginal", doc.keep_original), ("addTo", doc.add_to)):
+        if asked:
+            raise SpecError(field, f"done only by the local encoder, not by {encoder}")
     if doc.captions:
         raise SpecError("captions", f"made only by the local encoder, not by {encoder}")
     check_remote_storyboard(doc, encoder)
@@ -223,6 +233,20 @@ def run_remotely(
         raise StepError("encode", "remote_config", f"{encoder}: {exc}") from exc
     result = get_encoder(encoder).encode(request)
     return doc.moved_to("completed", files=result.files or [])
+
+
+def add_to_job(doc: JobDocument, job_id: str, storage: Storage, settings: Settings) -> JobDocument:
+    """Append the run's files to the completed job `job_id` (holding that job, so two additions never
+    overwrite each other); `doc` without them, since they are that job's now. Removed again, and StepError,
+    when that job is gone or no longer completed."""
+    try:
+        with settings.slots().job(job_id), job_lock(job_id, settings.tmp_dir):
+            append_outputs(storage, job_id, doc.files)
+    except StepError:
+        remove_outputs(storage, doc.files)
+        raise
+    get_run_logger().info("job %s: %d file(s) added to job %s", doc.id, len(doc.files), job_id)
+    return doc.model_copy(update={"files": []})
 
 
 def finish(
@@ -334,6 +358,8 @@ def encode_video(
     logger = get_run_logger()
     settings = load_settings()
     spec = parse_run_spec(spec)
+    if spec.keep_original is None and settings.keep_original and get_encoder(encoder).local:
+        spec = spec.model_copy(update={"keep_original": True})  # the default where the job enters
     storage_config = resolve_storage_config(storage_block, settings)
     storage = storage_config.open()
     webhook = resolve_webhook_config(settings)
@@ -370,6 +396,8 @@ def encode_video(
         )
         try:
             check_spec_size(spec, settings.limits())
+            if spec.add_to:  # outputs added to a completed job: it must be one before anything is encoded
+                completed_job(storage, spec.add_to)
             if get_encoder(encoder).local:
                 policy = IngestPolicy(
                     settings.limits(),
@@ -386,6 +414,8 @@ def encode_video(
             if previous:  # outputs of an earlier run with another spec are not left orphaned
                 kept = {f.file_path for f in doc.files}
                 remove_outputs(storage, [f for f in previous.files if f.file_path not in kept])
+            if spec.add_to:
+                doc = add_to_job(doc, spec.add_to, storage, settings)
         except StepError as exc:
             logger.error("job %s failed: %s", doc.id, exc)
             doc = doc.moved_to("failed", error=exc.as_document_error())

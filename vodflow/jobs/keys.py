@@ -18,6 +18,7 @@ IMAGES_PREFIX = "files/images/"
 CAPTIONS_PREFIX = "files/captions/"
 STORYBOARDS_PREFIX = "files/storyboards/"
 JOBS_PREFIX = "jobs/"
+ORIGINALS_PREFIX = "originals/"  # kept sources (`keepOriginal`): private, outside the published tree
 SCRATCH_PREFIX = "tmp/"
 CHUNKS_SCRATCH = "chunks/"
 MAX_KEY_BYTES = 1024
@@ -29,6 +30,18 @@ RUN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
 def job_key(job_id: str) -> str:
     """`jobs/<job id>.json`: where a job's document is kept."""
     return f"{JOBS_PREFIX}{job_id}.json"
+
+
+def original_prefix(job_id: str) -> str:
+    """`originals/<job id>/`: where the job's kept source lives (never under `files/`: not public)."""
+    return f"{ORIGINALS_PREFIX}{check_job_id(job_id)}/"
+
+
+def original_key(job_id: str, suffix: str = "") -> str:
+    """`originals/<job id>/source<suffix>`; `suffix` is the source's extension (`.mp4`) or empty."""
+    if suffix and not re.fullmatch(r"\.[a-z0-9]{1,8}", suffix):
+        suffix = ""
+    return object_key(f"{original_prefix(job_id)}source{suffix}")
 
 
 def scratch_prefix(job_id: str) -> str:
