@@ -147,6 +147,8 @@ def test_openapi_is_public_and_names_every_operation(client):
         (JOBS, "get"),
         (JOBS + "/{job_id}", "get"),
         (JOBS + "/{job_id}", "delete"),
+        (JOBS + "/{job_id}/rerun", "post"),
+        (JOBS + "/{job_id}/renditions", "post"),
     }
     scheme = schema["components"]["securitySchemes"]["jwt"]
     assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "Authorization")
@@ -536,7 +538,9 @@ def test_delete_of_a_running_job_removes_what_its_run_wrote(client, storage, run
 def test_output_keys_name_every_planned_output():
     doc = JobDocument.from_spec(parse_spec(SEED_BODY), "a" * 24)
     keys, prefixes = output_keys(doc)
-    assert len(prefixes) == 1 and prefixes[0].startswith("files/videos/") and prefixes[0].endswith("/")
+    assert prefixes[1] == f"originals/{'a' * 24}/"  # a kept original (`keepOriginal`)
+    prefixes = prefixes[:1]
+    assert prefixes[0].startswith("files/videos/") and prefixes[0].endswith("/")
     assert sum(k.endswith(".mp4") for k in keys) == 1
     assert (
         sorted(k.rsplit(".", 1)[1] for k in keys if k.startswith("files/images/"))
