@@ -67,13 +67,24 @@ def cmd_job_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def open_storage(storage_block: str | None) -> Any:
+    """The job storage: a block's (through Prefect), else the settings' without importing Prefect, so a
+    rerun handed to the local stack starts as fast as `vodflow encode`."""
+    from vodflow.settings import load_settings
+
+    settings = load_settings()
+    if storage_block is None and settings.storage_block is None:
+        return settings.storage_config().open()
+    from vodflow.blocks.storage import resolve_storage
+
+    return resolve_storage(storage_block, settings)
+
+
 def load_ref(ref: str, storage_block: str | None) -> Any:
     """The stored document `ref` names; UserError (printed by the caller) when it is invalid or missing."""
-    from vodflow.blocks.storage import resolve_storage
     from vodflow.cli.encode import UserError
     from vodflow.errors import ObjectNotFound, SpecError
     from vodflow.jobs.keys import job_id_from_ref
-    from vodflow.settings import load_settings
     from vodflow.storage.jobstore import load_job
 
     try:
@@ -81,7 +92,7 @@ def load_ref(ref: str, storage_block: str | None) -> Any:
     except SpecError as exc:
         raise UserError(f"invalid job id {ref!r}: {exc.reason}") from None
     try:
-        return load_job(resolve_storage(storage_block, load_settings()), job_id)
+        return load_job(open_storage(storage_block), job_id)
     except ObjectNotFound:
         raise UserError(f"no job {job_id!r}") from None
 
@@ -121,10 +132,8 @@ def cmd_job_delete(args: argparse.Namespace) -> int:
     """Delete an ended job: its outputs, its kept original and its document (the API's delete, without a
     run to stop: a job still queued or processing is refused)."""
     from vodflow.api.jobs import output_keys
-    from vodflow.blocks.storage import resolve_storage
     from vodflow.cli.encode import UserError
     from vodflow.jobs.keys import job_key
-    from vodflow.settings import load_settings
 
     try:
         doc = load_ref(args.job_id, args.storage_block)
@@ -134,7 +143,7 @@ def cmd_job_delete(args: argparse.Namespace) -> int:
     if doc.status not in ("completed", "failed"):
         print(f"vodflow job delete: job {doc.id} is {doc.status}; cancel its run first", file=sys.stderr)
         return EXIT_FAILED
-    storage = resolve_storage(args.storage_block, load_settings())
+    storage = open_storage(args.storage_block)
     keys, prefixes = output_keys(doc)
     for prefix in prefixes:
         storage.delete_prefix(prefix)
