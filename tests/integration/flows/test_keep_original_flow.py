@@ -10,6 +10,7 @@ import subprocess
 
 import pytest
 
+from tests.httpserver import serve
 from tests.media import ffprobe_streams, make_clip
 from vodflow.encoders.chunked import ChunkedEncoder
 from vodflow.errors import JobFailed
@@ -209,3 +210,35 @@ def test_keep_rerun_and_add_on_s3(s3_server, monkeypatch, tmp_path, clips):
     after = digests(storage, "files/")
     assert {k: v for k, v in after.items() if k in before} == before
     assert len(load_job(storage, first["id"]).files) == len(first["files"]) + 1
+
+
+def stream_seconds(path) -> float:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return float(out.stdout)
+
+
+def test_the_original_is_the_whole_download_before_the_clip(storage, tmp_path, monkeypatch):
+    """An http source is fetched into the run's directory and a clip's timeline removes it there: the kept
+    original is still the whole download, and an MP4 added later is cut like the first job's."""
+    monkeypatch.setenv("VODFLOW_ALLOWED_HOSTS", "127.0.0.1")
+    (tmp_path / "www").mkdir()
+    source = make_clip(tmp_path / "www" / "upload.mp4", 640, 360, seconds=4)
+    with serve(tmp_path / "www") as server:
+        first = encode_video(
+            {
+                "videoUrl": f"{server.base_url}/upload.mp4",
+                "presets": [{"format": "mp4", "resolutions": ["240"]}],
+                "clip": {"start": "00:00:01", "end": "00:00:03"},
+                "keepOriginal": True,
+            }
+        )
+    assert storage.read_bytes(original_of(first)["filePath"]) == source.read_bytes()
+    (mp4,) = [f for f in first["files"] if f["type"] == "video"]
+    assert stream_seconds(storage.root / mp4["filePath"]) == pytest.approx(2, abs=0.15)
+    changes = {"presets": [{"format": "mp4", "resolutions": ["360"]}]}
+    encode_video(added_spec(JobDocument.model_validate(first), changes))  # the server is gone: the original
+    (added,) = load_job(storage, first["id"]).wire()["files"][len(first["files"]) :]
+    assert stream_seconds(storage.root / added["filePath"]) == pytest.approx(2, abs=0.15)
