@@ -415,7 +415,8 @@ def encode_video(
                 kept = {f.file_path for f in doc.files}
                 remove_outputs(storage, [f for f in previous.files if f.file_path not in kept])
             if spec.add_to:
-                doc = add_to_job(doc, spec.add_to, storage, settings)
+                encoded, doc = doc, doc.model_copy(update={"files": []})  # failed: removed, not listed
+                doc = add_to_job(encoded, spec.add_to, storage, settings)
         except StepError as exc:
             logger.error("job %s failed: %s", doc.id, exc)
             doc = doc.moved_to("failed", error=exc.as_document_error())

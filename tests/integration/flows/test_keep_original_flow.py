@@ -242,3 +242,28 @@ def test_the_original_is_the_whole_download_before_the_clip(storage, tmp_path, m
     encode_video(added_spec(JobDocument.model_validate(first), changes))  # the server is gone: the original
     (added,) = load_job(storage, first["id"]).wire()["files"][len(first["files"]) :]
     assert stream_seconds(storage.root / added["filePath"]) == pytest.approx(2, abs=0.15)
+
+
+def test_a_job_deleted_while_an_mp4_is_added_leaves_nothing_of_the_addition(storage, tmp_path, monkeypatch):
+    """The first job's document goes (a concurrent delete) while the addition encodes: the addition fails
+    naming `addTo`, its MP4 is removed and its failed document lists nothing."""
+    import vodflow.flows.pipeline as pipeline
+
+    source = make_clip(tmp_path / "upload.mp4", 320, 240, seconds=2)
+    mp4 = [{"format": "mp4", "resolutions": ["240"]}]
+    first = encode_video({"videoUrl": str(source), "presets": mp4, "keepOriginal": True})
+    published = set(storage.list_keys("files/"))
+    encode = pipeline.run_locally
+
+    def deleted_meanwhile(*args, **kwargs):
+        done = encode(*args, **kwargs)
+        storage.delete_keys([f"jobs/{first['id']}.json"])
+        return done
+
+    monkeypatch.setattr(pipeline, "run_locally", deleted_meanwhile)
+    changes = {"presets": [{"format": "mp4", "resolutions": ["240"]}]}
+    with pytest.raises(JobFailed) as caught:
+        encode_video(added_spec(JobDocument.model_validate(first), changes))
+    failed = caught.value.document
+    assert failed["error"]["message"].startswith("addTo: no job") and failed["files"] == []
+    assert set(storage.list_keys("files/")) == published, "the addition's MP4 removed"
