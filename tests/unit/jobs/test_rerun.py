@@ -98,4 +98,3 @@ def test_an_original_entry_validates_and_a_plain_job_has_none():
     assert entry.wire()["fileUrl"] == "" and entry.wire()["type"] == "original"
     plain = parse_spec({"videoUrl": "https://x/a.mp4", "presets": MP4}).wire()
     assert not {"keepOriginal", "rerunOf", "addTo"} & set(plain)
-
