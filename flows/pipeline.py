@@ -49,6 +49,7 @@ from vodflow.settings import Settings, load_settings
 from vodflow.steps.encrypt import encrypt_outputs, needs_encryption
 from vodflow.steps.ingest import IngestPolicy
 from vodflow.steps.live import LivePublisher
+from vodflow.steps.originals import append_outputs, completed_job, store_original
 from vodflow.steps.publish import remove_outputs
 from vodflow.steps.workdir import job_lock, make_workdir, new_workdir, remove_job_workdirs
 from vodflow.storage.base import Storage
@@ -206,6 +207,12 @@ def run_locally(
                 request.steps.run("encrypt", encrypt_outputs, doc, plan, workdir, *keys)
         with meter.step("publish"):
             files = publish.with_options(**retry)(doc, plan, workdir, storage, measured)
+            if source.original is not None:  # `keepOriginal`: stored last, so a failed job keeps nothing
+                try:
+                    files.append(store_original(doc, source.original, storage))
+                except StepError:
+                    remove_outputs(storage, files)
+                    raise
         return doc.moved_to(
             "completed",
             files=files,
@@ -237,6 +244,9 @@ def run_remotely(
     """Encode with a remote service, credentials from the named block or its environment; its files are the
     job's. A preset only the local encoder makes fails validation first."""
     check_remote_presets(doc.presets, encoder)
+    for field, asked in (("keepOriginal", doc.keep_original), ("addTo", doc.add_to)):
+        if asked:
+            raise SpecError(field, f"done only by the local encoder, not by {encoder}")
     if doc.captions:
         raise SpecError("captions", f"made only by the local encoder, not by {encoder}")
     check_remote_storyboard(doc, encoder)
@@ -253,6 +263,20 @@ def run_remotely(
     with meter.step("encode"):
         result = get_encoder(encoder).encode(request)
     return doc.moved_to("completed", files=result.files or [])
+
+
+def add_to_job(doc: JobDocument, job_id: str, storage: Storage, settings: Settings) -> JobDocument:
+    """Append the run's files to the completed job `job_id` (holding that job, so two additions never
+    overwrite each other); `doc` without them, since they are that job's now. Removed again, and StepError,
+    when that job is gone or no longer completed."""
+    try:
+        with settings.slots().job(job_id), job_lock(job_id, settings.tmp_dir):
+            append_outputs(storage, job_id, doc.files)
+    except StepError:
+        remove_outputs(storage, doc.files)
+        raise
+    get_run_logger().info("job %s: %d file(s) added to job %s", doc.id, len(doc.files), job_id)
+    return doc.model_copy(update={"files": []})
 
 
 def finish(
@@ -367,6 +391,8 @@ def encode_video(
     logger = get_run_logger()
     settings = load_settings()
     spec = parse_run_spec(spec)
+    if spec.keep_original is None and settings.keep_original and get_encoder(encoder).local:
+        spec = spec.model_copy(update={"keep_original": True})  # the default where the job enters
     storage_config = resolve_storage_config(storage_block, settings)
     storage = storage_config.open()
     webhook = resolve_webhook_config(settings)
@@ -403,6 +429,8 @@ def encode_video(
         )
         try:
             check_spec_size(spec, settings.limits())
+            if spec.add_to:  # outputs added to a completed job: it must be one before anything is encoded
+                completed_job(storage, spec.add_to)
             if get_encoder(encoder).local:
                 policy = IngestPolicy(
                     settings.limits(),
@@ -423,6 +451,9 @@ def encode_video(
                 remove_outputs(storage, [f for f in previous.files if f.file_path not in kept])
                 if needs_encryption(previous.presets) and not needs_encryption(doc.presets):
                     remove_content_keys(storage, doc.id)  # no ladder of the job needs them now
+            if spec.add_to:
+                encoded, doc = doc, doc.model_copy(update={"files": []})  # failed: removed, not listed
+                doc = add_to_job(encoded, spec.add_to, storage, settings)
         except StepError as exc:
             logger.error("job %s failed: %s", doc.id, exc)
             doc = doc.moved_to("failed", error=exc.as_document_error())

@@ -129,6 +129,9 @@ class Settings(BaseSettings):
         le=13,
         description="SVT-AV1 preset of AV1 rungs (cmaf presets): 0 slowest, 13 fastest.",
     )
+    keep_original: bool = Field(
+        default=False, description="Keep every job's source (its spec's `keepOriginal` when left out)."
+    )
     publish_while_encoding: bool = Field(
         default=True, description="Publish HLS ladders as they encode (EVENT playlists, then VOD)."
     )

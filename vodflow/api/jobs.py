@@ -19,9 +19,10 @@ from vodflow.errors import ObjectNotFound, SpecError
 from vodflow.jobs.chapters import chapters_key
 from vodflow.jobs.cost import check_spec_size
 from vodflow.jobs.document import JobDocument, JobErrorInfo, new_id, output_id
-from vodflow.jobs.keys import job_key
+from vodflow.jobs.keys import job_key, original_prefix, private_prefix
 from vodflow.jobs.limits import Limits
 from vodflow.jobs.plan import plan_outputs
+from vodflow.jobs.rerun import added_spec, rerun_spec
 from vodflow.jobs.sources import SourceInfo, SourceRef, parse_video_url, s3_source_problem
 from vodflow.jobs.spec import JobSpec
 from vodflow.keys.provider import content_keys_key
@@ -80,6 +81,11 @@ def output_keys(doc: JobDocument) -> tuple[list[str], list[str]]:
             prefixes.append(entry.file_path.rstrip("/") + "/")
         else:
             keys.append(entry.file_path)
+    prefixes.append(original_prefix(doc.id))  # `keepOriginal`: the kept source
+    if doc.private:  # a private job publishes under its own prefix only, whatever a stopped run listed
+        prefixes.append(private_prefix(doc.id))
+    if doc.add_to and doc.status == "completed":  # its files are listed by the job they were added to now
+        return sorted(set(keys)), sorted(set(prefixes))
     plan = plan_outputs(doc, _ANY_SOURCE)
     prefixes += [f"{out.key}/" for out in (*plan.hls, *plan.cmaf)]
     prefixes += [f"{plan.storyboard.key}/"] if plan.storyboard is not None else []
@@ -120,7 +126,17 @@ class JobService:
         self._run_cache: dict[str, tuple[float, RunInfo | None]] = {}
         self._cache_lock = threading.Lock()
 
-    def create(self, spec: JobSpec) -> JobDocument:
+    def rerun(self, job_id: str, changes: object = None) -> JobDocument:
+        """A new job encoding the ended job `job_id` again (`rerunOf`), with `changes` (spec keys) replacing
+        its own; JobNotFound, or SpecError naming the field."""
+        return self.create(rerun_spec(self._load(job_id), changes), linked=True)
+
+    def add_renditions(self, job_id: str, changes: object) -> JobDocument:
+        """A new job making only the MP4 presets in `changes` from the completed job `job_id`'s original,
+        its files appended to that job's document (`addTo`); JobNotFound, or SpecError naming the field."""
+        return self.create(added_spec(self._load(job_id), changes), linked=True)
+
+    def create(self, spec: JobSpec, *, linked: bool = False) -> JobDocument:
         """Store the queued document, then start its flow run; RunsUnavailable (nothing kept) if it fails.
 
         A start whose answer is lost (a timeout) is checked: the job stands if its run exists; otherwise its
@@ -132,6 +148,9 @@ class JobService:
         may reach more than callers should read); JobTooLarge (a SpecError) for a spec that asks for more
         than the limits allow.
         """
+        for field, link in (("rerunOf", spec.rerun_of), ("addTo", spec.add_to)):
+            if link and not linked:  # a job's original is read only through the routes that name the job
+                raise SpecError(field, "set by the job's /rerun and /renditions routes, not given here")
         if spec.video_url:
             self._check_source(parse_video_url(spec.video_url), "videoUrl")
         for i, caption in enumerate(spec.captions or []):

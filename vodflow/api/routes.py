@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, Field
 
@@ -83,6 +83,41 @@ def job_routes(service: JobService) -> APIRouter:
     def get_job(job_id: str) -> JobDocument:
         """The job as it stands; `files` once completed."""
         return service.get(job_id)
+
+    @router.post(
+        "/{job_id}/rerun",
+        response_model=JobDocument,
+        response_model_exclude_none=True,
+        responses={**_ERRORS, **_NOT_FOUND, **_UNAVAILABLE},
+        summary="Encode an ended job again, as a new job",
+    )
+    def rerun_job(
+        job_id: str,
+        changes: Annotated[
+            dict[str, Any] | None,
+            Body(description="Spec keys replacing the first job's (`presets`, `thumbnails`, ...)."),
+        ] = None,
+    ) -> JobDocument:
+        """A new job (`rerunOf` naming this one) from this job's kept original, else its source; queued."""
+        return service.rerun(job_id, changes)
+
+    @router.post(
+        "/{job_id}/renditions",
+        response_model=JobDocument,
+        response_model_exclude_none=True,
+        responses={**_ERRORS, **_NOT_FOUND, **_UNAVAILABLE},
+        summary="Add MP4 renditions to a completed job",
+    )
+    def add_renditions(
+        job_id: str,
+        changes: Annotated[
+            dict[str, Any],
+            Body(description="`presets` (MP4 only); optionally `webhookUrl`, `notify`, `userData`."),
+        ],
+    ) -> JobDocument:
+        """A new job (`addTo` naming this one) making only these MP4s from this job's kept original (else its
+        source); when it completes, its files are appended to this job's `files`. Queued."""
+        return service.add_renditions(job_id, changes)
 
     @router.delete(
         "/{job_id}",

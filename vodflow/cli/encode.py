@@ -103,7 +103,8 @@ def check_spec(spec_data: Any, allow_local_files: bool, limits: Limits | None = 
         raise UserError(f"job too large: {exc.message}") from None
     except SpecError as exc:
         raise UserError(f"invalid job spec: {exc.message}") from None
-    urls = [("videoUrl", spec.video_url)] if spec.video_url else []
+    rerun = spec.rerun_of or spec.add_to  # its source is the first job's kept original, when there is one
+    urls = [("videoUrl", spec.video_url)] if spec.video_url and not rerun else []
     urls += [(f"captions[{i}].url", caption.url) for i, caption in enumerate(spec.captions or ())]
     for side in ("prepend", "append"):  # intros and outros
         urls += [(f"{side}[{i}].url", insert.url) for i, insert in enumerate(getattr(spec, side) or ())]

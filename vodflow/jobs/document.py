@@ -151,11 +151,12 @@ class ChaptersMeta(BaseModel):
 
 
 class FileEntry(Wire):
-    """One published output, as listed in the job document."""
+    """One published output, as listed in the job document; or the kept source (`type: original`, private:
+    its `fileUrl` is empty and its `filePath` a storage key outside the published tree)."""
 
     id: str
     job_id: str = Field(alias="jobId")
-    type: Literal["video", "x-tar", "image", "caption", "storyboard", "preview", "chapters"]
+    type: Literal["video", "x-tar", "image", "caption", "storyboard", "preview", "chapters", "original"]
     file_path: str = Field(alias="filePath")
     file_url: str = Field(alias="fileUrl")
     size: int

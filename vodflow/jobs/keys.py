@@ -19,6 +19,7 @@ CAPTIONS_PREFIX = "files/captions/"
 STORYBOARDS_PREFIX = "files/storyboards/"
 PRIVATE_PREFIX = "private/"  # private jobs' outputs (`private/<job id>/videos/...`): never served publicly
 JOBS_PREFIX = "jobs/"
+ORIGINALS_PREFIX = "originals/"  # kept sources (`keepOriginal`): private, outside the published tree
 SCRATCH_PREFIX = "tmp/"
 CHUNKS_SCRATCH = "chunks/"
 MAX_KEY_BYTES = 1024
@@ -48,6 +49,18 @@ def private_url(key: str) -> str:
     """What a private job's document shows as a file's URL: `private:<key>`, a name, not a public URL (its
     content plays only through `/v1/playback/<job id>`)."""
     return f"private:{key}"
+
+
+def original_prefix(job_id: str) -> str:
+    """`originals/<job id>/`: where the job's kept source lives (never under `files/`: not public)."""
+    return f"{ORIGINALS_PREFIX}{check_job_id(job_id)}/"
+
+
+def original_key(job_id: str, suffix: str = "") -> str:
+    """`originals/<job id>/source<suffix>`; `suffix` is the source's extension (`.mp4`) or empty."""
+    if suffix and not re.fullmatch(r"\.[a-z0-9]{1,8}", suffix):
+        suffix = ""
+    return object_key(f"{original_prefix(job_id)}source{suffix}")
 
 
 def scratch_prefix(job_id: str) -> str:

@@ -114,6 +114,9 @@ class Source:
     captions: tuple[CaptionTrack, ...] = ()
     caption_skips: tuple[tuple[str, str], ...] = ()  # (language, reason)
     watermark: WatermarkImage | None = None  # the spec's watermark image, fetched and checked
+    original: Path | None = (
+        None  # the source as fetched, kept for `keepOriginal` (before any clip or timeline)
+    )
 
 
 @dataclass(frozen=True)

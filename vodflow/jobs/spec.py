@@ -25,7 +25,7 @@ from pydantic import (
 
 from vodflow.errors import SpecError
 from vodflow.jobs.chapters import MAX_CHAPTERS, title_problem
-from vodflow.jobs.keys import video_id_problem
+from vodflow.jobs.keys import JOB_ID, video_id_problem
 from vodflow.jobs.sources import LANGUAGE_TAG, MAX_LANGUAGE_TAG, is_language_tag, parse_video_url
 
 RESOLUTIONS = ("240", "360", "480", "720", "1080", "4k")
@@ -539,6 +539,28 @@ class JobSpec(Wire):
         description="Publish the outputs under the private prefix, never at a public URL: they play only "
         "through signed, expiring links from the API (`/v1/playback/<job id>`). Local encoder only.",
     )
+    keep_original: bool | None = Field(
+        default=None,
+        alias="keepOriginal",
+        title="Keep the original",
+        description="Keep the ingested source in storage under the job (private: a file of type `original` "
+        "with an empty `fileUrl`), for reruns; removed with the job. Left out: `VODFLOW_KEEP_ORIGINAL`. "
+        "Local encoder only.",
+    )
+    rerun_of: str | None = Field(
+        default=None,
+        alias="rerunOf",
+        title="Rerun of",
+        description="Set by `vodflow job rerun` and `POST .../rerun`: the job this one encodes again, from "
+        "its kept original (else from this spec's source).",
+    )
+    add_to: str | None = Field(
+        default=None,
+        alias="addTo",
+        title="Add to",
+        description="Set by `vodflow job rerun --add` and `POST .../renditions`: the completed job whose "
+        "document this run's MP4 files are appended to (encoded from its kept original).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -558,6 +580,27 @@ class JobSpec(Wire):
         if len(json.dumps(value, separators=(",", ":")).encode()) > MAX_USER_DATA_BYTES:
             raise ValueError(f"larger than {MAX_USER_DATA_BYTES} bytes as JSON")
         return value
+
+    @field_validator("rerun_of", "add_to")
+    @classmethod
+    def _job_id_link(cls, value: str | None) -> str | None:
+        if value is not None and not JOB_ID.match(value):
+            raise ValueError("expected a job id: 1 to 128 letters, digits, '.', '_' or '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _added_outputs(self) -> JobSpec:
+        """A run that adds outputs (`addTo`) makes MP4 renditions only, and reruns nothing else."""
+        if self.add_to is None:
+            return self
+        if self.rerun_of is not None:
+            raise SpecError("addTo", "give rerunOf or addTo, not both")
+        for i, preset in enumerate(self.presets or []):
+            if preset.format != "mp4":
+                raise SpecError(
+                    f"presets[{i}].format", f"only mp4 renditions can be added, not {preset.format}"
+                )
+        return self
 
     @field_validator("video_id")
     @classmethod

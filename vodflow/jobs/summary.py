@@ -276,7 +276,7 @@ def _files(doc: JobDocument, ladders: Mapping[str, Sequence[Variant]]) -> list[s
     for entry in doc.files:
         name = _named(entry.file_path, entry.file_url)
         lines.append(f"| {name} | {escape_text(entry.type)} | {entry.size:,} |")
-        if web_url(entry.file_url) is None and local is None:
+        if web_url(entry.file_url) is None and local is None and entry.type != "original":  # no URL at all
             shown = display_url(entry.file_url)
             local = shown[: shown.find(entry.file_path)] if entry.file_path in shown else shown
         for variant in ladders.get(entry.id, ()):  # under their ladder's row: the path in its folder

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -10,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from vodflow.errors import ObjectNotFound, SpecError, StepError, StorageError
-from vodflow.jobs.keys import INGEST_PREFIX, validate_key
+from vodflow.jobs.keys import INGEST_PREFIX, original_prefix, validate_key
 from vodflow.jobs.limits import Limits, check_source_bytes
 from vodflow.jobs.sources import Source, SourceRef, parse_video_url, s3_source_problem
 from vodflow.jobs.spec import CaptionSpec, JobSpec
@@ -192,6 +194,16 @@ def fetch_source(spec: JobSpec, workdir: Path, storage: Storage, policy: IngestP
     """Bring the job's source to a local file, streamed; a local path is used in place."""
     policy = policy or IngestPolicy()
     dest = workdir / "source"
+    first = spec.add_to or spec.rerun_of
+    if first and (kept := storage.list_keys(original_prefix(first))):  # a rerun: the first job's original
+        field = "addTo" if spec.add_to else "rerunOf"
+        try:
+            copy_object(storage, kept[0], dest, policy.limits, field)
+        except ObjectNotFound:  # deleted with its job since it was listed
+            raise StepError(
+                "ingest", "source_not_found", f"{field}: job {first}'s original is gone"
+            ) from None
+        return dest
     if spec.video_id:
         key = validate_key(f"{INGEST_PREFIX}{spec.video_id}")
         missing = f"videoId: no object {spec.video_id!r} in {INGEST_PREFIX}"
@@ -247,13 +259,28 @@ def ingest_source(
     watermark = fetch_watermark(spec, workdir, fetch_image, policy.limits)
     path = fetch_source(spec, workdir, storage, policy)
     check_source_bytes(path.stat().st_size, policy.limits)
+    original = keep_original(path, workdir) if spec.keep_original else None
     info = probe_source(path, policy.limits)
     if spec.chapters == "source":  # read only when asked: the source's chapters are hostile input
         info = dataclasses.replace(info, chapters=probe_chapters(path))
     streams, skips = ingest_subtitle_streams(path, info, workdir, sidecars, policy.limits.stall_seconds)
-    source = Source(path, info, (*sidecars, *streams), tuple(skips), watermark)
+    source = Source(path, info, (*sidecars, *streams), tuple(skips), watermark, original)
     fetch_video = partial(fetch_insert, storage=storage, policy=policy)
     return apply_timeline(spec, source, workdir, fetch_video, policy.limits, policy.slots)
+
+
+def keep_original(path: Path, workdir: Path) -> Path:
+    """A second name for the fetched source (a hard link; a copy across file systems), so that a timeline
+    removing `path` leaves the original to keep; a local source used in place is kept as it is."""
+    if path.parent != workdir:
+        return path
+    kept = workdir / "original"
+    kept.unlink(missing_ok=True)
+    try:
+        os.link(path, kept)
+    except OSError:
+        shutil.copyfile(path, kept)
+    return kept
 
 
 def fetch_insert(url: str, field: str, dest: Path, *, storage: Storage, policy: IngestPolicy) -> Path:

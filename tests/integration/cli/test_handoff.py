@@ -217,3 +217,36 @@ def test_sigterm_cancels_the_handed_off_run_and_prints_the_failed_document(stack
     wait_for(
         lambda: stack.api.get(f"/flow_runs/{run['id']}").json()["state_type"] == "CANCELLED", 60, "Cancelled"
     )
+
+
+def test_a_rerun_and_an_added_mp4_are_deployment_runs_on_the_worker(stack, tmp_path):
+    """`vodflow job rerun [--add]` with the stack running hands its job to the worker as `encode` does; the
+    rerun reads the kept original after the upload is gone."""
+    from vodflow.storage.local import LocalStorage
+
+    make_clip(tmp_path / "clip.mp4", 320, 240, seconds=1)
+    spec = tmp_path / "job.json"
+    spec.write_text(json.dumps({"videoUrl": str(tmp_path / "clip.mp4"), **MP4_240, "keepOriginal": True}))
+    first = cli(stack.env, "encode", str(spec), "--job-id", "kept-first", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    (tmp_path / "clip.mp4").unlink()
+    storage = LocalStorage(stack.root / "data")
+    assert storage.list_keys("originals/kept-first/") == ["originals/kept-first/source.mp4"]
+
+    changes = tmp_path / "changes.json"
+    changes.write_text(json.dumps({"presets": [{"format": "hls", "resolutions": ["240"]}], "thumbnails": []}))
+    rerun = cli(stack.env, "job", "rerun", "kept-first", str(changes), cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "prefect imported: False" in rerun.stderr, "handed to the stack's worker, not run here"
+    second = encoded(rerun)
+    assert second["rerunOf"] == "kept-first" and second["status"] == "completed"
+    [run] = stack.runs_of(second["id"])
+    assert run["deployment_id"] is not None and run["state_type"] == "COMPLETED"
+
+    mp4 = tmp_path / "mp4.json"
+    mp4.write_text(json.dumps({"presets": [{"format": "mp4", "resolutions": ["240"]}]}))
+    added = cli(stack.env, "job", "rerun", "--add", "kept-first", str(mp4), cwd=tmp_path)
+    assert added.returncode == 0, added.stderr[-3000:]
+    document = encoded(added)
+    assert document["id"] == "kept-first" and "prefect imported: False" in added.stderr
+    assert [f["type"] for f in document["files"]] == ["video", "image", "original", "video"]

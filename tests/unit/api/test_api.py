@@ -153,6 +153,8 @@ def test_openapi_is_public_and_names_every_operation(client):
         ("/v1/media/{job_id}/{exp}/{signature}/{path}", "get"),
         ("/v1/keys/{job_id}/{kid}", "get"),
         ("/v1/clearkey/{job_id}", "post"),
+        (JOBS + "/{job_id}/rerun", "post"),
+        (JOBS + "/{job_id}/renditions", "post"),
     }
     scheme = schema["components"]["securitySchemes"]["jwt"]
     assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "Authorization")
@@ -543,12 +545,23 @@ def test_delete_of_a_running_job_removes_what_its_run_wrote(client, storage, run
 def test_output_keys_name_every_planned_output():
     doc = JobDocument.from_spec(parse_spec(SEED_BODY), "a" * 24)
     keys, prefixes = output_keys(doc)
-    assert len(prefixes) == 1 and prefixes[0].startswith("files/videos/") and prefixes[0].endswith("/")
+    assert prefixes[1] == f"originals/{'a' * 24}/"  # a kept original (`keepOriginal`)
+    prefixes = prefixes[:1]
+    assert prefixes[0].startswith("files/videos/") and prefixes[0].endswith("/")
     assert sum(k.endswith(".mp4") for k in keys) == 1
     assert (
         sorted(k.rsplit(".", 1)[1] for k in keys if k.startswith("files/images/"))
         == ["jpg"] * 2 + ["webp"] * 2
     )
+
+
+def test_output_keys_name_a_private_jobs_whole_prefix():
+    """A private job publishes under `private/<id>/` only: a run stopped while publishing listed nothing."""
+    doc = JobDocument.from_spec(parse_spec({**SEED_BODY, "private": True}), "a" * 24)
+    _, prefixes = output_keys(doc)
+    assert f"private/{'a' * 24}/" in prefixes
+    plain = JobDocument.from_spec(parse_spec(SEED_BODY), "a" * 24)
+    assert not [p for p in output_keys(plain)[1] if p.startswith("private/")]
 
 
 @pytest.mark.parametrize("chapters", ["source", [{"start": "00:00:00", "title": "a"}]])
