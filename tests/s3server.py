@@ -24,7 +24,7 @@ import urllib3
 from tests.ports import free_ports
 from tests.prefect_server import stop_group
 
-PUBLIC_BUCKET = "public-media"  # anonymous clients may read this bucket, and only this one
+PUBLIC_BUCKET = "public-media"  # anonymous clients may read its files/ tree, and nothing else
 PORT_FLAGS = (
     "master.port",
     "master.port.grpc",
@@ -130,7 +130,8 @@ def run_seaweedfs(workdir: Path, timeout: float = 60.0) -> Iterator[S3Server]:
         "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
         "actions": ["Admin", "Read", "Write", "List", "Tagging"],
     }
-    anonymous = {"name": "anonymous", "actions": [f"Read:{PUBLIC_BUCKET}"]}  # as a bucket policy would
+    # as the bucket policy the README asks for: anonymous reads of the published tree (`files/`) only
+    anonymous = {"name": "anonymous", "actions": [f"Read:{PUBLIC_BUCKET}/files/*"]}
     config.write_text(json.dumps({"identities": [identity, anonymous]}))
     ports = dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS)), strict=True))
     server = S3Server(f"127.0.0.1:{ports['s3.port']}", access_key, secret_key, workdir / "weed.log")

@@ -114,6 +114,9 @@ def test_published_urls_download_what_was_uploaded(storage: S3Storage, s3_server
     assert httpx.get(behind.url_for("files/videos/x/360p/seg_00000.ts"), timeout=10).content == data
     storage.upload_bytes(data, "files/private.ts")
     assert httpx.get(storage.url_for("files/private.ts"), timeout=10).status_code == 403
+    for key in ("jobs/x.json", "originals/x/source.mp4", "keys/x.json", "private/x/videos/a.ts", "filesx/a"):
+        public.upload_bytes(data, key)  # beside the published tree, in the same readable bucket: refused
+        assert httpx.get(public.url_for(key), timeout=10).status_code == 403, key
 
 
 def test_download_object_from_another_bucket(storage: S3Storage, s3_server, tmp_path: Path):
