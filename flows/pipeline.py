@@ -66,6 +66,13 @@ from vodflow.tasks.steps import PrefectSteps
 from vodflow.tasks.thumbnail import thumbnail
 
 EncoderName = Literal["local", "videosdk", "mpc"]
+
+
+def same_outputs(done: JobSpec, asked: JobSpec) -> bool:
+    """Whether `asked` wants what `done` made: every key but `priority` (which queue the run waited in)."""
+    return done.model_copy(update={"priority": None}) == asked.model_copy(update={"priority": None})
+
+
 ACCOUNTS = {"videosdk": VideoSDKCredentials, "mpc": HuaweiMpcCredentials}  # remote encoders' credentials
 
 
@@ -405,7 +412,7 @@ def encode_video(
         if previous is None and created_for_api_job(doc.id, flow_run.tags or []):
             logger.warning("job %s has no record: the API withdrew it (its start timed out)", doc.id)
             return Cancelled(message="the encoder-job API withdrew this job before it started")
-        if previous and previous.status == "completed" and previous.spec() == spec:
+        if previous and previous.status == "completed" and same_outputs(previous.spec(), spec):
             logger.info("job %s already completed; nothing to do", doc.id)
             return previous.wire()
         if previous:

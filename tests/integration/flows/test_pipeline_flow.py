@@ -145,6 +145,17 @@ def test_video_id_reads_the_ingest_prefix(clips, storage):
     assert doc["files"][0]["meta"]["resolution"] == {"width": 240, "height": 426}
 
 
+def test_a_completed_job_asked_again_at_another_priority_is_not_encoded_again(clips, storage):
+    """`priority` picks the queue a run waits in, not what it makes: the same job at `high` returns the
+    completed document; another output is encoded."""
+    spec = {"videoUrl": str(clips["odd"]), "presets": [{"format": "mp4", "resolutions": ["240"]}]}
+    first = encode_video(spec, job_id="p7" * 12)
+    again = encode_video({**spec, "priority": "high"}, job_id="p7" * 12)
+    assert again == first  # nothing run: the same document, its dates untouched
+    other = encode_video({**spec, "presets": [{"format": "mp4", "resolutions": ["360"]}]}, job_id="p7" * 12)
+    assert other["updatedAt"] > first["updatedAt"] and other["files"][0]["id"] != first["files"][0]["id"]
+
+
 def test_cli_encode_prints_the_document(tmp_path, clips, storage, capsys):
     from vodflow.cli import main
 
