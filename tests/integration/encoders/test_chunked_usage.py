@@ -1,6 +1,6 @@
 """A chunked encode on a Dask cluster of two worker processes: each chunk and audio step measures the CPU of
 its ffmpeg and ffprobe processes where it runs and returns it with its result, and the caller's meter sums
-them; within 10% of the same processes measured by `/usr/bin/time` (wrappers first on the workers' PATH),
+them; within 10% of the same processes measured by bash's `time` (wrappers first on the workers' PATH),
 and every process counted."""
 
 from __future__ import annotations

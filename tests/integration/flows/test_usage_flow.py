@@ -1,5 +1,5 @@
 """`usage` through the pipeline flow: the CPU seconds the job document gives are those of every ffmpeg and
-ffprobe process the job ran, measured independently by `/usr/bin/time` around each (wrappers first on PATH),
+ffprobe process the job ran, measured independently by bash's `time` around each (wrappers first on PATH),
 for a one-process encode and a chunked one (chunk steps as Prefect tasks on threads); with the wall seconds
 of its steps and its bytes in, out and stored."""
 
