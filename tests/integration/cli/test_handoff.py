@@ -77,7 +77,8 @@ def encoded(run: subprocess.CompletedProcess) -> dict:
 
 def shape(document: dict) -> object:
     """The document without what differs between two runs of one spec: ids (the job's, its presets' and
-    files', also in paths and URLs), times, sizes and bitrates (not every x264 run writes the same bytes)."""
+    files', also in paths and URLs), times, sizes and bitrates (not every x264 run writes the same bytes),
+    and what `usage` measured (its keys and steps are kept)."""
 
     def ids(value: object) -> set[str]:
         if isinstance(value, dict):
@@ -89,7 +90,10 @@ def shape(document: dict) -> object:
 
     def strip(value: object) -> object:
         if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in TIMES and k not in ("size", "bitrate")}
+            kept = {k: strip(v) for k, v in value.items() if k not in TIMES and k not in ("size", "bitrate")}
+            if isinstance(usage := value.get("usage"), dict):
+                kept["usage"] = {"keys": sorted(usage), "steps": sorted(usage.get("steps", {}))}
+            return kept
         if isinstance(value, list):
             return [strip(v) for v in value]
         if isinstance(value, str):

@@ -559,13 +559,18 @@ def test_s3_outage_while_publishing_live_is_caught_up(s3_link, s3_server, tmp_pa
 # Remote providers (the VideoSDK contract server).
 
 
+PROVIDER_STALL = 4.0  # seconds the contract server sits on an injected `timeout` fault
+
+
 @pytest.fixture
 def videosdk(monkeypatch):
     with VideoSDKServer(api_key=VIDEOSDK_KEY, secret=VIDEOSDK_SECRET) as server:
         monkeypatch.setenv("VIDEOSDK_API_KEY", VIDEOSDK_KEY)
         monkeypatch.setenv("VIDEOSDK_SECRET", VIDEOSDK_SECRET)
         monkeypatch.setenv("VIDEOSDK_BASE_URL", server.base_url)
-        monkeypatch.setenv("VODFLOW_HTTP_TIMEOUT", "0.5")
+        # a timeout well under the injected stall (PROVIDER_STALL), yet one a busy machine's contract server
+        # answers a plain fault within (at 0.5 s, a 503 answered late on a loaded CI machine read as a timeout)
+        monkeypatch.setenv("VODFLOW_HTTP_TIMEOUT", "1.5")
         monkeypatch.setenv("VODFLOW_HTTP_RETRY_BASE", "0.05")
         monkeypatch.setenv("VODFLOW_HTTP_RETRY_CAP", "1.5")
         yield server
@@ -598,7 +603,7 @@ def remote_job(kind: str) -> dict:
     ],  # fmt: skip
 )
 def test_provider_faults_are_retried(videosdk, kind, fault, count):
-    videosdk.inject(fault, count, retry_after=0.2 if fault == "429" else None, delay=1.0)
+    videosdk.inject(fault, count, retry_after=0.2 if fault == "429" else None, delay=PROVIDER_STALL)
     doc = remote_job(kind)
     answered = [r for r in videosdk.requests if r["fault"]]
     assert doc["files"] and len(answered) == count

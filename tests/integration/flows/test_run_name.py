@@ -10,6 +10,7 @@ from prefect.client.orchestration import get_client
 
 from vodflow.flows.pipeline import encode_video
 from vodflow.jobs.keys import run_job_id
+from vodflow.storage.jobstore import load_job
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -32,4 +33,4 @@ def test_a_job_run_is_named_by_its_job_id_and_source(clips, storage, tmp_path):
     state = encode_video({**spec, "videoUrl": str(clips["odd"])}, return_state=True)  # no job id: the run's
     assert state.is_completed(), state.message
     assert run_name(state) == f"job {run_job_id(state.state_details.flow_run_id)} odd.mp4"
-    assert state.result()["id"] == run_job_id(state.state_details.flow_run_id)
+    assert load_job(storage, run_job_id(state.state_details.flow_run_id)).status == "completed"
