@@ -569,7 +569,7 @@ def videosdk(monkeypatch):
         monkeypatch.setenv("VIDEOSDK_SECRET", VIDEOSDK_SECRET)
         monkeypatch.setenv("VIDEOSDK_BASE_URL", server.base_url)
         # a timeout well under the injected stall (PROVIDER_STALL), yet one a busy machine's contract server
-        # answers a plain fault within (at 0.5 s, a 503 answered late on a loaded CI machine read as a timeout)
+        # answers a plain fault within (at 0.5 s, a 503 answered late on a loaded machine read as a timeout)
         monkeypatch.setenv("VODFLOW_HTTP_TIMEOUT", "1.5")
         monkeypatch.setenv("VODFLOW_HTTP_RETRY_BASE", "0.05")
         monkeypatch.setenv("VODFLOW_HTTP_RETRY_CAP", "1.5")
