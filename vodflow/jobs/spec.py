@@ -115,8 +115,9 @@ class Encryption(Wire):
     only by its key endpoint, never published."""
 
     method: Literal["aes-128", "cenc"] = Field(
-        description="`aes-128`: HLS whole-segment AES-128-CBC (RFC 8216), `hls` and `cmaf` presets; `cenc`: "
-        "Common Encryption (AES-CTR) with ClearKey, `cmaf` presets."
+        description="`aes-128`: HLS whole-segment AES-128-CBC (RFC 8216), `hls` and `cmaf` presets; "
+        "`cenc`: Common Encryption (AES-CTR) with ClearKey, `cmaf` presets (made by Shaka Packager: "
+        "VODFLOW_PACKAGER)."
     )
     rotate_every: int | None = Field(
         default=None,
@@ -210,11 +211,6 @@ class Preset(Wire):
         return self
 
 
-# What `ffmpeg` 5.1 cannot make: its mp4 muxer encrypts fragmented MP4 (the dash muxer's CMAF) without the
-# per-fragment `senc` a CENC player needs, and no packager (Shaka, Bento4, GPAC) is installed here.
-CENC_UNAVAILABLE = "cenc is not made yet (this ffmpeg writes no per-fragment CENC sample info); use aes-128"
-
-
 def check_encryption(preset: Preset, where: str) -> None:
     """SpecError naming the field (under `where`, `presets[0]`) when `preset.encryption` is not one vodflow
     makes for the preset."""
@@ -225,8 +221,6 @@ def check_encryption(preset: Preset, where: str) -> None:
         raise SpecError(f"{where}.encryption", "only an hls or cmaf preset is encrypted, not mp4")
     if method == "cenc" and preset.format != "cmaf":
         raise SpecError(f"{where}.encryption.method", f"cenc needs a cmaf preset (fMP4), not {preset.format}")
-    if method == "cenc":
-        raise SpecError(f"{where}.encryption.method", CENC_UNAVAILABLE)
     if preset.iframes:
         reason = "not with encryption (I-frame byte ranges point into encrypted segments)"
         raise SpecError(f"{where}.iframes", reason)

@@ -22,6 +22,11 @@ def test_aes_128_on_ladders_with_or_without_rotation(fmt):
     )
 
 
+def test_cenc_on_a_cmaf_preset_is_accepted():
+    preset = parse_spec(spec(format="cmaf", encryption={"method": "cenc"})).presets[0]
+    assert preset.encryption is not None and preset.encryption.method == "cenc"
+
+
 def test_a_preset_without_encryption_is_as_before():
     assert "encryption" not in parse_spec(spec(format="hls")).presets[0].wire()
 
@@ -34,7 +39,11 @@ ENC = "presets[0].encryption"
     [
         ({"format": "mp4", "encryption": {"method": "aes-128"}}, ENC, "only an hls or cmaf"),
         ({"format": "hls", "encryption": {"method": "cenc"}}, ENC + ".method", "cenc needs a cmaf preset"),
-        ({"format": "cmaf", "encryption": {"method": "cenc"}}, ENC + ".method", "cenc is not made yet"),
+        (
+            {"format": "cmaf", "encryption": {"method": "cenc", "rotateEvery": 5}},
+            ENC,
+            "only aes-128 keys rotate",
+        ),
         ({"format": "hls", "encryption": {"method": "aes128"}}, ENC + ".method", "did you mean"),
         (
             {"format": "hls", "encryption": {"method": "aes-128", "rotateEvery": 0}},
