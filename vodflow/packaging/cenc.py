@@ -110,10 +110,12 @@ _MEDIA_SET = re.compile(r'(\n(\t*)<AdaptationSet\b[^>]*\bcontentType="(?:video|a
 
 
 def with_content_protection(mpd: str, kid: bytes, license_url: str) -> str:
-    """An MPD whose video and audio AdaptationSets announce cenc: the `mp4protection` ContentProtection with
-    `cenc:default_KID`, the W3C common system's with its `cenc:pssh`, and ClearKey's with the license URL
-    (`dashif:Laurl`, which dash.js and Shaka Player read), first in each set (the schema's order); the
-    `cenc` and `dashif` namespaces declared on the MPD. Text sets stay clear; every other byte is kept.
+    """An MPD whose video and audio AdaptationSets announce cenc, first in each set (the schema's order): the
+    `mp4protection` ContentProtection with `cenc:default_KID`, and ClearKey's (DASH-IF's system id) with the
+    license URL (`dashif:Laurl`, which dash.js and Shaka Player read); the `cenc` and `dashif` namespaces
+    declared on the MPD. No PSSH in the MPD (the init segments carry it): dash.js 5 takes the W3C common
+    system's element for ClearKey and hands its PSSH to EME as `keyids` init data, which Chromium refuses;
+    without one it makes `keyids` from `default_KID`. Text sets stay clear; every other byte is kept.
     ValueError when the MPD has no media set or protection already."""
     if "ContentProtection" in mpd:
         raise ValueError("the MPD is protected already")
@@ -128,15 +130,11 @@ def with_content_protection(mpd: str, kid: bytes, license_url: str) -> str:
     opening = root.group()
     closing = "/>" if opening.endswith("/>") else ">"
     mpd = mpd[: root.start()] + opening[: -len(closing)] + declared + closing + mpd[root.end() :]
-    pssh = base64.b64encode(common_pssh([kid])).decode()
 
     def protection(indent: str) -> str:
         lines = [
             f'<ContentProtection schemeIdUri="{MP4_PROTECTION}" value="cenc" '
             f'cenc:default_KID="{default_kid(kid)}"/>',
-            f'<ContentProtection schemeIdUri="urn:uuid:{COMMON_SYSTEM}">',
-            f"\t<cenc:pssh>{pssh}</cenc:pssh>",
-            "</ContentProtection>",
             f'<ContentProtection schemeIdUri="urn:uuid:{CLEARKEY_SYSTEM}" value="ClearKey1.0">',
             f"\t<dashif:Laurl>{license_url}</dashif:Laurl>",
             "</ContentProtection>",

@@ -2,13 +2,12 @@
 Packager: every segment of every rung (video and audio) decodes without an error only with the ladder's key
 (ffmpeg's `-decryption_key`, one init + segment at a time: ffmpeg 5.1 cannot decrypt several CENC fragments
 in one file), and with decode errors without it; the init segments carry `tenc` and the W3C common `pssh`
-naming the key id; the MPD announces cenc with `default_KID` = that key id, the common PSSH and the ClearKey
-license URL; the segments keep the clear ladder's names and timing (the MPD's SegmentTimeline, each
-fragment's `tfdt`); a host without the packager fails the job naming VODFLOW_PACKAGER."""
+naming the key id; the MPD announces cenc with `default_KID` = that key id and the ClearKey license URL;
+the segments keep the clear ladder's names and timing (the MPD's SegmentTimeline, each fragment's `tfdt`);
+a host without the packager fails the job naming VODFLOW_PACKAGER."""
 
 from __future__ import annotations
 
-import base64
 import struct
 import subprocess
 import uuid
@@ -24,7 +23,7 @@ from vodflow.encoders import chunked as chunked_encoder
 from vodflow.errors import JobFailed
 from vodflow.flows.pipeline import encode_video
 from vodflow.keys.provider import content_keys_key, read_content_key
-from vodflow.packaging.cenc import CLEARKEY_SYSTEM, COMMON_SYSTEM, MP4_PROTECTION, common_pssh
+from vodflow.packaging.cenc import CLEARKEY_SYSTEM, MP4_PROTECTION, common_pssh
 from vodflow.packaging.encryption import segment_uris
 from vodflow.settings import Settings
 from vodflow.storage.local import LocalStorage
@@ -147,7 +146,7 @@ def test_both_jobs_complete_with_a_dash_manifest_and_their_key_sealed_apart(jobs
 
 
 @pytest.mark.parametrize("job_id", [ONE, CHUNKED])
-def test_the_mpd_announces_cenc_the_common_pssh_and_the_clearkey_license(jobs, job_id):
+def test_the_mpd_announces_cenc_and_the_clearkey_license(jobs, job_id):
     folder = ladder_dir(jobs, job_id)
     kid, _ = ladder_key(jobs, job_id)
     root = ET.parse(folder / "manifest.mpd").getroot()
@@ -156,12 +155,10 @@ def test_the_mpd_announces_cenc_the_common_pssh_and_the_clearkey_license(jobs, j
     for adaptation in media_sets:
         protections = adaptation.findall("mpd:ContentProtection", MPD_NS)
         schemes = [cp.get("schemeIdUri") for cp in protections]
-        assert schemes == [MP4_PROTECTION, f"urn:uuid:{COMMON_SYSTEM}", f"urn:uuid:{CLEARKEY_SYSTEM}"]
+        assert schemes == [MP4_PROTECTION, f"urn:uuid:{CLEARKEY_SYSTEM}"]
         assert protections[0].get("value") == "cenc"
         assert protections[0].get(f"{{{MPD_NS['cenc']}}}default_KID") == str(uuid.UUID(bytes=kid))
-        pssh = protections[1].findtext("cenc:pssh", namespaces=MPD_NS)
-        assert base64.b64decode(pssh) == common_pssh([kid])
-        assert protections[2].findtext("dashif:Laurl", namespaces=MPD_NS) == f"{BASE}/v1/clearkey/{job_id}"
+        assert protections[1].findtext("dashif:Laurl", namespaces=MPD_NS) == f"{BASE}/v1/clearkey/{job_id}"
         assert list(adaptation)[: len(protections)] == protections  # first in the set, as the schema orders
 
 

@@ -89,21 +89,24 @@ def test_common_pssh_is_a_version_1_box_of_the_w3c_common_system():
     assert box[12:28].hex() == COMMON_SYSTEM.replace("-", "") and box[32:48] == KID
 
 
-def test_the_mpd_gets_three_content_protections_first_in_each_media_set():
+def test_the_mpd_gets_two_content_protections_first_in_each_media_set():
     mpd = with_content_protection(MPD, KID, "https://api.example/v1/clearkey/job1")
     root = ET.fromstring(mpd)
     video, audio, text = root.iter(f"{{{NS['mpd']}}}AdaptationSet")
     for adaptation in (video, audio):
         first = list(adaptation)[:3]
-        assert [e.tag.split("}")[1] for e in first] == ["ContentProtection"] * 3
+        assert [e.tag.split("}")[1] for e in first] == ["ContentProtection"] * 2 + [
+            list(adaptation)[2].tag.split("}")[1]
+        ]
+        assert len(adaptation.findall("mpd:ContentProtection", NS)) == 2
         assert (
             first[0].get(f"{{{NS['cenc']}}}default_KID")
             == default_kid(KID)
             == "00010203-0405-0607-0809-0a0b0c0d0e0f"
         )
-        assert base64.b64decode(first[1].findtext("cenc:pssh", namespaces=NS)) == common_pssh([KID])
-        assert first[2].get("schemeIdUri") == f"urn:uuid:{CLEARKEY_SYSTEM}"
-        assert first[2].findtext("dashif:Laurl", namespaces=NS) == "https://api.example/v1/clearkey/job1"
+        assert first[1].get("schemeIdUri") == f"urn:uuid:{CLEARKEY_SYSTEM}"
+        assert first[1].findtext("dashif:Laurl", namespaces=NS) == "https://api.example/v1/clearkey/job1"
+    assert "cenc:pssh" not in mpd and COMMON_SYSTEM not in mpd  # dash.js would hand it to EME as keyids
     assert text.find("mpd:ContentProtection", NS) is None  # captions stay clear
     added = ("ContentProtection", "cenc:pssh", "dashif:Laurl")
     kept = [line for line in mpd.splitlines() if not any(a in line for a in added)]
