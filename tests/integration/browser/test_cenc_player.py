@@ -25,6 +25,7 @@ from pydantic import SecretStr
 
 from tests.integration.browser.test_browser_outputs import DASH_JS, HERE, REPO, browser, run_node
 from tests.media import make_clip
+from tests.needs import packager
 from vodflow.flows.pipeline import encode_video
 from vodflow.keys.provider import read_content_key
 from vodflow.packaging.cenc import clearkey_license, clearkey_request_kids
@@ -84,6 +85,7 @@ class _Site:
 @pytest.fixture(scope="module")
 def site(browser, prefect_harness, tmp_path_factory) -> Iterator[tuple[_Site, str, bytes]]:
     """The site, the ladder's MPD URL and its key id (from the MPD's `cenc:default_KID`)."""
+    packager()  # the cenc ladder's Shaka Packager: skipped (failed under CI) without it
     root = tmp_path_factory.mktemp("cenc-site")
     shutil.copy(HERE / "cenc_player.html", root)
     shutil.copy(REPO / "node_modules" / DASH_JS, root)
