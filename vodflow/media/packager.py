@@ -14,12 +14,16 @@ _TAIL = 600
 
 
 def run_packager(
-    args: Sequence[str], *, secrets: Sequence[str] = (), timeout: float = PACKAGER_SECONDS
+    args: Sequence[str],
+    *,
+    secrets: Sequence[str] = (),
+    folder: str | None = None,
+    timeout: float = PACKAGER_SECONDS,
 ) -> None:
     """Run one packager command; StepError (encrypt, packager_failed | packager_timeout) with its exit
-    status and the tail of its output, the keys (`key=` arguments and each of `secrets`) hidden. The
+    status and the tail of its output, the keys (`key=` arguments and each of `secrets`) hidden, and the
+    work `folder` shown as `<work>` (no host path in a job's error). The
     process dies with its parent and is killed on timeout."""
-    shown = " ".join(redacted(args[:1]))
     try:
         with stop_signals_held():
             process = subprocess.Popen(
@@ -30,7 +34,9 @@ def run_packager(
                 preexec_fn=_child_setup,  # noqa: PLW1509 (no threads start in the child before exec)
             )
     except OSError as exc:
-        raise StepError("encrypt", "packager_failed", f"cannot start {shown}: {exc.strerror}") from None
+        raise StepError(
+            "encrypt", "packager_failed", f"cannot start the packager (VODFLOW_PACKAGER): {exc.strerror}"
+        ) from None
     try:
         output, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -47,6 +53,8 @@ def run_packager(
         text = " ".join(redacted(output.decode(errors="replace").split()))
         for secret in secrets:
             text = text.replace(secret, "**********").replace(secret.upper(), "**********")
+        if folder:
+            text = text.replace(folder, "<work>")
         raise StepError(
             "encrypt", "packager_failed", f"the packager exited {process.returncode}: {text[-_TAIL:]}"
         )

@@ -164,7 +164,7 @@ def _cenc_ladder(ladder: _Ladder, key: ContentKey, job_id: str, base_url: str, p
                 shutil.rmtree(done, ignore_errors=True)
                 done.mkdir()
                 args = packager_args(packager, str(source), str(done), stream, key.kid, key.key)
-                run_packager(args, secrets=(key.key.hex(),))
+                run_packager(args, secrets=(key.key.hex(),), folder=str(work))
                 made = sorted(p.name for p in done.iterdir())
                 if made != sorted([INIT_OUT, FIRST_SEGMENT_OUT]):
                     reason = f"{name}: the packager cut segment {uri[:40]!r} into {len(made) - 1}"

@@ -8,6 +8,7 @@ a host without the packager fails the job naming VODFLOW_PACKAGER."""
 
 from __future__ import annotations
 
+import re
 import struct
 import subprocess
 import uuid
@@ -243,3 +244,34 @@ def test_no_packager_fails_the_job_naming_the_setting(prefect_harness, tmp_path,
     error = caught.value.document["error"]
     assert error["code"] == "invalid_config" and "VODFLOW_PACKAGER" in error["message"], error
     assert not (tmp_path / "data" / "files").exists() or not any((tmp_path / "data" / "files").rglob("*.*"))
+
+
+def test_a_failing_packager_fails_the_job_with_nothing_published_and_no_key_left(
+    prefect_harness, tmp_path, monkeypatch
+):
+    """The packager exits 1 after printing its command line: the job fails at `encrypt` with that output,
+    the key and the host's paths hidden; nothing is published and the job's keys are gone."""
+    tool = tmp_path / "packager"
+    tool.write_text('#!/bin/sh\necho "refusing $*"\nexit 1\n')
+    tool.chmod(0o755)
+    source = make_clip(tmp_path / "s.mp4", 428, 240, seconds=2)
+    monkeypatch.setenv("VODFLOW_STORAGE", "local")
+    monkeypatch.setenv("VODFLOW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("VODFLOW_TMP_DIR", str(tmp_path / "tmp"))
+    monkeypatch.setenv("VODFLOW_KEY_SECRET", SECRET)
+    monkeypatch.setenv("VODFLOW_PLAYBACK_BASE_URL", BASE)
+    monkeypatch.setenv("VODFLOW_PACKAGER", str(tool))
+    spec = {"videoUrl": str(source), "presets": [{"format": "cmaf", "resolutions": ["240"],
+            "encryption": {"method": "cenc"}}]}  # fmt: skip
+    job_id = "a1" * 12
+    with pytest.raises(JobFailed) as caught:
+        encode_video(spec, job_id=job_id)
+    error = caught.value.document["error"]
+    assert (error["step"], error["code"]) == ("encrypt", "packager_failed"), error
+    assert "exited 1" in error["message"] and "key=**********" in error["message"]
+    assert "<work>/in.mp4" in error["message"] and str(tmp_path) not in error["message"]  # no host path
+    assert re.search(r"key=[0-9a-f]{32}", error["message"]) is None
+    data = tmp_path / "data"
+    assert not (data / "files").exists() or not any(p.is_file() for p in (data / "files").rglob("*"))
+    assert not LocalStorage(data).exists(content_keys_key(job_id))
+    assert not any(p.is_file() for p in (tmp_path / "tmp").rglob("*"))
