@@ -25,6 +25,7 @@ KEY_BYTES = 16
 MP4_PROTECTION = "urn:mpeg:dash:mp4protection:2011"
 CLEARKEY_SYSTEM = "e2719d58-a985-b3c9-781a-b030af78d30e"  # DASH-IF's ClearKey system id
 COMMON_SYSTEM = "1077efec-c0b2-4d02-ace3-3c1e52e2fb4b"  # W3C common PSSH (EME ClearKey's init data)
+CLEARKEY_KEYFORMAT = "org.w3.clearkey"  # the EME key system, as hls.js names ClearKey in KEYFORMAT
 CENC_NS = "urn:mpeg:cenc:2013"
 DASHIF_NS = "https://dashif.org/CPS"
 SEGMENT_OUT = "segment-$Number$.m4s"  # Shaka's segment_template in its own output folder
@@ -152,7 +153,8 @@ KEY_TAG = "#EXT-X-KEY:"
 
 def cenc_playlist(playlist: str, license_url: str, kid: bytes) -> str:
     """An HLS media playlist of a cenc rung: `EXT-X-KEY:METHOD=SAMPLE-AES-CTR` (draft-pantos-hls-rfc8216bis,
-    fMP4 `cenc`) naming the ClearKey license URL and the key id, before its `EXT-X-MAP`. ValueError when it
+    fMP4 `cenc`) naming the ClearKey license URL, the key id and `KEYFORMAT="org.w3.clearkey"` (what hls.js
+    maps to EME ClearKey), before its `EXT-X-MAP`. ValueError when it
     has keys already or no init section."""
     if KEY_TAG in playlist:
         raise ValueError("the playlist is encrypted already")
@@ -161,7 +163,7 @@ def cenc_playlist(playlist: str, license_url: str, kid: bytes) -> str:
     _check(kid)
     tag = (
         f'{KEY_TAG}METHOD=SAMPLE-AES-CTR,URI="{license_url}",KEYID=0x{kid.hex()},'
-        f'KEYFORMAT="urn:uuid:{CLEARKEY_SYSTEM}",KEYFORMATVERSIONS="1"'
+        f'KEYFORMAT="{CLEARKEY_KEYFORMAT}",KEYFORMATVERSIONS="1"'
     )
     lines = playlist.split("\n")
     at = next((i for i, line in enumerate(lines) if line.startswith("#EXT-X-MAP:")), None)

@@ -144,7 +144,8 @@ def _cenc_ladder(ladder: _Ladder, key: ContentKey, job_id: str, base_url: str, p
     rung through Shaka in a run of its own (its clear init segment + it), Shaka's init segment in place of
     the clear one, the manifests signalled (see the module's docstring)."""
     out = ladder.out
-    assert isinstance(out, CmafOutput)
+    if not isinstance(out, CmafOutput):  # the spec allows cenc on cmaf presets only
+        raise StepError("encrypt", "encrypt_failed", "cenc needs a CMAF ladder")
     folder = ladder.folder
     staging = folder.parent / STAGING / folder.name
     shutil.rmtree(staging, ignore_errors=True)
