@@ -89,6 +89,7 @@ def site(browser, prefect_harness, tmp_path_factory) -> Iterator[tuple[_Site, st
     root = tmp_path_factory.mktemp("cenc-site")
     shutil.copy(HERE / "cenc_player.html", root)
     shutil.copy(REPO / "node_modules" / DASH_JS, root)
+    shutil.copy(REPO / "node_modules" / "hls.js" / "dist" / "hls.min.js", root)
     site = _Site(root)
     source = make_clip(root / "source.mp4", 640, 360, seconds=10)
     spec = {
@@ -114,8 +115,11 @@ def site(browser, prefect_harness, tmp_path_factory) -> Iterator[tuple[_Site, st
         site.server.server_close()
 
 
-def play(site: _Site, mpd: str) -> dict:
-    return run_node("cenc_player.mjs", f"{site.base}/cenc_player.html?src={quote(mpd, safe='')}")
+def play(site: _Site, mpd: str, player: str = "dash") -> dict:
+    src = mpd if player == "dash" else mpd.replace("/manifest.mpd", "/index.m3u8")
+    license_url = f"{site.base}/v1/clearkey/{JOB}"
+    query = f"player={player}&src={quote(src, safe='')}&license={quote(license_url, safe='')}"
+    return run_node("cenc_player.mjs", f"{site.base}/cenc_player.html?{query}")
 
 
 def test_chromium_plays_the_cenc_ladder_with_dash_js_and_clearkey(site):
@@ -138,3 +142,13 @@ def test_without_a_license_nothing_plays(site):
         server.refuse = False
     assert seen["fatal"] is not None and seen["licenses"] == 0, seen
     assert seen["currentTime"] < 0.5 and seen["decodedFrames"] == 0, seen
+
+
+def test_chromium_plays_the_cenc_ladders_hls_playlists_with_hls_js_and_clearkey(site):
+    """The SAMPLE-AES-CTR key lines (KEYFORMAT org.w3.clearkey) of the same ladder, through hls.js."""
+    server, mpd, kid = site
+    asked = len(server.licenses)
+    seen = play(server, mpd, "hls")
+    assert seen["fatal"] is None, json.dumps(seen)
+    assert seen["currentTime"] > 3 and seen["decodedFrames"] > 50 and seen["videoWidth"] > 0, json.dumps(seen)
+    assert server.licenses[asked:] and all(kids == [kid] for kids in server.licenses[asked:])
