@@ -9,10 +9,10 @@ published (no DASH player decrypts whole segments). The keys come from a `KeyPro
 from the outputs); nothing here logs, returns or writes one anywhere else.
 
 `cenc` (`cmaf` presets, `vodflow.packaging.cenc`): one key per ladder; Shaka Packager (`packager`, the
-executable VODFLOW_PACKAGER names) encrypts every media segment of every rung in its own run, keeping the
-segment's name and timing, and the ladder's init segments are replaced by Shaka's (`tenc`, common `pssh`).
-Its DASH manifest gets the ContentProtection elements (ClearKey license at `{base}/v1/clearkey/{job id}`),
-its HLS media playlists a SAMPLE-AES-CTR key line.
+executable VODFLOW_PACKAGER names) encrypts every media segment of every rung in its own run (a few at a
+time), keeping the segment's name and timing, and the ladder's init segments are replaced by Shaka's
+(`tenc`, common `pssh`). Its DASH manifest gets the ContentProtection elements (ClearKey license at
+`{base}/v1/clearkey/{job id}`), its HLS media playlists a SAMPLE-AES-CTR key line.
 
 A retried step starts again from the clear ladders: each is encrypted into a staging copy, swapped in only
 when complete, and the run's temp dir records when every ladder is done (`ENCRYPTED_MARK`).
@@ -23,6 +23,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from vodflow.jobs.document import JobDocument
 from vodflow.jobs.plan import CmafOutput, HlsOutput, OutputPlan
 from vodflow.jobs.spec import Encryption, Preset
 from vodflow.keys.provider import ContentKey, KeyProvider
+from vodflow.media.capacity import host_cores
 from vodflow.media.commands import hls_dir, hls_variants
 from vodflow.media.packager import run_packager
 from vodflow.packaging.cenc import (
@@ -52,6 +54,7 @@ from vodflow.packaging.encryption import (
     sequence_iv,
 )
 
+PACKAGER_RUNS = 4  # packager runs at a time (fewer on a host with fewer cores)
 ENCRYPTED_MARK = ".encrypted"  # in the run's temp dir: every ladder of the job is encrypted
 STAGING = ".encrypting"
 
@@ -151,29 +154,37 @@ def _cenc_ladder(ladder: _Ladder, key: ContentKey, job_id: str, base_url: str, p
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(folder, staging)
     license_url = clearkey_license_url(base_url, job_id)
+    jobs = []  # (playlist, init, segment, stream) of every media segment of the ladder
+    for n, name in enumerate(ladder.playlists):
+        text = (folder / name).read_text()
+        init_name = _init_uri(text)
+        _segment(folder, name, init_name)
+        stream = "video" if n < len(out.renditions) else "audio"
+        jobs += [(name, init_name, _segment(folder, name, uri).name, stream) for uri in segment_uris(text)]
+        (staging / name).write_text(cenc_playlist(text, license_url, key.kid))
     with tempfile.TemporaryDirectory(prefix="cenc-", dir=folder.parent / STAGING) as scratch:
-        work = Path(scratch)
-        for n, name in enumerate(ladder.playlists):
-            text = (folder / name).read_text()
-            init_name = _init_uri(text)
-            init = _segment(folder, name, init_name).read_bytes()
-            stream = "video" if n < len(out.renditions) else "audio"
-            for index, uri in enumerate(segment_uris(text)):
-                source = work / "in.mp4"
-                source.write_bytes(init + _segment(folder, name, uri).read_bytes())
-                done = work / "out"
-                shutil.rmtree(done, ignore_errors=True)
-                done.mkdir()
-                args = packager_args(packager, str(source), str(done), stream, key.kid, key.key)
-                run_packager(args, secrets=(key.key.hex(),), folder=str(work))
-                made = sorted(p.name for p in done.iterdir())
-                if made != sorted([INIT_OUT, FIRST_SEGMENT_OUT]):
-                    reason = f"{name}: the packager cut segment {uri[:40]!r} into {len(made) - 1}"
-                    raise StepError("encrypt", "encrypt_failed", reason)
-                (staging / uri).write_bytes((done / FIRST_SEGMENT_OUT).read_bytes())
-                if index == 0:
-                    (staging / init_name).write_bytes((done / INIT_OUT).read_bytes())
-            (staging / name).write_text(cenc_playlist(text, license_url, key.kid))
+
+        def one(k: int) -> None:
+            name, init_name, uri, stream = jobs[k]
+            work = Path(scratch) / str(k)
+            done = work / "out"
+            done.mkdir(parents=True)
+            source = work / "in.mp4"
+            source.write_bytes((folder / init_name).read_bytes() + (folder / uri).read_bytes())
+            args = packager_args(packager, str(source), str(done), stream, key.kid, key.key)
+            run_packager(args, secrets=(key.key.hex(),), folder=scratch)
+            made = sorted(p.name for p in done.iterdir())
+            if made != sorted([INIT_OUT, FIRST_SEGMENT_OUT]):
+                reason = f"{name}: the packager cut segment {uri[:40]!r} into {len(made) - 1}"
+                raise StepError("encrypt", "encrypt_failed", reason)
+            (staging / uri).write_bytes((done / FIRST_SEGMENT_OUT).read_bytes())
+            if k == 0 or jobs[k - 1][1] != init_name:  # the rung's first segment: its init segment too
+                (staging / init_name).write_bytes((done / INIT_OUT).read_bytes())
+            shutil.rmtree(work)
+
+        # short runs, mostly waiting: a few at a time (list() re-raises the first failure)
+        with ThreadPoolExecutor(max_workers=min(PACKAGER_RUNS, host_cores())) as pool:
+            list(pool.map(one, range(len(jobs))))
     try:
         mpd = with_content_protection((folder / MANIFEST).read_text(), key.kid, license_url)
     except (OSError, ValueError) as exc:
