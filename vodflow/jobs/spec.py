@@ -127,10 +127,18 @@ class Encryption(Wire):
         description="`aes-128`: a new key every N segments of each rung (left out: one key for the ladder).",
     )
 
+    scheme: Literal["cenc", "cbcs"] | None = Field(
+        default=None,
+        description="`cenc` only: the protection scheme, `cenc` (AES-CTR, the default) or `cbcs` (AES-CBC "
+        "pattern encryption, what Apple devices decrypt).",
+    )
+
     @model_validator(mode="after")
     def _rotation_with_aes(self) -> Encryption:
         if self.rotate_every is not None and self.method != "aes-128":
             raise ValueError("rotateEvery: only aes-128 keys rotate")
+        if self.scheme is not None and self.method != "cenc":
+            raise ValueError("scheme: only a cenc method has one")
         return self
 
 

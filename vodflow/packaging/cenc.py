@@ -44,19 +44,30 @@ def clearkey_license_url(base_url: str, job_id: str) -> str:
     return f"{base}/v1/clearkey/{quote(job_id, safe='')}"
 
 
+SCHEMES = ("cenc", "cbcs")
+
+
+def _check_scheme(scheme: str) -> None:
+    if scheme not in SCHEMES:
+        raise ValueError("the protection scheme is cenc or cbcs")
+
+
 def _check(kid: bytes, key: bytes | None = None) -> None:
     if len(kid) != KEY_BYTES or (key is not None and len(key) != KEY_BYTES):
         raise ValueError("a cenc key and its id are 16 bytes each")
 
 
-def packager_args(packager: str, source: str, out_dir: str, stream: str, kid: bytes, key: bytes) -> list[str]:
+def packager_args(
+    packager: str, source: str, out_dir: str, stream: str, kid: bytes, key: bytes, scheme: str = "cenc"
+) -> list[str]:
     """Shaka Packager's command line encrypting `source` (a clear init segment followed by one media
-    segment) into `out_dir/init.m4s` and `out_dir/segment-1.m4s`: `cenc` with the raw key, every sample
-    encrypted (no clear lead), a common-system `pssh`, one segment (no re-cutting). `stream` is `video` or
-    `audio`. The key is on the line: log only `redacted(args)`."""
+    segment) into `out_dir/init.m4s` and `out_dir/segment-1.m4s`: `scheme` (`cenc` or `cbcs`) with the raw
+    key, every sample encrypted (no clear lead), a common-system `pssh`, one segment (no re-cutting).
+    `stream` is `video` or `audio`. The key is on the line: log only `redacted(args)`."""
     _check(kid, key)
     if stream not in ("video", "audio"):
         raise ValueError("stream is video or audio")
+    _check_scheme(scheme)
     out = out_dir.rstrip("/")
     if "," in source or "," in out:
         raise ValueError("a packager path may not hold a comma (its stream descriptor's separator)")
@@ -71,7 +82,7 @@ def packager_args(packager: str, source: str, out_dir: str, stream: str, kid: by
         "--keys",
         f"label=:key_id={kid.hex()}:key={key.hex()}",
         "--protection_scheme",
-        "cenc",
+        scheme,
         "--protection_systems",
         "CommonSystem",
         "--clear_lead",
@@ -110,7 +121,7 @@ _NAMESPACES = {"cenc": CENC_NS, "dashif": DASHIF_NS}
 _MEDIA_SET = re.compile(r'(\n(\t*)<AdaptationSet\b[^>]*\bcontentType="(?:video|audio)"[^>]*>)')
 
 
-def with_content_protection(mpd: str, kid: bytes, license_url: str) -> str:
+def with_content_protection(mpd: str, kid: bytes, license_url: str, scheme: str = "cenc") -> str:
     """An MPD whose video and audio AdaptationSets announce cenc, first in each set (the schema's order): the
     `mp4protection` ContentProtection with `cenc:default_KID`, and ClearKey's (DASH-IF's system id) with the
     license URL (`dashif:Laurl`, which dash.js and Shaka Player read); the `cenc` and `dashif` namespaces
@@ -118,6 +129,7 @@ def with_content_protection(mpd: str, kid: bytes, license_url: str) -> str:
     system's element for ClearKey and hands its PSSH to EME as `keyids` init data, which Chromium refuses;
     without one it makes `keyids` from `default_KID`. Text sets stay clear; every other byte is kept.
     ValueError when the MPD has no media set or protection already."""
+    _check_scheme(scheme)
     if "ContentProtection" in mpd:
         raise ValueError("the MPD is protected already")
     if any(c in license_url for c in '<>&"'):
@@ -134,7 +146,7 @@ def with_content_protection(mpd: str, kid: bytes, license_url: str) -> str:
 
     def protection(indent: str) -> str:
         lines = [
-            f'<ContentProtection schemeIdUri="{MP4_PROTECTION}" value="cenc" '
+            f'<ContentProtection schemeIdUri="{MP4_PROTECTION}" value="{scheme}" '
             f'cenc:default_KID="{default_kid(kid)}"/>',
             f'<ContentProtection schemeIdUri="urn:uuid:{CLEARKEY_SYSTEM}" value="ClearKey1.0">',
             f"\t<dashif:Laurl>{license_url}</dashif:Laurl>",
@@ -151,7 +163,7 @@ def with_content_protection(mpd: str, kid: bytes, license_url: str) -> str:
 KEY_TAG = "#EXT-X-KEY:"
 
 
-def cenc_playlist(playlist: str, license_url: str, kid: bytes) -> str:
+def cenc_playlist(playlist: str, license_url: str, kid: bytes, scheme: str = "cenc") -> str:
     """An HLS media playlist of a cenc rung: `EXT-X-KEY:METHOD=SAMPLE-AES-CTR` (draft-pantos-hls-rfc8216bis,
     fMP4 `cenc`) naming the ClearKey license URL, the key id and `KEYFORMAT="org.w3.clearkey"` (what hls.js
     maps to EME ClearKey), before its `EXT-X-MAP`. ValueError when it
@@ -161,8 +173,10 @@ def cenc_playlist(playlist: str, license_url: str, kid: bytes) -> str:
     if any(c in license_url for c in '"\r\n'):
         raise ValueError("a license URL may not hold a quote or a line break")
     _check(kid)
+    _check_scheme(scheme)
+    method = "SAMPLE-AES-CTR" if scheme == "cenc" else "SAMPLE-AES"  # fMP4 cbcs is SAMPLE-AES
     tag = (
-        f'{KEY_TAG}METHOD=SAMPLE-AES-CTR,URI="{license_url}",KEYID=0x{kid.hex()},'
+        f'{KEY_TAG}METHOD={method},URI="{license_url}",KEYID=0x{kid.hex()},'
         f'KEYFORMAT="{CLEARKEY_KEYFORMAT}",KEYFORMATVERSIONS="1"'
     )
     lines = playlist.split("\n")

@@ -154,6 +154,7 @@ def _cenc_ladder(ladder: _Ladder, key: ContentKey, job_id: str, base_url: str, p
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(folder, staging)
     license_url = clearkey_license_url(base_url, job_id)
+    scheme = ladder.encryption.scheme or "cenc"
     jobs = []  # (playlist, init, segment, stream) of every media segment of the ladder
     for n, name in enumerate(ladder.playlists):
         text = (folder / name).read_text()
@@ -161,7 +162,7 @@ def _cenc_ladder(ladder: _Ladder, key: ContentKey, job_id: str, base_url: str, p
         _segment(folder, name, init_name)
         stream = "video" if n < len(out.renditions) else "audio"
         jobs += [(name, init_name, _segment(folder, name, uri).name, stream) for uri in segment_uris(text)]
-        (staging / name).write_text(cenc_playlist(text, license_url, key.kid))
+        (staging / name).write_text(cenc_playlist(text, license_url, key.kid, scheme))
     with tempfile.TemporaryDirectory(prefix="cenc-", dir=folder.parent / STAGING) as scratch:
 
         def one(k: int) -> None:
@@ -171,7 +172,7 @@ def _cenc_ladder(ladder: _Ladder, key: ContentKey, job_id: str, base_url: str, p
             done.mkdir(parents=True)
             source = work / "in.mp4"
             source.write_bytes((folder / init_name).read_bytes() + (folder / uri).read_bytes())
-            args = packager_args(packager, str(source), str(done), stream, key.kid, key.key)
+            args = packager_args(packager, str(source), str(done), stream, key.kid, key.key, scheme)
             run_packager(args, secrets=(key.key.hex(),), folder=scratch)
             made = sorted(p.name for p in done.iterdir())
             if made != sorted([INIT_OUT, FIRST_SEGMENT_OUT]):
@@ -186,7 +187,7 @@ def _cenc_ladder(ladder: _Ladder, key: ContentKey, job_id: str, base_url: str, p
         with ThreadPoolExecutor(max_workers=min(PACKAGER_RUNS, host_cores())) as pool:
             list(pool.map(one, range(len(jobs))))
     try:
-        mpd = with_content_protection((folder / MANIFEST).read_text(), key.kid, license_url)
+        mpd = with_content_protection((folder / MANIFEST).read_text(), key.kid, license_url, scheme)
     except (OSError, ValueError) as exc:
         raise StepError("encrypt", "encrypt_failed", f"{MANIFEST}: {exc}") from None
     (staging / MANIFEST).write_text(mpd)
