@@ -58,16 +58,28 @@ def _check(kid: bytes, key: bytes | None = None) -> None:
 
 
 def packager_args(
-    packager: str, source: str, out_dir: str, stream: str, kid: bytes, key: bytes, scheme: str = "cenc"
+    packager: str,
+    source: str,
+    out_dir: str,
+    stream: str,
+    kid: bytes,
+    key: bytes,
+    scheme: str = "cenc",
+    iv: bytes | None = None,
 ) -> list[str]:
     """Shaka Packager's command line encrypting `source` (a clear init segment followed by one media
     segment) into `out_dir/init.m4s` and `out_dir/segment-1.m4s`: `scheme` (`cenc` or `cbcs`) with the raw
     key, every sample encrypted (no clear lead), a common-system `pssh`, one segment (no re-cutting).
-    `stream` is `video` or `audio`. The key is on the line: log only `redacted(args)`."""
+    `stream` is `video` or `audio`. `iv`: `cbcs` only, and required there: the ladder's constant IV (16
+    bytes), the same in every run, since a `cbcs` init segment's `tenc` holds it for every fragment and only
+    the first run's init segment is kept; `cenc` runs draw their own random per-sample IVs (`senc`), which
+    must not repeat under one key. The key is on the line: log only `redacted(args)`."""
     _check(kid, key)
     if stream not in ("video", "audio"):
         raise ValueError("stream is video or audio")
     _check_scheme(scheme)
+    if (scheme == "cbcs") != (iv is not None) or (iv is not None and len(iv) != KEY_BYTES):
+        raise ValueError("cbcs takes a 16-byte constant IV, cenc none (its IVs are per sample)")
     out = out_dir.rstrip("/")
     if "," in source or "," in out:
         raise ValueError("a packager path may not hold a comma (its stream descriptor's separator)")
@@ -89,6 +101,7 @@ def packager_args(
         "0",
         "--segment_duration",
         "100000",  # longer than any segment: the input's one segment stays one
+        *(["--iv", iv.hex()] if iv is not None else []),
     ]
 
 

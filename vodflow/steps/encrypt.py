@@ -20,6 +20,7 @@ when complete, and the run's temp dir records when every ladder is done (`ENCRYP
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -155,6 +156,7 @@ def _cenc_ladder(ladder: _Ladder, key: ContentKey, job_id: str, base_url: str, p
     shutil.copytree(folder, staging)
     license_url = clearkey_license_url(base_url, job_id)
     scheme = ladder.encryption.scheme or "cenc"
+    iv = secrets.token_bytes(16) if scheme == "cbcs" else None  # see packager_args
     jobs = []  # (playlist, init, segment, stream) of every media segment of the ladder
     for n, name in enumerate(ladder.playlists):
         text = (folder / name).read_text()
@@ -172,7 +174,7 @@ def _cenc_ladder(ladder: _Ladder, key: ContentKey, job_id: str, base_url: str, p
             done.mkdir(parents=True)
             source = work / "in.mp4"
             source.write_bytes((folder / init_name).read_bytes() + (folder / uri).read_bytes())
-            args = packager_args(packager, str(source), str(done), stream, key.kid, key.key, scheme)
+            args = packager_args(packager, str(source), str(done), stream, key.kid, key.key, scheme, iv)
             run_packager(args, secrets=(key.key.hex(),), folder=scratch)
             made = sorted(p.name for p in done.iterdir())
             if made != sorted([INIT_OUT, FIRST_SEGMENT_OUT]):

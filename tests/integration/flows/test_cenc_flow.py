@@ -1,10 +1,11 @@
-"""`cenc` CMAF ladders through the pipeline flow, one-process and chunked, encrypted by the real Shaka
-Packager: every segment of every rung (video and audio) decodes without an error only with the ladder's key
-(ffmpeg's `-decryption_key`, one init + segment at a time: ffmpeg 5.1 cannot decrypt several CENC fragments
-in one file), and with decode errors without it; the init segments carry `tenc` and the W3C common `pssh`
-naming the key id; the MPD announces cenc with `default_KID` = that key id and the ClearKey license URL;
-the segments keep the clear ladder's names and timing (the MPD's SegmentTimeline, each fragment's `tfdt`);
-a host without the packager fails the job naming VODFLOW_PACKAGER."""
+"""`cenc` CMAF ladders through the pipeline flow, one-process and chunked (and one with the `cbcs` scheme),
+encrypted by the real Shaka Packager: every segment of every rung (video and audio) decodes without an error
+only with the ladder's key (ffmpeg's `-decryption_key`, one init + segment at a time: ffmpeg 5.1 cannot
+decrypt several CENC fragments in one file), and with decode errors without it; the init segments carry
+`tenc` and the W3C common `pssh` naming the key id; the MPD announces the scheme with `default_KID` = that
+key id and the ClearKey license URL; the segments keep the clear ladder's names and timing (the MPD's
+SegmentTimeline, each fragment's `tfdt`); a host without the packager fails the job naming
+VODFLOW_PACKAGER."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ SECRET = "c" * 48
 BASE = "http://127.0.0.1:9/api"  # never fetched here: the key is read as the license endpoint reads it
 ONE = "d" * 24
 CHUNKED = "e" * 24
+CBCS = "b0" * 12
+SCHEMES = {ONE: "cenc", CHUNKED: "cenc", CBCS: "cbcs"}
 SECONDS = 14
 MPD_NS = {
     "mpd": "urn:mpeg:dash:schema:mpd:2011",
@@ -44,15 +47,16 @@ MPD_NS = {
 
 @pytest.fixture(scope="module")
 def jobs(prefect_harness, tmp_path_factory) -> Iterator[dict]:
-    """A one-process job (a cenc CMAF ladder of two rungs) and a chunked one (one rung, 6 s chunks) of a
-    14 s source with audio."""
+    """A one-process job (a cenc CMAF ladder of two rungs), a chunked one (one rung, 6 s chunks) and a
+    one-process cbcs one (one rung) of a 14 s source with audio."""
     packager()  # the cenc ladder's Shaka Packager: skipped (failed under CI) without it
     root = tmp_path_factory.mktemp("cenc")
     source = make_clip(root / "source.mp4", 640, 360, seconds=SECONDS)
     storage = LocalStorage(root / "data")
 
-    def spec(resolutions: list[str]) -> dict:
-        preset = {"format": "cmaf", "resolutions": resolutions, "encryption": {"method": "cenc"}}
+    def spec(resolutions: list[str], scheme: str | None = None) -> dict:
+        encryption = {"method": "cenc", **({"scheme": scheme} if scheme else {})}
+        preset = {"format": "cmaf", "resolutions": resolutions, "encryption": encryption}
         return {"videoUrl": str(source), "presets": [preset]}
 
     with pytest.MonkeyPatch.context() as env:
@@ -65,6 +69,7 @@ def jobs(prefect_harness, tmp_path_factory) -> Iterator[dict]:
         real = chunked_encoder.encode_in_chunks
         env.setattr(chunked_encoder, "encode_in_chunks", lambda *a, **k: calls.append("x") or real(*a, **k))
         docs = {ONE: encode_video(spec(["240", "360"]), job_id=ONE)}
+        docs[CBCS] = encode_video(spec(["240"], "cbcs"), job_id=CBCS)
         assert calls == []
         env.setenv("VODFLOW_CHUNK_THRESHOLD_SECONDS", "10")
         env.setenv("VODFLOW_CHUNK_SECONDS", "6")
@@ -139,7 +144,7 @@ def decode(init: Path, segment: Path, dest: Path, stream: str, key: bytes | None
     return sums, len(run.stderr.splitlines()) + (run.returncode != 0)
 
 
-def test_both_jobs_complete_with_a_dash_manifest_and_their_key_sealed_apart(jobs):
+def test_every_job_completes_with_a_dash_manifest_and_its_key_sealed_apart(jobs):
     for job_id, doc in jobs["docs"].items():
         assert doc["status"] == "completed", doc.get("error")
         (entry,) = [f for f in doc["files"] if f["type"] == "x-tar"]
@@ -148,7 +153,7 @@ def test_both_jobs_complete_with_a_dash_manifest_and_their_key_sealed_apart(jobs
         ladder_key(jobs, job_id)
 
 
-@pytest.mark.parametrize("job_id", [ONE, CHUNKED])
+@pytest.mark.parametrize("job_id", [ONE, CHUNKED, CBCS])
 def test_the_mpd_announces_cenc_and_the_clearkey_license(jobs, job_id):
     folder = ladder_dir(jobs, job_id)
     kid, _ = ladder_key(jobs, job_id)
@@ -159,13 +164,13 @@ def test_the_mpd_announces_cenc_and_the_clearkey_license(jobs, job_id):
         protections = adaptation.findall("mpd:ContentProtection", MPD_NS)
         schemes = [cp.get("schemeIdUri") for cp in protections]
         assert schemes == [MP4_PROTECTION, f"urn:uuid:{CLEARKEY_SYSTEM}"]
-        assert protections[0].get("value") == "cenc"
+        assert protections[0].get("value") == SCHEMES[job_id]
         assert protections[0].get(f"{{{MPD_NS['cenc']}}}default_KID") == str(uuid.UUID(bytes=kid))
         assert protections[1].findtext("dashif:Laurl", namespaces=MPD_NS) == f"{BASE}/v1/clearkey/{job_id}"
         assert list(adaptation)[: len(protections)] == protections  # first in the set, as the schema orders
 
 
-@pytest.mark.parametrize("job_id", [ONE, CHUNKED])
+@pytest.mark.parametrize("job_id", [ONE, CHUNKED, CBCS])
 def test_init_segments_carry_tenc_and_the_common_pssh_with_the_key_id(jobs, job_id):
     folder = ladder_dir(jobs, job_id)
     kid, _ = ladder_key(jobs, job_id)
@@ -179,10 +184,11 @@ def test_init_segments_carry_tenc_and_the_common_pssh_with_the_key_id(jobs, job_
         entry = "encv" if kind == "video" else "enca"
         sample = ("moov", "trak", "mdia", "minf", "stbl", "stsd", entry, "sinf")
         (tenc,) = boxes(data, (*sample, "schi", "tenc"))
-        assert tenc[-16:] == kid and boxes(data, (*sample, "schm"))[0][4:8] == b"cenc"
+        assert boxes(data, (*sample, "schm"))[0][4:8] == SCHEMES[job_id].encode()
+        assert kid in tenc  # after the IV size (cenc) or the pattern and constant IV size (cbcs)
 
 
-@pytest.mark.parametrize("job_id", [ONE, CHUNKED])
+@pytest.mark.parametrize("job_id", [ONE, CHUNKED, CBCS])
 def test_every_segment_decodes_only_with_the_key(jobs, job_id, tmp_path):
     folder = ladder_dir(jobs, job_id)
     _, key = ladder_key(jobs, job_id)
@@ -204,7 +210,7 @@ def test_every_segment_decodes_only_with_the_key(jobs, job_id, tmp_path):
             assert abs(frames * 1024 / 48000 - SECONDS) < 0.2 or abs(frames * 1024 / 44100 - SECONDS) < 0.2
 
 
-@pytest.mark.parametrize("job_id", [ONE, CHUNKED])
+@pytest.mark.parametrize("job_id", [ONE, CHUNKED, CBCS])
 def test_segments_keep_the_clear_ladders_names_and_timing(jobs, job_id):
     """Each encrypted segment starts where the MPD's SegmentTimeline says (its `tfdt`), under the name the
     MPD's template and the HLS playlist give it."""

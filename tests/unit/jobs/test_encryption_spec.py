@@ -22,9 +22,12 @@ def test_aes_128_on_ladders_with_or_without_rotation(fmt):
     )
 
 
-def test_cenc_on_a_cmaf_preset_is_accepted():
+def test_cenc_on_a_cmaf_preset_is_accepted_with_either_scheme():
     preset = parse_spec(spec(format="cmaf", encryption={"method": "cenc"})).presets[0]
     assert preset.encryption is not None and preset.encryption.method == "cenc"
+    assert preset.encryption.scheme is None and preset.wire()["encryption"] == {"method": "cenc"}
+    cbcs = parse_spec(spec(format="cmaf", encryption={"method": "cenc", "scheme": "cbcs"})).presets[0]
+    assert cbcs.wire()["encryption"] == {"method": "cenc", "scheme": "cbcs"}
 
 
 def test_a_preset_without_encryption_is_as_before():
@@ -39,6 +42,8 @@ ENC = "presets[0].encryption"
     [
         ({"format": "mp4", "encryption": {"method": "aes-128"}}, ENC, "only an hls or cmaf"),
         ({"format": "hls", "encryption": {"method": "cenc"}}, ENC + ".method", "cenc needs a cmaf preset"),
+        ({"format": "hls", "encryption": {"method": "aes-128", "scheme": "cbcs"}}, ENC, "only a cenc method"),
+        ({"format": "cmaf", "encryption": {"method": "cenc", "scheme": "cens"}}, ENC + ".scheme", "'cbcs'"),
         (
             {"format": "cmaf", "encryption": {"method": "cenc", "rotateEvery": 5}},
             ENC,

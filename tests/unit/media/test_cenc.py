@@ -199,3 +199,23 @@ def test_a_stuck_packager_is_killed_at_its_timeout(tmp_path):
         run_packager([str(tool)], timeout=0.5)
     assert caught.value.code == "packager_timeout"
     assert os.path.exists(tool)
+
+
+def test_cbcs_reaches_the_packager_the_mpd_and_the_playlist():
+    args = packager_args("packager", "/in.mp4", "/out", "video", KID, KEY, "cbcs", bytes(16))
+    assert args[args.index("--protection_scheme") + 1] == "cbcs" and args[args.index("--iv") + 1] == "00" * 16
+    assert "--iv" not in packager_args("packager", "/in.mp4", "/out", "video", KID, KEY)  # cenc: random IVs
+    for scheme, iv in (("cbcs", None), ("cenc", bytes(16)), ("cbcs", bytes(8))):
+        with pytest.raises(ValueError, match="constant IV"):
+            packager_args("packager", "/in.mp4", "/out", "video", KID, KEY, scheme, iv)
+    mpd = with_content_protection(MPD, KID, "https://api.example/v1/clearkey/j", "cbcs")
+    assert mpd.count('value="cbcs"') == 2 and 'value="cenc"' not in mpd
+    playlist = '#EXTM3U\n#EXT-X-MAP:URI="init-0.m4s"\n#EXTINF:6.0,\nseg-0-00001.m4s\n'
+    assert "#EXT-X-KEY:METHOD=SAMPLE-AES," in cenc_playlist(playlist, "https://a/x", KID, "cbcs")
+    for call in (
+        lambda: packager_args("packager", "/in.mp4", "/out", "video", KID, KEY, "cens"),
+        lambda: with_content_protection(MPD, KID, "https://a/x", "cbc1"),
+        lambda: cenc_playlist(playlist, "https://a/x", KID, "none"),
+    ):
+        with pytest.raises(ValueError, match="cenc or cbcs"):
+            call()
