@@ -1,10 +1,11 @@
-"""A `cenc` CMAF ladder plays in headless Chromium with dash.js and EME ClearKey.
+"""`cenc` and `cbcs` CMAF ladders play in headless Chromium with EME ClearKey: their MPD with dash.js, their
+HLS playlists with hls.js.
 
 The job runs through the pipeline flow (real ffmpeg, real Shaka Packager); a loopback server serves the
 player page, the ladder's files and a ClearKey license endpoint at the URL the MPD names
 (`{VODFLOW_PLAYBACK_BASE_URL}/v1/clearkey/{job id}`), answering with the key `read_content_key` reads back
 (what the API's endpoint serves). dash.js is told only that ClearKey is wanted: the license URL comes from
-the MPD. Without a license (403) nothing plays. Set-up: `make browser`.
+the MPD; hls.js is given it. Without a license (403) nothing plays. Set-up: `make browser`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = ["browser"]  # the module fixture: skipped (failed under CI) without C
 
 SECRET = "p" * 48
 JOB = "c0" * 12
+CBCS_JOB = "cb" * 12
 
 
 class _Site:
@@ -83,8 +85,9 @@ class _Site:
 
 
 @pytest.fixture(scope="module")
-def site(browser, prefect_harness, tmp_path_factory) -> Iterator[tuple[_Site, str, bytes]]:
-    """The site, the ladder's MPD URL and its key id (from the MPD's `cenc:default_KID`)."""
+def site(browser, prefect_harness, tmp_path_factory) -> Iterator[dict[str, tuple[_Site, str, bytes]]]:
+    """By scheme (`cenc`, `cbcs`): the site, the ladder's MPD URL and its key id (from the MPD's
+    `cenc:default_KID`)."""
     packager()  # the cenc ladder's Shaka Packager: skipped (failed under CI) without it
     root = tmp_path_factory.mktemp("cenc-site")
     shutil.copy(HERE / "cenc_player.html", root)
@@ -92,38 +95,46 @@ def site(browser, prefect_harness, tmp_path_factory) -> Iterator[tuple[_Site, st
     shutil.copy(REPO / "node_modules" / "hls.js" / "dist" / "hls.min.js", root)
     site = _Site(root)
     source = make_clip(root / "source.mp4", 640, 360, seconds=10)
-    spec = {
-        "videoUrl": str(source),
-        "presets": [{"format": "cmaf", "resolutions": ["240", "360"], "encryption": {"method": "cenc"}}],
-    }
+    ladders = {}
     try:
-        with pytest.MonkeyPatch.context() as env:
-            env.setenv("VODFLOW_STORAGE", "local")
-            env.setenv("VODFLOW_DATA_DIR", str(root / "data"))
-            env.setenv("VODFLOW_TMP_DIR", str(root / "tmp"))
-            env.setenv("VODFLOW_KEY_SECRET", SECRET)
-            env.setenv("VODFLOW_PLAYBACK_BASE_URL", site.base)
-            doc = encode_video(spec, job_id=JOB)
-        assert doc["status"] == "completed", doc.get("error")
-        (ladder,) = [f for f in doc["files"] if f["type"] == "x-tar"]
-        mpd = f"{site.base}/data/{ladder['filePath']}/manifest.mpd"
-        text = (root / "data" / ladder["filePath"] / "manifest.mpd").read_text()
-        kid = uuid.UUID(re.search(r'cenc:default_KID="([^"]+)"', text)[1]).bytes
-        yield site, mpd, kid
+        for scheme, job_id in (("cenc", JOB), ("cbcs", CBCS_JOB)):
+            encryption = {"method": "cenc", "scheme": scheme}
+            spec = {
+                "videoUrl": str(source),
+                "presets": [{"format": "cmaf", "resolutions": ["240", "360"], "encryption": encryption}],
+            }
+            with pytest.MonkeyPatch.context() as env:
+                env.setenv("VODFLOW_STORAGE", "local")
+                env.setenv("VODFLOW_DATA_DIR", str(root / "data"))
+                env.setenv("VODFLOW_TMP_DIR", str(root / "tmp"))
+                env.setenv("VODFLOW_KEY_SECRET", SECRET)
+                env.setenv("VODFLOW_PLAYBACK_BASE_URL", site.base)
+                doc = encode_video(spec, job_id=job_id)
+            assert doc["status"] == "completed", doc.get("error")
+            (ladder,) = [f for f in doc["files"] if f["type"] == "x-tar"]
+            mpd = f"{site.base}/data/{ladder['filePath']}/manifest.mpd"
+            text = (root / "data" / ladder["filePath"] / "manifest.mpd").read_text()
+            assert f'value="{scheme}"' in text
+            kid = uuid.UUID(re.search(r'cenc:default_KID="([^"]+)"', text)[1]).bytes
+            ladders[scheme] = (site, mpd, kid)
+        yield ladders
     finally:
         site.server.shutdown()
         site.server.server_close()
 
 
-def play(site: _Site, mpd: str, player: str = "dash") -> dict:
+def play(site: _Site, mpd: str, player: str = "dash", job_id: str = JOB) -> dict:
+    """The player page's report on the ladder: its MPD (dash.js) or HLS master (hls.js, given the license
+    URL of `job_id`)."""
     src = mpd if player == "dash" else mpd.replace("/manifest.mpd", "/index.m3u8")
-    license_url = f"{site.base}/v1/clearkey/{JOB}"
+    license_url = f"{site.base}/v1/clearkey/{job_id}"
     query = f"player={player}&src={quote(src, safe='')}&license={quote(license_url, safe='')}"
     return run_node("cenc_player.mjs", f"{site.base}/cenc_player.html?{query}")
 
 
-def test_chromium_plays_the_cenc_ladder_with_dash_js_and_clearkey(site):
-    server, mpd, kid = site
+@pytest.mark.parametrize("scheme", ["cenc", "cbcs"])
+def test_chromium_plays_the_ladder_with_dash_js_and_clearkey(site, scheme):
+    server, mpd, kid = site[scheme]
     asked = len(server.licenses)
     seen = play(server, mpd)
     assert seen["fatal"] is None, json.dumps(seen)
@@ -134,7 +145,7 @@ def test_chromium_plays_the_cenc_ladder_with_dash_js_and_clearkey(site):
 
 
 def test_without_a_license_nothing_plays(site):
-    server, mpd, _ = site
+    server, mpd, _ = site["cenc"]
     server.refuse = True
     try:
         seen = play(server, mpd)
@@ -144,11 +155,13 @@ def test_without_a_license_nothing_plays(site):
     assert seen["currentTime"] < 0.5 and seen["decodedFrames"] == 0, seen
 
 
-def test_chromium_plays_the_cenc_ladders_hls_playlists_with_hls_js_and_clearkey(site):
-    """The SAMPLE-AES-CTR key lines (KEYFORMAT org.w3.clearkey) of the same ladder, through hls.js."""
-    server, mpd, kid = site
+@pytest.mark.parametrize("scheme", ["cenc", "cbcs"])
+def test_chromium_plays_the_ladders_hls_playlists_with_hls_js_and_clearkey(site, scheme):
+    """The SAMPLE-AES-CTR (cenc) or SAMPLE-AES (cbcs) key lines (KEYFORMAT org.w3.clearkey) of the same
+    ladders, through hls.js."""
+    server, mpd, kid = site[scheme]
     asked = len(server.licenses)
-    seen = play(server, mpd, "hls")
+    seen = play(server, mpd, "hls", JOB if scheme == "cenc" else CBCS_JOB)
     assert seen["fatal"] is None, json.dumps(seen)
     assert seen["currentTime"] > 3 and seen["decodedFrames"] > 50 and seen["videoWidth"] > 0, json.dumps(seen)
     assert server.licenses[asked:] and all(kids == [kid] for kids in server.licenses[asked:])
