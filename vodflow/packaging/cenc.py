@@ -27,7 +27,7 @@ CLEARKEY_SYSTEM = "e2719d58-a985-b3c9-781a-b030af78d30e"  # DASH-IF's ClearKey s
 COMMON_SYSTEM = "1077efec-c0b2-4d02-ace3-3c1e52e2fb4b"  # W3C common PSSH (EME ClearKey's init data)
 CLEARKEY_KEYFORMAT = "org.w3.clearkey"  # the EME key system, as hls.js names ClearKey in KEYFORMAT
 CENC_NS = "urn:mpeg:cenc:2013"
-DASHIF_NS = "https://dashif.org/CPS"
+CLEARKEY_NS = "http://dashif.org/guidelines/clearKey"  # DASH-IF IOP's ClearKey `Laurl`
 SEGMENT_OUT = "segment-$Number$.m4s"  # Shaka's segment_template in its own output folder
 FIRST_SEGMENT_OUT = "segment-1.m4s"
 INIT_OUT = "init.m4s"
@@ -130,17 +130,17 @@ def common_pssh(kids: Sequence[bytes]) -> bytes:
     return (8 + len(body)).to_bytes(4, "big") + b"pssh" + body
 
 
-_NAMESPACES = {"cenc": CENC_NS, "dashif": DASHIF_NS}
+_NAMESPACES = {"cenc": CENC_NS, "clearkey": CLEARKEY_NS}
 _MEDIA_SET = re.compile(r'(\n(\t*)<AdaptationSet\b[^>]*\bcontentType="(?:video|audio)"[^>]*>)')
 
 
 def with_content_protection(mpd: str, kid: bytes, license_url: str, scheme: str = "cenc") -> str:
     """An MPD whose video and audio AdaptationSets announce cenc, first in each set (the schema's order): the
     `mp4protection` ContentProtection with `cenc:default_KID`, and ClearKey's (DASH-IF's system id) with the
-    license URL (`dashif:Laurl`, which dash.js and Shaka Player read); the `cenc` and `dashif` namespaces
-    declared on the MPD. No PSSH in the MPD (the init segments carry it): dash.js 5 takes the W3C common
-    system's element for ClearKey and hands its PSSH to EME as `keyids` init data, which Chromium refuses;
-    without one it makes `keyids` from `default_KID`. Text sets stay clear; every other byte is kept.
+    license URL (DASH-IF IOP's `clearkey:Laurl`, which dash.js and Shaka Player read, and vodflow's playback
+    rewrite signs); the `cenc` and `clearkey` namespaces declared on the MPD. No PSSH in the MPD (the init
+    segments carry it): dash.js 5 takes the W3C common system's element for ClearKey and hands its PSSH to
+    EME as `keyids` init data, which Chromium refuses; without one it makes `keyids` from `default_KID`. Text sets stay clear; every other byte is kept.
     ValueError when the MPD has no media set or protection already."""
     _check_scheme(scheme)
     if "ContentProtection" in mpd:
@@ -162,7 +162,7 @@ def with_content_protection(mpd: str, kid: bytes, license_url: str, scheme: str 
             f'<ContentProtection schemeIdUri="{MP4_PROTECTION}" value="{scheme}" '
             f'cenc:default_KID="{default_kid(kid)}"/>',
             f'<ContentProtection schemeIdUri="urn:uuid:{CLEARKEY_SYSTEM}" value="ClearKey1.0">',
-            f"\t<dashif:Laurl>{license_url}</dashif:Laurl>",
+            f'\t<clearkey:Laurl Lic_type="EME-1.0">{license_url}</clearkey:Laurl>',
             "</ContentProtection>",
         ]
         return "".join(f"\n{indent}{line}" for line in lines)

@@ -41,7 +41,7 @@ SECONDS = 14
 MPD_NS = {
     "mpd": "urn:mpeg:dash:schema:mpd:2011",
     "cenc": "urn:mpeg:cenc:2013",
-    "dashif": "https://dashif.org/CPS",
+    "clearkey": "http://dashif.org/guidelines/clearKey",
 }
 
 
@@ -166,7 +166,7 @@ def test_the_mpd_announces_cenc_and_the_clearkey_license(jobs, job_id):
         assert schemes == [MP4_PROTECTION, f"urn:uuid:{CLEARKEY_SYSTEM}"]
         assert protections[0].get("value") == SCHEMES[job_id]
         assert protections[0].get(f"{{{MPD_NS['cenc']}}}default_KID") == str(uuid.UUID(bytes=kid))
-        assert protections[1].findtext("dashif:Laurl", namespaces=MPD_NS) == f"{BASE}/v1/clearkey/{job_id}"
+        assert protections[1].findtext("clearkey:Laurl", namespaces=MPD_NS) == f"{BASE}/v1/clearkey/{job_id}"
         assert list(adaptation)[: len(protections)] == protections  # first in the set, as the schema orders
 
 

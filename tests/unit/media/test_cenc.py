@@ -33,7 +33,7 @@ KEY = bytes(range(100, 116))
 NS = {
     "mpd": "urn:mpeg:dash:schema:mpd:2011",
     "cenc": "urn:mpeg:cenc:2013",
-    "dashif": "https://dashif.org/CPS",
+    "clearkey": "http://dashif.org/guidelines/clearKey",
 }
 MPD = """<?xml version="1.0" encoding="utf-8"?>
 <MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static">
@@ -105,12 +105,12 @@ def test_the_mpd_gets_two_content_protections_first_in_each_media_set():
             == "00010203-0405-0607-0809-0a0b0c0d0e0f"
         )
         assert first[1].get("schemeIdUri") == f"urn:uuid:{CLEARKEY_SYSTEM}"
-        assert first[1].findtext("dashif:Laurl", namespaces=NS) == "https://api.example/v1/clearkey/job1"
+        assert first[1].findtext("clearkey:Laurl", namespaces=NS) == "https://api.example/v1/clearkey/job1"
     assert "cenc:pssh" not in mpd and COMMON_SYSTEM not in mpd  # dash.js would hand it to EME as keyids
     assert text.find("mpd:ContentProtection", NS) is None  # captions stay clear
-    added = ("ContentProtection", "cenc:pssh", "dashif:Laurl")
+    added = ("ContentProtection", "cenc:pssh", "clearkey:Laurl")
     kept = [line for line in mpd.splitlines() if not any(a in line for a in added)]
-    root_line = ' xmlns:cenc="urn:mpeg:cenc:2013" xmlns:dashif="https://dashif.org/CPS">'
+    root_line = ' xmlns:cenc="urn:mpeg:cenc:2013" xmlns:clearkey="http://dashif.org/guidelines/clearKey">'
     assert "\n".join(kept).replace(root_line, ">") + "\n" == MPD  # every other byte kept
     with pytest.raises(ValueError, match="protected already"):
         with_content_protection(mpd, KID, "https://api.example/x")

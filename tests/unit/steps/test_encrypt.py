@@ -154,7 +154,7 @@ def test_a_cenc_ladder_gets_each_segment_from_its_own_packager_run_and_protected
         text = (folder / playlist).read_text()
         assert f'METHOD=SAMPLE-AES-CTR,URI="{BASE}/v1/clearkey/job-1"' in text
     mpd = (folder / "manifest.mpd").read_text()
-    assert mpd.count("urn:mpeg:dash:mp4protection:2011") == 2 and mpd.count("dashif:Laurl>") == 4
+    assert mpd.count("urn:mpeg:dash:mp4protection:2011") == 2 and mpd.count("clearkey:Laurl") == 4
     assert encrypt_outputs(doc, plan, workdir, provider, BASE, tool) == 0  # once per run
     assert not (folder.parent / STAGING).exists() and not list(workdir.rglob("in.mp4"))  # scratch gone
 
