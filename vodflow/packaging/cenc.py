@@ -141,7 +141,8 @@ def with_content_protection(mpd: str, kid: bytes, license_url: str, scheme: str 
     rewrite signs); the `cenc` and `clearkey` namespaces declared on the MPD. No PSSH in the MPD (the init
     segments carry it): dash.js 5 takes the W3C common system's element for ClearKey and hands its PSSH to
     EME as `keyids` init data, which Chromium refuses; without one it makes `keyids` from `default_KID`.
-    Text sets stay clear; every other byte is kept. ValueError when the MPD has no media set or protection already."""
+    Text sets stay clear; every other byte is kept. ValueError when the MPD has no media set or protection
+    already."""
     _check_scheme(scheme)
     if "ContentProtection" in mpd:
         raise ValueError("the MPD is protected already")
