@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 # uv uses the machine's Python 3.11 and never downloads one
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup ffmpeg test-deps test-tools postgresql browser player-vendor demo test lint bench bench-pertitle bench-load bench-fixed bench-small bench-stack profile lock clean image
+.PHONY: setup ffmpeg test-deps test-tools postgresql browser packager player-vendor demo test lint bench bench-pertitle bench-load bench-fixed bench-small bench-stack profile lock clean image
 
 # Every module compiled once here: a machine that sets PYTHONDONTWRITEBYTECODE (CI images, containers) would
 # otherwise compile Prefect from source in every process it starts (server, worker, each run, each CLI call).
@@ -104,7 +104,7 @@ bench-stack: setup
 	$(PY) bench/stack_speed.py
 
 # Headless Chromium and Node (Debian's, each only when missing) and the browser tests' npm packages
-# (playwright-core, hls.js, dashjs, pinned in package-lock.json) under node_modules/.
+# (playwright-core, hls.js, dashjs, and shaka-packager for cenc, pinned in package-lock.json) under node_modules/.
 browser: node_modules/.installed
 	@if ! command -v chromium >/dev/null; then \
 		echo "installing Debian's chromium package"; \
@@ -132,6 +132,12 @@ image:
 	$(SUDO) podman build -q $(IMAGE_BUILD) --build-arg BASE=$(IMAGE_BASE) \
 		$(if $(CA_BUNDLE),-v $(CA_BUNDLE):/run/build-ca.crt:ro --build-arg BUILD_CA_CERT=/run/build-ca.crt) \
 		-f Containerfile -t localhost/vodflow:latest .
+
+# Shaka Packager (npm: shaka-packager, pinned in package-lock.json; its static binaries for Linux x64/arm64),
+# which makes `cenc` ladders: vodflow finds node_modules/shaka-packager/bin/packager-linux-<arch> of this
+# checkout unless VODFLOW_PACKAGER names another (`make test` installs it with the browser tests' packages).
+packager: node_modules/.installed
+	@node_modules/shaka-packager/bin/packager-linux-$$(uname -m | sed 's/x86_64/x64/;s/aarch64/arm64/') --version
 
 node_modules/.installed: package-lock.json
 	@if ! command -v npm >/dev/null; then \

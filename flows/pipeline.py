@@ -46,7 +46,7 @@ from vodflow.orchestration.artifacts import publish_job_artifact, publish_webhoo
 from vodflow.orchestration.retries import task_retry_options
 from vodflow.orchestration.runs import created_for_api_job
 from vodflow.settings import Settings, load_settings
-from vodflow.steps.encrypt import encrypt_outputs, needs_encryption
+from vodflow.steps.encrypt import encrypt_outputs, needs_encryption, needs_packager
 from vodflow.steps.ingest import IngestPolicy
 from vodflow.steps.live import LivePublisher
 from vodflow.steps.originals import append_outputs, completed_job, store_original
@@ -153,12 +153,14 @@ def run_locally(
     plan = None
     publishers: list[LivePublisher] = []
     encrypting = needs_encryption(doc.presets)
-    keys: tuple[KeyProvider, str] | None = None
+    keys: tuple[KeyProvider, str, str | None] | None = None
     try:
-        # `encryption` presets: refused at once without a key secret or key endpoint (ConfigError)
+        # `encryption` presets: refused at once without a key secret, key endpoint or, for cenc, Shaka
+        # Packager (ConfigError naming the setting)
         if encrypting:
             settings = resolve_key_settings(settings)
-        keys = (key_provider(storage, settings), settings.key_base_url()) if encrypting else None
+            packager = settings.packager_path() if needs_packager(doc.presets) else None
+            keys = (key_provider(storage, settings), settings.key_base_url(), packager)
         with meter.step("ingest"):
             source = ingest.with_options(**retry)(doc, workdir, storage, policy)
         meter.add_bytes_in(source.path.stat().st_size)

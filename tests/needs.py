@@ -50,3 +50,17 @@ def chromium_path(environ: Mapping[str, str] = os.environ) -> Path | None:
         return Path(on_path)
     debian = Path("/usr/bin/chromium")
     return debian if debian.is_file() else None
+
+
+def packager() -> str:
+    """Shaka Packager's path as vodflow finds it (VODFLOW_PACKAGER, node_modules, PATH); missing: skip (fail
+    under CI)."""
+    from vodflow.errors import ConfigError
+    from vodflow.settings import load_settings
+
+    try:
+        return load_settings().packager_path()
+    except ConfigError:
+        missing(
+            "cenc needs Shaka Packager: run `make packager` (npm's shaka-packager) or set VODFLOW_PACKAGER"
+        )

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
+import platform
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -263,6 +266,12 @@ class Settings(BaseSettings):
         "VODFLOW_PLAYER_URL.",
     )
 
+    packager: str | None = Field(
+        default=None,
+        description="Shaka Packager, which makes `cenc` ladders: a path, or a command on PATH; default the "
+        "checkout's node_modules/shaka-packager binary (`make browser`), else `packager` on PATH.",
+    )
+
     # The upload receiver
     receiver_token: SecretStr | None = None
     receiver_ingest_bucket: str | None = None
@@ -355,6 +364,32 @@ class Settings(BaseSettings):
         if not base.lower().startswith(("http://", "https://")):
             raise ConfigError("VODFLOW_PLAYBACK_BASE_URL: encrypted presets need the API's http(s) base URL")
         return base
+
+    def packager_path(self) -> str:
+        """Shaka Packager's executable (VODFLOW_PACKAGER, else the checkout's npm copy, else `packager` on
+        PATH); ConfigError naming the setting when none is an executable file."""
+        if self.packager:
+            found = shutil.which(self.packager)
+            if found is None:
+                raise ConfigError(
+                    f"VODFLOW_PACKAGER: {self.packager[:200]!r} is not an executable (cenc needs it)"
+                )
+            return found
+        arch = {"x86_64": "x64", "aarch64": "arm64", "arm64": "arm64"}.get(
+            platform.machine(), platform.machine()
+        )
+        bundled = (
+            Path(__file__).resolve().parents[1] / f"node_modules/shaka-packager/bin/packager-linux-{arch}"
+        )
+        if bundled.is_file() and os.access(bundled, os.X_OK):
+            return str(bundled)
+        found = shutil.which("packager")
+        if found is None:
+            raise ConfigError(
+                "VODFLOW_PACKAGER is not set and no Shaka Packager was found (node_modules/shaka-packager, "
+                "`packager` on PATH): cenc encryption needs it"
+            )
+        return found
 
     def watch_base_url(self, storage: StorageConfig) -> str | None:
         """Where jobs of `storage` are watched (`<it>/watch/<job id>`): VODFLOW_PLAYER_URL, else local

@@ -118,8 +118,9 @@ class Encryption(Wire):
     only by its key endpoint, never published."""
 
     method: Literal["aes-128", "cenc"] = Field(
-        description="`aes-128`: HLS whole-segment AES-128-CBC (RFC 8216), `hls` and `cmaf` presets; `cenc`: "
-        "Common Encryption (AES-CTR) with ClearKey, `cmaf` presets."
+        description="`aes-128`: HLS whole-segment AES-128-CBC (RFC 8216), `hls` and `cmaf` presets; "
+        "`cenc`: Common Encryption (AES-CTR) with ClearKey, `cmaf` presets (made by Shaka Packager: "
+        "VODFLOW_PACKAGER)."
     )
     rotate_every: int | None = Field(
         default=None,
@@ -129,10 +130,18 @@ class Encryption(Wire):
         description="`aes-128`: a new key every N segments of each rung (left out: one key for the ladder).",
     )
 
+    scheme: Literal["cenc", "cbcs"] | None = Field(
+        default=None,
+        description="`cenc` only: the protection scheme, `cenc` (AES-CTR, the default) or `cbcs` (AES-CBC "
+        "pattern encryption, what Apple devices decrypt).",
+    )
+
     @model_validator(mode="after")
     def _rotation_with_aes(self) -> Encryption:
         if self.rotate_every is not None and self.method != "aes-128":
             raise ValueError("rotateEvery: only aes-128 keys rotate")
+        if self.scheme is not None and self.method != "cenc":
+            raise ValueError("scheme: only a cenc method has one")
         return self
 
 
@@ -213,11 +222,6 @@ class Preset(Wire):
         return self
 
 
-# What `ffmpeg` 5.1 cannot make: its mp4 muxer encrypts fragmented MP4 (the dash muxer's CMAF) without the
-# per-fragment `senc` a CENC player needs, and no packager (Shaka, Bento4, GPAC) is installed here.
-CENC_UNAVAILABLE = "cenc is not made yet (this ffmpeg writes no per-fragment CENC sample info); use aes-128"
-
-
 def check_encryption(preset: Preset, where: str) -> None:
     """SpecError naming the field (under `where`, `presets[0]`) when `preset.encryption` is not one vodflow
     makes for the preset."""
@@ -228,8 +232,6 @@ def check_encryption(preset: Preset, where: str) -> None:
         raise SpecError(f"{where}.encryption", "only an hls or cmaf preset is encrypted, not mp4")
     if method == "cenc" and preset.format != "cmaf":
         raise SpecError(f"{where}.encryption.method", f"cenc needs a cmaf preset (fMP4), not {preset.format}")
-    if method == "cenc":
-        raise SpecError(f"{where}.encryption.method", CENC_UNAVAILABLE)
     if preset.iframes:
         reason = "not with encryption (I-frame byte ranges point into encrypted segments)"
         raise SpecError(f"{where}.iframes", reason)

@@ -1,7 +1,8 @@
 """Encrypted ladders through the pipeline flow, one-process and chunked: AES-128 segments that decode only
 with the key the key endpoint serves (ffmpeg's HLS client fetches it from a local key server), the keys
-sealed at rest under `keys/`, and no key in hex or base64 in any published object, the documents, the logs
-or the Prefect server's records of the runs."""
+sealed at rest under `keys/`, and no key (the chunked job's cenc key too: Shaka Packager has it on its
+command line) in hex or base64 in any published object, the documents, the logs or the Prefect server's
+records of the runs."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import pytest
 from pydantic import SecretStr
 
 from tests.media import join_segment, make_clip
+from tests.needs import packager
 from vodflow.api.jobs import output_keys
 from vodflow.encoders import chunked as chunked_encoder
 from vodflow.errors import JobFailed
@@ -74,6 +76,7 @@ class _KeyServer:
 def encrypted(prefect_harness, tmp_path_factory) -> Iterator[dict]:
     """Two jobs of a 14 s source (the chunked one in 6 s chunks): an HLS ladder with a new key every segment
     (one-process) or every 2 (chunked), a CMAF ladder with one key, and a clear MP4; logs captured."""
+    packager()  # the cenc ladder's Shaka Packager: skipped (failed under CI) without it
     root = tmp_path_factory.mktemp("encrypted")
     source = make_clip(root / "source.mp4", 428, 240, seconds=14)
     storage = LocalStorage(root / "data")
@@ -94,7 +97,8 @@ def encrypted(prefect_harness, tmp_path_factory) -> Iterator[dict]:
     chunked = {
         "videoUrl": str(source),
         "presets": [
-            {"format": "hls", "resolutions": ["240"], "encryption": {"method": "aes-128", "rotateEvery": 2}}
+            {"format": "hls", "resolutions": ["240"], "encryption": {"method": "aes-128", "rotateEvery": 2}},
+            {"format": "cmaf", "resolutions": ["240"], "encryption": {"method": "cenc"}},  # Shaka Packager
         ],
     }
     try:
@@ -140,6 +144,15 @@ def all_keys(storage: LocalStorage, job_id: str, folder: Path) -> dict[str, byte
                 kid = match["uri"].rsplit("/", 1)[1]
                 keys[kid] = read_content_key(storage, settings, job_id, kid)
     return keys
+
+
+def cenc_key(storage: LocalStorage, job_id: str, folder: Path) -> bytes:
+    """The key of a cenc ladder, by the `cenc:default_KID` of its MPD."""
+    kid = re.search(r'cenc:default_KID="([0-9a-f-]{36})"', (folder / "manifest.mpd").read_text())
+    assert kid is not None
+    key = read_content_key(storage, Settings(key_secret=SecretStr(SECRET)), job_id, kid[1].replace("-", ""))
+    assert key is not None
+    return key
 
 
 def frames(target: Path, *options: str) -> int:
@@ -276,7 +289,10 @@ def test_no_key_in_any_published_object_document_log_or_prefect_record(encrypted
             storage, job_id, storage.root / ladder(encrypted["docs"][job_id], fmt)["filePath"]
         ).values()
     ]
-    assert len(keys) >= 3 + 1 + 2
+    keys.append(
+        cenc_key(storage, CHUNKED, storage.root / ladder(encrypted["docs"][CHUNKED], "cmaf")["filePath"])
+    )
+    assert len(keys) >= 3 + 1 + 2 + 1
     published = [p for p in (storage.root / "files").rglob("*") if p.is_file()]
     documents = [p for p in (storage.root / "jobs").rglob("*") if p.is_file()]
     assert published and documents

@@ -22,6 +22,14 @@ def test_aes_128_on_ladders_with_or_without_rotation(fmt):
     )
 
 
+def test_cenc_on_a_cmaf_preset_is_accepted_with_either_scheme():
+    preset = parse_spec(spec(format="cmaf", encryption={"method": "cenc"})).presets[0]
+    assert preset.encryption is not None and preset.encryption.method == "cenc"
+    assert preset.encryption.scheme is None and preset.wire()["encryption"] == {"method": "cenc"}
+    cbcs = parse_spec(spec(format="cmaf", encryption={"method": "cenc", "scheme": "cbcs"})).presets[0]
+    assert cbcs.wire()["encryption"] == {"method": "cenc", "scheme": "cbcs"}
+
+
 def test_a_preset_without_encryption_is_as_before():
     assert "encryption" not in parse_spec(spec(format="hls")).presets[0].wire()
 
@@ -34,7 +42,13 @@ ENC = "presets[0].encryption"
     [
         ({"format": "mp4", "encryption": {"method": "aes-128"}}, ENC, "only an hls or cmaf"),
         ({"format": "hls", "encryption": {"method": "cenc"}}, ENC + ".method", "cenc needs a cmaf preset"),
-        ({"format": "cmaf", "encryption": {"method": "cenc"}}, ENC + ".method", "cenc is not made yet"),
+        ({"format": "hls", "encryption": {"method": "aes-128", "scheme": "cbcs"}}, ENC, "only a cenc method"),
+        ({"format": "cmaf", "encryption": {"method": "cenc", "scheme": "cens"}}, ENC + ".scheme", "'cbcs'"),
+        (
+            {"format": "cmaf", "encryption": {"method": "cenc", "rotateEvery": 5}},
+            ENC,
+            "only aes-128 keys rotate",
+        ),
         ({"format": "hls", "encryption": {"method": "aes128"}}, ENC + ".method", "did you mean"),
         (
             {"format": "hls", "encryption": {"method": "aes-128", "rotateEvery": 0}},
