@@ -139,7 +139,7 @@ def assert_cancelled(run: CliRun, tmp_path: Path) -> None:
     LEDGER.job("signal to the CLI", "failed", (error.get("step"), error.get("code")) == ("run", "cancelled"))
     assert run.code == 1, run.stderr[-2000:]
     assert run.document["status"] == "failed", run.document
-    assert run.document["error"]["step"] == "run" and run.document["error"]["code"] == "cancelled"
+    assert (error.get("step"), error.get("code")) == ("run", "cancelled"), (error, run.stderr[-4000:])
     assert run.seconds < 45, f"took {run.seconds:.1f} s to stop"  # seconds, not the 150 s of a stuck read
     assert run.leftovers == [], run.leftovers
     assert temp_left(tmp_path / "tmp") == [], "the run's temp directory is removed, and its job lock"
