@@ -6,7 +6,7 @@ import subprocess
 from collections.abc import Sequence
 
 from vodflow.errors import StepError
-from vodflow.media.runner import _child_setup, stop_signals_held
+from vodflow.media.runner import dying_with_parent, stop_signals_held
 from vodflow.packaging.cenc import redacted
 
 PACKAGER_SECONDS = 120.0  # one segment of one rung: seconds at most, even on a loaded host
@@ -25,13 +25,14 @@ def run_packager(
     work `folder` shown as `<work>` (no host path in a job's error). The
     process dies with its parent and is killed on timeout."""
     try:
+        argv, preexec = dying_with_parent(args)
         with stop_signals_held():
             process = subprocess.Popen(
-                list(args),
+                argv,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_child_setup,  # noqa: PLW1509 (no threads start in the child before exec)
+                preexec_fn=preexec,  # noqa: PLW1509 (no threads start in the child before exec)
             )
     except OSError as exc:
         raise StepError(

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import ctypes
+import errno
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -40,12 +42,31 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
+_SETPRIV = shutil.which("setpriv")
+
+
 def _die_with_parent() -> None:
     """In the child before exec: ask Linux to SIGKILL ffmpeg if the process that started it dies."""
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except OSError:
         pass
+
+
+def dying_with_parent(command: Sequence[str]) -> tuple[list[str], Callable[[], None] | None]:
+    """`command` and the `preexec_fn` that make Linux SIGKILL it when the thread that started it ends.
+
+    Through util-linux's `setpriv --pdeathsig KILL`, exec'd in place (same pid), so Python may start it with
+    vfork: a `preexec_fn` makes it fork a copy of this process instead, whose copy-on-write faults and
+    teardown are charged to the child's CPU (25 ms a run at 1.5 GB resident, 70 ms in a larger worker). The
+    `preexec_fn` only where setpriv is missing. FileNotFoundError for a missing program, as Popen raises it.
+    """
+    if _SETPRIV is None:
+        return list(command), _die_with_parent
+    program = shutil.which(command[0])
+    if program is None:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), command[0])
+    return [_SETPRIV, "--pdeathsig", "KILL", "--", program, *command[1:]], None
 
 
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
@@ -77,11 +98,6 @@ def stop_signals_held() -> Iterator[None]:
             signal.signal(number, handler)
         for number in held:
             signal.raise_signal(number)
-
-
-def _child_setup() -> None:
-    """In the child before exec: die with the parent."""
-    _die_with_parent()
 
 
 def encode_timeout(
@@ -196,14 +212,15 @@ def run_ffmpeg(
     with tempfile.TemporaryFile(mode="w+", dir=workdir) as errors:
         process: subprocess.Popen[str] | None = None
         try:  # a stop signal held during the fork is raised as the hold ends: ffmpeg is killed below
+            argv, preexec = dying_with_parent(command)  # a killed worker leaves no orphan ffmpeg behind
             with stop_signals_held():
                 process = subprocess.Popen(
-                    command,
+                    argv,
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=errors,
                     text=True,
-                    preexec_fn=_child_setup,  # a killed worker leaves no orphan ffmpeg behind
+                    preexec_fn=preexec,  # noqa: PLW1509 (no threads start in the child before exec)
                 )
             logger.debug("ffmpeg started (%s, pid %d)", step, process.pid)
             assert process.stdout is not None
