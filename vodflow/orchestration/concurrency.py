@@ -26,6 +26,7 @@ import re
 import socket
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 
@@ -121,6 +122,26 @@ def ffmpeg_slot(slots: int = 1) -> Iterator[None]:
         except Exception as exc:  # no API, no permission: run without the slot rather than fail the job
             _run_logger().warning("running ffmpeg without the %s slot: %s", name, exc)
         yield
+
+
+class _BusySlotFilter(logging.Filter):
+    """Drops the ERROR Prefect's slot service logs for each request the server answered 423 (every slot
+    taken): `_wait_for_slot` asks again and says it waits, and a run in line for a slot has no error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        if len(args) != 2 or args[0] != "ConcurrencySlotAcquisitionWithLeaseService":
+            return True
+        item = args[1]
+        future = item[-1] if isinstance(item, tuple) and item else None
+        if not isinstance(future, Future) or not future.done() or future.cancelled():
+            return True
+        response = getattr(future.exception(), "response", None)
+        return getattr(response, "status_code", None) != 423
+
+
+_BUSY_SLOT_FILTER = _BusySlotFilter()
+logging.getLogger("prefect._internal.concurrency").addFilter(_BUSY_SLOT_FILTER)
 
 
 def _pause(seconds: float) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -103,9 +104,10 @@ def hold_ffmpeg_slot_for(seconds: float) -> tuple[float, float]:
         return start, time.monotonic()
 
 
-def test_a_busy_ffmpeg_slot_is_asked_for_again_within_seconds(monkeypatch):
+def test_a_busy_ffmpeg_slot_is_asked_for_again_within_seconds(monkeypatch, caplog):
     """While the one slot is taken, a waiting run asks again every 1-2 s, not after the server's
-    Retry-After (which grows with how long holders keep the slot)."""
+    Retry-After (which grows with how long holders keep the slot), and no ERROR is logged for the
+    requests the server answered 'all taken'."""
     import vodflow.orchestration.concurrency as concurrency
 
     monkeypatch.setenv("VODFLOW_FFMPEG_SLOTS", "1")
@@ -134,6 +136,8 @@ def test_a_busy_ffmpeg_slot_is_asked_for_again_within_seconds(monkeypatch):
     # asked again while the slot was taken (Prefect's own wait would make one long call), 1-2 s apart
     # (the request's own time comes on top: a loaded host gets 3 s more)
     assert len(asks) >= 2 and all(1.0 <= gap <= 2.0 + 3.0 for gap in gaps), gaps
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, errors
 
 
 def test_limit_names_are_valid_prefect_names():
