@@ -230,7 +230,7 @@ def up(
             server_env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = options.database_url
         starter.start(
             "server",
-            [exe("prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(ports["server"])],
+            [options.python, "-m", "vodflow.stack.server", "--port", str(ports["server"])],
             server_env,
             lambda: answers(f"{ui_url}/api/health"),
             url=ui_url,

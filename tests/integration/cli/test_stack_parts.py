@@ -39,8 +39,29 @@ import http.server, json, os, sys, time
 from pathlib import Path
 Path(os.environ["FAKE_PIDS"], f"prefect-{{os.getpid()}}").write_text(" ".join(sys.argv[1:]))
 fail, args = os.environ.get("FAKE_FAIL", ""), sys.argv[1:]
-if args[:2] == ["server", "start"]:
-    if fail == "server":
+if args[:2] == ["worker", "start"]:
+    if fail == "worker":
+        sys.exit("the worker cannot reach its pool")
+    import urllib.request
+    poll = urllib.request.Request(
+        os.environ["PREFECT_API_URL"] + "/work_pools/vodflow/workers/heartbeat",
+        data=json.dumps({{"name": args[args.index("--name") + 1]}}).encode(), method="POST",
+    )
+    urllib.request.urlopen(poll, timeout=10).read()
+    time.sleep(3600)
+"""
+
+PYTHON = """\
+#!{python}
+# A stand-in for the interpreter `up` runs its Prefect server, set-up, warm runner and worker with: the server
+# answers what `up` asks, the set-up succeeds, the runner puts its socket in place, the worker polls the
+# server once; they wait.
+import http.server, json, os, sys, time, urllib.request
+from pathlib import Path
+Path(os.environ["FAKE_PIDS"], f"python-{{os.getpid()}}").write_text(" ".join(sys.argv[1:]))
+args = sys.argv[1:]
+if args[:2] == ["-m", "vodflow.stack.server"]:  # the stack's Prefect server
+    if os.environ.get("FAKE_FAIL") == "server":
         sys.exit("database connection refused: the server cannot start")
     Path(os.environ["FAKE_PIDS"], "server-database").write_text(
         os.environ.get("PREFECT_SERVER_DATABASE_CONNECTION_URL", "(SQLite)")
@@ -65,27 +86,7 @@ if args[:2] == ["server", "start"]:
             pass
     port = int(args[args.index("--port") + 1])
     http.server.ThreadingHTTPServer(("127.0.0.1", port), Answers).serve_forever()
-elif args[:2] == ["worker", "start"]:
-    if fail == "worker":
-        sys.exit("the worker cannot reach its pool")
-    import urllib.request
-    poll = urllib.request.Request(
-        os.environ["PREFECT_API_URL"] + "/work_pools/vodflow/workers/heartbeat",
-        data=json.dumps({{"name": args[args.index("--name") + 1]}}).encode(), method="POST",
-    )
-    urllib.request.urlopen(poll, timeout=10).read()
-    time.sleep(3600)
-"""
-
-PYTHON = """\
-#!{python}
-# A stand-in for the interpreter `up` runs its Prefect set-up, the warm runner and the worker with: the set-up
-# succeeds, the runner puts its socket in place, the worker polls the stand-in server once; both wait.
-import json, os, sys, time, urllib.request
-from pathlib import Path
-Path(os.environ["FAKE_PIDS"], f"python-{{os.getpid()}}").write_text(" ".join(sys.argv[1:]))
-args = sys.argv[1:]
-if args[:2] == ["-m", "vodflow.stack.deploy"]:  # the work pool, deployments and automations: done
+elif args[:2] == ["-m", "vodflow.stack.deploy"]:  # the work pool, deployments and automations: done
     sys.exit(0)
 if args[:2] == ["-m", "vodflow.stack.forkserver"]:
     Path(args[args.index("--socket") + 1]).touch()
