@@ -5,6 +5,7 @@ the stack's server's middleware (every client)."""
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
 import httpx
 from prefect.client import base as prefect_client_base
@@ -14,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from vodflow.net import busy
 from vodflow.net.busy import BusyHintMiddleware, BusyHintTransport
 
 
@@ -29,15 +31,27 @@ def answers(*statuses: tuple[int, dict[str, str]]) -> tuple[httpx.MockTransport,
     return httpx.MockTransport(handler), seen
 
 
-def test_prefects_client_asks_a_busy_server_again_after_a_tenth_of_a_second(monkeypatch):
-    slept: list[float] = []
+def test_a_busy_answer_is_asked_again_at_once_then_prefect_s_client_waits_a_tenth_of_a_second(monkeypatch):
+    """Busy twice: the transport's own resends end it, Prefect's client never waits. Busy for longer: the
+    third answer reaches Prefect's client hinted, which asks again after a tenth of a second, not 2 s."""
+    slept: list[float] = []  # Prefect's client's waits
+    resent: list[float] = []  # the transport's
     monkeypatch.setattr(prefect_client_base.time, "sleep", slept.append)
-    inner, seen = answers((503, {}), (200, {}))
+    monkeypatch.setattr(busy, "time", SimpleNamespace(sleep=resent.append))
+    inner, seen = answers((503, {}), (503, {"Retry-After": "0.1"}), (200, {}))
     with PrefectHttpxSyncClient(
         transport=BusyHintTransport(inner), base_url="http://127.0.0.1:9/api"
     ) as client:
         assert client.get("/health").status_code == 200
-    assert seen == ["/api/health", "/api/health"]
+    assert seen == ["/api/health"] * 3 and slept == [], slept
+    assert len(resent) == 2 and all(0.05 <= delay <= 0.15 for delay in resent), resent
+
+    inner, seen = answers((503, {}), (503, {}), (503, {}), (200, {}))
+    with PrefectHttpxSyncClient(
+        transport=BusyHintTransport(inner), base_url="http://127.0.0.1:9/api"
+    ) as client:
+        assert client.get("/health").status_code == 200
+    assert seen == ["/api/health"] * 4
     assert len(slept) == 1 and slept[0] < 0.5, slept  # without the hint: 2 s and more
 
     slept.clear()
@@ -47,11 +61,12 @@ def test_prefects_client_asks_a_busy_server_again_after_a_tenth_of_a_second(monk
     assert len(slept) == 1 and slept[0] >= 1.0, "the bound above would not see the bug"
 
 
-def test_an_answer_that_names_its_delay_or_is_no_503_is_left_alone():
+def test_an_answer_that_names_a_longer_delay_or_is_no_503_is_left_alone():
     for status, headers, expected in ((503, {"Retry-After": "7"}, "7"), (429, {}, None), (200, {}, None)):
-        inner, _ = answers((status, headers))
+        inner, seen = answers((status, headers))
         response = BusyHintTransport(inner).handle_request(httpx.Request("GET", "http://127.0.0.1:9/api/x"))
         assert response.headers.get("Retry-After") == expected, (status, headers)
+        assert len(seen) == 1, "asked once"
 
 
 def busy_app(*statuses: tuple[int, dict[str, str]]) -> tuple[Starlette, list[str]]:
