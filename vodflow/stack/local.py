@@ -54,8 +54,8 @@ PORT_OPTIONS = {
 HEALTH = {"server": "/api/health", "api": "/healthz", "receiver": "/healthz", "files": "/"}
 ADDABLE = ("api", "receiver")  # parts that `up` starts beside a running stack that lacks them
 RUNNER_SOCKET = "runner.sock"  # the warm runner's, in the 0700 state directory
-# The worker asks for new runs every 0.5 s (Prefect's default: 10 s): a run from the UI or the API waits
-# 0.25 s on average for it; one small query of the local server per ask.
+# The stack's worker asks for runs as the server schedules them (vodflow.stack.worker), at most every 0.5 s
+# (Prefect's default poll: 10 s); without a run it asks every 5 s.
 WORKER_QUERY_SECONDS = "0.5"
 RUN_STOP_SECONDS = 30.0  # a flow run told to stop fails its job, removes its temp files, releases its slots
 # Leases kept on disk under PREFECT_HOME (Prefect's default keeps them in memory, lost with the server: a
