@@ -16,15 +16,13 @@ The token goes in `?token=` or in `Authorization: Bearer`. Without a valid one: 
 from __future__ import annotations
 
 import base64
-import binascii
-import json
 import logging
 import posixpath
 import re
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Body, Query, Request
@@ -46,6 +44,7 @@ from vodflow.jobs.playback import (
     verify_link,
     verify_playback_token,
 )
+from vodflow.packaging.cenc import clearkey_request_kids
 from vodflow.packaging.rewrite import MAX_PLAYLIST_BYTES, RewriteError, rewrite_hls, rewrite_mpd
 from vodflow.settings import ApiSettings
 from vodflow.storage.base import Storage
@@ -380,24 +379,11 @@ def b64url(data: bytes) -> str:
 
 
 def license_kids(body: bytes) -> list[str]:
-    """The key ids (hex) a W3C ClearKey license request (`{"kids": [base64url...], "type": ...}`) asks for;
-    ValueError for anything else."""
+    """The key ids (hex) a W3C ClearKey license request asks for (`clearkey_request_kids`), at most
+    `MAX_LICENSE_KIDS`; ValueError for anything else."""
     if len(body) > 16384:
         raise ValueError("license request too large")
-    try:
-        request: Any = json.loads(body)
-    except ValueError:
-        raise ValueError("license request is not JSON") from None
-    kids = request.get("kids") if isinstance(request, dict) else None
-    if not isinstance(kids, list) or not 0 < len(kids) <= MAX_LICENSE_KIDS:
-        raise ValueError(f"license request needs 1 to {MAX_LICENSE_KIDS} kids")
-    out = []
-    for kid in kids:
-        try:
-            raw = base64.urlsafe_b64decode(str(kid) + "=" * (-len(str(kid)) % 4))
-        except (binascii.Error, ValueError):
-            raise ValueError("a kid that is not base64url") from None
-        if len(raw) != 16:
-            raise ValueError("a kid that is not 16 bytes")
-        out.append(raw.hex())
-    return out
+    kids = clearkey_request_kids(body)
+    if len(kids) > MAX_LICENSE_KIDS:
+        raise ValueError(f"a license request names 1 to {MAX_LICENSE_KIDS} kids")
+    return [kid.hex() for kid in kids]
