@@ -42,6 +42,7 @@ import httpx
 from vodflow.cli.encode import checked_job_id, failed_document, prepare_spec, stored_document
 from vodflow.cli.logs import repeats_job_failure
 from vodflow.cli.output import EXIT_FAILED
+from vodflow.cli.run_events import RunEvents
 from vodflow.jobs.sources import parse_video_url
 from vodflow.net.retry import call_with_retry
 from vodflow.orchestration.flow_runs import (
@@ -61,6 +62,7 @@ from vodflow.stack.processes import is_running
 from vodflow.stack.state import StackState
 
 POLL_SECONDS = 0.2  # between two reads of the run's state: the end of a short job is seen this late at worst
+EVENTS_FALLBACK_SECONDS = 2.0  # between two reads while its events stream is live (a read on each event)
 LOG_SECONDS = 1.0  # between two reads of its log lines
 PICKUP_SECONDS = 60.0  # the worker starts a run within this, or the stack counts as unable to run it
 HOOK_SECONDS = 5.0  # what a cancelled or crashed run's hook gets to fail its document before this does
@@ -217,6 +219,7 @@ class StackRun:
         self._seen_logs: set[str] = set()
         self._logs_after: str | None = None
         self._logs_at = 0.0
+        self.events: RunEvents | None = None
 
     def _call(self, method: str, path: str, body: Any = None, timeout: float | None = None) -> Any:
         """The JSON answer; HTTPError when there is none (a non-JSON answer counts as an HTTP error)."""
@@ -245,27 +248,60 @@ class StackRun:
         )
         return self.run_id
 
+    def watch(self, api_url: str) -> None:
+        """Follow the run's events from now on (`RunEvents`): its state is then read when one comes and every
+        `EVENTS_FALLBACK_SECONDS`, not every `POLL_SECONDS`."""
+        assert self.run_id is not None
+        self.events = RunEvents(api_url, self.run_id)
+
+    def close(self) -> None:
+        if self.events is not None:
+            self.events.close()
+
+    def _state_due(self, read_at: float) -> bool:
+        """Whether to read the run's state now: at once without a live events stream, else on an event or
+        when the last read is `EVENTS_FALLBACK_SECONDS` old."""
+        events = self.events
+        if events is None or not events.live:
+            return True
+        if events.changed.is_set() or time.monotonic() - read_at >= EVENTS_FALLBACK_SECONDS:
+            events.changed.clear()  # one that comes during the read asks for another
+            return True
+        return False
+
+    def _pause(self) -> None:
+        """`POLL_SECONDS`, or less when an event comes (signals are looked at after each pause)."""
+        events = self.events
+        if events is not None and events.live:
+            events.changed.wait(POLL_SECONDS)
+        else:
+            time.sleep(POLL_SECONDS)
+
     def follow(self, signals: Signals, stopping: bool, until: float | None = None) -> Ended:
         """Read the run's state until it is final, the server is lost, or (running) the first signal comes or
         the worker has not started it by `until`, or (stopping) a second signal comes or `until` passes."""
         assert self.run_id is not None
         answered = time.monotonic()
+        read_at = float("-inf")
         last = Ended()
         while True:
-            try:
-                run = self._call("GET", run_path(self.run_id), timeout=min(REQUEST_SECONDS, self.lost_after))
-                answered = time.monotonic()
-                state, message = run_state(run)
-                self.run_name = run.get("name") or self.run_name
-                last = Ended(state, message, run.get("start_time"))
-                self.relay_logs()
-            except httpx.HTTPError:
-                if time.monotonic() - answered >= self.lost_after:
-                    last.lost = True
+            if self._state_due(read_at):
+                read_at = time.monotonic()
+                try:
+                    timeout = min(REQUEST_SECONDS, self.lost_after)
+                    run = self._call("GET", run_path(self.run_id), timeout=timeout)
+                    answered = time.monotonic()
+                    state, message = run_state(run)
+                    self.run_name = run.get("name") or self.run_name
+                    last = Ended(state, message, run.get("start_time"))
+                except httpx.HTTPError:
+                    if time.monotonic() - answered >= self.lost_after:
+                        last.lost = True
+                        return last
+                if last.final:
+                    self.relay_logs(force=True)
                     return last
-            if last.final:
-                self.relay_logs(force=True)
-                return last
+            self.relay_logs()
             now = time.monotonic()
             if stopping:
                 last.signalled = signals.twice
@@ -275,7 +311,7 @@ class StackRun:
                 last.late = until is not None and now >= until and last.state in NOT_STARTED_STATES
             if last.signalled or last.late:
                 return last
-            time.sleep(POLL_SECONDS)
+            self._pause()
 
     def cancel(self, message: str) -> None:
         """Ask the run to stop (best effort: a server that is gone cannot be asked)."""
@@ -357,15 +393,20 @@ def hand_off(
         print(
             f"vodflow encode: handed to the local stack: flow run {ui_run_url(api, run_id)}", file=sys.stderr
         )
-        ended = run.follow(signals, stopping=False, until=time.monotonic() + PICKUP_SECONDS)
-        if ended.signalled or ended.late:
-            why = f"stopped by {signals.first}" if ended.signalled else "its worker did not start it"
-            run.cancel(f"vodflow encode: {why}")
-            stopped = run.follow(signals, stopping=True, until=time.monotonic() + settings.stop_grace_seconds)
-            if not stopped.final and not stopped.start_time:
-                run.force_cancelled(f"vodflow encode: {why} (it never started)")
-            stopped.signalled, stopped.late = ended.signalled, ended.late
-            ended = stopped
+        run.watch(api)
+        try:
+            ended = run.follow(signals, stopping=False, until=time.monotonic() + PICKUP_SECONDS)
+            if ended.signalled or ended.late:
+                why = f"stopped by {signals.first}" if ended.signalled else "its worker did not start it"
+                run.cancel(f"vodflow encode: {why}")
+                grace = time.monotonic() + settings.stop_grace_seconds
+                stopped = run.follow(signals, stopping=True, until=grace)
+                if not stopped.final and not stopped.start_time:
+                    run.force_cancelled(f"vodflow encode: {why} (it never started)")
+                stopped.signalled, stopped.late = ended.signalled, ended.late
+                ended = stopped
+        finally:
+            run.close()
         fallback = _fallback(ended, job_id, api, settings.prefect_lost_seconds, signals)
         return _document(settings, job_id, ended, fallback)  # a signal now would cut the document short
 

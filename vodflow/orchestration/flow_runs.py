@@ -6,7 +6,7 @@ with them without paying Prefect's start-up (`vodflow.cli.handoff`)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -89,6 +89,28 @@ def logs_request(run_id: str, after: str | None = None, limit: int = 200) -> tup
     if after:
         logs["timestamp"] = {"after_": after}
     return "/logs/filter", {"logs": logs, "sort": "TIMESTAMP_ASC", "limit": limit}
+
+
+def run_events_url(api_url: str) -> str:
+    """The events stream's websocket beside `api_url` (`http://host:port/api` -> `ws://host:port/api/events/out`)."""
+    base = api_url.rstrip("/")
+    scheme, _, rest = base.partition("://")
+    return f"{'wss' if scheme == 'https' else 'ws'}://{rest}/events/out"
+
+
+def run_events_subscription(run_id: str, now: datetime) -> list[dict[str, Any]]:
+    """The messages that subscribe a websocket of `run_events_url` to the flow run's own events from `now` on
+    (Prefect's protocol: an `auth` message, answered `auth_success`, then the filter; no backfill)."""
+    window = {
+        "since": (now - timedelta(minutes=1)).isoformat(),
+        "until": (now + timedelta(days=365)).isoformat(),
+    }
+    events = {
+        "occurred": window,
+        "event": {"prefix": ["prefect.flow-run."]},
+        "resource": {"id": [f"prefect.flow-run.{run_id}"]},
+    }
+    return [{"type": "auth", "token": None}, {"type": "filter", "filter": events, "backfill": False}]
 
 
 def run_state(run: Mapping[str, Any]) -> tuple[str, str]:

@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from vodflow.orchestration.flow_runs import (
     CLI_TAG,
     create_run_request,
     deployment_path,
     log_line,
     logs_request,
+    run_events_subscription,
+    run_events_url,
     run_parameters,
     run_path,
     run_state,
@@ -84,3 +88,17 @@ def test_the_ui_link_and_a_log_line_look_like_prefect_s():
     assert log_line(engine, "job j1 a.mp4") == "? | INFO    | Flow run 'job j1 a.mp4' - m"
     assert log_line({**engine, "task_run_id": "t1"}, "job j1 a.mp4") == "? | INFO    | Task run - m"
     assert log_line(engine) == "? | INFO    | prefect.flow_runs - m"
+
+
+def test_the_events_stream_is_beside_the_api_and_the_subscription_names_the_run_only():
+    assert run_events_url("http://127.0.0.1:4200/api/") == "ws://127.0.0.1:4200/api/events/out"
+    assert run_events_url("https://prefect.example/api") == "wss://prefect.example/api/events/out"
+    now = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    auth, subscribe = run_events_subscription("r-1", now)
+    assert auth == {"type": "auth", "token": None}
+    assert subscribe["type"] == "filter" and subscribe["backfill"] is False
+    events = subscribe["filter"]
+    assert events["resource"] == {"id": ["prefect.flow-run.r-1"]}
+    assert events["event"] == {"prefix": ["prefect.flow-run."]}
+    since, until = (datetime.fromisoformat(events["occurred"][k]) for k in ("since", "until"))
+    assert since < now < until and (until - now).days >= 30  # a window that still holds at the run's end
