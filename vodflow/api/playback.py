@@ -238,7 +238,7 @@ def playback_routes(
             doc = pb.private_doc(job_id)
         except PlaybackDenied as exc:
             return denied(exc)
-        raw = token or str(request.headers.get("authorization", "")).removeprefix("Bearer ").strip()
+        raw = request_token(request, token)
         base = pb.base(request)
         prefix = private_prefix(job_id)
         hls, dash, files = [], [], []
@@ -269,7 +269,7 @@ def playback_routes(
             pb.private_doc(job_id)
         except PlaybackDenied as exc:
             return denied(exc)
-        raw = token or str(request.headers.get("authorization", "")).removeprefix("Bearer ").strip()
+        raw = request_token(request, token)
         if not path.endswith((".m3u8", ".mpd")):
             return denied(PlaybackDenied(404, "not a playlist or manifest"))
         try:
@@ -372,6 +372,11 @@ def playback_routes(
         return key if isinstance(key, bytes) and len(key) == 16 else None
 
     return minting, router
+
+
+def request_token(request: Request, token: str | None) -> str:
+    """The playback token as the request gave it: `?token=`, else the `Authorization: Bearer` header's."""
+    return token or str(request.headers.get("authorization", "")).removeprefix("Bearer ").strip()
 
 
 def b64url(data: bytes) -> str:

@@ -90,3 +90,42 @@ def test_following_a_run_reads_its_state_on_events_not_every_fifth_of_a_second()
     assert ended.state == "COMPLETED"
     # polling: 20 reads in these 4 s; on events: one per change (3) and every 2 s at most, plus the first
     assert len(reads) <= 8, [round(t - started, 2) for t in reads]
+
+
+PLAIN_HTTP = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nno"
+
+
+@pytest.mark.parametrize("answer", [b"", PLAIN_HTTP], ids=["silent", "no-ws"])
+def test_a_server_that_never_opens_the_stream_leaves_the_cli_polling(answer, monkeypatch):
+    """A server that accepts and says nothing, or answers plain HTTP: the stream ends within its open
+    timeout (shortened here), not live, so `follow` reads the state every 0.2 s as before."""
+    import socket
+
+    from vodflow.cli import run_events
+
+    monkeypatch.setattr(run_events, "OPEN_SECONDS", 1.0)
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        accepted.append(conn)
+        conn.recv(65536)
+        if answer:
+            conn.sendall(answer)
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    port = listener.getsockname()[1]
+    started = time.monotonic()
+    events = RunEvents(f"http://127.0.0.1:{port}/api", "r-1")
+    try:
+        assert events.changed.wait(10), "the stream neither opened nor ended"
+        events._thread.join(10)
+        assert not events._thread.is_alive() and not events.live
+        assert time.monotonic() - started < 10
+    finally:
+        events.close()
+        for conn in accepted:
+            conn.close()
+        listener.close()
