@@ -83,7 +83,11 @@ def descendants(pid: int) -> set[int]:
     todo = [pid]
     while todo:
         parent = todo.pop()
-        for task in Path(f"/proc/{parent}/task").glob("*"):
+        try:  # a process may end between being listed and being read
+            tasks = list(Path(f"/proc/{parent}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
             try:
                 children = (task / "children").read_text().split()
             except OSError:
@@ -93,6 +97,12 @@ def descendants(pid: int) -> set[int]:
                     found.add(child)
                     todo.append(child)
     return found
+
+
+def started_at(pid: int) -> str | None:
+    """When `pid` started (clock ticks since boot): with the pid, names one process even after pid reuse."""
+    fields = stat(pid)
+    return fields[19] if fields is not None else None
 
 
 def ancestors(pid: int) -> list[int]:

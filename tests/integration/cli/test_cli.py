@@ -27,7 +27,7 @@ from tests.faults import LEDGER
 from tests.httpserver import serve
 from tests.media import make_clip
 from tests.prefect_server import BIN, free_port
-from tests.procs import command_line, descendants
+from tests.procs import command_line, descendants, started_at
 from tests.runs import temp_left
 
 MP4_240 = [{"format": "mp4", "resolutions": ["240"]}]
@@ -89,11 +89,11 @@ def run_cli(
     process = subprocess.Popen(
         [str(BIN / "vodflow"), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    seen: set[int] = set()
+    seen: dict[int, str | None] = {}  # pid -> its start time, so a reused pid is never signalled
     started = time.monotonic()
     try:
         while stop_when is not None and process.poll() is None:
-            seen |= descendants(process.pid)
+            seen.update((pid, started_at(pid)) for pid in descendants(process.pid) if pid not in seen)
             if stop_when(process):
                 started = time.monotonic()
                 process.send_signal(sig)
@@ -101,7 +101,7 @@ def run_cli(
             assert time.monotonic() - started < timeout, "the condition to stop never came"
             time.sleep(0.1)
         while process.poll() is None:
-            seen |= descendants(process.pid)
+            seen.update((pid, started_at(pid)) for pid in descendants(process.pid) if pid not in seen)
             assert time.monotonic() - started < timeout, "the command did not end"
             time.sleep(0.1)
         seconds = time.monotonic() - started
@@ -111,8 +111,9 @@ def run_cli(
             process.kill()
             process.wait()
     time.sleep(0.5)
-    leftovers = [line for pid in seen if (line := command_line(pid))]
-    for pid in seen:  # never leak into the rest of the session, even when the test fails
+    ours = [pid for pid, start in seen.items() if start is not None and started_at(pid) == start]
+    leftovers = [line for pid in ours if (line := command_line(pid))]
+    for pid in ours:  # never leak into the rest of the session, even when the test fails
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
