@@ -36,12 +36,13 @@ from vodflow.media.commands import (
     GLOBAL_ARGS,
     HLS_SEGMENT_SECONDS,
     KEYFRAME_SECONDS,
-    pictures,
     rate_options,
+    scaled_pictures,
     x264_options,
 )
 from vodflow.media.inputs import file_url, input_options
 from vodflow.media.loudness import normalized
+from vodflow.media.scaling import Size
 from vodflow.media.video_codecs import EncoderPresets, codec_stream_options
 from vodflow.media.watermark import Marks, on_images
 from vodflow.packaging.storyboard import StoryboardLayout
@@ -301,12 +302,13 @@ def build_chunk_command(
         video = video.filter("trim", end_pts=first_frame(chunk.end, rate))  # in 1/frame_rate units
     boards = spec.storyboard is not None and tiles is not None and len(tiles) > 0
     keeps = [s.rendition.dynamic_range != "sdr" for s in spec.streams] + [False] * boards
-    branches = pictures(video, keeps, spec.dynamic_range)
+    sizes: list[Size | None] = [(s.rendition.width, s.rendition.height) for s in spec.streams]
+    branches = scaled_pictures(video, sizes + [None] * boards, keeps, spec.dynamic_range)
     marks = Marks(spec.watermark, len(spec.streams))
     outputs = []
     for i, stream in enumerate(spec.streams):
         r = stream.rendition
-        scaled = branches[i].filter("scale", r.width, r.height)  # type: ignore[attr-defined]
+        scaled = branches[i]
         if stream.square:
             scaled = scaled.filter("setsar", 1)
         scaled = marks.over(scaled, r.width, r.height)

@@ -8,7 +8,8 @@ segments afterwards (`build_mp4_remux_command`). A thumbnail branch keeps the on
 not a second decode.
 
 An HDR source (PQ or HLG) is tone-mapped to SDR BT.709 once, before the split, for every output but the
-HEVC/AV1 rungs that keep its HDR: those get the untouched decode (`pictures`).
+HEVC/AV1 rungs that keep its HDR: those get the untouched decode (`pictures`). Each picture size is scaled
+once, from the smallest larger size of the command (`media.scaling`, `scaled_pictures`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from vodflow.jobs.plan import CmafOutput, HlsOutput, Mp4Output, OutputPlan, Rend
 from vodflow.media.color import TONEMAP_FILTERS, MasteringDisplay
 from vodflow.media.inputs import concat_url, file_url, input_options
 from vodflow.media.loudness import normalized
+from vodflow.media.scaling import Size, root_count, scaled_tree, split_ways
 from vodflow.media.video_codecs import EncoderPresets, codec_stream_options
 from vodflow.media.watermark import Marks, on_images
 from vodflow.packaging.cmaf import MANIFEST, audio_only_id, cmaf_dir, dash_muxer_options
@@ -200,7 +202,10 @@ def build_encode_command(
     boards = 1 if plan.storyboard is not None else 0
     keeps = [False] * len(renditions)
     keeps += [r.dynamic_range != "sdr" for out in plan.cmaf for r in out.renditions]
-    video = pictures(src.video, keeps + [False] * (len(by_time) + boards), plan.dynamic_range)
+    sizes: list[Size | None] = [(r.width, r.height) for r in renditions]
+    sizes += [(r.width, r.height) for out in plan.cmaf for r in out.renditions]
+    frames = len(by_time) + boards  # thumbnails and tiles pick their frames before they scale
+    video = scaled_pictures(src.video, sizes + [None] * frames, keeps + [False] * frames, plan.dynamic_range)
     audio_branches = len(renditions) + len(shared_kbps) + len(audio_only)
     audio = None
     if has_audio:
@@ -209,8 +214,7 @@ def build_encode_command(
     image_marks = Marks(on_images(plan.watermark), len(plan.thumbnails) + boards)
 
     def branch(i: int, rendition: Rendition) -> list[object]:
-        scaled = video[i].filter("scale", rendition.width, rendition.height).filter("setsar", 1)
-        scaled = marks.over(scaled, rendition.width, rendition.height)
+        scaled = marks.over(video[i].filter("setsar", 1), rendition.width, rendition.height)
         return [scaled, audio[i]] if audio is not None else [scaled]
 
     outputs = []
@@ -254,10 +258,7 @@ def build_encode_command(
     for out in plan.cmaf:
         # No `setsar 1` here: the dash muxer wants one aspect ratio per AdaptationSet, and a rung rounded to
         # even sizes (426x240 of 16:9) keeps the source's exact one only through the sample aspect ratio.
-        scaled = [
-            marks.over(video[i + j].filter("scale", r.width, r.height), r.width, r.height)
-            for j, r in enumerate(out.renditions)
-        ]
+        scaled = [marks.over(video[i + j], r.width, r.height) for j, r in enumerate(out.renditions)]
         codecs = _CodecOptions(
             EncoderPresets(x264_preset, x265_preset, svtav1_preset),
             max(1, round(KEYFRAME_SECONDS * (frame_rate or 25))),
@@ -293,8 +294,7 @@ def pictures(video: object, keeps: list[bool], source_range: str) -> list[object
     """One branch of the decoded `video` per consumer, in order: tone-mapped to SDR BT.709 when the source
     is HDR, unless `keeps` says the consumer keeps the source's HDR. An SDR source is split as it is."""
     if source_range == "sdr":
-        split = video.filter_multi_output("split", len(keeps))  # type: ignore[attr-defined]
-        return [split[k] for k in range(len(keeps))]
+        return split_ways(video, len(keeps))
     hdr, sdr = keeps.count(True), keeps.count(False)
     if hdr and sdr:
         top = video.filter_multi_output("split", 2)  # type: ignore[attr-defined]
@@ -303,12 +303,29 @@ def pictures(video: object, keeps: list[bool], source_range: str) -> list[object
         tonemapped = kept = video
     branches: dict[bool, list[object]] = {True: [], False: []}
     if sdr:
-        split = tone_mapped(tonemapped).filter_multi_output("split", sdr)  # type: ignore[attr-defined]
-        branches[False] = [split[k] for k in range(sdr)]
+        branches[False] = split_ways(tone_mapped(tonemapped), sdr)
     if hdr:
-        split = kept.filter_multi_output("split", hdr)  # type: ignore[attr-defined]
-        branches[True] = [split[k] for k in range(hdr)]
+        branches[True] = split_ways(kept, hdr)
     return [branches[keep].pop(0) for keep in keeps]
+
+
+def scaled_pictures(
+    video: object, sizes: Sequence[Size | None], keeps: Sequence[bool], source_range: str
+) -> list[object]:
+    """One stream per consumer, in order: the decoded `video` scaled to `sizes[i]` (`media.scaling`: each
+    size once, from the smallest larger one of the same dynamic range), or as it is where `sizes[i]` is None;
+    tone-mapped or kept HDR by `keeps[i]` as `pictures` does."""
+    wants = list(zip(sizes, keeps, strict=True))
+    trees = {keep: [s for s, k in wants if k == keep and s is not None] for keep in (False, True)}
+    roots = {keep: root_count(trees[keep]) for keep in (False, True)}
+    raw = [k for s, k in wants if s is None]
+    branches = pictures(video, [False] * roots[False] + [True] * roots[True] + raw, source_range)
+    scaled = {
+        False: iter(scaled_tree(branches[: roots[False]], trees[False])),
+        True: iter(scaled_tree(branches[roots[False] : roots[False] + roots[True]], trees[True])),
+    }
+    unscaled = iter(branches[roots[False] + roots[True] :])
+    return [next(unscaled) if s is None else next(scaled[k]) for s, k in wants]
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,10 @@
 (SSIM, PSNR, and VMAF where the ffmpeg in use has libvmaf), and reading their reports (pure builders and
 parsers).
 
-The source is scaled with bicubic, as the encode scales it, so what is measured is what encoding lost, not the
-resize. Debian's ffmpeg 5.1 has no libvmaf; the static ffmpeg in the `imageio-ffmpeg` wheel has it.
+The source is scaled with bicubic straight to each size, so what is measured is what encoding lost, not the
+resize; the encode scales the same way but in a cascade (`media.scaling`), which is part of what it measures
+(48-54 dB PSNR from the direct scale before encoding). Debian's ffmpeg 5.1 has no libvmaf; the static ffmpeg
+in the `imageio-ffmpeg` wheel has it.
 `build_quality_command` measures one file (the benchmark); `build_job_quality_command` measures every
 rendition of a job from one decode of the source, split to each comparison.
 """
@@ -128,8 +130,8 @@ def build_job_quality_command(
     source: Path, targets: Sequence[QualityTarget], *, vmaf: bool = False, ffmpeg: str = "ffmpeg"
 ) -> list[str]:
     """One ffmpeg command whose log (stderr, `info` level) holds the scores of every target against `source`:
-    the source is decoded once and split, each branch scaled as the encode scales it (`scale=W:H`, bicubic;
-    tone-mapped first for a `tonemap` target, as the encode tone-maps it); both sides start at time 0 and are
+    the source is decoded once and split, each branch scaled straight to the target's size (`scale=W:H`,
+    bicubic; tone-mapped first for a `tonemap` target, as the encode tone-maps it); both start at 0 and are
     compared as 8-bit 4:2:0 (an HDR10 rung kept as such too: PQ-coded values on both sides). Target `i`'s
     filters are named `q<i>` (`parse_job_quality` reads them back). ValueError when there is no target."""
     if not targets:

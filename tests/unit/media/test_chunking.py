@@ -139,7 +139,9 @@ def test_chunk_command_decodes_only_its_range_onto_the_frame_grid():
     assert command[command.index("-i") - 2 : command.index("-i")] == ["-ss", "5.980000"], "half a frame early"
     assert "-copyts" in command and "-start_at_zero" in command
     graph = command[command.index("-filter_complex") + 1]
-    assert "fps=fps=25/1:start_time=6.000000" in graph and "trim=end_pts=300" in graph and "split=3" in graph
+    assert "fps=fps=25/1:start_time=6.000000" in graph and "trim=end_pts=300" in graph
+    scales = re.findall(r"scale=(\d+:\d+)", graph)
+    assert scales == ["1280:720", "640:360", "426:240"], "each size once, in a cascade"
     assert command.count("-f") == 3 and command.count("matroska") == 3
     assert "libx264" in command and "aac" not in command and "0:a" not in " ".join(command)
     assert command.count("expr:gte(t,n_forced*2)") == 3, "keyframes forced as in the one-process encode"
@@ -218,7 +220,7 @@ def test_chunk_of_an_hdr_source_is_tone_mapped_once_before_the_split(kind):
     tonemap = [(name, {k: str(v) for k, v in args.items()}) for name, args in TONEMAP_FILTERS]
     start = names.index("trim") + 1
     assert filters[start : start + len(tonemap)] == tonemap, "the one-process encode's chain, in its order"
-    assert names[start + len(tonemap)] == "split" and names.count("tonemap") == 1, "once, before the split"
+    assert names[start + len(tonemap)] == "scale" and names.count("tonemap") == 1, "once, before any scale"
     assert command.count("libx264") == 3 and "-color_trc" not in command, "x264 takes BT.709 from the frames"
 
     sdr = build_chunk_command(src, chunk, spec_for(plan), WORK)

@@ -1,6 +1,7 @@
 """The encode and thumbnail commands, built purely and then run for real with ffmpeg."""
 
 import os
+import re
 import subprocess
 
 import pytest
@@ -46,7 +47,9 @@ def test_one_process_decodes_once_and_encodes_each_distinct_rendition_once(tmp_p
     graph = command[command.index("-filter_complex") + 1]
     # the two HLS rungs and the 360p MP4: the 240p MP4 is the 240p rung's encode, remuxed afterwards with
     # an AAC track of its own (one more audio branch: MPEG-TS segments lose the AAC priming MP4 keeps)
-    assert "split=3" in graph and "asplit=4" in graph
+    scales = re.findall(r"scale=(\d+:\d+)", graph)
+    assert scales == ["854:480", "640:360", "428:240"], "each size once, in a cascade"
+    assert "asplit=4" in graph
     assert [out.rendition.resolution for out in remuxed_mp4s(plan)] == ["240"]
     shared, own = (str(mp4_path(tmp_path, out)) for out in plan.mp4)
     assert shared not in command and own in command
