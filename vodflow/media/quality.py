@@ -4,7 +4,7 @@ parsers).
 
 The source is scaled with bicubic straight to each size, so what is measured is what encoding lost, not the
 resize; the encode scales the same way but in a cascade (`media.scaling`), which is part of what it measures
-(48-54 dB PSNR from the direct scale before encoding). Debian's ffmpeg 5.1 has no libvmaf; the static ffmpeg
+(52-56 dB PSNR from the direct scale before encoding). Debian's ffmpeg 5.1 has no libvmaf; the static ffmpeg
 in the `imageio-ffmpeg` wheel has it.
 `build_quality_command` measures one file (the benchmark); `build_job_quality_command` measures every
 rendition of a job from one decode of the source, split to each comparison.
