@@ -14,7 +14,6 @@ Run: `.venv/bin/python bench/scaling.py` (BENCH_SCALING_SOURCE seconds, default 
 from __future__ import annotations
 
 import os
-import re
 import resource
 import statistics
 import subprocess
@@ -28,7 +27,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.reference import LADDER  # noqa: E402
 from bench.run import WORK, sample_source, table  # noqa: E402
-from vodflow.media.scaling import root_count, scaled_tree, split_ways  # noqa: E402
+from vodflow.media.commands import scaled_pictures  # noqa: E402
+from vodflow.media.quality import QualityScores, build_quality_command, parse_quality  # noqa: E402
+from vodflow.media.scaling import split_ways  # noqa: E402
 
 RUNGS = [(w, h, kbps) for _, w, h, kbps, _ in LADDER if h < 1080]
 SIZES = [(w, h) for w, h, _ in RUNGS]
@@ -36,10 +37,10 @@ QUIET = ("-nostdin", "-hide_banner", "-loglevel", "error")
 
 
 def rung_streams(source: Path, cascade: bool) -> list[object]:
-    """One stream per rung of `SIZES`: through vodflow's tree, or each scaled from the decode."""
+    """One stream per rung of `SIZES`: as vodflow's encode scales them, or each scaled from the decode."""
     video = ffmpeg.input(str(source)).video
     if cascade:
-        return scaled_tree(split_ways(video, root_count(SIZES)), SIZES)
+        return scaled_pictures(video, SIZES, [False] * len(SIZES), "sdr")
     return [
         branch.filter("scale", w, h)
         for branch, (w, h) in zip(split_ways(video, len(SIZES)), SIZES, strict=True)
@@ -65,28 +66,10 @@ def cost(source: Path, reps: int) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in runs.items()}
 
 
-def scores(command: list[str]) -> tuple[float, float]:
-    """(PSNR dB, SSIM) that an ffmpeg `psnr` + `ssim` comparison logs."""
-    log = subprocess.run(command, capture_output=True, text=True, check=True).stderr
-    return float(re.findall(r"average:([\d.]+|inf)", log)[-1]), float(re.findall(r"All:([\d.]+)", log)[-1])
-
-
-def compare(a: Path, b: Path) -> list[str]:
-    graph = "[0:v]split[p0][p1];[1:v]split[r0][r1];[p0][r0]psnr;[p1][r1]ssim"
-    return [
-        "ffmpeg",
-        "-nostdin",
-        "-hide_banner",
-        "-i",
-        str(a),
-        "-i",
-        str(b),
-        "-lavfi",
-        graph,
-        "-f",
-        "null",
-        "-",
-    ]
+def scores(rendition: Path, reference: Path, width: int, height: int) -> QualityScores:
+    """SSIM and PSNR of `rendition` against `reference` (already at the rung's size: not scaled again)."""
+    command = build_quality_command(rendition, reference, width, height)
+    return parse_quality(subprocess.run(command, capture_output=True, text=True, check=True).stderr)
 
 
 def quality(source: Path, work: Path) -> list[dict]:
@@ -120,11 +103,10 @@ def quality(source: Path, work: Path) -> list[dict]:
                  "-pix_fmt", "yuv420p", str(encoded)],
                 check=True,
             )  # fmt: skip
-            psnr, ssim = scores(compare(encoded, truth))
-            row[f"{name} encoded PSNR (dB)"], row[f"{name} SSIM"] = round(psnr, 3), round(ssim, 5)
-        row["cascade vs direct, unencoded PSNR (dB)"] = round(
-            scores(compare(files["cascade"][k], files["direct"][k]))[0], 1
-        )
+            got = scores(encoded, truth, w, h)
+            row[f"{name} encoded PSNR (dB)"], row[f"{name} SSIM"] = round(got.psnr, 3), round(got.ssim, 5)
+        unencoded = scores(files["cascade"][k], files["direct"][k], w, h)
+        row["cascade vs direct, unencoded PSNR (dB)"] = round(unencoded.psnr, 1)
         rows.append(row)
     return rows
 

@@ -317,15 +317,12 @@ def scaled_pictures(
     tone-mapped or kept HDR by `keeps[i]` as `pictures` does."""
     wants = list(zip(sizes, keeps, strict=True))
     trees = {keep: [s for s, k in wants if k == keep and s is not None] for keep in (False, True)}
-    roots = {keep: root_count(trees[keep]) for keep in (False, True)}
-    raw = [k for s, k in wants if s is None]
-    branches = pictures(video, [False] * roots[False] + [True] * roots[True] + raw, source_range)
-    scaled = {
-        False: iter(scaled_tree(branches[: roots[False]], trees[False])),
-        True: iter(scaled_tree(branches[roots[False] : roots[False] + roots[True]], trees[True])),
-    }
-    unscaled = iter(branches[roots[False] + roots[True] :])
-    return [next(unscaled) if s is None else next(scaled[k]) for s, k in wants]
+    roots = [keep for keep, tree in trees.items() for _ in range(root_count(tree))]
+    branches = iter(pictures(video, roots + [k for s, k in wants if s is None], source_range))
+    scaled = {}
+    for keep, tree in trees.items():  # the branches in `roots`' order, then the unscaled ones
+        scaled[keep] = iter(scaled_tree([next(branches) for _ in range(roots.count(keep))], tree))
+    return [next(branches) if s is None else next(scaled[k]) for s, k in wants]
 
 
 @dataclass(frozen=True)

@@ -29,15 +29,6 @@ def scaling_parents(sizes: Sequence[Size]) -> dict[Size, Size | None]:
     return parents
 
 
-def scale_path(size: Size, sizes: Sequence[Size]) -> list[Size]:
-    """The sizes the decoded picture is scaled through to reach `size` (one of `sizes`), `size` last."""
-    parents = scaling_parents(sizes)
-    path: list[Size] = [size]
-    while (parent := parents[path[-1]]) is not None:
-        path.append(parent)
-    return path[::-1]
-
-
 def scaled_tree(roots: Sequence[Any], sizes: Sequence[Size]) -> list[Any]:
     """One ffmpeg-python stream per entry of `sizes`, in order, scaled along `scaling_parents`: every size
     scaled once and split among its consumers and the sizes scaled from it. `roots` are branches of the

@@ -6,7 +6,7 @@ import re
 
 import ffmpeg
 
-from vodflow.media.scaling import root_count, scale_path, scaled_tree, scaling_parents
+from vodflow.media.scaling import root_count, scaled_tree, scaling_parents
 
 LADDER = [(426, 240), (640, 360), (854, 480), (1280, 720), (1920, 1080)]
 
@@ -20,7 +20,6 @@ def test_each_rung_is_scaled_from_the_next_larger_one():
         (1280, 720): (1920, 1080),
         (1920, 1080): None,
     }
-    assert scale_path((426, 240), LADDER) == LADDER[::-1]
     assert root_count(LADDER) == 1
 
 
